@@ -1,0 +1,119 @@
+"""Options every fleet command shares, and turning them into a Fleet.
+
+The heavy modules (yaml, paramiko) are imported only when a command runs,
+so ``herd --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+if TYPE_CHECKING:
+    from herd.fleet import Fleet
+    from herd.inventory import Inventory
+
+log = logging.getLogger("herd")
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """The shared options of one command line."""
+
+    inventory: str | None
+    all_hosts: bool
+    groups: tuple[str, ...]
+    patterns: tuple[str, ...]
+    timeout: float
+    forks: int
+    accept_new: bool
+    verbose: int
+
+    @property
+    def has_selector(self) -> bool:
+        return self.all_hosts or bool(self.groups) or bool(self.patterns)
+
+
+_OPTIONS = [
+    click.option("-i", "--inventory", metavar="FILE", help="Inventory file (default: $HERD_INVENTORY, "
+                 "./inventory.yaml, ./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml)."),
+    click.option("-a", "--all-hosts", is_flag=True, help="Every host of the inventory."),
+    click.option("-g", "--group", "groups", multiple=True, metavar="NAME", help="Hosts of a group (repeatable)."),
+    click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN",
+                 help="Hosts whose inventory name matches a shell glob (repeatable)."),
+    click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
+                 help="Bound on connecting to a host and on each call to supervisord."),
+    click.option("--forks", type=click.IntRange(min=1), default=50, show_default=True, metavar="N",
+                 help="Hosts contacted at once."),
+    click.option("--accept-new", is_flag=True,
+                 help="Trust and record host keys never seen before (like OpenSSH's accept-new); "
+                      "a changed key is always refused."),
+    click.option("-v", "--verbose", count=True, help="Say more (-vv: debug)."),
+]
+
+_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose"]
+
+
+def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the shared options; the command receives them as ``fleet_opts``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = FleetOptions(**{n: kwargs.pop(n) for n in _NAMES})
+        setup_logging(opts.verbose)
+        return func(*args, fleet_opts=opts, **kwargs)
+
+    for option in reversed(_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def setup_logging(verbose: int) -> None:
+    """herd's own messages on stderr: warnings always, info with -v, debug with -vv."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("herd: %(message)s"))
+    root = logging.getLogger("herd")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    # paramiko logs refused channels at ERROR; herd reports those itself, in plain words.
+    paramiko_log = logging.getLogger("paramiko")
+    paramiko_log.propagate = False
+    paramiko_log.handlers[:] = [handler] if verbose >= 3 else [logging.NullHandler()]
+    paramiko_log.setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+
+
+def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
+    """Find and validate the inventory, then apply the selectors."""
+    from herd.inventory import find_inventory, load_inventory, select_hosts
+
+    path, how = find_inventory(opts.inventory)
+    inventory = load_inventory(path)
+    log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
+    hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
+                         patterns=opts.patterns, default_all=default_all)
+    return inventory, hosts
+
+
+def open_fleet(opts: FleetOptions, *, default_all: bool) -> "Fleet":
+    """The selected hosts as a Fleet, ready to run tasks (connections open lazily)."""
+    from herd.fleet import Fleet
+    from herd.ssh.connection import Connector
+
+    _, hosts = load_selected(opts, default_all=default_all)
+    connector = Connector(timeout=opts.timeout, accept_new=opts.accept_new)
+    return Fleet(hosts, connector, forks=opts.forks)
+
+
+def use_color(stream: Any = None) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set."""
+    if "NO_COLOR" in os.environ:
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())

@@ -1,0 +1,150 @@
+"""herd's error tree, and the exit codes the CLI maps it to.
+
+Errors from the outside world (paramiko, socket, xmlrpc.client, yaml) are
+translated into this tree once, at the boundary where they occur, with
+``raise ... from exc``.  Everything above that boundary (fleet, operations,
+CLI) only sees these classes, so it can decide exit codes and messages in
+one place without knowing about SSH or HTTP.
+
+::
+
+    HerdError                       anything herd reports as a plain sentence
+    ├── UsageError                  bad command line (exit 2)
+    ├── InventoryError              bad inventory file: file:line, key path (exit 2)
+    └── HostError                   one host could not be served (exit 4)
+        ├── ConnectError            TCP/DNS/SSH handshake failed
+        ├── HostTimeout             the host did not answer within --timeout
+        ├── AuthError               SSH authentication refused
+        ├── HostKeyError            unknown or changed host key
+        └── SupervisorUnavailable   SSH works but supervisord cannot be reached
+                                    (no socket, permission denied, 401, no rpcinterface)
+
+    SupervisorFault                 supervisord answered a call with a fault;
+                                    the host is reachable (per-process failure)
+
+Messages never contain secrets: supervisor passwords are not interpolated
+into any message here or elsewhere.
+"""
+
+from __future__ import annotations
+
+# Exit codes shared by the commands (docs/commands.md documents them).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_UNREACHABLE = 4
+
+
+class HerdError(Exception):
+    """Base of every error herd reports to a user as one line."""
+
+    exit_code = EXIT_FAILED
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class UsageError(HerdError):
+    """The command line asks for something herd cannot do."""
+
+    exit_code = EXIT_USAGE
+
+
+class InventoryError(HerdError):
+    """The inventory is unreadable or invalid.
+
+    Rendered as ``file:line: key.path: what is wrong`` so an editor can jump
+    to it.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, what: str, *, file: str | None = None, line: int | None = None,
+                 column: int | None = None, key: str | None = None) -> None:
+        self.what = what
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key = key
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.what}"
+
+
+class HostError(HerdError):
+    """A host could not be served; carries the host's inventory name."""
+
+    exit_code = EXIT_UNREACHABLE
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{host}: {reason}")
+
+
+class ConnectError(HostError):
+    """No SSH session could be established (refused, DNS, handshake)."""
+
+
+class HostTimeout(HostError):
+    """The host did not answer within the configured timeout."""
+
+
+class AuthError(HostError):
+    """The SSH server refused every key herd offered."""
+
+
+class HostKeyError(HostError):
+    """The host's key is unknown (not trusted yet) or differs from the known one."""
+
+
+class SupervisorUnavailable(HostError):
+    """SSH works, but supervisord's XML-RPC interface cannot be used."""
+
+
+class SupervisorFault(HerdError):
+    """supervisord answered an XML-RPC call with a fault.
+
+    ``code`` is supervisor's fault code (see supervisor.xmlrpc.Faults);
+    ``text`` is supervisor's fault string, e.g. ``BAD_NAME: nosuch``.
+    """
+
+    def __init__(self, code: int, text: str) -> None:
+        self.code = code
+        self.text = text
+        super().__init__(f"{text} (fault {code})")
+
+
+class Faults:
+    """supervisor.xmlrpc.Faults, copied so the core never imports supervisor."""
+
+    UNKNOWN_METHOD = 1
+    INCORRECT_PARAMETERS = 2
+    BAD_ARGUMENTS = 3
+    SIGNATURE_UNSUPPORTED = 4
+    SHUTDOWN_STATE = 6
+    BAD_NAME = 10
+    BAD_SIGNAL = 11
+    NO_FILE = 20
+    NOT_EXECUTABLE = 21
+    FAILED = 30
+    ABNORMAL_TERMINATION = 40
+    SPAWN_ERROR = 50
+    ALREADY_STARTED = 60
+    NOT_RUNNING = 70
+    SUCCESS = 80
+    ALREADY_ADDED = 90
+    STILL_RUNNING = 91
+    CANT_REREAD = 92

@@ -1,0 +1,98 @@
+"""Run a task on many hosts at once and collect one result per host.
+
+"Fan out, then decide": every host gets a ``HostResult`` (a value or an
+error), in inventory order, and the caller takes decisions (exit codes,
+halting a roll) on the collected results.  One host's failure never stops
+or delays another beyond the timeout: hosts run in daemon threads, and a
+host still busy at the deadline is reported as timed out and abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Generic, Iterable, Sequence, TypeVar
+
+from herd.errors import HerdError, HostError, HostTimeout
+from herd.fleet.session import HostSession
+from herd.inventory.model import Host
+from herd.ssh.connection import Connector
+from herd.supervisor.client import SupervisorClient
+
+T = TypeVar("T")
+Task = Callable[[SupervisorClient], T]
+
+log = logging.getLogger("herd.fleet")
+
+
+@dataclass
+class HostResult(Generic[T]):
+    """What one host gave: ``value`` when ``error`` is None."""
+
+    host: Host
+    value: T | None = None
+    error: HerdError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+
+class Fleet:
+    """The selected hosts, their (reusable) sessions, and parallel execution."""
+
+    def __init__(self, hosts: Sequence[Host], connector: Connector, forks: int = 50) -> None:
+        self.hosts = list(hosts)
+        self.connector = connector
+        self.forks = max(1, forks)
+        self.sessions = {h.name: HostSession(h, connector) for h in self.hosts}
+
+    def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
+            deadline: float | None = None) -> list[HostResult[T]]:
+        """Run ``task(client)`` on each host in parallel; results in inventory order.
+
+        ``deadline`` (seconds from now) bounds the whole run: a host still
+        busy then gets a HostTimeout result and its session is dropped.
+        """
+        targets = list(self.hosts if hosts is None else hosts)
+        results: dict[str, HostResult[T]] = {}
+        slots = threading.Semaphore(self.forks)
+        threads = [threading.Thread(target=self._run_one, args=(h, task, results, slots),
+                                    name=f"herd-{h.name}", daemon=True) for h in targets]
+        end = None if deadline is None else time.monotonic() + deadline
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(None if end is None else max(0.0, end - time.monotonic()))
+        return [results.get(h.name) or self._abandon(h, deadline) for h in targets]
+
+    def _run_one(self, host: Host, task: Task[T], results: dict[str, HostResult[T]],
+                 slots: threading.Semaphore) -> None:
+        with slots:
+            session = self.sessions[host.name]
+            try:
+                results[host.name] = HostResult(host, value=task(session.client()))
+            except HostError as exc:
+                session.reset()
+                results[host.name] = HostResult(host, error=exc)
+            except HerdError as exc:
+                results[host.name] = HostResult(host, error=exc)
+            except Exception as exc:  # a bug must not take the other hosts down
+                log.exception("%s: unexpected error", host.name)
+                session.reset()
+                results[host.name] = HostResult(host, error=HostError(host.name, f"unexpected error: {exc!r}"))
+
+    def _abandon(self, host: Host, deadline: float | None) -> HostResult[T]:
+        self.sessions[host.name].abort()
+        return HostResult(host, error=HostTimeout(host.name, f"no answer within {deadline:g} s"))
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+        self.connector.close()

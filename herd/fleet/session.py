@@ -1,0 +1,97 @@
+"""A host's live link to supervisord: SSH connection + kept-alive XML-RPC client.
+
+A ``HostSession`` connects lazily, on first use, and then keeps its SSH
+transport and its RPC channel open for as long as it lives, so that a shell,
+a live view or a follow loop pays one round trip per call, not a handshake.
+After a host error the session drops its connection and reconnects on the
+next use.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+from herd.errors import SupervisorUnavailable
+from herd.inventory.model import Host
+from herd.ssh.config import resolve_target
+from herd.ssh.connection import Connector, SSHConnection
+from herd.supervisor.client import SupervisorClient
+from herd.supervisor.transport import RPCPipe, basic_auth
+
+
+class HostSession:
+    """Lazily connected, reusable access to one host's supervisord."""
+
+    def __init__(self, host: Host, connector: Connector) -> None:
+        self.host = host
+        self._connector = connector
+        self._ssh: SSHConnection | None = None
+        self._client: SupervisorClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    @property
+    def ssh(self) -> SSHConnection:
+        """The SSH connection, opened if needed (for tunnels other than RPC)."""
+        self.client()
+        assert self._ssh is not None
+        return self._ssh
+
+    def client(self) -> SupervisorClient:
+        """The supervisord client, connecting first if there is no live connection."""
+        with self._lock:
+            if self._client is None or self._ssh is None or not self._ssh.alive:
+                self._drop()
+                self._ssh = self._connector.connect(resolve_target(self.host))
+                self._client = self._make_client(self._ssh)
+            return self._client
+
+    def reset(self) -> None:
+        """Forget the connection (after an error); the next use reconnects."""
+        with self._lock:
+            self._drop()
+
+    close = reset
+
+    def abort(self) -> None:
+        """Drop the connection from another thread without waiting for a stuck user.
+
+        Closing the transport makes a thread blocked on it fail promptly; a
+        thread still in the handshake holds the lock and is left to its own
+        timeouts (it runs as a daemon).
+        """
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._lock.release()
+        elif self._ssh is not None:
+            self._ssh.close()
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._ssh is not None:
+            self._ssh.close()
+        self._client = self._ssh = None
+
+    def _make_client(self, ssh: SSHConnection) -> SupervisorClient:
+        target = self.host.supervisor
+        try:
+            password = target.password()
+        except ValueError as exc:
+            raise SupervisorUnavailable(self.name, str(exc)) from None
+        if target.url:
+            parts = urlsplit(target.url)
+            host, port = parts.hostname or "127.0.0.1", parts.port or 80
+            opener = lambda: ssh.open_tcp(host, port)  # noqa: E731
+        else:
+            path = target.socket or ""
+            opener = lambda: ssh.open_unix(path)  # noqa: E731
+        pipe = RPCPipe(opener, basic_auth(target.username, password))
+        return SupervisorClient(self.name, pipe, endpoint=target.endpoint, timeout=self._connector.timeout,
+                                has_credentials=bool(target.username))

@@ -1,0 +1,94 @@
+"""The validated inventory: frozen dataclasses, built once by the loader.
+
+Everything downstream (ssh, fleet, operations) reads these objects and never
+the YAML, so a field exists here only once it has been checked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+DEFAULT_SOCKET = "/tmp/supervisor.sock"
+
+
+@dataclass(frozen=True)
+class SupervisorTarget:
+    """Where supervisord listens on a host, and how to authenticate to it.
+
+    Exactly one of ``socket`` (a unix socket path on the host) and ``url``
+    (``http://127.0.0.1:9001``, inet_http_server on the host's loopback) is
+    set.  The password itself is never stored here: only where to read it
+    (an environment variable or a file), read at connect time by
+    :meth:`password`.
+    """
+
+    socket: str | None = DEFAULT_SOCKET
+    url: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """A human description of where supervisord is (no credentials)."""
+        return self.url if self.url else f"unix://{self.socket}"
+
+    def password(self) -> str | None:
+        """Read the password from its source; None when none is configured.
+
+        Raises ValueError with a message naming the source (never the value)
+        when the source is configured but empty or unreadable.
+        """
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ValueError(f"environment variable {self.password_env} (password_env) is not set")
+            return value
+        if self.password_file:
+            try:
+                with open(self.password_file, encoding="utf-8") as fh:
+                    return fh.read().rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"cannot read password_file {self.password_file}: {exc.strerror}") from None
+        return None
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host, with defaults already merged in.
+
+    ``None`` for an SSH field means "not set in the inventory": the SSH layer
+    then takes it from ~/.ssh/config, then from OpenSSH's defaults.
+    """
+
+    name: str
+    address: str | None = None
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    proxy_jump: str | None = None
+    python: str | None = None
+    supervisor: SupervisorTarget = field(default_factory=SupervisorTarget)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A loaded inventory: hosts in file order and groups resolved to host names."""
+
+    path: str
+    hosts: tuple[Host, ...]
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)

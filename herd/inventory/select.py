@@ -1,0 +1,78 @@
+"""Choose the hosts a command acts on, from --all-hosts, --group and --host.
+
+Selectors union: ``-g web -H db01`` means web's hosts plus db01.  The result
+always follows inventory order (the order of ``hosts:`` in the file), so
+output is stable whatever order the selectors were given in.  A selector
+that matches nothing is an error, not an empty run: a typo in ``-g wbe``
+must not quietly do nothing (or, worse, look like success).
+"""
+
+from __future__ import annotations
+
+import difflib
+from fnmatch import fnmatchcase
+from typing import Sequence
+
+from herd.errors import UsageError
+from herd.inventory.model import Host, Inventory
+
+NO_SELECTOR = ("this command changes things: choose hosts with --all-hosts, "
+               "--group/-g NAME or --host/-H PATTERN")
+
+
+def select_hosts(inventory: Inventory, *, all_hosts: bool, groups: Sequence[str],
+                 patterns: Sequence[str], default_all: bool) -> list[Host]:
+    """The selected hosts, in inventory order, without duplicates.
+
+    ``default_all`` is for read-only commands (status): with no selector
+    they act on every host.  Commands that change things pass False, so
+    forgetting a selector is an error instead of a fleet-wide restart.
+    """
+    if not (all_hosts or groups or patterns):
+        if default_all:
+            return list(inventory.hosts)
+        raise UsageError(NO_SELECTOR)
+    chosen: set[str] = set(inventory.host_names) if all_hosts else set()
+    for group in groups:
+        chosen.update(_group_hosts(inventory, group))
+    for pattern in patterns:
+        chosen.update(_matching_hosts(inventory, pattern))
+    return [host for host in inventory.hosts if host.name in chosen]
+
+
+def _group_hosts(inventory: Inventory, group: str) -> tuple[str, ...]:
+    """The hosts of ``group`` (a leading '@', as in the inventory, is accepted)."""
+    name = group[1:] if group.startswith("@") else group
+    if name not in inventory.groups:
+        raise UsageError(f"unknown group '{name}'{_group_hint(inventory, name)}")
+    members = inventory.groups[name]
+    if not members:
+        raise UsageError(f"group '{name}' has no hosts")
+    return members
+
+
+def _group_hint(inventory: Inventory, name: str) -> str:
+    """Did-you-mean, or what exists, for a group name that is not defined."""
+    close = difflib.get_close_matches(name, list(inventory.groups), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if name in inventory.host_names:
+        return f" ('{name}' is a host: use --host/-H {name})"
+    if not inventory.groups:
+        return "; the inventory defines no groups"
+    return f"; groups: {', '.join(inventory.groups)}"
+
+
+def _matching_hosts(inventory: Inventory, pattern: str) -> list[str]:
+    """Host names matching a shell-style glob, case-sensitively like the inventory."""
+    matched = [name for name in inventory.host_names if fnmatchcase(name, pattern)]
+    if matched:
+        return matched
+    hint = ""
+    if pattern in inventory.groups:
+        hint = f" ('{pattern}' is a group: use --group/-g {pattern})"
+    elif not any(ch in pattern for ch in "*?["):
+        close = difflib.get_close_matches(pattern, list(inventory.host_names), n=1, cutoff=0.6)
+        if close:
+            hint = f" (did you mean '{close[0]}'?)"
+    raise UsageError(f"no host matches '{pattern}'{hint}")

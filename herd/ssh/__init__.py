@@ -1,0 +1,1 @@
+"""SSH: resolve targets, verify host keys, authenticate, open tunnels to supervisord."""

@@ -1,0 +1,355 @@
+"""SSH sessions to hosts, and the tunnels herd opens through them.
+
+``Connector`` holds what connections share for the life of the process (keys,
+known_hosts files, jump-host sessions) and opens ``SSHConnection`` objects;
+an ``SSHConnection`` is one authenticated transport that can open tunnels to
+a unix socket or a loopback TCP port on its host.  Nothing here knows about
+supervisord or about a particular command: connections may outlive a command
+(a shell, a live view) and be reused by whatever asks.
+
+Every failure leaves this module as a herd HostError subclass naming the host
+and the cause in plain words; paramiko and socket exceptions do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import paramiko
+from paramiko.ssh_exception import (
+    AuthenticationException,
+    BadAuthenticationType,
+    ChannelException,
+    SSHException,
+)
+
+from herd.errors import (
+    AuthError,
+    ConnectError,
+    HostKeyError,
+    HostTimeout,
+    SupervisorUnavailable,
+)
+from herd.ssh.config import SSHTarget, resolve_jump
+from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
+from herd.ssh.keys import KeyStore
+from herd.ssh.relay import RelayError, open_relay_channel
+from herd.ssh.streamlocal import open_streamlocal_channel
+from herd.ssh.transport import Transport
+
+log = logging.getLogger("herd.ssh")
+
+# Key types OpenSSH files as ssh-rsa are negotiated as rsa-sha2-*.
+_TYPE_ALIASES = {"ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]}
+
+
+class Deadline:
+    """A point in time; each step of a connection gets what remains of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.05, self.at - time.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at - 0.01
+
+
+@dataclass
+class Connector:
+    """Opens SSH connections; shares keys, known_hosts and jump hosts between them."""
+
+    timeout: float = 10.0
+    accept_new: bool = False
+    keys: KeyStore = field(default_factory=KeyStore)
+    _known: dict[tuple[str, ...], KnownHosts] = field(default_factory=dict)
+    _jumps: dict[str, "SSHConnection"] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _jump_locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def connect(self, target: SSHTarget) -> "SSHConnection":
+        """Open and authenticate an SSH session to ``target`` within ``timeout``."""
+        deadline = Deadline(self.timeout)
+        via = self._jump_for(target) if target.proxy_jump else None
+        sock = self._open_socket(target, deadline, via)
+        return self._handshake(target, sock, deadline, via)
+
+    def close(self) -> None:
+        """Close the jump-host sessions this connector opened."""
+        with self._lock:
+            jumps, self._jumps = list(self._jumps.values()), {}
+        for conn in jumps:
+            conn.close()
+
+    # -- known hosts -----------------------------------------------------
+
+    def known_hosts(self, target: SSHTarget) -> KnownHosts:
+        """The trusted keys for a target: user, system and inventory files."""
+        files = tuple(default_files([target.known_hosts]))
+        with self._lock:
+            if files not in self._known:
+                record_to = target.known_hosts or files[0]
+                self._known[files] = KnownHosts(files, record_to)
+            return self._known[files]
+
+    # -- jump hosts ------------------------------------------------------
+
+    def _jump_for(self, target: SSHTarget) -> "SSHConnection":
+        """One shared session per jump chain (sshd's MaxStartups limits handshakes)."""
+        spec = target.proxy_jump or ""
+        with self._lock:
+            lock = self._jump_locks.setdefault(spec, threading.Lock())
+        with lock:
+            conn = self._jumps.get(spec)
+            if conn is not None and conn.alive:
+                return conn
+            hops = [h.strip() for h in spec.split(",") if h.strip()]
+            conn = None
+            for hop in hops:
+                conn = self._connect_hop(resolve_jump(hop, target), conn, target.name)
+            assert conn is not None
+            self._jumps[spec] = conn
+            return conn
+
+    def _connect_hop(self, hop: SSHTarget, via: "SSHConnection | None", for_host: str) -> "SSHConnection":
+        try:
+            deadline = Deadline(self.timeout)
+            return self._handshake(hop, self._open_socket(hop, deadline, via), deadline, via)
+        except HostKeyError as exc:
+            raise HostKeyError(for_host, f"jump host {hop.hostname}: {exc.reason}") from exc
+        except (ConnectError, HostTimeout, AuthError) as exc:
+            raise type(exc)(for_host, f"jump host {hop.hostname}: {exc.reason}") from exc
+
+    # -- connection steps ------------------------------------------------
+
+    def _open_socket(self, target: SSHTarget, deadline: Deadline, via: "SSHConnection | None") -> object:
+        """A TCP socket with TCP_NODELAY, or a direct-tcpip channel through a jump host."""
+        where = f"{target.hostname} port {target.port}"
+        if via is not None:
+            return via.open_tcp(target.hostname, target.port, deadline.remaining(), for_host=target.name)
+        try:
+            sock = socket.create_connection((target.hostname, target.port), timeout=deadline.remaining())
+        except socket.gaierror as exc:
+            raise ConnectError(target.name, f"cannot resolve {target.hostname}: {exc.strerror}") from exc
+        except ConnectionRefusedError as exc:
+            raise ConnectError(target.name, f"connection refused by {where} (is sshd running?)") from exc
+        except (socket.timeout, TimeoutError) as exc:
+            raise HostTimeout(target.name, f"no answer from {where} within {self.timeout:g} s") from exc
+        except OSError as exc:
+            raise ConnectError(target.name, f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return sock
+
+    def _handshake(self, target: SSHTarget, sock: object, deadline: Deadline,
+                   via: "SSHConnection | None") -> "SSHConnection":
+        transport = Transport(sock)
+        try:
+            known = self.known_hosts(target)
+            lookup = lookup_name(target.hostname, target.port)
+            _prefer_known_key_types(transport, known.known_types(lookup))
+            _negotiate(transport, target, deadline, self.timeout)
+            self._check_host_key(target, transport, known, lookup)
+            _authenticate(transport, target, self.keys, deadline, self.timeout)
+        except BaseException:
+            transport.close()
+            raise
+        return SSHConnection(target, transport, self.timeout, via)
+
+    def _check_host_key(self, target: SSHTarget, transport: paramiko.Transport,
+                        known: KnownHosts, lookup: str) -> None:
+        key = transport.get_remote_server_key()
+        try:
+            known.verify(lookup, key)
+        except ChangedHostKey as exc:
+            raise HostKeyError(target.name, f"host key refused for {lookup}: {exc}") from None
+        except UnknownHostKey:
+            if not self.accept_new:
+                raise HostKeyError(target.name, _unknown_key_message(target, lookup, key, known)) from None
+            known.record(lookup, key)
+            log.warning("%s: recorded new host key %s %s for %s in %s", target.name, key.get_name(),
+                        fingerprint(key), lookup, known.record_to)
+
+
+def _prefer_known_key_types(transport: paramiko.Transport, known_types: list[str]) -> None:
+    """Negotiate a host key type we already know, as OpenSSH does."""
+    if not known_types:
+        return
+    options = transport.get_security_options()
+    available = list(options.key_types)
+    preferred: list[str] = []
+    for kt in known_types:
+        preferred.extend(t for t in _TYPE_ALIASES.get(kt, [kt]) if t in available and t not in preferred)
+    if preferred:
+        options.key_types = preferred + [t for t in available if t not in preferred]
+
+
+def _negotiate(transport: paramiko.Transport, target: SSHTarget, deadline: Deadline, timeout: float) -> None:
+    """Key exchange, bounded by the deadline (a hung sshd never sends its banner)."""
+    transport.banner_timeout = deadline.remaining()
+    transport.handshake_timeout = deadline.remaining()
+    done = threading.Event()
+    try:
+        transport.start_client(event=done)
+    except SSHException as exc:
+        raise ConnectError(target.name, f"SSH handshake failed: {exc}") from exc
+    done.wait(deadline.remaining())
+    if transport.is_active() and done.is_set():
+        return
+    error = transport.get_exception()
+    where = f"{target.hostname} port {target.port}"
+    if not done.is_set() or deadline.passed:
+        raise HostTimeout(target.name, f"SSH handshake with {where} did not finish within {timeout:g} s "
+                                       f"(host hung or overloaded?)") from error
+    if isinstance(error, EOFError) or error is None:
+        raise ConnectError(target.name, f"{where} closed the connection during the SSH handshake") from error
+    raise ConnectError(target.name, f"SSH handshake with {where} failed: {error}") from error
+
+
+def _authenticate(transport: paramiko.Transport, target: SSHTarget, keys: KeyStore,
+                  deadline: Deadline, timeout: float) -> None:
+    """Offer the configured keys first, then the agent's (MaxAuthTries)."""
+    transport.auth_timeout = deadline.remaining()
+    offered: list[str] = []
+    seen: set[bytes] = set()
+    agent = paramiko.Agent() if os.environ.get("SSH_AUTH_SOCK") else None
+    try:
+        candidates = keys.keys_for(target.identity_files)
+        if agent is not None:
+            candidates += [(f"agent key {k.get_name()}", k) for k in agent.get_keys()]
+        for label, key in candidates:
+            if key.asbytes() in seen:
+                continue
+            seen.add(key.asbytes())
+            offered.append(label)
+            if _try_key(transport, target, key, deadline, timeout):
+                return
+    finally:
+        if agent is not None:
+            agent.close()
+    if not offered:
+        tried = ", ".join(target.identity_files) or "none"
+        raise AuthError(target.name, f"no usable SSH key to offer as {target.user} (looked for {tried}; "
+                                     f"set identity_file in the inventory or load a key into ssh-agent)")
+    raise AuthError(target.name, f"authentication refused for user {target.user} "
+                                 f"(offered: {', '.join(offered)})")
+
+
+def _try_key(transport: paramiko.Transport, target: SSHTarget, key: paramiko.PKey,
+             deadline: Deadline, timeout: float) -> bool:
+    try:
+        transport.auth_publickey(target.user, key)
+        return transport.is_authenticated()
+    except BadAuthenticationType as exc:
+        raise AuthError(target.name, f"the server does not accept public keys for {target.user} "
+                                     f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})") from exc
+    except AuthenticationException:
+        if deadline.passed:
+            raise HostTimeout(target.name, f"authentication did not finish within {timeout:g} s") from None
+        return False
+    except SSHException as exc:
+        raise ConnectError(target.name, f"connection lost during authentication: {exc}") from exc
+
+
+def _unknown_key_message(target: SSHTarget, lookup: str, key: paramiko.PKey, known: KnownHosts) -> str:
+    port = "" if target.port == 22 else f"-p {target.port} "
+    return (f"unknown host key for {lookup} ({key.get_name()} {fingerprint(key)}); refusing to connect. "
+            f"Trust it after checking the fingerprint: ssh-keyscan {port}{target.hostname} >> {known.record_to}, "
+            f"or run once with --accept-new")
+
+
+class SSHConnection:
+    """One authenticated SSH transport to a host; opens tunnels on it."""
+
+    def __init__(self, target: SSHTarget, transport: paramiko.Transport, timeout: float,
+                 via: "SSHConnection | None" = None) -> None:
+        self.target = target
+        self.transport = transport
+        self.timeout = timeout
+        self.via = via
+        self.relay_only = False  # set once sshd refused a direct channel
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def alive(self) -> bool:
+        return self.transport.is_active()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def open_unix(self, path: str) -> paramiko.Channel:
+        """A byte pipe to the unix socket ``path`` on the host.
+
+        Tries a streamlocal channel; when sshd refuses it (forbidden, or no
+        socket there), asks a relay on the host, which also tells why the
+        socket cannot be reached.
+        """
+        if not self.relay_only:
+            try:
+                return self._settimeout(open_streamlocal_channel(self.transport, path, self.timeout))
+            except ChannelException:
+                pass
+            except SSHException as exc:
+                raise self._channel_error(exc) from exc
+        return self._relay(path, what=f"socket {path}", kind="unix")
+
+    def open_tcp(self, host: str, port: int, timeout: float | None = None,
+                 for_host: str | None = None) -> paramiko.Channel:
+        """A byte pipe to ``host:port`` as seen from this host (direct-tcpip)."""
+        timeout = self.timeout if timeout is None else timeout
+        if not self.relay_only:
+            try:
+                chan = self.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+                return self._settimeout(chan)
+            except ChannelException:
+                if for_host:  # a jump hop: the next host is not reachable from here
+                    raise ConnectError(for_host, f"jump host {self.target.hostname} cannot reach "
+                                                 f"{host} port {port}") from None
+            except SSHException as exc:
+                raise self._channel_error(exc) from exc
+        return self._relay(f"{host}:{port}", what=f"{host}:{port}", kind="tcp")
+
+    def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
+        try:
+            chan = open_relay_channel(self.transport, target, self.target.python, self.timeout)
+        except RelayError as exc:
+            raise self._relay_error(exc, what, kind) from None
+        except (SSHException, OSError) as exc:
+            raise self._channel_error(exc) from exc
+        if not self.relay_only:
+            log.info("%s: sshd refused a direct channel to %s; using a Python relay on the host", self.name, what)
+            self.relay_only = True
+        return self._settimeout(chan)
+
+    def _settimeout(self, chan: paramiko.Channel) -> paramiko.Channel:
+        chan.settimeout(self.timeout)
+        return chan
+
+    def _relay_error(self, exc: RelayError, what: str, kind: str) -> SupervisorUnavailable:
+        if kind == "unix" and exc.errno == 2:
+            return SupervisorUnavailable(self.name, f"no supervisord socket at {what.split(' ', 1)[1]} "
+                                                    f"(is supervisord running?)")
+        if exc.missing:
+            return SupervisorUnavailable(self.name, f"nothing accepts connections on {what} "
+                                                    f"(is supervisord running?)")
+        if exc.denied:
+            return SupervisorUnavailable(self.name, f"permission denied on {what} for user {self.target.user} "
+                                                    f"(log in as supervisord's user, or set chmod/chown in "
+                                                    f"[unix_http_server])")
+        return SupervisorUnavailable(self.name, f"cannot reach {what}: {exc}")
+
+    def _channel_error(self, exc: BaseException) -> ConnectError | HostTimeout:
+        if "timeout" in str(exc).lower() or isinstance(exc, socket.timeout):
+            return HostTimeout(self.name, f"the SSH server did not open a channel within {self.timeout:g} s")
+        return ConnectError(self.name, f"SSH connection lost: {exc}")

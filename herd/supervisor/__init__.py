@@ -1,0 +1,1 @@
+"""supervisord's XML-RPC interface: transport over a byte pipe, client, typed results, names."""

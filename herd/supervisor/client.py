@@ -1,0 +1,119 @@
+"""A supervisord XML-RPC client for one host, with typed results.
+
+All errors leave as herd errors naming the host: a fault on a call becomes
+``SupervisorFault`` (the host is fine, the request was not), while anything
+that means supervisord cannot be used at all becomes ``SupervisorUnavailable``
+(401, no rpcinterface, not an XML-RPC server), ``HostTimeout`` or
+``ConnectError``.  Passwords are never part of any message.
+"""
+
+from __future__ import annotations
+
+import socket
+import xml.parsers.expat
+import xmlrpc.client
+from typing import Any, Sequence
+
+from herd.errors import (
+    ConnectError,
+    Faults,
+    HerdError,
+    HostTimeout,
+    SupervisorFault,
+    SupervisorUnavailable,
+)
+from herd.supervisor.models import ProcessInfo
+from herd.supervisor.transport import HTTPStatusError, RPCPipe
+
+Call = tuple[str, Sequence[Any]]
+
+
+class SupervisorClient:
+    """Calls supervisord's XML-RPC methods on one host over one kept-alive pipe."""
+
+    def __init__(self, host: str, pipe: RPCPipe, *, endpoint: str, timeout: float,
+                 has_credentials: bool = False) -> None:
+        self.host = host
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._pipe = pipe
+        self._has_credentials = has_credentials
+
+    def call(self, method: str, *params: Any) -> Any:
+        """One XML-RPC call; a fault raises SupervisorFault."""
+        body = xmlrpc.client.dumps(tuple(params), method).encode()
+        data = self._post(method, body)
+        try:
+            (result,), _ = xmlrpc.client.loads(data, use_builtin_types=True)
+        except xmlrpc.client.Fault as fault:
+            raise self._fault(method, fault.faultCode, fault.faultString) from None
+        except (xml.parsers.expat.ExpatError, xmlrpc.client.ResponseError, ValueError) as exc:
+            raise SupervisorUnavailable(self.host, f"{self.endpoint} did not answer with XML-RPC "
+                                                   f"(is it supervisord?)") from exc
+        return result
+
+    def multicall(self, calls: Sequence[Call]) -> list[Any]:
+        """Several calls in one round trip (system.multicall).
+
+        Returns one entry per call: the value, or a SupervisorFault instance
+        (not raised) for a call that faulted.  supervisord returns bare values,
+        not the one-element lists of the spec, so stdlib MultiCall is not used.
+        """
+        if not calls:
+            return []
+        payload = [{"methodName": m, "params": list(p)} for m, p in calls]
+        results = self.call("system.multicall", payload)
+        return [self._multicall_result(call[0], r) for call, r in zip(calls, results)]
+
+    def _multicall_result(self, method: str, result: Any) -> Any:
+        if isinstance(result, dict) and "faultCode" in result:
+            error = self._fault(method, int(result["faultCode"]), str(result.get("faultString", "")))
+            if not isinstance(error, SupervisorFault):
+                raise error  # the host cannot serve at all: not a per-call answer
+            return error
+        return result
+
+    # -- typed calls -----------------------------------------------------
+
+    def all_process_info(self) -> list[ProcessInfo]:
+        return [ProcessInfo.from_rpc(i) for i in self.call("supervisor.getAllProcessInfo")]
+
+    def close(self) -> None:
+        self._pipe.close()
+
+    # -- error translation -------------------------------------------------
+
+    def _post(self, method: str, body: bytes) -> bytes:
+        try:
+            return self._pipe.post(body)
+        except HerdError:
+            raise
+        except HTTPStatusError as exc:
+            raise self._http_error(exc) from None
+        except (socket.timeout, TimeoutError):
+            raise HostTimeout(self.host, f"supervisord did not answer {method} within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise ConnectError(self.host, f"connection to supervisord lost during {method}: "
+                                          f"{exc.strerror or exc.__class__.__name__}") from None
+        except EOFError:
+            raise ConnectError(self.host, f"connection to supervisord lost during {method}") from None
+
+    def _http_error(self, exc: HTTPStatusError) -> SupervisorUnavailable:
+        if exc.status == 401:
+            if self._has_credentials:
+                why = "supervisord refused the username/password (HTTP 401): check supervisor.username " \
+                      "and password_env/password_file"
+            else:
+                why = "supervisord requires a username and password (HTTP 401): set supervisor.username " \
+                      "and password_env or password_file"
+            return SupervisorUnavailable(self.host, why)
+        return SupervisorUnavailable(self.host, f"{self.endpoint} answered HTTP {exc.status} {exc.reason} "
+                                                f"(is it supervisord's XML-RPC interface?)")
+
+    def _fault(self, method: str, code: int, text: str) -> HerdError:
+        if code == Faults.UNKNOWN_METHOD and method.startswith("supervisor."):
+            return SupervisorUnavailable(self.host, "supervisord has no [rpcinterface:supervisor] section "
+                                                    f"(it does not know {method})")
+        if code == Faults.SHUTDOWN_STATE:
+            return SupervisorUnavailable(self.host, "supervisord is shutting down")
+        return SupervisorFault(code, text)

@@ -1,0 +1,37 @@
+"""Process names as supervisorctl takes them: ``name``, ``group:name``, ``group:*``, ``all``.
+
+One difference from supervisorctl, on purpose: a bare ``tornado`` that is a
+group whose processes are named otherwise (numprocs=4) means the whole group,
+where supervisorctl answers "no such process", and a bare process name
+(``tornado-8080``) finds that process in its group.  Operators name programs,
+not namespecs.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from herd.supervisor.models import ProcessInfo
+
+
+def matches(spec: str, info: ProcessInfo) -> bool:
+    """Does the name ``spec`` select the process ``info``?"""
+    if spec == "all":
+        return True
+    group, sep, name = spec.partition(":")
+    if sep:
+        return info.group == group and (name in ("", "*") or info.name == name)
+    return info.group == spec or info.name == spec
+
+
+def select(specs: Sequence[str], infos: Iterable[ProcessInfo]) -> tuple[list[ProcessInfo], list[str]]:
+    """The processes selected by ``specs`` (in supervisord's order) and the specs matching none.
+
+    No specs means every process.
+    """
+    infos = list(infos)
+    if not specs:
+        return infos, []
+    unmatched = [s for s in specs if not any(matches(s, i) for i in infos)]
+    chosen = [i for i in infos if any(matches(s, i) for s in specs)]
+    return chosen, unmatched
