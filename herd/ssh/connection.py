@@ -25,6 +25,7 @@ from paramiko.ssh_exception import (
     AuthenticationException,
     BadAuthenticationType,
     ChannelException,
+    PartialAuthentication,
     SSHException,
 )
 
@@ -40,7 +41,7 @@ from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, defaul
 from herd.ssh.keys import KeyStore
 from herd.ssh.relay import RelayError, open_relay_channel
 from herd.ssh.streamlocal import open_streamlocal_channel
-from herd.ssh.transport import Transport
+from herd.ssh.quickack import quickack
 
 log = logging.getLogger("herd.ssh")
 
@@ -147,11 +148,11 @@ class Connector:
             raise ConnectError(target.name, f"cannot connect to {where}: {exc.strerror or exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return sock
+        return quickack(sock)
 
     def _handshake(self, target: SSHTarget, sock: object, deadline: Deadline,
                    via: "SSHConnection | None") -> "SSHConnection":
-        transport = Transport(sock)
+        transport = paramiko.Transport(sock)
         try:
             known = self.known_hosts(target)
             lookup = lookup_name(target.hostname, target.port)
@@ -248,6 +249,9 @@ def _try_key(transport: paramiko.Transport, target: SSHTarget, key: paramiko.PKe
     try:
         transport.auth_publickey(target.user, key)
         return transport.is_authenticated()
+    except PartialAuthentication as exc:
+        raise AuthError(target.name, f"the server wants more than a key for {target.user} "
+                                     f"(also: {', '.join(exc.allowed_types)}); herd authenticates with keys only") from exc
     except BadAuthenticationType as exc:
         raise AuthError(target.name, f"the server does not accept public keys for {target.user} "
                                      f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})") from exc

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 
-from paramiko.pkey import PKey
+from paramiko.pkey import PKey, UnknownKeyType
 from paramiko.ssh_exception import PasswordRequiredException, SSHException
 
 log = logging.getLogger("herd.ssh")
@@ -44,6 +44,6 @@ def _load(path: str) -> PKey | None:
         return PKey.from_path(path)
     except PasswordRequiredException:
         log.info("skipping %s: it needs a passphrase (add it to ssh-agent)", path)
-    except (SSHException, OSError, ValueError) as exc:
+    except (SSHException, UnknownKeyType, OSError, ValueError) as exc:
         log.warning("skipping %s: not a usable private key (%s)", path, exc)
     return None

@@ -1,0 +1,74 @@
+# Shared set-up steps for scripts/demo and scripts/test (sourced, not run).
+#
+#   HERD_ROOT     the repository root
+#   ensure_sshd   OpenSSH's sshd at /usr/sbin/sshd (apt-get as root, else advice)
+#   ensure_venv   .venv with herd installed editable, with its [test] extra
+
+HERD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERD_VENV="$HERD_ROOT/.venv"
+SSHD=/usr/sbin/sshd
+_apt_updated=
+
+die() {
+    echo "$(basename "$0"): $*" >&2
+    exit 1
+}
+
+is_root() {
+    [ "$(id -u)" -eq 0 ]
+}
+
+# apt_install PKG...: install Debian packages without starting any service
+# they ship (an openssh-server postinst would otherwise start sshd on port 22).
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found: install $* with your package manager"
+    local policy=/usr/sbin/policy-rc.d added=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added=1
+    fi
+    if [ -z "$_apt_updated" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q && _apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+    local status=$?
+    [ -n "$added" ] && rm -f "$policy"
+    return $status
+}
+
+ensure_sshd() {
+    [ -x "$SSHD" ] && command -v ssh-keygen >/dev/null && return 0
+    is_root || die "$SSHD is missing: install OpenSSH's server (sudo apt-get install openssh-server)"
+    echo "installing openssh-server ..."
+    apt_install openssh-server || die "apt-get install openssh-server failed"
+}
+
+_make_venv() {
+    rm -rf "$HERD_VENV"
+    python3 -m venv "$HERD_VENV" >/dev/null 2>&1
+}
+
+ensure_venv() {
+    if ! command -v python3 >/dev/null; then
+        is_root || die "python3 is missing: install it (sudo apt-get install python3 python3-venv)"
+        apt_install python3 python3-venv || die "apt-get install python3 failed"
+    fi
+    if [ ! -x "$HERD_VENV/bin/python" ] && ! _make_venv; then
+        is_root || die "python3 -m venv failed: install python3-venv (sudo apt-get install python3-venv)"
+        echo "installing python3-venv ..."
+        apt_install python3-venv || die "apt-get install python3-venv failed"
+        _make_venv || die "python3 -m venv $HERD_VENV failed even with python3-venv installed"
+    fi
+    _install_herd
+}
+
+# Install herd editable with its test extra, unless pyproject.toml is unchanged
+# since the last successful install.
+_install_herd() {
+    local stamp="$HERD_VENV/.herd-installed" want
+    want="$(sha256sum <"$HERD_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+    echo "installing herd and its test dependencies into .venv ..."
+    (cd "$HERD_ROOT" && "$HERD_VENV/bin/pip" install -q -e '.[test]') \
+        || die "pip install -e '.[test]' failed (see above)"
+    echo "$want" >"$stamp"
+}

@@ -1,0 +1,1269 @@
+#!/usr/bin/env python3
+"""A local test fleet: K "hosts", each a real OpenSSH sshd and a real supervisord.
+
+Every host listens on 127.0.0.1 only.  Used by the tests (``import testfleet``
+with ``scripts/`` on sys.path), by ``scripts/demo`` and by benchmarks::
+
+    python scripts/testfleet.py start DIR --hosts 3 --inet web03 --no-streamlocal web02
+    python scripts/testfleet.py status DIR
+    python scripts/testfleet.py stop DIR
+
+Layout of DIR::
+
+    inventory.yaml  known_hosts  client_key(.pub)  state.json  app.py  worker.py
+    web01/  sshd_config  ssh_host_ed25519_key(.pub)  sshd.log  supervisord.conf
+            supervisor.sock  supervisor.pass (inet hosts)  app.broken (break_app)
+            logs/  (supervisord.log, tornado-8080.out.log, worker.err.log, ...)
+
+Ports: unless ``base_port`` is given, each fleet takes a block of 10 ports per
+host from 20000-32767 (below the kernel's ephemeral range), reserved in a
+small cross-process registry so fleets in parallel pytest-xdist workers never
+collide.  Host i uses block+10*i+0..3 for tornado, +4 for sshd, +5 for
+inet_http_server.  With an explicit ``base_port`` the tornado ports are
+base_port+10*i+0..3 and sshd/inet ports still come from a reserved block.
+
+Processes: sshd runs as ``/usr/sbin/sshd -D -e -f CONFIG`` and supervisord as
+``python -m supervisor.supervisord -n -c CONF``, both our own children in
+their own sessions, so the recorded pid is the real one.  Stopping verifies
+/proc/PID/cmdline before signalling, and also stops every descendant (sshd
+session processes, supervised programs) and waits until they are all gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import http.client
+import json
+import os
+import pwd
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import xmlrpc.client
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, cast
+
+SSHD = "/usr/sbin/sshd"
+ADDRESS = "127.0.0.1"
+PROCS_PER_HOST = 4          # tornado numprocs, as in the seed deployment
+PORT_STRIDE = 10            # ports per host in a block
+SSH_SLOT, INET_SLOT = 4, 5  # offsets of the sshd and inet ports in a host's slot
+SOCKET_PATH_MAX = 100       # sun_path is 108 bytes with the NUL; keep a margin
+INET_USERNAME = "herd"
+STATE_VERSION = 1
+START_TIMEOUT = 30.0        # sshd banner / supervisord socket / programs RUNNING
+SUPERVISORD_GRACE = 20.0    # supervisord stops its programs (stopwaitsecs=5)
+_UNSAFE_PATH = re.compile(r"[\s%\"';#\\]")
+
+
+class FleetError(RuntimeError):
+    """A test fleet could not be started, reached or stopped; the message says why."""
+
+
+# --------------------------------------------------------------------------
+# Hosts and on-disk paths
+# --------------------------------------------------------------------------
+
+@dataclass
+class FleetHost:
+    """One fake host.  Path fields are absolute ``str`` (they go to JSON and YAML)."""
+
+    name: str
+    index: int
+    address: str
+    ssh_port: int
+    dir: str
+    socket_path: str
+    conf_path: str
+    inet_port: int | None
+    password_file: str | None
+    tornado_ports: list[int]
+    streamlocal: bool
+    sshd_pid: int | None = None
+    supervisord_pid: int | None = None
+
+    @property
+    def sshd_config_path(self) -> str:
+        return os.path.join(self.dir, "sshd_config")
+
+    @property
+    def host_key_path(self) -> str:
+        return os.path.join(self.dir, "ssh_host_ed25519_key")
+
+    @property
+    def sshd_log_path(self) -> str:
+        return os.path.join(self.dir, "sshd.log")
+
+    @property
+    def log_dir(self) -> str:
+        return os.path.join(self.dir, "logs")
+
+    @property
+    def broken_flag_path(self) -> str:
+        return os.path.join(self.dir, "app.broken")
+
+    @property
+    def inet_url(self) -> str | None:
+        return f"http://{self.address}:{self.inet_port}" if self.inet_port else None
+
+    @property
+    def password(self) -> str | None:
+        """The inet_http_server password (read from ``password_file``), or None."""
+        if not self.password_file:
+            return None
+        return Path(self.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def host_name(index: int) -> str:
+    """The name of host number ``index`` (0-based): web01, web02, ..."""
+    return f"web{index + 1:02d}"
+
+
+# --------------------------------------------------------------------------
+# Processes (/proc based, Linux only)
+# --------------------------------------------------------------------------
+
+def _backoff(first: float = 0.02, factor: float = 1.5, limit: float = 0.5) -> Iterator[float]:
+    """Endless polling delays: short at first (fast on an idle machine), then
+    longer, so 100 hosts waiting at once do not flood a small machine."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * factor, limit)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rpartition(")")[2].split()
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when ``pid`` exists and is not a zombie."""
+    if not pid:
+        return False
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _pid_stopped(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] in ("T", "t")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode("utf-8", "replace").rstrip("\0").split("\0")
+
+
+def _owns(pid: int | None, marker: str) -> bool:
+    """True when ``pid`` is alive and its command line mentions ``marker``.
+
+    sshd rewrites its title to ``sshd: /usr/sbin/sshd -D -e -f CONFIG [listener]
+    ...``, so a substring check on the joined command line covers both sshd and
+    supervisord (``... -c CONF``).
+    """
+    return pid_alive(pid) and marker in " ".join(_cmdline(pid))  # type: ignore[arg-type]
+
+
+def _children_map() -> dict[int, list[int]]:
+    """ppid -> children, from a scan of every /proc/PID/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def _children(pid: int) -> list[int] | None:
+    """Children of ``pid`` from /proc/PID/task/*/children (cheap), or None when
+    the kernel lacks that file (then callers scan all of /proc)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tasks:
+        try:
+            found += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except FileNotFoundError:
+            return None if os.path.exists(f"/proc/{pid}") else []
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children first, breadth-first)."""
+    scanned: dict[int, list[int]] | None = None
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop(0)
+        kids = _children(parent)
+        if kids is None:
+            scanned = scanned if scanned is not None else _children_map()
+            kids = scanned.get(parent, [])
+        found += kids
+        queue += kids
+    return [p for p in found if pid_alive(p)]
+
+
+def _signal(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+class _Reaper:
+    """Popen handles of the processes this Python process started, to reap them."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs[proc.pid] = proc
+
+    def alive(self, pid: int) -> bool:
+        with self._lock:
+            proc = self._procs.get(pid)
+        if proc is not None and proc.poll() is not None:
+            with self._lock:
+                self._procs.pop(pid, None)
+            return False
+        return pid_alive(pid)
+
+    def wait_gone(self, pids: Iterable[int], timeout: float) -> list[int]:
+        """Wait until none of ``pids`` is alive; return those still alive at the deadline."""
+        left = list(pids)
+        deadline = time.monotonic() + timeout
+        for delay in _backoff():
+            left = [p for p in left if self.alive(p)]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(delay)
+        return left
+
+
+_REAPER = _Reaper()
+
+
+def _freeze_tree(root: int) -> list[int]:
+    """SIGSTOP ``root`` and all its descendants (until no new one appears)."""
+    frozen: list[int] = []
+    while True:
+        fresh = [p for p in [root, *descendants(root)] if p not in frozen]
+        if not fresh:
+            return frozen
+        _signal(fresh, signal.SIGSTOP)
+        frozen.extend(fresh)
+
+
+def kill_tree(root: int, marker: str, timeout: float = 5.0) -> None:
+    """Stop ``root`` (only if its cmdline mentions ``marker``) and all its descendants.
+
+    The whole tree is frozen first so nothing forks behind our back, then gets
+    SIGTERM + SIGCONT, then SIGKILL for whatever is left after ``timeout``.
+    """
+    if not _owns(root, marker):
+        return
+    tree = _freeze_tree(root)
+    _signal(tree, signal.SIGTERM)
+    _signal(tree, signal.SIGCONT)
+    left = _REAPER.wait_gone(tree, timeout)
+    if left:
+        _signal(left, signal.SIGKILL)
+        _REAPER.wait_gone(left, 5.0)
+
+
+def terminate_gracefully(root: int, marker: str, timeout: float) -> None:
+    """SIGTERM ``root`` alone and let it stop its children; then kill leftovers."""
+    if not _owns(root, marker):
+        return
+    tree = descendants(root)
+    _signal([root], signal.SIGTERM)
+    _signal([root], signal.SIGCONT)
+    if _REAPER.wait_gone([root], timeout):
+        kill_tree(root, marker)
+    left = [p for p in tree if pid_alive(p)]
+    if left:   # orphans of a supervisord that did not stop them (pids checked alive)
+        _signal(left, signal.SIGKILL)
+        _REAPER.wait_gone(left, 5.0)
+
+
+def _spawn(argv: list[str], log_path: str, cwd: str, env: dict[str, str] | None = None) -> int:
+    """Start ``argv`` in its own session, output appended to ``log_path``; return its pid."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                cwd=cwd, env=env, start_new_session=True)
+    _REAPER.add(proc)
+    return proc.pid
+
+
+def _log_tail(path: str, lines: int = 15) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return f"({path} is missing)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------
+# Port reservations shared by every fleet of this user
+# --------------------------------------------------------------------------
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _auto_window(size: int) -> tuple[int, int]:
+    """Where automatic blocks go: 20000 up to the ephemeral range, else above it."""
+    eph_low, eph_high = _ephemeral_range()
+    if eph_low - 20000 >= size:
+        return 20000, eph_low
+    if 65535 - (eph_high + 1) >= size:
+        return eph_high + 1, 65536
+    return 20000, 65536
+
+
+def port_free(port: int) -> bool:
+    """True when 127.0.0.1:port can be bound (with SO_REUSEADDR, as servers do)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ADDRESS, port))
+        except OSError:
+            return False
+    return True
+
+
+class PortRegistry:
+    """Port ranges reserved by live fleets, in a flock-protected directory.
+
+    One JSON file per fleet: its ranges, its directory and the pid that made
+    it.  A reservation is live while that pid or any pid in the fleet's
+    state.json is alive; dead ones are dropped the next time someone reserves.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or Path(tempfile.gettempdir()) / f"testfleet-ports-{os.getuid()}"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(mode=0o700, exist_ok=True)
+        with open(self.root / "lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _live_ranges(self) -> list[tuple[range, str]]:
+        ranges: list[tuple[range, str]] = []
+        for path in self.root.glob("*.json"):
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if not _reservation_live(entry):
+                path.unlink(missing_ok=True)
+                continue
+            ranges += [(range(lo, hi), entry["directory"]) for lo, hi in entry["ranges"]]
+        return ranges
+
+    def reserve(self, directory: Path, fixed: Sequence[range], auto_size: int,
+                used: Callable[[int], list[int]]) -> tuple[str, int]:
+        """Reserve ``fixed`` ranges and one automatic block of ``auto_size`` ports.
+
+        ``used(start)`` lists the ports of a block starting at ``start`` that
+        must be bindable now.  Returns (token, start of the automatic block).
+        """
+        with self._locked():
+            taken = self._live_ranges()
+            for want in fixed:
+                _check_fixed(want, taken)
+                taken.append((want, str(directory)))
+            start = _pick_block(auto_size, taken, used)
+            token = uuid.uuid4().hex
+            ranges = [[r.start, r.stop] for r in fixed] + [[start, start + auto_size]]
+            entry = {"directory": str(directory), "pid": os.getpid(), "ranges": ranges}
+            (self.root / f"{token}.json").write_text(json.dumps(entry))
+            return token, start
+
+    def release(self, token: str | None) -> None:
+        if token:
+            with self._locked():
+                (self.root / f"{token}.json").unlink(missing_ok=True)
+
+
+def _reservation_live(entry: dict[str, Any]) -> bool:
+    if pid_alive(entry.get("pid")):
+        return True
+    try:
+        state = json.loads((Path(entry["directory"]) / "state.json").read_text())
+    except (OSError, ValueError, KeyError):
+        return False
+    return any(pid_alive(h.get(k)) for h in state.get("hosts", [])
+               for k in ("sshd_pid", "supervisord_pid"))
+
+
+def _overlaps(a: range, b: range) -> bool:
+    return a.start < b.stop and b.start < a.stop
+
+
+def _check_fixed(want: range, taken: list[tuple[range, str]]) -> None:
+    for have, owner in taken:
+        if _overlaps(want, have):
+            raise FleetError(f"ports {want.start}-{want.stop - 1} overlap ports reserved by "
+                             f"the fleet in {owner}: stop it or pick another --base-port")
+
+
+def _pick_block(size: int, taken: list[tuple[range, str]], used: Callable[[int], list[int]]) -> int:
+    low, high = _auto_window(size)
+    slots = (high - low - size) // PORT_STRIDE
+    if slots <= 0:
+        raise FleetError(f"no room for {size} ports between {low} and {high}")
+    for _ in range(200):
+        start = low + PORT_STRIDE * random.randrange(slots)
+        block = range(start, start + size)
+        if any(_overlaps(block, have) for have, _ in taken):
+            continue
+        if all(port_free(p) for p in used(start)):
+            return start
+    raise FleetError(f"found no free block of {size} ports between {low} and {high}")
+
+
+# --------------------------------------------------------------------------
+# File contents
+# --------------------------------------------------------------------------
+
+APP_SOURCE = r'''"""testfleet app: GET / -> 200 "ok <port> <pid>" on 127.0.0.1.
+
+--light serves with bare sockets (no tornado) to save memory.  Exits 1 at
+start-up when --broken-flag names an existing file (testfleet break_app).
+"""
+import os
+import signal
+import sys
+import time
+
+
+def log(*parts):
+    print(time.strftime("%Y-%m-%dT%H:%M:%S"), *parts, flush=True)
+
+
+def options(argv):
+    opts = {"port": None, "broken-flag": None, "light": False}
+    for arg in argv:
+        key, _, value = arg.lstrip("-").partition("=")
+        opts[key] = value or True
+    return int(opts["port"]), opts["broken-flag"], opts["light"]
+
+
+def on_term(signum, frame):
+    log("app stopping on signal", signum)
+    os._exit(0)
+
+
+def serve_light(port):
+    import socket
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(128)
+    log("app (light) listening on 127.0.0.1:%d pid %d" % (port, os.getpid()))
+    while True:
+        conn, _ = srv.accept()
+        with conn:
+            try:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data and len(data) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                path = data.split(b" ", 2)[1] if data.count(b" ") >= 2 else b""
+                status, body = ("200 OK", "ok %d %d" % (port, os.getpid())) if path == b"/" \
+                    else ("404 Not Found", "not found")
+                conn.sendall(("HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                              "Connection: close\r\n\r\n%s" % (status, len(body), body)).encode())
+                log("GET", path.decode(errors="replace"), status.split()[0])
+            except OSError:
+                pass
+
+
+def serve_tornado(port):
+    import asyncio
+    import tornado.web
+
+    class Root(tornado.web.RequestHandler):
+        def get(self):
+            self.write("ok %d %d" % (port, os.getpid()))
+
+    def log_request(handler):
+        log(handler.request.method, handler.request.uri, handler.get_status())
+
+    async def main():
+        tornado.web.Application([(r"/", Root)], log_function=log_request).listen(
+            port, address="127.0.0.1")
+        log("app (tornado) listening on 127.0.0.1:%d pid %d" % (port, os.getpid()))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def main():
+    port, flag, light = options(sys.argv[1:])
+    if flag and os.path.exists(flag):
+        print("app: refusing to start on port %d: %s exists (testfleet break_app)"
+              % (port, flag), file=sys.stderr, flush=True)
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, on_term)
+    (serve_light if light else serve_tornado)(port)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+WORKER_SOURCE = r'''"""testfleet worker: a line on stdout every second, one on stderr every 5 s."""
+import os
+import signal
+import sys
+import time
+
+host = sys.argv[1] if len(sys.argv) > 1 else "?"
+signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+n = 0
+while True:
+    n += 1
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    print("%s worker %s tick %d" % (stamp, host, n), flush=True)
+    if n % 5 == 1:
+        print("%s worker %s stderr tick %d" % (stamp, host, n), file=sys.stderr, flush=True)
+    time.sleep(1)
+'''
+
+
+_CAT = os.path.realpath(shutil.which("cat") or "/bin/cat")
+
+
+def _current_user() -> str:
+    """The login name of the user running the fleet (sshd's and herd's user)."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def sshd_config(fleet: Fleet, host: FleetHost) -> str:
+    """The sshd_config of one host."""
+    bindir = os.path.dirname(fleet.python)
+    return f"""\
+# written by scripts/testfleet.py for {host.name}
+Port {host.ssh_port}
+ListenAddress {host.address}
+HostKey {host.host_key_path}
+PidFile {os.path.join(host.dir, "sshd.pid")}
+AuthorizedKeysFile {fleet.client_key_path}.pub
+# sshd reads AuthorizedKeysFile as the target user, who may not reach DIR (a 0700
+# pytest tmp dir): this lets every local user log in with the fleet's key too.
+AuthorizedKeysCommand {_CAT} {fleet.client_key_path}.pub
+AuthorizedKeysCommandUser {_current_user()}
+UsePAM no
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+MaxStartups 100:30:200
+MaxSessions 100
+AllowTcpForwarding yes
+AllowStreamLocalForwarding {"yes" if host.streamlocal else "no"}
+X11Forwarding no
+PrintMotd no
+SetEnv PATH={bindir}:/usr/local/bin:/usr/bin:/bin
+LogLevel VERBOSE
+"""
+
+
+def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
+    """The supervisord.conf of one host (the inet password only as a SHA-1 hash)."""
+    py, d, logs = fleet.python, fleet.directory, host.log_dir
+    light = " -S" if fleet.light else ""
+    inet = ""
+    if host.inet_port:
+        digest = hashlib.sha1((password or "").encode()).hexdigest()
+        inet = (f"\n[inet_http_server]\nport={host.address}:{host.inet_port}\n"
+                f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
+    return f"""\
+; written by scripts/testfleet.py for {host.name}
+[unix_http_server]
+file={host.socket_path}
+chmod=0700
+{inet}
+[supervisord]
+logfile={logs}/supervisord.log
+pidfile={host.dir}/supervisord.pid
+childlogdir={logs}
+identifier={host.name}
+nodaemon=true
+minfds=256
+minprocs=64
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{host.socket_path}
+
+[program:tornado]
+command={py}{light} {d}/app.py --port=%(process_num)s --broken-flag={host.broken_flag_path}{" --light" if fleet.light else ""}
+process_name=%(program_name)s-%(process_num)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={host.tornado_ports[0]}
+directory={host.dir}
+startsecs=1
+stopwaitsecs=5
+stdout_logfile={logs}/%(program_name)s-%(process_num)s.out.log
+stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
+
+[program:worker]
+command={py} -S -u {d}/worker.py {host.name}
+directory={host.dir}
+startsecs=1
+stopwaitsecs=5
+stdout_logfile={logs}/worker.out.log
+stderr_logfile={logs}/worker.err.log
+"""
+
+
+_PLAIN_YAML = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*$")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
+
+
+def _yaml_str(value: str) -> str:
+    """A YAML scalar that always loads back as the string ``value``."""
+    plain = _PLAIN_YAML.match(value) and value.lower() not in _YAML_WORDS \
+        and not re.fullmatch(r"[0-9._:+-]+", value)
+    return value if plain else json.dumps(value)
+
+
+def inventory_yaml(fleet: Fleet) -> str:
+    """The herd inventory of the fleet (only keys herd's strict schema accepts)."""
+    lines = ["# written by scripts/testfleet.py", "defaults:",
+             f"  user: {_yaml_str(_current_user())}",
+             f"  identity_file: {_yaml_str(str(fleet.client_key_path))}",
+             f"  known_hosts: {_yaml_str(str(fleet.known_hosts_path))}", "hosts:"]
+    for host in fleet.hosts:
+        lines += [f"  {host.name}:", f"    address: {host.address}",
+                  f"    port: {host.ssh_port}", "    supervisor:"]
+        if host.inet_port:
+            lines += [f"      url: {host.inet_url}", f"      username: {INET_USERNAME}",
+                      f"      password_file: {_yaml_str(str(host.password_file))}"]
+        else:
+            lines += [f"      socket: {_yaml_str(host.socket_path)}"]
+    lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
+                            for name, members in _groups(fleet.hosts).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _groups(hosts: list[FleetHost]) -> dict[str, list[str]]:
+    groups = {"web": [h.name for h in hosts],
+              "odd": [h.name for h in hosts if h.index % 2 == 0],
+              "even": [h.name for h in hosts if h.index % 2 == 1]}
+    groups = {k: v for k, v in groups.items() if v}
+    groups["fleet"] = ['"@web"']
+    return groups
+
+
+# --------------------------------------------------------------------------
+# Talking to supervisord and sshd
+# --------------------------------------------------------------------------
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__()
+        self._path, self._timeout = path, timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixHTTPConnection(self._path, self._timeout)
+
+
+def unix_rpc(socket_path: str, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
+    """An XML-RPC proxy to the supervisord listening on ``socket_path``."""
+    return xmlrpc.client.ServerProxy("http://localhost/RPC2",
+                                     transport=_UnixTransport(socket_path, timeout))
+
+
+def wait_ssh_banner(port: int, alive: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
+    """Wait until 127.0.0.1:port accepts and sends an SSH banner (while ``alive()``)."""
+    deadline = time.monotonic() + timeout
+    for delay in _backoff():
+        with contextlib.suppress(OSError):
+            with socket.create_connection((ADDRESS, port), timeout=5) as sock:
+                if sock.recv(256).startswith(b"SSH-"):
+                    return
+        if not alive():
+            raise FleetError(f"sshd on port {port} exited")
+        if time.monotonic() >= deadline:
+            raise FleetError(f"sshd on port {port} sent no banner within {timeout:.0f}s")
+        time.sleep(delay)
+
+
+# --------------------------------------------------------------------------
+# The fleet
+# --------------------------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """What Fleet.start needs before any file is written."""
+
+    directory: Path
+    count: int
+    base_port: int | None
+    no_streamlocal: frozenset[str]
+    inet: frozenset[str]
+    names: list[str] = field(default_factory=list)
+
+
+class Fleet:
+    """A running (or stopped) test fleet rooted at ``directory``."""
+
+    def __init__(self, directory: Path, hosts: list[FleetHost], *, python: str,
+                 light: bool = False, reservation: str | None = None,
+                 short_dir: str | None = None) -> None:
+        self.directory = directory
+        self.hosts = hosts
+        self.python = python
+        self.light = light
+        self.reservation = reservation
+        self.short_dir = short_dir
+        self._lock = threading.Lock()
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def inventory_path(self) -> Path:
+        return self.directory / "inventory.yaml"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.directory / "known_hosts"
+
+    @property
+    def client_key_path(self) -> Path:
+        return self.directory / "client_key"
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "state.json"
+
+    def host(self, name: str) -> FleetHost:
+        """The host called ``name``; FleetError if there is none."""
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise FleetError(f"no host {name!r} in the fleet at {self.directory}")
+
+    # -- creation ------------------------------------------------------------
+    @classmethod
+    def start(cls, directory: str | os.PathLike[str], hosts: int = 3, base_port: int | None = None,
+              no_streamlocal: Iterable[str] = (), inet: Iterable[str] = (),
+              light: bool = False) -> Fleet:
+        """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
+        sshd answer with a banner and every supervised program is RUNNING."""
+        plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet)
+        registry = PortRegistry()
+        fleet = cls._allocate(plan, registry, light)
+        try:
+            fleet._write_files()
+            fleet._parallel(fleet._start_host, [h.name for h in fleet.hosts])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fleet.stop()
+            raise
+        return fleet
+
+    @classmethod
+    def _allocate(cls, plan: _Plan, registry: PortRegistry, light: bool) -> Fleet:
+        size = PORT_STRIDE * plan.count
+        fixed = [range(plan.base_port, plan.base_port + size)] if plan.base_port else []
+        if plan.base_port:
+            _check_fixed_ports_free(plan.base_port, plan.count)
+
+        def used(start: int) -> list[int]:
+            ports = [start + PORT_STRIDE * i + s for i in range(plan.count) for s in (SSH_SLOT, INET_SLOT)]
+            if not plan.base_port:
+                ports += _tornado_ports(start, range(plan.count))
+            return ports
+
+        token, block = registry.reserve(plan.directory, fixed, size, used)
+        short_dir = _short_socket_dir(plan.directory, plan.names)
+        hosts = [_make_host(plan, i, block, short_dir) for i in range(plan.count)]
+        return cls(plan.directory, hosts, python=sys.executable, light=light,
+                   reservation=token, short_dir=short_dir)
+
+    def _write_files(self) -> None:
+        d = self.directory
+        (d / "app.py").write_text(APP_SOURCE)
+        (d / "worker.py").write_text(WORKER_SOURCE)
+        _keygen(self.client_key_path, "testfleet-client")
+        self._parallel(self._write_host_files, [h.name for h in self.hosts])
+        self.known_hosts_path.write_text("".join(_known_hosts_line(h) for h in self.hosts))
+        self.inventory_path.write_text(inventory_yaml(self))
+        self.save()
+
+    def _write_host_files(self, name: str) -> None:
+        host = self.host(name)
+        os.makedirs(host.log_dir, exist_ok=True)
+        _keygen(Path(host.host_key_path), f"testfleet-{host.name}")
+        password = None
+        if host.password_file:
+            password = secrets.token_urlsafe(18) + "@:/%#"   # needs quoting in a URL
+            _write_private(host.password_file, password + "\n")
+        Path(host.sshd_config_path).write_text(sshd_config(self, host))
+        Path(host.conf_path).write_text(supervisord_conf(self, host, password))
+
+    def _start_host(self, name: str) -> None:
+        timeout = START_TIMEOUT + 0.5 * len(self.hosts)   # 100 hosts on 2 CPUs take ~25 s
+        self.start_sshd(name, timeout)
+        self.start_supervisord(name, timeout)
+
+    def _parallel(self, func: Callable[[str], None], names: list[str]) -> None:
+        """Run ``func(name)`` for every name in threads; raise one FleetError for all failures."""
+        if not names:
+            return
+        with ThreadPoolExecutor(max_workers=min(len(names), 64)) as pool:
+            futures = {name: pool.submit(func, name) for name in names}
+        errors = [_prefixed(name, fut.exception()) for name, fut in futures.items() if fut.exception()]
+        if errors:
+            raise FleetError("\n".join(errors))
+
+    # -- persistence ---------------------------------------------------------
+    def save(self) -> None:
+        """Write state.json atomically."""
+        state = {"version": STATE_VERSION, "directory": str(self.directory),
+                 "python": self.python, "light": self.light,
+                 "reservation": self.reservation, "short_dir": self.short_dir,
+                 "hosts": [asdict(h) for h in self.hosts]}
+        with self._lock:
+            tmp = self.state_path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(json.dumps(state, indent=2) + "\n")
+            tmp.replace(self.state_path)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> Fleet:
+        """The fleet described by ``directory``/state.json."""
+        path = Path(directory).resolve() / "state.json"
+        try:
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FleetError(f"no test fleet in {directory} ({path} is missing)") from None
+        except ValueError as exc:
+            raise FleetError(f"{path} is not valid JSON: {exc}") from None
+        if state.get("version") != STATE_VERSION:
+            raise FleetError(f"{path} has state version {state.get('version')}, expected {STATE_VERSION}")
+        hosts = [FleetHost(**h) for h in state["hosts"]]
+        return cls(Path(state["directory"]), hosts, python=state["python"], light=state["light"],
+                   reservation=state["reservation"], short_dir=state["short_dir"])
+
+    # -- sshd ----------------------------------------------------------------
+    def start_sshd(self, name: str, timeout: float = START_TIMEOUT) -> None:
+        """Start ``name``'s sshd (same port, same host key); return once it sends its banner."""
+        host = self.host(name)
+        if _owns(host.sshd_pid, host.sshd_config_path):
+            raise FleetError(f"{name}: sshd is already running (pid {host.sshd_pid})")
+        _ensure_privsep_dir()
+        pid = _spawn([SSHD, "-D", "-e", "-f", host.sshd_config_path], host.sshd_log_path, host.dir)
+        host.sshd_pid = pid
+        self.save()
+        try:
+            wait_ssh_banner(host.ssh_port, lambda: _REAPER.alive(pid), timeout)
+        except FleetError as exc:
+            raise FleetError(f"{name}: {exc}; end of {host.sshd_log_path}:\n"
+                             f"{_log_tail(host.sshd_log_path)}") from None
+
+    def stop_sshd(self, name: str) -> None:
+        """Stop ``name``'s sshd and every session it serves (like a host going down)."""
+        host = self.host(name)
+        if host.sshd_pid:
+            kill_tree(host.sshd_pid, host.sshd_config_path)
+        host.sshd_pid = None
+        self.save()
+
+    def pause_sshd(self, name: str) -> None:
+        """SIGSTOP the listening sshd: new connections hang before the banner."""
+        self._signal_sshd(name, signal.SIGSTOP)
+
+    def resume_sshd(self, name: str) -> None:
+        """SIGCONT the listening sshd."""
+        self._signal_sshd(name, signal.SIGCONT)
+
+    def _signal_sshd(self, name: str, sig: int) -> None:
+        host = self.host(name)
+        if not _owns(host.sshd_pid, host.sshd_config_path):
+            raise FleetError(f"{name}: sshd is not running")
+        os.kill(host.sshd_pid, sig)  # type: ignore[arg-type]
+
+    # -- supervisord ---------------------------------------------------------
+    def start_supervisord(self, name: str, timeout: float = START_TIMEOUT) -> None:
+        """Start ``name``'s supervisord; return when its socket answers and the
+        autostart programs are RUNNING."""
+        host = self.host(name)
+        if _owns(host.supervisord_pid, host.conf_path):
+            raise FleetError(f"{name}: supervisord is already running (pid {host.supervisord_pid})")
+        argv = [self.python, "-m", "supervisor.supervisord", "-n", "-c", host.conf_path]
+        out = os.path.join(host.log_dir, "supervisord.out")
+        pid = _spawn(argv, out, host.dir, _supervisord_env())
+        host.supervisord_pid = pid
+        self.save()
+        try:
+            self._wait_socket(host, lambda: _REAPER.alive(pid), timeout)
+        except FleetError as exc:
+            raise FleetError(f"{name}: {exc}; end of {out}:\n{_log_tail(out)}") from None
+        self.wait_running(name, timeout)
+
+    def stop_supervisord(self, name: str) -> None:
+        """Stop ``name``'s supervisord gracefully (it stops its programs first)."""
+        host = self.host(name)
+        if host.supervisord_pid:
+            terminate_gracefully(host.supervisord_pid, host.conf_path, SUPERVISORD_GRACE)
+        host.supervisord_pid = None
+        self.save()
+
+    def rpc(self, name: str, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
+        """An XML-RPC proxy to ``name``'s supervisord over its unix socket."""
+        return unix_rpc(self.host(name).socket_path, timeout)
+
+    def supervisorctl(self, name: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run the real supervisorctl against ``name``'s config (text output, never raises on exit code)."""
+        argv = [self.python, "-m", "supervisor.supervisorctl", "-c", self.host(name).conf_path, *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env=_supervisord_env(), stdin=subprocess.DEVNULL)
+
+    def _wait_socket(self, host: FleetHost, alive: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for delay in _backoff():
+            with contextlib.suppress(OSError, xmlrpc.client.Error):
+                state = cast(dict[str, Any], unix_rpc(host.socket_path, 5.0).supervisor.getState())
+                if state["statename"] == "RUNNING":
+                    return
+            if not alive():
+                raise FleetError("supervisord exited")
+            if time.monotonic() >= deadline:
+                raise FleetError(f"supervisord did not answer on {host.socket_path} within {timeout:.0f}s")
+            time.sleep(delay)
+
+    def process_states(self, name: str) -> dict[str, str]:
+        """``{"tornado:tornado-8080": "RUNNING", ..., "worker:worker": ...}`` for ``name``."""
+        infos = cast(list[dict[str, Any]], self.rpc(name, 10.0).supervisor.getAllProcessInfo())
+        return {f"{i['group']}:{i['name']}": i["statename"] for i in infos}
+
+    def wait_running(self, name: str, timeout: float = 20) -> None:
+        """Wait until every autostart process of ``name`` is RUNNING; FleetError on timeout."""
+        deadline = time.monotonic() + timeout
+        states: dict[str, str] | str = {}
+        wanted: set[str] | None = None
+        for delay in _backoff(0.1):
+            try:
+                if wanted is None:
+                    configs = cast(list[dict[str, Any]], self.rpc(name, 10.0).supervisor.getAllConfigInfo())
+                    wanted = {f"{c['group']}:{c['name']}" for c in configs if c["autostart"]}
+                states = {k: v for k, v in self.process_states(name).items() if k in wanted}
+                if len(states) == len(wanted) and all(v == "RUNNING" for v in states.values()):
+                    return
+            except (OSError, xmlrpc.client.Error) as exc:
+                states = f"supervisord unreachable: {exc}"
+            if time.monotonic() >= deadline:
+                raise FleetError(f"{name}: not every program RUNNING after {timeout:.0f}s: {states}")
+            time.sleep(delay)
+
+    # -- the app -------------------------------------------------------------
+    def break_app(self, name: str) -> None:
+        """Make ``name``'s tornado processes exit 1 at their next start-up."""
+        Path(self.host(name).broken_flag_path).write_text("broken by testfleet break_app\n")
+
+    def fix_app(self, name: str) -> None:
+        """Undo break_app (running processes are not touched)."""
+        Path(self.host(name).broken_flag_path).unlink(missing_ok=True)
+
+    # -- the whole fleet -----------------------------------------------------
+    def status(self) -> list[dict[str, Any]]:
+        """Per host: name, ssh_port, sshd (running/paused/stopped), supervisord, processes."""
+        return [self._host_status(h) for h in self.hosts]
+
+    def _host_status(self, host: FleetHost) -> dict[str, Any]:
+        sshd = "stopped"
+        if _owns(host.sshd_pid, host.sshd_config_path):
+            sshd = "paused" if _pid_stopped(host.sshd_pid) else "running"  # type: ignore[arg-type]
+        up = _owns(host.supervisord_pid, host.conf_path)
+        procs: dict[str, str] = {}
+        if up:
+            with contextlib.suppress(OSError, xmlrpc.client.Error):
+                procs = self.process_states(host.name)
+        return {"name": host.name, "ssh_port": host.ssh_port, "sshd": sshd,
+                "supervisord": "running" if up else "stopped", "processes": procs}
+
+    def stop(self) -> None:
+        """Stop every process the fleet started and wait until all are gone; idempotent."""
+        def stop_host(name: str) -> None:
+            self.stop_supervisord(name)
+            self.stop_sshd(name)
+
+        try:
+            self._parallel(stop_host, [h.name for h in self.hosts])
+        finally:
+            self._sweep()
+            PortRegistry().release(self.reservation)
+            self.reservation = None
+            if self.short_dir:
+                shutil.rmtree(self.short_dir, ignore_errors=True)
+            self.save()
+
+    def _sweep(self) -> None:
+        """Kill orphans whose command line names one of this fleet's own files
+        (programs left behind by a supervisord that was SIGKILLed, say)."""
+        ours = {str(self.directory / "app.py"), str(self.directory / "worker.py")}
+        ours |= {h.conf_path for h in self.hosts}
+        me = os.getpid()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != me and ours & set(_cmdline(int(entry))):
+                kill_tree(int(entry), _cmdline(int(entry))[0])
+
+    def pids(self) -> list[int]:
+        """Every live process of the fleet: sshd, supervisord and their descendants."""
+        roots = [(h.sshd_pid, h.sshd_config_path) for h in self.hosts]
+        roots += [(h.supervisord_pid, h.conf_path) for h in self.hosts]
+        found: list[int] = []
+        for pid, marker in roots:
+            if pid and _owns(pid, marker):
+                found += [pid, *descendants(pid)]
+        return found
+
+
+# --------------------------------------------------------------------------
+# Helpers for Fleet.start
+# --------------------------------------------------------------------------
+
+def _plan(directory: Path, count: int, base_port: int | None,
+          no_streamlocal: Iterable[str], inet: Iterable[str]) -> _Plan:
+    """Validate the arguments of Fleet.start and prepare the directory."""
+    if count < 1:
+        raise FleetError("a fleet needs at least one host")
+    if not os.path.exists(SSHD):
+        raise FleetError(f"{SSHD} is missing: install openssh-server (apt-get install openssh-server)")
+    if not shutil.which("ssh-keygen"):
+        raise FleetError("ssh-keygen is missing: install openssh-client")
+    directory = directory.resolve()
+    if _UNSAFE_PATH.search(str(directory)):
+        raise FleetError(f"{directory}: pick a directory without spaces, quotes, %, #, ; or \\")
+    plan = _Plan(directory, count, base_port, frozenset(no_streamlocal), frozenset(inet),
+                 [host_name(i) for i in range(count)])
+    unknown = sorted((plan.no_streamlocal | plan.inet) - set(plan.names))
+    if unknown:
+        raise FleetError(f"unknown host(s) {', '.join(unknown)}: the fleet has {plan.names[0]}..{plan.names[-1]}")
+    if base_port is not None and not 1024 <= base_port <= 65535 - PORT_STRIDE * count:
+        raise FleetError(f"--base-port {base_port} is out of range")
+    directory.mkdir(parents=True, exist_ok=True)
+    _refuse_running(directory)
+    return plan
+
+
+def _refuse_running(directory: Path) -> None:
+    if not (directory / "state.json").exists():
+        return
+    try:
+        running = Fleet.load(directory).pids()
+    except (FleetError, KeyError, TypeError):
+        return   # an unreadable old state: nothing we could stop anyway
+    if running:
+        raise FleetError(f"a fleet is already running in {directory}: stop it first "
+                         f"(scripts/testfleet.py stop {directory})")
+
+
+def _tornado_ports(start: int, indexes: Iterable[int]) -> list[int]:
+    return [start + PORT_STRIDE * i + k for i in indexes for k in range(PROCS_PER_HOST)]
+
+
+def _check_fixed_ports_free(base_port: int, count: int) -> None:
+    busy = [p for p in _tornado_ports(base_port, range(count)) if not port_free(p)]
+    if busy:
+        raise FleetError(f"port(s) {', '.join(map(str, busy))} already in use: pick another --base-port")
+
+
+def _short_socket_dir(directory: Path, names: list[str]) -> str | None:
+    """None when DIR/webNN/supervisor.sock fits in a unix socket address, else a
+    fresh short directory under /tmp for the sockets."""
+    longest = max(len(os.fsencode(directory / n / "supervisor.sock")) for n in names)
+    if longest <= SOCKET_PATH_MAX:
+        return None
+    return tempfile.mkdtemp(prefix="tf-", dir="/tmp")
+
+
+def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> FleetHost:
+    name = plan.names[index]
+    hdir = plan.directory / name
+    slot = block + PORT_STRIDE * index
+    inet = name in plan.inet
+    socket_path = os.path.join(short_dir, f"{name}.sock") if short_dir else str(hdir / "supervisor.sock")
+    return FleetHost(
+        name=name, index=index, address=ADDRESS, ssh_port=slot + SSH_SLOT, dir=str(hdir),
+        socket_path=socket_path, conf_path=str(hdir / "supervisord.conf"),
+        inet_port=slot + INET_SLOT if inet else None,
+        password_file=str(hdir / "supervisor.pass") if inet else None,
+        tornado_ports=_tornado_ports(plan.base_port or block, [index]),
+        streamlocal=name not in plan.no_streamlocal)
+
+
+def _keygen(path: Path, comment: str) -> None:
+    """A fresh ed25519 key pair at ``path`` (+ .pub), no passphrase."""
+    for old in (path, path.with_name(path.name + ".pub")):
+        old.unlink(missing_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                   check=True, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def _known_hosts_line(host: FleetHost) -> str:
+    keytype, key = Path(host.host_key_path + ".pub").read_text().split()[:2]
+    return f"[{host.address}]:{host.ssh_port} {keytype} {key}\n"
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def _ensure_privsep_dir() -> None:
+    """sshd started as root needs /run/sshd (its privilege-separation chroot)."""
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+
+def _prefixed(name: str, exc: BaseException | None) -> str:
+    """``exc``'s message, starting with the host name exactly once."""
+    text = str(exc)
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+
+def _supervisord_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SUPERVISOR_")}
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _print_summary(fleet: Fleet) -> None:
+    for host in fleet.hosts:
+        where = f"{host.inet_url} (user {INET_USERNAME}, password in {host.password_file})" \
+            if host.inet_port else f"unix://{host.socket_path}"
+        notes = "" if host.streamlocal else "  [streamlocal forbidden]"
+        ports = f"{host.tornado_ports[0]}-{host.tornado_ports[-1]}"
+        print(f"  {host.name}  ssh 127.0.0.1:{host.ssh_port}  tornado {ports}  supervisor {where}{notes}")
+    print(f"inventory: {fleet.inventory_path}")
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    fleet = Fleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
+                        no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
+                        light=args.light)
+    print(f"started {len(fleet.hosts)} host(s) in {time.monotonic() - began:.1f}s:")
+    _print_summary(fleet)
+    print(f"stop with: {sys.argv[0]} stop {fleet.directory}")
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    fleet = Fleet.load(args.directory)
+    fleet.stop()
+    print(f"stopped {len(fleet.hosts)} host(s) in {fleet.directory}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    fleet = Fleet.load(args.directory)
+    healthy = True
+    for st in fleet.status():
+        running = sum(1 for v in st["processes"].values() if v == "RUNNING")
+        print(f"  {st['name']}  ssh {st['ssh_port']} {st['sshd']:8} supervisord {st['supervisord']:8}"
+              f"  {running}/{len(st['processes'])} RUNNING")
+        healthy &= st["sshd"] == "running" and st["supervisord"] == "running" \
+            and running == len(st["processes"])
+    print(f"inventory: {fleet.inventory_path}")
+    return 0 if healthy else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="testfleet.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start", help="start a fleet in DIR")
+    start.add_argument("directory", metavar="DIR")
+    start.add_argument("--hosts", type=int, default=3, metavar="K")
+    start.add_argument("--base-port", type=int, default=None,
+                       help="first tornado port (default: a free reserved block)")
+    start.add_argument("--no-streamlocal", default="", metavar="web02,...",
+                       help="hosts whose sshd forbids unix-socket forwarding")
+    start.add_argument("--inet", default="", metavar="web03,...",
+                       help="hosts reached through inet_http_server with a password")
+    start.add_argument("--light", action="store_true", help="stdlib app instead of tornado")
+    start.set_defaults(func=_cmd_start)
+    for name, func in (("stop", _cmd_stop), ("status", _cmd_status)):
+        cmd = sub.add_parser(name, help=f"{name} the fleet in DIR")
+        cmd.add_argument("directory", metavar="DIR")
+        cmd.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return command(args)
+    except FleetError as exc:
+        print(f"testfleet: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
