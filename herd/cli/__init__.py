@@ -8,6 +8,8 @@ from typing import Sequence
 import click
 
 from herd import __version__
+from herd.cli import config as config_commands
+from herd.cli import control as control_commands
 from herd.cli.status import status
 from herd.errors import EXIT_USAGE, HerdError
 
@@ -23,6 +25,8 @@ def cli() -> None:
 
 
 cli.add_command(status)
+for _command in control_commands.COMMANDS + config_commands.COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -117,3 +117,27 @@ def use_color(stream: Any = None) -> bool:
         return False
     stream = stream or sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``-o table|json`` (the table is for people, JSON for scripts)."""
+    return click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+                        show_default=True, help="Table for people, JSON for scripts.")(func)
+
+
+def dry_run_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--dry-run", is_flag=True,
+                        help="Say what would be done on which host; change nothing.")(func)
+
+
+def emit_report(report: Any, output: str) -> int:
+    """Print an ActionReport as lines or JSON; return its exit code."""
+    import json
+
+    from herd.render.actions import action_json, action_lines
+
+    if output == "json":
+        click.echo(json.dumps(action_json(report), indent=2))
+    else:
+        click.echo("\n".join(action_lines(report, use_color())))
+    return report.exit_code

@@ -52,6 +52,7 @@ class Fleet:
         self.connector = connector
         self.forks = max(1, forks)
         self.sessions = {h.name: HostSession(h, connector) for h in self.hosts}
+        self._abandoned: set[str] = set()
 
     def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
             deadline: float | None = None) -> list[HostResult[T]]:
@@ -89,10 +90,15 @@ class Fleet:
                 results[host.name] = HostResult(host, error=HostError(host.name, f"unexpected error: {exc!r}"))
 
     def _abandon(self, host: Host, deadline: float | None) -> HostResult[T]:
+        self._abandoned.add(host.name)
         self.sessions[host.name].abort()
         return HostResult(host, error=HostTimeout(host.name, f"no answer within {deadline:g} s"))
 
     def close(self) -> None:
-        for session in self.sessions.values():
-            session.close()
+        """Close every session; never waits for a host abandoned at a deadline."""
+        for name, session in self.sessions.items():
+            if name in self._abandoned:
+                session.abort()  # its thread may still hold the session in a handshake
+            else:
+                session.close()
         self.connector.close()

@@ -279,7 +279,8 @@ class SSHConnection:
         self.transport = transport
         self.timeout = timeout
         self.via = via
-        self.relay_only = False  # set once sshd refused a direct channel
+        self.relay_only = False  # set once sshd refused a direct channel and a relay worked
+        self.streamlocal_ok = False  # set once a streamlocal channel opened: sshd allows them
 
     @property
     def name(self) -> str:
@@ -301,9 +302,12 @@ class SSHConnection:
         """
         if not self.relay_only:
             try:
-                return self._settimeout(open_streamlocal_channel(self.transport, path, self.timeout))
+                chan = open_streamlocal_channel(self.transport, path, self.timeout)
+                self.streamlocal_ok = True
+                return self._settimeout(chan)
             except ChannelException:
-                pass
+                if self.streamlocal_ok:  # sshd allows it: the socket itself is gone
+                    raise self._relay_error(RelayError(2, "no socket"), f"socket {path}", "unix") from None
             except SSHException as exc:
                 raise self._channel_error(exc) from exc
         return self._relay(path, what=f"socket {path}", kind="unix")

@@ -9,6 +9,7 @@ that means supervisord cannot be used at all becomes ``SupervisorUnavailable``
 
 from __future__ import annotations
 
+import http.client
 import socket
 import xml.parsers.expat
 import xmlrpc.client
@@ -92,11 +93,12 @@ class SupervisorClient:
             raise self._http_error(exc) from None
         except (socket.timeout, TimeoutError):
             raise HostTimeout(self.host, f"supervisord did not answer {method} within {self.timeout:g} s") from None
+        except (http.client.RemoteDisconnected, EOFError):
+            raise ConnectError(self.host, f"supervisord closed the connection during {method} "
+                                          f"(is it restarting or shutting down?)") from None
         except OSError as exc:
             raise ConnectError(self.host, f"connection to supervisord lost during {method}: "
                                           f"{exc.strerror or exc.__class__.__name__}") from None
-        except EOFError:
-            raise ConnectError(self.host, f"connection to supervisord lost during {method}") from None
 
     def _http_error(self, exc: HTTPStatusError) -> SupervisorUnavailable:
         if exc.status == 401:

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 Opener = Callable[[], Any]
 
-# Errors meaning "the kept-alive pipe was closed under us": reopen and resend once.
+# Errors meaning "the kept-alive pipe was closed under us": reopen and resend once
+# (any OSError but a timeout, too: a closed SSH channel raises a bare OSError).
 _STALE = (http.client.RemoteDisconnected, http.client.BadStatusLine, BrokenPipeError,
           ConnectionResetError, ConnectionAbortedError, EOFError)
 
@@ -62,8 +63,9 @@ class RPCPipe:
             reused = self._conn.sock is not None
             try:
                 return self._exchange(body)
-            except _STALE:
-                self._conn.close()
+            except (TimeoutError, HTTPStatusError):
+                raise
+            except (*_STALE, OSError):
                 if not (reused and attempt == 1):
                     raise
         raise AssertionError("unreachable")

@@ -1,0 +1,145 @@
+"""``herd reread|avail|update|add|remove|reload|shutdown|version``: supervisord's config commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from herd import __version__
+from herd.cli.options import FleetOptions, dry_run_option, emit_report, fleet_options, open_fleet, output_option
+from herd.errors import HerdError, UsageError
+
+EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (or a confirmation was declined); "
+              "4 a host unreachable; 2 usage.")
+wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=60.0,
+                                   show_default=True, metavar="SECONDS",
+                                   help="How long to wait for processes (and supervisord) to settle.")
+
+
+def _run(opts: FleetOptions, output: str, operation: Any, *, default_all: bool, **kwargs: Any) -> int:
+    fleet = open_fleet(opts, default_all=default_all)
+    try:
+        return emit_report(operation(fleet, **kwargs), output)
+    finally:
+        fleet.close()
+
+
+@click.command(epilog=EXIT_CODES)
+@fleet_options
+@output_option
+def reread(fleet_opts: FleetOptions, output: str) -> int:
+    """Reread the config files; show added, changed and removed groups (applies nothing)."""
+    from herd.operations import config
+
+    return _run(fleet_opts, output, config.reread, default_all=True)
+
+
+@click.command(epilog=EXIT_CODES)
+@fleet_options
+@output_option
+def avail(fleet_opts: FleetOptions, output: str) -> int:
+    """Configured processes: in use or available, autostart, priorities (as of the last reread)."""
+    from herd.operations import config
+
+    return _run(fleet_opts, output, config.avail, default_all=True)
+
+
+@click.command(epilog=EXIT_CODES)
+@click.argument("group_names", nargs=-1, metavar="[GROUP]...")
+@fleet_options
+@dry_run_option
+@wait_timeout_option
+@output_option
+def update(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, wait_timeout: float, output: str) -> int:
+    """Reread, then apply: remove removed groups, bounce changed ones, add added ones (only GROUPs if given)."""
+    from herd.operations import config
+
+    return _run(fleet_opts, output, config.update, default_all=False, groups=group_names, dry_run=dry_run,
+                wait_timeout=wait_timeout)
+
+
+@click.command(epilog=EXIT_CODES)
+@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...")
+@fleet_options
+@dry_run_option
+@output_option
+def add(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, output: str) -> int:
+    """Activate groups from the reread config."""
+    from herd.operations import config
+
+    return _run(fleet_opts, output, config.add, default_all=False, groups=group_names, dry_run=dry_run)
+
+
+@click.command(epilog=EXIT_CODES)
+@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...")
+@fleet_options
+@dry_run_option
+@output_option
+def remove(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, output: str) -> int:
+    """Remove stopped groups from the active config."""
+    from herd.operations import config
+
+    return _run(fleet_opts, output, config.remove, default_all=False, groups=group_names, dry_run=dry_run)
+
+
+def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> list[Any]:
+    """The selected hosts, once the user confirmed (on a terminal) or passed --yes."""
+    from herd.cli.options import load_selected
+
+    _, hosts = load_selected(opts, default_all=False)
+    names = ", ".join(h.name for h in hosts)
+    if yes or dry_run:
+        return hosts
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} on {len(hosts)} host(s) ({names}); no terminal to ask: pass --yes to confirm")
+    if not click.confirm(f"{what} on {len(hosts)} host(s): {names}. Continue?", default=False):
+        raise HerdError("not confirmed; nothing was changed")
+    return hosts
+
+
+yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+@click.command(epilog=EXIT_CODES)
+@fleet_options
+@yes_option
+@dry_run_option
+@wait_timeout_option
+@output_option
+def reload(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
+    """Restart supervisord itself (and every process it runs); waits until it answers again."""
+    from herd.operations import config
+
+    _confirm("restart supervisord and every process", fleet_opts, yes, dry_run)
+    return _run(fleet_opts, output, config.reload, default_all=False, dry_run=dry_run, wait_timeout=wait_timeout)
+
+
+@click.command(epilog=EXIT_CODES)
+@fleet_options
+@yes_option
+@dry_run_option
+@wait_timeout_option
+@output_option
+def shutdown(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
+    """Shut supervisord down (every process it runs stops; nothing restarts it but you); waits until it is gone."""
+    from herd.operations import config
+
+    _confirm("shut down supervisord and every process", fleet_opts, yes, dry_run)
+    return _run(fleet_opts, output, config.shutdown, default_all=False, dry_run=dry_run, wait_timeout=wait_timeout)
+
+
+@click.command(epilog=EXIT_CODES)
+@fleet_options
+@output_option
+def version(fleet_opts: FleetOptions, output: str) -> int:
+    """herd's version, and each host's supervisord and XML-RPC API versions."""
+    from herd.operations import config
+
+    if output == "table":
+        click.echo(f"herd {__version__}")
+    return _run(fleet_opts, output, config.versions, default_all=True)
+
+
+COMMANDS = [reread, avail, update, add, remove, reload, shutdown, version]

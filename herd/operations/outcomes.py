@@ -1,0 +1,70 @@
+"""What a command that acts on hosts reports: one line per host and thing, and an exit code.
+
+Shared by the control and config commands (and the shell), so that every
+action renders and exits the same way: a result word for what happened
+(``stopped``, ``already started``), or an error sentence for what failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from herd.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, HerdError
+
+
+@dataclass
+class Outcome:
+    """What happened to one process or group on one host.
+
+    ``result`` says what was done (or, with ``error`` set, what was tried);
+    ``error`` is a plain sentence when it failed.  ``changed`` is False for
+    no-ops such as "already started".  ``detail`` adds context to a result
+    (``(RUNNING, pid 880)``) without changing how results are counted.
+    """
+
+    name: str
+    result: str = ""
+    error: str | None = None
+    changed: bool = True
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class HostOutcomes:
+    """A host's outcomes, or the error that kept herd from acting on it."""
+
+    host: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: HerdError | None = None
+
+
+@dataclass
+class ActionReport:
+    """Every host's outcomes for one command."""
+
+    action: str
+    hosts: list[HostOutcomes]
+    dry_run: bool = False
+    informational: bool = False  # results are values (pids, versions), not things done
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 4 a host unreachable (wins); 1 something failed on a reachable host."""
+        if any(h.error is not None for h in self.hosts):
+            return EXIT_UNREACHABLE
+        if any(not o.ok for h in self.hosts for o in h.outcomes):
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def counts(self) -> dict[str, int]:
+        """How many outcomes per result word (failures counted as ``failed``)."""
+        counts: dict[str, int] = {}
+        for host in self.hosts:
+            for outcome in host.outcomes:
+                key = outcome.result if outcome.ok else "failed"
+                counts[key] = counts.get(key, 0) + 1
+        return counts

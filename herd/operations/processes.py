@@ -1,0 +1,125 @@
+"""Starting and stopping processes on one host, and waiting for them to settle.
+
+supervisord is single-threaded: a ``startProcess(name, wait=True)`` holds
+its answer (and our channel) for seconds, and several of them in one
+multicall run one after the other.  So herd asks for every process of a host
+at once with ``wait=False`` in one multicall, then polls getAllProcessInfo
+(one round trip) until each process reaches a final state or the deadline.
+The rolling restart builds on the same primitives, one process at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from herd.errors import Faults, SupervisorFault
+from herd.operations.outcomes import Outcome
+from herd.supervisor.client import SupervisorClient
+from herd.supervisor.models import ProcessInfo, ProcessState
+
+POLL_INTERVAL = 0.1
+RUNNING_STATES = (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF)
+
+
+def start(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
+    """Start the named processes (full names); ``already started`` is not an error."""
+    answers = client.multicall([("supervisor.startProcess", (n, False)) for n in names])
+    outcomes = {n: _start_answer(n, a) for n, a in zip(names, answers)}
+    pending = [n for n, o in outcomes.items() if o.ok and o.changed]
+    if wait and pending:
+        outcomes.update(_await(client, pending, _started, timeout, "started"))
+    return [outcomes[n] for n in names]
+
+
+def stop(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
+    """Stop the named processes; ``not running`` is not an error."""
+    answers = client.multicall([("supervisor.stopProcess", (n, False)) for n in names])
+    outcomes = {n: _stop_answer(n, a) for n, a in zip(names, answers)}
+    pending = [n for n, o in outcomes.items() if o.ok and o.changed]
+    if wait and pending:
+        outcomes.update(_await(client, pending, _stopped, timeout, "stopped"))
+    return [outcomes[n] for n in names]
+
+
+def _start_answer(name: str, answer: object) -> Outcome:
+    if not isinstance(answer, SupervisorFault):
+        return Outcome(name, "starting" if answer else "not started")
+    if answer.code == Faults.ALREADY_STARTED:
+        return Outcome(name, "already started", changed=False)
+    return Outcome(name, "start", error=fault_sentence(answer))
+
+
+def _stop_answer(name: str, answer: object) -> Outcome:
+    if not isinstance(answer, SupervisorFault):
+        return Outcome(name, "stopping")
+    if answer.code == Faults.NOT_RUNNING:
+        return Outcome(name, "not running", changed=False)
+    return Outcome(name, "stop", error=fault_sentence(answer))
+
+
+def _started(info: ProcessInfo) -> Outcome | None:
+    """Final outcome of a start, or None to keep waiting (STARTING, BACKOFF)."""
+    if info.state is ProcessState.RUNNING:
+        return Outcome(info.fullname, "started")
+    if info.state is ProcessState.FATAL:
+        why = info.spawnerr or "exited too quickly"
+        return Outcome(info.fullname, "start", error=f"FATAL: {why} (see herd tail {info.fullname} stderr)")
+    if info.state in (ProcessState.EXITED, ProcessState.STOPPED, ProcessState.STOPPING):
+        return Outcome(info.fullname, "start", error=f"{info.statename} while starting ({info.description})")
+    return None
+
+
+def _stopped(info: ProcessInfo) -> Outcome | None:
+    if info.state in (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL):
+        return Outcome(info.fullname, "stopped")
+    return None
+
+
+def _await(client: SupervisorClient, names: Sequence[str], final, timeout: float, goal: str) -> dict[str, Outcome]:
+    """Poll until every name has a final outcome or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    done: dict[str, Outcome] = {}
+    waiting = set(names)
+    while True:
+        infos = {i.fullname: i for i in client.all_process_info()}
+        for name in list(waiting):
+            info = infos.get(name)
+            outcome = Outcome(name, goal, error="disappeared from supervisord") if info is None else final(info)
+            if outcome is not None:
+                done[name] = outcome
+                waiting.discard(name)
+        if not waiting:
+            return done
+        if time.monotonic() >= deadline:
+            for name in waiting:
+                state = infos[name].statename if name in infos else "gone"
+                done[name] = Outcome(name, goal, error=f"still {state} after {timeout:g} s")
+            return done
+        time.sleep(POLL_INTERVAL)
+
+
+FAULT_WORDS = {
+    Faults.BAD_NAME: "no such process",
+    Faults.NOT_RUNNING: "not running",
+    Faults.ALREADY_STARTED: "already started",
+    Faults.SPAWN_ERROR: "spawn error",
+    Faults.ABNORMAL_TERMINATION: "abnormal termination",
+    Faults.NO_FILE: "no such file",
+    Faults.NOT_EXECUTABLE: "not executable",
+    Faults.BAD_SIGNAL: "bad signal",
+    Faults.ALREADY_ADDED: "already added",
+    Faults.STILL_RUNNING: "still running",
+    Faults.CANT_REREAD: "cannot reread the config",
+    Faults.FAILED: "failed",
+}
+
+
+def fault_sentence(fault: SupervisorFault) -> str:
+    """A fault as a short sentence: ``no such file: /opt/app/bin/x``."""
+    word = FAULT_WORDS.get(fault.code, f"fault {fault.code}")
+    _, _, detail = fault.text.partition(":")
+    detail = detail.strip()
+    return f"{word}: {detail}" if detail and fault.code in (Faults.NO_FILE, Faults.NOT_EXECUTABLE,
+                                                           Faults.FAILED, Faults.CANT_REREAD,
+                                                           Faults.SPAWN_ERROR) else word

@@ -1,0 +1,76 @@
+"""Output of commands that act (start, stop, update, ...): one line per host and thing.
+
+::
+
+    web01  tornado:tornado-8080  stopped
+    web01  worker                not running
+    web02  nosuchprog: no such process
+    web03  unreachable: connection refused by 10.0.0.13 port 22 (is sshd running?)
+    3 hosts: 1 stopped, 1 not running; 1 failed; 1 host unreachable
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from herd.operations.outcomes import ActionReport
+
+
+def action_lines(report: ActionReport, color: bool) -> list[str]:
+    host_width = max((len(h.host) for h in report.hosts), default=0)
+    name_width = max((len(o.name) for h in report.hosts for o in h.outcomes if o.ok), default=0)
+    result_width = max((len(o.result) for h in report.hosts for o in h.outcomes if o.ok and o.detail), default=0)
+    lines = ["dry run: nothing was changed"] if report.dry_run else []
+    for host in report.hosts:
+        prefix = host.host.ljust(host_width)
+        if host.error is not None:
+            reason = getattr(host.error, "reason", str(host.error))
+            lines.append(f"{prefix}  {_paint('unreachable', 'red', color)}: {reason}")
+            continue
+        for o in host.outcomes:
+            if o.ok:
+                result = o.result.ljust(result_width) if o.detail else o.result
+                if o.changed and not report.dry_run:
+                    result = _paint(result, "green", color)
+                lines.append(f"{prefix}  {o.name.ljust(name_width)}  {result}  {o.detail}".rstrip())
+            else:
+                lines.append(f"{prefix}  {o.name}: {_paint(o.error or 'failed', 'red', color)}")
+    lines.append(summary(report))
+    return lines
+
+
+def _paint(text: str, fg: str, color: bool) -> str:
+    return click.style(text, fg=fg, bold=fg == "red") if color else text
+
+
+def summary(report: ActionReport) -> str:
+    """``3 hosts: 2 stopped, 1 not running; 1 failed; 1 host unreachable``."""
+    n = len(report.hosts)
+    counts = report.counts()
+    failed = counts.pop("failed", 0)
+    parts = [] if report.informational else [f"{count} {word}" for word, count in counts.items()]
+    tail = [f"{failed} failed"] if failed else []
+    down = sum(1 for h in report.hosts if h.error is not None)
+    if down:
+        tail.append(f"{down} host{'s' if down != 1 else ''} unreachable")
+    details = "; ".join(filter(None, [", ".join(parts)] + tail))
+    return f"{n} host{'s' if n != 1 else ''}" + (f": {details}" if details else "")
+
+
+def action_json(report: ActionReport) -> dict[str, Any]:
+    return {
+        "action": report.action,
+        "dry_run": report.dry_run,
+        "hosts": [
+            {
+                "host": h.host,
+                "error": None if h.error is None else getattr(h.error, "reason", str(h.error)),
+                "results": [{"name": o.name, "result": o.result, "detail": o.detail, "error": o.error,
+                             "changed": o.changed} for o in h.outcomes],
+            }
+            for h in report.hosts
+        ],
+        "exit_code": report.exit_code,
+    }
