@@ -16,6 +16,7 @@ one place without knowing about SSH or HTTP.
         ├── HostTimeout             the host did not answer within --timeout
         ├── AuthError               SSH authentication refused
         ├── HostKeyError            unknown or changed host key
+        ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
         └── SupervisorUnavailable   SSH works but supervisord cannot be reached
                                     (no socket, permission denied, 401, no rpcinterface)
 
@@ -108,6 +109,10 @@ class AuthError(HostError):
 
 class HostKeyError(HostError):
     """The host's key is unknown (not trusted yet) or differs from the known one."""
+
+
+class TunnelRefused(HostError):
+    """A tunnel's far end (a port on the host) refused the connection."""
 
 
 class SupervisorUnavailable(HostError):

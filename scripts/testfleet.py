@@ -353,6 +353,15 @@ def _auto_window(size: int) -> tuple[int, int]:
     return 20000, 65536
 
 
+def _accepts(port: int) -> bool:
+    """Does something accept TCP connections on ADDRESS:port?"""
+    try:
+        with socket.create_connection((ADDRESS, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def port_free(port: int) -> bool:
     """True when 127.0.0.1:port can be bound (with SO_REUSEADDR, as servers do)."""
     with socket.socket() as sock:
@@ -768,6 +777,8 @@ class _Plan:
 class Fleet:
     """A running (or stopped) test fleet rooted at ``directory``."""
 
+    extra_config = ""   # see start(); only used when writing the hosts' files
+
     def __init__(self, directory: Path, hosts: list[FleetHost], *, python: str,
                  light: bool = False, reservation: str | None = None,
                  short_dir: str | None = None) -> None:
@@ -807,12 +818,18 @@ class Fleet:
     @classmethod
     def start(cls, directory: str | os.PathLike[str], hosts: int = 3, base_port: int | None = None,
               no_streamlocal: Iterable[str] = (), inet: Iterable[str] = (),
-              light: bool = False) -> Fleet:
+              light: bool = False, extra_config: str = "") -> Fleet:
         """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
-        sshd answer with a banner and every supervised program is RUNNING."""
+        sshd answer with a banner and every supervised program is RUNNING.
+
+        ``extra_config`` (off by default) is appended to every host's
+        supervisord.conf, e.g. extra ``[program:x]`` sections for a test;
+        ``{name}``, ``{dir}``, ``{logs}`` and ``{python}`` in it become the
+        host's name, directory, log directory and the fleet's Python."""
         plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet)
         registry = PortRegistry()
         fleet = cls._allocate(plan, registry, light)
+        fleet.extra_config = extra_config
         try:
             fleet._write_files()
             fleet._parallel(fleet._start_host, [h.name for h in fleet.hosts])
@@ -860,7 +877,11 @@ class Fleet:
             password = secrets.token_urlsafe(18) + "@:/%#"   # needs quoting in a URL
             _write_private(host.password_file, password + "\n")
         Path(host.sshd_config_path).write_text(sshd_config(self, host))
-        Path(host.conf_path).write_text(supervisord_conf(self, host, password))
+        extra = self.extra_config
+        for key, value in (("{name}", host.name), ("{dir}", host.dir), ("{logs}", host.log_dir),
+                           ("{python}", self.python)):
+            extra = extra.replace(key, value)
+        Path(host.conf_path).write_text(supervisord_conf(self, host, password) + extra)
 
     def _start_host(self, name: str) -> None:
         timeout = START_TIMEOUT + 0.5 * len(self.hosts)   # 100 hosts on 2 CPUs take ~25 s
@@ -998,7 +1019,8 @@ class Fleet:
         return {f"{i['group']}:{i['name']}": i["statename"] for i in infos}
 
     def wait_running(self, name: str, timeout: float = 20) -> None:
-        """Wait until every autostart process of ``name`` is RUNNING; FleetError on timeout."""
+        """Wait until every autostart process of ``name`` is RUNNING and the app's ports accept
+        connections; FleetError on timeout."""
         deadline = time.monotonic() + timeout
         states: dict[str, str] | str = {}
         wanted: set[str] | None = None
@@ -1008,8 +1030,9 @@ class Fleet:
                     configs = cast(list[dict[str, Any]], self.rpc(name, 10.0).supervisor.getAllConfigInfo())
                     wanted = {f"{c['group']}:{c['name']}" for c in configs if c["autostart"]}
                 states = {k: v for k, v in self.process_states(name).items() if k in wanted}
-                if len(states) == len(wanted) and all(v == "RUNNING" for v in states.values()):
-                    return
+                if len(states) == len(wanted) and all(v == "RUNNING" for v in states.values()) \
+                        and all(_accepts(port) for port in self.host(name).tornado_ports):
+                    return  # RUNNING is a timer (startsecs); on a busy machine the app listens later
             except (OSError, xmlrpc.client.Error) as exc:
                 states = f"supervisord unreachable: {exc}"
             if time.monotonic() >= deadline:

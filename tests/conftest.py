@@ -46,3 +46,21 @@ def make_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
     yield make
     for own in reversed(started):
         own.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty HOME for herd runs: no ~/.ssh of the machine's user leaks into a test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def start_module_fleet(tmp_path_factory: pytest.TempPathFactory, label: str, hosts: int,
+                       **options: Any) -> Iterator[testfleet.Fleet]:
+    """For a test module's own fleet fixture: start it, yield it, stop it."""
+    own = testfleet.Fleet.start(tmp_path_factory.mktemp(label), hosts=hosts, **options)
+    try:
+        yield own
+    finally:
+        own.stop()

@@ -9,16 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from helpers import herd, herd_env
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
 
 
 def edit_config(fleet, name: str) -> None:

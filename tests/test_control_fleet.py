@@ -6,29 +6,17 @@ own (3 hosts), and every test leaves it all RUNNING again.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import start_module_fleet
 from helpers import herd
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import testfleet  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cfleet(tmp_path_factory):
-    own = testfleet.Fleet.start(tmp_path_factory.mktemp("control"), hosts=3)
-    yield own
-    own.stop()
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
+    yield from start_module_fleet(tmp_path_factory, "control", hosts=3)
 
 
 @pytest.fixture

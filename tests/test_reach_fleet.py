@@ -14,14 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import edit_inventory, herd, herd_env
+from helpers import edit_inventory, herd
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
 
 
 def only(name: str):
@@ -63,7 +57,7 @@ def test_unknown_host_key_is_refused_with_advice_then_accept_new_records_it(flee
 
     accepted = herd("status", "--accept-new", "-i", str(inv), home=home)
     assert accepted.code == 0, accepted.out + accepted.err
-    assert f"recorded new host key ssh-ed25519" in accepted.err
+    assert "recorded new host key ssh-ed25519" in accepted.err
     assert known.read_text() == "# my hosts\n" + keyscan_line(fleet, "web01")
 
     again = herd("status", "-i", str(inv), home=home)

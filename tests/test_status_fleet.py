@@ -7,18 +7,10 @@ and put back within a test; tests that break hosts use fleets of their own.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from helpers import edit_inventory, herd
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
 
 
 def expected_processes(fleet, name: str) -> list[str]:

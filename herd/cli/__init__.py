@@ -10,6 +10,10 @@ import click
 from herd import __version__
 from herd.cli import config as config_commands
 from herd.cli import control as control_commands
+from herd.cli.check import check
+from herd.cli.logs import fg, maintail, tail
+from herd.cli.shell import shell
+from herd.cli.rolling import rolling_restart
 from herd.cli.status import status
 from herd.errors import EXIT_USAGE, HerdError
 
@@ -25,14 +29,24 @@ def cli() -> None:
 
 
 cli.add_command(status)
+cli.add_command(tail)
+cli.add_command(maintail)
+cli.add_command(fg)
+cli.add_command(rolling_restart)
+cli.add_command(check)
+cli.add_command(shell)
 for _command in control_commands.COMMANDS + config_commands.COMMANDS:
     cli.add_command(_command)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: run the command, map errors to one line on stderr and an exit code."""
+def run_command(args: Sequence[str], obj: object = None) -> int:
+    """Run one command line; errors become one line on stderr and an exit code.
+
+    The one place where herd's error tree meets the user: main() and the
+    shell both go through it.
+    """
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, prog_name="herd", standalone_mode=False)
+        code = cli.main(args=list(args), prog_name="herd", standalone_mode=False, obj=obj)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
@@ -44,7 +58,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except HerdError as exc:
         click.echo(f"herd: {exc}", err=True)
         code = exc.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``herd`` command."""
+    try:
+        code = run_command(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         click.echo("herd: interrupted", err=True)
         code = 130
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(code)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 if TYPE_CHECKING:
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, SessionPool
     from herd.inventory import Inventory
 
 log = logging.getLogger("herd")
@@ -89,26 +89,82 @@ def setup_logging(verbose: int) -> None:
     paramiko_log.setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
 
 
+@dataclass
+class ShellScope:
+    """What the interactive shell lends to the commands typed in it.
+
+    Commands find it as the root click context's ``obj``: they then use the
+    shell's inventory and its kept-open sessions, and, without selectors of
+    their own, the shell's host selection.  ``explicit`` is False when the
+    shell was started without selectors: its selection (every host) is then
+    good for reading, and commands that change things still ask for one.
+    """
+
+    inventory: "Inventory"
+    pool: "SessionPool"
+    hosts: list
+    explicit: bool
+
+
+def shell_scope() -> ShellScope | None:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, ShellScope) else None
+
+
 def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
     """Find and validate the inventory, then apply the selectors."""
+    from herd.errors import UsageError
     from herd.inventory import find_inventory, load_inventory, select_hosts
 
-    path, how = find_inventory(opts.inventory)
-    inventory = load_inventory(path)
-    log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
+    scope = shell_scope()
+    if scope is not None:
+        if opts.inventory is not None:
+            raise UsageError("-i/--inventory applies to the whole shell: give it to `herd shell`")
+        if not opts.has_selector:
+            if not (scope.explicit or default_all):
+                raise UsageError("this command changes things: choose hosts first (hosts -a, hosts -g NAME, "
+                                 "hosts -H PATTERN) or add -a/-g/-H to the command")
+            return scope.inventory, list(scope.hosts)
+        inventory = scope.inventory
+    else:
+        path, how = find_inventory(opts.inventory)
+        inventory = load_inventory(path)
+        log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
     return inventory, hosts
 
 
 def open_fleet(opts: FleetOptions, *, default_all: bool) -> "Fleet":
-    """The selected hosts as a Fleet, ready to run tasks (connections open lazily)."""
+    """The selected hosts as a Fleet, ready to run tasks (connections open lazily).
+
+    Inside the shell the Fleet borrows the shell's open sessions.
+    """
     from herd.fleet import Fleet
     from herd.ssh.connection import Connector
 
     _, hosts = load_selected(opts, default_all=default_all)
+    scope = shell_scope()
+    if scope is not None:
+        _check_shell_connector(opts, scope.pool.connector)
+        return Fleet(hosts, scope.pool.connector, forks=opts.forks, pool=scope.pool)
     connector = Connector(timeout=opts.timeout, accept_new=opts.accept_new)
     return Fleet(hosts, connector, forks=opts.forks)
+
+
+def _check_shell_connector(opts: FleetOptions, connector: Any) -> None:
+    """In the shell, refuse connection options the shell's open connections cannot honour."""
+    from click.core import ParameterSource
+
+    from herd.errors import UsageError
+
+    ctx = click.get_current_context(silent=True)
+    typed = ctx is not None and ctx.get_parameter_source("timeout") is ParameterSource.COMMANDLINE
+    if typed and opts.timeout != connector.timeout:
+        raise UsageError("--timeout applies to the shell's connections: give it to `herd shell`")
+    if opts.accept_new and not connector.accept_new:
+        raise UsageError("--accept-new applies to the shell's connections: give it to `herd shell`")
 
 
 def use_color(stream: Any = None) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Generic, Iterable, Sequence, TypeVar
 
 from herd.errors import HerdError, HostError, HostTimeout
-from herd.fleet.session import HostSession
+from herd.fleet.session import SessionPool
 from herd.inventory.model import Host
 from herd.ssh.connection import Connector
 from herd.supervisor.client import SupervisorClient
@@ -47,11 +47,15 @@ class HostResult(Generic[T]):
 class Fleet:
     """The selected hosts, their (reusable) sessions, and parallel execution."""
 
-    def __init__(self, hosts: Sequence[Host], connector: Connector, forks: int = 50) -> None:
+    def __init__(self, hosts: Sequence[Host], connector: Connector, forks: int = 50,
+                 pool: SessionPool | None = None) -> None:
+        """With ``pool``, sessions are borrowed from it and stay open after close()."""
         self.hosts = list(hosts)
         self.connector = connector
         self.forks = max(1, forks)
-        self.sessions = {h.name: HostSession(h, connector) for h in self.hosts}
+        self._owns_sessions = pool is None
+        pool = pool or SessionPool(connector)
+        self.sessions = {h.name: pool.session(h) for h in self.hosts}
         self._abandoned: set[str] = set()
 
     def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
@@ -95,10 +99,11 @@ class Fleet:
         return HostResult(host, error=HostTimeout(host.name, f"no answer within {deadline:g} s"))
 
     def close(self) -> None:
-        """Close every session; never waits for a host abandoned at a deadline."""
+        """Close every session it owns; never waits for a host abandoned at a deadline."""
         for name, session in self.sessions.items():
             if name in self._abandoned:
                 session.abort()  # its thread may still hold the session in a handshake
-            else:
+            elif self._owns_sessions:
                 session.close()
-        self.connector.close()
+        if self._owns_sessions:
+            self.connector.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import urlsplit
 
-from herd.errors import SupervisorUnavailable
+from herd.errors import SupervisorUnavailable, TunnelRefused
 from herd.inventory.model import Host
 from herd.ssh.config import resolve_target
 from herd.ssh.connection import Connector, SSHConnection
@@ -88,10 +88,60 @@ class HostSession:
         if target.url:
             parts = urlsplit(target.url)
             host, port = parts.hostname or "127.0.0.1", parts.port or 80
-            opener = lambda: ssh.open_tcp(host, port)  # noqa: E731
+
+            def opener() -> object:
+                try:
+                    return ssh.open_tcp(host, port)
+                except TunnelRefused as exc:
+                    raise SupervisorUnavailable(self.name, f"{exc.reason} (is supervisord running?)") from None
         else:
             path = target.socket or ""
             opener = lambda: ssh.open_unix(path)  # noqa: E731
         pipe = RPCPipe(opener, basic_auth(target.username, password))
         return SupervisorClient(self.name, pipe, endpoint=target.endpoint, timeout=self._connector.timeout,
                                 has_credentials=bool(target.username))
+
+
+class SessionPool:
+    """One HostSession per host, kept across commands (the shell, live views).
+
+    A Fleet built on a pool borrows its sessions and leaves them open when
+    the command ends, so the next command costs one round trip per host.
+    """
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self._sessions: dict[str, HostSession] = {}
+        self._discarded: list[HostSession] = []
+        self._lock = threading.Lock()
+
+    def session(self, host: Host) -> HostSession:
+        with self._lock:
+            current = self._sessions.get(host.name)
+            if current is None or current.host != host:
+                current = self._sessions[host.name] = HostSession(host, self.connector)
+            return current
+
+    def discard(self) -> None:
+        """Forget every session, aborting its connection without waiting for its user.
+
+        For after an interrupted command (Ctrl-C in the shell): its threads may
+        still be using their sessions; they fail promptly on the closed
+        transports, and the next command gets new sessions of its own instead
+        of sharing a pipe with them.
+        """
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+            self._discarded.extend(sessions)
+        for session in sessions:
+            session.abort()
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+            discarded, self._discarded = self._discarded, []
+        for session in sessions:
+            session.close()
+        for session in discarded:
+            session.abort()  # a thread may still hold it in a handshake: never wait for it
+        self.connector.close()

@@ -12,6 +12,22 @@ from typing import Mapping
 
 DEFAULT_SOCKET = "/tmp/supervisor.sock"
 
+# ``herd check``: how bad each kind of problem is, unless ``check.severity`` in
+# the inventory says otherwise.  docs/checks.md explains each kind.
+SEVERITY_LEVELS = ("ok", "warning", "critical")
+DEFAULT_SEVERITY: Mapping[str, str] = {
+    "unreachable": "critical",   # the host could not be checked (SSH or supervisord)
+    "missing": "critical",       # a program expect.*.running names is not on the host
+    "fatal": "critical",         # process states other than RUNNING, by name ...
+    "exited": "critical",
+    "stopped": "critical",
+    "unknown": "critical",
+    "backoff": "warning",
+    "starting": "warning",
+    "stopping": "warning",
+    "flapping": "warning",       # RUNNING for less than expect.*.min_uptime
+}
+
 
 @dataclass(frozen=True)
 class SupervisorTarget:
@@ -76,12 +92,41 @@ class Host:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """One ``expect`` entry: what ``herd check`` requires on the hosts of a group or a host.
+
+    ``running`` are process names as supervisorctl takes them (``tornado``
+    is every process of that program); ``min_uptime`` is in seconds, None
+    when not set.  ``target`` is the group or host name as written.
+    """
+
+    target: str
+    hosts: tuple[str, ...]
+    running: tuple[str, ...] = ()
+    min_uptime: int | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """The inventory's ``check`` section: the severity of each kind of problem."""
+
+    severity: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
+
+
+@dataclass(frozen=True)
 class Inventory:
     """A loaded inventory: hosts in file order and groups resolved to host names."""
 
     path: str
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    expect: Mapping[str, Expectation] = field(default_factory=dict)
+    check: CheckSettings = field(default_factory=CheckSettings)
+
+    def expectations_for(self, host: str) -> list[Expectation]:
+        """The ``expect`` entries that apply to ``host``, in file order."""
+        return [e for e in self.expect.values() if host in e.hosts]
 
     def host(self, name: str) -> Host:
         for host in self.hosts:

@@ -24,21 +24,22 @@ RUNNING_STATES = (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACK
 
 def start(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
     """Start the named processes (full names); ``already started`` is not an error."""
-    answers = client.multicall([("supervisor.startProcess", (n, False)) for n in names])
-    outcomes = {n: _start_answer(n, a) for n, a in zip(names, answers)}
-    pending = [n for n, o in outcomes.items() if o.ok and o.changed]
-    if wait and pending:
-        outcomes.update(_await(client, pending, _started, timeout, "started"))
-    return [outcomes[n] for n in names]
+    return _act(client, "supervisor.startProcess", names, _start_answer, _started, "started", wait, timeout)
 
 
 def stop(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
     """Stop the named processes; ``not running`` is not an error."""
-    answers = client.multicall([("supervisor.stopProcess", (n, False)) for n in names])
-    outcomes = {n: _stop_answer(n, a) for n, a in zip(names, answers)}
+    return _act(client, "supervisor.stopProcess", names, _stop_answer, _stopped, "stopped", wait, timeout)
+
+
+def _act(client: SupervisorClient, method: str, names: Sequence[str], answer, final, goal: str,
+         wait: bool, timeout: float) -> list[Outcome]:
+    """Ask for every process at once (wait=False), then, if asked, poll them to a final state."""
+    answers = client.multicall([(method, (n, False)) for n in names])
+    outcomes = {n: answer(n, a) for n, a in zip(names, answers)}
     pending = [n for n, o in outcomes.items() if o.ok and o.changed]
     if wait and pending:
-        outcomes.update(_await(client, pending, _stopped, timeout, "stopped"))
+        outcomes.update(_await(client, pending, final, timeout, goal))
     return [outcomes[n] for n in names]
 
 

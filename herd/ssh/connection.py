@@ -33,8 +33,10 @@ from herd.errors import (
     AuthError,
     ConnectError,
     HostKeyError,
+    HostError,
     HostTimeout,
     SupervisorUnavailable,
+    TunnelRefused,
 )
 from herd.ssh.config import SSHTarget, resolve_jump
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
@@ -44,6 +46,8 @@ from herd.ssh.streamlocal import open_streamlocal_channel
 from herd.ssh.quickack import quickack
 
 log = logging.getLogger("herd.ssh")
+
+OPEN_ADMINISTRATIVELY_PROHIBITED = 1  # RFC 4254: sshd forbids this kind of forwarding
 
 # Key types OpenSSH files as ssh-rsa are negotiated as rsa-sha2-*.
 _TYPE_ALIASES = {"ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]}
@@ -270,6 +274,34 @@ def _unknown_key_message(target: SSHTarget, lookup: str, key: paramiko.PKey, kno
             f"or run once with --accept-new")
 
 
+@dataclass(frozen=True)
+class CommandResult:
+    """A command run on a host: exit status (None if it did not finish) and output."""
+
+    status: int | None
+    stdout: str
+    stderr: str
+
+
+OUTPUT_LIMIT = 64 * 1024
+
+
+def _drain(chan: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
+    """Read stdout and stderr until EOF or the deadline, keeping at most OUTPUT_LIMIT of each."""
+    deadline = time.monotonic() + timeout
+    out, err = b"", b""
+    while time.monotonic() < deadline:
+        if chan.recv_ready():
+            out = (out + chan.recv(65536))[-OUTPUT_LIMIT:]
+        elif chan.recv_stderr_ready():
+            err = (err + chan.recv_stderr(65536))[-OUTPUT_LIMIT:]
+        elif chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            break
+        else:
+            time.sleep(0.01)
+    return out, err
+
+
 class SSHConnection:
     """One authenticated SSH transport to a host; opens tunnels on it."""
 
@@ -320,13 +352,34 @@ class SSHConnection:
             try:
                 chan = self.transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
                 return self._settimeout(chan)
-            except ChannelException:
+            except ChannelException as exc:
                 if for_host:  # a jump hop: the next host is not reachable from here
                     raise ConnectError(for_host, f"jump host {self.target.hostname} cannot reach "
                                                  f"{host} port {port}") from None
+                if exc.code != OPEN_ADMINISTRATIVELY_PROHIBITED:  # forwarding works; nothing listens
+                    raise TunnelRefused(self.name, f"nothing accepts connections on {host}:{port}") from None
             except SSHException as exc:
                 raise self._channel_error(exc) from exc
         return self._relay(f"{host}:{port}", what=f"{host}:{port}", kind="tcp")
+
+    def run(self, command: str, timeout: float) -> "CommandResult":
+        """Run a shell command on the host; its exit status and (bounded) output.
+
+        A command still running at ``timeout`` is abandoned (its channel
+        closed) and reported with status None.
+        """
+        try:
+            chan = self.transport.open_session(timeout=timeout)
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            out, err = _drain(chan, timeout)
+            status = chan.recv_exit_status() if chan.status_event.wait(max(0.0, timeout)) else None
+        except (SSHException, OSError) as exc:
+            raise self._channel_error(exc) from exc
+        finally:
+            if "chan" in locals():
+                chan.close()
+        return CommandResult(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
         try:
@@ -344,13 +397,12 @@ class SSHConnection:
         chan.settimeout(self.timeout)
         return chan
 
-    def _relay_error(self, exc: RelayError, what: str, kind: str) -> SupervisorUnavailable:
+    def _relay_error(self, exc: RelayError, what: str, kind: str) -> HostError:
         if kind == "unix" and exc.errno == 2:
             return SupervisorUnavailable(self.name, f"no supervisord socket at {what.split(' ', 1)[1]} "
                                                     f"(is supervisord running?)")
         if exc.missing:
-            return SupervisorUnavailable(self.name, f"nothing accepts connections on {what} "
-                                                    f"(is supervisord running?)")
+            return TunnelRefused(self.name, f"nothing accepts connections on {what}")
         if exc.denied:
             return SupervisorUnavailable(self.name, f"permission denied on {what} for user {self.target.user} "
                                                     f"(log in as supervisord's user, or set chmod/chown in "

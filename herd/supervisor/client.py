@@ -23,6 +23,7 @@ from herd.errors import (
     SupervisorFault,
     SupervisorUnavailable,
 )
+from herd.supervisor import xmlsafe
 from herd.supervisor.models import ProcessInfo
 from herd.supervisor.transport import HTTPStatusError, RPCPipe
 
@@ -45,7 +46,7 @@ class SupervisorClient:
         body = xmlrpc.client.dumps(tuple(params), method).encode()
         data = self._post(method, body)
         try:
-            (result,), _ = xmlrpc.client.loads(data, use_builtin_types=True)
+            (result,), _ = xmlsafe.loads(data)
         except xmlrpc.client.Fault as fault:
             raise self._fault(method, fault.faultCode, fault.faultString) from None
         except (xml.parsers.expat.ExpatError, xmlrpc.client.ResponseError, ValueError) as exc:

@@ -1,0 +1,279 @@
+"""``herd check``: a Nagios/Icinga plugin, a cron job and a Prometheus textfile writer.
+
+Exit codes are the plugin's (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), not
+herd's usual ones: a command line or an inventory herd cannot use is UNKNOWN,
+with a ``HERD UNKNOWN - ...`` first line, never click's exit 2.
+
+Time: ``--timeout`` bounds the whole run, counted from the start of the
+process (Nagios kills a plugin at about 10 s).  The hosts get what is left
+after start-up and the ``/start`` ping, minus a reserve for the final ping
+and for writing the result; each SSH connection and each call gets a little
+less than the hosts' deadline, so a hung host is reported by the connection's
+own timeout rather than abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from herd.cli.options import FleetOptions, fleet_options, load_selected
+
+log = logging.getLogger("herd")
+
+DEFAULT_TIMEOUT = 8.0       # seconds, the whole check: under Nagios's 10 s plugin timeout
+FINISH_RESERVE = 0.5        # seconds at least, and a tenth of --timeout: rendering, --output, exit
+PING_TIMEOUT_MAX = 2.0      # each ping gets at most this, and at most an eighth of --timeout
+PING_BODY_MAX = 10_000      # bytes of the report sent with the exit-status ping
+MIN_HOST_TIME = 0.5        # below this, herd itself is too slow: UNKNOWN rather than blaming the hosts
+EXIT_UNKNOWN = 3
+
+
+class NagiosCommand(click.Command):
+    """A click command whose command-line errors are UNKNOWN (exit 3), as a plugin's must be."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            click.echo(f"HERD UNKNOWN - {_one_line(exc.format_message())}")
+            raise click.exceptions.Exit(EXIT_UNKNOWN) from None
+
+
+def _check_ping_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    try:
+        parts.port
+    except ValueError:
+        raise click.BadParameter("the port must be a number between 1 and 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise click.BadParameter("must be an http:// or https:// URL, e.g. https://hc-ping.com/<uuid>")
+    return value.rstrip("/")
+
+
+@click.command(cls=NagiosCommand, context_settings={"default_map": {"timeout": DEFAULT_TIMEOUT}})
+@fleet_options
+@click.option("--format", "fmt", type=click.Choice(["nagios", "json", "prometheus"]), default="nagios",
+              show_default=True, help="Nagios/Icinga plugin text, JSON, or a Prometheus textfile.")
+@click.option("--output", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the report to FILE atomically (temporary file, then rename); "
+                   "stdout then gets the Nagios text.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing when everything is OK (for cron).")
+@click.option("--ping", metavar="URL", callback=_check_ping_url,
+              help="Dead man's switch: GET URL/start before, POST URL/<exit code> after "
+                   "(healthchecks.io style); a failed ping never changes the result.")
+def check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions) -> int:
+    """Check the selected hosts (all hosts when none is selected) and grade what is wrong.
+
+    Every host reachable, every process RUNNING, and the inventory's `expect`
+    entries (programs that must run, minimum uptime) met; the inventory's
+    `check.severity` says which problems are WARNING and which CRITICAL.
+    --timeout (default 8 s here) bounds the whole check.
+
+    \b
+    Exit codes (Nagios plugin): 0 OK; 1 WARNING; 2 CRITICAL;
+    3 UNKNOWN: the check could not run (command line, inventory, herd itself).
+    """
+    try:
+        return _check(fmt, output, quiet, ping, fleet_opts)
+    except Exception as exc:  # herd itself is broken: still a plugin answer, never a traceback
+        log.debug("internal error", exc_info=True)
+        click.echo(f"HERD UNKNOWN - internal error: {_one_line(repr(exc))}")
+        return EXIT_UNKNOWN
+
+
+def _check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions) -> int:
+    clock = _Clock(fleet_opts.timeout)
+    ping_timeout = min(PING_TIMEOUT_MAX, fleet_opts.timeout / 8)
+    pinger = _Pinger(ping, ping_timeout) if ping else None
+    if pinger:
+        pinger.send("start")
+    finish = max(FINISH_RESERVE, fleet_opts.timeout / 10)
+    report = _run(fleet_opts, clock, reserve=finish + (ping_timeout if pinger else 0.0))
+    report.duration = clock.elapsed()
+    report.finished = time.time()
+
+    from herd.render.check import nagios, render
+
+    plugin_text = nagios(report, fleet_opts.timeout)
+    code = report.exit_code
+    if output:
+        try:
+            write_atomically(output, render(fmt, report, fleet_opts.timeout))
+        except OSError as exc:
+            code = EXIT_UNKNOWN
+            plugin_text = f"HERD UNKNOWN - cannot write {output}: {exc.strerror or exc}\n" + plugin_text
+        text = plugin_text
+    else:
+        text = render(fmt, report, fleet_opts.timeout)
+    if not (quiet and code == 0):
+        click.echo(text, nl=False)
+    if pinger:
+        sys.stdout.flush()
+        pinger.send(str(code), body=plugin_text)
+    return code
+
+
+def _run(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
+    """The check's report; anything that stops it from running is an UNKNOWN report."""
+    from herd.errors import HerdError
+    from herd.operations.check import CheckReport
+
+    try:
+        return _check_fleet(opts, clock, reserve)
+    except HerdError as exc:
+        return CheckReport.unknown(_one_line(str(exc)))
+    except Exception as exc:  # herd itself is broken: still a plugin answer, not a traceback
+        log.debug("internal error", exc_info=True)
+        return CheckReport.unknown(_one_line(f"internal error: {exc!r}"))
+
+
+def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
+    from herd.errors import HerdError
+    from herd.fleet import Fleet
+    from herd.operations.check import run_check
+    from herd.ssh.connection import Connector
+
+    inventory, hosts = load_selected(opts, default_all=True)
+    deadline = math.floor((clock.remaining() - reserve) * 10) / 10
+    if deadline < MIN_HOST_TIME:
+        raise HerdError(f"only {max(0.0, deadline):.1f} s of --timeout {opts.timeout:g} s left for the "
+                        f"hosts after {clock.elapsed():.1f} s of start-up; raise --timeout")
+    # a little under the deadline: the connection reports its own timeout, then the fan-out ends
+    per_step = max(0.1, math.floor(deadline * 0.9 * 10) / 10)
+    log.info("check: %.1f s for the hosts after %.1f s of start-up, %.1f s per connection or call",
+             deadline, clock.elapsed(), per_step)
+    fleet = Fleet(hosts, Connector(timeout=per_step, accept_new=opts.accept_new), forks=opts.forks)
+    try:
+        return run_check(fleet, inventory, deadline=deadline)
+    finally:
+        fleet.close()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------
+# Time
+# --------------------------------------------------------------------------
+
+class _Clock:
+    """--timeout counted from the start of the process, as the caller (Nagios, cron) sees it."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.start = time.monotonic() - _process_age()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        return self.timeout - self.elapsed()
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux /proc); 0 when unknown or implausible."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    # a container may show its own uptime against the host's start times: distrust odd values
+    return age if 0.0 <= age < 5.0 else 0.0
+
+
+# --------------------------------------------------------------------------
+# Output file
+# --------------------------------------------------------------------------
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place.
+
+    A reader (node_exporter) sees the old file or the new one, never a part.
+    The temporary name does not end in .prom, so the textfile collector
+    ignores it; it is removed if anything fails.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------
+# Dead man's switch
+# --------------------------------------------------------------------------
+
+class _Pinger:
+    """healthchecks.io-style pings; failures go to stderr and change nothing else.
+
+    Messages name only scheme://host:port: the URL's path is the check's
+    secret (whoever knows it can ping).  Each ping runs in a daemon thread
+    joined for at most ``timeout`` seconds, so even a hung DNS lookup cannot
+    stretch the check.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        self.where = f"{parts.scheme}://{parts.hostname}{port}"
+
+    def send(self, suffix: str, body: str | None = None) -> None:
+        errors: list[str] = []
+        thread = threading.Thread(target=self._request, args=(suffix, body, errors),
+                                  name="herd-ping", daemon=True)
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            errors.append(f"no answer within {self.timeout:g} s")
+        if errors:
+            click.echo(f"herd: ping {suffix} to {self.where} failed: {errors[0]}", err=True)
+
+    def _request(self, suffix: str, body: str | None, errors: list[str]) -> None:
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else body.encode("utf-8", "replace")[:PING_BODY_MAX]
+        request = urllib.request.Request(f"{self.url}/{suffix}", data=data,
+                                         method="GET" if data is None else "POST",
+                                         headers={"User-Agent": "herd-check"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read(1024)
+        except urllib.error.HTTPError as exc:
+            errors.append(f"HTTP {exc.code} {exc.reason}")
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            errors.append(getattr(reason, "strerror", None) or str(reason))
+        except (OSError, ValueError) as exc:
+            errors.append(getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__)

@@ -1,0 +1,186 @@
+"""``herd rolling-restart NAME``: restart a serving program across the fleet without losing capacity."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from herd.cli.options import FleetOptions, fleet_options, load_selected, open_fleet, use_color
+from herd.errors import UsageError
+
+EPILOG = """
+\b
+Exit codes: 0 done; 1 a host failed (the roll halted, or went on within
+--max-fail); 3 refused at pre-flight (a target not RUNNING); 4 a host
+unreachable at pre-flight; 130 interrupted (resume with --resume); 2 usage.
+"""
+
+
+def _probe(http: str | None, tcp: str | None, cmd: str | None) -> Any:
+    from herd.operations.rolling.probes import Probe
+
+    given = [(k, v) for k, v in (("http", http), ("tcp", tcp), ("cmd", cmd)) if v]
+    if len(given) > 1:
+        raise UsageError("choose one probe: --http, --tcp or --cmd")
+    if not given:
+        return None
+    probe = Probe(*given[0])
+    probe.check_template()
+    return probe
+
+
+def _pause(value: str) -> tuple[float, bool]:
+    if value == "ask":
+        return 0.0, True
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"--pause {value}: give SECONDS or 'ask'") from None
+    if seconds < 0:
+        raise UsageError(f"--pause {value}: must not be negative")
+    return seconds, False
+
+
+@click.command("rolling-restart", epilog=EPILOG)
+@click.argument("name")
+@fleet_options
+@click.option("--batch", default="1", show_default=True, metavar="N|P%|LIST",
+              help="Hosts restarted at once: a count, a percentage (rounded down, at least 1), or a ramp list "
+                   "like 1,5,25% (the last entry repeats).")
+@click.option("--per-host", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Processes of a host restarted at once.")
+@click.option("--min-healthy", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="A restarted process must stay RUNNING with the same pid this long.")
+@click.option("--timeout-healthy", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              metavar="SECONDS", help="Bound on the whole gate of one process (stop, start, hold, probe).")
+@click.option("--http", metavar="URL", help="Probe: GET from the host itself must answer 2xx/3xx "
+              "(templates: {host} {address} {port} {process}; {port} is the process name's number).")
+@click.option("--tcp", metavar="PORT", help="Probe: 127.0.0.1:PORT on the host accepts a connection ({port} ok).")
+@click.option("--cmd", metavar="COMMAND", help="Probe: COMMAND run on the host exits 0 (templates as --http).")
+@click.option("--max-fail", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Failed hosts tolerated over the whole run before the roll stops.")
+@click.option("--skip-unhealthy", is_flag=True,
+              help="Roll even if targets are already not RUNNING: leave those alone (their host's allowance "
+                   "counts them as down).")
+@click.option("--pause", "pause_", default="0", metavar="SECONDS|ask", help="Wait between batches, or ask.")
+@click.option("--pre-hook", metavar="COMMAND", help="Run on the controller before each host ({host} {address}), "
+              "e.g. to drain it from a load balancer; a failure fails the host, untouched.")
+@click.option("--post-hook", metavar="COMMAND", help="Run on the controller after each host; a failure fails "
+              "the host. Runs for hosts in flight even when the roll stops.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (batches, order, gate); change nothing.")
+@click.option("--resume", is_flag=True, help="Continue the last roll of NAME that did not finish.")
+@click.option("--fresh", is_flag=True, help="Start over even though an unfinished roll of NAME exists.")
+@click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where progress is recorded (default ~/.local/state/herd/rolling/NAME-<inventory>.json).")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def rolling_restart(name: str, fleet_opts: FleetOptions, **o: Any) -> int:
+    """Restart NAME (a program/group like tornado, or group:name) host by host, process by process,
+    each held to a health gate; stop at the first sign of a bad build.
+
+    With no host selector it covers every host that has NAME.
+    """
+    from herd.operations.rolling.gate import GateSpec
+    from herd.operations.rolling.plan import parse_batch
+    from herd.operations.rolling.runner import RollOptions
+
+    pause, ask = _pause(o["pause_"])
+    options = RollOptions(
+        name=name, batch=parse_batch(o["batch"]), per_host=o["per_host"], max_fail=o["max_fail"],
+        gate=GateSpec(o["min_healthy"], o["timeout_healthy"], _probe(o["http"], o["tcp"], o["cmd"])),
+        skip_unhealthy=o["skip_unhealthy"], pause=pause, pause_ask=ask,
+        pre_hook=o["pre_hook"], post_hook=o["post_hook"])
+    if ask and not sys.stdin.isatty():
+        raise UsageError("--pause ask needs a terminal to ask on")
+    inventory, _ = load_selected(fleet_opts, default_all=True)
+    state_file, state = _state(inventory.path, name, o)
+    fleet = open_fleet(fleet_opts, default_all=True)
+    try:
+        return _roll(fleet, options, state_file, state, o)
+    finally:
+        fleet.close()
+
+
+def _state(inventory_path: str, name: str, o: dict[str, Any]) -> tuple[Any, Any]:
+    from herd.operations.rolling.state import RollState, StateFile, default_state_path
+
+    state_file = StateFile(Path(o["state_file"]) if o["state_file"] else default_state_path(inventory_path, name))
+    try:
+        existing = state_file.load()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    unfinished = existing is not None and not existing.finished and existing.name == name
+    if o["resume"]:
+        if not unfinished:
+            raise UsageError(f"nothing to resume: no unfinished roll of {name} in {state_file.path}")
+        return state_file, existing
+    if unfinished and not o["fresh"] and not o["dry_run"]:
+        raise UsageError(f"an unfinished roll of {name} exists ({existing.outcome or 'in progress'}; "
+                         f"{state_file.path}): continue it with --resume, or start over with --fresh")
+    return state_file, RollState(name, inventory_path)
+
+
+def _roll(fleet: Any, options: Any, state_file: Any, state: Any, o: dict[str, Any]) -> int:
+    from herd.operations.rolling.runner import RollRefused, RollRunner, preflight
+    from herd.render.rolling import plan_json, plan_lines, progress_line, report_json, report_lines
+
+    as_json = o["output"] == "json"
+    color = use_color()
+    try:
+        plan = preflight(fleet, options, state if o["resume"] else None)
+    except RollRefused as refused:
+        for problem in refused.problems:
+            click.echo(f"herd: refusing to roll {options.name}: {problem}", err=True)
+        if refused.hint:
+            click.echo(f"herd: {refused.hint}", err=True)
+        return refused.exit_code
+    if o["dry_run"]:
+        click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(
+            ["dry run: nothing will be changed"] + plan_lines(plan, options)))
+        return 0
+    if not as_json:
+        click.echo("\n".join(plan_lines(plan, options)))
+    terminal = sys.stderr.isatty()
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if as_json or (kind == "phase" and not terminal):
+            return
+        line = progress_line(kind, data, color)
+        if line is not None:
+            click.echo(line, err=True)
+
+    def ask(question: str) -> bool:
+        return click.confirm(question, default=True, err=True)
+
+    runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask)
+    with _interrupts(runner):
+        report = runner.run()
+    click.echo(json.dumps(report_json(report), indent=2) if as_json else "\n".join(report_lines(report, color)))
+    return report.exit_code
+
+
+class _interrupts:
+    """Ctrl-C / SIGTERM ask the runner to stop cleanly instead of killing herd mid-restart."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.saved: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = not self.runner.interrupted.is_set()
+        self.runner.interrupt()
+        click.echo("herd: interrupted: finishing the process in flight so that nothing is left stopped"
+                   if first else "herd: still finishing the process in flight; please wait", err=True)
+
+    def __enter__(self) -> "_interrupts":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,177 @@
+"""Restarting one process and holding it to the health gate.
+
+A restarted process is healthy when it reaches RUNNING, is still RUNNING
+with the same pid ``min_healthy`` seconds later, and the probe (if any)
+passes.  FATAL, EXITED, STOPPED or a new pid fail the gate at once; STARTING
+and BACKOFF mean "keep waiting" until ``timeout_healthy``.
+
+Interrupts: before the stop, the process is left alone; after it, the
+process is always started again and waited for up to RUNNING (the gate's
+later phases are skipped), so herd never leaves stopped what it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from herd.errors import Faults, SupervisorFault
+from herd.operations.rolling.plan import port_of
+from herd.operations.rolling.probes import Probe
+from herd.ssh.connection import SSHConnection
+from herd.supervisor.client import SupervisorClient
+from herd.supervisor.models import ProcessInfo, ProcessState
+
+POLL = 0.05          # state polls: cheap (one round trip), keeps herd's overhead small
+PROBE_PERIOD = 1.0   # between failed probe attempts
+LOG_LINES = 5
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    min_healthy: float = 10.0
+    timeout_healthy: float = 120.0
+    probe: Probe | None = None
+
+
+@dataclass
+class ProcessResult:
+    """How one process's restart went."""
+
+    name: str
+    ok: bool
+    phase: str                    # where it ended: done, stop, start, min-healthy, probe, interrupted
+    detail: str = ""
+    old_pid: int = 0
+    new_pid: int = 0
+    log_tail: list[str] = field(default_factory=list)
+    waited: float = 0.0           # seconds spent in the unavoidable waits (stop, start, min-healthy, probe)
+
+
+Phase = Callable[[str, str], None]  # (process, phase) progress callback
+
+
+class GateFailure(Exception):
+    def __init__(self, phase: str, detail: str) -> None:
+        self.phase = phase
+        self.detail = detail
+        super().__init__(detail)
+
+
+def restart_process(client: SupervisorClient, ssh: SSHConnection, name: str, spec: GateSpec,
+                    values: dict[str, str], interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
+    """Stop, start and gate one process; never raises for the process's own failure."""
+    before = _info(client, name)
+    result = ProcessResult(name, ok=False, phase="stop", old_pid=before.pid)
+    started = time.monotonic()
+    try:
+        on_phase(name, "stopping")
+        _stop(client, name, spec.timeout_healthy)
+        on_phase(name, "starting")
+        running = _start(client, name, spec.timeout_healthy)
+        result.new_pid = running.pid
+        if interrupted.is_set():
+            result.phase, result.detail = "interrupted", "restarted (gate skipped: interrupted)"
+            result.ok = True
+            return result
+        on_phase(name, f"min-healthy {spec.min_healthy:g}s")
+        _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
+        if spec.probe is not None:
+            on_phase(name, "probe")
+            result.detail = _probe(client, ssh, name, running.pid, spec, values, started)
+        result.ok, result.phase = True, "done"
+    except GateFailure as failure:
+        result.phase, result.detail = failure.phase, failure.detail
+        result.log_tail = last_log_lines(client, name)
+    finally:
+        result.waited = time.monotonic() - started
+    return result
+
+
+def _info(client: SupervisorClient, name: str) -> ProcessInfo:
+    return ProcessInfo.from_rpc(client.call("supervisor.getProcessInfo", name))
+
+
+def _stop(client: SupervisorClient, name: str, timeout: float) -> None:
+    try:
+        client.call("supervisor.stopProcess", name, False)
+    except SupervisorFault as fault:
+        if fault.code != Faults.NOT_RUNNING:
+            raise GateFailure("stop", f"stop refused: {fault.text}") from None
+    deadline = time.monotonic() + timeout
+    while (info := _info(client, name)).state not in (ProcessState.STOPPED, ProcessState.EXITED,
+                                                      ProcessState.FATAL):
+        if time.monotonic() > deadline:
+            raise GateFailure("stop", f"still {info.statename} {timeout:g} s after the stop request")
+        time.sleep(POLL)
+
+
+def _start(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
+    try:
+        client.call("supervisor.startProcess", name, False)
+    except SupervisorFault as fault:
+        raise GateFailure("start", f"start refused: {fault.text}") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        info = _info(client, name)
+        if info.state is ProcessState.RUNNING:
+            return info
+        if info.state in (ProcessState.FATAL, ProcessState.EXITED, ProcessState.STOPPED):
+            why = info.spawnerr or info.description or "exited"
+            raise GateFailure("start", f"{info.statename} while starting ({why})")
+        if time.monotonic() > deadline:
+            raise GateFailure("start", f"still {info.statename} after {timeout:g} s (--timeout-healthy)")
+        time.sleep(POLL)
+
+
+def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: str,
+          interrupted: threading.Event) -> None:
+    """Stay RUNNING with the same pid for ``seconds``."""
+    until = time.monotonic() + seconds
+    while True:
+        _still_healthy(client, name, pid, phase)
+        remaining = until - time.monotonic()
+        if remaining <= 0 or interrupted.is_set():
+            return
+        time.sleep(min(POLL * 4, remaining))
+
+
+def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: str) -> None:
+    info = _info(client, name)
+    if info.state is not ProcessState.RUNNING:
+        raise GateFailure(phase, f"{info.statename} after reaching RUNNING ({info.spawnerr or info.description})")
+    if info.pid != pid:
+        raise GateFailure(phase, f"restarted by supervisord (pid {pid} -> {info.pid}): it crashed")
+
+
+def _probe(client: SupervisorClient, ssh: SSHConnection, name: str, pid: int, spec: GateSpec,
+           values: dict[str, str], started: float) -> str:
+    assert spec.probe is not None
+    deadline = started + spec.timeout_healthy
+    fields = dict(values, port=port_of(name.split(":")[-1]), process=name)
+    while True:
+        passed, detail = spec.probe.run(ssh, fields, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+        _still_healthy(client, name, pid, "probe")
+        if passed:
+            return detail
+        if time.monotonic() + PROBE_PERIOD > deadline:
+            raise GateFailure("probe", f"probe failing after {spec.timeout_healthy:g} s: {detail}")
+        time.sleep(PROBE_PERIOD)
+
+
+def last_log_lines(client: SupervisorClient, name: str, count: int = LOG_LINES) -> list[str]:
+    """The last lines of a process's stderr and stdout logs, for the failure report."""
+    lines: list[str] = []
+    calls = [("supervisor.tailProcessStderrLog", (name, 0, 4096)),
+             ("supervisor.tailProcessStdoutLog", (name, 0, 4096))]
+    try:
+        answers = client.multicall(calls)
+    except Exception:  # the report must not fail because the log cannot be read
+        return lines
+    for label, answer in zip(("stderr", "stdout"), answers):
+        if isinstance(answer, list) and answer and answer[0]:
+            tail = str(answer[0]).splitlines()[-count:]
+            lines.extend(f"{label}: {line}" for line in tail)
+    return lines

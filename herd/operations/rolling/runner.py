@@ -1,0 +1,340 @@
+"""The rolling restart: pre-flight, batches of hosts, one process at a time, health gates.
+
+Guarantees, in the order an operator cares about them:
+
+* capacity: at most ``per_host`` processes of a host are down at once, and
+  only the hosts of one batch are touched at once;
+* a bad build stops the roll: after the first failed host (or more than
+  ``max_fail`` over the whole run) no new process or host is started; hosts
+  in flight finish the process they are on; the failed process is left as
+  supervisord has it;
+* nothing herd stopped is left stopped, even on Ctrl-C / SIGTERM: the
+  process in flight is started again before herd stops;
+* post-hooks (load-balancer undrain) of hosts in flight still run on abort;
+  a host whose post-hook never ran is re-done by ``--resume``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from herd.errors import EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError, UsageError
+from herd.fleet import Fleet
+from herd.operations.rolling.gate import GateSpec, ProcessResult, restart_process
+from herd.operations.rolling.plan import BatchStep, HostTarget, RollPlan, chunks, expand, split_batches
+from herd.operations.rolling.state import RollState, StateFile
+from herd.supervisor import names as namespec
+from herd.supervisor.models import ProcessInfo, ProcessState
+
+EXIT_INTERRUPTED = 130
+HOOK_TIMEOUT = 300.0
+
+Events = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RollOptions:
+    name: str
+    batch: Sequence[BatchStep]
+    gate: GateSpec
+    per_host: int = 1
+    max_fail: int = 0
+    skip_unhealthy: bool = False
+    pause: float = 0.0
+    pause_ask: bool = False
+    pre_hook: str | None = None
+    post_hook: str | None = None
+
+
+class RollRefused(HerdError):
+    """Pre-flight found a reason not to start (exit 3, or 4 for unreachable hosts)."""
+
+    def __init__(self, exit_code: int, problems: list[str], hint: str = "") -> None:
+        self.exit_code = exit_code
+        self.problems = problems
+        self.hint = hint
+        super().__init__(f"refusing to roll: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+@dataclass
+class HostReport:
+    host: str
+    status: str = "untouched"  # done, failed, stopped (halted/interrupted before the end), untouched, skipped
+    processes: list[ProcessResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class RollReport:
+    name: str
+    outcome: str                 # done, halted, interrupted
+    plan: RollPlan
+    hosts: list[HostReport]
+    seconds: float = 0.0
+
+    @property
+    def failed_hosts(self) -> list[HostReport]:
+        return [h for h in self.hosts if h.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome == "interrupted":
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.failed_hosts or self.outcome == "halted" else EXIT_OK
+
+
+# -- pre-flight ---------------------------------------------------------------------------
+
+
+def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
+    """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
+    results = fleet.run(lambda client: client.all_process_info(), deadline=2 * fleet.connector.timeout + 1)
+    unreachable = [f"{r.name}: {getattr(r.error, 'reason', r.error)}" for r in results if r.error is not None]
+    if unreachable:
+        raise RollRefused(EXIT_UNREACHABLE, unreachable)
+    targets, without, unhealthy = [], [], []
+    for result in results:
+        chosen, _ = namespec.select([options.name], result.value or [])
+        if not chosen:
+            without.append(result.name)
+            continue
+        target = _target(result.host.address or result.name, result.name, chosen, options, state)
+        if target is None:
+            continue
+        bad = [p for p in chosen if p.state is not ProcessState.RUNNING]
+        unhealthy += [f"{result.name} {p.fullname} is {p.statename}" for p in bad]
+        targets.append(target)
+    if not targets and not without:
+        raise UsageError("no hosts selected")
+    if not any(t.processes or t.skipped for t in targets) and state is None:
+        raise UsageError(f"no such process or group on any selected host: {options.name}")
+    if unhealthy and not options.skip_unhealthy:
+        raise RollRefused(EXIT_NOT_RUNNING, unhealthy,
+                          "pass --skip-unhealthy to roll the other processes and leave these alone")
+    todo = [t for t in targets if t.processes or t.post_hook_pending]
+    held = [t for t in targets if not (t.processes or t.post_hook_pending)]
+    batches = split_batches([t.host for t in todo], options.batch)
+    by_name = {t.host: t for t in todo}
+    return RollPlan(options.name, [[by_name[h] for h in batch] for batch in batches], without, options.per_host,
+                    held, [r.name for r in results])
+
+
+def _target(address: str, host: str, chosen: list[ProcessInfo], options: RollOptions,
+            state: RollState | None) -> HostTarget | None:
+    """A host's processes to restart (minus those a resumed roll already did)."""
+    progress = state.hosts.get(host) if state else None
+    if progress is not None and progress.status == "done" and (progress.post_hook or not options.post_hook):
+        return None
+    done = set(progress.done) if progress else set()
+    down = [p.fullname for p in chosen if p.state is not ProcessState.RUNNING]
+    todo = [p.fullname for p in chosen if p.fullname not in done and p.fullname not in down]
+    drained = bool(progress and progress.pre_hook and not progress.post_hook and options.post_hook)
+    if down and options.skip_unhealthy and len(down) >= options.per_host:
+        # already-down capacity counts against the host's allowance: restarting more would exceed it
+        return HostTarget(host, address, [], skipped=down + todo, post_hook_pending=drained, down=down)
+    return HostTarget(host, address, todo, skipped=down, post_hook_pending=drained, down=down)
+
+
+# -- the roll -----------------------------------------------------------------------------
+
+
+class RollRunner:
+    """Executes a RollPlan; ``interrupt()`` may be called from a signal handler."""
+
+    def __init__(self, fleet: Fleet, plan: RollPlan, options: RollOptions, state: RollState,
+                 state_file: StateFile | None, on_event: Events, ask: Callable[[str], bool] | None = None) -> None:
+        self.fleet = fleet
+        self.plan = plan
+        self.options = options
+        self.state = state
+        self.state_file = state_file
+        self.emit = on_event
+        self.ask = ask
+        self.interrupted = threading.Event()
+        self.halted = threading.Event()
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self._failed = 0
+        self.reports = {t.host: HostReport(t.host, skipped=list(t.skipped)) for t in plan.targets}
+
+    def interrupt(self) -> None:
+        self.interrupted.set()
+
+    def run(self) -> RollReport:
+        started = time.monotonic()
+        self._save()
+        total = len(self.plan.batches)
+        for index, batch in enumerate(self.plan.batches, 1):
+            if self.halted.is_set() or self.interrupted.is_set():
+                break
+            if index > 1 and not self._pause(index, total):
+                break
+            self.emit("batch", {"index": index, "total": total, "hosts": [t.host for t in batch]})
+            threads = [threading.Thread(target=self._roll_host_safely, args=(t,), daemon=True) for t in batch]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)  # short joins keep the main thread responsive to signals
+        outcome = "interrupted" if self.interrupted.is_set() else "halted" if self.halted.is_set() else "done"
+        self.state.finished = outcome == "done"
+        self.state.outcome = outcome
+        self._save()
+        return RollReport(self.options.name, outcome, self.plan, self._host_reports(), time.monotonic() - started)
+
+    def _host_reports(self) -> list[HostReport]:
+        reports = [self.reports[t.host] for t in self.plan.targets]
+        for target in self.plan.held_back:
+            reports.append(HostReport(target.host, "skipped", skipped=list(target.skipped), notes=[
+                f"skipped: {', '.join(target.down)} not RUNNING at pre-flight; restarting another would exceed "
+                f"--per-host {self.options.per_host}"]))
+        for report in reports:
+            if report.skipped and report.status != "skipped":
+                report.notes.append(f"left alone (not RUNNING at pre-flight): {', '.join(report.skipped)}")
+        reports += [HostReport(h, "skipped", notes=[f"has no {self.options.name}"]) for h in self.plan.without_name]
+        order = {name: i for i, name in enumerate(self.plan.order)}
+        return sorted(reports, key=lambda r: order.get(r.host, len(order)))
+
+    def _pause(self, index: int, total: int) -> bool:
+        if self.options.pause_ask and self.ask is not None:
+            self.emit("pause", {"ask": True, "next": index, "total": total})
+            if not self.ask(f"batch {index - 1}/{total} done. Continue with batch {index}?"):
+                self.interrupted.set()
+                return False
+        elif self.options.pause > 0:
+            self.emit("pause", {"seconds": self.options.pause, "next": index, "total": total})
+            if self.interrupted.wait(self.options.pause):
+                return False
+        return True
+
+    def _roll_host_safely(self, target: HostTarget) -> None:
+        try:
+            self._roll_host(target)
+        except HerdError as exc:
+            self._host_failed(target.host, getattr(exc, "reason", str(exc)))
+        except Exception as exc:  # never let one host's bug leave the roll half-reported
+            self._host_failed(target.host, f"unexpected error: {exc!r}")
+
+    def _roll_host(self, target: HostTarget) -> None:
+        report = self.reports[target.host]
+        progress = self.state.host(target.host)
+        progress.status = "in-progress"
+        report.status = "stopped"
+        self._save()
+        self.emit("host", {"host": target.host, "processes": target.processes})
+        if not self._hook("pre", target, progress):
+            return
+        failed = False
+        session = self.fleet.sessions[target.host]
+        for chunk in chunks(target.processes, self.options.per_host):
+            if self.halted.is_set() or self.interrupted.is_set():
+                break
+            results = self._restart_chunk(session, target, chunk)
+            for result in results:
+                self.emit("process", {"host": target.host, "result": result})
+            report.processes.extend(results)
+            progress.done.extend(r.name for r in results if r.ok)
+            self._save()
+            if not all(r.ok for r in results):
+                failed = True
+                break
+        if failed:
+            self._host_failed(target.host, None)
+            return
+        if not self._hook("post", target, progress):
+            return
+        if set(target.processes) <= set(progress.done):
+            report.status = progress.status = "done"
+        self._save()
+        self.emit("host-done", {"host": target.host, "status": report.status})
+
+    def _restart_chunk(self, session: Any, target: HostTarget, chunk: list[str]) -> list[ProcessResult]:
+        values = {"host": target.host, "address": target.address}
+
+        def one(name: str) -> ProcessResult:
+            try:
+                return restart_process(session.client(), session.ssh, name, self.options.gate, values,
+                                       self.interrupted, self._phase(target.host))
+            except HostError as exc:
+                return self._lost(session, name, exc)
+
+        if len(chunk) == 1:
+            return [one(chunk[0])]
+        results: dict[str, ProcessResult] = {}
+        threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, one(n)), daemon=True) for n in chunk]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [results[n] for n in chunk]
+
+    def _lost(self, session: Any, name: str, exc: HostError) -> ProcessResult:
+        """The connection broke mid-restart: reconnect once and make sure the process runs."""
+        note = f"connection lost: {exc.reason}"
+        try:
+            session.reset()
+            client = session.client()
+            info = ProcessInfo.from_rpc(client.call("supervisor.getProcessInfo", name))
+            if info.state in (ProcessState.STOPPED, ProcessState.EXITED):
+                client.call("supervisor.startProcess", name, False)
+                note += "; reconnected and started it again"
+        except HerdError as again:
+            note += f"; could not reconnect ({getattr(again, 'reason', again)}): it may be left stopped"
+        return ProcessResult(name, ok=False, phase="connection", detail=note)
+
+    def _phase(self, host: str) -> Callable[[str, str], None]:
+        return lambda process, phase: self.emit("phase", {"host": host, "process": process, "phase": phase})
+
+    def _hook(self, which: str, target: HostTarget, progress: Any) -> bool:
+        command = self.options.pre_hook if which == "pre" else self.options.post_hook
+        if not command or (which == "pre" and progress.pre_hook):
+            return True
+        line = expand(command, host=target.host, address=target.address)
+        self.emit("hook", {"host": target.host, "which": which, "command": line})
+        ok, detail = run_hook(line)
+        self.reports[target.host].notes.append(f"{which}-hook: {detail}")
+        if which == "pre":
+            progress.pre_hook = ok
+        else:
+            progress.post_hook = ok
+        self._save()
+        if not ok:
+            self._host_failed(target.host, f"{which}-hook failed: {detail}")
+        return ok
+
+    def _host_failed(self, host: str, error: str | None) -> None:
+        report = self.reports[host]
+        report.status = "failed"
+        if error:
+            report.error = error
+        self.state.host(host).status = "failed"
+        self._save()
+        with self._lock:
+            self._failed += 1
+            if self._failed > self.options.max_fail:
+                self.halted.set()
+        self.emit("host-done", {"host": host, "status": "failed", "error": report.error})
+
+    def _save(self) -> None:
+        if self.state_file is not None:
+            with self._save_lock:
+                self.state_file.save(self.state)
+
+
+def run_hook(command: str) -> tuple[bool, str]:
+    """Run a hook on the controller through the shell; (ok, what happened)."""
+    try:
+        proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=HOOK_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False, f"'{command}' did not finish within {HOOK_TIMEOUT:g} s"
+    last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+    if proc.returncode == 0:
+        return True, f"'{command}' ok"
+    return False, f"'{command}' exited {proc.returncode}" + (f": {last[0]}" if last[0] else "")

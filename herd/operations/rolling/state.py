@@ -1,0 +1,71 @@
+"""The roll's progress on disk, so that an interrupted or halted roll can be resumed.
+
+One JSON file per (inventory, NAME), written atomically after every process:
+which hosts are done, which processes of the host in flight are done, and
+whether each host's pre-hook ran without its post-hook (a host left drained
+from its load balancer, which ``--resume`` must put back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class HostProgress:
+    status: str = "pending"      # pending, in-progress, done, failed
+    done: list[str] = field(default_factory=list)
+    pre_hook: bool = False       # ran and succeeded
+    post_hook: bool = False
+
+
+@dataclass
+class RollState:
+    name: str
+    inventory: str
+    started: float = field(default_factory=time.time)
+    finished: bool = False
+    outcome: str = ""            # done, halted, interrupted
+    hosts: dict[str, HostProgress] = field(default_factory=dict)
+
+    def host(self, name: str) -> HostProgress:
+        return self.hosts.setdefault(name, HostProgress())
+
+
+def default_state_path(inventory: str, name: str) -> Path:
+    """~/.local/state/herd/rolling/<name>-<hash of the inventory path>.json (XDG_STATE_HOME honoured)."""
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    digest = hashlib.sha1(os.path.abspath(inventory).encode()).hexdigest()[:10]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return base / "herd" / "rolling" / f"{safe}-{digest}.json"
+
+
+class StateFile:
+    """Load and atomically save a RollState."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> RollState | None:
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read roll state {self.path}: {exc}") from None
+        hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
+        return RollState(**data, hosts=hosts)
+
+    def save(self, state: RollState) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".roll-", dir=self.path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(state), fh, indent=1)
+        os.replace(tmp, self.path)

@@ -1,0 +1,135 @@
+"""Rolling-restart output: the plan, progress lines, the final report, JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from herd.operations.rolling.plan import RollPlan
+from herd.operations.rolling.runner import RollOptions, RollReport
+
+STATUS_COLOURS = {"done": "green", "failed": "red", "stopped": "yellow", "untouched": "yellow", "skipped": None}
+
+
+def gate_text(options: RollOptions) -> str:
+    gate = options.gate
+    parts = [f"RUNNING, same pid for {gate.min_healthy:g}s"]
+    if gate.probe is not None:
+        parts.append(f"probe {gate.probe.describe()}")
+    limit = "stop at the first failed host" if options.max_fail == 0 else \
+        f"stop after more than {options.max_fail} failed host(s)"
+    return f"gate: {', '.join(parts)}; within {gate.timeout_healthy:g}s; {limit}"
+
+
+def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
+    hosts = len(plan.targets)
+    processes = sum(len(t.processes) for t in plan.targets)
+    batches = len(plan.batches)
+    steps = ",".join(str(s) for s in options.batch)
+    lines = [f"rolling restart of {plan.name}: {processes} process(es) on {hosts} host(s) in {batches} "
+             f"batch(es) (--batch {steps}), {plan.per_host} process(es) at a time per host",
+             gate_text(options)]
+    for index, batch in enumerate(plan.batches, 1):
+        for target in batch:
+            todo = ", ".join(target.processes) or "(post-hook only)"
+            skipped = f"; skipping {', '.join(target.skipped)}" if target.skipped else ""
+            lines.append(f"  batch {index}/{batches}  {target.host}: {todo}{skipped}")
+    if plan.without_name:
+        lines.append(f"  skipped (no {plan.name}): {', '.join(plan.without_name)}")
+    return lines
+
+
+def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
+    """One line per event worth telling; phases are for terminals only (the CLI decides)."""
+    if kind == "batch":
+        return f"[batch {data['index']}/{data['total']}] {', '.join(data['hosts'])}"
+    if kind == "phase":
+        return f"  {data['host']} {data['process']}: {data['phase']}"
+    if kind == "process":
+        p = data["result"]
+        if p.ok:
+            return f"  {data['host']} {p.name}: ok (pid {p.old_pid} -> {p.new_pid}, {p.waited:.1f}s)"
+        failed = click.style("FAILED", fg="red", bold=True) if color else "FAILED"
+        return f"  {data['host']} {p.name}: {failed} in {p.phase}: {p.detail}"
+    if kind == "hook":
+        return f"  {data['host']}: {data['which']}-hook: {data['command']}"
+    if kind == "pause":
+        if data.get("ask"):
+            return None
+        return f"pausing {data['seconds']:g}s before batch {data['next']}/{data['total']}"
+    if kind == "host-done":
+        status = data["status"]
+        text = click.style(status, fg=STATUS_COLOURS.get(status)) if color else status
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"  {data['host']}: {text}{error}"
+    return None
+
+
+def report_lines(report: RollReport, color: bool) -> list[str]:
+    width = max((len(h.host) for h in report.hosts), default=4)
+    lines = []
+    for host in report.hosts:
+        status = host.status.ljust(9)
+        if color:
+            status = click.style(status, fg=STATUS_COLOURS.get(host.status), bold=host.status == "failed")
+        restarted = sum(1 for p in host.processes if p.ok)
+        planned = next((len(t.processes) for t in report.plan.targets if t.host == host.host), 0)
+        count = f"{restarted}/{planned}" if host.status != "skipped" else "-"
+        lines.append(f"{host.host.ljust(width)}  {status}  {count:>5}  {host.error or ''}".rstrip())
+        for p in host.processes:
+            if p.ok:
+                lines.append(f"{'':{width}}    {p.name}: pid {p.old_pid} -> {p.new_pid}"
+                             + (f" ({p.detail})" if p.detail else ""))
+            else:
+                lines.append(f"{'':{width}}    {p.name}: FAILED in {p.phase}: {p.detail}")
+                lines.extend(f"{'':{width}}      {line}" for line in p.log_tail)
+        lines.extend(f"{'':{width}}    {note}" for note in host.notes)
+    lines.append(summary(report))
+    return lines
+
+
+def summary(report: RollReport) -> str:
+    done = sum(1 for h in report.hosts for p in h.processes if p.ok)
+    planned = sum(len(t.processes) for t in report.plan.targets)
+    failed = len(report.failed_hosts)
+    what = {"done": "roll done", "halted": "roll HALTED", "interrupted": "roll INTERRUPTED"}[report.outcome]
+    text = f"{what}: {done} of {planned} process(es) restarted in {report.seconds:.1f}s"
+    if failed:
+        text += f"; {failed} host(s) failed"
+    untouched = [h.host for h in report.hosts if h.status == "untouched"]
+    if untouched:
+        text += f"; untouched: {', '.join(untouched)}"
+    if report.outcome != "done":
+        text += "; continue with --resume"
+    return text
+
+
+def report_json(report: RollReport) -> dict[str, Any]:
+    return {
+        "name": report.name,
+        "outcome": report.outcome,
+        "exit_code": report.exit_code,
+        "seconds": round(report.seconds, 3),
+        "batches": [[{"host": t.host, "processes": t.processes} for t in batch] for batch in report.plan.batches],
+        "hosts": [
+            {
+                "host": h.host,
+                "status": h.status,
+                "error": h.error,
+                "skipped": h.skipped,
+                "notes": h.notes,
+                "processes": [{"name": p.name, "ok": p.ok, "phase": p.phase, "detail": p.detail,
+                               "old_pid": p.old_pid, "new_pid": p.new_pid, "log_tail": p.log_tail}
+                              for p in h.processes],
+            }
+            for h in report.hosts
+        ],
+    }
+
+
+def plan_json(plan: RollPlan) -> dict[str, Any]:
+    return {"name": plan.name, "dry_run": True, "per_host": plan.per_host,
+            "batches": [[{"host": t.host, "processes": t.processes, "skipped": t.skipped} for t in batch]
+                        for batch in plan.batches],
+            "without_name": plan.without_name}

@@ -1,0 +1,52 @@
+"""Parsing supervisord's XML-RPC answers when they carry characters XML forbids.
+
+supervisord writes log text into its answers as is (Python's xmlrpc escapes
+only ``& < >``), so a log line with an ANSI colour (ESC), a NUL or any other
+C0 control character makes the answer ill-formed XML, and a carriage return
+would be turned into a line feed by any conforming parser.  Before parsing,
+each such character (C0 controls but TAB and LF, CR included, and the
+non-characters U+FFFE/U+FFFF) is replaced by a stand-in from the top of
+Unicode's last private-use plane (U+10FF00 + its code); after parsing, every
+string of the result is translated back.  The caller gets exactly the text
+supervisord sent.  (A log that itself contains U+10FF00..U+10FF21 would come
+back as control characters: those code points are private and unassigned.)
+"""
+
+from __future__ import annotations
+
+import re
+import xmlrpc.client
+from typing import Any
+
+_BASE = 0x10FF00
+_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b-\x1f]|\xef\xbf[\xbe\xbf]")
+_NONCHAR = {b"\xef\xbf\xbe": 0x20, b"\xef\xbf\xbf": 0x21}
+_BACK = {_BASE + c: c for c in range(0x20)}
+_BACK.update({_BASE + 0x20: 0xFFFE, _BASE + 0x21: 0xFFFF})
+
+
+def _stand_in(match: re.Match[bytes]) -> bytes:
+    raw = match.group()
+    code = _NONCHAR.get(raw, raw[0])
+    return chr(_BASE + code).encode("utf-8")
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.translate(_BACK)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_restore(v) for v in value)
+    if isinstance(value, dict):
+        return {_restore(k): _restore(v) for k, v in value.items()}
+    return value
+
+
+def loads(data: bytes) -> tuple[tuple[Any, ...], str | None]:
+    """``xmlrpc.client.loads(data, use_builtin_types=True)`` that tolerates control characters."""
+    if not _FORBIDDEN.search(data):
+        return xmlrpc.client.loads(data, use_builtin_types=True)
+    try:
+        params, method = xmlrpc.client.loads(_FORBIDDEN.sub(_stand_in, data), use_builtin_types=True)
+    except xmlrpc.client.Fault as fault:
+        raise xmlrpc.client.Fault(fault.faultCode, _restore(fault.faultString)) from None
+    return _restore(params), method
