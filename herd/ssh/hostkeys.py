@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
+import functools
 import hashlib
 import hmac
 import os
@@ -78,8 +79,25 @@ def host_field_matches(field: str, lookup: str) -> bool:
 
 def _glob_matches(pattern: str, name: str) -> bool:
     """OpenSSH patterns: only ``*`` and ``?`` are special (``[`` is literal, for ``[host]:port``)."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, name) is not None
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == name
+    return _glob_regex(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))
+
+
+def _plain_names(field: str) -> list[str] | None:
+    """The names of a host field made only of plain names (no hash, wildcard or
+    negation), lowercased; None for any other field."""
+    if field.startswith("|"):
+        return None
+    names = field.lower().split(",")
+    if any("*" in n or "?" in n or n.startswith("!") for n in names):
+        return None
+    return names
 
 
 def _hashed_matches(field: str, lookup: str) -> bool:
@@ -124,17 +142,39 @@ def read_known_hosts(path: str) -> list[KnownKey]:
 
 
 class KnownHosts:
-    """The trusted keys from several files, and where new keys get recorded."""
+    """The trusted keys from several files, and where new keys get recorded.
+
+    Lines made of plain names are indexed by name; only hashed and patterned
+    lines are matched one by one (a fleet of N hosts against a known_hosts of
+    N lines would otherwise cost N x N pattern matches).
+    """
 
     def __init__(self, files: Sequence[str], record_to: str) -> None:
         self.files = list(files)
         self.record_to = record_to
         self._keys: list[KnownKey] = []
+        self._by_name: dict[str, list[int]] = {}
+        self._scan: list[int] = []  # hashed or patterned lines
+        self._lock = threading.Lock()
         for path in self.files:
-            self._keys.extend(read_known_hosts(path))
+            for key in read_known_hosts(path):
+                self._add(key)
+
+    def _add(self, key: KnownKey) -> None:
+        index = len(self._keys)
+        self._keys.append(key)
+        names = _plain_names(key.hosts)
+        if names is None:
+            self._scan.append(index)
+        for name in dict.fromkeys(names or ()):
+            self._by_name.setdefault(name, []).append(index)
 
     def keys_for(self, lookup: str) -> list[KnownKey]:
-        return [k for k in self._keys if k.matches(lookup)]
+        """The lines matching ``lookup``, in file order."""
+        with self._lock:
+            found = set(self._by_name.get(lookup.lower(), ()))
+            found.update(i for i in self._scan if self._keys[i].matches(lookup))
+            return [self._keys[i] for i in sorted(found)]
 
     def known_types(self, lookup: str) -> list[str]:
         """Key types known for a host, to prefer them in the handshake."""
@@ -168,7 +208,8 @@ class KnownHosts:
         """Append ``lookup keytype base64`` to ``record_to`` (accept-new)."""
         line = f"{lookup} {key.get_name()} {key.get_base64()}\n"
         append_line(self.record_to, line)
-        self._keys.append(KnownKey(lookup, key.get_name(), key.asbytes(), False, self.record_to))
+        with self._lock:
+            self._add(KnownKey(lookup, key.get_name(), key.asbytes(), False, self.record_to))
 
 
 _append_lock = threading.Lock()
