@@ -102,32 +102,31 @@ def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> list[An
 yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 
 
-@click.command(epilog=EXIT_CODES)
-@fleet_options
-@yes_option
-@dry_run_option
-@wait_timeout_option
-@output_option
-def reload(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
-    """Restart supervisord itself (and every process it runs); waits until it answers again."""
-    from herd.operations import config
+def _supervisord_command(name: str, what: str, doc: str) -> click.Command:
+    """reload and shutdown: the same options, a confirmation, then the operation of that name."""
 
-    _confirm("restart supervisord and every process", fleet_opts, yes, dry_run)
-    return _run(fleet_opts, output, config.reload, default_all=False, dry_run=dry_run, wait_timeout=wait_timeout)
+    @click.command(name, epilog=EXIT_CODES, help=doc)
+    @fleet_options
+    @yes_option
+    @dry_run_option
+    @wait_timeout_option
+    @output_option
+    def command(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
+        from herd.operations import config
+
+        _confirm(what, fleet_opts, yes, dry_run)
+        return _run(fleet_opts, output, getattr(config, name), default_all=False, dry_run=dry_run,
+                    wait_timeout=wait_timeout)
+
+    return command
 
 
-@click.command(epilog=EXIT_CODES)
-@fleet_options
-@yes_option
-@dry_run_option
-@wait_timeout_option
-@output_option
-def shutdown(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
-    """Shut supervisord down (every process it runs stops; nothing restarts it but you); waits until it is gone."""
-    from herd.operations import config
-
-    _confirm("shut down supervisord and every process", fleet_opts, yes, dry_run)
-    return _run(fleet_opts, output, config.shutdown, default_all=False, dry_run=dry_run, wait_timeout=wait_timeout)
+reload = _supervisord_command(
+    "reload", "restart supervisord and every process",
+    "Restart supervisord itself (and every process it runs); waits until it answers again.")
+shutdown = _supervisord_command(
+    "shutdown", "shut down supervisord and every process",
+    "Shut supervisord down (every process it runs stops; nothing restarts it but you); waits until it is gone.")
 
 
 @click.command(epilog=EXIT_CODES)
