@@ -88,6 +88,15 @@ class Host:
     proxy_jump: str | None = None
     python: str | None = None
     supervisor: SupervisorTarget = field(default_factory=SupervisorTarget)
+    # become: reach supervisord (and app log files) through sudo on the host
+    # (issue 10; the loader and the SSH layer give these their meaning).
+    become: bool = False
+    become_user: str | None = None          # None: root
+    become_password_env: str | None = None
+    become_password_file: str | None = None
+    # The app's own log files: program name -> path template on the host,
+    # with {program} {process} {num} {host} (issue 10).
+    logs: Mapping[str, str] = field(default_factory=dict)
     line: int | None = None
 
 
