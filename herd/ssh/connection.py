@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import paramiko
 from paramiko.ssh_exception import (
@@ -41,7 +42,8 @@ from herd.errors import (
 from herd.ssh.config import SSHTarget, resolve_jump
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
 from herd.ssh.keys import KeyStore
-from herd.ssh.relay import RelayError, open_relay_channel
+from herd.ssh.relay import open_relay_channel
+from herd.ssh.remote import RelayError, open_agent
 from herd.ssh.streamlocal import open_streamlocal_channel
 from herd.ssh.quickack import quickack
 
@@ -380,6 +382,20 @@ class SSHConnection:
             if "chan" in locals():
                 chan.close()
         return CommandResult(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+    def open_agent(self, script: str, args: Sequence[str], what: str) -> paramiko.Channel:
+        """Run an agent script (herd/ssh/remote.py) on the host; its channel once it is ready.
+
+        ``what`` names the agent's purpose in errors ("log reader").  A
+        failure the agent reports is a SupervisorUnavailable naming it.
+        """
+        try:
+            chan = open_agent(self.transport, script, args, self.target.python, self.timeout)
+        except RelayError as exc:
+            raise SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
+        except (SSHException, OSError) as exc:
+            raise self._channel_error(exc) from exc
+        return self._settimeout(chan)
 
     def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
         try:
