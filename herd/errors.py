@@ -17,13 +17,16 @@ one place without knowing about SSH or HTTP.
         ├── AuthError               SSH authentication refused
         ├── HostKeyError            unknown or changed host key
         ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
-        └── SupervisorUnavailable   SSH works but supervisord cannot be reached
-                                    (no socket, permission denied, 401, no rpcinterface)
+        ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
+        │                           (no socket, permission denied, 401, no rpcinterface)
+        └── BecomeError             SSH works but sudo (inventory ``become``) did not
+                                    let herd's agent run: no sudo, password needed or
+                                    wrong, not in sudoers
 
     SupervisorFault                 supervisord answered a call with a fault;
                                     the host is reachable (per-process failure)
 
-Messages never contain secrets: supervisor passwords are not interpolated
+Messages never contain secrets: supervisor and sudo passwords are not interpolated
 into any message here or elsewhere.
 """
 
@@ -117,6 +120,14 @@ class TunnelRefused(HostError):
 
 class SupervisorUnavailable(HostError):
     """SSH works, but supervisord's XML-RPC interface cannot be used."""
+
+
+class BecomeError(HostError):
+    """``become`` is set, but sudo on the host refused to run herd's agent.
+
+    The message names the cause and the inventory key that fixes it; it
+    never contains the sudo password.
+    """
 
 
 class SupervisorFault(HerdError):

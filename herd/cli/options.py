@@ -34,6 +34,7 @@ class FleetOptions:
     forks: int
     accept_new: bool
     verbose: int
+    become: bool | None = None   # --become / --no-become: overrides the inventory's become for this run
 
     @property
     def has_selector(self) -> bool:
@@ -55,9 +56,12 @@ _OPTIONS = [
                  help="Trust and record host keys never seen before (like OpenSSH's accept-new); "
                       "a changed key is always refused."),
     click.option("-v", "--verbose", count=True, help="Say more (-vv: debug)."),
+    click.option("--become/--no-become", default=None,
+                 help="Reach supervisord through sudo on the hosts (or not), whatever the inventory's "
+                      "become says, for this run."),
 ]
 
-_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose"]
+_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose", "become"]
 
 
 def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,6 +108,7 @@ class ShellScope:
     pool: "SessionPool"
     hosts: list
     explicit: bool
+    become: bool | None = None   # the shell's --become/--no-become, for commands typed in it
 
 
 def shell_scope() -> ShellScope | None:
@@ -114,6 +119,8 @@ def shell_scope() -> ShellScope | None:
 
 def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
     """Find and validate the inventory, then apply the selectors."""
+    from dataclasses import replace
+
     from herd.errors import UsageError
     from herd.inventory import find_inventory, load_inventory, select_hosts
 
@@ -125,15 +132,24 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
             if not (scope.explicit or default_all):
                 raise UsageError("this command changes things: choose hosts first (hosts -a, hosts -g NAME, "
                                  "hosts -H PATTERN) or add -a/-g/-H to the command")
-            return scope.inventory, list(scope.hosts)
+            return scope.inventory, with_become(list(scope.hosts), opts.become)
         inventory = scope.inventory
+        if opts.become is None:
+            opts = replace(opts, become=scope.become)
     else:
         path, how = find_inventory(opts.inventory)
         inventory = load_inventory(path)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
-    return inventory, hosts
+    return inventory, with_become(hosts, opts.become)
+
+
+def with_become(hosts: list, become: bool | None) -> list:
+    """The hosts with ``become`` forced on or off by --become/--no-become (None: as the inventory says)."""
+    from dataclasses import replace
+
+    return hosts if become is None else [replace(h, become=become) for h in hosts]
 
 
 def open_fleet(opts: FleetOptions, *, default_all: bool) -> "Fleet":

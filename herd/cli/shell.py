@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import click
 
-from herd.cli.options import FleetOptions, ShellScope, fleet_options, load_selected, shell_scope
+from herd.cli.options import FleetOptions, ShellScope, fleet_options, load_selected, shell_scope, with_become
 from herd.errors import EXIT_OK, HerdError, UsageError
 
 if TYPE_CHECKING:
@@ -419,7 +419,7 @@ class Shell:
             except HerdError as exc:
                 click.echo(f"herd: {exc}", err=True)
                 return
-            self.scope.hosts = hosts
+            self.scope.hosts = with_become(hosts, self.scope.become)
             self.scope.explicit = True
         click.echo(self.describe_selection())
 
@@ -509,7 +509,7 @@ def shell(fleet_opts: FleetOptions) -> int:
         raise UsageError("already in the shell (quit leaves it)")
     inventory, hosts = load_selected(fleet_opts, default_all=True)
     pool = SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
-    scope = ShellScope(inventory, pool, hosts, explicit=fleet_opts.has_selector)
+    scope = ShellScope(inventory, pool, hosts, explicit=fleet_opts.has_selector, become=fleet_opts.become)
     try:
         return Shell(scope, forks=fleet_opts.forks).run()
     finally:

@@ -29,6 +29,26 @@ DEFAULT_SEVERITY: Mapping[str, str] = {
 }
 
 
+def read_secret(env: str | None, path: str | None, env_key: str, file_key: str) -> str | None:
+    """A secret from an environment variable or a file; None when neither is set.
+
+    Raises ValueError with a message naming the source and its inventory
+    key (never the value) when the source is configured but unset or unreadable.
+    """
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ValueError(f"environment variable {env} ({env_key}) is not set")
+        return value
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"cannot read {file_key} {path}: {exc.strerror}") from None
+    return None
+
+
 @dataclass(frozen=True)
 class SupervisorTarget:
     """Where supervisord listens on a host, and how to authenticate to it.
@@ -57,18 +77,7 @@ class SupervisorTarget:
         Raises ValueError with a message naming the source (never the value)
         when the source is configured but empty or unreadable.
         """
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ValueError(f"environment variable {self.password_env} (password_env) is not set")
-            return value
-        if self.password_file:
-            try:
-                with open(self.password_file, encoding="utf-8") as fh:
-                    return fh.read().rstrip("\r\n")
-            except OSError as exc:
-                raise ValueError(f"cannot read password_file {self.password_file}: {exc.strerror}") from None
-        return None
+        return read_secret(self.password_env, self.password_file, "password_env", "password_file")
 
 
 @dataclass(frozen=True)

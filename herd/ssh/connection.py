@@ -32,6 +32,7 @@ from paramiko.ssh_exception import (
 
 from herd.errors import (
     AuthError,
+    BecomeError,
     ConnectError,
     HostKeyError,
     HostError,
@@ -43,7 +44,8 @@ from herd.ssh.config import SSHTarget, resolve_jump
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
 from herd.ssh.keys import KeyStore
 from herd.ssh.relay import open_relay_channel
-from herd.ssh.remote import RelayError, open_agent
+from herd.inventory.model import read_secret
+from herd.ssh.remote import RelayError, Sudo, open_agent
 from herd.ssh.streamlocal import open_streamlocal_channel
 from herd.ssh.quickack import quickack
 
@@ -315,6 +317,7 @@ class SSHConnection:
         self.via = via
         self.relay_only = False  # set once sshd refused a direct channel and a relay worked
         self.streamlocal_ok = False  # set once a streamlocal channel opened: sshd allows them
+        self._sudo: Sudo | None = None
 
     @property
     def name(self) -> str:
@@ -332,9 +335,10 @@ class SSHConnection:
 
         Tries a streamlocal channel; when sshd refuses it (forbidden, or no
         socket there), asks a relay on the host, which also tells why the
-        socket cannot be reached.
+        socket cannot be reached.  With become, the relay (under sudo) is
+        the only way: the login user could not open the socket anyway.
         """
-        if not self.relay_only:
+        if not self.relay_only and not self.becomes:
             try:
                 chan = open_streamlocal_channel(self.transport, path, self.timeout)
                 self.streamlocal_ok = True
@@ -388,41 +392,93 @@ class SSHConnection:
 
         ``what`` names the agent's purpose in errors ("log reader").  A
         failure the agent reports is a SupervisorUnavailable naming it.
+        With become, the agent runs through sudo (see herd/ssh/remote.py);
+        sudo's refusals are BecomeErrors.
         """
         try:
-            chan = open_agent(self.transport, script, args, self.target.python, self.timeout)
+            chan = open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=self.sudo())
         except RelayError as exc:
-            raise SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
+            raise self._start_error(exc, what) or \
+                SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
         except (SSHException, OSError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan)
 
+    @property
+    def becomes(self) -> bool:
+        """True when agents run through sudo (inventory ``become``)."""
+        return self.target.become_user is not None
+
+    def sudo(self) -> Sudo | None:
+        """How agents run through sudo, the password read once from its source; None without become."""
+        target = self.target
+        if target.become_user is None:
+            return None
+        if self._sudo is None:
+            try:
+                password = read_secret(target.become_password_env, target.become_password_file,
+                                       "become_password_env", "become_password_file")
+            except ValueError as exc:
+                raise BecomeError(self.name, f"cannot read the sudo password: {exc}") from None
+            self._sudo = Sudo(target.become_user, password)
+        return self._sudo
+
     def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
         try:
-            chan = open_relay_channel(self.transport, target, self.target.python, self.timeout)
+            chan = open_relay_channel(self.transport, target, self.target.python, self.timeout, sudo=self.sudo())
         except RelayError as exc:
             raise self._relay_error(exc, what, kind) from None
         except (SSHException, OSError) as exc:
             raise self._channel_error(exc) from exc
         if not self.relay_only:
-            log.info("%s: sshd refused a direct channel to %s; using a Python relay on the host", self.name, what)
+            if self.becomes:
+                log.info("%s: reaching %s through a Python relay run by sudo as %s", self.name, what,
+                         self.target.become_user)
+            else:
+                log.info("%s: sshd refused a direct channel to %s; using a Python relay on the host",
+                         self.name, what)
             self.relay_only = True
         return self._settimeout(chan)
+
+    def _start_error(self, exc: RelayError, what: str) -> HostError | None:
+        """The error for an agent that sudo or the shell did not let start; None for the agent's own."""
+        login, user = self.target.user, self.target.become_user
+        if exc.kind == "no-python":
+            return SupervisorUnavailable(self.name, f"{exc} for herd's {what}; set python: in the inventory "
+                                                    f"to the host's interpreter")
+        messages = {
+            "no-sudo": "become is set but sudo is not installed on the host",
+            "sudo-password-required": f"sudo: a password is required for {login} to run as {user}; "
+                                      f"give it with become_password_env or become_password_file "
+                                      f"in the inventory",
+            "sudo-wrong-password": f"sudo refused the password from {self.target.become_source} "
+                                   f"for {login} (wrong sudo password)",
+            "sudo-not-allowed": f"{login} is not allowed to run commands as {user} through sudo "
+                                f"(not in the host's sudoers)",
+            "sudo-unknown-user": f"sudo: there is no user {user} on the host (become_user)",
+        }
+        return BecomeError(self.name, messages[exc.kind]) if exc.kind in messages else None
 
     def _settimeout(self, chan: paramiko.Channel) -> paramiko.Channel:
         chan.settimeout(self.timeout)
         return chan
 
     def _relay_error(self, exc: RelayError, what: str, kind: str) -> HostError:
+        started = self._start_error(exc, what="socket relay")
+        if started is not None:
+            return started
         if kind == "unix" and exc.errno == 2:
             return SupervisorUnavailable(self.name, f"no supervisord socket at {what.split(' ', 1)[1]} "
                                                     f"(is supervisord running?)")
         if exc.missing:
             return TunnelRefused(self.name, f"nothing accepts connections on {what}")
         if exc.denied:
+            if self.becomes:
+                return SupervisorUnavailable(self.name, f"permission denied on {what} for user "
+                                                        f"{self.target.become_user} (become_user)")
             return SupervisorUnavailable(self.name, f"permission denied on {what} for user {self.target.user} "
-                                                    f"(log in as supervisord's user, or set chmod/chown in "
-                                                    f"[unix_http_server])")
+                                                    f"(set become: true in the inventory to reach it through "
+                                                    f"sudo, or log in as supervisord's user)")
         return SupervisorUnavailable(self.name, f"cannot reach {what}: {exc}")
 
     def _channel_error(self, exc: BaseException) -> ConnectError | HostTimeout:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from paramiko import Channel, Transport
 
-from herd.ssh.remote import READY, RelayError, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
+from herd.ssh.remote import READY, RelayError, Sudo, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
 
 RELAY_SCRIPT = r"""
 import os, sys, socket, select
@@ -51,15 +51,16 @@ while True:
 """.strip()
 
 
-def relay_command(target: str, python: str | None) -> str:
+def relay_command(target: str, python: str | None, sudo: Sudo | None = None) -> str:
     """The shell command that runs the relay to ``target`` with the host's Python."""
-    return python_command(RELAY_SCRIPT, [target], python)
+    return python_command(RELAY_SCRIPT, [target], python, sudo)
 
 
-def open_relay_channel(transport: Transport, target: str, python: str | None, timeout: float) -> Channel:
+def open_relay_channel(transport: Transport, target: str, python: str | None, timeout: float,
+                       sudo: Sudo | None = None) -> Channel:
     """Start the relay on the host and wait for its ready byte.
 
     Returns the session channel, now a byte pipe to ``target``; raises
     RelayError when the relay reports a failure.
     """
-    return open_agent(transport, RELAY_SCRIPT, [target], python, timeout)
+    return open_agent(transport, RELAY_SCRIPT, [target], python, timeout, sudo=sudo)
