@@ -162,3 +162,21 @@ def test_sudo_messages_are_classified(stderr: str, kind: str | None) -> None:
 def test_agent_report_keeps_its_errno() -> None:
     error = classify_failure(["!2 No such file or directory"], 3)
     assert (error.errno, error.missing, str(error)) == (2, True, "No such file or directory")
+
+
+def test_supervisords_own_interpreter_is_used_when_no_python_is_on_the_path(tmp_path: Path, monkeypatch) -> None:
+    """Where neither python3 nor python is on PATH, the shebang of supervisord (found on PATH) names one."""
+    import sys
+
+    import herd.ssh.remote as remote
+
+    monkeypatch.setattr(remote, "PYTHONS", ("python3", "python"))   # this machine has /usr/bin/python3
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "supervisord").write_text(f"#!{sys.executable} -S\nprint('not run')\n")
+    (bindir / "supervisord").chmod(0o755)
+    for tool in ("sed", "tr", "readlink"):
+        os.symlink(subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout.strip(),
+                   bindir / tool)
+    done = run_sh(remote.python_command("import sys; print('+' + sys.executable)", [], None), str(bindir))
+    assert done.stdout.strip() == f"+{sys.executable}", done.stderr
