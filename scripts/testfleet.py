@@ -106,6 +106,13 @@ class FleetHost:
     dropbear: bool = False
     ns_pid: int | None = None
     hidden: list[str] = field(default_factory=list)   # paths hidden in the namespace (/usr/bin/sudo)
+    layout: str = "debian"          # or "fedora": /etc/supervisord.conf and supervisord.d/*.ini
+    socket_owner: str | None = None  # [unix_http_server] chown (default root)
+
+    @property
+    def distro_conf(self) -> str:
+        """Where the distro host's supervisord.conf is, inside its namespace."""
+        return "/etc/supervisord.conf" if self.layout == "fedora" else DISTRO_CONF
 
     @property
     def ssh_marker(self) -> str:
@@ -741,6 +748,9 @@ def inventory_yaml(fleet: Fleet) -> str:
                       f"      password_file: {_yaml_str(str(host.password_file))}"]
         else:
             lines += [f"      socket: {_yaml_str(host.socket_path)}"]
+            if host.password_file:   # a distro host with supervisor credentials
+                lines += [f"      username: {INET_USERNAME}",
+                          f"      password_file: {_yaml_str(str(host.password_file))}"]
     lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
                             for name, members in _groups(fleet.hosts).items()]
     return "\n".join(lines) + "\n"
@@ -781,12 +791,14 @@ class _UnixTransport(xmlrpc.client.Transport):
         self._path, self._timeout = path, timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        _, self._extra_headers, _ = self.get_host_info(host)   # basic auth from user:password@ in the URL
         return _UnixHTTPConnection(self._path, self._timeout)
 
 
-def unix_rpc(socket_path: str, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
-    """An XML-RPC proxy to the supervisord listening on ``socket_path``."""
-    return xmlrpc.client.ServerProxy("http://localhost/RPC2",
+def unix_rpc(socket_path: str, timeout: float = 10.0, password: str | None = None) -> xmlrpc.client.ServerProxy:
+    """An XML-RPC proxy to the supervisord listening on ``socket_path`` (as INET_USERNAME with a password)."""
+    auth = f"{INET_USERNAME}:{password}@" if password else ""
+    return xmlrpc.client.ServerProxy(f"http://{auth}localhost/RPC2",
                                      transport=_UnixTransport(socket_path, timeout))
 
 
@@ -822,6 +834,7 @@ class _Plan:
     distro: frozenset[str] = frozenset()     # Debian-style hosts (dropbear ones included)
     dropbear: frozenset[str] = frozenset()
     hidden: dict[str, list[str]] = field(default_factory=dict)
+    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Fleet:
@@ -869,7 +882,8 @@ class Fleet:
     def start(cls, directory: str | os.PathLike[str], hosts: int = 3, base_port: int | None = None,
               no_streamlocal: Iterable[str] = (), inet: Iterable[str] = (),
               light: bool = False, extra_config: str = "", distro: Iterable[str] = (),
-              dropbear: Iterable[str] = (), hidden: dict[str, list[str]] | None = None) -> Fleet:
+              dropbear: Iterable[str] = (), hidden: dict[str, list[str]] | None = None,
+              layouts: dict[str, dict[str, Any]] | None = None) -> Fleet:
         """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
         sshd answer with a banner and every supervised program is RUNNING.
 
@@ -881,8 +895,13 @@ class Fleet:
         ``distro`` hosts are built like a Debian server (root only): see
         "Distribution-style hosts" below; ``dropbear`` hosts are distro
         hosts whose SSH server is Dropbear; ``hidden`` maps a distro host to
-        paths that do not exist on it (``{"web03": ["/usr/bin/sudo"]}``)."""
-        plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet, distro, dropbear, hidden or {})
+        paths that do not exist on it (``{"web03": ["/usr/bin/sudo"]}``);
+        ``layouts`` changes a distro host's supervisord set-up:
+        ``{"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock",
+        "owner": "deploy", "auth": True}}`` (auth: a username and password in
+        [unix_http_server] and [supervisorctl], the password in password_file)."""
+        plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet, distro, dropbear, hidden or {},
+                     layouts or {})
         registry = PortRegistry()
         fleet = cls._allocate(plan, registry, light)
         fleet.extra_config = extra_config
@@ -1037,7 +1056,7 @@ class Fleet:
         env = _supervisord_env()
         if host.distro:   # as Debian starts it; -j names our staged file, to recognise the pid
             argv = _in_namespace(self, host, [self.python, "-m", "supervisor.supervisord", "-n", "-c",
-                                              DISTRO_CONF, "-j", f"{host.conf_path}.pid"])
+                                              host.distro_conf, "-j", f"{host.conf_path}.pid"])
             env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
         out = os.path.join(host.log_dir, "supervisord.out")
         pid = _spawn(argv, out, host.dir, env)
@@ -1059,14 +1078,15 @@ class Fleet:
 
     def rpc(self, name: str, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
         """An XML-RPC proxy to ``name``'s supervisord over its unix socket."""
-        return unix_rpc(self.host(name).rpc_socket, timeout)
+        host = self.host(name)
+        return unix_rpc(host.rpc_socket, timeout, host.password if host.distro else None)
 
     def supervisorctl(self, name: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run the real supervisorctl against ``name``'s config (text output, never raises on exit code)."""
         host = self.host(name)
         argv = [self.python, "-m", "supervisor.supervisorctl", "-c", host.conf_path, *args]
         if host.distro:
-            argv = _nsenter(host, [self.python, "-m", "supervisor.supervisorctl", "-c", DISTRO_CONF, *args])
+            argv = _nsenter(host, [self.python, "-m", "supervisor.supervisorctl", "-c", host.distro_conf, *args])
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               env=_supervisord_env(), stdin=subprocess.DEVNULL)
 
@@ -1074,7 +1094,7 @@ class Fleet:
         deadline = time.monotonic() + timeout
         for delay in _backoff():
             with contextlib.suppress(OSError, xmlrpc.client.Error):
-                state = cast(dict[str, Any], unix_rpc(host.rpc_socket, 5.0).supervisor.getState())
+                state = cast(dict[str, Any], self.rpc(host.name, 5.0).supervisor.getState())
                 if state["statename"] == "RUNNING":
                     return
             if not alive():
@@ -1181,7 +1201,8 @@ class Fleet:
 def _plan(directory: Path, count: int, base_port: int | None,
           no_streamlocal: Iterable[str], inet: Iterable[str],
           distro: Iterable[str] = (), dropbear: Iterable[str] = (),
-          hidden: dict[str, list[str]] | None = None) -> _Plan:
+          hidden: dict[str, list[str]] | None = None,
+          layouts: dict[str, dict[str, Any]] | None = None) -> _Plan:
     """Validate the arguments of Fleet.start and prepare the directory."""
     if count < 1:
         raise FleetError("a fleet needs at least one host")
@@ -1194,9 +1215,10 @@ def _plan(directory: Path, count: int, base_port: int | None,
         raise FleetError(f"{directory}: pick a directory without spaces, quotes, %, #, ; or \\")
     plan = _Plan(directory, count, base_port, frozenset(no_streamlocal), frozenset(inet),
                  [host_name(i) for i in range(count)], frozenset(distro) | frozenset(dropbear),
-                 frozenset(dropbear), dict(hidden or {}))
-    if set(plan.hidden) - plan.distro:
-        raise FleetError(f"hidden paths are for distro hosts only: {', '.join(sorted(set(plan.hidden) - plan.distro))}")
+                 frozenset(dropbear), dict(hidden or {}), dict(layouts or {}))
+    odd = (set(plan.hidden) | set(plan.layouts)) - plan.distro
+    if odd:
+        raise FleetError(f"hidden paths and layouts are for distro hosts only: {', '.join(sorted(odd))}")
     unknown = sorted((plan.no_streamlocal | plan.inet | plan.distro) - set(plan.names))
     if unknown:
         raise FleetError(f"unknown host(s) {', '.join(unknown)}: the fleet has {plan.names[0]}..{plan.names[-1]}")
@@ -1246,16 +1268,19 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
     slot = block + PORT_STRIDE * index
     inet = name in plan.inet
     socket_path = os.path.join(short_dir, f"{name}.sock") if short_dir else str(hdir / "supervisor.sock")
+    setup = plan.layouts.get(name, {})
     if name in plan.distro:
-        socket_path = DISTRO_SOCKET
+        socket_path = setup.get("socket", DISTRO_SOCKET)
+    auth = name in plan.inet or bool(setup.get("auth"))
     return FleetHost(
         name=name, index=index, address=ADDRESS, ssh_port=slot + SSH_SLOT, dir=str(hdir),
         socket_path=socket_path, conf_path=str(hdir / "supervisord.conf"),
         inet_port=slot + INET_SLOT if inet else None,
-        password_file=str(hdir / "supervisor.pass") if inet else None,
+        password_file=str(hdir / "supervisor.pass") if auth else None,
         tornado_ports=_tornado_ports(plan.base_port or block, [index]),
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
-        distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])))
+        distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
+        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"))
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -1365,22 +1390,26 @@ cat {h}/etc/passwd >>/etc/passwd
 cat {h}/etc/group >>/etc/group
 cat {h}/etc/shadow >>/etc/shadow
 install -m 0440 {h}/etc/sudoers /etc/sudoers
-rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf && mkdir -m 0755 /etc/sudoers.d
-cp -r {h}/etc/supervisor /etc/supervisor
+rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
+cp -r {h}/etc/add/. /etc/
+mkdir -p {os.path.dirname(host.socket_path)}
 {homes}{hide}touch {_ns_ready(host)}
 while :; do sleep 3600; done
 """
 
 
-def distro_supervisord_conf(host: FleetHost) -> str:
-    """/etc/supervisor/supervisord.conf as Debian ships it (logs in the host's directory)."""
+def distro_supervisord_conf(host: FleetHost, password: str | None) -> str:
+    """supervisord.conf as Debian ships it (or Fedora's layout); logs in the host's directory."""
+    owner = f"chown={host.socket_owner}:{host.socket_owner}\n" if host.socket_owner else ""
+    auth = f"username={INET_USERNAME}\npassword={password}\n" if password else ""
+    include = "/etc/supervisord.d/*.ini" if host.layout == "fedora" else "/etc/supervisor/conf.d/*.conf"
     return f"""\
-; supervisor config file (Debian's layout), written by scripts/testfleet.py for {host.name}
+; supervisor config file ({host.layout}'s layout), written by scripts/testfleet.py for {host.name}
 
 [unix_http_server]
-file={DISTRO_SOCKET}   ; (the path to the socket file)
+file={host.socket_path}   ; (the path to the socket file)
 chmod=0700                       ; socket file mode (default 0700)
-
+{owner}{auth}
 [supervisord]
 logfile={host.log_dir}/supervisord.log
 pidfile=/var/run/supervisord.pid
@@ -1394,10 +1423,10 @@ minprocs=64
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://{DISTRO_SOCKET} ; use a unix:// URL  for a unix socket
-
+serverurl=unix://{host.socket_path} ; use a unix:// URL  for a unix socket
+{auth}
 [include]
-files = /etc/supervisor/conf.d/*.conf
+files = {include}
 """
 
 
@@ -1461,7 +1490,8 @@ def _write_distro_files(fleet: Fleet, host: FleetHost) -> None:
     _write_private(host.sudo_password_file, password + "\n")
     hashes = {"deploy": "*", "ops": _password_hash(password), "intern": _password_hash(password)}
     etc = h / "etc"
-    conf_d = etc / "supervisor" / "conf.d"
+    fedora = host.layout == "fedora"
+    conf_d = etc / "add" / ("supervisord.d" if fedora else "supervisor/conf.d")
     (conf_d / "log").mkdir(parents=True, exist_ok=True)
     (h / "ns").mkdir(exist_ok=True)
     (etc / "passwd").write_text("".join(f"{u}:x:{i}:{i}::/run/home/{u}:/bin/sh\n" for u, i in DISTRO_USERS.items()))
@@ -1472,10 +1502,14 @@ def _write_distro_files(fleet: Fleet, host: FleetHost) -> None:
     for key, value in (("{name}", host.name), ("{dir}", host.dir), ("{logs}", host.log_dir),
                        ("{python}", fleet.python)):
         extra = extra.replace(key, value)
-    conf = distro_supervisord_conf(host) + extra
-    (etc / "supervisor" / "supervisord.conf").write_text(conf)
+    supervisor_password = None
+    if host.password_file:
+        supervisor_password = secrets.token_urlsafe(15)
+        _write_private(host.password_file, supervisor_password + "\n")
+    conf = distro_supervisord_conf(host, supervisor_password) + extra
+    (etc / "add" / host.distro_conf[len("/etc/"):]).write_text(conf)
     Path(host.conf_path).write_text(conf)   # the staged copy names the pid (see start_supervisord)
-    (conf_d / "tornado.conf").write_text(seed_program_conf(host.tornado_ports[0]))
+    (conf_d / ("tornado.ini" if fedora else "tornado.conf")).write_text(seed_program_conf(host.tornado_ports[0]))
     (conf_d / "main.py").write_text(APP_SOURCE)
     Path(host.sshd_config_path).write_text(distro_sshd_config(fleet, host))
     Path(_ns_script(host)).write_text(namespace_script(fleet, host))

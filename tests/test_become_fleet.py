@@ -71,7 +71,8 @@ def test_without_become_the_login_user_is_refused_by_the_socket(dfleet, home):
     assert run.code == 4
     assert run.rows() == [
         [name, "-", "UNREACHABLE", "-", "-", "permission denied on socket /var/run/supervisor.sock for user "
-         "deploy (set become: true in the inventory to reach it through sudo, or log in as supervisord's user)"]
+         "deploy (set become: true in the inventory to reach it through sudo, log in as supervisord's user, "
+         "or set chmod/chown in [unix_http_server])"]
         for name in SUDO_HOSTS]
 
 

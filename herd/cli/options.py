@@ -158,15 +158,22 @@ def open_fleet(opts: FleetOptions, *, default_all: bool) -> "Fleet":
     Inside the shell the Fleet borrows the shell's open sessions.
     """
     from herd.fleet import Fleet
-    from herd.ssh.connection import Connector
 
-    _, hosts = load_selected(opts, default_all=default_all)
+    inventory, hosts = load_selected(opts, default_all=default_all)
     scope = shell_scope()
     if scope is not None:
         _check_shell_connector(opts, scope.pool.connector)
         return Fleet(hosts, scope.pool.connector, forks=opts.forks, pool=scope.pool)
-    connector = Connector(timeout=opts.timeout, accept_new=opts.accept_new)
-    return Fleet(hosts, connector, forks=opts.forks)
+    return Fleet(hosts, make_connector(opts, inventory.path), forks=opts.forks)
+
+
+def make_connector(opts: FleetOptions, inventory_path: str, timeout: float | None = None) -> Any:
+    """The Connector of one command: its timeout, host-key policy, and the sockets found before."""
+    from herd.ssh.connection import Connector
+    from herd.ssh.discover import SocketMemory
+
+    return Connector(timeout=opts.timeout if timeout is None else timeout, accept_new=opts.accept_new,
+                     sockets=SocketMemory.for_inventory(inventory_path))
 
 
 def _check_shell_connector(opts: FleetOptions, connector: Any) -> None:

@@ -10,7 +10,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-DEFAULT_SOCKET = "/tmp/supervisor.sock"
+# No socket and no url in the inventory: find supervisord on the host as
+# supervisorctl there would (herd/ssh/discover.py).
+DISCOVER = "discover"
+DEFAULT_SOCKET = DISCOVER
 
 # ``herd check``: how bad each kind of problem is, unless ``check.severity`` in
 # the inventory says otherwise.  docs/checks.md explains each kind.
@@ -53,9 +56,9 @@ def read_secret(env: str | None, path: str | None, env_key: str, file_key: str) 
 class SupervisorTarget:
     """Where supervisord listens on a host, and how to authenticate to it.
 
-    Exactly one of ``socket`` (a unix socket path on the host) and ``url``
-    (``http://127.0.0.1:9001``, inet_http_server on the host's loopback) is
-    set.  The password itself is never stored here: only where to read it
+    Exactly one of ``socket`` (a unix socket path on the host, or DISCOVER)
+    and ``url`` (``http://127.0.0.1:9001``, inet_http_server on the host's
+    loopback) is set.  The password itself is never stored here: only where to read it
     (an environment variable or a file), read at connect time by
     :meth:`password`.
     """
@@ -69,7 +72,9 @@ class SupervisorTarget:
     @property
     def endpoint(self) -> str:
         """A human description of where supervisord is (no credentials)."""
-        return self.url if self.url else f"unix://{self.socket}"
+        if self.url:
+            return self.url
+        return "the socket supervisorctl would use" if self.socket == DISCOVER else f"unix://{self.socket}"
 
     def password(self) -> str | None:
         """Read the password from its source; None when none is configured.

@@ -41,6 +41,7 @@ from herd.errors import (
     TunnelRefused,
 )
 from herd.ssh.config import SSHTarget, resolve_jump
+from herd.ssh.discover import COMMON_SOCKETS, DISCOVER_SCRIPT, Found, SocketMemory, parse_failure, read_report
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
 from herd.ssh.keys import KeyStore
 from herd.ssh.relay import open_relay_channel
@@ -79,6 +80,7 @@ class Connector:
     timeout: float = 10.0
     accept_new: bool = False
     keys: KeyStore = field(default_factory=KeyStore)
+    sockets: SocketMemory | None = None   # supervisord sockets found on hosts (herd/ssh/discover.py)
     _known: dict[tuple[str, ...], KnownHosts] = field(default_factory=dict)
     _jumps: dict[str, "SSHConnection"] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -404,6 +406,34 @@ class SSHConnection:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan)
 
+    def open_discovered(self) -> tuple[paramiko.Channel, Found]:
+        """A byte pipe to the supervisord this host's supervisorctl would use, and where it is.
+
+        One agent on one channel finds it (herd/ssh/discover.py), connects and
+        relays, under sudo with become: no round trip beyond a plain relay's.
+        """
+        try:
+            chan = open_agent(self.transport, DISCOVER_SCRIPT, [], self.target.python, self.timeout,
+                              sudo=self.sudo())
+            found = read_report(chan)
+        except RelayError as exc:
+            raise self._start_error(exc, "socket discovery") or self._discovery_error(exc) from None
+        except (SSHException, OSError) as exc:
+            raise self._channel_error(exc) from exc
+        return self._settimeout(chan), found
+
+    def _discovery_error(self, exc: RelayError) -> HostError:
+        failure = parse_failure(exc)
+        if not failure.target:
+            return SupervisorUnavailable(self.name, f"found no supervisord: no supervisord.conf in supervisorctl's "
+                                                    f"search order names a socket, and none of the common paths "
+                                                    f"exists ({', '.join(COMMON_SOCKETS)}); set supervisor.socket "
+                                                    f"in the inventory")
+        log.info("%s: found supervisord at %s (%s)", self.name, failure.target, failure.how)
+        unix = failure.target.startswith("/")
+        what = f"socket {failure.target}" if unix else failure.target
+        return self._relay_error(RelayError(failure.errno, failure.reason), what, "unix" if unix else "tcp")
+
     @property
     def becomes(self) -> bool:
         """True when agents run through sudo (inventory ``become``)."""
@@ -478,7 +508,8 @@ class SSHConnection:
                                                         f"{self.target.become_user} (become_user)")
             return SupervisorUnavailable(self.name, f"permission denied on {what} for user {self.target.user} "
                                                     f"(set become: true in the inventory to reach it through "
-                                                    f"sudo, or log in as supervisord's user)")
+                                                    f"sudo, log in as supervisord's user, or set chmod/chown in "
+                                                    f"[unix_http_server])")
         return SupervisorUnavailable(self.name, f"cannot reach {what}: {exc}")
 
     def _channel_error(self, exc: BaseException) -> ConnectError | HostTimeout:

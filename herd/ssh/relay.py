@@ -19,7 +19,7 @@ from paramiko import Channel, Transport
 
 from herd.ssh.remote import READY, RelayError, Sudo, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
 
-RELAY_SCRIPT = r"""
+_CONNECT = r"""
 import os, sys, socket, select
 target = sys.argv[1]
 try:
@@ -33,6 +33,11 @@ except socket.error as e:
     sys.stderr.write("!%s %s\n" % (e.errno or 0, e.strerror or e))
     sys.exit(3)
 os.write(1, b"+")
+"""
+
+# Copies stdin <-> the connected socket ``s`` until supervisord closes it;
+# shared with the discovering relay (herd/ssh/discover.py).
+RELAY_LOOP = r"""
 fds = [0, s.fileno()]
 while True:
     r = select.select(fds, [], [])[0]
@@ -48,7 +53,9 @@ while True:
         if not data:
             break
         os.write(1, data)
-""".strip()
+"""
+
+RELAY_SCRIPT = (_CONNECT + RELAY_LOOP).strip()
 
 
 def relay_command(target: str, python: str | None, sudo: Sudo | None = None) -> str:
