@@ -670,6 +670,22 @@ LogLevel VERBOSE
 """
 
 
+def _daemon_sections(host: FleetHost, pidfile: str) -> str:
+    """[supervisord] and [rpcinterface:supervisor], as every host of the fleet has them."""
+    return f"""[supervisord]
+logfile={host.log_dir}/supervisord.log
+pidfile={pidfile}
+childlogdir={host.log_dir}
+identifier={host.name}
+nodaemon=true
+minfds=256
+minprocs=64
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+"""
+
+
 def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
     """The supervisord.conf of one host (the inet password only as a SHA-1 hash)."""
     py, d, logs = fleet.python, fleet.directory, host.log_dir
@@ -685,18 +701,7 @@ def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str
 file={host.socket_path}
 chmod=0700
 {inet}
-[supervisord]
-logfile={logs}/supervisord.log
-pidfile={host.dir}/supervisord.pid
-childlogdir={logs}
-identifier={host.name}
-nodaemon=true
-minfds=256
-minprocs=64
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
+{_daemon_sections(host, f"{host.dir}/supervisord.pid")}
 [supervisorctl]
 serverurl=unix://{host.socket_path}
 
@@ -1410,18 +1415,7 @@ def distro_supervisord_conf(host: FleetHost, password: str | None) -> str:
 file={host.socket_path}   ; (the path to the socket file)
 chmod=0700                       ; socket file mode (default 0700)
 {owner}{auth}
-[supervisord]
-logfile={host.log_dir}/supervisord.log
-pidfile=/var/run/supervisord.pid
-childlogdir={host.log_dir}
-identifier={host.name}
-nodaemon=true
-minfds=256
-minprocs=64
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
+{_daemon_sections(host, "/var/run/supervisord.pid")}
 [supervisorctl]
 serverurl=unix://{host.socket_path} ; use a unix:// URL  for a unix socket
 {auth}
@@ -1430,8 +1424,10 @@ files = {include}
 """
 
 
-def seed_program_conf(first_port: int) -> str:
-    """The seed deployment's [program:tornado], verbatim but for numprocs_start."""
+def seed_program_conf(first_port: int, light: bool = False) -> str:
+    """The seed deployment's [program:tornado], verbatim but for numprocs_start
+    (and --light on a light fleet: the stdlib server instead of tornado)."""
+    light_line = "\t--light\n" if light else ""
     return f"""\
 [program:tornado]
 command=python
@@ -1439,7 +1435,7 @@ command=python
 	--port=%(process_num)s
 	--logging=info
 	--log_file_prefix=%(here)s/log/%(program_name)s-%(process_num)s.log
-process_name=%(program_name)s-%(process_num)s
+{light_line}process_name=%(program_name)s-%(process_num)s
 directory=%(here)s
 numprocs={PROCS_PER_HOST}
 numprocs_start={first_port}
@@ -1509,7 +1505,7 @@ def _write_distro_files(fleet: Fleet, host: FleetHost) -> None:
     conf = distro_supervisord_conf(host, supervisor_password) + extra
     (etc / "add" / host.distro_conf[len("/etc/"):]).write_text(conf)
     Path(host.conf_path).write_text(conf)   # the staged copy names the pid (see start_supervisord)
-    (conf_d / ("tornado.ini" if fedora else "tornado.conf")).write_text(seed_program_conf(host.tornado_ports[0]))
+    (conf_d / ("tornado.ini" if fedora else "tornado.conf")).write_text(seed_program_conf(host.tornado_ports[0], fleet.light))
     (conf_d / "main.py").write_text(APP_SOURCE)
     Path(host.sshd_config_path).write_text(distro_sshd_config(fleet, host))
     Path(_ns_script(host)).write_text(namespace_script(fleet, host))

@@ -21,13 +21,13 @@ from herd.errors import SupervisorUnavailable
 from herd.ssh.config import SSHTarget
 from herd.ssh.connection import SSHConnection
 from herd.ssh.discover import _FIND, COMMON_SOCKETS, SocketMemory, Found, parse_failure
-from herd.ssh.relay import RELAY_LOOP
+from herd.ssh.relay import OPEN_SOCKET, RELAY_LOOP
 from herd.ssh.remote import classify_failure
 
 
 def agent(tmp_path: Path, common: list[str]) -> subprocess.CompletedProcess[bytes]:
     """Run the discovering relay with an empty PATH in ``tmp_path`` (stdin closed: it relays nothing)."""
-    script = (_FIND % {"common": common}) + RELAY_LOOP
+    script = OPEN_SOCKET + (_FIND % {"common": common}) + RELAY_LOOP
     empty = tmp_path / "bin"
     empty.mkdir(exist_ok=True)
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, timeout=15,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from paramiko import Channel
 
-from herd.ssh.relay import RELAY_LOOP
+from herd.ssh.relay import OPEN_SOCKET, RELAY_LOOP
 from herd.ssh.remote import RelayError
 
 log = logging.getLogger("herd.ssh")
@@ -44,7 +44,7 @@ COMMON_SOCKETS = ("/var/run/supervisor.sock", "/run/supervisor.sock", "/tmp/supe
 REPORT_LIMIT = 16384
 
 _FIND = r"""
-import os, sys, socket, select, json
+import json
 try:
     from configparser import RawConfigParser
 except ImportError:
@@ -128,19 +128,14 @@ if not found:
     sys.exit(3)
 target = found["target"]
 try:
-    if target.startswith("/"):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(target)
-    else:
-        host, port = target.rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
+    s = open_socket(target)
 except socket.error as e:
     sys.stderr.write("!%%s %%s\t%%s\t%%s\n" %% (e.errno or 0, target, found["how"], e.strerror or e))
     sys.exit(3)
 os.write(1, b"+" + json.dumps(found).encode() + b"\n")
 """
 
-DISCOVER_SCRIPT = ((_FIND % {"common": list(COMMON_SOCKETS)}) + RELAY_LOOP).strip()
+DISCOVER_SCRIPT = (OPEN_SOCKET + (_FIND % {"common": list(COMMON_SOCKETS)}) + RELAY_LOOP).strip()
 
 
 @dataclass(frozen=True)

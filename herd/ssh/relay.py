@@ -19,16 +19,23 @@ from paramiko import Channel, Transport
 
 from herd.ssh.remote import READY, RelayError, Sudo, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
 
-_CONNECT = r"""
+# Connects to a socket path or host:port; shared with the discovering relay.
+OPEN_SOCKET = r"""
 import os, sys, socket, select
-target = sys.argv[1]
-try:
+
+def open_socket(target):
     if target.startswith("/"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(target)
-    else:
-        host, port = target.rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
+        return s
+    host, port = target.rsplit(":", 1)
+    return socket.create_connection((host, int(port)))
+"""
+
+_CONNECT = OPEN_SOCKET + r"""
+target = sys.argv[1]
+try:
+    s = open_socket(target)
 except socket.error as e:
     sys.stderr.write("!%s %s\n" % (e.errno or 0, e.strerror or e))
     sys.exit(3)
