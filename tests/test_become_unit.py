@@ -113,7 +113,7 @@ def test_without_become_no_sudo_is_involved() -> None:
 def test_passwordless_become_runs_the_interpreter_search_under_sudo_n() -> None:
     cmd = python_command(SCRIPT, ["/var/run/supervisor.sock"], None, Sudo("supervisor"))
     assert "exec sudo -n -u supervisor -- sh -c " in cmd
-    assert "-S" not in cmd
+    assert "sudo -S" not in cmd
 
 
 def test_password_become_uses_sudo_S_with_herds_prompt_and_never_the_password() -> None:
