@@ -107,7 +107,23 @@ def test_rolling_restart_through_become(dfleet, home):
         dfleet.wait_running(name)
 
 
+def test_check_and_supervisords_own_log_through_become(dfleet, home):
+    inv = str(dfleet.inventory_path)
+    check = herd("check", "-i", inv, "-H", "web0[12]", home=home)
+    assert check.code == 0, check.out + check.err
+    maintail = herd("maintail", "-i", inv, "-H", "web02", home=home)
+    assert maintail.code == 0, maintail.out + maintail.err
+    assert "spawned: 'tornado-" in maintail.out
+
+
 # -- sudo with a password, and its errors -------------------------------------------------
+
+def test_a_password_source_is_not_used_where_sudo_needs_none(dfleet, home, tmp_path):
+    """deploy has NOPASSWD: sudo never prompts, so the password is never written (it would reach supervisord)."""
+    inv = as_user(dfleet, tmp_path, "deploy")
+    run = herd("status", "-i", inv, "-H", "web0[12]", home=home, env=one_password_env(dfleet, home, "unused"))
+    assert run.code == 0, run.out + run.err
+    assert len(run.rows()) == 8
 
 def test_password_sudo_with_the_right_password(dfleet, home, tmp_path):
     inv = as_user(dfleet, tmp_path, "ops")

@@ -151,7 +151,7 @@ def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) ->
                 return chan
             break
         if chan.recv_stderr_ready():
-            seen += chan.recv_stderr(4096)
+            seen = (seen + chan.recv_stderr(4096))[-65536:]
             prompts = seen.count(prompt)
             if prompts == 1 and not answered:
                 chan.sendall(password.encode() + b"\n")
