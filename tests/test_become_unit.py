@@ -180,3 +180,66 @@ def test_supervisords_own_interpreter_is_used_when_no_python_is_on_the_path(tmp_
                    bindir / tool)
     done = run_sh(remote.python_command("import sys; print('+' + sys.executable)", [], None), str(bindir))
     assert done.stdout.strip() == f"+{sys.executable}", done.stderr
+
+
+class ScriptedChannel:
+    """Stands in for a paramiko channel in the prompt logic only (the real sudo is in test_become_fleet.py)."""
+
+    def __init__(self, stderr: list[bytes], ready_after_answer: bool) -> None:
+        self.stderr, self.ready_after_answer = list(stderr), ready_after_answer
+        self.sent: list[bytes] = []
+        self.write_closed = self.closed = False
+
+    def recv_ready(self) -> bool:
+        return self.ready_after_answer and bool(self.sent)
+
+    def recv(self, n: int) -> bytes:
+        return b"+"
+
+    def recv_stderr_ready(self) -> bool:
+        return bool(self.stderr)
+
+    def recv_stderr(self, n: int) -> bytes:
+        return self.stderr.pop(0) if self.stderr else b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def shutdown_write(self) -> None:
+        self.write_closed = True
+
+    def exit_status_ready(self) -> bool:
+        return self.write_closed
+
+    def recv_exit_status(self) -> int:
+        return 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_password_is_written_once_at_the_prompt_even_split_across_packets() -> None:
+    from herd.ssh.remote import _await_ready_answering_sudo
+
+    chan = ScriptedChannel([b"[herd-sudo", b"-password]"], ready_after_answer=True)
+    assert _await_ready_answering_sudo(chan, "pw", 5) is chan  # type: ignore[arg-type]
+    assert chan.sent == [b"pw\n"]
+
+
+def test_a_second_prompt_closes_stdin_instead_of_answering() -> None:
+    from herd.ssh.remote import RelayError, _await_ready_answering_sudo
+
+    chan = ScriptedChannel([SUDO_PROMPT.encode(), b"Sorry, try again.\n" + SUDO_PROMPT.encode(),
+                            b"sudo: 1 incorrect password attempt\n"], ready_after_answer=False)
+    with pytest.raises(RelayError) as info:
+        _await_ready_answering_sudo(chan, "pw", 5)  # type: ignore[arg-type]
+    assert (chan.sent, chan.write_closed, info.value.kind) == ([b"pw\n"], True, "sudo-wrong-password")
+
+
+def test_sudo_that_never_answers_is_bounded_by_the_timeout() -> None:
+    from herd.ssh.remote import RelayError, _await_ready_answering_sudo
+
+    chan = ScriptedChannel([], ready_after_answer=False)
+    with pytest.raises(RelayError) as info:
+        _await_ready_answering_sudo(chan, "pw", 0.2)  # type: ignore[arg-type]
+    assert (info.value.kind, chan.sent, chan.closed) == ("sudo-timeout", [], True)

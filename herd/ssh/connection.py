@@ -486,6 +486,8 @@ class SSHConnection:
             "sudo-not-allowed": f"{login} is not allowed to run commands as {user} through sudo "
                                 f"(not in the host's sudoers)",
             "sudo-unknown-user": f"sudo: there is no user {user} on the host (become_user)",
+            "sudo-timeout": f"sudo did not let herd's {what} start within {self.timeout:g} s (it asked "
+                            f"nothing herd recognises, or the host is overloaded)",
         }
         return BecomeError(self.name, messages[exc.kind]) if exc.kind in messages else None
 

@@ -70,7 +70,7 @@ class RelayError(Exception):
 
     ``kind`` names failures before the agent ran: ``no-python``,
     ``no-sudo``, ``sudo-password-required``, ``sudo-wrong-password``,
-    ``sudo-not-allowed``, ``sudo-unknown-user`` (None for the agent's own reports).
+    ``sudo-not-allowed``, ``sudo-unknown-user``, ``sudo-timeout`` (None for the agent's own reports).
     """
 
     def __init__(self, errno_: int, message: str, kind: str | None = None) -> None:
@@ -164,7 +164,7 @@ def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) ->
             break
         if time.monotonic() > deadline:
             chan.close()
-            raise TimeoutError(f"sudo did not answer within {timeout:g} s")
+            raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
         time.sleep(0.002)
     raise _agent_failure(chan, seen.replace(prompt, b""))
 
