@@ -115,7 +115,7 @@ def shell_scope() -> ShellScope | None:
 def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
     """Find and validate the inventory, then apply the selectors."""
     from herd.errors import UsageError
-    from herd.inventory import find_inventory, load_inventory, select_hosts
+    from herd.inventory import find_inventory, read_inventory, select_hosts
 
     scope = shell_scope()
     if scope is not None:
@@ -129,7 +129,7 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
         inventory = scope.inventory
     else:
         path, how = find_inventory(opts.inventory)
-        inventory = load_inventory(path)
+        inventory = read_inventory(path)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
