@@ -210,3 +210,111 @@ def test_graph_equals_ansible_inventory_graph(inventories: dict[str, Path], case
 
     path = inventories[case]
     assert inventory_graph(read_inventory(str(path.resolve()))) == ansible_graph(path)
+
+
+CONNECTION_INI = """\
+[web]
+web01 ansible_host=10.0.0.1 ansible_port=2222 ansible_user=deploy
+web02 ansible_ssh_host=10.0.0.2 ansible_host=ignored ansible_ssh_port='2200'
+web03 ansible_ssh_common_args='-o ProxyJump=ops@bastion:2022 -o StrictHostKeyChecking=no'
+web04 ansible_ssh_extra_args='-J jump1,jump2' ansible_become=yes ansible_become_user=app
+web05 ansible_ssh_common_args='-oProxyJump=first' ansible_ssh_extra_args='-J second'
+web06 ansible_python_interpreter=/usr/bin/python3 ansible_become=False
+web07 ansible_python_interpreter=auto_silent ansible_ssh_common_args='-o ProxyJump=none'
+web08 ansible_ssh_private_key_file=~/.ssh/deploy_key ansible_private_key_file=/ignored
+local01 ansible_connection=local
+[web:vars]
+ansible_ssh_common_args="-o StrictHostKeyChecking=no"
+herd_supervisor_socket=/var/run/supervisor.sock
+herd_become_password_env=SUDO_PASS
+[inet]
+web09 herd_supervisor_url=http://127.0.0.1:9001
+[inet:vars]
+herd_supervisor_username=herd
+herd_supervisor_password_file=secrets/web.pass
+herd_logs={'worker': '/var/log/app/{program}.log'}
+herd_known_hosts=./known_hosts
+"""
+
+
+def expected_connection(hostvars: dict) -> dict:
+    """What herd must take from Ansible's merged variables (the later alias wins)."""
+    def last(*names):
+        values = [hostvars[n] for n in names if hostvars.get(n) is not None]
+        return values[-1] if values else None
+
+    port = last("ansible_port", "ansible_ssh_port")
+    return {"address": last("ansible_host", "ansible_ssh_host"),
+            "port": int(port) if port is not None else None,
+            "user": last("ansible_user", "ansible_ssh_user")}
+
+
+def test_connection_variables_follow_ansibles_variables(tmp_path: Path, monkeypatch) -> None:
+    from herd.inventory.read import read_inventory
+
+    path = write(tmp_path, {"hosts.ini": CONNECTION_INI}) / "hosts.ini"
+    ansible = ansible_list(path)["_meta"]["hostvars"]
+    monkeypatch.chdir(tmp_path)
+    inventory = read_inventory(str(path))
+    assert "local01" in ansible and "local01" not in inventory.host_names   # not reached over SSH
+    assert inventory.host_names == tuple(h for h in ansible if h != "local01")
+    for host in inventory.hosts:
+        got = {"address": host.address, "port": host.port, "user": host.user}
+        assert got == expected_connection(ansible[host.name]), host.name
+    byname = {h.name: h for h in inventory.hosts}
+    assert byname["web01"].address == "10.0.0.1" and byname["web02"].address == "10.0.0.2"
+    assert byname["web02"].port == 2200
+    assert byname["web03"].proxy_jump == "ops@bastion:2022"
+    assert byname["web04"].proxy_jump == "jump1,jump2"
+    assert byname["web05"].proxy_jump == "first"            # ssh: the first ProxyJump given wins
+    assert byname["web07"].proxy_jump is None and byname["web01"].proxy_jump is None
+    assert (byname["web04"].become, byname["web04"].become_user) == (True, "app")
+    assert (byname["web06"].become, byname["web06"].become_user) == (False, None)
+    assert byname["web06"].python == "/usr/bin/python3" and byname["web07"].python is None
+    assert byname["web08"].identity_file == str(Path.home() / ".ssh" / "deploy_key")
+    assert byname["web01"].supervisor.socket == "/var/run/supervisor.sock"
+    assert byname["web01"].become_password_env == "SUDO_PASS"
+    web09 = byname["web09"]
+    assert (web09.supervisor.url, web09.supervisor.socket) == ("http://127.0.0.1:9001", None)
+    assert web09.supervisor.username == "herd"
+    assert web09.supervisor.password_file == str(tmp_path / "secrets" / "web.pass")
+    assert web09.logs == {"worker": "/var/log/app/{program}.log"}
+    assert web09.known_hosts == str(tmp_path / "known_hosts")
+
+
+def test_no_herd_supervisor_variable_keeps_the_default_target(tmp_path: Path) -> None:
+    from herd.inventory import SupervisorTarget
+    from herd.inventory.read import read_inventory
+
+    path = write(tmp_path, {"hosts": "[web]\nweb01 ansible_host=10.0.0.1\n"}) / "hosts"
+    assert read_inventory(str(path)).hosts[0].supervisor == SupervisorTarget()
+
+
+def test_exclusive_settings_take_the_more_specific_one(tmp_path: Path) -> None:
+    from herd.inventory.read import read_inventory
+
+    path = write(tmp_path, {"hosts.ini": """\
+        [web]
+        web01 herd_supervisor_url=http://127.0.0.1:9001
+        web02
+        [web:vars]
+        herd_supervisor_socket=/run/supervisor.sock
+        herd_become_password_file=/etc/herd/sudo.pass
+        """, "host_vars/web02.yml": "herd_become_password_env: SUDO\n"}) / "hosts.ini"
+    web01, web02 = read_inventory(str(path)).hosts
+    assert (web01.supervisor.url, web01.supervisor.socket) == ("http://127.0.0.1:9001", None)
+    assert (web02.supervisor.url, web02.supervisor.socket) == (None, "/run/supervisor.sock")
+    assert (web01.become_password_file, web01.become_password_env) == ("/etc/herd/sudo.pass", None)
+    assert (web02.become_password_file, web02.become_password_env) == (None, "SUDO")
+
+
+def test_vault_files_are_skipped_and_unused_vault_values_ignored(tmp_path: Path) -> None:
+    from herd.inventory.read import read_inventory
+
+    path = write(tmp_path, {
+        "hosts.yml": "all:\n  hosts:\n    web01:\n      ansible_become_password: !vault |\n"
+                     "        $ANSIBLE_VAULT;1.1;AES256\n        6162\n",
+        "host_vars/web01/vault.yml": "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
+        "host_vars/web01/main.yml": "ansible_user: deploy\n"}) / "hosts.yml"
+    (host,) = read_inventory(str(path)).hosts
+    assert host.user == "deploy"

@@ -11,6 +11,7 @@ from herd import __version__
 from herd.cli import config as config_commands
 from herd.cli import control as control_commands
 from herd.cli.check import check
+from herd.cli.inventory import inventory
 from herd.cli.logs import fg, maintail, tail
 from herd.cli.shell import shell
 from herd.cli.rolling import rolling_restart
@@ -35,6 +36,7 @@ cli.add_command(fg)
 cli.add_command(rolling_restart)
 cli.add_command(check)
 cli.add_command(shell)
+cli.add_command(inventory)
 for _command in control_commands.COMMANDS + config_commands.COMMANDS:
     cli.add_command(_command)
 

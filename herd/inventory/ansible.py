@@ -66,7 +66,7 @@ class AnsibleSource:
 
     path: str
     tree: Tree
-    base_dir: str
+    base_dir: str        # as the user gave it, so messages show paths the same way
     _cache: dict[tuple[str, str], dict[str, Var]] = field(default_factory=dict)
 
     def vars_files(self, kind: str, name: str) -> dict[str, Var]:
@@ -125,9 +125,9 @@ def read_ansible_source(path: str) -> AnsibleSource:
         base_dir = path
     else:
         _read_file(tree, path, in_dir=False)
-        base_dir = os.path.dirname(path) or "."
+        base_dir = os.path.dirname(path)
     tree.finish()
-    return AnsibleSource(path, tree, os.path.abspath(base_dir))
+    return AnsibleSource(path, tree, base_dir)
 
 
 def _read_dir(tree: Tree, folder: str) -> None:

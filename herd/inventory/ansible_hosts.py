@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shlex
 from dataclasses import replace
 from typing import Any, Callable, Mapping
@@ -148,7 +149,13 @@ def _run_check(check: Callable[..., Any], value: str, var: Var, key: str, **opti
     try:
         return check(_Ctx(file=var.where.file, base_dir=os.getcwd()), node, key, **options)
     except InventoryError as exc:
-        raise InventoryError(exc.what, file=var.where.file, line=var.where.line, key=key) from None
+        what = exc.what
+        if key.startswith("herd_supervisor_"):   # the loader's words name herd's YAML keys
+            what = _SUPERVISOR_WORDS.sub(lambda m: "herd_supervisor_" + m.group(0), what)
+        raise InventoryError(what, file=var.where.file, line=var.where.line, key=key) from None
+
+
+_SUPERVISOR_WORDS = re.compile(r"(?<![\w/])(?:username|password_env|password_file)\b")
 
 
 def make_host(name: str, variables: Mapping[str, Var], line: int | None) -> Host | None:
