@@ -24,6 +24,7 @@ solo:2201
 web[01:03].example.com ansible_user=deploy
 web[08:12:2].example.com
 db-[a:c] x=1 y='two words' z="{'a': 1}" t=True n=None f=1.5
+solo:2202 lead=0022 zero=0 under=1_000 word=abc dotted=a.b-c esc=a\\ b hash=a#b
 node[1:2]-[x:y]
 10.1.0.[1:3]
 "[::1]:2222"

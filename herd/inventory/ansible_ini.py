@@ -36,6 +36,8 @@ __all__ = ["read_ini", "literal"]
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?\Z")
 _GROUP_LINE = re.compile(r"([^:\]\s]+)\s*(?:#.*)?\Z")
 _KINDS = ("hosts", "children", "vars")
+_SHELL_CHARS = re.compile(r"[\'\"\\#]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 
 
 def read_ini(tree: Tree, text: str, path: str) -> None:
@@ -98,7 +100,8 @@ def _settle(tree: Tree, name: str, pending: dict[str, tuple[str, Where, list[str
 def _host_line(tree: Tree, line: str, group: str, where: Where) -> None:
     """``PATTERN [key=value ...]``: one host, or several through a range."""
     try:
-        tokens = shlex.split(line, comments=True)
+        # without quotes, escapes or comments shell-like splitting is plain splitting (and 2x faster)
+        tokens = shlex.split(line, comments=True) if _SHELL_CHARS.search(line) else line.split()
     except ValueError as exc:
         raise where.fail(f"cannot split host line ({exc}): {line}") from None
     pattern = tokens[0]
@@ -151,6 +154,10 @@ def _child_line(tree: Tree, line: str, group: str, where: Where,
 
 def literal(text: str) -> Any:
     """A value as Ansible's INI reader takes it: a Python literal if it is one, else the text."""
+    if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        return int(text)
+    if _WORD.match(text) and text not in ("True", "False", "None"):
+        return text                          # a name is never a literal: skip the parser
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)

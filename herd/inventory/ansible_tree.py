@@ -61,6 +61,8 @@ class Var:
 
 @dataclass
 class Group:
+    """A group as written: its own hosts and child groups, in the order first seen."""
+
     name: str
     where: Where
     hosts: list[str] = field(default_factory=list)
@@ -69,10 +71,13 @@ class Group:
     vars: dict[str, Var] = field(default_factory=dict)
     priority: int = 1
     depth: int = 0
+    members: set[str] = field(default_factory=set, repr=False)    # ``hosts`` as a set
 
 
 @dataclass
 class AHost:
+    """A host as written: the groups that name it directly and its own variables."""
+
     name: str
     where: Where
     groups: list[str] = field(default_factory=list)
@@ -111,9 +116,10 @@ class Tree:
             host = self.hosts[name] = AHost(name, where)
             if port is not None:
                 host.vars["ansible_port"] = Var(port, where)
-        members = self.groups[group].hosts
-        if name not in members:
-            members.append(name)
+        target = self.groups[group]
+        if name not in target.members:
+            target.members.add(name)
+            target.hosts.append(name)
             host.groups.append(group)
         return host
 
@@ -166,10 +172,10 @@ class Tree:
             others = self.ancestors(host) - {"all", "ungrouped"}
             if "ungrouped" in host.groups and others:
                 ungrouped.hosts.remove(host.name)
+                ungrouped.members.discard(host.name)
                 host.groups.remove("ungrouped")
             elif not others and "ungrouped" not in host.groups:
-                ungrouped.hosts.append(host.name)
-                host.groups.append("ungrouped")
+                self.add_host(host.name, "ungrouped", host.where)
         self._depths()
 
     def _depths(self) -> None:

@@ -26,6 +26,8 @@ values are kept as :data:`VAULTED`, to be refused only if herd needs one.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -39,6 +41,7 @@ __all__ = ["VAULTED", "is_vault_text", "read_vars_file", "read_yaml", "yaml_kind
 _STR = "tag:yaml.org,2002:str"
 _UNSAFE, _VAULT = "!unsafe", "!vault"
 _SECTIONS = ("hosts", "vars", "children")
+_HERD_KEYS = ("defaults", "hosts", "groups", "expect", "check")
 
 
 class _Vaulted:
@@ -68,16 +71,35 @@ def yaml_kind(text: str, path: str) -> str:
     """What a YAML text is: ``"herd"``, ``"ansible"`` or ``"other"`` (not a mapping).
 
     herd's own format has top-level ``hosts``/``defaults``/``groups``/
-    ``expect``/``check``; an Ansible inventory has group names there.
+    ``expect``/``check``; an Ansible inventory has group names there.  Only
+    the parser's events are read, and only until a herd key shows up, so
+    telling herd's file from Ansible's costs little next to loading it.
     """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return _kind_of(yaml.parse(text, Loader=loader))
     except (yaml.YAMLError, RecursionError):
         return "other"
-    if not isinstance(root, MappingNode):
+
+
+def _kind_of(events: Iterator[yaml.Event]) -> str:
+    first = next((e for e in events if not isinstance(e, (yaml.StreamStartEvent,
+                                                          yaml.DocumentStartEvent))), None)
+    if not isinstance(first, yaml.MappingStartEvent):
         return "other"
-    keys = {k.value for k, _ in root.value if isinstance(k, ScalarNode)}
-    return "herd" if keys & {"defaults", "hosts", "groups", "expect", "check"} else "ansible"
+    depth, key_turn = 0, True
+    for event in events:
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            if depth == 0:
+                return "ansible"
+            depth -= 1
+        elif depth == 0 and key_turn and isinstance(event, yaml.ScalarEvent) and event.value in _HERD_KEYS:
+            return "herd"
+        if depth == 0:
+            key_turn = not key_turn
+    return "ansible"
 
 
 def read_yaml(tree: Tree, text: str, path: str) -> None:
