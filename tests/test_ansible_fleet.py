@@ -95,3 +95,34 @@ def test_inventory_command_shows_how_each_host_is_reached(fleet, home, ansible_i
     assert table.code == 0 and fleet.host("web03").password not in table.out
     assert table.out.splitlines()[0].split() == ["HOST", "ADDRESS", "PORT", "USER", "KEY", "JUMP",
                                                  "BECOME", "SUPERVISOR"]
+
+
+def test_proxy_jump_from_ansible_ssh_args_goes_through_the_jump_host(fleet, home, ansible_inv, tmp_path) -> None:
+    import paramiko
+
+    from herd.fleet import HostSession
+    from herd.inventory.read import read_inventory
+    from herd.ssh.connection import Connector
+
+    jump = fleet.host("web01")
+    text = ansible_inv.read_text()
+    user = load_inventory(str(fleet.inventory_path)).hosts[0].user
+    jumping = tmp_path / "hosts.ini"
+    jumping.write_text(text + "[web:vars]\nansible_ssh_extra_args='-o StrictHostKeyChecking=no "
+                       f"-J {user}@127.0.0.1:{jump.ssh_port}'\n")
+    (tmp_path / "group_vars").symlink_to(ansible_inv.parent / "group_vars")
+    run = herd("status", "-H", "web04", "-i", str(jumping), home=home)
+    assert run.code == 0, run.out + run.err
+    assert {r[0] for r in run.rows()} == {"web04"}
+
+    host = read_inventory(str(jumping)).host("web04")
+    assert host.proxy_jump == f"{user}@127.0.0.1:{jump.ssh_port}"
+    connector = Connector(timeout=10)
+    session = HostSession(host, connector)
+    try:
+        session.client().all_process_info()
+        assert isinstance(session.ssh.transport.sock, paramiko.Channel)
+        assert session.ssh.via is not None and session.ssh.via.target.port == jump.ssh_port
+    finally:
+        session.close()
+        connector.close()

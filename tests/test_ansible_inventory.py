@@ -159,6 +159,9 @@ def directory_inventory(root: Path) -> Path:
                     db01:
             """,
         "sub/30-extra": "[extra]\nweb01\n",
+        "40-json.json": '{"jsongroup": {"hosts": {"j01": {"a": 1}}, "children": {"web": {}}}}',
+        "50-merge.yml": "anchors:\n  vars: &common {m: 1, n: 2}\nmerged:\n  hosts: {mh: }\n"
+                        "  vars:\n    <<: *common\n    n: 3\n",
         "README.md": "[notinventory]\nignored-host\n",
         "notes.cfg": "[x]\nignored2\n",
         ".hidden": "[x]\nignored3\n",

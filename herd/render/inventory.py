@@ -110,7 +110,7 @@ def inventory_table(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]
               for name, members in inventory.groups.items() if chosen.intersection(members)]
     if groups:
         lines += [""] + format_table(("GROUP", "HOSTS"), groups, color=False)
-    lines.append(f"{len(pairs)} hosts from {escape(inventory.path)}")
+    lines.append(f"{len(pairs)} host{'' if len(pairs) == 1 else 's'} from {escape(inventory.path)}")
     return "\n".join(lines)
 
 
