@@ -322,3 +322,17 @@ def test_vault_files_are_skipped_and_unused_vault_values_ignored(tmp_path: Path)
         "host_vars/web01/main.yml": "ansible_user: deploy\n"}) / "hosts.yml"
     (host,) = read_inventory(str(path)).hosts
     assert host.user == "deploy"
+
+
+def test_templates_in_variables_herd_does_not_use_are_fine(tmp_path: Path) -> None:
+    from herd.inventory.read import read_inventory
+
+    path = write(tmp_path, {"hosts.ini": """\
+        [web]
+        web01 ansible_become_user='{{ app_user }}' motd='{{ banner }}'
+        localhost ansible_connection=local ansible_python_interpreter='{{ ansible_playbook_python }}'
+        [web:vars]
+        ansible_host_alias="{% if x %}a{% endif %}"
+        """}) / "hosts.ini"
+    (host,) = read_inventory(str(path)).hosts
+    assert (host.name, host.become, host.become_user) == ("web01", False, None)

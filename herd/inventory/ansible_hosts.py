@@ -229,13 +229,15 @@ def _boolean(hv: _Vars, key: str) -> bool | None:
 
 
 def _become(hv: _Vars) -> tuple[bool, str | None]:
-    become = bool(_boolean(hv, "ansible_become"))
+    """ansible_become and, only when it is on, the user and the method (which must be sudo)."""
+    if not _boolean(hv, "ansible_become"):
+        return False, None
     user = hv.text("ansible_become_user")
     method = hv.text("ansible_become_method")
-    if become and method not in (None, "sudo", "ansible.builtin.sudo"):
+    if method not in (None, "sudo", "ansible.builtin.sudo"):
         raise hv.fail(hv.vars["ansible_become_method"], "ansible_become_method",
                       f"herd becomes another user only through sudo, not '{method}'")
-    return become, user
+    return True, user
 
 
 def _python(hv: _Vars) -> str | None:
