@@ -163,6 +163,7 @@ def directory_inventory(root: Path) -> Path:
         "50-merge.yml": "anchors:\n  vars: &common {m: 1, n: 2}\nmerged:\n  hosts: {mh: }\n"
                         "  vars:\n    <<: *common\n    n: 3\n",
         "README.md": "[notinventory]\nignored-host\n",
+        "60-empty.yml": "# nothing here yet\n",
         "notes.cfg": "[x]\nignored2\n",
         ".hidden": "[x]\nignored3\n",
         "group_vars/all.yml": "ansible_user: fromall\nlevel: all\n",

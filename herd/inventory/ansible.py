@@ -161,7 +161,7 @@ def _read_file(tree: Tree, path: str, *, in_dir: bool) -> None:
             raise InventoryError("herd's own inventory format cannot be part of an Ansible "
                                  "inventory directory; give it with -i on its own", file=path)
         if kind != "other" or ext:
-            read_yaml(tree, text, path)
+            read_yaml(tree, text, path, allow_empty=in_dir)
             return
     read_ini(tree, text, path)
 

@@ -102,11 +102,17 @@ def _kind_of(events: Iterator[yaml.Event]) -> str:
     return "ansible"
 
 
-def read_yaml(tree: Tree, text: str, path: str) -> None:
-    """Add the groups, hosts and variables of a YAML inventory to ``tree``."""
+def read_yaml(tree: Tree, text: str, path: str, *, allow_empty: bool = False) -> None:
+    """Add the groups, hosts and variables of a YAML inventory to ``tree``.
+
+    ``allow_empty``: an empty file adds nothing (in a directory, as Ansible
+    takes it) instead of being an error.
+    """
     ctx = _Ctx(file=path, base_dir="")
     root = _compose(text, path)
     if root is None or _is_null(root):
+        if allow_empty:
+            return
         raise InventoryError("the YAML inventory is empty", file=path)
     if not isinstance(root, MappingNode):
         ctx.fail(f"a YAML inventory must be a mapping of group names, got {_describe(root)}", root)
