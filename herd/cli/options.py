@@ -40,12 +40,37 @@ class FleetOptions:
         return self.all_hosts or bool(self.groups) or bool(self.patterns)
 
 
+def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
+    """Host or group names of the inventory the command line would use, for shell completion.
+
+    Completion must never fail loudly: a missing or broken inventory offers nothing.
+    """
+    try:
+        from herd.inventory import find_inventory, load_inventory
+
+        path, _ = find_inventory(ctx.params.get("inventory"))
+        inventory = load_inventory(path)
+    except Exception:  # noqa: BLE001 - any problem means "nothing to offer" while typing
+        return []
+    return list(inventory.host_names) if kind == "hosts" else list(inventory.groups)
+
+
+def _complete_hosts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [n for n in _inventory_names(ctx, "hosts") if n.startswith(incomplete)]
+
+
+def _complete_groups(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [n for n in _inventory_names(ctx, "groups") if n.startswith(incomplete)]
+
+
 _OPTIONS = [
     click.option("-i", "--inventory", metavar="FILE", help="Inventory file (default: $HERD_INVENTORY, "
-                 "./inventory.yaml, ./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml)."),
+                 "./inventory.yaml, ./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml).",
+                 type=click.Path(dir_okay=True)),
     click.option("-a", "--all-hosts", is_flag=True, help="Every host of the inventory."),
-    click.option("-g", "--group", "groups", multiple=True, metavar="NAME", help="Hosts of a group (repeatable)."),
-    click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN",
+    click.option("-g", "--group", "groups", multiple=True, metavar="NAME", shell_complete=_complete_groups,
+                 help="Hosts of a group (repeatable)."),
+    click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN", shell_complete=_complete_hosts,
                  help="Hosts whose inventory name matches a shell glob (repeatable)."),
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
                  help="Bound on connecting to a host and on each call to supervisord."),

@@ -275,12 +275,12 @@ class Shell:
     """The read-run loop; ``scope`` is lent to every command typed."""
 
     def __init__(self, scope: ShellScope, *, forks: int = 50, interactive: bool | None = None) -> None:
-        from herd.cli import cli
+        from herd.cli import all_commands
 
         self.scope = scope
         self.forks = forks
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
-        self.commands: dict[str, click.Command] = {n: c for n, c in cli.commands.items() if n != "shell"}
+        self.commands: dict[str, click.Command] = {n: c for n, c in all_commands().items() if n != "shell"}
         self.processes = ProcessNames(self._fetch_processes)
         specs = {name: spec_from_click(command) for name, command in self.commands.items()}
         specs.update({"hosts": HOSTS_SPEC, "help": HELP_SPEC, "quit": CommandSpec("quit"),
