@@ -131,6 +131,9 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``herd`` command."""
+    from herd.cli.imports import defer_optional_imports
+
+    defer_optional_imports()
     try:
         code = run_command(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
