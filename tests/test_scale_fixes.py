@@ -98,3 +98,20 @@ def test_libyaml_composes_the_same_tree_as_the_pure_parser():
         return (node.tag, node.start_mark.line, node.start_mark.column, value)
 
     assert shape(fast) == shape(slow)
+
+
+def test_ssh_config_edits_are_seen_by_a_long_lived_process(tmp_path, monkeypatch):
+    from herd.inventory.model import Host
+    from herd.ssh.config import resolve_target
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    config = tmp_path / ".ssh" / "config"
+    host = Host(name="web01", user="deploy")
+    assert resolve_target(host).hostname == "web01"          # no config yet
+    config.write_text("Host web01\n  HostName 10.0.0.1\n  Port 2201\n")
+    assert (resolve_target(host).hostname, resolve_target(host).port) == ("10.0.0.1", 2201)
+    config.write_text("Host web01\n  HostName 10.0.0.2\n  Port 2202\n")  # same size, maybe same mtime
+    assert (resolve_target(host).hostname, resolve_target(host).port) == ("10.0.0.2", 2202)
+    config.unlink()
+    assert resolve_target(host).hostname == "web01"
