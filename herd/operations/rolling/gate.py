@@ -20,7 +20,7 @@ from typing import Callable
 from herd.errors import Faults, SupervisorFault
 from herd.operations.rolling.plan import port_of
 from herd.operations.rolling.probes import Probe
-from herd.ssh.connection import SSHConnection
+from herd.fleet.access import HostAccess
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
 
@@ -60,9 +60,10 @@ class GateFailure(Exception):
         super().__init__(detail)
 
 
-def restart_process(client: SupervisorClient, ssh: SSHConnection, name: str, spec: GateSpec,
+def restart_process(host: HostAccess, name: str, spec: GateSpec,
                     values: dict[str, str], interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
     """Stop, start and gate one process; never raises for the process's own failure."""
+    client = host.client()
     before = _info(client, name)
     result = ProcessResult(name, ok=False, phase="stop", old_pid=before.pid)
     started = time.monotonic()
@@ -80,7 +81,7 @@ def restart_process(client: SupervisorClient, ssh: SSHConnection, name: str, spe
         _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
         if spec.probe is not None:
             on_phase(name, "probe")
-            result.detail = _probe(client, ssh, name, running.pid, spec, values, started)
+            result.detail = _probe(client, host, name, running.pid, spec, values, started)
         result.ok, result.phase = True, "done"
     except GateFailure as failure:
         result.phase, result.detail = failure.phase, failure.detail
@@ -146,13 +147,13 @@ def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: str) ->
         raise GateFailure(phase, f"restarted by supervisord (pid {pid} -> {info.pid}): it crashed")
 
 
-def _probe(client: SupervisorClient, ssh: SSHConnection, name: str, pid: int, spec: GateSpec,
+def _probe(client: SupervisorClient, host: HostAccess, name: str, pid: int, spec: GateSpec,
            values: dict[str, str], started: float) -> str:
     assert spec.probe is not None
     deadline = started + spec.timeout_healthy
     fields = dict(values, port=port_of(name.split(":")[-1]), process=name)
     while True:
-        passed, detail = spec.probe.run(ssh, fields, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+        passed, detail = spec.probe.run(host, fields, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
         _still_healthy(client, name, pid, "probe")
         if passed:
             return detail

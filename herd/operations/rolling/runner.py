@@ -232,7 +232,9 @@ class RollRunner:
             return
         failed = False
         session = self.fleet.sessions[target.host]
-        for chunk in chunks(target.processes, self.options.per_host):
+        # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
+        allowance = max(1, self.options.per_host - len(target.down))
+        for chunk in chunks(target.processes, allowance):
             if self.halted.is_set() or self.interrupted.is_set():
                 break
             results = self._restart_chunk(session, target, chunk)
@@ -259,7 +261,7 @@ class RollRunner:
 
         def one(name: str) -> ProcessResult:
             try:
-                return restart_process(session.client(), session.ssh, name, self.options.gate, values,
+                return restart_process(session, name, self.options.gate, values,
                                        self.interrupted, self._phase(target.host))
             except HostError as exc:
                 return self._lost(session, name, exc)
