@@ -19,7 +19,8 @@ from herd.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK
 from herd.operations.rolling.gate import GateSpec
 from herd.operations.rolling.plan import parse_batch
 from herd.operations.rolling.probes import Probe
-from herd.operations.rolling.runner import RollOptions, RollRefused, RollRunner, preflight
+from herd.errors import RollRefused
+from herd.operations.rolling.runner import RollOptions, RollRunner, preflight
 from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor.models import ProcessState
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet

@@ -155,11 +155,8 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     per_step = max(0.1, math.floor(deadline * 0.9 * 10) / 10)
     log.info("check: %.1f s for the hosts after %.1f s of start-up, %.1f s per connection or call",
              deadline, clock.elapsed(), per_step)
-    fleet = Fleet(hosts, Connector(timeout=per_step, accept_new=opts.accept_new), forks=opts.forks)
-    try:
+    with Fleet(hosts, Connector(timeout=per_step, accept_new=opts.accept_new), forks=opts.forks) as fleet:
         return run_check(fleet, inventory, deadline=deadline)
-    finally:
-        fleet.close()
 
 
 def _one_line(text: str) -> str:

@@ -161,15 +161,19 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
     return inventory, hosts
 
 
-def open_fleet(opts: FleetOptions, *, default_all: bool) -> "Fleet":
+def open_fleet(opts: FleetOptions, *, default_all: bool,
+               selected: tuple["Inventory", list] | None = None) -> "Fleet":
     """The selected hosts as a Fleet, ready to run tasks (connections open lazily).
 
-    Inside the shell the Fleet borrows the shell's open sessions.
+    ``selected`` is what load_selected already returned, for commands that
+    read the inventory themselves first: it is loaded and validated once.
+    Inside the shell the Fleet borrows the shell's open sessions.  A Fleet
+    is a context manager: ``with open_fleet(...) as fleet:`` closes it.
     """
     from herd.fleet import Fleet
     from herd.ssh.connection import Connector
 
-    _, hosts = load_selected(opts, default_all=default_all)
+    _, hosts = selected if selected is not None else load_selected(opts, default_all=default_all)
     scope = shell_scope()
     if scope is not None:
         _check_shell_connector(opts, scope.pool.connector)

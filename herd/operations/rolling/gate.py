@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
-from herd.errors import Faults, SupervisorFault
+from herd.errors import Faults, HerdError, SupervisorFault
 from herd.operations.rolling.plan import port_of
 from herd.operations.rolling.probes import Probe
 from herd.fleet.access import HostAccess
@@ -27,6 +27,11 @@ from herd.supervisor.models import ProcessInfo, ProcessState
 POLL = 0.05          # state polls: cheap (one round trip), keeps herd's overhead small
 PROBE_PERIOD = 1.0   # between failed probe attempts
 LOG_LINES = 5
+
+
+# Where a process's restart ended: done (healthy), interrupted (restarted, gate skipped), or the phase
+# that failed; "connection" when the host dropped mid-restart (set by the runner).
+GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupted", "connection"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class ProcessResult:
 
     name: str
     ok: bool
-    phase: str                    # where it ended: done, stop, start, min-healthy, probe, interrupted
+    phase: GatePhase              # where it ended
     detail: str = ""
     old_pid: int = 0
     new_pid: int = 0
@@ -54,7 +59,7 @@ Phase = Callable[[str, str], None]  # (process, phase) progress callback
 
 
 class GateFailure(Exception):
-    def __init__(self, phase: str, detail: str) -> None:
+    def __init__(self, phase: GatePhase, detail: str) -> None:
         self.phase = phase
         self.detail = detail
         super().__init__(detail)
@@ -127,7 +132,7 @@ def _start(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
         time.sleep(POLL)
 
 
-def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: str,
+def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: GatePhase,
           interrupted: threading.Event) -> None:
     """Stay RUNNING with the same pid for ``seconds``."""
     until = time.monotonic() + seconds
@@ -139,7 +144,7 @@ def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: 
         time.sleep(min(POLL * 4, remaining))
 
 
-def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: str) -> None:
+def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: GatePhase) -> None:
     info = _info(client, name)
     if info.state is not ProcessState.RUNNING:
         raise GateFailure(phase, f"{info.statename} after reaching RUNNING ({info.spawnerr or info.description})")
@@ -169,7 +174,7 @@ def last_log_lines(client: SupervisorClient, name: str, count: int = LOG_LINES) 
              ("supervisor.tailProcessStdoutLog", (name, 0, 4096))]
     try:
         answers = client.multicall(calls)
-    except Exception:  # the report must not fail because the log cannot be read
+    except HerdError:  # the report must not fail because the log cannot be read (a fault, a lost host)
         return lines
     for label, answer in zip(("stderr", "stdout"), answers):
         if isinstance(answer, list) and answer and answer[0]:

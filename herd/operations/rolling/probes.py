@@ -52,7 +52,7 @@ class Probe:
                 return _tcp(host, int(target), timeout)
             return _cmd(host, target, timeout)
         except HerdError as exc:
-            return False, f"{self.kind} probe: {getattr(exc, 'reason', exc)}"
+            return False, f"{self.kind} probe: {exc.reason}"
         except (OSError, ValueError) as exc:
             return False, f"{self.kind} probe: {exc}"
 

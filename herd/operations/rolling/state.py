@@ -14,13 +14,17 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 from pathlib import Path
 from typing import Any
 
 
+ProgressStatus = Literal["pending", "in-progress", "done", "failed"]
+
+
 @dataclass
 class HostProgress:
-    status: str = "pending"      # pending, in-progress, done, failed
+    status: ProgressStatus = "pending"
     done: list[str] = field(default_factory=list)
     pre_hook: bool = False       # ran and succeeded
     post_hook: bool = False
