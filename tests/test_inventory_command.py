@@ -92,3 +92,18 @@ def test_graph_of_herds_own_yaml(capsys) -> None:
 def test_unknown_group_is_a_usage_error(inv: Path, capsys) -> None:
     code, _, err = run(capsys, "-i", str(inv), "-g", "wbe")
     assert (code, err) == (2, "herd: unknown group 'wbe' (did you mean 'web'?)\n")
+
+
+def test_inventory_help_stays_light() -> None:
+    from test_cli_startup import HEAVY, _modules_after
+
+    code, modules = _modules_after(["inventory", "--help"])
+    assert code == 0 and "herd.cli.inventory" in modules
+    assert not {m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY}
+
+
+def test_completion_offers_the_groups_and_hosts_of_an_ansible_inventory(inv: Path) -> None:
+    from test_cli_startup import _complete
+
+    assert _complete(f"herd status -i {inv} -g ", 5, inv.parent) == ["all", "ungrouped", "web", "db", "prod"]
+    assert _complete(f"herd status -i {inv} -H web", 5, inv.parent) == ["web01", "web02"]
