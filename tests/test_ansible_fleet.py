@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ansible_oracle import ansible_list, herd_list
-from helpers import herd
+from helpers import assert_through_jump, herd
 from herd.inventory import load_inventory
 
 
@@ -98,11 +98,7 @@ def test_inventory_command_shows_how_each_host_is_reached(fleet, home, ansible_i
 
 
 def test_proxy_jump_from_ansible_ssh_args_goes_through_the_jump_host(fleet, home, ansible_inv, tmp_path) -> None:
-    import paramiko
-
-    from herd.fleet import HostSession
     from herd.inventory.read import read_inventory
-    from herd.ssh.connection import Connector
 
     jump = fleet.host("web01")
     text = ansible_inv.read_text()
@@ -117,12 +113,4 @@ def test_proxy_jump_from_ansible_ssh_args_goes_through_the_jump_host(fleet, home
 
     host = read_inventory(str(jumping)).host("web04")
     assert host.proxy_jump == f"{user}@127.0.0.1:{jump.ssh_port}"
-    connector = Connector(timeout=10)
-    session = HostSession(host, connector)
-    try:
-        session.client().all_process_info()
-        assert isinstance(session.ssh.transport.sock, paramiko.Channel)
-        assert session.ssh.via is not None and session.ssh.via.target.port == jump.ssh_port
-    finally:
-        session.close()
-        connector.close()
+    assert_through_jump(host, jump.ssh_port)
