@@ -97,15 +97,17 @@ def test_inventory_command_shows_how_each_host_is_reached(fleet, home, ansible_i
                                                  "BECOME", "SUPERVISOR"]
 
 
-def test_proxy_jump_from_ansible_ssh_args_goes_through_the_jump_host(fleet, home, ansible_inv, tmp_path) -> None:
+@pytest.mark.parametrize("form", ["-J {dest}:{port}", '-o ProxyCommand="ssh -W %h:%p -q -p {port} {dest}"'])
+def test_proxy_jump_from_ansible_ssh_args_goes_through_the_jump_host(fleet, home, ansible_inv, tmp_path,
+                                                                     form) -> None:
     from herd.inventory.read import read_inventory
 
     jump = fleet.host("web01")
     text = ansible_inv.read_text()
     user = load_inventory(str(fleet.inventory_path)).hosts[0].user
     jumping = tmp_path / "hosts.ini"
-    jumping.write_text(text + "[web:vars]\nansible_ssh_extra_args='-o StrictHostKeyChecking=no "
-                       f"-J {user}@127.0.0.1:{jump.ssh_port}'\n")
+    args = form.format(dest=f"{user}@127.0.0.1", port=jump.ssh_port)
+    jumping.write_text(text + f"[web:vars]\nansible_ssh_extra_args='-o StrictHostKeyChecking=no {args}'\n")
     (tmp_path / "group_vars").symlink_to(ansible_inv.parent / "group_vars")
     run = herd("status", "-H", "web04", "-i", str(jumping), home=home)
     assert run.code == 0, run.out + run.err

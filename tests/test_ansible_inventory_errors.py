@@ -78,9 +78,9 @@ CASES = [
      "su.ini:2: ansible_become_method: herd becomes another user only through sudo, not 'su'"),
     ("become.ini", "[web]\nweb01 ansible_become=maybe\n",
      "become.ini:2: ansible_become: must be a boolean (true/false, yes/no), got 'maybe'"),
-    ("proxycmd.ini", "[web]\nweb01 ansible_ssh_common_args='-o ProxyCommand=\"ssh -W %h:%p bastion\"'\n",
-     "proxycmd.ini:2: ansible_ssh_common_args: ProxyCommand is not supported by herd; use -J or "
-     "-o ProxyJump=[user@]host[:port]"),
+    ("proxycmd.ini", "[web]\nweb01 ansible_ssh_common_args='-o ProxyCommand=\"nc -x proxy:1080 %h %p\"'\n",
+     "proxycmd.ini:2: ansible_ssh_common_args: this ProxyCommand is not supported by herd (only "
+     "'ssh -W %h:%p [-q] [-p PORT] [-l USER] [user@]host'); use -J or -o ProxyJump=[user@]host[:port]"),
     ("vault.yaml", "all:\n  hosts:\n    web01:\n      ansible_user: !vault |\n"
                    "        $ANSIBLE_VAULT;1.1;AES256\n        6162\n",
      "vault.yaml:4: ansible_user: is encrypted with Ansible Vault, which herd cannot decrypt; "

@@ -9,7 +9,8 @@ ansible_host (ansible_ssh_host)                 Host.address
 ansible_port (ansible_ssh_port)                 Host.port
 ansible_user (ansible_ssh_user)                 Host.user
 ansible_private_key_file / _ssh_private_key_file Host.identity_file
-ansible_ssh_args, _ssh_common_args, _ssh_extra_args: -J / ProxyJump   Host.proxy_jump
+ansible_ssh_args, _ssh_common_args, _ssh_extra_args: -J / ProxyJump /
+  ProxyCommand="ssh -W %h:%p bastion"         Host.proxy_jump
 ansible_become, ansible_become_user             Host.become, become_user
 ansible_python_interpreter                      Host.python
 =============================================  =====================
@@ -265,7 +266,7 @@ def _proxy_jump(hv: _Vars) -> str | None:
 
 
 def _jump_in(words: list[str], hv: _Vars, var: Var, key: str) -> str | None:
-    """The jump host(s) of ``-J X``, ``-o ProxyJump=X``; ProxyCommand is refused."""
+    """The jump host(s) of ``-J X``, ``-o ProxyJump=X``, or of a plain ``ssh -W`` ProxyCommand."""
     index = 0
     while index < len(words):
         word = words[index]
@@ -285,9 +286,52 @@ def _jump_in(words: list[str], hv: _Vars, var: Var, key: str) -> str | None:
         if option.lower() == "proxyjump":
             return setting.strip()
         if option.lower() == "proxycommand":
-            raise hv.fail(var, key, "ProxyCommand is not supported by herd; use -J or "
-                                    "-o ProxyJump=[user@]host[:port]")
+            jump = _jump_of_proxy_command(setting.strip())
+            if jump is None:
+                raise hv.fail(var, key, "this ProxyCommand is not supported by herd (only "
+                                        "'ssh -W %h:%p [-q] [-p PORT] [-l USER] [user@]host'); "
+                                        "use -J or -o ProxyJump=[user@]host[:port]")
+            return jump
     return None
+
+
+_PLAIN_SSH_FLAGS = ("-q", "-T", "-A", "-a", "-x", "-C", "-4", "-6", "-N")
+
+
+def _jump_of_proxy_command(command: str) -> str | None:
+    """``ssh -W %h:%p [-q] [-p PORT] [-l USER] [user@]bastion`` is ProxyJump ``user@bastion:PORT``.
+
+    That is the usual way Ansible inventories wrote a jump host before
+    ProxyJump existed; any other command (other options, nc, a script) is
+    not something herd can reproduce, and None says so.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if not words or os.path.basename(words[0]) != "ssh":
+        return None
+    forward, port, user, hosts = None, None, None, []
+    rest = iter(words[1:])
+    for word in rest:
+        if word in ("-W", "-p", "-l"):
+            value = next(rest, None)
+            if value is None:
+                return None
+            forward, port, user = ((value, port, user) if word == "-W" else
+                                   (forward, value, user) if word == "-p" else (forward, port, value))
+        elif word in _PLAIN_SSH_FLAGS:
+            continue
+        elif word.startswith("-"):
+            return None
+        else:
+            hosts.append(word)
+    if forward != "%h:%p" or len(hosts) != 1 or (port is not None and not port.isdigit()):
+        return None
+    if user is not None and "@" in hosts[0]:
+        return None                       # two users for the jump: not guessing which ssh takes
+    jump = hosts[0] if user is None else f"{user}@{hosts[0]}"
+    return f"{jump}:{port}" if port is not None else jump
 
 
 def _supervisor(hv: _Vars) -> SupervisorTarget:
