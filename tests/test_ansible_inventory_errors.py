@@ -55,6 +55,9 @@ CASES = [
      "plugin.yaml:1:1: plugin: this is the configuration of an Ansible inventory plugin; herd reads only "
      "INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes one)"),
     ("toml.toml", "[web]\n", "toml.toml: TOML inventories are not supported; use INI or YAML"),
+    ("nohosts.ini", "[web]\n[web:vars]\nx=1\n", "nohosts.ini: the Ansible inventory has no host herd can reach"),
+    ("local.ini", "[web]\nlocalhost ansible_connection=local\n",
+     "local.ini: the Ansible inventory has no host herd can reach (1 left out: their ansible_connection is not SSH)"),
     ("jinja.ini", "[web]\nweb01 ansible_host='{{ lookup(\"env\", \"X\") }}'\n",
      "jinja.ini:2: ansible_host: is a Jinja template ({{ ... }}); herd does not evaluate templates: "
      "write the value itself"),

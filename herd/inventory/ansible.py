@@ -187,6 +187,9 @@ def load_ansible_inventory(path: str) -> Inventory:
             log.info("%s: left out, its ansible_connection is not SSH", name)
             continue
         hosts.append(host)
+    if not hosts:
+        left = f" ({len(tree.hosts)} left out: their ansible_connection is not SSH)" if tree.hosts else ""
+        raise InventoryError(f"the Ansible inventory has no host herd can reach{left}", file=path)
     kept = {host.name for host in hosts}
     groups = {name: tuple(h for h in tree.group_hosts(name) if h in kept) for name in tree.groups}
     graph = {name: GroupNode(children=tuple(group.children),
