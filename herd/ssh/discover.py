@@ -27,13 +27,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from paramiko import Channel
 
+from herd.files import write_atomically
 from herd.ssh.relay import OPEN_SOCKET, RELAY_LOOP
 from herd.ssh.remote import RelayError
 
@@ -246,9 +246,6 @@ class SocketMemory:
                 data[host] = entry
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sockets-")
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(data, fh, indent=1)
-                os.replace(tmp, self.path)
+                write_atomically(self.path, json.dumps(data, indent=1), mode=0o600)
             except OSError as exc:
                 log.debug("cannot record discovered sockets in %s: %s", self.path, exc.strerror)
