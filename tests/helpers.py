@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -53,3 +56,51 @@ def edit_inventory(source: Path, target: Path, change) -> Path:
     change(data)
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target
+
+
+class Running:
+    """A herd command running in the background, its output collected line by line."""
+
+    def __init__(self, *args: str, home: Path, stdin: int | None = subprocess.DEVNULL) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "herd", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=stdin, text=True, env=herd_env(home))
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(s, sink), daemon=True)
+                         for s, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+
+    def wait_for(self, what: Callable[[], bool], timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if what():
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return what()
+            time.sleep(0.1)
+        return what()
+
+    def lines_of(self, prefix: str) -> list[str]:
+        return [line[len(prefix):] for line in list(self.out) if line.startswith(prefix)]
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.finish()
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

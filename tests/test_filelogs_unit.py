@@ -220,7 +220,7 @@ def test_follow_new_bytes_and_a_split_character(agent, tmp_path):
     assert follow_text(agent, r) == ([], False)
 
 
-@pytest.mark.parametrize("change", ["rename", "truncate", "rewrite"])
+@pytest.mark.parametrize("change", ["rename", "truncate", "rewrite", "truncate-unanchored"])
 def test_rotation_is_noticed_and_the_new_file_read_from_its_start(agent, tmp_path, change):
     log = tmp_path / "a.log"
     log.write_bytes(b"one\ntwo\n")
@@ -228,14 +228,17 @@ def test_rotation_is_noticed_and_the_new_file_read_from_its_start(agent, tmp_pat
     run(agent, r.window(1, None, final=False))
     if change == "rename":
         log.rename(tmp_path / "a.log.1")
-        log.write_bytes(b"fresh\n")
+        log.write_bytes(b"one\ntwo\nfresh\n")        # same bytes before the offset: only the inode tells
     elif change == "truncate":
+        log.write_bytes(b"new\n")
+    elif change == "truncate-unanchored":        # after a skip herd knows no bytes before its offset
+        r.anchor = b""
         log.write_bytes(b"new\n")
     else:                           # same inode, same size and more, other bytes before the offset
         log.write_bytes(b"ONE\nTWO\nthree\n")
     pieces, _ = follow_text(agent, r)
     assert isinstance(pieces[0], Note) and pieces[0].text.startswith("log rotated or cleared")
-    assert text(pieces) == {"rename": "fresh\n", "truncate": "new\n", "rewrite": "ONE\nTWO\nthree\n"}[change]
+    assert text(pieces) == {"rename": "one\ntwo\nfresh\n", "truncate": "new\n", "truncate-unanchored": "new\n", "rewrite": "ONE\nTWO\nthree\n"}[change]
     assert follow_text(agent, r) == ([], False)
 
 
