@@ -305,3 +305,45 @@ def test_follow_holds_one_connection_and_one_channel_per_host(seed):
     time.sleep(0.5)
     for host in seed.hosts:
         assert Path(host.sshd_log_path).read_text().count("Accepted publickey") == logins[host.name] + 1, host.name
+
+
+def test_reading_once_leaves_no_channel_open_on_a_kept_connection(seed):
+    """herd shell keeps connections between commands: a tail must not leave its agent running."""
+    from herd.fleet import Fleet
+    from herd.inventory import load_inventory
+    from herd.operations.logs import LogRequest, read_logs
+    from herd.ssh.connection import Connector
+
+    f = Fleet(load_inventory(str(seed.inventory_path)).hosts, Connector(timeout=10))
+    try:
+        for _ in range(2):
+            report = read_logs(f, LogRequest(("tornado",), lines=2), final=True)
+            assert report.exit_code == 0 and all(len(p.lines) == 2 for h in report.hosts for p in h.logs)
+            report.close()
+        for name, session in f.sessions.items():
+            time.sleep(0.2)
+            assert len(session.ssh.transport._channels.values()) == 0, name
+    finally:
+        f.close()
+
+
+def test_follow_goes_on_from_its_offset_after_an_sshd_restart(seed, home, running):
+    wait_ticks(seed)
+    port = seed.host("web02").tornado_ports[2]
+    prefix = f"web02 tornado:tornado-{port} | "
+    follow = running("tail", "-f", f"tornado:tornado-{port}", "-n", "1", "--interval", "0.2", "-H", "web02",
+                     "-i", str(seed.inventory_path), home=home)
+    assert follow.wait_for(lambda: len(follow.lines_of(prefix)) >= 2), follow.err
+    seed.stop_sshd("web02")
+    try:
+        assert follow.wait_for(lambda: any("web02: connection lost" in line for line in follow.err)), follow.err
+        time.sleep(2.5)
+    finally:
+        seed.start_sshd("web02")
+    assert follow.wait_for(lambda: "herd: web02: reconnected" in follow.err, timeout=40), follow.err
+    back = len(follow.lines_of(prefix))
+    assert follow.wait_for(lambda: len(follow.lines_of(prefix)) > back + 2)
+    assert follow.interrupt() == 130
+    seen = ticks(follow.lines_of(prefix))       # what was written meanwhile shown once, in order
+    assert seen == list(range(seen[0], seen[0] + len(seen))), seen
+    assert len(follow.err) == 2 and follow.err[0].startswith("herd: web02: connection lost (")

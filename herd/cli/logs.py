@@ -130,6 +130,7 @@ def _run(request: "LogRequest", opts: FleetOptions, *, follow: bool, prefix: boo
 
     fleet = open_fleet(opts, default_all=True)
     aborted = False
+    report = None
     try:
         report = read_logs(fleet, request, final=not follow)
         if output == "json":
@@ -151,6 +152,8 @@ def _run(request: "LogRequest", opts: FleetOptions, *, follow: bool, prefix: boo
         return EXIT_OK
     finally:
         if not aborted:     # after an abort, threads may still hold sessions: leave them to exit
+            if report is not None:
+                report.close()
             fleet.close()
 
 

@@ -250,12 +250,15 @@ class FileAccess:
     def __init__(self, session: Any) -> None:
         self.session = session
         self.agent: FileAgent | None = None
+        self._ssh: Any = None           # the connection the agent runs on
 
     def run(self, steps: Mapping[Hashable, Step[T]], *, budget: float | None = None) -> dict[Hashable, Any]:
         if not steps:
             return {}
-        if self.agent is None or self.agent.broken:
-            self.agent = open_file_agent(self.session.ssh)
+        ssh = self.session.ssh          # reconnects if the connection was lost
+        if self.agent is None or self.agent.broken or ssh is not self._ssh:
+            self.close()
+            self.agent, self._ssh = open_file_agent(ssh), ssh
         return drive(self.agent, steps, self.agent.timeout if budget is None else budget)
 
     def close(self) -> None:

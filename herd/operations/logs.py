@@ -139,6 +139,12 @@ class TailReport:
     hosts: list[HostLogs]
     request: LogRequest
 
+    def close(self) -> None:
+        """End the hosts' file agents (their channels); the SSH connections are the fleet's."""
+        for host in self.hosts:
+            if host.files is not None:
+                host.files.close()
+
     @property
     def exit_code(self) -> int:
         """0 every log read; 1 a log could not be read (disabled, redirected, failed); 4 a host failed."""
@@ -280,8 +286,12 @@ def read_host(client: SupervisorClient, request: LogRequest, *, final: bool,
                 item.reader = None
     if windows:
         plan.files = FileAccess(session)
-        for index, result in plan.files.run(windows, budget=2 * client.timeout).items():
-            _show_or_fail(plan.logs[index], result, final=final)
+        try:
+            for index, result in plan.files.run(windows, budget=2 * client.timeout).items():
+                _show_or_fail(plan.logs[index], result, final=final)
+        finally:
+            if final:       # read once: the agent's work is done (a shell's connection stays open)
+                plan.files.close()
         if not any(isinstance(p.reader, LogReader) for p in plan.logs):
             client.close()
     return plan
