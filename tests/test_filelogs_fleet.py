@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import start_module_fleet
-from helpers import Running, edit_inventory, herd
+from helpers import edit_inventory, follow_on_one_channel, herd
 
 TICK = re.compile(r"^\[I \d{6} \d\d:\d\d:\d\d main:\d+\] app tick (\d+) port (\d+)$")
 
@@ -24,20 +24,6 @@ TICK = re.compile(r"^\[I \d{6} \d\d:\d\d:\d\d main:\d+\] app tick (\d+) port (\d
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory):
     yield from start_module_fleet(tmp_path_factory, "seedfleet", 2, light=True, seed_app=True)
-
-
-@pytest.fixture
-def running():
-    started: list[Running] = []
-
-    def start(*args: str, **kwargs) -> Running:
-        run = Running(*args, **kwargs)
-        started.append(run)
-        return run
-
-    yield start
-    for run in started:
-        run.kill()
 
 
 def logfile(fleet, host: str, port: int) -> Path:
@@ -276,32 +262,11 @@ def test_follow_shows_escapes_and_a_character_split_across_writes(seed, home, ru
 
 def test_follow_holds_one_connection_and_one_channel_per_host(seed):
     """The file agent is the host's only channel for the whole follow: no handshake, no new channel per poll."""
-    from herd.fleet import Fleet
-    from herd.inventory import load_inventory
-    from herd.operations.logs import LINE, Follower, LogRequest, read_logs
-    from herd.ssh.connection import Connector
+    from herd.operations.logs import LogRequest
 
     wait_ticks(seed)
     logins = {h.name: Path(h.sshd_log_path).read_text().count("Accepted publickey") for h in seed.hosts}
-    f = Fleet(load_inventory(str(seed.inventory_path)).hosts, Connector(timeout=10))
-    try:
-        follower = Follower(f, read_logs(f, LogRequest(("tornado",), lines=0), final=False), interval=0.2)
-        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
-        follower.start()
-        seen: dict[str, int] = {}
-        deadline = time.monotonic() + 30
-        for event in follower.events():
-            if event.kind == LINE:
-                seen[event.host] = seen.get(event.host, 0) + 1
-            if all(seen.get(h.name, 0) >= 12 for h in seed.hosts) or time.monotonic() > deadline:
-                break
-        assert all(seen.get(h.name, 0) >= 12 for h in seed.hosts), seen      # 3 polls' worth of 4 files
-        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
-        for name, transport in transports.items():
-            assert len(transport._channels.values()) == 1, name
-        follower.stop()
-    finally:
-        f.close()
+    follow_on_one_channel(seed.inventory_path, LogRequest(("tornado",), lines=0), 12)   # 3 polls of 4 files
     time.sleep(0.5)
     for host in seed.hosts:
         assert Path(host.sshd_log_path).read_text().count("Accepted publickey") == logins[host.name] + 1, host.name

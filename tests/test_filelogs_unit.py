@@ -8,7 +8,9 @@ The real thing over sshd is in test_filelogs_fleet.py.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,11 +29,22 @@ from herd.supervisor.logs import FILE, LogRef, Note
 from herd.supervisor.models import ProcessInfo
 
 
-@pytest.fixture
-def agent():
-    """A FileAgent talking to the real agent script run locally."""
+def _interpreters() -> list[str]:
+    """This Python, and a Python 2 where the machine has one (supervisor 4 hosts may run 2.7)."""
+    found = [sys.executable]
+    pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.*/bin/python2")))
+    for path in [shutil.which("python2.7"), shutil.which("python2"), *pyenv]:
+        if path and subprocess.run([path, "-c", "import sys; assert sys.version_info[0] == 2"],
+                                   capture_output=True).returncode == 0:
+            return found + [path]
+    return found
+
+
+@pytest.fixture(params=_interpreters())
+def agent(request):
+    """A FileAgent talking to the real agent script run locally (by each interpreter at hand)."""
     ours, theirs = socket.socketpair()
-    proc = subprocess.Popen([sys.executable, "-c", AGENT_SCRIPT, str(MAX_READ)], stdin=theirs, stdout=theirs)
+    proc = subprocess.Popen([request.param, "-c", AGENT_SCRIPT, str(MAX_READ)], stdin=theirs, stdout=theirs)
     theirs.close()
     ours.settimeout(10)
     assert ours.recv(1) == b"+"

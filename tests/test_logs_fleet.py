@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import testfleet
-from helpers import Running, herd
+from helpers import follow_on_one_channel, herd
 
 PROGRAMS = {
     "binary.py": r'''
@@ -137,20 +137,6 @@ def log_fleet(tmp_path_factory: pytest.TempPathFactory):
     finally:
         own.stop()
 
-
-
-@pytest.fixture
-def running():
-    started: list[Running] = []
-
-    def start(*args: str, **kwargs) -> Running:
-        run = Running(*args, **kwargs)
-        started.append(run)
-        return run
-
-    yield start
-    for run in started:
-        run.kill()
 
 
 TICK = re.compile(r"^\S+ worker (web\d+) tick (\d+)$")
@@ -346,30 +332,9 @@ def test_follow_merges_hosts_and_survives_an_sshd_restart(make_fleet, home, runn
 
 def test_follow_uses_one_connection_and_one_channel_per_host(fleet):
     """Polls are round trips on the kept-alive channel: no handshake, no new channel per poll."""
-    from herd.fleet import Fleet
-    from herd.inventory import load_inventory
-    from herd.operations.logs import LINE, Follower, LogRequest, read_logs
-    from herd.ssh.connection import Connector
+    from herd.operations.logs import LogRequest
 
-    f = Fleet(load_inventory(str(fleet.inventory_path)).hosts, Connector(timeout=10))
-    try:
-        follower = Follower(f, read_logs(f, LogRequest(("worker",), lines=0), final=False), interval=0.2)
-        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
-        follower.start()
-        seen: dict[str, int] = {}
-        deadline = time.monotonic() + 30
-        for event in follower.events():
-            if event.kind == LINE:
-                seen[event.host] = seen.get(event.host, 0) + 1
-            if all(seen.get(h.name, 0) >= 3 for h in fleet.hosts) or time.monotonic() > deadline:
-                break
-        assert all(seen.get(h.name, 0) >= 3 for h in fleet.hosts), seen
-        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
-        for name, transport in transports.items():
-            assert len(transport._channels.values()) == 1, name
-        follower.stop()
-    finally:
-        f.close()
+    follow_on_one_channel(fleet.inventory_path, LogRequest(("worker",), lines=0), 3)
 
 
 def test_rotation_is_followed_without_repeats_and_said(log_fleet, home, running):
