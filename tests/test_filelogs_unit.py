@@ -328,3 +328,70 @@ def test_templates_fill_per_process():
     with pytest.raises(logpaths.TemplateError, match="does not end in a number"):
         logpaths.fill("/x/{num}", logpaths.process_values("worker", "worker", "web01"))
     assert logpaths.fill("/x/{{literal}}/{host}", {"host": "h"}) == "/x/{literal}/h"
+
+
+# -- operations over a fake host (logic above the wire; files are local) ---------------------
+
+
+def fake_host(tmp_path: Path):
+    from herd.inventory.model import Host
+    from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
+
+    inv_host = Host(name="web01", logs={"tornado": f"{tmp_path}/{{program}}-{{num}}.log"})
+    supervisor = FakeSupervisor([ProgramSpec("tornado", numprocs=2, numprocs_start=8080,
+                                             stdout_logfile=None, stderr_logfile=None),
+                                 ProgramSpec("worker")])
+    for port in (8080, 8081):
+        (tmp_path / f"tornado-{port}.log").write_text(f"a {port}\nb {port}\n")
+    return FakeHost(inv_host, supervisor)
+
+
+def test_tail_mixes_files_and_supervisord_logs_by_program(tmp_path):
+    from herd.operations.logs import LogRequest, read_logs
+    from herd.testing.fake import fake_fleet
+
+    web01 = fake_host(tmp_path)
+    web01.supervisor.write_log("worker", b"w1\nw2\n")
+    report = read_logs(fake_fleet([web01]), LogRequest(("tornado", "worker"), lines=1))
+    got = {p.name: (p.ref.channel, p.lines, p.error) for h in report.hosts for p in h.logs}
+    assert got == {"tornado:tornado-8080": ("file", ["b 8080"], None),
+                   "tornado:tornado-8081": ("file", ["b 8081"], None),
+                   "worker": ("stdout", ["w2"], None)}
+    assert report.exit_code == 0
+    assert [p.wait(5) for p in web01.agents] == [0]             # one agent for the host, ended when done
+    given = read_logs(fake_fleet([web01]), LogRequest(("tornado",), channel_given=True))
+    assert [p.error for h in given.hosts for p in h.logs] == [
+        "stdout is not logged (stdout_logfile=NONE); its own log file (logs: in the inventory) is read when "
+        "no stdout/stderr is given: herd tail tornado"] * 2
+
+
+def test_follow_of_files_goes_on_after_a_reconnect_on_a_new_agent(tmp_path):
+    from herd.operations.logs import LINE, Follower, LogRequest, read_logs
+    from herd.testing.fake import fake_fleet
+
+    web01 = fake_host(tmp_path)
+    fleet = fake_fleet([web01])
+    follower = Follower(fleet, read_logs(fleet, LogRequest(("tornado:tornado-8080",), lines=0), final=False),
+                        interval=0.05)
+    follower.start()
+    log = tmp_path / "tornado-8080.log"
+    try:
+        with log.open("a") as fh:
+            fh.write("c 8080\n")
+        events = follower.events(timeout=0.1)
+        assert next(e for e in events if e.kind == LINE).text == "c 8080"
+        web01.break_connection()
+        assert next(e for e in events if e.kind != LINE).text.startswith("connection lost")
+        with log.open("a") as fh:
+            fh.write("d 8080\n")
+        web01.repair()
+        rest = []
+        for event in events:
+            rest.append((event.kind, event.text))
+            if event.kind == LINE:
+                break
+        assert rest == [("up", "reconnected"), (LINE, "d 8080")]
+        assert len(web01.agents) == 2                            # the first died with its connection
+    finally:
+        follower.stop()
+        follower.report.close()

@@ -40,10 +40,10 @@ MAX_ROUNDS = 64                 # round trips one drive() may take (a 16 MiB win
 class FileProblem(HerdError):
     """This file cannot be read (missing, permission denied, not a file); the host is fine."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, why: str) -> None:
         self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        self.why = why          # without the path (where the path already labels the line)
+        super().__init__(f"{path}: {why}")
 
 
 class _Changed(Exception):
@@ -245,20 +245,25 @@ def _advance(key: Hashable, step: Step[T], answer: Answer | None, pending: dict,
 
 
 class FileAccess:
-    """A host's file agent, started on first use on the session's SSH connection, kept after."""
+    """A host's file agent, started on first use on the host's connection, kept after.
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    ``access`` is the host's HostAccess (herd/fleet/access.py).  After a
+    reconnect (a new supervisord client means a new connection) the agent
+    is started again on the new one.
+    """
+
+    def __init__(self, access: Any) -> None:
+        self.access = access
         self.agent: FileAgent | None = None
-        self._ssh: Any = None           # the connection the agent runs on
+        self._client: Any = None        # the client of the connection the agent runs on
 
     def run(self, steps: Mapping[Hashable, Step[T]], *, budget: float | None = None) -> dict[Hashable, Any]:
         if not steps:
             return {}
-        ssh = self.session.ssh          # reconnects if the connection was lost
-        if self.agent is None or self.agent.broken or ssh is not self._ssh:
+        client = self.access.client()   # reconnects if the connection was lost
+        if self.agent is None or self.agent.broken or client is not self._client:
             self.close()
-            self.agent, self._ssh = open_file_agent(ssh), ssh
+            self.agent, self._client = open_file_agent(self.access, client.timeout), client
         return drive(self.agent, steps, self.agent.timeout if budget is None else budget)
 
     def close(self) -> None:

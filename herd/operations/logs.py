@@ -310,7 +310,7 @@ def _show(item: ProcessLog, pieces: Sequence[Piece], *, final: bool) -> None:
 
 def problem_text(item: ProcessLog, problem: FileProblem) -> str:
     """``/x.log: no such file`` for a process's file; the reason alone where the label is the path."""
-    return problem.reason if item.ref.process is None else str(problem)
+    return problem.why if item.ref.process is None else str(problem)
 
 
 def _show_or_fail(item: ProcessLog, result: Any, *, final: bool) -> None:

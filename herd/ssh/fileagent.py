@@ -268,7 +268,7 @@ class FileAgent:
         return ConnectError(self.host, f"SSH connection lost while reading files: {exc}")
 
 
-def open_file_agent(ssh: Any) -> FileAgent:
-    """Start the agent on ``ssh`` (an SSHConnection): one exec channel for the whole run."""
-    channel = ssh.open_agent(AGENT_SCRIPT, [str(MAX_READ)], "the log file reader")
-    return FileAgent(channel, ssh.name, ssh.timeout)
+def open_file_agent(access: Any, timeout: float) -> FileAgent:
+    """Start the agent on a host (a HostAccess, herd/fleet/access.py): one exec channel for the whole run."""
+    channel = access.open_agent(AGENT_SCRIPT, [str(MAX_READ)], "the log file reader")
+    return FileAgent(channel, access.name, timeout)
