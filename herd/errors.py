@@ -20,12 +20,15 @@ one place without knowing about SSH or HTTP.
         ├── AuthError               SSH authentication refused
         ├── HostKeyError            unknown or changed host key
         ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
-        └── SupervisorUnavailable   SSH works but supervisord cannot be reached
-                                    (no socket, permission denied, 401, no rpcinterface)
+        ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
+        │                           (no socket, permission denied, 401, no rpcinterface)
+        └── BecomeError             SSH works but sudo (inventory ``become``) did not
+                                    let herd's agent run: no sudo, password needed or
+                                    wrong, not in sudoers
 
 Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
 
-Messages never contain secrets: supervisor passwords are not interpolated
+Messages never contain secrets: supervisor and sudo passwords are not interpolated
 into any message here or elsewhere.
 """
 
@@ -144,6 +147,14 @@ class RollRefused(HerdError):
         self.problems = problems
         self.hint = hint
         super().__init__(f"refusing to roll: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+class BecomeError(HostError):
+    """``become`` is set, but sudo on the host refused to run herd's agent.
+
+    The message names the cause and the inventory key that fixes it; it
+    never contains the sudo password.
+    """
 
 
 class SupervisorFault(HerdError):

@@ -2,6 +2,7 @@
 #
 #   HERD_ROOT     the repository root
 #   ensure_sshd   OpenSSH's sshd at /usr/sbin/sshd (apt-get as root, else advice)
+#   ensure_distro_tools  sudo, Dropbear and openssl for the Debian-style test hosts (as root)
 #   ensure_venv   .venv with herd installed editable, with its [test] extra
 
 HERD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +41,19 @@ ensure_sshd() {
     is_root || die "$SSHD is missing: install OpenSSH's server (sudo apt-get install openssh-server)"
     echo "installing openssh-server ..."
     apt_install openssh-server || die "apt-get install openssh-server failed"
+}
+
+# The test fleet's Debian-style hosts (root only) need sudo, Dropbear and
+# openssl (to hash a sudo password); unshare/nsenter come with util-linux.
+ensure_distro_tools() {
+    local missing=()
+    command -v sudo >/dev/null || missing+=(sudo)
+    command -v dropbear >/dev/null && command -v dropbearkey >/dev/null || missing+=(dropbear-bin)
+    command -v openssl >/dev/null || missing+=(openssl)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    is_root || return 0   # the distro hosts need root anyway; their tests say so
+    echo "installing ${missing[*]} ..."
+    apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
 }
 
 _make_venv() {

@@ -5,6 +5,7 @@ Every host listens on 127.0.0.1 only.  Used by the tests (``import testfleet``
 with ``scripts/`` on sys.path), by ``scripts/demo`` and by benchmarks::
 
     python scripts/testfleet.py start DIR --hosts 3 --inet web03 --no-streamlocal web02
+    python scripts/testfleet.py start DIR --hosts 2 --distro web01 --dropbear web02   # as root
     python scripts/testfleet.py status DIR
     python scripts/testfleet.py stop DIR
 
@@ -14,6 +15,10 @@ Layout of DIR::
     web01/  sshd_config  ssh_host_ed25519_key(.pub)  sshd.log  supervisord.conf
             supervisor.sock  supervisor.pass (inet hosts)  app.broken (break_app)
             logs/  (supervisord.log, tornado-8080.out.log, worker.err.log, ...)
+
+Distribution-style hosts (``--distro``, ``--dropbear``; root only) are built
+like a Debian server in a mount namespace of their own: see "Distribution-style
+hosts" below.
 
 Ports: unless ``base_port`` is given, each fleet takes a block of 10 ports per
 host from 20000-32767 (below the kernel's ephemeral range), reserved in a
@@ -95,6 +100,39 @@ class FleetHost:
     streamlocal: bool
     sshd_pid: int | None = None
     supervisord_pid: int | None = None
+    # Distribution-style hosts (see "Distribution-style hosts" below): their own
+    # mount namespace, held by the process ns_pid; dropbear: Dropbear, not OpenSSH.
+    distro: bool = False
+    dropbear: bool = False
+    ns_pid: int | None = None
+    hidden: list[str] = field(default_factory=list)   # paths hidden in the namespace (/usr/bin/sudo)
+    layout: str = "debian"          # or "fedora": /etc/supervisord.conf and supervisord.d/*.ini
+    socket_owner: str | None = None  # [unix_http_server] chown (default root)
+
+    @property
+    def distro_conf(self) -> str:
+        """Where the distro host's supervisord.conf is, inside its namespace."""
+        return "/etc/supervisord.conf" if self.layout == "fedora" else DISTRO_CONF
+
+    @property
+    def ssh_marker(self) -> str:
+        """What the SSH server's command line names (to recognise our own pid)."""
+        return self.host_key_path if self.dropbear else self.sshd_config_path
+
+    @property
+    def rpc_socket(self) -> str:
+        """supervisord's socket as this (root) process reaches it: through the
+        namespace's root for a distro host."""
+        if not self.distro:
+            return self.socket_path
+        # /var/run is an absolute symlink to /run: resolved outside the namespace, so skip it
+        inside = re.sub(r"^/var/run/", "/run/", self.socket_path)
+        return f"/proc/{self.ns_pid}/root{inside}"
+
+    @property
+    def sudo_password_file(self) -> str:
+        """The password of the distro host's user ``ops`` (sudo asks for it)."""
+        return os.path.join(self.dir, "sudo.pass")
 
     @property
     def sshd_config_path(self) -> str:
@@ -474,15 +512,19 @@ APP_SOURCE = r'''"""testfleet app: GET / -> 200 "ok <port> <pid>" on 127.0.0.1.
 
 --light serves with bare sockets (no tornado) to save memory.  Exits 1 at
 start-up when --broken-flag names an existing file (testfleet break_app).
+With --log_file_prefix=FILE (the seed deployment's tornado option) it logs
+to that file, as tornado does, instead of stdout.
 """
 import os
 import signal
 import sys
 import time
 
+LOG = [sys.stdout]
+
 
 def log(*parts):
-    print(time.strftime("%Y-%m-%dT%H:%M:%S"), *parts, flush=True)
+    print(time.strftime("%Y-%m-%dT%H:%M:%S"), *parts, flush=True, file=LOG[0])
 
 
 def options(argv):
@@ -491,6 +533,13 @@ def options(argv):
         key, _, value = arg.lstrip("-").partition("=")
         opts[key] = value or True
     return int(opts["port"]), opts["broken-flag"], opts["light"]
+
+
+def options_log_file(argv):
+    for arg in argv:
+        if arg.startswith("--log_file_prefix="):
+            return arg.partition("=")[2]
+    return None
 
 
 def on_term(signum, frame):
@@ -548,6 +597,9 @@ def serve_tornado(port):
 
 def main():
     port, flag, light = options(sys.argv[1:])
+    prefix = options_log_file(sys.argv[1:])
+    if prefix:
+        LOG[0] = open(prefix, "a", buffering=1)
     if flag and os.path.exists(flag):
         print("app: refusing to start on port %d: %s exists (testfleet break_app)"
               % (port, flag), file=sys.stderr, flush=True)
@@ -712,6 +764,22 @@ LogLevel VERBOSE
 """
 
 
+def _daemon_sections(host: FleetHost, pidfile: str) -> str:
+    """[supervisord] and [rpcinterface:supervisor], as every host of the fleet has them."""
+    return f"""[supervisord]
+logfile={host.log_dir}/supervisord.log
+pidfile={pidfile}
+childlogdir={host.log_dir}
+identifier={host.name}
+nodaemon=true
+minfds=256
+minprocs=64
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+"""
+
+
 def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
     """The supervisord.conf of one host (the inet password only as a SHA-1 hash)."""
     py, d, logs = fleet.python, fleet.directory, host.log_dir
@@ -739,18 +807,7 @@ stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
 file={host.socket_path}
 chmod=0700
 {inet}
-[supervisord]
-logfile={logs}/supervisord.log
-pidfile={host.dir}/supervisord.pid
-childlogdir={logs}
-identifier={host.name}
-nodaemon=true
-minfds=256
-minprocs=64
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
+{_daemon_sections(host, f"{host.dir}/supervisord.pid")}
 [supervisorctl]
 serverurl=unix://{host.socket_path}
 
@@ -806,13 +863,18 @@ def inventory_yaml(fleet: Fleet) -> str:
              f"  identity_file: {_yaml_str(str(fleet.client_key_path))}",
              f"  known_hosts: {_yaml_str(str(fleet.known_hosts_path))}", "hosts:"]
     for host in fleet.hosts:
-        lines += [f"  {host.name}:", f"    address: {host.address}",
-                  f"    port: {host.ssh_port}", "    supervisor:"]
+        lines += [f"  {host.name}:", f"    address: {host.address}", f"    port: {host.ssh_port}"]
+        if host.distro:   # log in as an unprivileged user; supervisord's socket is root's
+            lines += [f"    user: {DISTRO_LOGIN}", "    become: true"]
+        lines += ["    supervisor:"]
         if host.inet_port:
             lines += [f"      url: {host.inet_url}", f"      username: {INET_USERNAME}",
                       f"      password_file: {_yaml_str(str(host.password_file))}"]
         else:
             lines += [f"      socket: {_yaml_str(host.socket_path)}"]
+            if host.password_file:   # a distro host with supervisor credentials
+                lines += [f"      username: {INET_USERNAME}",
+                          f"      password_file: {_yaml_str(str(host.password_file))}"]
     lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
                             for name, members in _groups(fleet.hosts).items()]
     if fleet.seed_app:
@@ -855,12 +917,14 @@ class _UnixTransport(xmlrpc.client.Transport):
         self._path, self._timeout = path, timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        _, self._extra_headers, _ = self.get_host_info(host)   # basic auth from user:password@ in the URL
         return _UnixHTTPConnection(self._path, self._timeout)
 
 
-def unix_rpc(socket_path: str, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
-    """An XML-RPC proxy to the supervisord listening on ``socket_path``."""
-    return xmlrpc.client.ServerProxy("http://localhost/RPC2",
+def unix_rpc(socket_path: str, timeout: float = 10.0, password: str | None = None) -> xmlrpc.client.ServerProxy:
+    """An XML-RPC proxy to the supervisord listening on ``socket_path`` (as INET_USERNAME with a password)."""
+    auth = f"{INET_USERNAME}:{password}@" if password else ""
+    return xmlrpc.client.ServerProxy(f"http://{auth}localhost/RPC2",
                                      transport=_UnixTransport(socket_path, timeout))
 
 
@@ -893,6 +957,10 @@ class _Plan:
     no_streamlocal: frozenset[str]
     inet: frozenset[str]
     names: list[str] = field(default_factory=list)
+    distro: frozenset[str] = frozenset()     # Debian-style hosts (dropbear ones included)
+    dropbear: frozenset[str] = frozenset()
+    hidden: dict[str, list[str]] = field(default_factory=dict)
+    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Fleet:
@@ -940,7 +1008,9 @@ class Fleet:
     @classmethod
     def start(cls, directory: str | os.PathLike[str], hosts: int = 3, base_port: int | None = None,
               no_streamlocal: Iterable[str] = (), inet: Iterable[str] = (),
-              light: bool = False, extra_config: str = "", seed_app: bool = False) -> Fleet:
+              light: bool = False, extra_config: str = "", distro: Iterable[str] = (),
+              dropbear: Iterable[str] = (), hidden: dict[str, list[str]] | None = None,
+              layouts: dict[str, dict[str, Any]] | None = None, seed_app: bool = False) -> Fleet:
         """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
         sshd answer with a banner and every supervised program is RUNNING.
 
@@ -949,12 +1019,22 @@ class Fleet:
         ``{name}``, ``{dir}``, ``{logs}`` and ``{python}`` in it become the
         host's name, directory, log directory and the fleet's Python.
 
+        ``distro`` hosts are built like a Debian server (root only): see
+        "Distribution-style hosts" below; ``dropbear`` hosts are distro
+        hosts whose SSH server is Dropbear; ``hidden`` maps a distro host to
+        paths that do not exist on it (``{"web03": ["/usr/bin/sudo"]}``);
+        ``layouts`` changes a distro host's supervisord set-up:
+        ``{"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock",
+        "owner": "deploy", "auth": True}}`` (auth: a username and password in
+        [unix_http_server] and [supervisorctl], the password in password_file).
+
         ``seed_app`` (off by default) runs the seed deployment's Tornado
-        program instead (stdout_logfile=NONE, stderr_logfile=NONE, Tornado
-        writing WEBNN/log/tornado-PORT.log via --log_file_prefix, a line a
-        second and one per request) and names those files under ``logs:`` in
-        the inventory."""
-        plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet)
+        program on the plain hosts instead (stdout_logfile=NONE,
+        stderr_logfile=NONE, Tornado writing WEBNN/log/tornado-PORT.log via
+        --log_file_prefix, a line a second and one per request) and names
+        those files under ``logs:`` in the inventory."""
+        plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet, distro, dropbear, hidden or {},
+                     layouts or {})
         registry = PortRegistry()
         fleet = cls._allocate(plan, registry, light)
         fleet.extra_config = extra_config
@@ -1003,6 +1083,9 @@ class Fleet:
         if self.seed_app:
             os.makedirs(os.path.join(host.dir, "log"), exist_ok=True)
             Path(host.dir, "main.py").write_text(SEED_APP_SOURCE)
+        if host.distro:
+            _write_distro_files(self, host)
+            return
         _keygen(Path(host.host_key_path), f"testfleet-{host.name}")
         password = None
         if host.password_file:
@@ -1064,10 +1147,13 @@ class Fleet:
     def start_sshd(self, name: str, timeout: float = START_TIMEOUT) -> None:
         """Start ``name``'s sshd (same port, same host key); return once it sends its banner."""
         host = self.host(name)
-        if _owns(host.sshd_pid, host.sshd_config_path):
+        if _owns(host.sshd_pid, host.ssh_marker):
             raise FleetError(f"{name}: sshd is already running (pid {host.sshd_pid})")
         _ensure_privsep_dir()
-        pid = _spawn([SSHD, "-D", "-e", "-f", host.sshd_config_path], host.sshd_log_path, host.dir)
+        argv = [SSHD, "-D", "-e", "-f", host.sshd_config_path]
+        if host.distro:
+            argv = _in_namespace(self, host, _dropbear_argv(host) if host.dropbear else argv)
+        pid = _spawn(argv, host.sshd_log_path, host.dir)
         host.sshd_pid = pid
         self.save()
         try:
@@ -1080,7 +1166,7 @@ class Fleet:
         """Stop ``name``'s sshd and every session it serves (like a host going down)."""
         host = self.host(name)
         if host.sshd_pid:
-            kill_tree(host.sshd_pid, host.sshd_config_path)
+            kill_tree(host.sshd_pid, host.ssh_marker)
         host.sshd_pid = None
         self.save()
 
@@ -1094,7 +1180,7 @@ class Fleet:
 
     def _signal_sshd(self, name: str, sig: int) -> None:
         host = self.host(name)
-        if not _owns(host.sshd_pid, host.sshd_config_path):
+        if not _owns(host.sshd_pid, host.ssh_marker):
             raise FleetError(f"{name}: sshd is not running")
         os.kill(host.sshd_pid, sig)  # type: ignore[arg-type]
 
@@ -1106,8 +1192,13 @@ class Fleet:
         if _owns(host.supervisord_pid, host.conf_path):
             raise FleetError(f"{name}: supervisord is already running (pid {host.supervisord_pid})")
         argv = [self.python, "-m", "supervisor.supervisord", "-n", "-c", host.conf_path]
+        env = _supervisord_env()
+        if host.distro:   # as Debian starts it; -j names our staged file, to recognise the pid
+            argv = _in_namespace(self, host, [self.python, "-m", "supervisor.supervisord", "-n", "-c",
+                                              host.distro_conf, "-j", f"{host.conf_path}.pid"])
+            env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
         out = os.path.join(host.log_dir, "supervisord.out")
-        pid = _spawn(argv, out, host.dir, _supervisord_env())
+        pid = _spawn(argv, out, host.dir, env)
         host.supervisord_pid = pid
         self.save()
         try:
@@ -1126,11 +1217,15 @@ class Fleet:
 
     def rpc(self, name: str, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
         """An XML-RPC proxy to ``name``'s supervisord over its unix socket."""
-        return unix_rpc(self.host(name).socket_path, timeout)
+        host = self.host(name)
+        return unix_rpc(host.rpc_socket, timeout, host.password if host.distro else None)
 
     def supervisorctl(self, name: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run the real supervisorctl against ``name``'s config (text output, never raises on exit code)."""
-        argv = [self.python, "-m", "supervisor.supervisorctl", "-c", self.host(name).conf_path, *args]
+        host = self.host(name)
+        argv = [self.python, "-m", "supervisor.supervisorctl", "-c", host.conf_path, *args]
+        if host.distro:
+            argv = _nsenter(host, [self.python, "-m", "supervisor.supervisorctl", "-c", host.distro_conf, *args])
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               env=_supervisord_env(), stdin=subprocess.DEVNULL)
 
@@ -1138,7 +1233,7 @@ class Fleet:
         deadline = time.monotonic() + timeout
         for delay in _backoff():
             with contextlib.suppress(OSError, xmlrpc.client.Error):
-                state = cast(dict[str, Any], unix_rpc(host.socket_path, 5.0).supervisor.getState())
+                state = cast(dict[str, Any], self.rpc(host.name, 5.0).supervisor.getState())
                 if state["statename"] == "RUNNING":
                     return
             if not alive():
@@ -1189,7 +1284,7 @@ class Fleet:
 
     def _host_status(self, host: FleetHost) -> dict[str, Any]:
         sshd = "stopped"
-        if _owns(host.sshd_pid, host.sshd_config_path):
+        if _owns(host.sshd_pid, host.ssh_marker):
             sshd = "paused" if _pid_stopped(host.sshd_pid) else "running"  # type: ignore[arg-type]
         up = _owns(host.supervisord_pid, host.conf_path)
         procs: dict[str, str] = {}
@@ -1204,6 +1299,7 @@ class Fleet:
         def stop_host(name: str) -> None:
             self.stop_supervisord(name)
             self.stop_sshd(name)
+            _stop_namespace(self, self.host(name))
 
         try:
             self._parallel(stop_host, [h.name for h in self.hosts])
@@ -1228,8 +1324,9 @@ class Fleet:
 
     def pids(self) -> list[int]:
         """Every live process of the fleet: sshd, supervisord and their descendants."""
-        roots = [(h.sshd_pid, h.sshd_config_path) for h in self.hosts]
+        roots = [(h.sshd_pid, h.ssh_marker) for h in self.hosts]
         roots += [(h.supervisord_pid, h.conf_path) for h in self.hosts]
+        roots += [(h.ns_pid, _ns_script(h)) for h in self.hosts if h.distro]
         found: list[int] = []
         for pid, marker in roots:
             if pid and _owns(pid, marker):
@@ -1242,7 +1339,10 @@ class Fleet:
 # --------------------------------------------------------------------------
 
 def _plan(directory: Path, count: int, base_port: int | None,
-          no_streamlocal: Iterable[str], inet: Iterable[str]) -> _Plan:
+          no_streamlocal: Iterable[str], inet: Iterable[str],
+          distro: Iterable[str] = (), dropbear: Iterable[str] = (),
+          hidden: dict[str, list[str]] | None = None,
+          layouts: dict[str, dict[str, Any]] | None = None) -> _Plan:
     """Validate the arguments of Fleet.start and prepare the directory."""
     if count < 1:
         raise FleetError("a fleet needs at least one host")
@@ -1254,12 +1354,18 @@ def _plan(directory: Path, count: int, base_port: int | None,
     if _UNSAFE_PATH.search(str(directory)):
         raise FleetError(f"{directory}: pick a directory without spaces, quotes, %, #, ; or \\")
     plan = _Plan(directory, count, base_port, frozenset(no_streamlocal), frozenset(inet),
-                 [host_name(i) for i in range(count)])
-    unknown = sorted((plan.no_streamlocal | plan.inet) - set(plan.names))
+                 [host_name(i) for i in range(count)], frozenset(distro) | frozenset(dropbear),
+                 frozenset(dropbear), dict(hidden or {}), dict(layouts or {}))
+    odd = (set(plan.hidden) | set(plan.layouts)) - plan.distro
+    if odd:
+        raise FleetError(f"hidden paths and layouts are for distro hosts only: {', '.join(sorted(odd))}")
+    unknown = sorted((plan.no_streamlocal | plan.inet | plan.distro) - set(plan.names))
     if unknown:
         raise FleetError(f"unknown host(s) {', '.join(unknown)}: the fleet has {plan.names[0]}..{plan.names[-1]}")
     if base_port is not None and not 1024 <= base_port <= 65535 - PORT_STRIDE * count:
         raise FleetError(f"--base-port {base_port} is out of range")
+    if plan.distro:
+        _check_distro_tools(plan)
     directory.mkdir(parents=True, exist_ok=True)
     _refuse_running(directory)
     return plan
@@ -1302,13 +1408,19 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
     slot = block + PORT_STRIDE * index
     inet = name in plan.inet
     socket_path = os.path.join(short_dir, f"{name}.sock") if short_dir else str(hdir / "supervisor.sock")
+    setup = plan.layouts.get(name, {})
+    if name in plan.distro:
+        socket_path = setup.get("socket", DISTRO_SOCKET)
+    auth = name in plan.inet or bool(setup.get("auth"))
     return FleetHost(
         name=name, index=index, address=ADDRESS, ssh_port=slot + SSH_SLOT, dir=str(hdir),
         socket_path=socket_path, conf_path=str(hdir / "supervisord.conf"),
         inet_port=slot + INET_SLOT if inet else None,
-        password_file=str(hdir / "supervisor.pass") if inet else None,
+        password_file=str(hdir / "supervisor.pass") if auth else None,
         tornado_ports=_tornado_ports(plan.base_port or block, [index]),
-        streamlocal=name not in plan.no_streamlocal)
+        streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
+        distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
+        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"))
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -1348,6 +1460,224 @@ def _supervisord_env() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------
+# Distribution-style hosts (root only)
+# --------------------------------------------------------------------------
+#
+# Built like a Debian server with `apt-get install supervisor`: supervisord runs
+# as root from /etc/supervisor/supervisord.conf (programs in conf.d/), its socket
+# /var/run/supervisor.sock is 0700 root, logins are unprivileged (PermitRootLogin
+# no, or Dropbear with -w) and reach it through sudo:
+#
+#   deploy  passwordless sudo (the inventory's login user, with become: true)
+#   ops     sudo asks for its password (in DIR/webNN/sudo.pass)
+#   intern  not in sudoers (same password as ops, so sudo gets to say so)
+#
+# Each host has its own mount namespace, held by `sh DIR/webNN/ns.sh`: an overlay
+# (on a tmpfs) over /etc, where the users, sudoers and /etc/supervisor are added,
+# and a tmpfs over /run.  sshd/Dropbear and supervisord are started in it with
+# nsenter, so nothing of the machine's own /etc or /run changes and hosts never
+# collide.  The program is the seed's Tornado deployment, verbatim but for its
+# ports (numprocs_start is the host's reserved block: 8080 would collide).
+
+DISTRO_SOCKET = "/var/run/supervisor.sock"
+DISTRO_CONF = "/etc/supervisor/supervisord.conf"
+DISTRO_LOGIN = "deploy"
+DISTRO_USERS = {"deploy": 2101, "ops": 2102, "intern": 2103}
+DISTRO_SUDOERS = """\
+# written by scripts/testfleet.py (Debian's defaults, without mail)
+Defaults env_reset
+Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+root    ALL=(ALL:ALL) ALL
+deploy  ALL=(ALL:ALL) NOPASSWD: ALL
+ops     ALL=(ALL:ALL) ALL
+"""
+
+
+def _check_distro_tools(plan: _Plan) -> None:
+    if os.geteuid() != 0:
+        raise FleetError("distro hosts need root (a mount namespace per host): run as root")
+    tools = ["unshare", "nsenter", "sudo", "openssl"] + (["dropbear", "dropbearkey"] if plan.dropbear else [])
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        raise FleetError(f"distro hosts need {', '.join(missing)}: apt-get install sudo dropbear-bin openssl")
+
+
+def _ns_script(host: FleetHost) -> str:
+    return os.path.join(host.dir, "ns.sh")
+
+
+def _ns_ready(host: FleetHost) -> str:
+    return os.path.join(host.dir, "ns.ready")
+
+
+def namespace_script(fleet: Fleet, host: FleetHost) -> str:
+    """The shell script that sets up a distro host's mount namespace and then holds it."""
+    h, key = host.dir, f"{fleet.client_key_path}.pub"
+    homes = "".join(
+        f"mkdir -p /run/home/{u}/.ssh && cp {key} /run/home/{u}/.ssh/authorized_keys && "
+        f"chown -R {uid}:{uid} /run/home/{u} && chmod 700 /run/home/{u}/.ssh\n"
+        for u, uid in DISTRO_USERS.items())
+    hide = "".join(f"mount --bind /dev/null {path}\n" for path in host.hidden)
+    return f"""\
+# written by scripts/testfleet.py: the mount namespace of {host.name} (run by unshare --mount)
+set -e
+mount -t tmpfs -o mode=0755 testfleet-etc {h}/ns
+mkdir {h}/ns/upper {h}/ns/work
+mount -t overlay testfleet-etc -o lowerdir=/etc,upperdir={h}/ns/upper,workdir={h}/ns/work /etc
+mount -t tmpfs -o mode=0755 testfleet-run /run
+mkdir -p /run/sshd /run/home
+cat {h}/etc/passwd >>/etc/passwd
+cat {h}/etc/group >>/etc/group
+cat {h}/etc/shadow >>/etc/shadow
+install -m 0440 {h}/etc/sudoers /etc/sudoers
+rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
+cp -r {h}/etc/add/. /etc/
+mkdir -p {os.path.dirname(host.socket_path)}
+{homes}{hide}touch {_ns_ready(host)}
+while :; do sleep 3600; done
+"""
+
+
+def distro_supervisord_conf(host: FleetHost, password: str | None) -> str:
+    """supervisord.conf as Debian ships it (or Fedora's layout); logs in the host's directory."""
+    owner = f"chown={host.socket_owner}:{host.socket_owner}\n" if host.socket_owner else ""
+    auth = f"username={INET_USERNAME}\npassword={password}\n" if password else ""
+    include = "/etc/supervisord.d/*.ini" if host.layout == "fedora" else "/etc/supervisor/conf.d/*.conf"
+    return f"""\
+; supervisor config file ({host.layout}'s layout), written by scripts/testfleet.py for {host.name}
+
+[unix_http_server]
+file={host.socket_path}   ; (the path to the socket file)
+chmod=0700                       ; socket file mode (default 0700)
+{owner}{auth}
+{_daemon_sections(host, "/var/run/supervisord.pid")}
+[supervisorctl]
+serverurl=unix://{host.socket_path} ; use a unix:// URL  for a unix socket
+{auth}
+[include]
+files = {include}
+"""
+
+
+def seed_program_conf(first_port: int, light: bool = False) -> str:
+    """The seed deployment's [program:tornado], verbatim but for numprocs_start
+    (and --light on a light fleet: the stdlib server instead of tornado)."""
+    light_line = "\t--light\n" if light else ""
+    return f"""\
+[program:tornado]
+command=python
+	%(here)s/main.py
+	--port=%(process_num)s
+	--logging=info
+	--log_file_prefix=%(here)s/log/%(program_name)s-%(process_num)s.log
+{light_line}process_name=%(program_name)s-%(process_num)s
+directory=%(here)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={first_port}
+stdout_logfile=NONE
+stderr_logfile=NONE
+"""
+
+
+def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:
+    """The plain hosts' sshd_config with a server's login rules: keys in ~/.ssh, no root."""
+    text = sshd_config(fleet, host)
+    text = re.sub(r"(?m)^AuthorizedKeys(File|Command|CommandUser) .*\n", "", text)
+    text = re.sub(r"(?m)^# sshd reads AuthorizedKeysFile.*\n#.*\n", "", text)
+    text = text.replace("PermitRootLogin prohibit-password", "PermitRootLogin no")
+    text = re.sub(r"(?m)^SetEnv PATH=.*$", "SetEnv PATH=/usr/local/bin:/usr/bin:/bin", text)
+    return text + "AuthorizedKeysFile /run/home/%u/.ssh/authorized_keys\n"
+
+
+def _dropbear_argv(host: FleetHost) -> list[str]:
+    return [shutil.which("dropbear") or "dropbear", "-F", "-E", "-s", "-w", "-r", host.host_key_path,
+            "-p", f"{host.address}:{host.ssh_port}", "-P", os.path.join(host.dir, "dropbear.pid")]
+
+
+def _distro_keygen(host: FleetHost) -> None:
+    """The host key: OpenSSH's for sshd, Dropbear's own format for Dropbear (+ .pub either way)."""
+    if not host.dropbear:
+        _keygen(Path(host.host_key_path), f"testfleet-{host.name}")
+        return
+    Path(host.host_key_path).unlink(missing_ok=True)
+    subprocess.run(["dropbearkey", "-t", "ed25519", "-f", host.host_key_path], check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True)
+    out = subprocess.run(["dropbearkey", "-y", "-f", host.host_key_path], check=True, text=True,
+                         stdin=subprocess.DEVNULL, capture_output=True).stdout
+    public = next(line for line in out.splitlines() if line.startswith("ssh-"))
+    Path(host.host_key_path + ".pub").write_text(public + "\n")
+
+
+def _password_hash(password: str) -> str:
+    return subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password + "\n", text=True,
+                          check=True, capture_output=True).stdout.strip()
+
+
+def _write_distro_files(fleet: Fleet, host: FleetHost) -> None:
+    """Everything a distro host's namespace script copies in, staged in the host's directory."""
+    h = Path(host.dir)
+    _distro_keygen(host)
+    password = secrets.token_urlsafe(12)
+    _write_private(host.sudo_password_file, password + "\n")
+    hashes = {"deploy": "*", "ops": _password_hash(password), "intern": _password_hash(password)}
+    etc = h / "etc"
+    fedora = host.layout == "fedora"
+    conf_d = etc / "add" / ("supervisord.d" if fedora else "supervisor/conf.d")
+    (conf_d / "log").mkdir(parents=True, exist_ok=True)
+    (h / "ns").mkdir(exist_ok=True)
+    (etc / "passwd").write_text("".join(f"{u}:x:{i}:{i}::/run/home/{u}:/bin/sh\n" for u, i in DISTRO_USERS.items()))
+    (etc / "group").write_text("".join(f"{u}:x:{i}:\n" for u, i in DISTRO_USERS.items()))
+    _write_private(str(etc / "shadow"), "".join(f"{u}:{hashes[u]}:19000:0:99999:7:::\n" for u in DISTRO_USERS))
+    (etc / "sudoers").write_text(DISTRO_SUDOERS)
+    extra = fleet.extra_config
+    for key, value in (("{name}", host.name), ("{dir}", host.dir), ("{logs}", host.log_dir),
+                       ("{python}", fleet.python)):
+        extra = extra.replace(key, value)
+    supervisor_password = None
+    if host.password_file:
+        supervisor_password = secrets.token_urlsafe(15)
+        _write_private(host.password_file, supervisor_password + "\n")
+    conf = distro_supervisord_conf(host, supervisor_password) + extra
+    (etc / "add" / host.distro_conf[len("/etc/"):]).write_text(conf)
+    Path(host.conf_path).write_text(conf)   # the staged copy names the pid (see start_supervisord)
+    (conf_d / ("tornado.ini" if fedora else "tornado.conf")).write_text(seed_program_conf(host.tornado_ports[0], fleet.light))
+    (conf_d / "main.py").write_text(APP_SOURCE)
+    Path(host.sshd_config_path).write_text(distro_sshd_config(fleet, host))
+    Path(_ns_script(host)).write_text(namespace_script(fleet, host))
+
+
+def _nsenter(host: FleetHost, argv: list[str]) -> list[str]:
+    return ["nsenter", "-t", str(host.ns_pid), "-m", "--", *argv]
+
+
+def _in_namespace(fleet: Fleet, host: FleetHost, argv: list[str]) -> list[str]:
+    """``argv`` run inside the host's mount namespace, started first if need be."""
+    if not _owns(host.ns_pid, _ns_script(host)):
+        Path(_ns_ready(host)).unlink(missing_ok=True)
+        pid = _spawn(["unshare", "--mount", "--propagation", "private", "sh", _ns_script(host)],
+                     os.path.join(host.dir, "ns.log"), host.dir)
+        host.ns_pid = pid
+        fleet.save()
+        deadline = time.monotonic() + START_TIMEOUT
+        for delay in _backoff():
+            if os.path.exists(_ns_ready(host)):
+                break
+            if not _REAPER.alive(pid) or time.monotonic() > deadline:
+                raise FleetError(f"its mount namespace could not be set up: "
+                                 f"{_log_tail(os.path.join(host.dir, 'ns.log'))}")
+            time.sleep(delay)
+    return _nsenter(host, argv)
+
+
+def _stop_namespace(fleet: Fleet, host: FleetHost) -> None:
+    """Stop the process holding a distro host's namespace (its mounts go with it)."""
+    if host.ns_pid:
+        kill_tree(host.ns_pid, _ns_script(host))
+        host.ns_pid = None
+        fleet.save()
+
+
+# --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
 
@@ -1369,7 +1699,8 @@ def _cmd_start(args: argparse.Namespace) -> int:
     began = time.monotonic()
     fleet = Fleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
                         no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
-                        light=args.light, seed_app=args.seed_app)
+                        light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
+                        seed_app=args.seed_app)
     print(f"started {len(fleet.hosts)} host(s) in {time.monotonic() - began:.1f}s:")
     _print_summary(fleet)
     print(f"stop with: {sys.argv[0]} stop {fleet.directory}")
@@ -1411,6 +1742,10 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--light", action="store_true", help="stdlib app instead of tornado")
     start.add_argument("--seed-app", action="store_true",
                        help="the seed's [program:tornado]: no supervisord logs, Tornado's own log files")
+    start.add_argument("--distro", default="", metavar="web01,...",
+                       help="Debian-style hosts (root only): supervisord as root, 0700 socket, login deploy + sudo")
+    start.add_argument("--dropbear", default="", metavar="web02,...",
+                       help="Debian-style hosts whose SSH server is Dropbear")
     start.set_defaults(func=_cmd_start)
     for name, func in (("stop", _cmd_stop), ("status", _cmd_status)):
         cmd = sub.add_parser(name, help=f"{name} the fleet in DIR")

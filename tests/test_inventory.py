@@ -325,7 +325,8 @@ def test_unknown_host_key_with_did_you_mean(tmp_path: Path) -> None:
 def test_unknown_key_without_near_miss_lists_the_keys(tmp_path: Path) -> None:
     assert error(tmp_path, "defaults:\n  colour: red\nhosts: {a: }\n") == (
         "inv.yaml:2:3: defaults.colour: unknown key; expected one of: user, port, "
-        "identity_file, known_hosts, proxy_jump, python, supervisor")
+        "identity_file, known_hosts, proxy_jump, python, become, become_user, become_password_env, "
+        "become_password_file, supervisor")
 
 
 def test_near_miss_identity_file(tmp_path: Path) -> None:

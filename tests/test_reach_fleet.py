@@ -263,7 +263,8 @@ def test_permission_denied_on_the_socket(fleet, home, tmp_path):
     run = herd("status", "-i", str(inv), home=home)
     assert run.code == 4, run.out + run.err
     assert run.rows()[0][5] == (f"permission denied on socket {fleet.host('web01').socket_path} for user {user} "
-                                f"(log in as supervisord's user, or set chmod/chown in [unix_http_server])")
+                                f"(set become: true in the inventory to reach it through sudo, log in as "
+                                f"supervisord's user, or set chmod/chown in [unix_http_server])")
 
 
 def test_dns_failure_is_one_sentence(monkeypatch):

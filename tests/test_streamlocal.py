@@ -21,9 +21,10 @@ def test_open_message_matches_openssh_protocol():
 
 def test_relay_command_tries_python3_then_python_and_quotes_the_target():
     cmd = relay_command("/tmp/my sock", None)
-    assert cmd.startswith("for p in python3 python; do")
+    assert cmd.index("r python3;") < cmd.index("r python;") < cmd.index("r /usr/bin/python3;")
     assert "'/tmp/my sock'" in cmd
-    assert relay_command("/s", "/opt/py/bin/python").startswith("for p in /opt/py/bin/python; do")
+    only = relay_command("/s", "/opt/py/bin/python")
+    assert "r /opt/py/bin/python;" in only and "r python3;" not in only and "supervisord" not in only
 
 
 def test_relay_script_is_valid_python():

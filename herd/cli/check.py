@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, load_selected
+from herd.cli.options import FleetOptions, fleet_options, load_selected, make_connector
 from herd.files import write_atomically
 from herd.operations.ping import Pinger
 
@@ -148,7 +148,6 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     from herd.errors import HerdError
     from herd.fleet import Fleet
     from herd.operations.check import run_check
-    from herd.ssh.connection import Connector
 
     inventory, hosts = load_selected(opts, default_all=True)
     deadline = math.floor((clock.remaining() - reserve) * 10) / 10
@@ -159,7 +158,7 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     per_step = max(0.1, math.floor(deadline * 0.9 * 10) / 10)
     log.info("check: %.1f s for the hosts after %.1f s of start-up, %.1f s per connection or call",
              deadline, clock.elapsed(), per_step)
-    with Fleet(hosts, Connector(timeout=per_step, accept_new=opts.accept_new), forks=opts.forks) as fleet:
+    with Fleet(hosts, make_connector(opts, inventory.path, timeout=per_step), forks=opts.forks) as fleet:
         return run_check(fleet, inventory, deadline=deadline)
 
 

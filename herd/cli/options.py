@@ -34,6 +34,7 @@ class FleetOptions:
     forks: int
     accept_new: bool
     verbose: int
+    become: bool | None = None   # --become / --no-become: overrides the inventory's become for this run
 
     @property
     def has_selector(self) -> bool:
@@ -80,9 +81,12 @@ _OPTIONS = [
                  help="Trust and record host keys never seen before (like OpenSSH's accept-new); "
                       "a changed key is always refused."),
     click.option("-v", "--verbose", count=True, help="Say more (-vv: debug)."),
+    click.option("--become/--no-become", default=None,
+                 help="Reach supervisord through sudo on the hosts (or not), whatever the inventory's "
+                      "become says, for this run."),
 ]
 
-_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose"]
+_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose", "become"]
 
 
 def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,6 +133,7 @@ class ShellScope:
     pool: "SessionPool"
     hosts: list
     explicit: bool
+    become: bool | None = None   # the shell's --become/--no-become, for commands typed in it
 
 
 def shell_scope() -> ShellScope | None:
@@ -139,6 +144,8 @@ def shell_scope() -> ShellScope | None:
 
 def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
     """Find and validate the inventory, then apply the selectors."""
+    from dataclasses import replace
+
     from herd.errors import UsageError
     from herd.inventory import find_inventory, load_inventory, select_hosts
 
@@ -150,15 +157,24 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
             if not (scope.explicit or default_all):
                 raise UsageError("this command changes things: choose hosts first (hosts -a, hosts -g NAME, "
                                  "hosts -H PATTERN) or add -a/-g/-H to the command")
-            return scope.inventory, list(scope.hosts)
+            return scope.inventory, with_become(list(scope.hosts), opts.become)
         inventory = scope.inventory
+        if opts.become is None:
+            opts = replace(opts, become=scope.become)
     else:
         path, how = find_inventory(opts.inventory)
         inventory = load_inventory(path)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
-    return inventory, hosts
+    return inventory, with_become(hosts, opts.become)
+
+
+def with_become(hosts: list, become: bool | None) -> list:
+    """The hosts with ``become`` forced on or off by --become/--no-become (None: as the inventory says)."""
+    from dataclasses import replace
+
+    return hosts if become is None else [replace(h, become=become) for h in hosts]
 
 
 def open_fleet(opts: FleetOptions, *, default_all: bool,
@@ -171,15 +187,22 @@ def open_fleet(opts: FleetOptions, *, default_all: bool,
     is a context manager: ``with open_fleet(...) as fleet:`` closes it.
     """
     from herd.fleet import Fleet
-    from herd.ssh.connection import Connector
 
-    _, hosts = selected if selected is not None else load_selected(opts, default_all=default_all)
+    inventory, hosts = selected if selected is not None else load_selected(opts, default_all=default_all)
     scope = shell_scope()
     if scope is not None:
         _check_shell_connector(opts, scope.pool.connector)
         return Fleet(hosts, scope.pool.connector, forks=opts.forks, pool=scope.pool)
-    connector = Connector(timeout=opts.timeout, accept_new=opts.accept_new)
-    return Fleet(hosts, connector, forks=opts.forks)
+    return Fleet(hosts, make_connector(opts, inventory.path), forks=opts.forks)
+
+
+def make_connector(opts: FleetOptions, inventory_path: str, timeout: float | None = None) -> Any:
+    """The Connector of one command: its timeout, host-key policy, and the sockets found before."""
+    from herd.ssh.connection import Connector
+    from herd.ssh.discover import SocketMemory
+
+    return Connector(timeout=opts.timeout if timeout is None else timeout, accept_new=opts.accept_new,
+                     sockets=SocketMemory.for_inventory(inventory_path))
 
 
 def _check_shell_connector(opts: FleetOptions, connector: Any) -> None:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import click
 
-from herd.cli.options import FleetOptions, ShellScope, fleet_options, load_selected, shell_scope
+from herd.cli.options import (FleetOptions, ShellScope, fleet_options, load_selected, make_connector, shell_scope,
+                              with_become)
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
 
 if TYPE_CHECKING:
@@ -419,7 +420,7 @@ class Shell:
             except HerdError as exc:
                 click.echo(f"herd: {exc}", err=True)
                 return
-            self.scope.hosts = hosts
+            self.scope.hosts = with_become(hosts, self.scope.become)
             self.scope.explicit = True
         click.echo(self.describe_selection())
 
@@ -503,13 +504,12 @@ def shell(fleet_opts: FleetOptions) -> int:
     from stdin interrupted (Ctrl-C).
     """
     from herd.fleet import SessionPool
-    from herd.ssh.connection import Connector
 
     if shell_scope() is not None:
         raise UsageError("already in the shell (quit leaves it)")
     inventory, hosts = load_selected(fleet_opts, default_all=True)
-    pool = SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
-    scope = ShellScope(inventory, pool, hosts, explicit=fleet_opts.has_selector)
+    pool = SessionPool(make_connector(fleet_opts, inventory.path))
+    scope = ShellScope(inventory, pool, hosts, explicit=fleet_opts.has_selector, become=fleet_opts.become)
     try:
         return Shell(scope, forks=fleet_opts.forks).run()
     finally:

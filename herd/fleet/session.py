@@ -9,19 +9,23 @@ next use.
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlsplit
 
 from herd.errors import SupervisorUnavailable, TunnelRefused
-from herd.inventory.model import Host
+from herd.inventory.model import DISCOVER, Host, SupervisorTarget
 from herd.ssh.config import resolve_target
 from herd.ssh.connection import CommandResult, Connector, SSHConnection
+from herd.ssh.discover import Found
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.transport import RPCPipe, basic_auth
 
 if TYPE_CHECKING:
     import paramiko
+
+log = logging.getLogger("herd.fleet")
 
 
 class HostSession:
@@ -101,6 +105,8 @@ class HostSession:
             password = target.password()
         except ValueError as exc:
             raise SupervisorUnavailable(self.name, str(exc)) from None
+        if not target.url and target.socket == DISCOVER:
+            return self._discovered_client(ssh, target, password)
         if target.url:
             parts = urlsplit(target.url)
             host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -116,6 +122,60 @@ class HostSession:
         pipe = RPCPipe(opener, basic_auth(target.username, password))
         return SupervisorClient(self.name, pipe, endpoint=target.endpoint, timeout=self._connector.timeout,
                                 has_credentials=bool(target.username))
+
+
+    def _discovered_client(self, ssh: SSHConnection, target: SupervisorTarget,
+                           password: str | None) -> SupervisorClient:
+        """The inventory names no socket: find supervisord as supervisorctl would (herd/ssh/discover.py).
+
+        The channel that found it carries the first calls.  A socket
+        remembered from an earlier run is opened directly instead; when it no
+        longer answers, it is forgotten and supervisord found again, once.
+        """
+        first, found = self._remembered(ssh)
+        if first is None:
+            first, found = ssh.open_discovered()
+            creds = "; with the credentials of that section" if found.username else ""
+            log.info("%s: found supervisord at %s (%s%s)", self.name, found.target, found.how, creds)
+            memory = self._connector.sockets
+            if memory is not None and found.is_unix and not found.username and not ssh.becomes:
+                memory.remember(self.name, _ssh_id(ssh), found)
+        pending = [first]
+
+        def opener() -> object:
+            if pending:
+                return pending.pop()
+            if found.is_unix:
+                return ssh.open_unix(found.target)
+            host, _, port = found.target.rpartition(":")
+            return ssh.open_tcp(host, int(port))
+
+        username = target.username or found.username
+        secret = password if target.username else found.password
+        pipe = RPCPipe(opener, basic_auth(username, secret))
+        return SupervisorClient(self.name, pipe, endpoint=found.endpoint, timeout=self._connector.timeout,
+                                has_credentials=bool(username))
+
+    def _remembered(self, ssh: SSHConnection) -> tuple[Any, Found]:
+        """(channel, where) to a socket remembered for this host, or (None, ...) to discover."""
+        memory = self._connector.sockets
+        path = memory.recall(self.name, _ssh_id(ssh)) if memory is not None and not ssh.becomes else None
+        if path is None:
+            return None, Found("", "")
+        try:
+            chan = ssh.open_unix(path)
+        except (SupervisorUnavailable, TunnelRefused) as exc:
+            log.info("%s: the remembered socket %s does not answer (%s); looking for supervisord again",
+                     self.name, path, exc.reason)
+            memory.forget(self.name)   # type: ignore[union-attr]
+            return None, Found("", "")
+        log.info("%s: using socket %s, found on an earlier run", self.name, path)
+        return chan, Found(path, "remembered")
+
+
+def _ssh_id(ssh: SSHConnection) -> str:
+    target = ssh.target
+    return f"{target.user}@{target.hostname}:{target.port}"
 
 
 class SessionPool:

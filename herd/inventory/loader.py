@@ -8,7 +8,7 @@ detected.  Every problem is raised as :class:`~herd.errors.InventoryError`;
 nothing from PyYAML or ``os`` escapes this module.
 
 Secrets: values under ``password``, ``password_env`` and ``password_file``
-are never put into a message, except a valid ``password_env`` variable name
+(and ``become_password_env``/``become_password_file``) are never put into a message, except a valid ``password_env`` variable name
 and a ``password_file`` path, which are not secret.  A ``url`` is never
 echoed either, since it might carry ``user:password@``.
 """
@@ -35,13 +35,15 @@ _STR, _INT, _NULL, _MERGE = _TAG + "str", _TAG + "int", _TAG + "null", _TAG + "m
 
 _TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs")
 _SSH_KEYS = ("user", "port", "identity_file", "known_hosts", "proxy_jump", "python")
-_DEFAULT_KEYS = _SSH_KEYS + ("supervisor",)
+_BECOME_KEYS = ("become", "become_user", "become_password_env", "become_password_file")
+_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor",)
 _HOST_KEYS = ("address",) + _DEFAULT_KEYS + ("logs",)
 _SUPERVISOR_KEYS = ("socket", "url", "username", "password_env", "password_file")
 
 # Pairs of supervisor keys that name the same thing two ways: at most one of
 # each pair per level, and a host's choice replaces an inherited one.
 _EXCLUSIVE = (("socket", "url"), ("password_env", "password_file"))
+_BECOME_EXCLUSIVE = (("become_password_env", "become_password_file"),)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -385,6 +387,13 @@ def _check_logs(ctx: _Ctx, node: Node, key: str) -> dict[str, str | None]:
     return result
 
 
+def _check_bool(ctx: _Ctx, node: Node, key: str) -> bool:
+    """true or false; strings such as 'yes' in quotes are refused."""
+    if not (isinstance(node, ScalarNode) and node.tag == _TAG + "bool"):
+        ctx.fail(f"must be true or false, got {_describe(node)}", node, key)
+    return bool(yaml.constructor.SafeConstructor().construct_yaml_bool(node))
+
+
 _Check = Callable[[_Ctx, Node, str], Any]
 
 _CHECKS: dict[str, _Check] = {
@@ -401,6 +410,10 @@ _CHECKS: dict[str, _Check] = {
     "password_env": _check_password_env,
     "password_file": _check_password_file,
     "logs": _check_logs,
+    "become": _check_bool,
+    "become_user": _nonblank,
+    "become_password_env": _check_password_env,
+    "become_password_file": _check_password_file,
 }
 
 
@@ -442,6 +455,7 @@ def _parse_settings(ctx: _Ctx, node: Node, key: str,
             settings[name] = _Value(None, vnode, path)
         else:
             settings[name] = _Value(_CHECKS[name](ctx, vnode, path), vnode, path)
+    _check_exclusive(ctx, settings, _BECOME_EXCLUSIVE, key)
     return settings, supervisor, sup_node
 
 
@@ -459,11 +473,16 @@ def _parse_supervisor(ctx: _Ctx, node: Node, key: str) -> _Settings:
             _unknown_key(ctx, knode, key, _SUPERVISOR_KEYS)
         value = None if _is_null(vnode) else _CHECKS[name](ctx, vnode, path)
         result[name] = _Value(value, vnode, path)
-    for first, second in _EXCLUSIVE:
-        if _set(result, first) and _set(result, second):
-            ctx.fail(f"{first} and {second} are exclusive; set only one",
-                     result[second].node, key)
+    _check_exclusive(ctx, result, _EXCLUSIVE, key)
     return result
+
+
+def _check_exclusive(ctx: _Ctx, settings: _Settings, pairs: tuple[tuple[str, str], ...], key: str) -> None:
+    """At most one key of each pair at one level."""
+    for first, second in pairs:
+        if _set(settings, first) and _set(settings, second):
+            ctx.fail(f"{first} and {second} are exclusive; set only one",
+                     settings[second].node, key)
 
 
 def _set(settings: _Settings, name: str) -> bool:
@@ -489,7 +508,8 @@ def _check_host_name(ctx: _Ctx, knode: ScalarNode, key: str, kind: str) -> str:
 # Merging defaults into hosts
 # --------------------------------------------------------------------------
 
-def _merge_supervisor(inherited: _Settings, own: _Settings) -> _Settings:
+def _merge_exclusive(inherited: _Settings, own: _Settings,
+                      pairs: tuple[tuple[str, str], ...] = _EXCLUSIVE) -> _Settings:
     """Key by key, except that a host's endpoint or password source wins whole.
 
     A host that sets ``url`` does not want the inherited ``socket`` (and
@@ -497,7 +517,7 @@ def _merge_supervisor(inherited: _Settings, own: _Settings) -> _Settings:
     every host overriding a default would trip the "exclusive" rule.
     """
     merged = dict(inherited)
-    for first, second in _EXCLUSIVE:
+    for first, second in pairs:
         if _set(own, first):
             merged.pop(second, None)
         if _set(own, second):
@@ -550,11 +570,13 @@ def _make_host(ctx: _Ctx, name: str, knode: ScalarNode, vnode: Node,
     """
     key = f"hosts.{name}"
     own, own_sup, sup_node = _parse_settings(ctx, vnode, key, _HOST_KEYS)
-    merged = {**defaults, **own}
-    target = _supervisor_target(ctx, name, _merge_supervisor(default_sup, own_sup),
+    merged = _merge_exclusive(defaults, own, _BECOME_EXCLUSIVE)
+    target = _supervisor_target(ctx, name, _merge_exclusive(default_sup, own_sup),
                                 sup_node if sup_node is not None and not _is_null(sup_node)
                                 else knode)
-    fields = {k: merged[k].value for k in ("address",) + _SSH_KEYS if k in merged}
+    fields = {k: merged[k].value for k in ("address",) + _SSH_KEYS + _BECOME_KEYS if k in merged}
+    if fields.get("become") is None:
+        fields.pop("become", None)
     own_logs = own["logs"].value if "logs" in own and own["logs"].value is not None else {}
     templates = {p: t for p, t in {**(logs or {}), **own_logs}.items() if t is not None}
     return Host(name=name, supervisor=target, line=knode.start_mark.line + 1, logs=templates, **fields)

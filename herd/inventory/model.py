@@ -10,7 +10,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-DEFAULT_SOCKET = "/tmp/supervisor.sock"
+# No socket and no url in the inventory: find supervisord on the host as
+# supervisorctl there would (herd/ssh/discover.py).
+DISCOVER = "discover"
+DEFAULT_SOCKET = DISCOVER
 
 # ``herd check``: how bad each kind of problem is, unless ``check.severity`` in
 # the inventory says otherwise.  docs/checks.md explains each kind.
@@ -29,13 +32,33 @@ DEFAULT_SEVERITY: Mapping[str, str] = {
 }
 
 
+def read_secret(env: str | None, path: str | None, env_key: str, file_key: str) -> str | None:
+    """A secret from an environment variable or a file; None when neither is set.
+
+    Raises ValueError with a message naming the source and its inventory
+    key (never the value) when the source is configured but unset or unreadable.
+    """
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ValueError(f"environment variable {env} ({env_key}) is not set")
+        return value
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"cannot read {file_key} {path}: {exc.strerror}") from None
+    return None
+
+
 @dataclass(frozen=True)
 class SupervisorTarget:
     """Where supervisord listens on a host, and how to authenticate to it.
 
-    Exactly one of ``socket`` (a unix socket path on the host) and ``url``
-    (``http://127.0.0.1:9001``, inet_http_server on the host's loopback) is
-    set.  The password itself is never stored here: only where to read it
+    Exactly one of ``socket`` (a unix socket path on the host, or DISCOVER)
+    and ``url`` (``http://127.0.0.1:9001``, inet_http_server on the host's
+    loopback) is set.  The password itself is never stored here: only where to read it
     (an environment variable or a file), read at connect time by
     :meth:`password`.
     """
@@ -49,7 +72,9 @@ class SupervisorTarget:
     @property
     def endpoint(self) -> str:
         """A human description of where supervisord is (no credentials)."""
-        return self.url if self.url else f"unix://{self.socket}"
+        if self.url:
+            return self.url
+        return "the socket supervisorctl would use" if self.socket == DISCOVER else f"unix://{self.socket}"
 
     def password(self) -> str | None:
         """Read the password from its source; None when none is configured.
@@ -57,18 +82,7 @@ class SupervisorTarget:
         Raises ValueError with a message naming the source (never the value)
         when the source is configured but empty or unreadable.
         """
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ValueError(f"environment variable {self.password_env} (password_env) is not set")
-            return value
-        if self.password_file:
-            try:
-                with open(self.password_file, encoding="utf-8") as fh:
-                    return fh.read().rstrip("\r\n")
-            except OSError as exc:
-                raise ValueError(f"cannot read password_file {self.password_file}: {exc.strerror}") from None
-        return None
+        return read_secret(self.password_env, self.password_file, "password_env", "password_file")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,20 @@ class SSHTarget:
     proxy_jump: str | None = None
     known_hosts: str | None = None
     python: str | None = None
+    # become: agents (the relay, file readers) run through sudo as this user;
+    # None: as the login user.  The password sources are read at connect time.
+    become_user: str | None = None
+    become_password_env: str | None = None
+    become_password_file: str | None = None
+
+    @property
+    def become_source(self) -> str | None:
+        """Where the sudo password comes from, for messages (never the value)."""
+        if self.become_password_env:
+            return f"become_password_env {self.become_password_env}"
+        if self.become_password_file:
+            return f"become_password_file {self.become_password_file}"
+        return None
 
 
 class _ParsedConfigs:
@@ -92,7 +106,10 @@ def resolve_target(host: Host, config: SSHConfig | None = None) -> SSHTarget:
     user = host.user or entry.get("user") or getpass.getuser()
     identities = _identities(host.identity_file, entry.get("identityfile"))
     jump = host.proxy_jump or _none_if_none(entry.get("proxyjump"))
-    return SSHTarget(host.name, hostname, port, user, identities, jump, host.known_hosts, host.python)
+    return SSHTarget(host.name, hostname, port, user, identities, jump, host.known_hosts, host.python,
+                     become_user=(host.become_user or "root") if host.become else None,
+                     become_password_env=host.become_password_env if host.become else None,
+                     become_password_file=host.become_password_file if host.become else None)
 
 
 def resolve_jump(spec: str, via_for: SSHTarget, config: SSHConfig | None = None) -> SSHTarget:

@@ -32,6 +32,7 @@ from paramiko.ssh_exception import (
 
 from herd.errors import (
     AuthError,
+    BecomeError,
     ConnectError,
     HostKeyError,
     HostError,
@@ -40,10 +41,12 @@ from herd.errors import (
     TunnelRefused,
 )
 from herd.ssh.config import SSHTarget, resolve_jump
+from herd.ssh.discover import COMMON_SOCKETS, DISCOVER_SCRIPT, Found, SocketMemory, parse_failure, read_report
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
 from herd.ssh.keys import KeyStore
 from herd.ssh.relay import open_relay_channel
-from herd.ssh.remote import RelayError, open_agent
+from herd.inventory.model import read_secret
+from herd.ssh.remote import RelayError, Sudo, open_agent
 from herd.ssh.streamlocal import open_streamlocal_channel
 from herd.ssh.quickack import quickack
 
@@ -77,6 +80,7 @@ class Connector:
     timeout: float = 10.0
     accept_new: bool = False
     keys: KeyStore = field(default_factory=KeyStore)
+    sockets: SocketMemory | None = None   # supervisord sockets found on hosts (herd/ssh/discover.py)
     _known: dict[tuple[str, ...], KnownHosts] = field(default_factory=dict)
     _jumps: dict[str, "SSHConnection"] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -315,6 +319,7 @@ class SSHConnection:
         self.via = via
         self.relay_only = False  # set once sshd refused a direct channel and a relay worked
         self.streamlocal_ok = False  # set once a streamlocal channel opened: sshd allows them
+        self._sudo: Sudo | None = None
 
     @property
     def name(self) -> str:
@@ -332,9 +337,10 @@ class SSHConnection:
 
         Tries a streamlocal channel; when sshd refuses it (forbidden, or no
         socket there), asks a relay on the host, which also tells why the
-        socket cannot be reached.
+        socket cannot be reached.  With become, the relay (under sudo) is
+        the only way: the login user could not open the socket anyway.
         """
-        if not self.relay_only:
+        if not self.relay_only and not self.becomes:
             try:
                 chan = open_streamlocal_channel(self.transport, path, self.timeout)
                 self.streamlocal_ok = True
@@ -388,40 +394,121 @@ class SSHConnection:
 
         ``what`` names the agent's purpose in errors ("log reader").  A
         failure the agent reports is a SupervisorUnavailable naming it.
+        With become, the agent runs through sudo (see herd/ssh/remote.py);
+        sudo's refusals are BecomeErrors.
         """
         try:
-            chan = open_agent(self.transport, script, args, self.target.python, self.timeout)
+            chan = open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=self.sudo())
         except RelayError as exc:
-            raise SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
+            raise self._start_error(exc, what) or \
+                SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
         except (SSHException, OSError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan)
 
+    def open_discovered(self) -> tuple[paramiko.Channel, Found]:
+        """A byte pipe to the supervisord this host's supervisorctl would use, and where it is.
+
+        One agent on one channel finds it (herd/ssh/discover.py), connects and
+        relays, under sudo with become: no round trip beyond a plain relay's.
+        """
+        try:
+            chan = open_agent(self.transport, DISCOVER_SCRIPT, [], self.target.python, self.timeout,
+                              sudo=self.sudo())
+            found = read_report(chan)
+        except RelayError as exc:
+            raise self._start_error(exc, "socket discovery") or self._discovery_error(exc) from None
+        except (SSHException, OSError) as exc:
+            raise self._channel_error(exc) from exc
+        return self._settimeout(chan), found
+
+    def _discovery_error(self, exc: RelayError) -> HostError:
+        failure = parse_failure(exc)
+        if not failure.target:
+            return SupervisorUnavailable(self.name, f"found no supervisord: no supervisord.conf in supervisorctl's "
+                                                    f"search order names a socket, and none of the common paths "
+                                                    f"exists ({', '.join(COMMON_SOCKETS)}); set supervisor.socket "
+                                                    f"in the inventory")
+        log.info("%s: found supervisord at %s (%s)", self.name, failure.target, failure.how)
+        unix = failure.target.startswith("/")
+        what = f"socket {failure.target}" if unix else failure.target
+        return self._relay_error(RelayError(failure.errno, failure.reason), what, "unix" if unix else "tcp")
+
+    @property
+    def becomes(self) -> bool:
+        """True when agents run through sudo (inventory ``become``)."""
+        return self.target.become_user is not None
+
+    def sudo(self) -> Sudo | None:
+        """How agents run through sudo, the password read once from its source; None without become."""
+        target = self.target
+        if target.become_user is None:
+            return None
+        if self._sudo is None:
+            try:
+                password = read_secret(target.become_password_env, target.become_password_file,
+                                       "become_password_env", "become_password_file")
+            except ValueError as exc:
+                raise BecomeError(self.name, f"cannot read the sudo password: {exc}") from None
+            self._sudo = Sudo(target.become_user, password)
+        return self._sudo
+
     def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
         try:
-            chan = open_relay_channel(self.transport, target, self.target.python, self.timeout)
+            chan = open_relay_channel(self.transport, target, self.target.python, self.timeout, sudo=self.sudo())
         except RelayError as exc:
             raise self._relay_error(exc, what, kind) from None
         except (SSHException, OSError) as exc:
             raise self._channel_error(exc) from exc
         if not self.relay_only:
-            log.info("%s: sshd refused a direct channel to %s; using a Python relay on the host", self.name, what)
+            if self.becomes:
+                log.info("%s: reaching %s through a Python relay run by sudo as %s", self.name, what,
+                         self.target.become_user)
+            else:
+                log.info("%s: sshd refused a direct channel to %s; using a Python relay on the host",
+                         self.name, what)
             self.relay_only = True
         return self._settimeout(chan)
+
+    def _start_error(self, exc: RelayError, what: str) -> HostError | None:
+        """The error for an agent that sudo or the shell did not let start; None for the agent's own."""
+        login, user = self.target.user, self.target.become_user
+        if exc.kind == "no-python":
+            return SupervisorUnavailable(self.name, f"{exc} for herd's {what}; set python: in the inventory "
+                                                    f"to the host's interpreter")
+        messages = {
+            "no-sudo": "become is set but sudo is not installed on the host",
+            "sudo-password-required": f"sudo: a password is required for {login} to run as {user}; "
+                                      f"give it with become_password_env or become_password_file "
+                                      f"in the inventory",
+            "sudo-wrong-password": f"sudo refused the password from {self.target.become_source} "
+                                   f"for {login} (wrong sudo password)",
+            "sudo-not-allowed": f"{login} is not allowed to run commands as {user} through sudo "
+                                f"(not in the host's sudoers)",
+            "sudo-unknown-user": f"sudo: there is no user {user} on the host (become_user)",
+        }
+        return BecomeError(self.name, messages[exc.kind]) if exc.kind in messages else None
 
     def _settimeout(self, chan: paramiko.Channel) -> paramiko.Channel:
         chan.settimeout(self.timeout)
         return chan
 
     def _relay_error(self, exc: RelayError, what: str, kind: str) -> HostError:
+        started = self._start_error(exc, what="socket relay")
+        if started is not None:
+            return started
         if kind == "unix" and exc.errno == 2:
             return SupervisorUnavailable(self.name, f"no supervisord socket at {what.split(' ', 1)[1]} "
                                                     f"(is supervisord running?)")
         if exc.missing:
             return TunnelRefused(self.name, f"nothing accepts connections on {what}")
         if exc.denied:
+            if self.becomes:
+                return SupervisorUnavailable(self.name, f"permission denied on {what} for user "
+                                                        f"{self.target.become_user} (become_user)")
             return SupervisorUnavailable(self.name, f"permission denied on {what} for user {self.target.user} "
-                                                    f"(log in as supervisord's user, or set chmod/chown in "
+                                                    f"(set become: true in the inventory to reach it through "
+                                                    f"sudo, log in as supervisord's user, or set chmod/chown in "
                                                     f"[unix_http_server])")
         return SupervisorUnavailable(self.name, f"cannot reach {what}: {exc}")
 

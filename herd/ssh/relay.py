@@ -17,22 +17,34 @@ from __future__ import annotations
 
 from paramiko import Channel, Transport
 
-from herd.ssh.remote import READY, RelayError, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
+from herd.ssh.remote import READY, RelayError, Sudo, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
 
-RELAY_SCRIPT = r"""
+# Connects to a socket path or host:port; shared with the discovering relay.
+OPEN_SOCKET = r"""
 import os, sys, socket, select
-target = sys.argv[1]
-try:
+
+def open_socket(target):
     if target.startswith("/"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(target)
-    else:
-        host, port = target.rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
+        return s
+    host, port = target.rsplit(":", 1)
+    return socket.create_connection((host, int(port)))
+"""
+
+_CONNECT = OPEN_SOCKET + r"""
+target = sys.argv[1]
+try:
+    s = open_socket(target)
 except socket.error as e:
     sys.stderr.write("!%s %s\n" % (e.errno or 0, e.strerror or e))
     sys.exit(3)
 os.write(1, b"+")
+"""
+
+# Copies stdin <-> the connected socket ``s`` until supervisord closes it;
+# shared with the discovering relay (herd/ssh/discover.py).
+RELAY_LOOP = r"""
 fds = [0, s.fileno()]
 while True:
     r = select.select(fds, [], [])[0]
@@ -48,18 +60,21 @@ while True:
         if not data:
             break
         os.write(1, data)
-""".strip()
+"""
+
+RELAY_SCRIPT = (_CONNECT + RELAY_LOOP).strip()
 
 
-def relay_command(target: str, python: str | None) -> str:
+def relay_command(target: str, python: str | None, sudo: Sudo | None = None) -> str:
     """The shell command that runs the relay to ``target`` with the host's Python."""
-    return python_command(RELAY_SCRIPT, [target], python)
+    return python_command(RELAY_SCRIPT, [target], python, sudo)
 
 
-def open_relay_channel(transport: Transport, target: str, python: str | None, timeout: float) -> Channel:
+def open_relay_channel(transport: Transport, target: str, python: str | None, timeout: float,
+                       sudo: Sudo | None = None) -> Channel:
     """Start the relay on the host and wait for its ready byte.
 
     Returns the session channel, now a byte pipe to ``target``; raises
     RelayError when the relay reports a failure.
     """
-    return open_agent(transport, RELAY_SCRIPT, [target], python, timeout)
+    return open_agent(transport, RELAY_SCRIPT, [target], python, timeout, sudo=sudo)

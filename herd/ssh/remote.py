@@ -12,24 +12,70 @@ same way, so failures are told apart reliably:
 This module is the one place that builds those command lines and waits for
 the ready byte, so privilege (sudo) and the choice of interpreter are
 decided here once for every agent.
+
+Privilege (``become``): the agent runs under ``sudo -n -u USER``, or, when
+the inventory gives a password source, under ``sudo -S -u USER`` with a
+prompt herd recognises.  The password is written to the channel only when
+sudo prints that prompt, never on a command line: sudo reads it from the
+first line of stdin and hands the rest of stdin to the agent.  A wrong
+password makes sudo print the prompt again and read the *next* line, so
+nothing else is sent until the agent's ready byte proves that sudo let it
+run; at a second prompt herd closes stdin instead of answering.
 """
 
 from __future__ import annotations
 
 import errno
 import shlex
+import time
+from dataclasses import dataclass
 from typing import Sequence
 
 from paramiko import Channel, Transport
 
 READY = b"+"
 
+# What sudo prints (on stderr, with -S) when it wants the password: no
+# escapes (% is expanded by sudo), unlikely in any other output.
+SUDO_PROMPT = "[herd-sudo-password]"
+
+# The interpreters tried, in order, when the inventory names none; after
+# them comes the interpreter of supervisord itself (its script's shebang or
+# the executable of a running supervisord), which may be off the login PATH.
+PYTHONS = ("python3", "python", "/usr/bin/python3")
+SUPERVISORD_PYTHON = "the interpreter running supervisord"
+
+# Agent failures the shell wrapper reports itself ("!<code> <text>").
+_NO_PYTHON = 127
+_NO_SUDO = 126
+
+
+@dataclass(frozen=True)
+class Sudo:
+    """Run agents through sudo as ``user``; ``password`` only when sudo needs one.
+
+    The password is read from its source at connect time and lives only in
+    memory; ``repr`` never shows it.
+    """
+
+    user: str = "root"
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Sudo(user={self.user!r}, password={'***' if self.password is not None else None})"
+
 
 class RelayError(Exception):
-    """The relay could not reach its target; ``errno`` as seen on the host."""
+    """An agent could not start or reach its target; ``errno`` as seen on the host.
 
-    def __init__(self, errno_: int, message: str) -> None:
+    ``kind`` names failures before the agent ran: ``no-python``,
+    ``no-sudo``, ``sudo-password-required``, ``sudo-wrong-password``,
+    ``sudo-not-allowed``, ``sudo-unknown-user`` (None for the agent's own reports).
+    """
+
+    def __init__(self, errno_: int, message: str, kind: str | None = None) -> None:
         self.errno = errno_
+        self.kind = kind
         super().__init__(message)
 
     @property
@@ -41,56 +87,125 @@ class RelayError(Exception):
         return self.errno in (errno.EACCES, errno.EPERM)
 
 
-def python_command(script: str, args: Sequence[str], python: str | None) -> str:
+def python_command(script: str, args: Sequence[str], python: str | None, sudo: Sudo | None = None) -> str:
     """The shell command that runs ``script`` with ``args`` under the host's Python.
 
-    ``python`` is the inventory's interpreter; by default python3, then python.
+    ``python`` is the inventory's interpreter, used alone; by default
+    python3, python, /usr/bin/python3, then supervisord's own interpreter.
+    With ``sudo`` the interpreter search itself runs under sudo (sudo's
+    secure_path decides what python3 is).
     """
-    quoted_script = shlex.quote(script)
-    quoted_args = " ".join(shlex.quote(a) for a in args)
-    candidates = [python] if python else ["python3", "python"]
-    tries = " ".join(shlex.quote(c) for c in candidates)
-    return (
-        f"for p in {tries}; do command -v \"$p\" >/dev/null 2>&1 && exec \"$p\" -c {quoted_script} {quoted_args}; done; "
-        f"echo '!127 no python interpreter found ({' or '.join(candidates)})' >&2; exit 127"
-    )
+    # -S: no site module (agents use the standard library only); Python starts in about half the time
+    run = f"-S -c {shlex.quote(script)} {' '.join(shlex.quote(a) for a in args)}".rstrip()
+    candidates = [python] if python else list(PYTHONS)
+    tried = ", ".join(candidates if python else candidates + [SUPERVISORD_PYTHON])
+    body = "".join(f"r {shlex.quote(c)}; " for c in candidates)
+    if not python:
+        body += _SUPERVISORD_PYTHON
+    search = (f"r(){{ command -v \"$1\" >/dev/null 2>&1 && exec \"$1\" {run}; }}; {body}"
+              f"echo {shlex.quote(f'!{_NO_PYTHON} no Python interpreter found (tried {tried})')} >&2; "
+              f"exit {_NO_PYTHON}")
+    if sudo is None:
+        return search
+    flags = f"-S -p {shlex.quote(SUDO_PROMPT)}" if sudo.password is not None else "-n"
+    return (f"command -v sudo >/dev/null 2>&1 || {{ echo '!{_NO_SUDO} sudo is not installed' >&2; "
+            f"exit {_NO_SUDO}; }}; exec sudo {flags} -u {shlex.quote(sudo.user)} -- sh -c {shlex.quote(search)}")
+
+
+# supervisord's interpreter: the shebang of the supervisord script on PATH,
+# else /proc/PID/exe of a running supervisord (readable as its owner or root).
+_SUPERVISORD_PYTHON = (
+    "s=$(command -v supervisord 2>/dev/null) && p=$(sed -n '1s/^#! *\\([^ ]*\\).*/\\1/p' \"$s\") && r \"$p\"; "
+    "for d in /proc/[0-9]*; do case \"$(tr '\\0' ' ' <\"$d/cmdline\" 2>/dev/null)\" in "
+    "*supervisord*) p=$(readlink \"$d/exe\" 2>/dev/null) && case \"$p\" in *python*) r \"$p\";; esac;; esac; done; "
+)
 
 
 def open_agent(transport: Transport, script: str, args: Sequence[str], python: str | None,
-               timeout: float) -> Channel:
-    """Start ``script`` on the host and wait for its ready byte.
+               timeout: float, *, sudo: Sudo | None = None) -> Channel:
+    """Start ``script`` on the host (through sudo when asked) and wait for its ready byte.
 
     Returns the session channel, now speaking the agent's protocol; raises
-    RelayError when the agent (or the shell before it) reports a failure.
+    RelayError when the agent, sudo or the shell before them reports a failure.
     """
     chan = transport.open_session(timeout=timeout)
     chan.settimeout(timeout)
-    chan.exec_command(python_command(script, args, python))
+    chan.exec_command(python_command(script, args, python, sudo))
+    if sudo is not None and sudo.password is not None:
+        return _await_ready_answering_sudo(chan, sudo.password, timeout)
     first = chan.recv(1)
     if first == READY:
         return chan
     raise _agent_failure(chan)
 
 
-def _agent_failure(chan: Channel) -> RelayError:
+def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) -> Channel:
+    """Wait for the ready byte, writing the password once, when sudo prompts for it."""
+    deadline = time.monotonic() + timeout
+    seen = b""
+    answered = False
+    prompt = SUDO_PROMPT.encode()
+    while True:
+        if chan.recv_ready():
+            if chan.recv(1) == READY:
+                return chan
+            break
+        if chan.recv_stderr_ready():
+            seen += chan.recv_stderr(4096)
+            prompts = seen.count(prompt)
+            if prompts == 1 and not answered:
+                chan.sendall(password.encode() + b"\n")
+                answered = True
+            elif prompts > 1:       # the password was refused: never send another line
+                chan.shutdown_write()
+                break
+            continue
+        if chan.exit_status_ready() or chan.closed:
+            break
+        if time.monotonic() > deadline:
+            chan.close()
+            raise TimeoutError(f"sudo did not answer within {timeout:g} s")
+        time.sleep(0.002)
+    raise _agent_failure(chan, seen.replace(prompt, b""))
+
+
+def _agent_failure(chan: Channel, seen: bytes = b"") -> RelayError:
     """Read the agent's stderr and exit status into a RelayError."""
-    err = b""
+    err = seen
     try:
         while True:
             chunk = chan.recv_stderr(4096)
             if not chunk:
                 break
-            err += chunk
+            err = (err + chunk)[-65536:]
     except OSError:
         pass
     status = chan.recv_exit_status() if chan.exit_status_ready() else -1
     chan.close()
-    text = err.decode("utf-8", "replace").strip().splitlines()
-    line = text[-1] if text else f"exited with status {status}"
+    lines = [line.strip() for line in err.decode("utf-8", "replace").replace(SUDO_PROMPT, "").splitlines()]
+    lines = [line for line in lines if line]
+    return classify_failure(lines, status)
+
+
+def classify_failure(lines: Sequence[str], status: int) -> RelayError:
+    """Turn what the agent, sudo or the shell wrote on stderr into a RelayError (pure, for tests)."""
+    text = "\n".join(lines)
+    if "incorrect password attempt" in text or "Sorry, try again" in text:
+        return RelayError(errno.EACCES, "wrong sudo password", "sudo-wrong-password")
+    if "not in the sudoers file" in text or "is not allowed to" in text:
+        return RelayError(errno.EPERM, "not allowed by sudoers", "sudo-not-allowed")
+    if "unknown user" in text:
+        return RelayError(errno.EINVAL, "unknown user", "sudo-unknown-user")
+    if "a password is required" in text:
+        return RelayError(errno.EACCES, "sudo needs a password", "sudo-password-required")
+    line = lines[-1] if lines else f"exited with status {status}"
     if line.startswith("!"):
         code, _, message = line[1:].partition(" ")
         try:
-            return RelayError(int(code), message)
+            number = int(code)
         except ValueError:
-            pass
+            return RelayError(0, line)
+        kind = "no-python" if message.startswith("no Python") else \
+            "no-sudo" if message.startswith("sudo is not installed") else None
+        return RelayError(number, message, kind)
     return RelayError(0, line)
