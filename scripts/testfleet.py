@@ -840,6 +840,12 @@ stderr_logfile=NONE
 """
 
 
+def distro_log_template(host: FleetHost) -> str:
+    """A distro host's seed log files, inside its namespace: %(here)s is the program's conf.d."""
+    conf_d = "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
+    return f"{conf_d}/log/{{program}}-{{num}}.log"
+
+
 def seed_log_template(fleet: Fleet) -> str:
     """The inventory's ``logs:`` template of the seed app's files (one per process, per host)."""
     return f"{fleet.directory}/{{host}}/log/{{program}}-{{num}}.log"
@@ -875,6 +881,8 @@ def inventory_yaml(fleet: Fleet) -> str:
             if host.password_file:   # a distro host with supervisor credentials
                 lines += [f"      username: {INET_USERNAME}",
                           f"      password_file: {_yaml_str(str(host.password_file))}"]
+        if host.distro and fleet.seed_app:   # the seed's log files, where the distribution keeps the program
+            lines += ["    logs:", f"      tornado: {_yaml_str(distro_log_template(host))}"]
     lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
                             for name, members in _groups(fleet.hosts).items()]
     if fleet.seed_app:
