@@ -631,6 +631,100 @@ while True:
 '''
 
 
+SEED_APP_SOURCE = r'''"""testfleet seed app (main.py): the Tornado app of the seed deployment, logging to its own file.
+
+Run as the seed's [program:tornado] runs it: --port, --logging=info,
+--log_file_prefix=FILE (stdout/stderr are not logged by supervisord).  It
+logs a line every second ("app tick N port P") and one per request; GET /
+answers "ok PORT PID".  With tornado missing (python -S, a light fleet) the
+same options and log format are served by the standard library.
+"""
+import logging
+import os
+import sys
+import threading
+import time
+
+log = logging.getLogger("app")
+
+
+def ticks(port):
+    n = 0
+    while True:
+        n += 1
+        log.info("app tick %d port %d", n, port)
+        time.sleep(1)
+
+
+def options():
+    opts = {"port": "8888", "logging": "info", "log_file_prefix": None}
+    for arg in sys.argv[1:]:
+        key, _, value = arg.lstrip("-").partition("=")
+        opts[key.replace("-", "_")] = value
+    return opts
+
+
+def stdlib_main():
+    opts = options()
+    port = int(opts["port"])
+    handler = logging.FileHandler(opts["log_file_prefix"]) if opts["log_file_prefix"] else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(levelname)1.1s %(asctime)s %(module)s:%(lineno)d] %(message)s",
+                                           "%y%m%d %H:%M:%S"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(getattr(logging, opts["logging"].upper()))
+    import socket
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(128)
+    log.info("app (light) listening on 127.0.0.1:%d pid %d", port, os.getpid())
+    threading.Thread(target=ticks, args=(port,), daemon=True).start()
+    while True:
+        conn, _ = srv.accept()
+        with conn:
+            try:
+                conn.settimeout(5)
+                conn.recv(65536)
+                body = "ok %d %d" % (port, os.getpid())
+                conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                              % (len(body), body)).encode())
+                log.info("200 GET / (127.0.0.1)")
+            except OSError:
+                pass
+
+
+def tornado_main():
+    import asyncio
+    import tornado.options
+    import tornado.web
+
+    tornado.options.define("port", default=8888, type=int)
+    tornado.options.parse_command_line()
+    port = tornado.options.options.port
+
+    class Root(tornado.web.RequestHandler):
+        def get(self):
+            self.write("ok %d %d" % (port, os.getpid()))
+
+    async def main():
+        tornado.web.Application([(r"/", Root)]).listen(port, address="127.0.0.1")
+        log.info("app (tornado) listening on 127.0.0.1:%d pid %d", port, os.getpid())
+        threading.Thread(target=ticks, args=(port,), daemon=True).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    try:
+        import tornado  # noqa: F401
+    except ImportError:
+        stdlib_main()
+    else:
+        tornado_main()
+'''
+
+
 _CAT = os.path.realpath(shutil.which("cat") or "/bin/cat")
 
 
@@ -690,6 +784,18 @@ def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str
     """The supervisord.conf of one host (the inet password only as a SHA-1 hash)."""
     py, d, logs = fleet.python, fleet.directory, host.log_dir
     light = " -S" if fleet.light else ""
+    tornado = seed_tornado(fleet, host) if fleet.seed_app else f"""\
+[program:tornado]
+command={py}{light} {d}/app.py --port=%(process_num)s --broken-flag={host.broken_flag_path}{" --light" if fleet.light else ""}
+process_name=%(program_name)s-%(process_num)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={host.tornado_ports[0]}
+directory={host.dir}
+startsecs=1
+stopwaitsecs=5
+stdout_logfile={logs}/%(program_name)s-%(process_num)s.out.log
+stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
+"""
     inet = ""
     if host.inet_port:
         digest = hashlib.sha1((password or "").encode()).hexdigest()
@@ -705,17 +811,7 @@ chmod=0700
 [supervisorctl]
 serverurl=unix://{host.socket_path}
 
-[program:tornado]
-command={py}{light} {d}/app.py --port=%(process_num)s --broken-flag={host.broken_flag_path}{" --light" if fleet.light else ""}
-process_name=%(program_name)s-%(process_num)s
-numprocs={PROCS_PER_HOST}
-numprocs_start={host.tornado_ports[0]}
-directory={host.dir}
-startsecs=1
-stopwaitsecs=5
-stdout_logfile={logs}/%(program_name)s-%(process_num)s.out.log
-stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
-
+{tornado}
 [program:worker]
 command={py} -S -u {d}/worker.py {host.name}
 directory={host.dir}
@@ -724,6 +820,35 @@ stopwaitsecs=5
 stdout_logfile={logs}/worker.out.log
 stderr_logfile={logs}/worker.err.log
 """
+
+
+def seed_tornado(fleet: Fleet, host: FleetHost) -> str:
+    """The seed deployment's [program:tornado], verbatim but for the interpreter and the first port:
+    supervisord logs nothing (NONE), Tornado writes %(here)s/log/tornado-PORT.log itself."""
+    return f"""[program:tornado]
+command={fleet.python}{" -S" if fleet.light else ""}
+\t%(here)s/main.py
+\t--port=%(process_num)s
+\t--logging=info
+\t--log_file_prefix=%(here)s/log/%(program_name)s-%(process_num)s.log
+process_name=%(program_name)s-%(process_num)s
+directory=%(here)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={host.tornado_ports[0]}
+stdout_logfile=NONE
+stderr_logfile=NONE
+"""
+
+
+def distro_log_template(host: FleetHost) -> str:
+    """A distro host's seed log files, inside its namespace: %(here)s is the program's conf.d."""
+    conf_d = "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
+    return f"{conf_d}/log/{{program}}-{{num}}.log"
+
+
+def seed_log_template(fleet: Fleet) -> str:
+    """The inventory's ``logs:`` template of the seed app's files (one per process, per host)."""
+    return f"{fleet.directory}/{{host}}/log/{{program}}-{{num}}.log"
 
 
 _PLAIN_YAML = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*$")
@@ -756,8 +881,12 @@ def inventory_yaml(fleet: Fleet) -> str:
             if host.password_file:   # a distro host with supervisor credentials
                 lines += [f"      username: {INET_USERNAME}",
                           f"      password_file: {_yaml_str(str(host.password_file))}"]
+        if host.distro and fleet.seed_app:   # the seed's log files, where the distribution keeps the program
+            lines += ["    logs:", f"      tornado: {_yaml_str(distro_log_template(host))}"]
     lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
                             for name, members in _groups(fleet.hosts).items()]
+    if fleet.seed_app:
+        lines += ["logs:", f"  tornado: {_yaml_str(seed_log_template(fleet))}"]
     return "\n".join(lines) + "\n"
 
 
@@ -846,6 +975,7 @@ class Fleet:
     """A running (or stopped) test fleet rooted at ``directory``."""
 
     extra_config = ""   # see start(); only used when writing the hosts' files
+    seed_app = False    # see start(): the seed's Tornado program, logging to its own files
 
     def __init__(self, directory: Path, hosts: list[FleetHost], *, python: str,
                  light: bool = False, reservation: str | None = None,
@@ -888,7 +1018,7 @@ class Fleet:
               no_streamlocal: Iterable[str] = (), inet: Iterable[str] = (),
               light: bool = False, extra_config: str = "", distro: Iterable[str] = (),
               dropbear: Iterable[str] = (), hidden: dict[str, list[str]] | None = None,
-              layouts: dict[str, dict[str, Any]] | None = None) -> Fleet:
+              layouts: dict[str, dict[str, Any]] | None = None, seed_app: bool = False) -> Fleet:
         """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
         sshd answer with a banner and every supervised program is RUNNING.
 
@@ -904,12 +1034,19 @@ class Fleet:
         ``layouts`` changes a distro host's supervisord set-up:
         ``{"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock",
         "owner": "deploy", "auth": True}}`` (auth: a username and password in
-        [unix_http_server] and [supervisorctl], the password in password_file)."""
+        [unix_http_server] and [supervisorctl], the password in password_file).
+
+        ``seed_app`` (off by default) runs the seed deployment's Tornado
+        program on the plain hosts instead (stdout_logfile=NONE,
+        stderr_logfile=NONE, Tornado writing WEBNN/log/tornado-PORT.log via
+        --log_file_prefix, a line a second and one per request) and names
+        those files under ``logs:`` in the inventory."""
         plan = _plan(Path(directory), hosts, base_port, no_streamlocal, inet, distro, dropbear, hidden or {},
                      layouts or {})
         registry = PortRegistry()
         fleet = cls._allocate(plan, registry, light)
         fleet.extra_config = extra_config
+        fleet.seed_app = seed_app
         try:
             fleet._write_files()
             fleet._parallel(fleet._start_host, [h.name for h in fleet.hosts])
@@ -951,6 +1088,9 @@ class Fleet:
     def _write_host_files(self, name: str) -> None:
         host = self.host(name)
         os.makedirs(host.log_dir, exist_ok=True)
+        if self.seed_app:
+            os.makedirs(os.path.join(host.dir, "log"), exist_ok=True)
+            Path(host.dir, "main.py").write_text(SEED_APP_SOURCE)
         if host.distro:
             _write_distro_files(self, host)
             return
@@ -985,7 +1125,7 @@ class Fleet:
     def save(self) -> None:
         """Write state.json atomically."""
         state = {"version": STATE_VERSION, "directory": str(self.directory),
-                 "python": self.python, "light": self.light,
+                 "python": self.python, "light": self.light, "seed_app": self.seed_app,
                  "reservation": self.reservation, "short_dir": self.short_dir,
                  "hosts": [asdict(h) for h in self.hosts]}
         with self._lock:
@@ -1006,8 +1146,10 @@ class Fleet:
         if state.get("version") != STATE_VERSION:
             raise FleetError(f"{path} has state version {state.get('version')}, expected {STATE_VERSION}")
         hosts = [FleetHost(**h) for h in state["hosts"]]
-        return cls(Path(state["directory"]), hosts, python=state["python"], light=state["light"],
-                   reservation=state["reservation"], short_dir=state["short_dir"])
+        fleet = cls(Path(state["directory"]), hosts, python=state["python"], light=state["light"],
+                    reservation=state["reservation"], short_dir=state["short_dir"])
+        fleet.seed_app = bool(state.get("seed_app", False))
+        return fleet
 
     # -- sshd ----------------------------------------------------------------
     def start_sshd(self, name: str, timeout: float = START_TIMEOUT) -> None:
@@ -1181,6 +1323,7 @@ class Fleet:
         """Kill orphans whose command line names one of this fleet's own files
         (programs left behind by a supervisord that was SIGKILLed, say)."""
         ours = {str(self.directory / "app.py"), str(self.directory / "worker.py")}
+        ours |= {os.path.join(h.dir, "main.py") for h in self.hosts}
         ours |= {h.conf_path for h in self.hosts}
         me = os.getpid()
         for entry in os.listdir("/proc"):
@@ -1564,7 +1707,8 @@ def _cmd_start(args: argparse.Namespace) -> int:
     began = time.monotonic()
     fleet = Fleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
                         no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
-                        light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear))
+                        light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
+                        seed_app=args.seed_app)
     print(f"started {len(fleet.hosts)} host(s) in {time.monotonic() - began:.1f}s:")
     _print_summary(fleet)
     print(f"stop with: {sys.argv[0]} stop {fleet.directory}")
@@ -1604,6 +1748,8 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--inet", default="", metavar="web03,...",
                        help="hosts reached through inet_http_server with a password")
     start.add_argument("--light", action="store_true", help="stdlib app instead of tornado")
+    start.add_argument("--seed-app", action="store_true",
+                       help="the seed's [program:tornado]: no supervisord logs, Tornado's own log files")
     start.add_argument("--distro", default="", metavar="web01,...",
                        help="Debian-style hosts (root only): supervisord as root, 0700 socket, login deploy + sudo")
     start.add_argument("--dropbear", default="", metavar="web02,...",

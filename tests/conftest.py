@@ -64,3 +64,20 @@ def start_module_fleet(tmp_path_factory: pytest.TempPathFactory, label: str, hos
         yield own
     finally:
         own.stop()
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[..., Any]]:
+    """``running(*herd_args, home=...)``: a herd command in the background (helpers.Running), killed at teardown."""
+    from helpers import Running
+
+    started: list[Running] = []
+
+    def start(*args: str, **kwargs: Any) -> Running:
+        run = Running(*args, **kwargs)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.kill()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -71,3 +74,80 @@ def assert_through_jump(host, jump_port: int) -> None:
     finally:
         session.close()
         connector.close()
+
+class Running:
+    """A herd command running in the background, its output collected line by line."""
+
+    def __init__(self, *args: str, home: Path, stdin: int | None = subprocess.DEVNULL) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "herd", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=stdin, text=True, env=herd_env(home))
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(s, sink), daemon=True)
+                         for s, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+
+    def wait_for(self, what: Callable[[], bool], timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if what():
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return what()
+            time.sleep(0.1)
+        return what()
+
+    def lines_of(self, prefix: str) -> list[str]:
+        return [line[len(prefix):] for line in list(self.out) if line.startswith(prefix)]
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.finish()
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def follow_on_one_channel(inventory: Path, request, lines_per_host: int) -> None:
+    """Follow ``request`` (a LogRequest) in process until every host gave ``lines_per_host`` lines,
+    checking that each host kept its one SSH connection with exactly one channel open."""
+    from herd.fleet import Fleet
+    from herd.inventory import load_inventory
+    from herd.operations.logs import LINE, Follower, read_logs
+    from herd.ssh.connection import Connector
+
+    hosts = load_inventory(str(inventory)).hosts
+    f = Fleet(hosts, Connector(timeout=10))
+    try:
+        follower = Follower(f, read_logs(f, request, final=False), interval=0.2)
+        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
+        follower.start()
+        seen: dict[str, int] = {}
+        deadline = time.monotonic() + 30
+        for event in follower.events():
+            if event.kind == LINE:
+                seen[event.host] = seen.get(event.host, 0) + 1
+            if all(seen.get(h.name, 0) >= lines_per_host for h in hosts) or time.monotonic() > deadline:
+                break
+        assert all(seen.get(h.name, 0) >= lines_per_host for h in hosts), seen
+        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
+        for name, transport in transports.items():
+            assert len(transport._channels.values()) == 1, name
+        follower.stop()
+    finally:
+        f.close()

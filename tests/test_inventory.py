@@ -477,7 +477,7 @@ def test_empty_file(tmp_path: Path, text: str) -> None:
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     assert error(tmp_path, "- web01\n- web02\n") == (
-        "inv.yaml:1:1: the top level must be a mapping with keys defaults, hosts, groups, expect, check; "
+        "inv.yaml:1:1: the top level must be a mapping with keys defaults, hosts, groups, expect, check, logs; "
         "got a list")
 
 
@@ -691,3 +691,53 @@ def test_nothing_found(clean_cwd: Path) -> None:
     assert str(info.value) == (
         "no inventory found; looked for -i, $HERD_INVENTORY, ./inventory.yaml, "
         "./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml")
+
+
+# -- logs: the app's own log files ----------------------------------------------------------
+
+
+def test_logs_top_level_with_per_host_overrides(tmp_path: Path) -> None:
+    inv = load(tmp_path, """\
+        logs:
+          tornado: /srv/app/log/{process}.log
+          worker: /srv/{host}/worker-{num}.log
+        hosts:
+          web01: {}
+          web02:
+            logs:
+              tornado: /opt/{program}/{{literal}}-{num}.log
+              worker: null
+        """)
+    assert inv.host("web01").logs == {"tornado": "/srv/app/log/{process}.log",
+                                      "worker": "/srv/{host}/worker-{num}.log"}
+    assert inv.host("web02").logs == {"tornado": "/opt/{program}/{{literal}}-{num}.log"}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("tornado: /srv/{proces}.log", "inv.yaml:2:12: logs.tornado: unknown placeholder {proces} "
+     "(did you mean '{process}'?); a template may use {program}, {process}, {num}, {host}"),
+    ("tornado: srv/x.log", "inv.yaml:2:12: logs.tornado: must be an absolute path on the host "
+     "(e.g. /srv/app/log/{process}.log), got 'srv/x.log'"),
+    ("tornado: /srv/{num:04}.log", "inv.yaml:2:12: logs.tornado: placeholder {num} takes no format or "
+     "conversion (got '{num:04}')"),
+    ("tornado: /srv/{x.log", "inv.yaml:2:12: logs.tornado: malformed placeholder in '/srv/{x.log' "
+     "(expected '}' before end of string); write {{ and }} for literal braces"),
+    ("tornado: /srv/{}.log", "inv.yaml:2:12: logs.tornado: unknown placeholder {} ; a template may use"),
+    ("'a:b': /x", "inv.yaml:2:3: logs.a:b: 'a:b' is not a program name: write the program (or group) "
+     "alone, without ':'"),
+    ("tornado: 12", "inv.yaml:2:12: logs.tornado: must be a string, got integer 12 (quote it if you "
+     "meant the text)"),
+    ("tornado: [a]", "inv.yaml:2:12: logs.tornado: must be a string, got a list"),
+])
+def test_bad_logs_entries(tmp_path: Path, entry: str, message: str) -> None:
+    got = error(tmp_path, f"logs:\n  {entry}\nhosts:\n  a: {{}}\n")
+    assert got.startswith(message.replace(" ; ", "; ")) or got == message, got
+
+
+def test_logs_is_not_a_default_and_must_be_a_mapping(tmp_path: Path) -> None:
+    assert error(tmp_path, "defaults:\n  logs: {a: /x}\nhosts:\n  a: {}\n") == \
+        "inv.yaml:2:3: defaults.logs: logs is a top-level key (for every host; a host may override it)"
+    assert error(tmp_path, "logs: /x.log\nhosts:\n  a: {}\n").startswith(
+        "inv.yaml:1:7: logs: must be a mapping of program names to log file paths")
+    assert error(tmp_path, "logs: {}\nlgos: {}\nhosts:\n  a: {}\n") == \
+        "inv.yaml:2:1: lgos: unknown key (did you mean 'logs'?)"

@@ -9,18 +9,14 @@ opt-in ``extra_config``; tests that stop an sshd use ``make_fleet``.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 import testfleet
-from helpers import herd, herd_env
+from helpers import follow_on_one_channel, herd
 
 PROGRAMS = {
     "binary.py": r'''
@@ -143,68 +139,6 @@ def log_fleet(tmp_path_factory: pytest.TempPathFactory):
 
 
 
-class Running:
-    """A herd command running in the background, its output collected line by line."""
-
-    def __init__(self, *args: str, home: Path, stdin: int | None = subprocess.DEVNULL) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "herd", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, stdin=stdin, text=True, env=herd_env(home))
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._readers = [threading.Thread(target=self._read, args=(s, sink), daemon=True)
-                         for s, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream, sink: list[str]) -> None:
-        for line in stream:
-            sink.append(line.rstrip("\n"))
-
-    def wait_for(self, what: Callable[[], bool], timeout: float = 30) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if what():
-                return True
-            if self.proc.poll() is not None:
-                time.sleep(0.2)
-                return what()
-            time.sleep(0.1)
-        return what()
-
-    def lines_of(self, prefix: str) -> list[str]:
-        return [line[len(prefix):] for line in list(self.out) if line.startswith(prefix)]
-
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        return self.finish()
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout)
-        for reader in self._readers:
-            reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def running():
-    started: list[Running] = []
-
-    def start(*args: str, **kwargs) -> Running:
-        run = Running(*args, **kwargs)
-        started.append(run)
-        return run
-
-    yield start
-    for run in started:
-        run.kill()
-
-
 TICK = re.compile(r"^\S+ worker (web\d+) tick (\d+)$")
 
 
@@ -316,12 +250,13 @@ def test_logging_disabled_is_said_per_host(log_fleet, home):
     run = herd("tail", "nolog", "-i", str(log_fleet.inventory_path), home=home)
     assert run.code == 1
     assert run.out == ""
-    assert run.err.splitlines() == [f"herd: {h} nolog: stdout is not logged (stdout_logfile=NONE)"
-                                    for h in ("web01", "web02")]
+    assert run.err.splitlines() == [f"herd: {h} nolog: stdout is not logged (stdout_logfile=NONE); if nolog "
+                                    f"writes log files of its own, name them under logs: in the inventory, "
+                                    f"or read one with --file PATH" for h in ("web01", "web02")]
     data = herd("tail", "nolog", "stderr", "-o", "json", "-H", "web02", "-i", str(log_fleet.inventory_path),
                 home=home).json()
     assert data["exit_code"] == 1
-    assert data["hosts"][0]["processes"][0]["error"] == "stderr is not logged (stderr_logfile=NONE)"
+    assert data["hosts"][0]["processes"][0]["error"].startswith("stderr is not logged (stderr_logfile=NONE); ")
 
 
 def test_binary_and_control_characters_are_shown_safely(log_fleet, home):
@@ -397,30 +332,9 @@ def test_follow_merges_hosts_and_survives_an_sshd_restart(make_fleet, home, runn
 
 def test_follow_uses_one_connection_and_one_channel_per_host(fleet):
     """Polls are round trips on the kept-alive channel: no handshake, no new channel per poll."""
-    from herd.fleet import Fleet
-    from herd.inventory import load_inventory
-    from herd.operations.logs import LINE, Follower, LogRequest, read_logs
-    from herd.ssh.connection import Connector
+    from herd.operations.logs import LogRequest
 
-    f = Fleet(load_inventory(str(fleet.inventory_path)).hosts, Connector(timeout=10))
-    try:
-        follower = Follower(f, read_logs(f, LogRequest(("worker",), lines=0), final=False), interval=0.2)
-        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
-        follower.start()
-        seen: dict[str, int] = {}
-        deadline = time.monotonic() + 30
-        for event in follower.events():
-            if event.kind == LINE:
-                seen[event.host] = seen.get(event.host, 0) + 1
-            if all(seen.get(h.name, 0) >= 3 for h in fleet.hosts) or time.monotonic() > deadline:
-                break
-        assert all(seen.get(h.name, 0) >= 3 for h in fleet.hosts), seen
-        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
-        for name, transport in transports.items():
-            assert len(transport._channels.values()) == 1, name
-        follower.stop()
-    finally:
-        f.close()
+    follow_on_one_channel(fleet.inventory_path, LogRequest(("worker",), lines=0), 3)
 
 
 def test_rotation_is_followed_without_repeats_and_said(log_fleet, home, running):

@@ -24,8 +24,9 @@ CHANNELS = ("stdout", "stderr")
 TAIL_EXIT_CODES = """
 \b
 Exit codes: 0 every log read; 1 a selected process has no such log (logging
-disabled or redirected) or it could not be read; 4 a host unreachable (wins);
-2 usage (a NAME on no selected host, -n with -c); 130 Ctrl-C (how -f ends).
+disabled or redirected) or it could not be read (a file missing, permission
+denied); 4 a host unreachable (wins); 2 usage (a NAME on no selected host,
+-n with -c, a bad --file template); 130 Ctrl-C (how -f ends).
 """
 
 FG_EXIT_CODES = """
@@ -55,22 +56,49 @@ def window_options(func):
 
 
 @click.command(epilog=TAIL_EXIT_CODES)
-@click.argument("args", nargs=-1, required=True, metavar="NAME... [stdout|stderr]")
+@click.argument("args", nargs=-1, metavar="NAME... [stdout|stderr]")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Read this file on each host instead: with NAMEs, the file of each process "
+                   "({program} {process} {num} {host} filled in); without, PATH itself ({host}; may be repeated).")
 @fleet_options
 @window_options
-def tail(args: tuple[str, ...], fleet_opts: FleetOptions, follow: bool, lines: int | None, nbytes: int | None,
-         no_prefix: bool, output: str, interval: float) -> int:
+def tail(args: tuple[str, ...], files: tuple[str, ...], fleet_opts: FleetOptions, follow: bool,
+         lines: int | None, nbytes: int | None, no_prefix: bool, output: str, interval: float) -> int:
     """Show the end of a process's log from every selected host that has it (all hosts
     when none is selected), each line prefixed with host and process.
 
     NAME as supervisorctl takes it: name, group:name, group:*, all (several may be
-    given); then the channel, stdout (default) or stderr.  With -f, new lines from
-    every host appear in one stream within a second; a host that drops is retried
-    while the others go on.
+    given); then the channel, stdout (default) or stderr.  A program the inventory's
+    logs: names is read from its own log file unless a channel is given.  With -f,
+    new lines from every host appear in one stream within a second; a host that
+    drops is retried while the others go on.
     """
-    names, channel = (args[:-1], args[-1]) if len(args) > 1 and args[-1] in CHANNELS else (args, "stdout")
-    request = _request(names, channel, lines, nbytes, follow, output)
+    given = len(args) > 1 and args[-1] in CHANNELS
+    names, channel = (args[:-1], args[-1]) if given else (args, "stdout")
+    _check_files(names, files, given)
+    request = _request(names, channel, lines, nbytes, follow, output, files=files, channel_given=given)
     return _run(request, fleet_opts, follow=follow, prefix=not no_prefix, output=output, interval=interval)
+
+
+def _check_files(names: tuple[str, ...], files: tuple[str, ...], channel_given: bool) -> None:
+    """NAME or --file is needed; --file templates must be usable (checked before any host is reached)."""
+    from herd.inventory import logpaths
+
+    if not names and not files:
+        raise UsageError("tail needs a NAME (process or group) or --file PATH")
+    if files and channel_given:
+        raise UsageError("--file reads the given file: stdout/stderr do not apply to it")
+    if files and names and len(files) > 1:
+        raise UsageError("with NAMEs, give one --file template (the file of each process)")
+    for template in files:
+        try:
+            used = logpaths.parse(template)
+        except logpaths.TemplateError as exc:
+            raise UsageError(f"--file {template}: {exc}") from None
+        per_process = [p for p in used if p in logpaths.PROCESS_PLACEHOLDERS]
+        if per_process and not names:
+            raise UsageError(f"--file {template}: {{{per_process[0]}}} needs a NAME to fill it "
+                             f"(herd tail NAME --file TEMPLATE)")
 
 
 @click.command(epilog=TAIL_EXIT_CODES)
@@ -84,7 +112,7 @@ def maintail(fleet_opts: FleetOptions, follow: bool, lines: int | None, nbytes: 
 
 
 def _request(names: Iterable[str], channel: str, lines: int | None, nbytes: int | None, follow: bool,
-             output: str) -> "LogRequest":
+             output: str, files: tuple[str, ...] = (), channel_given: bool = False) -> "LogRequest":
     from herd.operations.logs import LogRequest
 
     if lines is not None and nbytes is not None:
@@ -92,7 +120,7 @@ def _request(names: Iterable[str], channel: str, lines: int | None, nbytes: int 
     if follow and output == "json":
         raise UsageError("-o json is for reading logs once: drop -f")
     return LogRequest(tuple(names), channel, lines=20 if lines is None and nbytes is None else lines,
-                      nbytes=nbytes)
+                      nbytes=nbytes, files=files, channel_given=channel_given)
 
 
 def _run(request: "LogRequest", opts: FleetOptions, *, follow: bool, prefix: bool, output: str,
@@ -102,6 +130,7 @@ def _run(request: "LogRequest", opts: FleetOptions, *, follow: bool, prefix: boo
 
     fleet = open_fleet(opts, default_all=True)
     aborted = False
+    report = None
     try:
         report = read_logs(fleet, request, final=not follow)
         if output == "json":
@@ -123,6 +152,8 @@ def _run(request: "LogRequest", opts: FleetOptions, *, follow: bool, prefix: boo
         return EXIT_OK
     finally:
         if not aborted:     # after an abort, threads may still hold sessions: leave them to exit
+            if report is not None:
+                report.close()
             fleet.close()
 
 

@@ -12,7 +12,7 @@ logic above the wire is tested fast and without sshd.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from herd.inventory.model import Host
@@ -54,3 +54,8 @@ class HostAccess(Protocol):
 
     def run(self, command: str, timeout: float) -> "CommandResult":
         """Run a shell command on the host; status None when it did not finish within ``timeout``."""
+
+    def open_agent(self, script: str, args: Sequence[str], what: str) -> ByteChannel:
+        """Start one of herd's agent scripts (herd/ssh/remote.py) on the host; its channel once ready.
+
+        ``what`` names the agent in errors ("the log file reader")."""

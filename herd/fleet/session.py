@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlsplit
 
 from herd.errors import SupervisorUnavailable, TunnelRefused
@@ -65,6 +65,10 @@ class HostSession:
     def run(self, command: str, timeout: float) -> CommandResult:
         """A shell command on the host over its own exec channel (for health probes)."""
         return self.ssh.run(command, timeout)
+
+    def open_agent(self, script: str, args: Sequence[str], what: str) -> paramiko.Channel:
+        """An agent script on the host (the log file reader), on an exec channel of its own."""
+        return self.ssh.open_agent(script, args, what)
 
     def reset(self) -> None:
         """Forget the connection (after an error); the next use reconnects."""

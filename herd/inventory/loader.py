@@ -26,17 +26,18 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from herd.errors import InventoryError
+from herd.inventory import logpaths
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
                                   Expectation, GroupNode, Host, Inventory, SupervisorTarget)
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _NULL, _MERGE = _TAG + "str", _TAG + "int", _TAG + "null", _TAG + "merge"
 
-_TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check")
+_TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs")
 _SSH_KEYS = ("user", "port", "identity_file", "known_hosts", "proxy_jump", "python")
 _BECOME_KEYS = ("become", "become_user", "become_password_env", "become_password_file")
 _DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor",)
-_HOST_KEYS = ("address",) + _DEFAULT_KEYS
+_HOST_KEYS = ("address",) + _DEFAULT_KEYS + ("logs",)
 _SUPERVISOR_KEYS = ("socket", "url", "username", "password_env", "password_file")
 
 # Pairs of supervisor keys that name the same thing two ways: at most one of
@@ -360,6 +361,32 @@ def _check_password_file(ctx: _Ctx, node: Node, key: str) -> str:
     return _local_path(ctx, node, key, echo=False)
 
 
+def _check_logs(ctx: _Ctx, node: Node, key: str) -> dict[str, str | None]:
+    """``logs``: program name -> path template of its own log file (None: no file, at a host)."""
+    result: dict[str, str | None] = {}
+    if _is_null(node):
+        return result
+    if not isinstance(node, MappingNode):
+        ctx.fail(f"must be a mapping of program names to log file paths, e.g. "
+                 f"{{tornado: /srv/app/log/{{process}}.log}}, got {_describe(node)}", node, key)
+    for knode, vnode in _pairs(ctx, node, key, what="program name"):
+        program = _nonblank(ctx, knode, key)
+        path = _join(key, program)
+        if ":" in program:
+            ctx.fail(f"'{program}' is not a program name: write the program (or group) alone, "
+                     f"without ':'", knode, path)
+        if _is_null(vnode):
+            result[program] = None
+            continue
+        template = _str(ctx, vnode, path)
+        try:
+            logpaths.parse(template)
+        except logpaths.TemplateError as exc:
+            ctx.fail(str(exc), vnode, path)
+        result[program] = template
+    return result
+
+
 def _check_bool(ctx: _Ctx, node: Node, key: str) -> bool:
     """true or false; strings such as 'yes' in quotes are refused."""
     if not (isinstance(node, ScalarNode) and node.tag == _TAG + "bool"):
@@ -382,6 +409,7 @@ _CHECKS: dict[str, _Check] = {
     "username": _check_username,
     "password_env": _check_password_env,
     "password_file": _check_password_file,
+    "logs": _check_logs,
     "become": _check_bool,
     "become_user": _nonblank,
     "become_password_env": _check_password_env,
@@ -418,6 +446,8 @@ def _parse_settings(ctx: _Ctx, node: Node, key: str,
         if knode.tag != _STR or name not in allowed:
             if name == "address" and key == "defaults":
                 ctx.fail("address is per host; it cannot be a default", knode, path)
+            if name == "logs" and key == "defaults":
+                ctx.fail("logs is a top-level key (for every host; a host may override it)", knode, path)
             _unknown_key(ctx, knode, key, allowed)
         if name == "supervisor":
             supervisor, sup_node = _parse_supervisor(ctx, vnode, path), vnode
@@ -531,8 +561,13 @@ def _origin(value: _Value) -> str:
 
 
 def _make_host(ctx: _Ctx, name: str, knode: ScalarNode, vnode: Node,
-               defaults: _Settings, default_sup: _Settings) -> Host:
-    """One Host: defaults overridden key by key by the host's own settings."""
+               defaults: _Settings, default_sup: _Settings,
+               logs: dict[str, str | None] | None = None) -> Host:
+    """One Host: defaults overridden key by key by the host's own settings.
+
+    ``logs`` (the top-level mapping) is overridden program by program by the
+    host's own ``logs``; a program set to null there has no file on the host.
+    """
     key = f"hosts.{name}"
     own, own_sup, sup_node = _parse_settings(ctx, vnode, key, _HOST_KEYS)
     merged = _merge_exclusive(defaults, own, _BECOME_EXCLUSIVE)
@@ -542,7 +577,9 @@ def _make_host(ctx: _Ctx, name: str, knode: ScalarNode, vnode: Node,
     fields = {k: merged[k].value for k in ("address",) + _SSH_KEYS + _BECOME_KEYS if k in merged}
     if fields.get("become") is None:
         fields.pop("become", None)
-    return Host(name=name, supervisor=target, line=knode.start_mark.line + 1, **fields)
+    own_logs = own["logs"].value if "logs" in own and own["logs"].value is not None else {}
+    templates = {p: t for p, t in {**(logs or {}), **own_logs}.items() if t is not None}
+    return Host(name=name, supervisor=target, line=knode.start_mark.line + 1, logs=templates, **fields)
 
 
 # --------------------------------------------------------------------------
@@ -653,7 +690,8 @@ def _build(ctx: _Ctx, root: Node | None) -> Inventory:
     if "defaults" in sections:
         defaults, default_sup, _ = _parse_settings(ctx, sections["defaults"][1], "defaults",
                                                    _DEFAULT_KEYS)
-    hosts = _parse_hosts(ctx, sections["hosts"], defaults, default_sup)
+    logs = _check_logs(ctx, sections["logs"][1], "logs") if "logs" in sections else {}
+    hosts = _parse_hosts(ctx, sections["hosts"], defaults, default_sup, logs)
     raw_groups = _parse_groups(ctx, sections["groups"][1]) if "groups" in sections else {}
     order = {host.name: index for index, host in enumerate(hosts)}
     groups = _resolve_groups(ctx, raw_groups, order)
@@ -671,7 +709,7 @@ def _group_tree(raw: dict[str, list[_Member]]) -> dict[str, GroupNode]:
 
 
 def _parse_hosts(ctx: _Ctx, section: tuple[ScalarNode, Node], defaults: _Settings,
-                 default_sup: _Settings) -> list[Host]:
+                 default_sup: _Settings, logs: dict[str, str | None]) -> list[Host]:
     """Every host in file order; ``hosts`` must be a non-empty mapping."""
     knode, node = section
     if not isinstance(node, MappingNode) or not node.value:
@@ -681,7 +719,7 @@ def _parse_hosts(ctx: _Ctx, section: tuple[ScalarNode, Node], defaults: _Setting
     hosts = []
     for hknode, hvnode in _pairs(ctx, node, "hosts", what="host name"):
         name = _check_host_name(ctx, hknode, "hosts", "host")
-        hosts.append(_make_host(ctx, name, hknode, hvnode, defaults, default_sup))
+        hosts.append(_make_host(ctx, name, hknode, hvnode, defaults, default_sup, logs))
     return hosts
 
 

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from herd.errors import (
     EXIT_FAILED,
@@ -35,9 +35,12 @@ from herd.errors import (
     UsageError,
 )
 from herd.fleet import Fleet
+from herd.inventory.logpaths import TemplateError
+from herd.inventory.model import Host
+from herd.operations.filelogs import FileAccess, FileProblem, FileReader, file_ref
 from herd.supervisor import names as namespec
 from herd.supervisor.client import SupervisorClient
-from herd.supervisor.logs import MAIN, STDERR, STDOUT, LogGone, LogReader, LogRef, Note, Piece
+from herd.supervisor.logs import FILE, MAIN, STDERR, STDOUT, LogGone, LogReader, LogRef, Note, Piece
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 log = logging.getLogger("herd.logs")
@@ -58,6 +61,10 @@ class LogRequest:
     channel: str = STDOUT
     lines: int | None = 20
     nbytes: int | None = None
+    # --file templates: without names, files of the host; with names, the file of each process
+    files: tuple[str, ...] = ()
+    # stdout/stderr written on the command line: supervisord's log even where ``logs:`` names a file
+    channel_given: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ class ProcessLog:
     lines: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
-    reader: LogReader | None = field(default=None, repr=False)
+    reader: LogReader | FileReader | None = field(default=None, repr=False)
     buffer: LineBuffer = field(default_factory=LineBuffer, repr=False)
 
     @property
@@ -124,12 +131,19 @@ class HostLogs:
     logs: list[ProcessLog] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     error: HerdError | None = None
+    files: FileAccess | None = field(default=None, repr=False)   # the host's file agent, if it reads files
 
 
 @dataclass
 class TailReport:
     hosts: list[HostLogs]
     request: LogRequest
+
+    def close(self) -> None:
+        """End the hosts' file agents (their channels); the SSH connections are the fleet's."""
+        for host in self.hosts:
+            if host.files is not None:
+                host.files.close()
 
     @property
     def exit_code(self) -> int:
@@ -148,8 +162,17 @@ def _config_key(item: dict[str, Any]) -> tuple[str, str]:
     return str(item.get("group", "")), str(item.get("name", ""))
 
 
-def plan_host(client: SupervisorClient, request: LogRequest) -> HostLogs:
-    """The logs ``request`` names on this host, and the NAMEs it lacks (one round trip)."""
+def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None = None) -> HostLogs:
+    """The logs ``request`` names on this host, and the NAMEs it lacks (one round trip).
+
+    ``host`` (the inventory's) gives the ``logs:`` templates; files named
+    with ``--file`` and no NAME need no round trip at all.
+    """
+    if request.files and not request.names:
+        plan = HostLogs(client.host)
+        for template in request.files:
+            plan.logs.append(_file_log(template, client.host, None))
+        return plan
     if request.channel == MAIN:
         plan = HostLogs(client.host)
         plan.logs.append(ProcessLog(LogRef(None, MAIN), reader=LogReader(LogRef(None, MAIN))))
@@ -161,12 +184,33 @@ def plan_host(client: SupervisorClient, request: LogRequest) -> HostLogs:
     configs = {} if isinstance(configs_raw, SupervisorFault) else {_config_key(c): c for c in configs_raw}
     chosen, missing = namespec.select(request.names, [ProcessInfo.from_rpc(i) for i in infos_raw])
     plan = HostLogs(client.host, missing=missing)
+    templates = host.logs if host is not None else {}
     for info in chosen:
-        plan.logs.append(_process_log(info, configs.get((info.group, info.name), {}), request.channel))
+        template = request.files[0] if request.files else \
+            (None if request.channel_given else _template(templates, info))
+        if template is not None:
+            plan.logs.append(_file_log(template, client.host, info))
+        else:
+            plan.logs.append(_process_log(info, configs.get((info.group, info.name), {}), request.channel,
+                                          _template(templates, info)))
     return plan
 
 
-def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str) -> ProcessLog:
+def _template(templates: Mapping[str, str], info: ProcessInfo) -> str | None:
+    """The ``logs:`` template of a process: by its program (group) name, else its own name."""
+    return templates.get(info.group) or templates.get(info.name)
+
+
+def _file_log(template: str, host: str, info: ProcessInfo | None) -> ProcessLog:
+    try:
+        ref = file_ref(template, host, info)
+    except TemplateError as exc:
+        return ProcessLog(LogRef(info.fullname if info else None, FILE, template), error=str(exc))
+    return ProcessLog(ref, reader=FileReader(ref))
+
+
+def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str,
+                 template: str | None = None) -> ProcessLog:
     logfile = info.stdout_logfile if channel == STDOUT else info.stderr_logfile
     maxbytes = int(config.get(f"{channel}_logfile_maxbytes", 0) or 0)
     ref = LogRef(info.fullname, channel, logfile, maxbytes)
@@ -176,15 +220,19 @@ def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str) -> Pro
         why = "stderr is redirected to stdout (redirect_stderr=true): tail stdout instead"
     elif config.get(f"{channel}_syslog"):
         why = f"{channel} goes to syslog only ({channel}_syslog=true, {channel}_logfile=NONE)"
+    elif template is not None:
+        why = (f"{channel} is not logged ({channel}_logfile=NONE); its own log file (logs: in the "
+               f"inventory) is read when no stdout/stderr is given: herd tail {info.group}")
     else:
-        why = f"{channel} is not logged ({channel}_logfile=NONE)"
+        why = (f"{channel} is not logged ({channel}_logfile=NONE); if {info.group} writes log files of "
+               f"its own, name them under logs: in the inventory, or read one with --file PATH")
     return ProcessLog(ref, error=why)
 
 
 def check_names_exist(plans: Sequence[HostLogs], request: LogRequest) -> None:
     """A NAME that no reachable host has is a usage error (a host lacking it is skipped)."""
     reachable = [p for p in plans if p.error is None]
-    if not reachable or request.channel == MAIN:
+    if not reachable or request.channel == MAIN or not request.names:
         return
     unknown = [n for n in request.names if all(n in p.missing for p in reachable)]
     if unknown:
@@ -217,30 +265,65 @@ def _absorb(item: ProcessLog, pieces: Sequence[Piece]) -> list[tuple[str, str]]:
     return out
 
 
-def read_host(client: SupervisorClient, request: LogRequest, *, final: bool) -> HostLogs:
-    """Plan a host and read the end of each of its logs into ``lines``/``notes``."""
-    plan = plan_host(client, request)
-    for item in plan.logs:
-        if item.reader is None:
-            continue
+def read_host(client: SupervisorClient, request: LogRequest, *, final: bool,
+              session: Any = None) -> HostLogs:
+    """Plan a host and read the end of each of its logs into ``lines``/``notes``.
+
+    ``session`` (the host's HostSession) is needed for files: their agent
+    runs on its SSH connection.  When every log of the host is a file, the
+    RPC channel is closed after planning: a follow then holds one channel.
+    """
+    plan = plan_host(client, request, session.host if session is not None else None)
+    windows: dict[Any, Any] = {}
+    for index, item in enumerate(plan.logs):
+        if isinstance(item.reader, FileReader):
+            windows[index] = item.reader.window(request.lines, request.nbytes, final=final)
+        elif item.reader is not None:
+            try:
+                _show(item, _read_window(client, item, request, final=final), final=final)
+            except (LogGone, SupervisorFault) as exc:
+                item.error = str(exc)
+                item.reader = None
+    if windows:
+        plan.files = FileAccess(session)
         try:
-            pieces = _read_window(client, item, request, final=final)
-        except (LogGone, SupervisorFault) as exc:
-            item.error = str(exc)
-            item.reader = None
-            continue
-        if item.reader.mid_line:      # -n 0 / -c 0 stood inside a line: its rest is not a line
-            item.buffer.resync()
-        for kind, text in _absorb(item, pieces):
-            (item.lines if kind == LINE else item.notes).append(text)
-        if final:
-            item.lines += item.buffer.flush()
+            for index, result in plan.files.run(windows, budget=2 * client.timeout).items():
+                _show_or_fail(plan.logs[index], result, final=final)
+        finally:
+            if final:       # read once: the agent's work is done (a shell's connection stays open)
+                plan.files.close()
+        if not any(isinstance(p.reader, LogReader) for p in plan.logs):
+            client.close()
     return plan
+
+
+def _show(item: ProcessLog, pieces: Sequence[Piece], *, final: bool) -> None:
+    """A window's pieces into the log's lines and notes."""
+    assert item.reader is not None
+    if item.reader.mid_line:      # -n 0 / -c 0 stood inside a line: its rest is not a line
+        item.buffer.resync()
+    for kind, text in _absorb(item, pieces):
+        (item.lines if kind == LINE else item.notes).append(text)
+    if final:
+        item.lines += item.buffer.flush()
+
+
+def problem_text(item: ProcessLog, problem: FileProblem) -> str:
+    """``/x.log: no such file`` for a process's file; the reason alone where the label is the path."""
+    return problem.why if item.ref.process is None else str(problem)
+
+
+def _show_or_fail(item: ProcessLog, result: Any, *, final: bool) -> None:
+    if isinstance(result, FileProblem):
+        item.error, item.reader = problem_text(item, result), None
+    else:
+        _show(item, result, final=final)
 
 
 def read_logs(fleet: Fleet, request: LogRequest, *, final: bool = True) -> TailReport:
     """The end of the requested logs on every selected host (a NAME no host has: UsageError)."""
-    results = fleet.run(lambda client: read_host(client, request, final=final),
+    results = fleet.run(lambda client: read_host(client, request, final=final,
+                                                 session=fleet.sessions[client.host]),
                         deadline=3 * fleet.connector.timeout + 5)
     hosts = [r.value if r.ok and r.value is not None else HostLogs(r.name, error=r.error) for r in results]
     check_names_exist(hosts, request)
@@ -352,7 +435,7 @@ class Follower:
                 self._stop.wait(BACKOFF_MAX)
 
     def _first_contact(self, client: SupervisorClient, host: str) -> HostLogs:
-        state = read_host(client, self.report.request, final=False)
+        state = read_host(client, self.report.request, final=False, session=self.fleet.sessions[host])
         events: list[LogEvent] = []
         for item in state.logs:
             events += [LogEvent(LINE, host, item.name, line) for line in item.lines]
@@ -366,8 +449,12 @@ class Follower:
         return state
 
     def _poll(self, client: SupervisorClient, state: HostLogs) -> bool:
-        """One multicall for every followed log of the host; True when some log has more waiting."""
-        active = [p for p in state.logs if p.reader is not None]
+        """One round trip for every followed log of the host (a multicall for supervisord's logs,
+        an agent request for files); True when some log has more waiting."""
+        more = self._poll_files(state)
+        active = [p for p in state.logs if isinstance(p.reader, LogReader)]
+        if not active:
+            return more
         calls: list[Any] = []
         spans = []
         for item in active:
@@ -377,7 +464,6 @@ class Follower:
             calls += mine
         answers = client.multicall(calls)
         events: list[LogEvent] = []
-        more = False
         for item, first, count in spans:
             assert item.reader is not None
             try:
@@ -387,6 +473,29 @@ class Follower:
                 events.append(LogEvent(NOTE, state.host, item.name, f"{exc}; no longer followed"))
                 item.reader = None
                 continue
+            more = more or again
+            events += [LogEvent(kind, state.host, item.name, text) for kind, text in _absorb(item, pieces)]
+        self._emit(events)
+        return more
+
+    def _poll_files(self, state: HostLogs) -> bool:
+        """Every followed file of the host in one agent round trip, bounded by --timeout."""
+        files = {i: p.reader.poll() for i, p in enumerate(state.logs) if isinstance(p.reader, FileReader)}
+        if not files:
+            return False
+        if state.files is None:
+            state.files = FileAccess(self.fleet.sessions[state.host])
+        events: list[LogEvent] = []
+        more = False
+        for index, result in state.files.run(files).items():
+            item = state.logs[index]
+            if isinstance(result, FileProblem):
+                events += [LogEvent(LINE, state.host, item.name, line) for line in item.buffer.flush()]
+                events.append(LogEvent(NOTE, state.host, item.name,
+                                       f"{problem_text(item, result)}; no longer followed"))
+                item.reader = None
+                continue
+            pieces, again = result
             more = more or again
             events += [LogEvent(kind, state.host, item.name, text) for kind, text in _absorb(item, pieces)]
         self._emit(events)

@@ -44,6 +44,7 @@ MAX_WINDOW = 16 * 1024 * 1024   # -n never searches further back than this
 REPAIR_ROUNDS = 200             # round trips spent on undecodable bytes per read
 XMLRPC_INT_MAX = 2**31 - 1      # offsets beyond cannot be asked for (nor answered by supervisord)
 STDOUT, STDERR, MAIN = "stdout", "stderr", "main"
+FILE = "file"                   # an app's own log file, read by herd's agent (herd/operations/filelogs.py)
 
 _DECODE_ERROR = re.compile(r"can't decode (?:byte 0x([0-9a-f]{2})|bytes) in position (\d+)(?:-(\d+))?: (.+?)'?$")
 
@@ -77,7 +78,9 @@ class LogRef:
 
     @property
     def label(self) -> str:
-        return self.process or "supervisord"
+        if self.process:
+            return self.process
+        return self.logfile if self.channel == FILE else "supervisord"
 
     @property
     def is_main(self) -> bool:
@@ -151,6 +154,12 @@ def keep_last_lines(pieces: list[Piece], lines: int) -> list[Piece]:
             kept.append(piece[max(0, begin - offset):])
         offset += len(piece)
     return kept
+
+
+def rotation_note(where: str = "") -> Note:
+    """What herd says when a followed log changed under its offset (rotated, cleared, replaced)."""
+    return Note(f"log rotated or cleared: what was written between herd's last read and then "
+                f"is not shown{where}")
 
 
 class _Restart(Exception):
@@ -323,8 +332,7 @@ class LogReader:
 
     def _restart(self, client: SupervisorClient) -> list[Piece]:
         where = f" (rotated output is in {self.ref.logfile}.1)" if self.ref.logfile and self.ref.maxbytes else ""
-        note = Note(f"log rotated or cleared: what was written between herd's last read and then "
-                    f"is not shown{where}")
+        note = rotation_note(where)
         self.pos, self.anchor, self.cut, self._probe = 0, "", False, False
         try:
             if self.ref.is_main:

@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
+import sys
 import threading
 import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from herd.errors import ConnectError, Faults, TunnelRefused
+from herd.errors import ConnectError, Faults, SupervisorUnavailable, TunnelRefused
 from herd.inventory.model import Host
 from herd.ssh.connection import CommandResult
 from herd.supervisor.client import SupervisorClient
@@ -207,6 +209,15 @@ class FakeSupervisor:
         for process in self.processes.values():
             self._advance(process, now)
         return [self._info(p) for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name))]
+
+    def _all_config(self) -> list[dict[str, Any]]:
+        """The part of getAllConfigInfo herd reads (names, logfiles; no rotation, no syslog)."""
+        return [{"group": p.group, "name": p.name, "autostart": p.spec.autostart,
+                 "stdout_logfile": self._logfile(p, "stdout") or "none",
+                 "stderr_logfile": self._logfile(p, "stderr") or "none",
+                 "stdout_logfile_maxbytes": 0, "stderr_logfile_maxbytes": 0, "redirect_stderr": False,
+                 "stdout_syslog": False, "stderr_syslog": False}
+                for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name))]
 
     def _get_info(self, name: str) -> dict[str, Any]:
         process = self._process(name)
@@ -398,6 +409,7 @@ _METHODS: dict[str, Callable[..., Any]] = {
     "supervisor.getPID": FakeSupervisor._get_pid,
     "supervisor.readLog": FakeSupervisor._read_log,
     "supervisor.getAllProcessInfo": FakeSupervisor._all_info,
+    "supervisor.getAllConfigInfo": FakeSupervisor._all_config,
     "supervisor.getProcessInfo": FakeSupervisor._get_info,
     "supervisor.startProcess": FakeSupervisor._start,
     "supervisor.stopProcess": FakeSupervisor._stop,
@@ -448,6 +460,7 @@ class FakeHost:
         self.http_status = 200
         self.commands: dict[str, int] = {}
         self._client: SupervisorClient | None = None
+        self.agents: list[subprocess.Popen[bytes]] = []     # agent scripts started (open_agent)
 
     @property
     def name(self) -> str:
@@ -503,6 +516,22 @@ class FakeHost:
             raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
         status = self.commands.get(command, 0)
         return CommandResult(status, "", "" if status == 0 else f"{command}: failed")
+
+    def open_agent(self, script: str, args: Sequence[str], what: str) -> socket.socket:
+        """The agent script run here, by this Python, its stdin/stdout a socketpair (files are local)."""
+        if self.broken:
+            raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
+        ours, theirs = socket.socketpair()
+        proc = subprocess.Popen([sys.executable, "-c", script, *args], stdin=theirs, stdout=theirs,
+                                stderr=subprocess.PIPE)
+        theirs.close()
+        ours.settimeout(self.timeout)
+        if ours.recv(1) != b"+":
+            ours.close()
+            err = proc.communicate(timeout=self.timeout)[1].decode("utf-8", "replace").strip()
+            raise SupervisorUnavailable(self.name, f"{what} on the host failed: {err or 'no ready byte'}")
+        self.agents.append(proc)
+        return ours
 
 
 class FakeConnector:
