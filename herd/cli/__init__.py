@@ -7,7 +7,7 @@ from typing import Sequence
 
 import click
 
-from herd import __version__
+from herd import __version__, text
 from herd.cli import config as config_commands
 from herd.cli import control as control_commands
 from herd.cli.check import check
@@ -56,7 +56,7 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
         click.echo("herd: aborted", err=True)
         code = 130
     except HerdError as exc:
-        click.echo(f"herd: {exc}", err=True)
+        click.echo(f"herd: {text.field(exc)}", err=True)  # a message may quote what a host sent
         code = exc.exit_code
     return code if isinstance(code, int) else 0
 

@@ -74,10 +74,19 @@ def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class SafeFormatter(logging.Formatter):
+    """herd's log lines, terminal-safe: a message may quote what a host sent (herd.text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from herd import text
+
+        return text.block(super().format(record))
+
+
 def setup_logging(verbose: int) -> None:
     """herd's own messages on stderr: warnings always, info with -v, debug with -vv."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("herd: %(message)s"))
+    handler.setFormatter(SafeFormatter("herd: %(message)s"))
     root = logging.getLogger("herd")
     root.handlers[:] = [handler]
     root.propagate = False

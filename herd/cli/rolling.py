@@ -126,6 +126,7 @@ def _state(inventory_path: str, name: str, o: dict[str, Any]) -> tuple[Any, Any]
 
 def _roll(fleet: Any, options: Any, state_file: Any, state: Any, o: dict[str, Any]) -> int:
     from herd.operations.rolling.runner import RollRefused, RollRunner, preflight
+    from herd import text
     from herd.render.rolling import plan_json, plan_lines, progress_line, report_json, report_lines
 
     as_json = o["output"] == "json"
@@ -134,9 +135,9 @@ def _roll(fleet: Any, options: Any, state_file: Any, state: Any, o: dict[str, An
         plan = preflight(fleet, options, state if o["resume"] else None)
     except RollRefused as refused:
         for problem in refused.problems:
-            click.echo(f"herd: refusing to roll {options.name}: {problem}", err=True)
+            click.echo(f"herd: refusing to roll {options.name}: {text.field(problem)}", err=True)
         if refused.hint:
-            click.echo(f"herd: {refused.hint}", err=True)
+            click.echo(f"herd: {text.field(refused.hint)}", err=True)
         return refused.exit_code
     if o["dry_run"]:
         click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(
