@@ -95,6 +95,7 @@ class FleetHost:
     streamlocal: bool
     sshd_pid: int | None = None
     supervisord_pid: int | None = None
+    hostile_pid: int | None = None      # a misbehaving server in supervisord's place (impersonate)
 
     @property
     def sshd_config_path(self) -> str:
@@ -1048,6 +1049,41 @@ class Fleet:
         """Undo break_app (running processes are not touched)."""
         Path(self.host(name).broken_flag_path).unlink(missing_ok=True)
 
+    # -- a misbehaving supervisord ----------------------------------------------
+    def impersonate(self, name: str, behaviour: str, *options: str) -> None:
+        """Stop ``name``'s supervisord and serve its socket (or inet port) with a misbehaving
+        server instead: scripts/hostile_supervisord.py BEHAVIOUR (escapes, many, huge, flood,
+        drip, hang, garbage, bomb; ``options`` such as ``--size``, ``--processes`` go to it).
+        herd reaches it through the host's real sshd; ``restore(name)`` puts supervisord back."""
+        host = self.host(name)
+        self.stop_hostile(name)
+        self.stop_supervisord(name)
+        address = _hostile_address(host)
+        pid = _spawn([self.python, HOSTILE_SCRIPT, address, behaviour, *options],
+                     os.path.join(host.log_dir, "hostile.log"), host.dir)
+        host.hostile_pid = pid
+        self.save()
+        deadline = time.monotonic() + START_TIMEOUT
+        for delay in _backoff():
+            if _hostile_listening(host):
+                return
+            if not _REAPER.alive(pid) or time.monotonic() >= deadline:
+                raise FleetError(f"{name}: hostile server ({behaviour}) did not listen on {address}")
+            time.sleep(delay)
+
+    def stop_hostile(self, name: str) -> None:
+        """Stop the misbehaving server of ``name``, if any."""
+        host = self.host(name)
+        if host.hostile_pid:
+            kill_tree(host.hostile_pid, HOSTILE_SCRIPT)
+        host.hostile_pid = None
+        self.save()
+
+    def restore(self, name: str) -> None:
+        """Undo impersonate: stop the misbehaving server, start the real supervisord again."""
+        self.stop_hostile(name)
+        self.start_supervisord(name)
+
     # -- the whole fleet -----------------------------------------------------
     def status(self) -> list[dict[str, Any]]:
         """Per host: name, ssh_port, sshd (running/paused/stopped), supervisord, processes."""
@@ -1068,6 +1104,7 @@ class Fleet:
     def stop(self) -> None:
         """Stop every process the fleet started and wait until all are gone; idempotent."""
         def stop_host(name: str) -> None:
+            self.stop_hostile(name)
             self.stop_supervisord(name)
             self.stop_sshd(name)
 
@@ -1085,6 +1122,7 @@ class Fleet:
         """Kill orphans whose command line names one of this fleet's own files
         (programs left behind by a supervisord that was SIGKILLed, say)."""
         ours = {str(self.directory / "app.py"), str(self.directory / "worker.py")}
+        ours |= {_hostile_address(h) for h in self.hosts}   # impersonate's servers
         ours |= {h.conf_path for h in self.hosts}
         me = os.getpid()
         for entry in os.listdir("/proc"):
@@ -1174,6 +1212,29 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         password_file=str(hdir / "supervisor.pass") if inet else None,
         tornado_ports=_tornado_ports(plan.base_port or block, [index]),
         streamlocal=name not in plan.no_streamlocal)
+
+
+HOSTILE_SCRIPT = str(Path(__file__).resolve().with_name("hostile_supervisord.py"))
+
+
+def _hostile_address(host: FleetHost) -> str:
+    return f"tcp:{host.inet_port}" if host.inet_port else f"unix:{host.socket_path}"
+
+
+def _hostile_listening(host: FleetHost) -> bool:
+    """True once something accepts connections where ``host``'s supervisord listens."""
+    with contextlib.suppress(OSError):
+        if host.inet_port:
+            socket.create_connection((ADDRESS, host.inet_port), timeout=1).close()
+        else:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(1)
+                sock.connect(host.socket_path)
+            finally:
+                sock.close()
+        return True
+    return False
 
 
 def _keygen(path: Path, comment: str) -> None:

@@ -219,7 +219,7 @@ class RollRunner:
         except HerdError as exc:
             self._host_failed(target.host, getattr(exc, "reason", str(exc)))
         except Exception as exc:  # never let one host's bug leave the roll half-reported
-            self._host_failed(target.host, f"unexpected error: {exc!r}")
+            self._host_failed(target.host, f"unexpected error: {type(exc).__name__}: {exc}")
 
     def _roll_host(self, target: HostTarget) -> None:
         report = self.reports[target.host]
