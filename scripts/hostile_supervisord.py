@@ -209,8 +209,8 @@ def read_request(reader) -> tuple[str | None, tuple]:
         if name.strip().lower() == b"content-length":
             length = int(value.strip())
     body = reader.read(length) if length else b""
-    try:
-        params, method = xmlrpc.client.loads(body)
+    try:   # herd sends names as they came, control characters included: not XML, so blank them
+        params, method = xmlrpc.client.loads(re.sub(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", b"?", body))
     except Exception:
         found = _METHOD.search(body)
         return (found.group(1).decode() if found else ""), ()
