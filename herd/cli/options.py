@@ -48,7 +48,9 @@ _OPTIONS = [
     click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN",
                  help="Hosts whose inventory name matches a shell glob (repeatable)."),
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
-                 help="Bound on connecting to a host and on each call to supervisord."),
+                 help="Time a host gets: read-only commands (status, tail, version, pid, avail) finish "
+                      "within it, connecting included; other commands bound each step (connecting, "
+                      "each call) by it."),
     click.option("--forks", type=click.IntRange(min=1), default=50, show_default=True, metavar="N",
                  help="Hosts contacted at once."),
     click.option("--accept-new", is_flag=True,

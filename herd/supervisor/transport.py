@@ -12,7 +12,7 @@ bounded:
   ``timeout`` seconds however the answer comes (all at once, a byte every
   half second, never); each read from the pipe waits only for what is left;
 * in size: an answer larger than ``MAX_ANSWER`` (64 MiB, room for some
-  60,000 processes in getAllProcessInfo or herd's largest log read, a 16 MiB
+  50,000 processes in getAllProcessInfo or herd's largest log read, a 16 MiB
   window) raises AnswerTooLarge and the pipe is closed; a too-large
   Content-Length is refused before reading, an answer without one is read
   in 1 MiB pieces and refused once past the limit.  http.client bounds the
