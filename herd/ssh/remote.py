@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import shlex
+import time
 from typing import Sequence
 
 from paramiko import Channel, Transport
@@ -69,18 +70,22 @@ def open_agent(transport: Transport, script: str, args: Sequence[str], python: s
     first = chan.recv(1)
     if first == READY:
         return chan
-    raise _agent_failure(chan)
+    raise _agent_failure(chan, timeout)
 
 
-def _agent_failure(chan: Channel) -> RelayError:
-    """Read the agent's stderr and exit status into a RelayError."""
+STDERR_LIMIT = 64 * 1024   # of a failed agent's stderr kept (its last line is the reason)
+
+
+def _agent_failure(chan: Channel, timeout: float) -> RelayError:
+    """Read the agent's stderr (its last STDERR_LIMIT bytes, for ``timeout`` at most) and exit status."""
     err = b""
+    end = time.monotonic() + timeout
     try:
-        while True:
+        while time.monotonic() < end:
             chunk = chan.recv_stderr(4096)
             if not chunk:
                 break
-            err += chunk
+            err = (err + chunk)[-STDERR_LIMIT:]
     except OSError:
         pass
     status = chan.recv_exit_status() if chan.exit_status_ready() else -1
