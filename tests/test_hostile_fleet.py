@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -167,6 +168,21 @@ def test_escapes_in_the_shell_and_its_completion(hfleet, hhome):
     import hostile_supervisord
     offered = process_names(ProcessInfo.from_rpc(p) for p in hostile_supervisord.evil_processes())
     assert offered == {"all", "fine"}                         # names with control characters are not offered
+
+
+def test_escapes_in_a_followed_log(hfleet, hhome):
+    impersonate(hfleet, "escapes")
+    proc = subprocess.Popen([sys.executable, "-m", "herd", "tail", "-f", "fine", "-H", "web02", "-n", "5",
+                             "--interval", "0.2", "-i", str(hfleet.inventory_path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=herd_env(hhome))
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    result = Measured(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), 0, 0)
+    no_raw_control(result)
+    assert "web02 fine | \\x1b]0;owned\\x07" in result.out, result.out + result.err
+    assert result.code == 130
 
 
 def test_json_keeps_the_exact_strings(hfleet, hhome):
