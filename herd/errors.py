@@ -8,9 +8,12 @@ one place without knowing about SSH or HTTP.
 
 ::
 
-    HerdError                       anything herd reports as a plain sentence
+    HerdError                       anything herd reports as a plain sentence (.reason: without host)
     ├── UsageError                  bad command line (exit 2)
     ├── InventoryError              bad inventory file: file:line, key path (exit 2)
+    ├── RollRefused                 a rolling restart's pre-flight refused; nothing touched (exit 3 or 4)
+    ├── SupervisorFault             supervisord answered a call with a fault;
+    │                               the host is reachable (per-process failure)
     └── HostError                   one host could not be served (exit 4)
         ├── ConnectError            TCP/DNS/SSH handshake failed
         ├── HostTimeout             the host did not answer within --timeout
@@ -20,8 +23,7 @@ one place without knowing about SSH or HTTP.
         └── SupervisorUnavailable   SSH works but supervisord cannot be reached
                                     (no socket, permission denied, 401, no rpcinterface)
 
-    SupervisorFault                 supervisord answered a call with a fault;
-                                    the host is reachable (per-process failure)
+Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
 
 Messages never contain secrets: supervisor passwords are not interpolated
 into any message here or elsewhere.
@@ -37,6 +39,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 
 class HerdError(Exception):
@@ -46,6 +49,11 @@ class HerdError(Exception):
 
     @property
     def message(self) -> str:
+        return str(self)
+
+    @property
+    def reason(self) -> str:
+        """The sentence without any host prefix, for places that already name the host."""
         return str(self)
 
 
@@ -95,8 +103,12 @@ class HostError(HerdError):
 
     def __init__(self, host: str, reason: str) -> None:
         self.host = host
-        self.reason = reason
+        self._reason = reason
         super().__init__(f"{host}: {reason}")
+
+    @property
+    def reason(self) -> str:
+        return self._reason
 
 
 class ConnectError(HostError):
@@ -121,6 +133,21 @@ class TunnelRefused(HostError):
 
 class SupervisorUnavailable(HostError):
     """SSH works, but supervisord's XML-RPC interface cannot be used."""
+
+
+class RollRefused(HerdError):
+    """A rolling restart's pre-flight found a reason not to start; nothing was touched.
+
+    ``exit_code`` is 3 (targets not RUNNING) or 4 (hosts unreachable);
+    ``problems`` are the sentences, one per host or process, and ``hint``
+    what would let the roll start.
+    """
+
+    def __init__(self, exit_code: int, problems: list[str], hint: str = "") -> None:
+        self.exit_code = exit_code
+        self.problems = problems
+        self.hint = hint
+        super().__init__(f"refusing to roll: {len(problems)} problem(s): " + "; ".join(problems))
 
 
 class SupervisorFault(HerdError):

@@ -56,9 +56,11 @@ def test_recorded_keys_are_found_again(tmp_path):
     assert KnownHosts([str(path)], str(path)).known_types("[10.0.0.9]:2222") == ["ssh-ed25519"]
 
 
-def test_paramiko_comes_without_invoke_and_match_exec_still_works():
+def test_the_cli_defers_invoke_and_match_exec_still_works():
     code = textwrap.dedent("""
         import sys
+        from herd.cli.imports import defer_optional_imports
+        defer_optional_imports()
         import herd.ssh.connection
         import paramiko
         assert "unittest.mock" not in sys.modules, "invoke (and unittest.mock) imported with paramiko"
@@ -67,8 +69,19 @@ def test_paramiko_comes_without_invoke_and_match_exec_still_works():
         print("ok")
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if "No module named 'invoke'" in proc.stderr:
-        pytest.skip("invoke is not installed")
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_importing_herd_as_a_library_plants_nothing_in_sys_modules():
+    code = textwrap.dedent("""
+        import sys, types
+        import herd.ssh.connection, herd.fleet, herd.cli
+        planted = [n for n, m in sys.modules.items() if type(m) is not types.ModuleType
+                   and type(m).__module__.startswith("herd")]
+        assert not planted, planted
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
@@ -85,3 +98,20 @@ def test_libyaml_composes_the_same_tree_as_the_pure_parser():
         return (node.tag, node.start_mark.line, node.start_mark.column, value)
 
     assert shape(fast) == shape(slow)
+
+
+def test_ssh_config_edits_are_seen_by_a_long_lived_process(tmp_path, monkeypatch):
+    from herd.inventory.model import Host
+    from herd.ssh.config import resolve_target
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    config = tmp_path / ".ssh" / "config"
+    host = Host(name="web01", user="deploy")
+    assert resolve_target(host).hostname == "web01"          # no config yet
+    config.write_text("Host web01\n  HostName 10.0.0.1\n  Port 2201\n")
+    assert (resolve_target(host).hostname, resolve_target(host).port) == ("10.0.0.1", 2201)
+    config.write_text("Host web01\n  HostName 10.0.0.2\n  Port 2202\n")  # same size, maybe same mtime
+    assert (resolve_target(host).hostname, resolve_target(host).port) == ("10.0.0.2", 2202)
+    config.unlink()
+    assert resolve_target(host).hostname == "web01"

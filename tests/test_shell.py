@@ -25,7 +25,7 @@ import click
 import pytest
 
 from helpers import Run, herd, herd_env
-from herd.cli import cli
+from herd.cli import all_commands
 from herd.cli.shell import HELP_SPEC, HOSTS_SPEC, Completer, ProcessNames, process_names, spec_from_click
 from herd.inventory.model import Host
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -377,7 +377,7 @@ INFOS = [info("tornado", "tornado-8080"), info("tornado", "tornado-8081"), info(
 
 @pytest.fixture
 def completer() -> Completer:
-    specs = {name: spec_from_click(command) for name, command in cli.commands.items() if name != "shell"}
+    specs = {name: spec_from_click(command) for name, command in all_commands().items() if name != "shell"}
     specs.update(hosts=HOSTS_SPEC, help=HELP_SPEC)
     return Completer(specs, hosts=lambda: ["web01", "web02", "db01"], groups=lambda: ["web", "odd"],
                      processes=lambda: sorted(process_names(INFOS)), process_groups=lambda: ["tornado", "worker"])
@@ -426,7 +426,7 @@ def test_a_failing_source_offers_nothing():
     def broken():
         raise OSError("no")
 
-    completer = Completer({"status": spec_from_click(cli.commands["status"])}, hosts=broken, groups=broken,
+    completer = Completer({"status": spec_from_click(all_commands()["status"])}, hosts=broken, groups=broken,
                           processes=broken, process_groups=broken)
     assert completer.candidates("status ", "") == []
     assert completer.candidates("status -H ", "") == []
@@ -493,9 +493,9 @@ def test_a_failing_fetch_offers_the_names_last_seen():
 
 
 def test_every_command_spec_reads_from_click():
-    spec = spec_from_click(cli.commands["signal"])
+    spec = spec_from_click(all_commands()["signal"])
     assert spec.args == ("signals", "processes")
     assert spec.values["-H"] == "hosts" and spec.values["--group"] == "groups"
     assert "--dry-run" in spec.flags and "-v" in spec.flags
-    assert spec_from_click(cli.commands["update"]).args == ("process-groups",)
+    assert spec_from_click(all_commands()["update"]).args == ("process-groups",)
     assert spec_from_click(click.Command("bare")).args == ()

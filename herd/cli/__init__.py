@@ -1,24 +1,96 @@
-"""herd's command line: click commands, and the one place errors become messages and exit codes."""
+"""herd's command line: click commands, and the one place errors become messages and exit codes.
+
+Commands are loaded lazily: ``herd --help``, ``herd status --help`` and an
+argument error import click and the one command's module, not every command
+(nor paramiko, yaml or the XML-RPC stack, which the commands import only
+when they run).  The table below is what ``herd --help`` lists; each entry's
+help line is the first paragraph of that command's docstring (a test keeps
+the two equal).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Sequence
 
 import click
 
 from herd import __version__, text
-from herd.cli import config as config_commands
-from herd.cli import control as control_commands
-from herd.cli.check import check
-from herd.cli.logs import fg, maintail, tail
-from herd.cli.shell import shell
-from herd.cli.rolling import rolling_restart
-from herd.cli.status import status
-from herd.errors import EXIT_USAGE, HerdError
+from herd.errors import EXIT_INTERRUPTED, EXIT_USAGE, HerdError
+
+# name -> (module, attribute, help line): every command herd has.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "add": ("herd.cli.config", "add", "Activate groups from the reread config."),
+    "avail": ("herd.cli.config", "avail",
+              "Configured processes: in use or available, autostart, priorities (as of the last reread)."),
+    "check": ("herd.cli.check", "check",
+              "Check the selected hosts (all hosts when none is selected) and grade what is wrong."),
+    "clear": ("herd.cli.control", "clear", "Clear the stdout and stderr logs of processes."),
+    "fg": ("herd.cli.logs", "fg", "Attach to one process on one host (-H HOST): its stdout and stderr are shown "
+                                  "as they come, each line you type is sent to its stdin."),
+    "maintail": ("herd.cli.logs", "maintail",
+                 "Show the end of supervisord's own log from every selected host (all when none is selected)."),
+    "pid": ("herd.cli.control", "pid",
+            "supervisord's pid on each host, or the pids of the named processes (all hosts by default)."),
+    "reload": ("herd.cli.config", "reload",
+               "Restart supervisord itself (and every process it runs); waits until it answers again."),
+    "remove": ("herd.cli.config", "remove", "Remove stopped groups from the active config."),
+    "reread": ("herd.cli.config", "reread",
+               "Reread the config files; show added, changed and removed groups (applies nothing)."),
+    "restart": ("herd.cli.control", "restart",
+                "Stop, then start processes, as supervisorctl does: every named process of a host is down at "
+                "once. For serving programs use `herd rolling-restart`."),
+    "rolling-restart": ("herd.cli.rolling", "rolling_restart",
+                        "Restart NAME (a program/group like tornado, or group:name) host by host, process by "
+                        "process, each held to a health gate; stop at the first sign of a bad build."),
+    "shell": ("herd.cli.shell", "shell",
+              "Interactive prompt (herd>) over the selected hosts, with connections kept open."),
+    "shutdown": ("herd.cli.config", "shutdown",
+                 "Shut supervisord down (every process it runs stops; nothing restarts it but you); waits until "
+                 "it is gone."),
+    "signal": ("herd.cli.control", "signal", "Send SIGNAL (HUP, SIGUSR1, 15...) to processes."),
+    "start": ("herd.cli.control", "start",
+              "Start processes: name, group:name, group:*, all. Already started is not an error."),
+    "status": ("herd.cli.status", "status", "Show processes on the selected hosts (all hosts when none is selected)."),
+    "stop": ("herd.cli.control", "stop",
+             "Stop processes: name, group:name, group:*, all. Not running is not an error."),
+    "tail": ("herd.cli.logs", "tail",
+             "Show the end of a process's log from every selected host that has it (all hosts when none is "
+             "selected), each line prefixed with host and process."),
+    "update": ("herd.cli.config", "update",
+               "Reread, then apply: remove removed groups, bounce changed ones, add added ones (only GROUPs if "
+               "given)."),
+    "version": ("herd.cli.config", "version",
+                "herd's version, and each host's supervisord and XML-RPC API versions."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attribute, _ = entry
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command) and command.name == cmd_name, (module, attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands from the table, without importing any of them."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = [(n, click.utils.make_default_short_help(COMMANDS[n][2], limit)) for n in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="herd", message="%(prog)s %(version)s")
 def cli() -> None:
     """herd: supervisord across a fleet, through SSH.
@@ -28,15 +100,11 @@ def cli() -> None:
     """
 
 
-cli.add_command(status)
-cli.add_command(tail)
-cli.add_command(maintail)
-cli.add_command(fg)
-cli.add_command(rolling_restart)
-cli.add_command(check)
-cli.add_command(shell)
-for _command in control_commands.COMMANDS + config_commands.COMMANDS:
-    cli.add_command(_command)
+def all_commands() -> dict[str, click.Command]:
+    """Every command, loaded (for the shell, which offers and completes them all)."""
+    ctx = click.Context(cli)
+    loaded = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+    return {name: command for name, command in loaded.items() if command is not None}
 
 
 def run_command(args: Sequence[str], obj: object = None) -> int:
@@ -54,7 +122,7 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
     except click.Abort:
         click.echo("herd: aborted", err=True)
-        code = 130
+        code = EXIT_INTERRUPTED
     except HerdError as exc:
         click.echo(f"herd: {text.field(exc)}", err=True)  # a message may quote what a host sent
         code = exc.exit_code
@@ -63,9 +131,12 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``herd`` command."""
+    from herd.cli.imports import defer_optional_imports
+
+    defer_optional_imports()
     try:
         code = run_command(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         click.echo("herd: interrupted", err=True)
-        code = 130
+        code = EXIT_INTERRUPTED
     sys.exit(code)

@@ -18,8 +18,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
-import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,13 +25,14 @@ from urllib.parse import urlsplit
 import click
 
 from herd.cli.options import FleetOptions, fleet_options, load_selected
+from herd.files import write_atomically
+from herd.operations.ping import Pinger
 
 log = logging.getLogger("herd")
 
 DEFAULT_TIMEOUT = 8.0       # seconds, the whole check: under Nagios's 10 s plugin timeout
 FINISH_RESERVE = 0.5        # seconds at least, and a tenth of --timeout: rendering, --output, exit
 PING_TIMEOUT_MAX = 2.0      # each ping gets at most this, and at most an eighth of --timeout
-PING_BODY_MAX = 10_000      # bytes of the report sent with the exit-status ping
 MIN_HOST_TIME = 0.5        # below this, herd itself is too slow: UNKNOWN rather than blaming the hosts
 EXIT_UNKNOWN = 3
 
@@ -97,9 +96,9 @@ def check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opt
 def _check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions) -> int:
     clock = _Clock(fleet_opts.timeout)
     ping_timeout = min(PING_TIMEOUT_MAX, fleet_opts.timeout / 8)
-    pinger = _Pinger(ping, ping_timeout) if ping else None
+    pinger = Pinger(ping, ping_timeout) if ping else None
     if pinger:
-        pinger.send("start")
+        _report_ping(pinger.send("start"))
     finish = max(FINISH_RESERVE, fleet_opts.timeout / 10)
     report = _run(fleet_opts, clock, reserve=finish + (ping_timeout if pinger else 0.0))
     report.duration = clock.elapsed()
@@ -122,8 +121,13 @@ def _check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_op
         click.echo(text, nl=False)
     if pinger:
         sys.stdout.flush()
-        pinger.send(str(code), body=plugin_text)
+        _report_ping(pinger.send(str(code), body=plugin_text))
     return code
+
+
+def _report_ping(failure: str | None) -> None:
+    if failure:
+        click.echo(f"herd: {failure}", err=True)
 
 
 def _run(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
@@ -155,11 +159,8 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     per_step = max(0.1, math.floor(deadline * 0.9 * 10) / 10)
     log.info("check: %.1f s for the hosts after %.1f s of start-up, %.1f s per connection or call",
              deadline, clock.elapsed(), per_step)
-    fleet = Fleet(hosts, Connector(timeout=per_step, accept_new=opts.accept_new), forks=opts.forks)
-    try:
+    with Fleet(hosts, Connector(timeout=per_step, accept_new=opts.accept_new), forks=opts.forks) as fleet:
         return run_check(fleet, inventory, deadline=deadline)
-    finally:
-        fleet.close()
 
 
 def _one_line(text: str) -> str:
@@ -198,84 +199,3 @@ def _process_age() -> float:
         return 0.0
     # a container may show its own uptime against the host's start times: distrust odd values
     return age if 0.0 <= age < 5.0 else 0.0
-
-
-# --------------------------------------------------------------------------
-# Output file
-# --------------------------------------------------------------------------
-
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place.
-
-    A reader (node_exporter) sees the old file or the new one, never a part.
-    The temporary name does not end in .prom, so the textfile collector
-    ignores it; it is removed if anything fails.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-# --------------------------------------------------------------------------
-# Dead man's switch
-# --------------------------------------------------------------------------
-
-class _Pinger:
-    """healthchecks.io-style pings; failures go to stderr and change nothing else.
-
-    Messages name only scheme://host:port: the URL's path is the check's
-    secret (whoever knows it can ping).  Each ping runs in a daemon thread
-    joined for at most ``timeout`` seconds, so even a hung DNS lookup cannot
-    stretch the check.
-    """
-
-    def __init__(self, url: str, timeout: float) -> None:
-        self.url = url
-        self.timeout = timeout
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        self.where = f"{parts.scheme}://{parts.hostname}{port}"
-
-    def send(self, suffix: str, body: str | None = None) -> None:
-        errors: list[str] = []
-        thread = threading.Thread(target=self._request, args=(suffix, body, errors),
-                                  name="herd-ping", daemon=True)
-        thread.start()
-        thread.join(self.timeout)
-        if thread.is_alive():
-            errors.append(f"no answer within {self.timeout:g} s")
-        if errors:
-            click.echo(f"herd: ping {suffix} to {self.where} failed: {errors[0]}", err=True)
-
-    def _request(self, suffix: str, body: str | None, errors: list[str]) -> None:
-        import urllib.error
-        import urllib.request
-
-        data = None if body is None else body.encode("utf-8", "replace")[:PING_BODY_MAX]
-        request = urllib.request.Request(f"{self.url}/{suffix}", data=data,
-                                         method="GET" if data is None else "POST",
-                                         headers={"User-Agent": "herd-check"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read(1024)
-        except urllib.error.HTTPError as exc:
-            errors.append(f"HTTP {exc.code} {exc.reason}")
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            errors.append(getattr(reason, "strerror", None) or str(reason))
-        except (OSError, ValueError) as exc:
-            errors.append(getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__)

@@ -18,12 +18,10 @@ wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(min=0
                                    help="How long to wait for processes (and supervisord) to settle.")
 
 
-def _run(opts: FleetOptions, output: str, operation: Any, *, default_all: bool, **kwargs: Any) -> int:
-    fleet = open_fleet(opts, default_all=default_all)
-    try:
+def _run(opts: FleetOptions, output: str, operation: Any, *, default_all: bool,
+         selected: tuple[Any, list[Any]] | None = None, **kwargs: Any) -> int:
+    with open_fleet(opts, default_all=default_all, selected=selected) as fleet:
         return emit_report(operation(fleet, **kwargs), output)
-    finally:
-        fleet.close()
 
 
 @click.command(epilog=EXIT_CODES)
@@ -84,19 +82,19 @@ def remove(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool
     return _run(fleet_opts, output, config.remove, default_all=False, groups=group_names, dry_run=dry_run)
 
 
-def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> list[Any]:
-    """The selected hosts, once the user confirmed (on a terminal) or passed --yes."""
+def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> tuple[Any, list[Any]]:
+    """The inventory and selected hosts, once the user confirmed (on a terminal) or passed --yes."""
     from herd.cli.options import load_selected
 
-    _, hosts = load_selected(opts, default_all=False)
+    inventory, hosts = load_selected(opts, default_all=False)
     names = ", ".join(h.name for h in hosts)
     if yes or dry_run:
-        return hosts
+        return inventory, hosts
     if not sys.stdin.isatty():
         raise UsageError(f"{what} on {len(hosts)} host(s) ({names}); no terminal to ask: pass --yes to confirm")
     if not click.confirm(f"{what} on {len(hosts)} host(s): {names}. Continue?", default=False):
         raise HerdError("not confirmed; nothing was changed")
-    return hosts
+    return inventory, hosts
 
 
 yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -114,9 +112,9 @@ def _supervisord_command(name: str, what: str, doc: str) -> click.Command:
     def command(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
         from herd.operations import config
 
-        _confirm(what, fleet_opts, yes, dry_run)
-        return _run(fleet_opts, output, getattr(config, name), default_all=False, dry_run=dry_run,
-                    wait_timeout=wait_timeout)
+        selected = _confirm(what, fleet_opts, yes, dry_run)
+        return _run(fleet_opts, output, getattr(config, name), default_all=False, selected=selected,
+                    dry_run=dry_run, wait_timeout=wait_timeout)
 
     return command
 

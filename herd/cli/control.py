@@ -36,11 +36,8 @@ def run(action: str, names: tuple[str, ...], opts: FleetOptions, *, signal: str 
 
     request = ControlRequest(action, names, wait=not flags["no_wait"], wait_timeout=flags["wait_timeout"],
                              ignore_missing=flags["ignore_missing"], dry_run=flags["dry_run"], signal=signal)
-    fleet = open_fleet(opts, default_all=False)
-    try:
+    with open_fleet(opts, default_all=False) as fleet:
         return emit_report(run_control(fleet, request), flags["output"])
-    finally:
-        fleet.close()
 
 
 @click.command(epilog=EXIT_CODES)
@@ -100,11 +97,8 @@ def pid(names: tuple[str, ...], fleet_opts: FleetOptions, output: str) -> int:
     """supervisord's pid on each host, or the pids of the named processes (all hosts by default)."""
     from herd.operations.control import read_pids
 
-    fleet = open_fleet(fleet_opts, default_all=True)
-    try:
+    with open_fleet(fleet_opts, default_all=True) as fleet:
         return emit_report(read_pids(fleet, names), output)
-    finally:
-        fleet.close()
 
 
 COMMANDS = [start, stop, restart, signal, clear, pid]

@@ -40,12 +40,37 @@ class FleetOptions:
         return self.all_hosts or bool(self.groups) or bool(self.patterns)
 
 
+def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
+    """Host or group names of the inventory the command line would use, for shell completion.
+
+    Completion must never fail loudly: a missing or broken inventory offers nothing.
+    """
+    try:
+        from herd.inventory import find_inventory, load_inventory
+
+        path, _ = find_inventory(ctx.params.get("inventory"))
+        inventory = load_inventory(path)
+    except Exception:  # noqa: BLE001 - any problem means "nothing to offer" while typing
+        return []
+    return list(inventory.host_names) if kind == "hosts" else list(inventory.groups)
+
+
+def _complete_hosts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [n for n in _inventory_names(ctx, "hosts") if n.startswith(incomplete)]
+
+
+def _complete_groups(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [n for n in _inventory_names(ctx, "groups") if n.startswith(incomplete)]
+
+
 _OPTIONS = [
     click.option("-i", "--inventory", metavar="FILE", help="Inventory file (default: $HERD_INVENTORY, "
-                 "./inventory.yaml, ./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml)."),
+                 "./inventory.yaml, ./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml).",
+                 type=click.Path(dir_okay=True)),
     click.option("-a", "--all-hosts", is_flag=True, help="Every host of the inventory."),
-    click.option("-g", "--group", "groups", multiple=True, metavar="NAME", help="Hosts of a group (repeatable)."),
-    click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN",
+    click.option("-g", "--group", "groups", multiple=True, metavar="NAME", shell_complete=_complete_groups,
+                 help="Hosts of a group (repeatable)."),
+    click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN", shell_complete=_complete_hosts,
                  help="Hosts whose inventory name matches a shell glob (repeatable)."),
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
                  help="Time a host gets: read-only commands (status, tail, version, pid, avail) finish "
@@ -147,15 +172,19 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
     return inventory, hosts
 
 
-def open_fleet(opts: FleetOptions, *, default_all: bool) -> "Fleet":
+def open_fleet(opts: FleetOptions, *, default_all: bool,
+               selected: tuple["Inventory", list] | None = None) -> "Fleet":
     """The selected hosts as a Fleet, ready to run tasks (connections open lazily).
 
-    Inside the shell the Fleet borrows the shell's open sessions.
+    ``selected`` is what load_selected already returned, for commands that
+    read the inventory themselves first: it is loaded and validated once.
+    Inside the shell the Fleet borrows the shell's open sessions.  A Fleet
+    is a context manager: ``with open_fleet(...) as fleet:`` closes it.
     """
     from herd.fleet import Fleet
     from herd.ssh.connection import Connector
 
-    _, hosts = load_selected(opts, default_all=default_all)
+    _, hosts = selected if selected is not None else load_selected(opts, default_all=default_all)
     scope = shell_scope()
     if scope is not None:
         _check_shell_connector(opts, scope.pool.connector)

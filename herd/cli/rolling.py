@@ -6,12 +6,17 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from herd.cli.options import FleetOptions, fleet_options, load_selected, open_fleet, use_color
 from herd.errors import UsageError
+
+if TYPE_CHECKING:
+    from herd.fleet import Fleet
+    from herd.operations.rolling.runner import RollOptions
+    from herd.operations.rolling.state import RollState, StateFile
 
 EPILOG = """
 \b
@@ -78,7 +83,10 @@ def _pause(value: str) -> tuple[float, bool]:
 @click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where progress is recorded (default ~/.local/state/herd/rolling/NAME-<inventory>.json).")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def rolling_restart(name: str, fleet_opts: FleetOptions, **o: Any) -> int:
+def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host: int, min_healthy: float,
+                    timeout_healthy: float, http: str | None, tcp: str | None, cmd: str | None, max_fail: int,
+                    skip_unhealthy: bool, pause_: str, pre_hook: str | None, post_hook: str | None,
+                    dry_run: bool, resume: bool, fresh: bool, state_file: str | None, output: str) -> int:
     """Restart NAME (a program/group like tornado, or group:name) host by host, process by process,
     each held to a health gate; stop at the first sign of a bad build.
 
@@ -88,58 +96,56 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, **o: Any) -> int:
     from herd.operations.rolling.plan import parse_batch
     from herd.operations.rolling.runner import RollOptions
 
-    pause, ask = _pause(o["pause_"])
+    pause, ask = _pause(pause_)
     options = RollOptions(
-        name=name, batch=parse_batch(o["batch"]), per_host=o["per_host"], max_fail=o["max_fail"],
-        gate=GateSpec(o["min_healthy"], o["timeout_healthy"], _probe(o["http"], o["tcp"], o["cmd"])),
-        skip_unhealthy=o["skip_unhealthy"], pause=pause, pause_ask=ask,
-        pre_hook=o["pre_hook"], post_hook=o["post_hook"])
+        name=name, batch=parse_batch(batch), per_host=per_host, max_fail=max_fail,
+        gate=GateSpec(min_healthy, timeout_healthy, _probe(http, tcp, cmd)),
+        skip_unhealthy=skip_unhealthy, pause=pause, pause_ask=ask, pre_hook=pre_hook, post_hook=post_hook)
     if ask and not sys.stdin.isatty():
         raise UsageError("--pause ask needs a terminal to ask on")
-    inventory, _ = load_selected(fleet_opts, default_all=True)
-    state_file, state = _state(inventory.path, name, o)
-    fleet = open_fleet(fleet_opts, default_all=True)
-    try:
-        return _roll(fleet, options, state_file, state, o)
-    finally:
-        fleet.close()
+    inventory, hosts = load_selected(fleet_opts, default_all=True)
+    saved, state = _state(inventory.path, name, state_file, resume=resume, fresh=fresh, dry_run=dry_run)
+    with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
+        return _roll(fleet, options, saved, state, resume=resume, dry_run=dry_run, as_json=output == "json")
 
 
-def _state(inventory_path: str, name: str, o: dict[str, Any]) -> tuple[Any, Any]:
+def _state(inventory_path: str, name: str, state_file: str | None, *, resume: bool, fresh: bool,
+           dry_run: bool) -> tuple["StateFile", "RollState"]:
     from herd.operations.rolling.state import RollState, StateFile, default_state_path
 
-    state_file = StateFile(Path(o["state_file"]) if o["state_file"] else default_state_path(inventory_path, name))
+    saved = StateFile(Path(state_file) if state_file else default_state_path(inventory_path, name))
     try:
-        existing = state_file.load()
+        existing = saved.load()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     unfinished = existing is not None and not existing.finished and existing.name == name
-    if o["resume"]:
-        if not unfinished:
-            raise UsageError(f"nothing to resume: no unfinished roll of {name} in {state_file.path}")
-        return state_file, existing
-    if unfinished and not o["fresh"] and not o["dry_run"]:
+    if resume:
+        if existing is None or not unfinished:
+            raise UsageError(f"nothing to resume: no unfinished roll of {name} in {saved.path}")
+        return saved, existing
+    if existing is not None and unfinished and not fresh and not dry_run:
         raise UsageError(f"an unfinished roll of {name} exists ({existing.outcome or 'in progress'}; "
-                         f"{state_file.path}): continue it with --resume, or start over with --fresh")
-    return state_file, RollState(name, inventory_path)
+                         f"{saved.path}): continue it with --resume, or start over with --fresh")
+    return saved, RollState(name, inventory_path)
 
 
-def _roll(fleet: Any, options: Any, state_file: Any, state: Any, o: dict[str, Any]) -> int:
-    from herd.operations.rolling.runner import RollRefused, RollRunner, preflight
+def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state: "RollState", *,
+          resume: bool, dry_run: bool, as_json: bool) -> int:
     from herd import text
+    from herd.errors import RollRefused
+    from herd.operations.rolling.runner import RollRunner, preflight
     from herd.render.rolling import plan_json, plan_lines, progress_line, report_json, report_lines
 
-    as_json = o["output"] == "json"
     color = use_color()
     try:
-        plan = preflight(fleet, options, state if o["resume"] else None)
+        plan = preflight(fleet, options, state if resume else None)
     except RollRefused as refused:
         for problem in refused.problems:
             click.echo(f"herd: refusing to roll {options.name}: {text.field(problem)}", err=True)
         if refused.hint:
             click.echo(f"herd: {text.field(refused.hint)}", err=True)
         return refused.exit_code
-    if o["dry_run"]:
+    if dry_run:
         click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(
             ["dry run: nothing will be changed"] + plan_lines(plan, options)))
         return 0

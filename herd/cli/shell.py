@@ -28,7 +28,7 @@ import click
 
 from herd import text as safe
 from herd.cli.options import FleetOptions, ShellScope, fleet_options, load_selected, shell_scope
-from herd.errors import EXIT_OK, HerdError, UsageError
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
 
 if TYPE_CHECKING:
     from herd.inventory.model import Host
@@ -283,12 +283,12 @@ class Shell:
     """The read-run loop; ``scope`` is lent to every command typed."""
 
     def __init__(self, scope: ShellScope, *, forks: int = 50, interactive: bool | None = None) -> None:
-        from herd.cli import cli
+        from herd.cli import all_commands
 
         self.scope = scope
         self.forks = forks
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
-        self.commands: dict[str, click.Command] = {n: c for n, c in cli.commands.items() if n != "shell"}
+        self.commands: dict[str, click.Command] = {n: c for n, c in all_commands().items() if n != "shell"}
         self.processes = ProcessNames(self._fetch_processes)
         specs = {name: spec_from_click(command) for name, command in self.commands.items()}
         specs.update({"hosts": HOSTS_SPEC, "help": HELP_SPEC, "quit": CommandSpec("quit"),
@@ -316,7 +316,7 @@ class Shell:
                 except KeyboardInterrupt:
                     if not self.interactive:
                         click.echo("herd: interrupted", err=True)
-                        return 130
+                        return EXIT_INTERRUPTED
                     click.echo("")  # Ctrl-C at the prompt: drop the line, prompt again
                     continue
                 except EOFError:
@@ -355,8 +355,8 @@ class Shell:
         elif name == "shell":
             click.echo("herd: already in the shell (quit leaves it)", err=True)
         elif name in self.commands or name in ("-h", "--help", "--version"):
-            if self._command(args) == 130 and not self.interactive:
-                self.exit_code = 130  # Ctrl-C during a script: stop it, not just this line
+            if self._command(args) == EXIT_INTERRUPTED and not self.interactive:
+                self.exit_code = EXIT_INTERRUPTED  # Ctrl-C during a script: stop it, not just this line
                 return False
         else:
             close = difflib.get_close_matches(name, [*self.commands, *BUILTINS], n=1)
@@ -368,7 +368,7 @@ class Shell:
         from herd.cli import run_command
 
         history = self._history_length()
-        code = 130
+        code = EXIT_INTERRUPTED
         try:
             self.processes.settle()
             code = run_command(args, obj=self.scope)
@@ -377,7 +377,7 @@ class Shell:
         finally:
             self._forget_answers(history)
             self.processes.stale()
-        if code == 130:
+        if code == EXIT_INTERRUPTED:
             # Threads of the interrupted command may still use their sessions: let them
             # fail on closed connections, and give the next command sessions of its own.
             self.scope.pool.discard()

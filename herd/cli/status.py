@@ -26,11 +26,8 @@ def status(names: tuple[str, ...], output: str, fleet_opts: FleetOptions) -> int
     from herd.operations.status import fetch_status
     from herd.render.status import status_json, status_table
 
-    fleet = open_fleet(fleet_opts, default_all=True)
-    try:
+    with open_fleet(fleet_opts, default_all=True) as fleet:
         report = fetch_status(fleet, names)
-    finally:
-        fleet.close()
     if output == "json":
         click.echo(json.dumps(status_json(report), indent=2))
     else:

@@ -119,6 +119,12 @@ class Fleet:
         self.sessions[host.name].abort()
         return HostResult(host, error=HostTimeout(host.name, f"no answer within {deadline:g} s"))
 
+    def __enter__(self) -> "Fleet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close every session it owns; never waits for a host abandoned at a deadline."""
         for name, session in self.sessions.items():

@@ -10,18 +10,22 @@ next use.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from herd.errors import SupervisorUnavailable, TunnelRefused
 from herd.inventory.model import Host
 from herd.ssh.config import resolve_target
-from herd.ssh.connection import Connector, SSHConnection
+from herd.ssh.connection import CommandResult, Connector, SSHConnection
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.transport import RPCPipe, basic_auth
 
+if TYPE_CHECKING:
+    import paramiko
+
 
 class HostSession:
-    """Lazily connected, reusable access to one host's supervisord."""
+    """Lazily connected, reusable access to one host's supervisord (a HostAccess, herd/fleet/access.py)."""
 
     def __init__(self, host: Host, connector: Connector) -> None:
         self.host = host
@@ -49,6 +53,14 @@ class HostSession:
                 self._ssh = self._connector.connect(resolve_target(self.host))
                 self._client = self._make_client(self._ssh)
             return self._client
+
+    def open_tcp(self, host: str, port: int, timeout: float) -> paramiko.Channel:
+        """A direct-tcpip channel to host:port as seen from the host (for health probes)."""
+        return self.ssh.open_tcp(host, port, timeout)
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        """A shell command on the host over its own exec channel (for health probes)."""
+        return self.ssh.run(command, timeout)
 
     def reset(self) -> None:
         """Forget the connection (after an error); the next use reconnects."""

@@ -148,7 +148,7 @@ def evaluate(status: StatusReport, inventory: Inventory) -> list[Problem]:
 def _host_problems(host: HostStatus, entries: list[Expectation],
                    severity: Any) -> list[Problem]:
     if host.error is not None:
-        reason = getattr(host.error, "reason", str(host.error))
+        reason = host.error.reason
         return [Problem(host.host, None, "UNREACHABLE", "unreachable",
                         Severity.from_level(severity["unreachable"]), reason)]
     problems = _missing(host, entries, severity)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 from paramiko.config import SSHConfig
 
@@ -37,16 +37,50 @@ class SSHTarget:
     python: str | None = None
 
 
-@lru_cache(maxsize=4)
-def load_ssh_config(path: str = "~/.ssh/config") -> SSHConfig:
-    """Parse the user's ssh config once per process; empty when absent."""
-    full = os.path.expanduser(path)
-    if os.path.isfile(full):
+class _ParsedConfigs:
+    """Parsed ssh config files, re-parsed whenever a file's content changes.
+
+    A long-lived process (the shell, a web server, a keeper) must see edits
+    to ~/.ssh/config: each lookup reads the file (small, and cheap next to an
+    SSH handshake) and parses it again only when its bytes differ from the
+    parsed copy.  Nothing is cached on mtime alone.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[bytes, SSHConfig]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> SSHConfig:
+        full = os.path.expanduser(path)
         try:
-            return SSHConfig.from_path(full)
-        except Exception as exc:  # paramiko raises several types; a broken config must not stop herd
-            log.warning("ignoring %s: %s", full, exc)
-    return SSHConfig()
+            with open(full, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return SSHConfig()  # absent (or unreadable): OpenSSH's defaults apply
+        with self._lock:
+            cached = self._parsed.get(full)
+            if cached is not None and cached[0] == data:
+                return cached[1]
+        config = _parse(full, data)
+        with self._lock:
+            self._parsed[full] = (data, config)
+        return config
+
+
+def _parse(full: str, data: bytes) -> SSHConfig:
+    try:
+        return SSHConfig.from_text(data.decode("utf-8", "replace"))
+    except Exception as exc:  # paramiko raises several types; a broken config must not stop herd
+        log.warning("ignoring %s: %s", full, exc)
+        return SSHConfig()
+
+
+_CONFIGS = _ParsedConfigs()
+
+
+def load_ssh_config(path: str = "~/.ssh/config") -> SSHConfig:
+    """The user's ssh config as it is on disk now; empty when absent."""
+    return _CONFIGS.get(path)
 
 
 def resolve_target(host: Host, config: SSHConfig | None = None) -> SSHTarget:

@@ -15,18 +15,23 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
-from herd.errors import Faults, SupervisorFault
+from herd.errors import Faults, HerdError, SupervisorFault
 from herd.operations.rolling.plan import port_of
 from herd.operations.rolling.probes import Probe
-from herd.ssh.connection import SSHConnection
+from herd.fleet.access import HostAccess
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 POLL = 0.05          # state polls: cheap (one round trip), keeps herd's overhead small
 PROBE_PERIOD = 1.0   # between failed probe attempts
 LOG_LINES = 5
+
+
+# Where a process's restart ended: done (healthy), interrupted (restarted, gate skipped), or the phase
+# that failed; "connection" when the host dropped mid-restart (set by the runner).
+GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupted", "connection"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class ProcessResult:
 
     name: str
     ok: bool
-    phase: str                    # where it ended: done, stop, start, min-healthy, probe, interrupted
+    phase: GatePhase              # where it ended
     detail: str = ""
     old_pid: int = 0
     new_pid: int = 0
@@ -54,15 +59,16 @@ Phase = Callable[[str, str], None]  # (process, phase) progress callback
 
 
 class GateFailure(Exception):
-    def __init__(self, phase: str, detail: str) -> None:
+    def __init__(self, phase: GatePhase, detail: str) -> None:
         self.phase = phase
         self.detail = detail
         super().__init__(detail)
 
 
-def restart_process(client: SupervisorClient, ssh: SSHConnection, name: str, spec: GateSpec,
+def restart_process(host: HostAccess, name: str, spec: GateSpec,
                     values: dict[str, str], interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
     """Stop, start and gate one process; never raises for the process's own failure."""
+    client = host.client()
     before = _info(client, name)
     result = ProcessResult(name, ok=False, phase="stop", old_pid=before.pid)
     started = time.monotonic()
@@ -80,7 +86,7 @@ def restart_process(client: SupervisorClient, ssh: SSHConnection, name: str, spe
         _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
         if spec.probe is not None:
             on_phase(name, "probe")
-            result.detail = _probe(client, ssh, name, running.pid, spec, values, started)
+            result.detail = _probe(client, host, name, running.pid, spec, values, started)
         result.ok, result.phase = True, "done"
     except GateFailure as failure:
         result.phase, result.detail = failure.phase, failure.detail
@@ -126,7 +132,7 @@ def _start(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
         time.sleep(POLL)
 
 
-def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: str,
+def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: GatePhase,
           interrupted: threading.Event) -> None:
     """Stay RUNNING with the same pid for ``seconds``."""
     until = time.monotonic() + seconds
@@ -138,7 +144,7 @@ def _hold(client: SupervisorClient, name: str, pid: int, seconds: float, phase: 
         time.sleep(min(POLL * 4, remaining))
 
 
-def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: str) -> None:
+def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: GatePhase) -> None:
     info = _info(client, name)
     if info.state is not ProcessState.RUNNING:
         raise GateFailure(phase, f"{info.statename} after reaching RUNNING ({info.spawnerr or info.description})")
@@ -146,13 +152,13 @@ def _still_healthy(client: SupervisorClient, name: str, pid: int, phase: str) ->
         raise GateFailure(phase, f"restarted by supervisord (pid {pid} -> {info.pid}): it crashed")
 
 
-def _probe(client: SupervisorClient, ssh: SSHConnection, name: str, pid: int, spec: GateSpec,
+def _probe(client: SupervisorClient, host: HostAccess, name: str, pid: int, spec: GateSpec,
            values: dict[str, str], started: float) -> str:
     assert spec.probe is not None
     deadline = started + spec.timeout_healthy
     fields = dict(values, port=port_of(name.split(":")[-1]), process=name)
     while True:
-        passed, detail = spec.probe.run(ssh, fields, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+        passed, detail = spec.probe.run(host, fields, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
         _still_healthy(client, name, pid, "probe")
         if passed:
             return detail
@@ -168,7 +174,7 @@ def last_log_lines(client: SupervisorClient, name: str, count: int = LOG_LINES) 
              ("supervisor.tailProcessStdoutLog", (name, 0, 4096))]
     try:
         answers = client.multicall(calls)
-    except Exception:  # the report must not fail because the log cannot be read
+    except HerdError:  # the report must not fail because the log cannot be read (a fault, a lost host)
         return lines
     for label, answer in zip(("stderr", "stdout"), answers):
         if isinstance(answer, list) and answer and answer[0]:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from herd.errors import HerdError, UsageError
 from herd.operations.rolling.plan import expand
-from herd.ssh.connection import SSHConnection
+from herd.fleet.access import HostAccess
 from herd.supervisor.transport import PipeHTTPConnection
 
 
@@ -42,25 +42,25 @@ class Probe:
         if self.kind == "tcp" and not expand(self.template, host="h", address="a", port="1", process="p").isdigit():
             raise UsageError(f"--tcp {self.template}: must be a port number or {{port}}")
 
-    def run(self, ssh: SSHConnection, values: dict[str, str], timeout: float) -> tuple[bool, str]:
+    def run(self, host: HostAccess, values: dict[str, str], timeout: float) -> tuple[bool, str]:
         """(passed, what happened) — never raises for a failed probe."""
         target = expand(self.template, **values)
         try:
             if self.kind == "http":
-                return _http(ssh, target, timeout)
+                return _http(host, target, timeout)
             if self.kind == "tcp":
-                return _tcp(ssh, int(target), timeout)
-            return _cmd(ssh, target, timeout)
+                return _tcp(host, int(target), timeout)
+            return _cmd(host, target, timeout)
         except HerdError as exc:
-            return False, f"{self.kind} probe: {getattr(exc, 'reason', exc)}"
+            return False, f"{self.kind} probe: {exc.reason}"
         except (OSError, ValueError) as exc:
             return False, f"{self.kind} probe: {exc}"
 
 
-def _http(ssh: SSHConnection, url: str, timeout: float) -> tuple[bool, str]:
+def _http(host: HostAccess, url: str, timeout: float) -> tuple[bool, str]:
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    conn = PipeHTTPConnection(lambda: ssh.open_tcp(host, port, timeout), host=f"{host}:{port}")
+    address, port = parts.hostname or "127.0.0.1", parts.port or 80
+    conn = PipeHTTPConnection(lambda: host.open_tcp(address, port, timeout), host=f"{address}:{port}")
     try:
         path = parts.path or "/"
         if parts.query:
@@ -72,14 +72,14 @@ def _http(ssh: SSHConnection, url: str, timeout: float) -> tuple[bool, str]:
     return 200 <= status < 400, f"GET {url} -> {status}"
 
 
-def _tcp(ssh: SSHConnection, port: int, timeout: float) -> tuple[bool, str]:
-    chan = ssh.open_tcp("127.0.0.1", port, timeout)
+def _tcp(host: HostAccess, port: int, timeout: float) -> tuple[bool, str]:
+    chan = host.open_tcp("127.0.0.1", port, timeout)
     chan.close()
     return True, f"tcp 127.0.0.1:{port} open"
 
 
-def _cmd(ssh: SSHConnection, command: str, timeout: float) -> tuple[bool, str]:
-    result = ssh.run(command, timeout)
+def _cmd(host: HostAccess, command: str, timeout: float) -> tuple[bool, str]:
+    result = host.run(command, timeout)
     if result.status is None:
         return False, f"'{command}' did not finish within {timeout:g} s"
     last = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]

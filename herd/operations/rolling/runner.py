@@ -16,13 +16,15 @@ Guarantees, in the order an operator cares about them:
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
-from herd.errors import EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError, UsageError
+from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError,
+                         RollRefused, UsageError)
 from herd.fleet import Fleet
 from herd.operations.rolling.gate import GateSpec, ProcessResult, restart_process
 from herd.operations.rolling.plan import BatchStep, HostTarget, RollPlan, chunks, expand, split_batches
@@ -30,10 +32,16 @@ from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor import names as namespec
 from herd.supervisor.models import ProcessInfo, ProcessState
 
-EXIT_INTERRUPTED = 130
 HOOK_TIMEOUT = 300.0
 
+log = logging.getLogger("herd.rolling")
+
 Events = Callable[[str, dict[str, Any]], None]
+
+# A host at the end of a roll: done; failed; stopped (halted or interrupted before its end);
+# untouched (never reached); skipped (has no NAME, or held back by --per-host).
+HostStatus = Literal["done", "failed", "stopped", "untouched", "skipped"]
+RollOutcome = Literal["done", "halted", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -50,20 +58,10 @@ class RollOptions:
     post_hook: str | None = None
 
 
-class RollRefused(HerdError):
-    """Pre-flight found a reason not to start (exit 3, or 4 for unreachable hosts)."""
-
-    def __init__(self, exit_code: int, problems: list[str], hint: str = "") -> None:
-        self.exit_code = exit_code
-        self.problems = problems
-        self.hint = hint
-        super().__init__(f"refusing to roll: {len(problems)} problem(s): " + "; ".join(problems))
-
-
 @dataclass
 class HostReport:
     host: str
-    status: str = "untouched"  # done, failed, stopped (halted/interrupted before the end), untouched, skipped
+    status: HostStatus = "untouched"
     processes: list[ProcessResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -73,7 +71,7 @@ class HostReport:
 @dataclass
 class RollReport:
     name: str
-    outcome: str                 # done, halted, interrupted
+    outcome: RollOutcome
     plan: RollPlan
     hosts: list[HostReport]
     seconds: float = 0.0
@@ -95,7 +93,7 @@ class RollReport:
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
     """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
     results = fleet.run(lambda client: client.all_process_info(), deadline=2 * fleet.connector.timeout + 1)
-    unreachable = [f"{r.name}: {getattr(r.error, 'reason', r.error)}" for r in results if r.error is not None]
+    unreachable = [f"{r.name}: {r.error.reason}" for r in results if r.error is not None]
     if unreachable:
         raise RollRefused(EXIT_UNREACHABLE, unreachable)
     targets, without, unhealthy = [], [], []
@@ -182,7 +180,8 @@ class RollRunner:
             for thread in threads:
                 while thread.is_alive():
                     thread.join(0.2)  # short joins keep the main thread responsive to signals
-        outcome = "interrupted" if self.interrupted.is_set() else "halted" if self.halted.is_set() else "done"
+        outcome: RollOutcome = ("interrupted" if self.interrupted.is_set() else
+                                "halted" if self.halted.is_set() else "done")
         self.state.finished = outcome == "done"
         self.state.outcome = outcome
         self._save()
@@ -217,9 +216,10 @@ class RollRunner:
         try:
             self._roll_host(target)
         except HerdError as exc:
-            self._host_failed(target.host, getattr(exc, "reason", str(exc)))
+            self._host_failed(target.host, exc.reason)
         except Exception as exc:  # never let one host's bug leave the roll half-reported
-            self._host_failed(target.host, f"unexpected error: {type(exc).__name__}: {exc}")
+            log.debug("%s: unexpected error during the roll", target.host, exc_info=True)
+            self._host_failed(target.host, f"unexpected error: {type(exc).__name__}: {exc} (-vv shows where)")
 
     def _roll_host(self, target: HostTarget) -> None:
         report = self.reports[target.host]
@@ -232,7 +232,9 @@ class RollRunner:
             return
         failed = False
         session = self.fleet.sessions[target.host]
-        for chunk in chunks(target.processes, self.options.per_host):
+        # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
+        allowance = max(1, self.options.per_host - len(target.down))
+        for chunk in chunks(target.processes, allowance):
             if self.halted.is_set() or self.interrupted.is_set():
                 break
             results = self._restart_chunk(session, target, chunk)
@@ -259,7 +261,7 @@ class RollRunner:
 
         def one(name: str) -> ProcessResult:
             try:
-                return restart_process(session.client(), session.ssh, name, self.options.gate, values,
+                return restart_process(session, name, self.options.gate, values,
                                        self.interrupted, self._phase(target.host))
             except HostError as exc:
                 return self._lost(session, name, exc)
@@ -285,7 +287,7 @@ class RollRunner:
                 client.call("supervisor.startProcess", name, False)
                 note += "; reconnected and started it again"
         except HerdError as again:
-            note += f"; could not reconnect ({getattr(again, 'reason', again)}): it may be left stopped"
+            note += f"; could not reconnect ({again.reason}): it may be left stopped"
         return ProcessResult(name, ok=False, phase="connection", detail=note)
 
     def _phase(self, host: str) -> Callable[[str, str], None]:

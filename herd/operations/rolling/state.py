@@ -11,16 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from herd.files import write_atomically
+
+
+ProgressStatus = Literal["pending", "in-progress", "done", "failed"]
 
 
 @dataclass
 class HostProgress:
-    status: str = "pending"      # pending, in-progress, done, failed
+    status: ProgressStatus = "pending"
     done: list[str] = field(default_factory=list)
     pre_hook: bool = False       # ran and succeeded
     post_hook: bool = False
@@ -65,7 +69,4 @@ class StateFile:
 
     def save(self, state: RollState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".roll-", dir=self.path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(state), fh, indent=1)
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps(asdict(state), indent=1), mode=0o600)

@@ -1,0 +1,535 @@
+"""A fake supervisord, in process, under herd's real XML-RPC client.
+
+Like httpx's MockTransport: the fake sits at the lowest seam herd owns (the
+RPC pipe that carries XML-RPC bodies), so :class:`SupervisorClient`, its
+fault translation, ``system.multicall`` and everything above it run for
+real.  What the fake models, following supervisord 4 (supervisor/process.py,
+rpcinterface.py, options.readFile/tailFile):
+
+* processes with supervisord's states and transitions, driven by time:
+  STARTING -> RUNNING after ``startsecs``; a program that exits at once goes
+  BACKOFF (retry delays 1, 2, 3 ... x ``backoff_unit``) and FATAL after
+  ``startretries``; STOPPING -> STOPPED after ``stop_delay``; a crash of a
+  RUNNING process with autorestart is EXITED then STARTING again with a new
+  pid; ``wait=False`` starts and stops, as herd uses them;
+* faults with supervisord's codes (BAD_NAME, NOT_RUNNING, ALREADY_STARTED,
+  NO_FILE, BAD_ARGUMENTS, BAD_SIGNAL, SHUTDOWN_STATE, UNKNOWN_METHOD ...);
+* process logs as bytes, read with readFile's and tailFile's exact offset
+  semantics; rotation (the file starts over) and clearing;
+* a host that drops its connection (``FakeHost.break_connection``) or hangs
+  is an error of the pipe, as with a real host.
+
+tests/test_fake_contract.py runs the same checks against this fake and a
+real supervisord of the test fleet, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+import xmlrpc.client
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from herd.errors import ConnectError, Faults, TunnelRefused
+from herd.inventory.model import Host
+from herd.ssh.connection import CommandResult
+from herd.supervisor.client import SupervisorClient
+from herd.supervisor.models import ProcessState
+
+Clock = Callable[[], float]
+
+SPAWN_ERROR = "Exited too quickly (process log may have details)"
+SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15}
+
+
+class _Fault(Exception):
+    def __init__(self, code: int, text: str = "") -> None:
+        name = next((n for n in dir(Faults) if getattr(Faults, n) == code and n.isupper()), str(code))
+        self.code = code
+        self.text = f"{name}: {text}" if text else name
+        super().__init__(self.text)
+
+
+@dataclass
+class ProgramSpec:
+    """How a fake program behaves; ``numprocs`` > 1 gives ``name-<n>`` processes in group ``name``."""
+
+    name: str
+    numprocs: int = 1
+    numprocs_start: int = 0
+    startsecs: float = 0.05
+    startretries: int = 3
+    backoff_unit: float = 0.02     # supervisord waits 1 s, 2 s, 3 s between retries; scaled for tests
+    stop_delay: float = 0.0
+    autostart: bool = True
+    autorestart: bool = True
+    fails: bool = False            # exits at once every time it is started: BACKOFF, then FATAL
+    stdout_logfile: str | None = "auto"
+    stderr_logfile: str | None = "auto"
+
+    def process_names(self) -> list[str]:
+        if self.numprocs == 1:
+            return [self.name]
+        return [f"{self.name}-{self.numprocs_start + i}" for i in range(self.numprocs)]
+
+
+@dataclass
+class _Process:
+    spec: ProgramSpec
+    name: str
+    group: str
+    state: ProcessState = ProcessState.STOPPED
+    pid: int = 0
+    start: float = 0.0             # clock time of the last spawn
+    stop: float = 0.0
+    since: float = 0.0             # clock time the current state began
+    retries: int = 0
+    spawnerr: str = ""
+    exitstatus: int = 0
+    logs: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+
+    @property
+    def fullname(self) -> str:
+        return self.name if self.name == self.group else f"{self.group}:{self.name}"
+
+
+class FakeSupervisor:
+    """supervisord's process model and XML-RPC methods, in memory.
+
+    ``clock`` defaults to time.monotonic: herd's waits and polls are real,
+    so keep ``startsecs`` and delays small.  Every method may be called from
+    several threads (herd fans out): one lock guards the state.
+    """
+
+    def __init__(self, programs: Iterable[ProgramSpec] = (), *, identification: str = "supervisor",
+                 version: str = "4.2.5", clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self.identification = identification
+        self.version = version
+        self.state = "RUNNING"
+        self.calls: list[str] = []          # every method called, in order (multicall's parts included)
+        self.main_log = bytearray()
+        self._epoch = time.time() - clock()
+        self._pids = itertools.count(1000)
+        self._lock = threading.RLock()
+        self.processes: dict[str, _Process] = {}
+        for spec in programs:
+            self.add_program(spec)
+
+    # -- set-up and events (what a test does to the "host") ---------------------------
+
+    def add_program(self, spec: ProgramSpec) -> None:
+        with self._lock:
+            for name in spec.process_names():
+                process = _Process(spec, name, spec.name)
+                self.processes[process.fullname] = process
+                if spec.autostart:
+                    self._spawn(process, self.clock())
+                    if not spec.fails:  # as if supervisord had started it a minute ago
+                        process.start -= 60
+                        process.state, process.since = ProcessState.RUNNING, process.start
+
+    def write_log(self, name: str, data: bytes, channel: str = "stdout") -> None:
+        """The process writes ``data`` to its stdout (or stderr) log."""
+        with self._lock:
+            self._process(name).logs[channel].extend(data)
+
+    def rotate_log(self, name: str, channel: str = "stdout") -> None:
+        """The log file is rotated: it starts over empty."""
+        with self._lock:
+            self._process(name).logs[channel] = bytearray()
+
+    def crash(self, name: str, exitstatus: int = 1) -> None:
+        """The process dies on its own; with autorestart supervisord spawns it again."""
+        with self._lock:
+            process = self._process(name)
+            now = self.clock()
+            self._advance(process, now)
+            process.state, process.since, process.stop = ProcessState.EXITED, now, now
+            process.exitstatus, process.pid = exitstatus, 0
+            if process.spec.autorestart:
+                self._spawn(process, now)
+
+    def break_program(self, name: str, fails: bool = True) -> None:
+        """From the next start on, the program exits at once (a bad build), or works again."""
+        with self._lock:
+            for process in self.processes.values():
+                if process.group == name:
+                    process.spec.fails = fails
+
+    def info(self, name: str) -> dict[str, Any]:
+        """getProcessInfo's answer, for assertions."""
+        with self._lock:
+            process = self._process(name)
+            self._advance(process, self.clock())
+            return self._info(process)
+
+    # -- XML-RPC -----------------------------------------------------------------
+
+    def dispatch(self, method: str, params: Sequence[Any]) -> Any:
+        """One XML-RPC call; raises _Fault as supervisord answers a fault."""
+        with self._lock:
+            self.calls.append(method)
+            if method == "system.multicall":
+                return [self._one_of_multicall(call) for call in params[0]]
+            handler = _METHODS.get(method)
+            if handler is None:
+                raise _Fault(Faults.UNKNOWN_METHOD)
+            if self.state == "SHUTDOWN" and method.startswith("supervisor."):
+                raise _Fault(Faults.SHUTDOWN_STATE)
+            try:
+                return handler(self, *params)
+            except TypeError:
+                raise _Fault(Faults.INCORRECT_PARAMETERS) from None
+
+    def _one_of_multicall(self, call: dict[str, Any]) -> Any:
+        try:
+            return self.dispatch(call["methodName"], call.get("params", []))
+        except _Fault as fault:
+            return {"faultCode": fault.code, "faultString": fault.text}
+
+    # daemon
+    def _get_state(self) -> dict[str, Any]:
+        return {"statecode": 1, "statename": self.state}
+
+    def _get_pid(self) -> int:
+        return 42
+
+    def _read_log(self, offset: int, length: int) -> str:
+        return _read_file(bytes(self.main_log), offset, length)
+
+    # processes
+    def _all_info(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        for process in self.processes.values():
+            self._advance(process, now)
+        return [self._info(p) for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name))]
+
+    def _get_info(self, name: str) -> dict[str, Any]:
+        process = self._process(name)
+        self._advance(process, self.clock())
+        return self._info(process)
+
+    def _start(self, name: str, wait: bool = True) -> bool:
+        process = self._process(name)
+        now = self.clock()
+        self._advance(process, now)
+        if process.state in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF,
+                             ProcessState.STOPPING):
+            raise _Fault(Faults.ALREADY_STARTED, name)
+        process.retries = 0
+        self._spawn(process, now)
+        if wait:
+            raise _Fault(Faults.INCORRECT_PARAMETERS, "the fake supports startProcess(name, False) only")
+        return True
+
+    def _stop(self, name: str, wait: bool = True) -> bool:
+        process = self._process(name)
+        now = self.clock()
+        self._advance(process, now)
+        if process.state not in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF):
+            raise _Fault(Faults.NOT_RUNNING, name)
+        if process.state is ProcessState.BACKOFF or process.spec.stop_delay <= 0:
+            self._stopped(process, now)
+        else:
+            process.state, process.since = ProcessState.STOPPING, now
+        if wait:
+            raise _Fault(Faults.INCORRECT_PARAMETERS, "the fake supports stopProcess(name, False) only")
+        return True
+
+    def _signal(self, name: str, signal: str | int) -> bool:
+        process = self._process(name)
+        self._advance(process, self.clock())
+        if str(signal).upper().removeprefix("SIG") not in SIGNALS and not str(signal).isdigit():
+            raise _Fault(Faults.BAD_SIGNAL, str(signal))
+        if process.state not in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.STOPPING):
+            raise _Fault(Faults.NOT_RUNNING, name)
+        return True
+
+    def _read_stdout(self, name: str, offset: int, length: int) -> str:
+        return self._read_channel(name, "stdout", offset, length)
+
+    def _read_stderr(self, name: str, offset: int, length: int) -> str:
+        return self._read_channel(name, "stderr", offset, length)
+
+    def _tail_stdout(self, name: str, offset: int, length: int) -> list[Any]:
+        return self._tail_channel(name, "stdout", offset, length)
+
+    def _tail_stderr(self, name: str, offset: int, length: int) -> list[Any]:
+        return self._tail_channel(name, "stderr", offset, length)
+
+    def _clear_logs(self, name: str) -> bool:
+        process = self._process(name)
+        for channel in process.logs:
+            process.logs[channel] = bytearray()
+        return True
+
+    def _read_channel(self, name: str, channel: str, offset: int, length: int) -> str:
+        process = self._process(name)
+        if self._logfile(process, channel) is None:
+            raise _Fault(Faults.NO_FILE, "None")
+        return _read_file(bytes(process.logs[channel]), int(offset), int(length))
+
+    def _tail_channel(self, name: str, channel: str, offset: int, length: int) -> list[Any]:
+        process = self._process(name)
+        if self._logfile(process, channel) is None:
+            return ["", 0, False]
+        return _tail_file(bytes(process.logs[channel]), int(offset), int(length))
+
+    # -- the state machine ---------------------------------------------------------
+
+    def _process(self, name: str) -> _Process:
+        process = self.processes.get(name)
+        if process is None:
+            matches = [p for p in self.processes.values() if p.name == name and p.group == name]
+            if not matches:
+                raise _Fault(Faults.BAD_NAME, name)
+            process = matches[0]
+        return process
+
+    def _spawn(self, process: _Process, now: float) -> None:
+        process.state, process.since, process.start = ProcessState.STARTING, now, now
+        process.pid, process.spawnerr = next(self._pids), ""
+
+    def _stopped(self, process: _Process, now: float) -> None:
+        process.state, process.since, process.stop, process.pid = ProcessState.STOPPED, now, now, 0
+
+    def _advance(self, process: _Process, now: float) -> None:
+        """Apply every transition that time has brought, in order."""
+        spec = process.spec
+        while True:
+            if process.state is ProcessState.STARTING:
+                if spec.fails:
+                    process.retries += 1
+                    process.pid, process.spawnerr = 0, SPAWN_ERROR
+                    if process.retries > spec.startretries:
+                        process.state = ProcessState.FATAL
+                        return
+                    process.state = ProcessState.BACKOFF
+                    continue
+                if now - process.since < spec.startsecs:
+                    return
+                process.state, process.since = ProcessState.RUNNING, process.since + spec.startsecs
+            elif process.state is ProcessState.BACKOFF:
+                delay = process.retries * spec.backoff_unit
+                if now - process.since < delay:
+                    return
+                at = process.since + delay
+                self._spawn(process, at)
+            elif process.state is ProcessState.STOPPING:
+                if now - process.since < spec.stop_delay:
+                    return
+                self._stopped(process, process.since + spec.stop_delay)
+            else:
+                return
+
+    def _logfile(self, process: _Process, channel: str) -> str | None:
+        configured = process.spec.stdout_logfile if channel == "stdout" else process.spec.stderr_logfile
+        if configured is None:
+            return None
+        if configured == "auto":
+            return f"/var/log/supervisor/{process.name}-{channel}.log"
+        return configured
+
+    def _info(self, process: _Process) -> dict[str, Any]:
+        start = int(self._epoch + process.start) if process.start else 0
+        stop = int(self._epoch + process.stop) if process.stop else 0
+        now = int(self._epoch + self.clock())
+        info = {
+            "name": process.name, "group": process.group, "state": int(process.state),
+            "statename": process.state.name, "pid": process.pid, "start": start, "stop": stop, "now": now,
+            "spawnerr": process.spawnerr, "exitstatus": process.exitstatus,
+            "logfile": self._logfile(process, "stdout") or "",
+            "stdout_logfile": self._logfile(process, "stdout") or "",
+            "stderr_logfile": self._logfile(process, "stderr") or "",
+        }
+        info["description"] = _describe(info)
+        return info
+
+
+def _describe(info: dict[str, Any]) -> str:
+    """supervisord's description field (rpcinterface._interpretProcessInfo)."""
+    state = info["state"]
+    if state == ProcessState.RUNNING:
+        seconds = max(0, info["now"] - info["start"])
+        return f"pid {info['pid']}, uptime {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    if state in (ProcessState.FATAL, ProcessState.BACKOFF):
+        return info["spawnerr"] or f'unknown error (try "tail {info["name"]}")'
+    if state in (ProcessState.STOPPED, ProcessState.EXITED):
+        return time.strftime("%b %d %I:%M %p", time.localtime(info["stop"])) if info["start"] else "Not started"
+    return ""
+
+
+def _read_file(data: bytes, offset: int, length: int) -> str:
+    """supervisor.options.readFile over bytes in memory."""
+    if offset < 0:
+        if length:
+            raise _Fault(Faults.BAD_ARGUMENTS)
+        chunk = data[max(0, len(data) + offset):]
+    else:
+        if length < 0:
+            raise _Fault(Faults.BAD_ARGUMENTS)
+        chunk = data[offset:] if length == 0 else data[offset:offset + length]
+    return chunk.decode("utf-8")
+
+
+def _tail_file(data: bytes, offset: int, length: int) -> list[Any]:
+    """supervisor.options.tailFile over bytes in memory: [text, new offset, overflow]."""
+    size, overflow = len(data), False
+    if size > offset + length:
+        overflow, offset = True, size - 1
+    if offset + length > size:
+        if offset > size - 1:
+            length = 0
+        offset = size - length
+    offset, length = max(0, offset), max(0, length)
+    chunk = data[offset:offset + length] if length else b""
+    return [chunk.decode("utf-8"), size, overflow]
+
+
+_METHODS: dict[str, Callable[..., Any]] = {
+    "supervisor.getAPIVersion": lambda self: "3.0",
+    "supervisor.getSupervisorVersion": lambda self: self.version,
+    "supervisor.getIdentification": lambda self: self.identification,
+    "supervisor.getState": FakeSupervisor._get_state,
+    "supervisor.getPID": FakeSupervisor._get_pid,
+    "supervisor.readLog": FakeSupervisor._read_log,
+    "supervisor.getAllProcessInfo": FakeSupervisor._all_info,
+    "supervisor.getProcessInfo": FakeSupervisor._get_info,
+    "supervisor.startProcess": FakeSupervisor._start,
+    "supervisor.stopProcess": FakeSupervisor._stop,
+    "supervisor.signalProcess": FakeSupervisor._signal,
+    "supervisor.readProcessStdoutLog": FakeSupervisor._read_stdout,
+    "supervisor.readProcessStderrLog": FakeSupervisor._read_stderr,
+    "supervisor.tailProcessStdoutLog": FakeSupervisor._tail_stdout,
+    "supervisor.tailProcessStderrLog": FakeSupervisor._tail_stderr,
+    "supervisor.clearProcessLogs": FakeSupervisor._clear_logs,
+}
+
+
+class FakePipe:
+    """An RPC pipe (herd/supervisor/transport.RPCPipe's interface) into a FakeSupervisor."""
+
+    def __init__(self, host: "FakeHost") -> None:
+        self._host = host
+
+    def post(self, body: bytes) -> bytes:
+        self._host.before_call()
+        params, method = xmlrpc.client.loads(body)
+        try:
+            result = self._host.supervisor.dispatch(method or "", params)
+        except _Fault as fault:
+            return xmlrpc.client.dumps(xmlrpc.client.Fault(fault.code, fault.text), methodresponse=True).encode()
+        return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True).encode()
+
+    def close(self) -> None:
+        pass
+
+
+class FakeHost:
+    """A HostAccess (herd/fleet/access.py) whose supervisord is a FakeSupervisor.
+
+    ``broken`` makes every call fail as a lost connection until ``repair()``;
+    ``connects`` counts (re)connections, as sshd's log counts logins.
+    ``listening`` ports accept health probes (answering ``http_status``);
+    ``commands`` maps a --cmd probe's command line to its exit status.
+    """
+
+    def __init__(self, host: Host | str, supervisor: FakeSupervisor, *, timeout: float = 5.0) -> None:
+        self.host = host if isinstance(host, Host) else Host(name=host)
+        self.supervisor = supervisor
+        self.timeout = timeout
+        self.broken: str | None = None
+        self.connects = 0
+        self.listening: set[int] = set()
+        self.http_status = 200
+        self.commands: dict[str, int] = {}
+        self._client: SupervisorClient | None = None
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def break_connection(self, why: str = "connection reset by peer") -> None:
+        self.broken = why
+        self._client = None
+
+    def repair(self) -> None:
+        self.broken = None
+
+    def before_call(self) -> None:
+        if self.broken:
+            raise ConnectionResetError(self.broken)
+
+    def client(self) -> SupervisorClient:
+        if self.broken:
+            raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
+        if self._client is None:
+            self.connects += 1
+            self._client = SupervisorClient(self.name, FakePipe(self), endpoint="unix:///fake/supervisor.sock",
+                                            timeout=self.timeout)
+        return self._client
+
+    def reset(self) -> None:
+        self._client = None
+
+    abort = close = reset
+
+    def open_tcp(self, host: str, port: int, timeout: float) -> socket.socket:
+        if self.broken:
+            raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
+        if port not in self.listening:
+            raise TunnelRefused(self.name, f"nothing accepts connections on {host}:{port}")
+        ours, theirs = socket.socketpair()
+        threading.Thread(target=self._answer_http, args=(theirs,), daemon=True).start()
+        ours.settimeout(timeout)
+        return ours
+
+    def _answer_http(self, sock: socket.socket) -> None:
+        with sock:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            sock.sendall(f"HTTP/1.1 {self.http_status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        if self.broken:
+            raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
+        status = self.commands.get(command, 0)
+        return CommandResult(status, "", "" if status == 0 else f"{command}: failed")
+
+
+class FakeConnector:
+    """Stands where herd's SSH Connector stands for a Fleet: only its time bound is used."""
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self.accept_new = False
+
+    def close(self) -> None:
+        pass
+
+
+class FakePool:
+    """A session source for herd.fleet.Fleet: one FakeHost per host name."""
+
+    def __init__(self, hosts: Iterable[FakeHost], timeout: float = 5.0) -> None:
+        self.hosts = {h.name: h for h in hosts}
+        self.connector = FakeConnector(timeout)
+
+    def session(self, host: Host) -> FakeHost:
+        return self.hosts[host.name]
+
+
+def fake_fleet(hosts: Sequence[FakeHost], *, timeout: float = 5.0, forks: int = 50) -> Any:
+    """A herd.fleet.Fleet over fake hosts, as operations take it."""
+    from herd.fleet import Fleet
+
+    pool = FakePool(hosts, timeout)
+    return Fleet([h.host for h in hosts], pool.connector, forks=forks, pool=pool)  # type: ignore[arg-type]

@@ -1,0 +1,114 @@
+"""The command line loads lazily and completes in bash, zsh and fish (click's own mechanism)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+import pytest
+
+from herd.cli import COMMANDS, all_commands, cli
+
+HEAVY = ("paramiko", "yaml", "xmlrpc.client", "http.client", "cryptography")
+
+
+def _first_paragraph(command: click.Command) -> str:
+    return " ".join((command.help or "").split("\n\n")[0].split())
+
+
+def test_every_listed_command_loads_and_its_help_line_is_its_docstring() -> None:
+    loaded = all_commands()
+    assert sorted(loaded) == sorted(COMMANDS)
+    for name, command in loaded.items():
+        assert command.name == name
+        assert COMMANDS[name][2] == _first_paragraph(command), name
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    assert cli.get_command(click.Context(cli), "nosuch") is None
+    result = subprocess.run([sys.executable, "-m", "herd", "nosuch"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "No such command 'nosuch'" in result.stderr
+
+
+def _modules_after(args: list[str]) -> tuple[int, set[str]]:
+    """Run a herd command line in a fresh interpreter; its exit code and the modules it imported."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        from herd.cli import run_command
+        code = run_command({args!r})
+        sys.stdout.flush()
+        print("\\nMODULES=" + json.dumps(sorted(sys.modules)))
+        sys.exit(code)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    marker = result.stdout.rindex("MODULES=")
+    return result.returncode, set(json.loads(result.stdout[marker + len("MODULES="):]))
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    code, modules = _modules_after(["--help"])
+    assert code == 0
+    assert not {m for m in modules if m.startswith("herd.cli.")}
+    assert not {m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY}
+
+
+@pytest.mark.parametrize("args", [["status", "--help"], ["status", "--no-such-option"],
+                                  ["rolling-restart", "--help"], ["check", "--help"], ["tail", "-n", "x", "w"]])
+def test_command_help_and_argument_errors_stay_light(args: list[str]) -> None:
+    code, modules = _modules_after(args)
+    assert code in (0, 2)
+    assert f"herd.cli.{COMMANDS[args[0]][0].rsplit('.', 1)[1]}" in modules
+    heavy = {m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY}
+    assert not heavy, heavy
+
+
+def _complete(words: str, cword: int, cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    full_env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword), "_HERD_COMPLETE": "bash_complete",
+                **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "herd"], capture_output=True, text=True, cwd=cwd, env=full_env)
+    assert result.returncode == 0, result.stderr
+    return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
+
+
+@pytest.fixture
+def inventory_dir(tmp_path: Path) -> Path:
+    (tmp_path / "inventory.yaml").write_text(textwrap.dedent("""
+        hosts:
+          web01: {address: 127.0.0.1}
+          web02: {address: 127.0.0.1}
+          db01: {address: 127.0.0.1}
+        groups:
+          web: [web01, web02]
+          db: [db01]
+    """))
+    return tmp_path
+
+
+def test_completion_of_commands_options_hosts_and_groups(inventory_dir: Path) -> None:
+    assert _complete("herd sta", 1, inventory_dir) == ["start", "status"]
+    assert _complete("herd status --ti", 2, inventory_dir) == ["--timeout"]
+    assert _complete("herd status -H w", 3, inventory_dir) == ["web01", "web02"]
+    assert _complete("herd restart -g ", 3, inventory_dir) == ["web", "db"]
+    other = inventory_dir / "other.yaml"
+    other.write_text("hosts:\n  zeta: {}\n")
+    assert _complete(f"herd status -i {other} -H ", 5, inventory_dir) == ["zeta"]
+
+
+def test_completion_offers_nothing_for_a_broken_inventory(inventory_dir: Path) -> None:
+    (inventory_dir / "inventory.yaml").write_text("hosts: [\n")
+    assert _complete("herd status -H ", 3, inventory_dir) == []
+
+
+@pytest.mark.parametrize("shell, marker", [("bash", "complete -o nosort -F _herd_completion herd"),
+                                           ("zsh", "#compdef herd"), ("fish", "complete --no-files --command herd")])
+def test_completion_scripts_for_each_shell(shell: str, marker: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "herd"], capture_output=True, text=True,
+                            env={**os.environ, "_HERD_COMPLETE": f"{shell}_source"})
+    assert result.returncode == 0
+    assert marker in result.stdout

@@ -1,0 +1,91 @@
+"""Control commands' waits and per-host outcomes in process, against fake supervisords.
+
+tests/test_control_fleet.py proves them through sshd on real supervisords;
+here the waiting logic (STOPPING for a while, BACKOFF then FATAL, a wait
+that times out, a host that drops) runs fast.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from herd.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, UsageError
+from herd.operations.control import ControlRequest, run_control
+from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet
+
+
+def host(name: str = "web01", **worker: object) -> FakeHost:
+    return FakeHost(name, FakeSupervisor([ProgramSpec("tornado", numprocs=2, numprocs_start=8080),
+                                          ProgramSpec("worker", **worker)]))  # type: ignore[arg-type]
+
+
+def outcomes(report: object) -> list[tuple[str, str, str | None]]:
+    return [(h.host, o.name, o.error) for h in report.hosts for o in h.outcomes]  # type: ignore[attr-defined]
+
+
+def test_stop_waits_through_stopping_until_stopped() -> None:
+    web01 = host(stop_delay=0.3)
+    report = run_control(fake_fleet([web01]), ControlRequest("stop", ("worker",), wait_timeout=5))
+    assert report.exit_code == EXIT_OK
+    assert web01.supervisor.info("worker")["statename"] == "STOPPED"
+    assert [o.result for h in report.hosts for o in h.outcomes] == ["stopped"]
+
+
+def test_a_stop_still_stopping_at_the_wait_timeout_is_a_failure() -> None:
+    web01 = host(stop_delay=5)
+    report = run_control(fake_fleet([web01]), ControlRequest("stop", ("worker",), wait_timeout=0.2))
+    assert report.exit_code == EXIT_FAILED
+    assert outcomes(report) == [("web01", "worker", "still STOPPING after 0.2 s")]
+
+
+def test_a_start_that_goes_backoff_then_fatal_is_reported_with_the_spawn_error() -> None:
+    web01 = host()
+    fleet = fake_fleet([web01])
+    run_control(fleet, ControlRequest("stop", ("worker",)))
+    web01.supervisor.break_program("worker")
+    report = run_control(fleet, ControlRequest("start", ("worker",), wait_timeout=5))
+    assert report.exit_code == EXIT_FAILED
+    assert outcomes(report) == [("web01", "worker", "FATAL: Exited too quickly (process log may have details) "
+                                                    "(see herd tail worker stderr)")]
+
+
+def test_restart_of_a_group_and_already_started_and_not_running() -> None:
+    web01 = host()
+    fleet = fake_fleet([web01])
+    before = [web01.supervisor.info(f"tornado:tornado-{p}")["pid"] for p in (8080, 8081)]
+    report = run_control(fleet, ControlRequest("restart", ("tornado:*",)))
+    assert report.exit_code == EXIT_OK
+    after = [web01.supervisor.info(f"tornado:tornado-{p}")["pid"] for p in (8080, 8081)]
+    assert all(a != b for a, b in zip(after, before))
+    assert [o.result for h in run_control(fleet, ControlRequest("start", ("worker",))).hosts
+            for o in h.outcomes] == ["already started"]
+    run_control(fleet, ControlRequest("stop", ("worker",)))
+    assert [o.result for h in run_control(fleet, ControlRequest("stop", ("worker",))).hosts
+            for o in h.outcomes] == ["not running"]
+
+
+def test_unknown_names_are_refused_before_anything_is_touched() -> None:
+    web01 = host()
+    before = web01.supervisor.info("worker")["pid"]
+    with pytest.raises(UsageError, match="no such process or group on any selected host: nosuch"):
+        run_control(fake_fleet([web01]), ControlRequest("stop", ("worker", "nosuch")))
+    assert web01.supervisor.info("worker")["pid"] == before
+    assert "supervisor.stopProcess" not in web01.supervisor.calls
+
+
+def test_one_host_down_the_others_act() -> None:
+    web01, web02 = host("web01"), host("web02")
+    web02.break_connection()
+    report = run_control(fake_fleet([web01, web02]), ControlRequest("stop", ("worker",)))
+    assert report.exit_code == EXIT_UNREACHABLE
+    assert web01.supervisor.info("worker")["statename"] == "STOPPED"
+    assert web02.supervisor.info("worker")["statename"] == "RUNNING"
+    down = next(h for h in report.hosts if h.host == "web02")
+    assert down.error is not None and "connection lost" in str(down.error)
+
+
+def test_all_processes_of_a_host_are_asked_in_one_round_trip() -> None:
+    web01 = host()
+    run_control(fake_fleet([web01]), ControlRequest("stop", ("all",), wait=False))
+    assert web01.supervisor.calls.count("system.multicall") == 1
+    assert web01.supervisor.calls.count("supervisor.stopProcess") == 3
