@@ -22,6 +22,12 @@ collide.  Host i uses block+10*i+0..3 for tornado, +4 for sshd, +5 for
 inet_http_server.  With an explicit ``base_port`` the tornado ports are
 base_port+10*i+0..3 and sshd/inet ports still come from a reserved block.
 
+Misbehaving hosts: ``Fleet.impersonate(name, behaviour)`` stops a host's
+supervisord and serves its socket (or inet port) with
+scripts/hostile_supervisord.py instead (escape sequences, a huge or endless
+answer, a drip, a hang, garbage, an entity bomb, thousands of processes);
+``Fleet.restore(name)`` puts supervisord back.
+
 Processes: sshd runs as ``/usr/sbin/sshd -D -e -f CONFIG`` and supervisord as
 ``python -m supervisor.supervisord -n -c CONF``, both our own children in
 their own sessions, so the recorded pid is the real one.  Stopping verifies
