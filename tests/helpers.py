@@ -53,3 +53,21 @@ def edit_inventory(source: Path, target: Path, change) -> Path:
     change(data)
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target
+
+
+def assert_through_jump(host, jump_port: int) -> None:
+    """Connect to ``host`` (an inventory Host) and check its SSH transport rides on a jump host's channel."""
+    import paramiko
+
+    from herd.fleet import HostSession
+    from herd.ssh.connection import Connector
+
+    connector = Connector(timeout=10)
+    session = HostSession(host, connector)
+    try:
+        session.client().all_process_info()
+        assert isinstance(session.ssh.transport.sock, paramiko.Channel)
+        assert session.ssh.via is not None and session.ssh.via.target.port == jump_port
+    finally:
+        session.close()
+        connector.close()

@@ -679,11 +679,9 @@ def test_missing_env_path_is_an_error(clean_cwd: Path, monkeypatch: pytest.Monke
     assert str(info.value) == "inventory /no/such.yaml (set in $HERD_INVENTORY) does not exist"
 
 
-def test_explicit_directory_is_an_error(clean_cwd: Path) -> None:
-    with pytest.raises(InventoryError) as info:
-        find_inventory(str(clean_cwd))
-    assert str(info.value) == (
-        f"inventory {clean_cwd} (given with -i/--inventory) is a directory, not a file")
+def test_explicit_directory_is_taken_as_an_ansible_inventory(clean_cwd: Path) -> None:
+    # a directory is an Ansible inventory directory (herd/inventory/ansible.py)
+    assert find_inventory(str(clean_cwd)) == (str(clean_cwd), "from -i")
 
 
 def test_nothing_found(clean_cwd: Path) -> None:

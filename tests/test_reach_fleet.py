@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import edit_inventory, herd
+from helpers import assert_through_jump, edit_inventory, herd
 
 
 
@@ -154,21 +154,9 @@ def test_proxy_jump_through_another_host(fleet, home, tmp_path):
     assert [r[0] for r in run.rows()] == ["web04"] * 5
 
     # and it really went through the jump host: the SSH transport rides on a channel
-    import paramiko
-
-    from herd.fleet import HostSession
     from herd.inventory import load_inventory
-    from herd.ssh.connection import Connector
 
-    connector = Connector(timeout=10)
-    session = HostSession(load_inventory(str(inv)).host("web04"), connector)
-    try:
-        session.client().all_process_info()
-        assert isinstance(session.ssh.transport.sock, paramiko.Channel)
-        assert session.ssh.via is not None and session.ssh.via.target.port == jump.ssh_port
-    finally:
-        session.close()
-        connector.close()
+    assert_through_jump(load_inventory(str(inv)).host("web04"), jump.ssh_port)
 
 
 # -- hosts that are down, hung or misconfigured --------------------------------------------

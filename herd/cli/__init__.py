@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "clear": ("herd.cli.control", "clear", "Clear the stdout and stderr logs of processes."),
     "fg": ("herd.cli.logs", "fg", "Attach to one process on one host (-H HOST): its stdout and stderr are shown "
                                   "as they come, each line you type is sent to its stdin."),
+    "inventory": ("herd.cli.inventory", "inventory",
+                  "Show what herd resolved from the inventory (every host when none is selected)."),
     "maintail": ("herd.cli.logs", "maintail",
                  "Show the end of supervisord's own log from every selected host (all when none is selected)."),
     "pid": ("herd.cli.control", "pid",

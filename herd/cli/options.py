@@ -46,10 +46,10 @@ def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
     Completion must never fail loudly: a missing or broken inventory offers nothing.
     """
     try:
-        from herd.inventory import find_inventory, load_inventory
+        from herd.inventory import find_inventory, read_inventory
 
         path, _ = find_inventory(ctx.params.get("inventory"))
-        inventory = load_inventory(path)
+        inventory = read_inventory(path)
     except Exception:  # noqa: BLE001 - any problem means "nothing to offer" while typing
         return []
     return list(inventory.host_names) if kind == "hosts" else list(inventory.groups)
@@ -64,7 +64,8 @@ def _complete_groups(ctx: click.Context, param: click.Parameter, incomplete: str
 
 
 _OPTIONS = [
-    click.option("-i", "--inventory", metavar="FILE", help="Inventory file (default: $HERD_INVENTORY, "
+    click.option("-i", "--inventory", metavar="FILE", help="Inventory: herd's YAML, or an Ansible inventory "
+                 "file or directory (default: $HERD_INVENTORY, "
                  "./inventory.yaml, ./inventory/herd.yaml, ~/.config/herd/inventory.yaml, /etc/herd/inventory.yaml).",
                  type=click.Path(dir_okay=True)),
     click.option("-a", "--all-hosts", is_flag=True, help="Every host of the inventory."),
@@ -151,7 +152,7 @@ def shell_scope() -> ShellScope | None:
 def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
     """Find and validate the inventory, then apply the selectors."""
     from herd.errors import UsageError
-    from herd.inventory import find_inventory, load_inventory, select_hosts
+    from herd.inventory import find_inventory, read_inventory, select_hosts
 
     scope = shell_scope()
     if scope is not None:
@@ -165,7 +166,7 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
         inventory = scope.inventory
     else:
         path, how = find_inventory(opts.inventory)
-        inventory = load_inventory(path)
+        inventory = read_inventory(path)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)

@@ -28,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from herd.errors import InventoryError
 from herd.text import shorten as _echo   # a value quoted in a message: one line, escaped, cut
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
-                                  Expectation, Host, Inventory, SupervisorTarget)
+                                  Expectation, GroupNode, Host, Inventory, SupervisorTarget)
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _NULL, _MERGE = _TAG + "str", _TAG + "int", _TAG + "null", _TAG + "merge"
@@ -638,7 +638,15 @@ def _build(ctx: _Ctx, root: Node | None) -> Inventory:
     groups = _resolve_groups(ctx, raw_groups, order)
     expect = _parse_expect(ctx, sections["expect"][1], groups, order) if "expect" in sections else {}
     check = _parse_check(ctx, sections["check"][1]) if "check" in sections else CheckSettings()
-    return Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check)
+    return Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check,
+                     tree=_group_tree(raw_groups))
+
+
+def _group_tree(raw: dict[str, list[_Member]]) -> dict[str, GroupNode]:
+    """Each group's ``@includes`` and hosts as written, for ``herd inventory --graph``."""
+    return {name: GroupNode(children=tuple(m.text[1:] for m in members if m.text.startswith("@")),
+                            hosts=tuple(m.text for m in members if not m.text.startswith("@")))
+            for name, members in raw.items()}
 
 
 def _parse_hosts(ctx: _Ctx, section: tuple[ScalarNode, Node], defaults: _Settings,

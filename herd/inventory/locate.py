@@ -51,10 +51,8 @@ def find_inventory(explicit: str | None) -> tuple[str, str]:
 
 
 def _named(path: str, given: str) -> str:
-    """A path the user chose: it must be an existing file."""
+    """A path the user chose: it must exist (a directory is an Ansible inventory directory)."""
     path = os.path.expanduser(path)
-    if os.path.isdir(path):
-        raise InventoryError(f"inventory {path} ({given}) is a directory, not a file")
     if not os.path.exists(path):
         raise InventoryError(f"inventory {path} ({given}) does not exist")
     return path

@@ -124,6 +124,18 @@ class CheckSettings:
 
 
 @dataclass(frozen=True)
+class GroupNode:
+    """One group of the group tree, as ``herd inventory --graph`` draws it.
+
+    ``children`` are the groups it includes, ``hosts`` the hosts named in
+    the group itself (not those that come through a child), both as written.
+    """
+
+    children: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Inventory:
     """A loaded inventory: hosts in file order and groups resolved to host names."""
 
@@ -132,6 +144,8 @@ class Inventory:
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expect: Mapping[str, Expectation] = field(default_factory=dict)
     check: CheckSettings = field(default_factory=CheckSettings)
+    # The group tree (group -> GroupNode); empty when the loader does not say.
+    tree: Mapping[str, GroupNode] = field(default_factory=dict)
 
     def expectations_for(self, host: str) -> list[Expectation]:
         """The ``expect`` entries that apply to ``host``, in file order."""

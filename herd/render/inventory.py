@@ -1,0 +1,151 @@
+"""``herd inventory`` output: what herd resolved, as a table, JSON or a group graph.
+
+Each host is shown with how herd would reach it (address, port, user, key,
+jump host, become, supervisord's socket or URL), after ~/.ssh/config, as
+:class:`~herd.ssh.config.SSHTarget` says.  Where a password comes from (an
+environment variable name, a file path) may be shown; a password never is:
+herd does not read one to draw this.  Names come from the inventory file,
+and are still escaped for the terminal like anything else herd prints.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Sequence
+
+from herd.inventory.model import GroupNode, Host, Inventory
+from herd.text import field as escape   # herd.text: the one place that makes text terminal-safe
+from herd.render.table import format_table
+from herd.ssh.config import DEFAULT_IDENTITIES, SSHTarget
+
+HEADERS = ("HOST", "ADDRESS", "PORT", "USER", "KEY", "JUMP", "BECOME", "SUPERVISOR")
+
+
+def group_tree(inventory: Inventory) -> dict[str, GroupNode]:
+    """The group tree rooted at ``all``; built from the groups when the loader gave none.
+
+    herd's own YAML has no ``all``: its top groups (those no group
+    includes) hang under a drawn ``all``, with ``ungrouped`` for the hosts
+    in no group, as Ansible draws an inventory.
+    """
+    tree = dict(inventory.tree)
+    if "all" in tree:
+        return tree
+    included = {kid for node in tree.values() for kid in node.children}
+    grouped = {h for members in inventory.groups.values() for h in members}
+    tree["ungrouped"] = GroupNode(hosts=tuple(h for h in inventory.host_names if h not in grouped))
+    tree["all"] = GroupNode(children=("ungrouped",) + tuple(g for g in tree if g not in included
+                                                            and g not in ("ungrouped", "all")))
+    return tree
+
+
+def inventory_graph(inventory: Inventory, hosts: Iterable[str] | None = None) -> str:
+    """Like ``ansible-inventory --graph``: ``@group:`` lines, children first, then hosts.
+
+    With ``hosts`` (a selection), other hosts and the groups left without
+    any selected host are not drawn.
+    """
+    tree = group_tree(inventory)
+    chosen = set(inventory.host_names if hosts is None else hosts)
+    lines: list[str] = []
+
+    def draw(name: str, depth: int) -> None:
+        lines.append(_indent(f"@{escape(name)}:", depth))
+        for kid in tree.get(name, GroupNode()).children:
+            if hosts is None or _has_chosen(tree, kid, chosen):
+                draw(kid, depth + 1)
+        if name != "all":
+            lines.extend(_indent(escape(h), depth + 1)
+                         for h in tree.get(name, GroupNode()).hosts if h in chosen)
+
+    draw("all", 0)
+    return "\n".join(lines)
+
+
+def _indent(text: str, depth: int) -> str:
+    return "  |" * depth + "--" + text if depth else text
+
+
+def _has_chosen(tree: dict[str, GroupNode], name: str, chosen: set[str]) -> bool:
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        node = tree.get(current, GroupNode())
+        if chosen.intersection(node.hosts):
+            return True
+        todo.extend(node.children)
+    return False
+
+
+def _key(host: Host, target: SSHTarget) -> str:
+    """The key herd offers first; '-' when only OpenSSH's default keys would be tried."""
+    if host.identity_file:
+        return host.identity_file
+    defaults = {os.path.expanduser(path) for path in DEFAULT_IDENTITIES}
+    configured = [path for path in target.identity_files if path not in defaults]
+    return configured[0] if configured else "-"
+
+
+def _become(host: Host) -> str:
+    return (host.become_user or "root") if host.become else "-"
+
+
+def _supervisor(host: Host) -> str:
+    text = host.supervisor.endpoint
+    return f"{text} (user {host.supervisor.username})" if host.supervisor.username else text
+
+
+def inventory_table(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]) -> str:
+    """The hosts table, then each group with its (selected) hosts."""
+    rows = [[escape(host.name), escape(target.hostname), str(target.port), escape(target.user),
+             escape(_key(host, target)), escape(target.proxy_jump or "-"), escape(_become(host)),
+             escape(_supervisor(host))] for host, target in pairs]
+    lines = format_table(HEADERS, rows, color=False)
+    chosen = {host.name for host, _ in pairs}
+    groups = [[escape(name), ", ".join(escape(h) for h in members if h in chosen)]
+              for name, members in inventory.groups.items() if chosen.intersection(members)]
+    if groups:
+        lines += [""] + format_table(("GROUP", "HOSTS"), groups, color=False)
+    lines.append(f"{len(pairs)} host{'' if len(pairs) == 1 else 's'} from {escape(inventory.path)}")
+    return "\n".join(lines)
+
+
+def inventory_json(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]) -> dict[str, Any]:
+    """Everything the table shows, for scripts; group membership and the tree too."""
+    chosen = {host.name for host, _ in pairs}
+    tree = group_tree(inventory)
+    return {
+        "inventory": inventory.path,
+        "hosts": [_host_json(host, target, inventory) for host, target in pairs],
+        "groups": {name: [h for h in members if h in chosen]
+                   for name, members in inventory.groups.items()},
+        "tree": {name: {"children": list(node.children),
+                        "hosts": [h for h in node.hosts if h in chosen]}
+                 for name, node in tree.items()},
+    }
+
+
+def _host_json(host: Host, target: SSHTarget, inventory: Inventory) -> dict[str, Any]:
+    sup = host.supervisor
+    return {
+        "name": host.name,
+        "address": target.hostname,
+        "port": target.port,
+        "user": target.user,
+        "identity_files": list(target.identity_files),
+        "proxy_jump": target.proxy_jump,
+        "known_hosts": host.known_hosts,
+        "python": host.python,
+        "become": host.become,
+        "become_user": (host.become_user or "root") if host.become else None,
+        "become_password_env": host.become_password_env,
+        "become_password_file": host.become_password_file,
+        "supervisor": {"socket": sup.socket, "url": sup.url, "username": sup.username,
+                       "password_env": sup.password_env, "password_file": sup.password_file},
+        "logs": dict(host.logs),
+        "groups": [name for name, members in inventory.groups.items() if host.name in members],
+    }
