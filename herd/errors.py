@@ -34,6 +34,8 @@ into any message here or elsewhere.
 
 from __future__ import annotations
 
+from herd import text
+
 # Exit codes shared by the commands (docs/commands.md documents them).
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -68,7 +70,9 @@ class InventoryError(HerdError):
     """The inventory is unreadable or invalid.
 
     Rendered as ``file:line: key.path: what is wrong`` so an editor can jump
-    to it.
+    to it, always on one line: a value quoted in it is shortened and escaped
+    by the loader (herd.text.shorten), and anything else that would break the
+    line is escaped here.
     """
 
     exit_code = EXIT_USAGE
@@ -92,7 +96,7 @@ class InventoryError(HerdError):
                     where += f":{self.column}"
             where += ": "
         key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.what}"
+        return text.field(f"{where}{key}{self.what}")   # one line, whatever the file held
 
 
 class HostError(HerdError):

@@ -27,6 +27,12 @@ collide.  Host i uses block+10*i+0..3 for tornado, +4 for sshd, +5 for
 inet_http_server.  With an explicit ``base_port`` the tornado ports are
 base_port+10*i+0..3 and sshd/inet ports still come from a reserved block.
 
+Misbehaving hosts: ``Fleet.impersonate(name, behaviour)`` stops a host's
+supervisord and serves its socket (or inet port) with
+scripts/hostile_supervisord.py instead (escape sequences, a huge or endless
+answer, a drip, a hang, garbage, an entity bomb, thousands of processes);
+``Fleet.restore(name)`` puts supervisord back.
+
 Processes: sshd runs as ``/usr/sbin/sshd -D -e -f CONFIG`` and supervisord as
 ``python -m supervisor.supervisord -n -c CONF``, both our own children in
 their own sessions, so the recorded pid is the real one.  Stopping verifies
@@ -100,6 +106,7 @@ class FleetHost:
     streamlocal: bool
     sshd_pid: int | None = None
     supervisord_pid: int | None = None
+    hostile_pid: int | None = None      # a misbehaving server in supervisord's place (impersonate)
     # Distribution-style hosts (see "Distribution-style hosts" below): their own
     # mount namespace, held by the process ns_pid; dropbear: Dropbear, not OpenSSH.
     distro: bool = False
@@ -1285,6 +1292,41 @@ class Fleet:
         """Undo break_app (running processes are not touched)."""
         Path(self.host(name).broken_flag_path).unlink(missing_ok=True)
 
+    # -- a misbehaving supervisord ----------------------------------------------
+    def impersonate(self, name: str, behaviour: str, *options: str) -> None:
+        """Stop ``name``'s supervisord and serve its socket (or inet port) with a misbehaving
+        server instead: scripts/hostile_supervisord.py BEHAVIOUR (escapes, many, huge, flood,
+        drip, hang, garbage, bomb; ``options`` such as ``--size``, ``--processes`` go to it).
+        herd reaches it through the host's real sshd; ``restore(name)`` puts supervisord back."""
+        host = self.host(name)
+        self.stop_hostile(name)
+        self.stop_supervisord(name)
+        address = _hostile_address(host)
+        pid = _spawn([self.python, HOSTILE_SCRIPT, address, behaviour, *options],
+                     os.path.join(host.log_dir, "hostile.log"), host.dir)
+        host.hostile_pid = pid
+        self.save()
+        deadline = time.monotonic() + START_TIMEOUT
+        for delay in _backoff():
+            if _hostile_listening(host):
+                return
+            if not _REAPER.alive(pid) or time.monotonic() >= deadline:
+                raise FleetError(f"{name}: hostile server ({behaviour}) did not listen on {address}")
+            time.sleep(delay)
+
+    def stop_hostile(self, name: str) -> None:
+        """Stop the misbehaving server of ``name``, if any."""
+        host = self.host(name)
+        if host.hostile_pid:
+            kill_tree(host.hostile_pid, HOSTILE_SCRIPT)
+        host.hostile_pid = None
+        self.save()
+
+    def restore(self, name: str) -> None:
+        """Undo impersonate: stop the misbehaving server, start the real supervisord again."""
+        self.stop_hostile(name)
+        self.start_supervisord(name)
+
     # -- the whole fleet -----------------------------------------------------
     def status(self) -> list[dict[str, Any]]:
         """Per host: name, ssh_port, sshd (running/paused/stopped), supervisord, processes."""
@@ -1305,6 +1347,7 @@ class Fleet:
     def stop(self) -> None:
         """Stop every process the fleet started and wait until all are gone; idempotent."""
         def stop_host(name: str) -> None:
+            self.stop_hostile(name)
             self.stop_supervisord(name)
             self.stop_sshd(name)
             _stop_namespace(self, self.host(name))
@@ -1324,6 +1367,7 @@ class Fleet:
         (programs left behind by a supervisord that was SIGKILLed, say)."""
         ours = {str(self.directory / "app.py"), str(self.directory / "worker.py")}
         ours |= {os.path.join(h.dir, "main.py") for h in self.hosts}
+        ours |= {_hostile_address(h) for h in self.hosts}   # impersonate's servers
         ours |= {h.conf_path for h in self.hosts}
         me = os.getpid()
         for entry in os.listdir("/proc"):
@@ -1429,6 +1473,29 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
         distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
         layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"))
+
+
+HOSTILE_SCRIPT = str(Path(__file__).resolve().with_name("hostile_supervisord.py"))
+
+
+def _hostile_address(host: FleetHost) -> str:
+    return f"tcp:{host.inet_port}" if host.inet_port else f"unix:{host.socket_path}"
+
+
+def _hostile_listening(host: FleetHost) -> bool:
+    """True once something accepts connections where ``host``'s supervisord listens."""
+    with contextlib.suppress(OSError):
+        if host.inet_port:
+            socket.create_connection((ADDRESS, host.inet_port), timeout=1).close()
+        else:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(1)
+                sock.connect(host.socket_path)
+            finally:
+                sock.close()
+        return True
+    return False
 
 
 def _keygen(path: Path, comment: str) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from herd.errors import Faults, SupervisorFault
 from herd.operations.logs import MAX_LINE, LineBuffer, clean_input
-from herd.render.logs import Prefixer, escape, escape_output, json_text
+from herd.render.logs import Prefixer, json_text
+from herd.text import block as escape_output, line as escape
 from herd.supervisor import xmlsafe
 from herd.supervisor.logs import ANCHOR, Note, _clean_tail, decode_error, keep_last_lines, undecodable, utf8_len
 

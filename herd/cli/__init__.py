@@ -16,7 +16,7 @@ from typing import Sequence
 
 import click
 
-from herd import __version__
+from herd import __version__, text
 from herd.errors import EXIT_INTERRUPTED, EXIT_USAGE, HerdError
 
 # name -> (module, attribute, help line): every command herd has.
@@ -126,7 +126,7 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
         click.echo("herd: aborted", err=True)
         code = EXIT_INTERRUPTED
     except HerdError as exc:
-        click.echo(f"herd: {exc}", err=True)
+        click.echo(f"herd: {text.field(exc)}", err=True)  # a message may quote what a host sent
         code = exc.exit_code
     return code if isinstance(code, int) else 0
 

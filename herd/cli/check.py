@@ -163,7 +163,9 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    from herd import text as safe
+
+    return safe.field(" ".join(text.split()))
 
 
 # --------------------------------------------------------------------------

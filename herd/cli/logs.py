@@ -217,6 +217,7 @@ def fg(name: str, fleet_opts: FleetOptions) -> int:
     Ctrl-D (end of input) or Ctrl-C detaches; the process keeps running.  As with
     supervisorctl fg, the process must read its stdin and log its output.
     """
+    from herd import text as safe
     from herd.operations.logs import Attachment, select_one
 
     fleet = open_fleet(fleet_opts, default_all=True)
@@ -225,19 +226,20 @@ def fg(name: str, fleet_opts: FleetOptions) -> int:
         host, process = select_one(fleet, name)
         attachment = Attachment(fleet, host, process)
         info = attachment.attach()
-        click.echo(f"herd: attached to {host} {info.fullname} (pid {info.pid}): lines you type go to its "
+        click.echo(f"herd: attached to {host} {safe.field(info.fullname)} (pid {info.pid}): lines you type go to its "
                    f"stdin; Ctrl-D or Ctrl-C detaches (the process keeps running)", err=True)
         threading.Thread(target=_read_input, args=(attachment, stop_input), name="herd-fg-input",
                          daemon=True).start()
         try:
             end = attachment.run(_show_output)
         except KeyboardInterrupt:
-            click.echo(f"herd: detached from {host} {process} (it keeps running)", err=True)
+            click.echo(f"herd: detached from {host} {safe.field(process)} (it keeps running)", err=True)
             return EXIT_INTERRUPTED
         if end.channel == "detached":
-            click.echo(f"herd: detached from {host} {process} at the end of input (it keeps running)", err=True)
+            click.echo(f"herd: detached from {host} {safe.field(process)} at the end of input (it keeps running)",
+                       err=True)
             return EXIT_OK
-        click.echo(f"herd: {host}: {end.text}; detached", err=True)
+        click.echo(f"herd: {host}: {safe.field(end.text)}; detached", err=True)
         return EXIT_NOT_RUNNING
     finally:
         stop_input.set()
@@ -269,8 +271,8 @@ def _read_input(attachment, stop: threading.Event) -> None:
 
 
 def _show_output(event: "LogEvent") -> None:
-    from herd.render.logs import escape_output
+    from herd import text
 
     stream = sys.stderr if event.channel == "stderr" else sys.stdout
-    stream.write(escape_output(event.text))
+    stream.write(text.block(event.text))
     stream.flush()

@@ -75,7 +75,9 @@ _OPTIONS = [
     click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN", shell_complete=_complete_hosts,
                  help="Hosts whose inventory name matches a shell glob (repeatable)."),
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
-                 help="Bound on connecting to a host and on each call to supervisord."),
+                 help="Time a host gets: read-only commands (status, tail, version, pid, avail) finish "
+                      "within it, connecting included; other commands bound each step (connecting, "
+                      "each call) by it."),
     click.option("--forks", type=click.IntRange(min=1), default=50, show_default=True, metavar="N",
                  help="Hosts contacted at once."),
     click.option("--accept-new", is_flag=True,
@@ -104,10 +106,19 @@ def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class SafeFormatter(logging.Formatter):
+    """herd's log lines, terminal-safe: a message may quote what a host sent (herd.text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from herd import text
+
+        return text.block(super().format(record))
+
+
 def setup_logging(verbose: int) -> None:
     """herd's own messages on stderr: warnings always, info with -v, debug with -vv."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("herd: %(message)s"))
+    handler.setFormatter(SafeFormatter("herd: %(message)s"))
     root = logging.getLogger("herd")
     root.handlers[:] = [handler]
     root.propagate = False

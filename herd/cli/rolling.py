@@ -131,6 +131,7 @@ def _state(inventory_path: str, name: str, state_file: str | None, *, resume: bo
 
 def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state: "RollState", *,
           resume: bool, dry_run: bool, as_json: bool) -> int:
+    from herd import text
     from herd.errors import RollRefused
     from herd.operations.rolling.runner import RollRunner, preflight
     from herd.render.rolling import plan_json, plan_lines, progress_line, report_json, report_lines
@@ -140,9 +141,9 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
         plan = preflight(fleet, options, state if resume else None)
     except RollRefused as refused:
         for problem in refused.problems:
-            click.echo(f"herd: refusing to roll {options.name}: {problem}", err=True)
+            click.echo(f"herd: refusing to roll {options.name}: {text.field(problem)}", err=True)
         if refused.hint:
-            click.echo(f"herd: {refused.hint}", err=True)
+            click.echo(f"herd: {text.field(refused.hint)}", err=True)
         return refused.exit_code
     if dry_run:
         click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import click
 
+from herd import text as safe
 from herd.cli.options import (FleetOptions, ShellScope, fleet_options, load_selected, make_connector, shell_scope,
                               with_become)
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
@@ -182,9 +183,16 @@ def _positionals(tokens: Sequence[str], spec: CommandSpec) -> int:
 
 
 def process_names(infos: Iterable["ProcessInfo"]) -> set[str]:
-    """Names to offer for processes: all, group names, group:* and group:name (as supervisorctl prints them)."""
+    """Names to offer for processes: all, group names, group:* and group:name (as supervisorctl prints them).
+
+    A name with a control character (or anything else herd.text would
+    escape) is never offered: readline would put it raw on the terminal,
+    and an escaped form would name no process.
+    """
     names: set[str] = set()
     for info in infos:
+        if not (safe.is_safe(info.group) and safe.is_safe(info.name)):
+            continue
         names.add("all")
         names.add(info.group)
         names.add(info.fullname)
@@ -232,7 +240,7 @@ class ProcessNames:
         return sorted(process_names(self.infos(hosts)))
 
     def groups(self, hosts: Sequence["Host"]) -> list[str]:
-        return sorted({info.group for info in self.infos(hosts)})
+        return sorted({info.group for info in self.infos(hosts) if safe.is_safe(info.group)})
 
     def stale(self) -> None:
         """After a command: offer the names seen so far, refresh them on the next TAB."""
@@ -354,7 +362,7 @@ class Shell:
         else:
             close = difflib.get_close_matches(name, [*self.commands, *BUILTINS], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            click.echo(f"herd: unknown command '{name}'{hint}; help lists the commands", err=True)
+            click.echo(f"herd: unknown command '{safe.field(name)}'{hint}; help lists the commands", err=True)
         return True
 
     def _command(self, args: list[str]) -> int:
@@ -418,7 +426,7 @@ class Shell:
                 hosts = select_hosts(self.scope.inventory, all_hosts=all_hosts, groups=groups, patterns=patterns,
                                      default_all=False)
             except HerdError as exc:
-                click.echo(f"herd: {exc}", err=True)
+                click.echo(f"herd: {safe.field(exc)}", err=True)
                 return
             self.scope.hosts = with_become(hosts, self.scope.become)
             self.scope.explicit = True

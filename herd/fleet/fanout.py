@@ -26,6 +26,8 @@ Task = Callable[[SupervisorClient], T]
 
 log = logging.getLogger("herd.fleet")
 
+READ_GRACE = 0.25   # seconds past a read-only command's budget for a step's own timeout to report
+
 
 @dataclass
 class HostResult(Generic[T]):
@@ -58,19 +60,37 @@ class Fleet:
         self.sessions = {h.name: pool.session(h) for h in self.hosts}
         self._abandoned: set[str] = set()
 
+    @property
+    def read_budget(self) -> float:
+        """What a read-only command (status, tail, version, pid, avail) gives a host: the timeout.
+
+        Connecting and every call of a host together: that is what lets
+        ``--timeout`` be a budget the user can count on (docs/commands.md).
+        """
+        return self.connector.timeout
+
+    def read(self, task: Task[T]) -> list[HostResult[T]]:
+        """run() for a read-only task: every host is done or abandoned within the read budget.
+
+        A step's own timeout (the handshake, a call) firing at the same
+        moment says more than "no answer": it gets READ_GRACE to win.
+        """
+        return self.run(task, deadline=self.read_budget, grace=READ_GRACE)
+
     def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
-            deadline: float | None = None) -> list[HostResult[T]]:
+            deadline: float | None = None, grace: float = 0.0) -> list[HostResult[T]]:
         """Run ``task(client)`` on each host in parallel; results in inventory order.
 
         ``deadline`` (seconds from now) bounds the whole run: a host still
-        busy then gets a HostTimeout result and its session is dropped.
+        busy then (plus ``grace``) gets a HostTimeout result and its session
+        is dropped.
         """
         targets = list(self.hosts if hosts is None else hosts)
         results: dict[str, HostResult[T]] = {}
         slots = threading.Semaphore(self.forks)
         threads = [threading.Thread(target=self._run_one, args=(h, task, results, slots),
                                     name=f"herd-{h.name}", daemon=True) for h in targets]
-        end = None if deadline is None else time.monotonic() + deadline
+        end = None if deadline is None else time.monotonic() + deadline + grace
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -91,7 +111,8 @@ class Fleet:
             except Exception as exc:  # a bug must not take the other hosts down
                 log.exception("%s: unexpected error", host.name)
                 session.reset()
-                results[host.name] = HostResult(host, error=HostError(host.name, f"unexpected error: {exc!r}"))
+                results[host.name] = HostResult(host, error=HostError(
+                    host.name, f"unexpected error: {type(exc).__name__}: {exc}"))
 
     def _abandon(self, host: Host, deadline: float | None) -> HostResult[T]:
         self._abandoned.add(host.name)

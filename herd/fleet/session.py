@@ -119,7 +119,7 @@ class HostSession:
         else:
             path = target.socket or ""
             opener = lambda: ssh.open_unix(path)  # noqa: E731
-        pipe = RPCPipe(opener, basic_auth(target.username, password))
+        pipe = RPCPipe(opener, basic_auth(target.username, password), timeout=self._connector.timeout)
         return SupervisorClient(self.name, pipe, endpoint=target.endpoint, timeout=self._connector.timeout,
                                 has_credentials=bool(target.username))
 

@@ -27,6 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from herd.errors import InventoryError
 from herd.inventory import logpaths
+from herd.text import shorten as _echo   # a value quoted in a message: one line, escaped, cut
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
                                   Expectation, GroupNode, Host, Inventory, SupervisorTarget)
 
@@ -175,7 +176,7 @@ def _describe(node: Node, echo: bool = True) -> str:
         else f"a value tagged {tag}"
     if tag == _NULL or not echo:
         return kind
-    text = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+    text = _echo(node.value, 40)
     return f"{kind} '{text}'" if tag == _STR else f"{kind} {text}"
 
 
@@ -194,7 +195,7 @@ def _nonblank(ctx: _Ctx, node: Node, key: str, *, spaces: bool = False) -> str:
     if not value.strip():
         ctx.fail("must not be empty", node, key)
     if not spaces and any(ch.isspace() for ch in value):
-        ctx.fail(f"must not contain whitespace, got '{value}'", node, key)
+        ctx.fail(f"must not contain whitespace, got '{_echo(value)}'", node, key)
     return value
 
 
@@ -300,7 +301,7 @@ def _check_proxy_jump(ctx: _Ctx, node: Node, key: str) -> str:
     value = _nonblank(ctx, node, key)
     for hop in value.split(","):
         if not hop:
-            ctx.fail(f"empty hop in '{value}'; write [user@]host[:port][,...]", node, key)
+            ctx.fail(f"empty hop in '{_echo(value)}'; write [user@]host[:port][,...]", node, key)
     return value
 
 
@@ -309,7 +310,7 @@ def _check_socket(ctx: _Ctx, node: Node, key: str) -> str:
     value = _nonblank(ctx, node, key)
     if not value.startswith("/"):
         ctx.fail(f"must be an absolute path on the host (e.g. /var/run/supervisor.sock), "
-                 f"got '{value}'", node, key)
+                 f"got '{_echo(value)}'", node, key)
     return value
 
 
@@ -497,9 +498,9 @@ def _check_host_name(ctx: _Ctx, knode: ScalarNode, key: str, kind: str) -> str:
     if not name:
         ctx.fail(f"{kind} name must not be empty", knode, key)
     if any(ch.isspace() for ch in name):
-        ctx.fail(f"invalid {kind} name {name!r}: must not contain whitespace", knode, key)
+        ctx.fail(f"invalid {kind} name '{_echo(name)}': must not contain whitespace", knode, key)
     if name.startswith("@"):
-        ctx.fail(f"invalid {kind} name {name!r}: must not start with '@' "
+        ctx.fail(f"invalid {kind} name '{_echo(name)}': must not start with '@' "
                  f"(that marks a group include)", knode, key)
     return name
 
@@ -637,13 +638,13 @@ def _check_member(ctx: _Ctx, member: _Member, raw: dict[str, list[_Member]],
             ctx.fail("'@' must be followed by a group name", member.node, member.key)
         if group not in raw:
             hint = _did_you_mean(group, raw, "@") or ""
-            ctx.fail(f"unknown group '{text}'{hint}", member.node, member.key)
+            ctx.fail(f"unknown group '{_echo(text)}'{hint}", member.node, member.key)
     elif text not in host_order:
         if text in raw:
-            ctx.fail(f"'{text}' is a group, not a host; write '@{text}' to include it",
+            ctx.fail(f"'{_echo(text)}' is a group, not a host; write '@{_echo(text)}' to include it",
                      member.node, member.key)
         hint = _did_you_mean(text, host_order) or ""
-        ctx.fail(f"unknown host '{text}'{hint}", member.node, member.key)
+        ctx.fail(f"unknown host '{_echo(text)}'{hint}", member.node, member.key)
 
 
 def _expand(ctx: _Ctx, name: str, raw: dict[str, list[_Member]], stack: list[str],
@@ -762,7 +763,7 @@ def _expect_target(ctx: _Ctx, knode: ScalarNode, key: str, groups: dict[str, tup
         if name not in groups:
             hint = _did_you_mean(name, groups, "@") or (
                 f" ('{name}' is a host: write {name})" if name in order else "")
-            ctx.fail(f"unknown group '{written}'{hint}", knode, key)
+            ctx.fail(f"unknown group '{_echo(written)}'{hint}", knode, key)
         return f"group:{name}", groups[name]
     if written in groups and written in order:
         ctx.fail(f"'{written}' is both a group and a host; write '@{written}' for the group",
@@ -772,7 +773,7 @@ def _expect_target(ctx: _Ctx, knode: ScalarNode, key: str, groups: dict[str, tup
     if written in order:
         return f"host:{written}", (written,)
     hint = _did_you_mean(written, list(groups) + list(order)) or ""
-    ctx.fail(f"'{written}' is neither a group nor a host{hint}", knode, key)
+    ctx.fail(f"'{_echo(written)}' is neither a group nor a host{hint}", knode, key)
 
 
 def _parse_expectation(ctx: _Ctx, node: Node, key: str) -> tuple[tuple[str, ...], int | None]:
@@ -808,10 +809,10 @@ def _check_running(ctx: _Ctx, node: Node, key: str) -> tuple[str, ...]:
         name = _nonblank(ctx, item, ikey)
         group, sep, process = name.partition(":")
         if sep and (not group or not process or ":" in process):
-            ctx.fail(f"'{name}' is not a process name: write name, group:name or group:*",
+            ctx.fail(f"'{_echo(name)}' is not a process name: write name, group:name or group:*",
                      item, ikey)
         if name in names:
-            ctx.fail(f"'{name}' is listed twice", item, ikey)
+            ctx.fail(f"'{_echo(name)}' is listed twice", item, ikey)
         names.append(name)
     return tuple(names)
 
@@ -846,7 +847,7 @@ def _parse_check(ctx: _Ctx, node: Node) -> CheckSettings:
             level = _str(ctx, level_node, path)
             if level not in SEVERITY_LEVELS:
                 hint = _did_you_mean(level.lower(), SEVERITY_LEVELS) or ""
-                ctx.fail(f"must be one of {', '.join(SEVERITY_LEVELS)}, got '{level}'{hint}",
+                ctx.fail(f"must be one of {', '.join(SEVERITY_LEVELS)}, got '{_echo(level)}'{hint}",
                          level_node, path)
             severity[kind] = level
     return CheckSettings(severity)

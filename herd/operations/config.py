@@ -69,7 +69,7 @@ def avail(fleet: Fleet) -> ActionReport:
     def task(client: SupervisorClient) -> list[Outcome]:
         return [_avail_line(info) for info in client.call("supervisor.getAllConfigInfo")]
 
-    return report("avail", fleet.run(task), informational=True)
+    return report("avail", fleet.read(task), informational=True)
 
 
 def _avail_line(info: dict[str, Any]) -> Outcome:
@@ -219,4 +219,4 @@ def versions(fleet: Fleet) -> ActionReport:
         version, api = client.multicall([("supervisor.getSupervisorVersion", ()), ("supervisor.getAPIVersion", ())])
         return [Outcome("supervisord", f"{version} (API {api})", changed=False)]
 
-    return report("version", fleet.run(task), informational=True)
+    return report("version", fleet.read(task), informational=True)

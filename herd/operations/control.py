@@ -51,14 +51,14 @@ class HostPlan:
     missing: list[str]
 
 
-def read_plans(fleet: Fleet, specs: Sequence[str]) -> list[HostResult[HostPlan]]:
-    """Match the names on every host (one round trip each)."""
+def read_plans(fleet: Fleet, specs: Sequence[str], *, read_only: bool = False) -> list[HostResult[HostPlan]]:
+    """Match the names on every host (one round trip each); within the read budget if ``read_only``."""
 
     def task(client: SupervisorClient) -> HostPlan:
         chosen, missing = namespec.select(specs, client.all_process_info())
         return HostPlan(chosen, missing)
 
-    return fleet.run(task)
+    return fleet.read(task) if read_only else fleet.run(task)
 
 
 def check_names_exist(plans: Sequence[HostResult[HostPlan]], specs: Sequence[str]) -> None:
@@ -187,9 +187,9 @@ def _would(r: ControlRequest, info: ProcessInfo) -> str:
 def read_pids(fleet: Fleet, specs: Sequence[str]) -> ActionReport:
     """supervisorctl pid: supervisord's pid without names, else each named process's pid."""
     if not specs:
-        results = fleet.run(lambda c: [Outcome("supervisord", str(c.call("supervisor.getPID")), changed=False)])
+        results = fleet.read(lambda c: [Outcome("supervisord", str(c.call("supervisor.getPID")), changed=False)])
         return report("pid", results, informational=True)
-    plans = read_plans(fleet, specs)
+    plans = read_plans(fleet, specs, read_only=True)
     check_names_exist(plans, specs)
     hosts = []
     for plan in plans:

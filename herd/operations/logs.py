@@ -322,9 +322,11 @@ def _show_or_fail(item: ProcessLog, result: Any, *, final: bool) -> None:
 
 def read_logs(fleet: Fleet, request: LogRequest, *, final: bool = True) -> TailReport:
     """The end of the requested logs on every selected host (a NAME no host has: UsageError)."""
-    results = fleet.run(lambda client: read_host(client, request, final=final,
-                                                 session=fleet.sessions[client.host]),
-                        deadline=3 * fleet.connector.timeout + 5)
+    def task(client: SupervisorClient) -> HostLogs:
+        return read_host(client, request, final=final, session=fleet.sessions[client.host])
+
+    # Without -f, a read-only command: its budget.  With -f, the first read may take a few round trips more.
+    results = fleet.read(task) if final else fleet.run(task, deadline=3 * fleet.connector.timeout + 5)
     hosts = [r.value if r.ok and r.value is not None else HostLogs(r.name, error=r.error) for r in results]
     check_names_exist(hosts, request)
     return TailReport(hosts, request)

@@ -52,16 +52,14 @@ class StatusReport:
 def fetch_status(fleet: Fleet, specs: Sequence[str], *, deadline: float | None = None) -> StatusReport:
     """Ask every host for getAllProcessInfo and keep the processes ``specs`` select.
 
-    ``deadline`` (seconds from now) bounds the whole fan-out; by default a
-    host gets time to connect and to answer, each within the timeout.
+    ``deadline`` (seconds from now) bounds the whole fan-out; by default
+    the fleet's read budget (the timeout: connecting and answering together).
     """
 
     def task(client: SupervisorClient) -> tuple[list[ProcessInfo], list[str]]:
         return names.select(specs, client.all_process_info())
 
-    if deadline is None:
-        deadline = 2 * fleet.connector.timeout + 1
-    results = fleet.run(task, deadline=deadline)
+    results = fleet.read(task) if deadline is None else fleet.run(task, deadline=deadline)
     hosts = []
     for result in results:
         if result.error is not None or result.value is None:

@@ -7,6 +7,9 @@
     web02  nosuchprog: no such process
     web03  unreachable: connection refused by 10.0.0.13 port 22 (is sshd running?)
     3 hosts: 1 stopped, 1 not running; 1 failed; 1 host unreachable
+
+Names, results (a pid, supervisord's version), details and error sentences
+may come from a host: each is shown through herd.text.field.
 """
 
 from __future__ import annotations
@@ -15,28 +18,30 @@ from typing import Any
 
 import click
 
+from herd import text as safe
 from herd.operations.outcomes import ActionReport
 
 
 def action_lines(report: ActionReport, color: bool) -> list[str]:
-    host_width = max((len(h.host) for h in report.hosts), default=0)
-    name_width = max((len(o.name) for h in report.hosts for o in h.outcomes if o.ok), default=0)
-    result_width = max((len(o.result) for h in report.hosts for o in h.outcomes if o.ok and o.detail), default=0)
+    f = safe.field
+    host_width = max((len(f(h.host)) for h in report.hosts), default=0)
+    name_width = max((len(f(o.name)) for h in report.hosts for o in h.outcomes if o.ok), default=0)
+    result_width = max((len(f(o.result)) for h in report.hosts for o in h.outcomes if o.ok and o.detail),
+                       default=0)
     lines = ["dry run: nothing was changed"] if report.dry_run else []
     for host in report.hosts:
-        prefix = host.host.ljust(host_width)
+        prefix = f(host.host).ljust(host_width)
         if host.error is not None:
-            reason = getattr(host.error, "reason", str(host.error))
-            lines.append(f"{prefix}  {_paint('unreachable', 'red', color)}: {reason}")
+            lines.append(f"{prefix}  {_paint('unreachable', 'red', color)}: {safe.error(host.error)}")
             continue
         for o in host.outcomes:
             if o.ok:
-                result = o.result.ljust(result_width) if o.detail else o.result
+                result = f(o.result).ljust(result_width) if o.detail else f(o.result)
                 if o.changed and not report.dry_run:
                     result = _paint(result, "green", color)
-                lines.append(f"{prefix}  {o.name.ljust(name_width)}  {result}  {o.detail}".rstrip())
+                lines.append(f"{prefix}  {f(o.name).ljust(name_width)}  {result}  {f(o.detail)}".rstrip())
             else:
-                lines.append(f"{prefix}  {o.name}: {_paint(o.error or 'failed', 'red', color)}")
+                lines.append(f"{prefix}  {f(o.name)}: {_paint(f(o.error or 'failed'), 'red', color)}")
     lines.append(summary(report))
     return lines
 
@@ -50,7 +55,7 @@ def summary(report: ActionReport) -> str:
     n = len(report.hosts)
     counts = report.counts()
     failed = counts.pop("failed", 0)
-    parts = [] if report.informational else [f"{count} {word}" for word, count in counts.items()]
+    parts = [] if report.informational else [f"{count} {safe.field(word)}" for word, count in counts.items()]
     tail = [f"{failed} failed"] if failed else []
     down = sum(1 for h in report.hosts if h.error is not None)
     if down:

@@ -2,6 +2,12 @@
 
 Pure functions of a :class:`~herd.operations.check.CheckReport`; the CLI
 decides where the text goes.  docs/checks.md documents each format.
+
+Problems quote what hosts sent (process names, error reasons): the Nagios
+text shows them through herd.text.field, so the first line stays one line
+and no control character reaches the monitoring system; Prometheus label
+values are escaped as the text format wants (backslash, quote, newline),
+other control characters shown as herd.text does (a literal ``\x1b``).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 import math
 from typing import Any, Iterable
 
+from herd import text as safe
 from herd.operations.check import CheckReport
 from herd.render.status import status_json
 
@@ -27,7 +34,7 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 def summary(report: CheckReport) -> str:
     """The status text of the first line, without ``HERD STATE -`` and perfdata."""
     if report.error is not None:
-        return report.error
+        return safe.field(report.error)
     counts = report.counts()
     if not report.problems:
         running, total = counts["processes_running"], counts["processes"]
@@ -37,7 +44,7 @@ def summary(report: CheckReport) -> str:
         return f"{_plural(counts['hosts'], 'host')}, {procs} RUNNING"
     prefix = len(f"HERD {report.severity.name} - ")
     head = f"{_plural(len(report.problems), 'problem')}: "
-    return _fit(FIRST_LINE_LIMIT - prefix, head, [p.short for p in report.ordered_problems()])
+    return _fit(FIRST_LINE_LIMIT - prefix, head, [safe.field(p.short) for p in report.ordered_problems()])
 
 
 def _fit(limit: int, head: str, items: list[str]) -> str:
@@ -73,9 +80,10 @@ def nagios(report: CheckReport, timeout: float | None = None) -> str:
     """First line ``HERD STATE - summary | perfdata``, then one line per problem."""
     state = report.severity.name
     if report.error is not None:
-        return f"HERD {state} - {report.error}\n"
+        return f"HERD {state} - {safe.field(report.error)}\n"
     lines = [f"HERD {state} - {summary(report)} | {perfdata(report, timeout)}"]
-    lines += [f"{p.severity.name}: {p.short}: {p.reason}" for p in report.ordered_problems()]
+    lines += [f"{p.severity.name}: {safe.field(p.short)}: {safe.field(p.reason)}"
+              for p in report.ordered_problems()]
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +158,8 @@ def _labels(labels: dict[str, str]) -> str:
 
 
 def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """Backslash, quote and newline escaped as the format says; other controls as literal ``\\x1b``."""
+    return "\\n".join(safe.field(part).replace("\\", "\\\\").replace('"', '\\"') for part in value.split("\n"))
 
 
 def _escape_help(text: str) -> str:

@@ -14,7 +14,7 @@ import os
 from typing import Any, Iterable, Sequence
 
 from herd.inventory.model import GroupNode, Host, Inventory
-from herd.render.logs import escape
+from herd.text import field as escape   # herd.text: the one place that makes text terminal-safe
 from herd.render.table import format_table
 from herd.ssh.config import DEFAULT_IDENTITIES, SSHTarget
 

@@ -1,12 +1,14 @@
 """Log lines for people (a prefix per host and process, coloured per host) and for scripts (JSON).
 
-Log text is shown safely: a log must not be able to drive the operator's
-terminal.  Control characters (C0 but TAB, DEL, C1) and bytes that were not
-UTF-8 are shown as Python-style escapes (ESC as ``\\x1b``, CR as ``\\r``, a
-0xff byte as ``\\xff``); a sequence whose bytes supervisord did not name is
-shown as U+FFFD.  Colour escape sequences a program writes are therefore
-visible, not applied.  JSON carries the text as supervisord gave it (JSON
-escapes control characters itself), with bad bytes as U+FFFD.
+Log text is shown safely (herd.text.line): a log must not be able to drive
+the operator's terminal.  Control characters (C0 but TAB, DEL, C1) and bytes
+that were not UTF-8 are shown as Python-style escapes (ESC as ``\\x1b``, CR
+as ``\\r``, a 0xff byte as ``\\xff``); a sequence whose bytes supervisord did
+not name is shown as U+FFFD.  Host and process names in prefixes and notes
+are escaped the same way (herd.text.field).  Colour escape sequences a
+program writes are therefore visible, not applied.  JSON carries the text as
+supervisord gave it (JSON escapes control characters itself), with bad bytes
+as U+FFFD.
 """
 
 from __future__ import annotations
@@ -16,32 +18,11 @@ from typing import Any, Iterable
 
 import click
 
+from herd import text as safe
 from herd.operations.logs import HostLogs, TailReport
 
 HOST_COLOURS = ("cyan", "green", "yellow", "blue", "magenta",
                 "bright_cyan", "bright_green", "bright_yellow", "bright_blue", "bright_magenta")
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")
-_NAMED = {"\r": "\\r", "\n": "\\n"}
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    if char in _NAMED:
-        return _NAMED[char]
-    code = ord(char)
-    return f"\\x{code - 0xDC00 if code >= 0xDC00 else code:02x}"
-
-
-def escape(text: str) -> str:
-    """``text`` safe for a terminal: control characters and bad bytes as visible escapes."""
-    return _UNSAFE.sub(_escape_char, text)
-
-
-def escape_output(text: str) -> str:
-    """As escape(), but newlines kept (fg shows a process's output as it comes)."""
-    return "\n".join(escape(part) for part in text.split("\n"))
-
-
 def json_text(text: str) -> str:
     """Text for JSON: bad bytes as U+FFFD (lone surrogates are not valid JSON text)."""
     return re.sub("[\udc80-\udcff]", "\ufffd", text)
@@ -61,6 +42,7 @@ class Prefixer:
             self.add(host, source)
 
     def add(self, host: str, source: str) -> None:
+        host, source = safe.field(host), safe.field(source)
         if host not in self.colours:
             self.colours[host] = HOST_COLOURS[len(self.colours) % len(HOST_COLOURS)]
         self.host_width = max(self.host_width, len(host))
@@ -68,18 +50,19 @@ class Prefixer:
 
     def line(self, host: str, source: str, text: str) -> str:
         if not self.enabled:
-            return escape(text)
+            return safe.line(text)
         self.add(host, source)
+        host, source = safe.field(host), safe.field(source)
         head = f"{host.ljust(self.host_width)} {source.ljust(self.source_width)} |"
         if self.color:
             head = click.style(head, fg=self.colours[host])
-        return f"{head} {escape(text)}" if text else head
+        return f"{head} {safe.line(text)}" if text else head
 
 
 def note_line(host: str, source: str, text: str) -> str:
     """A note about a log or a host, for stderr: ``herd: web01 worker: log rotated ...``."""
     where = f"{host} {source}" if source else host
-    return f"herd: {where}: {escape(text)}"
+    return f"herd: {safe.field(where)}: {safe.field(text)}"
 
 
 def sources(report: TailReport) -> list[tuple[str, str]]:
@@ -96,7 +79,7 @@ def tail_text(report: TailReport, prefixer: Prefixer, *, host_errors: bool = Tru
     for host in report.hosts:
         if host.error is not None:
             if host_errors:
-                err.append(f"herd: {host.host}: {escape(getattr(host.error, 'reason', str(host.error)))}")
+                err.append(f"herd: {safe.field(host.host)}: {safe.error(host.error)}")
             continue
         for item in host.logs:
             err += [note_line(host.host, item.name, n) for n in item.notes]

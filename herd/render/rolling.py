@@ -1,4 +1,9 @@
-"""Rolling-restart output: the plan, progress lines, the final report, JSON."""
+"""Rolling-restart output: the plan, progress lines, the final report, JSON.
+
+Process names, details (fault strings, probe and hook output), errors,
+notes and log tails may come from hosts: every one is shown through
+herd.text (``f`` below); JSON keeps them exact.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ from typing import Any
 
 import click
 
+from herd import text as safe
 from herd.operations.rolling.plan import RollPlan
 from herd.operations.rolling.runner import RollOptions, RollReport
+
+f = safe.field
 
 STATUS_COLOURS = {"done": "green", "failed": "red", "stopped": "yellow", "untouched": "yellow", "skipped": None}
 
@@ -32,28 +40,28 @@ def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
              gate_text(options)]
     for index, batch in enumerate(plan.batches, 1):
         for target in batch:
-            todo = ", ".join(target.processes) or "(post-hook only)"
-            skipped = f"; skipping {', '.join(target.skipped)}" if target.skipped else ""
-            lines.append(f"  batch {index}/{batches}  {target.host}: {todo}{skipped}")
+            todo = f(", ".join(target.processes)) or "(post-hook only)"
+            skipped = f"; skipping {f(', '.join(target.skipped))}" if target.skipped else ""
+            lines.append(f"  batch {index}/{batches}  {f(target.host)}: {todo}{skipped}")
     if plan.without_name:
-        lines.append(f"  skipped (no {plan.name}): {', '.join(plan.without_name)}")
+        lines.append(f"  skipped (no {f(plan.name)}): {f(', '.join(plan.without_name))}")
     return lines
 
 
 def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
     """One line per event worth telling; phases are for terminals only (the CLI decides)."""
     if kind == "batch":
-        return f"[batch {data['index']}/{data['total']}] {', '.join(data['hosts'])}"
+        return f"[batch {data['index']}/{data['total']}] {f(', '.join(data['hosts']))}"
     if kind == "phase":
-        return f"  {data['host']} {data['process']}: {data['phase']}"
+        return f"  {f(data['host'])} {f(data['process'])}: {f(data['phase'])}"
     if kind == "process":
         p = data["result"]
         if p.ok:
-            return f"  {data['host']} {p.name}: ok (pid {p.old_pid} -> {p.new_pid}, {p.waited:.1f}s)"
+            return f"  {f(data['host'])} {f(p.name)}: ok (pid {p.old_pid} -> {p.new_pid}, {p.waited:.1f}s)"
         failed = click.style("FAILED", fg="red", bold=True) if color else "FAILED"
-        return f"  {data['host']} {p.name}: {failed} in {p.phase}: {p.detail}"
+        return f"  {f(data['host'])} {f(p.name)}: {failed} in {f(p.phase)}: {f(p.detail)}"
     if kind == "hook":
-        return f"  {data['host']}: {data['which']}-hook: {data['command']}"
+        return f"  {f(data['host'])}: {data['which']}-hook: {f(data['command'])}"
     if kind == "pause":
         if data.get("ask"):
             return None
@@ -61,13 +69,13 @@ def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
     if kind == "host-done":
         status = data["status"]
         text = click.style(status, fg=STATUS_COLOURS.get(status)) if color else status
-        error = f": {data['error']}" if data.get("error") else ""
-        return f"  {data['host']}: {text}{error}"
+        error = f": {f(data['error'])}" if data.get("error") else ""
+        return f"  {f(data['host'])}: {text}{error}"
     return None
 
 
 def report_lines(report: RollReport, color: bool) -> list[str]:
-    width = max((len(h.host) for h in report.hosts), default=4)
+    width = max((len(f(h.host)) for h in report.hosts), default=4)
     lines = []
     for host in report.hosts:
         status = host.status.ljust(9)
@@ -76,15 +84,15 @@ def report_lines(report: RollReport, color: bool) -> list[str]:
         restarted = sum(1 for p in host.processes if p.ok)
         planned = next((len(t.processes) for t in report.plan.targets if t.host == host.host), 0)
         count = f"{restarted}/{planned}" if host.status != "skipped" else "-"
-        lines.append(f"{host.host.ljust(width)}  {status}  {count:>5}  {host.error or ''}".rstrip())
+        lines.append(f"{f(host.host).ljust(width)}  {status}  {count:>5}  {f(host.error or '')}".rstrip())
         for p in host.processes:
             if p.ok:
-                lines.append(f"{'':{width}}    {p.name}: pid {p.old_pid} -> {p.new_pid}"
-                             + (f" ({p.detail})" if p.detail else ""))
+                lines.append(f"{'':{width}}    {f(p.name)}: pid {p.old_pid} -> {p.new_pid}"
+                             + (f" ({f(p.detail)})" if p.detail else ""))
             else:
-                lines.append(f"{'':{width}}    {p.name}: FAILED in {p.phase}: {p.detail}")
-                lines.extend(f"{'':{width}}      {line}" for line in p.log_tail)
-        lines.extend(f"{'':{width}}    {note}" for note in host.notes)
+                lines.append(f"{'':{width}}    {f(p.name)}: FAILED in {f(p.phase)}: {f(p.detail)}")
+                lines.extend(f"{'':{width}}      {safe.line(line)}" for line in p.log_tail)
+        lines.extend(f"{'':{width}}    {f(note)}" for note in host.notes)
     lines.append(summary(report))
     return lines
 
@@ -99,7 +107,7 @@ def summary(report: RollReport) -> str:
         text += f"; {failed} host(s) failed"
     untouched = [h.host for h in report.hosts if h.status == "untouched"]
     if untouched:
-        text += f"; untouched: {', '.join(untouched)}"
+        text += f"; untouched: {f(', '.join(untouched))}"
     if report.outcome != "done":
         text += "; continue with --resume"
     return text

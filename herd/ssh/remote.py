@@ -136,7 +136,7 @@ def open_agent(transport: Transport, script: str, args: Sequence[str], python: s
     first = chan.recv(1)
     if first == READY:
         return chan
-    raise _agent_failure(chan)
+    raise _agent_failure(chan, timeout)
 
 
 def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) -> Channel:
@@ -166,18 +166,22 @@ def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) ->
             chan.close()
             raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
         time.sleep(0.002)
-    raise _agent_failure(chan, seen.replace(prompt, b""))
+    raise _agent_failure(chan, max(0.0, deadline - time.monotonic()), seen.replace(prompt, b""))
 
 
-def _agent_failure(chan: Channel, seen: bytes = b"") -> RelayError:
-    """Read the agent's stderr and exit status into a RelayError."""
+STDERR_LIMIT = 64 * 1024   # of a failed agent's stderr kept (its last line is the reason)
+
+
+def _agent_failure(chan: Channel, timeout: float, seen: bytes = b"") -> RelayError:
+    """Read the agent's stderr (its last STDERR_LIMIT bytes, for ``timeout`` at most) and exit status."""
     err = seen
+    end = time.monotonic() + timeout
     try:
-        while True:
+        while time.monotonic() < end:
             chunk = chan.recv_stderr(4096)
             if not chunk:
                 break
-            err = (err + chunk)[-65536:]
+            err = (err + chunk)[-STDERR_LIMIT:]
     except OSError:
         pass
     status = chan.recv_exit_status() if chan.exit_status_ready() else -1

@@ -3,8 +3,11 @@
 All errors leave as herd errors naming the host: a fault on a call becomes
 ``SupervisorFault`` (the host is fine, the request was not), while anything
 that means supervisord cannot be used at all becomes ``SupervisorUnavailable``
-(401, no rpcinterface, not an XML-RPC server), ``HostTimeout`` or
-``ConnectError``.  Passwords are never part of any message.
+(401, no rpcinterface, not an XML-RPC server, not HTTP at all, an answer
+larger than the transport's limit), ``HostTimeout`` (a call not over within
+the timeout, however slowly its answer came) or ``ConnectError``.  Messages
+never quote the bytes a host sent (no repr of them); passwords are never
+part of any message.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from herd.errors import (
 )
 from herd.supervisor import xmlsafe
 from herd.supervisor.models import ProcessInfo
-from herd.supervisor.transport import HTTPStatusError, RPCPipe
+from herd.supervisor.transport import AnswerTooLarge, HTTPStatusError, RPCPipe
 
 Call = tuple[str, Sequence[Any]]
 
@@ -49,7 +52,10 @@ class SupervisorClient:
             (result,), _ = xmlsafe.loads(data)
         except xmlrpc.client.Fault as fault:
             raise self._fault(method, fault.faultCode, fault.faultString) from None
-        except (xml.parsers.expat.ExpatError, xmlrpc.client.ResponseError, ValueError) as exc:
+        except xmlsafe.Refused as exc:
+            raise SupervisorUnavailable(self.host, f"{self.endpoint} answered {method} with {exc}; "
+                                                   f"refused (supervisord never sends one)") from None
+        except (xml.parsers.expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as exc:
             raise SupervisorUnavailable(self.host, f"{self.endpoint} did not answer with XML-RPC "
                                                    f"(is it supervisord?)") from exc
         return result
@@ -65,11 +71,15 @@ class SupervisorClient:
             return []
         payload = [{"methodName": m, "params": list(p)} for m, p in calls]
         results = self.call("system.multicall", payload)
+        if not isinstance(results, list) or len(results) != len(calls):
+            raise SupervisorUnavailable(self.host, f"{self.endpoint} answered system.multicall with something that "
+                                                   f"is not one result per call (is it supervisord?)")
         return [self._multicall_result(call[0], r) for call, r in zip(calls, results)]
 
     def _multicall_result(self, method: str, result: Any) -> Any:
         if isinstance(result, dict) and "faultCode" in result:
-            error = self._fault(method, int(result["faultCode"]), str(result.get("faultString", "")))
+            code = result["faultCode"]
+            error = self._fault(method, code if isinstance(code, int) else -1, str(result.get("faultString", "")))
             if not isinstance(error, SupervisorFault):
                 raise error  # the host cannot serve at all: not a per-call answer
             return error
@@ -78,7 +88,12 @@ class SupervisorClient:
     # -- typed calls -----------------------------------------------------
 
     def all_process_info(self) -> list[ProcessInfo]:
-        return [ProcessInfo.from_rpc(i) for i in self.call("supervisor.getAllProcessInfo")]
+        answer = self.call("supervisor.getAllProcessInfo")
+        try:
+            return [ProcessInfo.from_rpc(i) for i in answer]
+        except (TypeError, ValueError, AttributeError):
+            raise SupervisorUnavailable(self.host, f"{self.endpoint} answered getAllProcessInfo with something "
+                                                   f"that is not a list of processes (is it supervisord?)") from None
 
     def close(self) -> None:
         self._pipe.close()
@@ -92,11 +107,21 @@ class SupervisorClient:
             raise
         except HTTPStatusError as exc:
             raise self._http_error(exc) from None
+        except AnswerTooLarge:
+            limit = self._pipe.max_answer / (1024 * 1024)
+            raise SupervisorUnavailable(self.host, f"supervisord's answer to {method} is larger than {limit:g} MB "
+                                                   f"(herd's limit for one answer); its channel was closed") from None
         except (socket.timeout, TimeoutError):
             raise HostTimeout(self.host, f"supervisord did not answer {method} within {self.timeout:g} s") from None
+        except http.client.IncompleteRead:
+            raise ConnectError(self.host, f"supervisord closed the connection in the middle of its answer "
+                                          f"to {method}") from None
         except (http.client.RemoteDisconnected, EOFError):
             raise ConnectError(self.host, f"supervisord closed the connection during {method} "
                                           f"(is it restarting or shutting down?)") from None
+        except http.client.HTTPException:  # BadStatusLine, LineTooLong, too many headers...: never quoted
+            raise SupervisorUnavailable(self.host, f"{self.endpoint} answered {method} with something that is "
+                                                   f"not supervisord's HTTP (is it supervisord?)") from None
         except OSError as exc:
             raise ConnectError(self.host, f"connection to supervisord lost during {method}: "
                                           f"{exc.strerror or exc.__class__.__name__}") from None

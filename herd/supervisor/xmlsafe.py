@@ -10,6 +10,12 @@ Unicode's last private-use plane (U+10FF00 + its code); after parsing, every
 string of the result is translated back.  The caller gets exactly the text
 supervisord sent.  (A log that itself contains U+10FF00..U+10FF21 would come
 back as control characters: those code points are private and unassigned.)
+
+Parser tricks are refused before parsing: supervisord's answers never carry
+a document type declaration, so an answer with ``<!DOCTYPE`` or
+``<!ENTITY`` (an entity bomb, an external entity naming a local file) is
+refused outright (``Refused``), whatever expat's own limits are.  Text in an
+answer cannot hide one: supervisord escapes ``<`` in strings as ``&lt;``.
 """
 
 from __future__ import annotations
@@ -41,8 +47,18 @@ def _restore(value: Any) -> Any:
     return value
 
 
+_DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+class Refused(ValueError):
+    """The answer uses an XML feature supervisord never sends (a DTD, entity declarations)."""
+
+
 def loads(data: bytes) -> tuple[tuple[Any, ...], str | None]:
-    """``xmlrpc.client.loads(data, use_builtin_types=True)`` that tolerates control characters."""
+    """``xmlrpc.client.loads(data, use_builtin_types=True)`` that tolerates control characters
+    and refuses document type declarations."""
+    if _DECLARATION.search(data):
+        raise Refused("an XML document type declaration (entity tricks)")
     if not _FORBIDDEN.search(data):
         return xmlrpc.client.loads(data, use_builtin_types=True)
     try:
