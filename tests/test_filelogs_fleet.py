@@ -187,8 +187,9 @@ def test_no_python_for_the_reader_is_one_line_per_host(seed, home, tmp_path):
     inv = edit_inventory(seed.inventory_path, tmp_path / "nopy.yaml", nopython)
     run = herd("tail", "--file", "/etc/hostname", "-i", str(inv), home=home)
     assert run.code == 4
-    assert run.err.splitlines() == [f"herd: {h}: the log file reader on the host failed: no python interpreter "
-                                    f"found (nosuchpython)" for h in ("web01", "web02")]
+    assert run.err.splitlines() == [f"herd: {h}: no Python interpreter found (tried nosuchpython) for herd's log "
+                                    f"file reader; set python: in the inventory to the host's interpreter"
+                                    for h in ("web01", "web02")]
 
 
 # -- following ------------------------------------------------------------------------

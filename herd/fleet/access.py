@@ -58,4 +58,4 @@ class HostAccess(Protocol):
     def open_agent(self, script: str, args: Sequence[str], what: str) -> ByteChannel:
         """Start one of herd's agent scripts (herd/ssh/remote.py) on the host; its channel once ready.
 
-        ``what`` names the agent in errors ("the log file reader")."""
+        ``what`` names the agent in errors ("log file reader")."""

@@ -270,5 +270,5 @@ class FileAgent:
 
 def open_file_agent(access: Any, timeout: float) -> FileAgent:
     """Start the agent on a host (a HostAccess, herd/fleet/access.py): one exec channel for the whole run."""
-    channel = access.open_agent(AGENT_SCRIPT, [str(MAX_READ)], "the log file reader")
+    channel = access.open_agent(AGENT_SCRIPT, [str(MAX_READ)], "log file reader")
     return FileAgent(channel, access.name, timeout)
