@@ -301,7 +301,7 @@ function renderRoll(data) {
   $("roll-interrupt").disabled = roll.state !== "running";
   const rows = Object.entries(roll.hosts).map(([host, h]) => el("tr", { dataset: { host } },
     el("td", { text: host }), el("td", { className: "roll-status", text: h.status || "" }),
-    el("td", { text: h.process ? `${h.process}: ${h.phase || ""}` : "" }),
+    el("td", { className: "roll-phase", text: h.process && h.phase ? `${h.process}: ${h.phase}` : "" }),
     el("td", { text: (h.done || []).map((d) => `${d.name} ${d.ok ? "ok" : "FAILED"}`).join(", ") }),
     el("td", { className: "state-FATAL", text: h.error || "" })));
   $("roll-hosts").tBodies[0].replaceChildren(...rows);
