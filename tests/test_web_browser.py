@@ -18,7 +18,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from conftest import start_module_fleet
-from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet
+from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
 from webtools import WebServer, chrome, serve_dashboard, start_web, wait_for
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -171,10 +171,7 @@ def test_host_text_is_shown_as_text_never_as_html(tmp_path: Path) -> None:
     from herd.web.actions import Dashboard
 
     evil = FakeHost("web01", FakeSupervisor([ProgramSpec(XSS), ProgramSpec("worker")]))
-    fleet = fake_fleet([evil])
-    pool = fleet.sessions["web01"]
-    dashboard = Dashboard(Inventory("fake.yaml", (evil.host,)), [evil.host], _Pool(pool, fleet.connector),
-                          interval=0.2)
+    dashboard = Dashboard(Inventory("fake.yaml", (evil.host,)), [evil.host], FakePool([evil]), interval=0.2)
     web = serve_dashboard(dashboard, tmp_path)
     driver = chrome()
     try:
@@ -189,13 +186,3 @@ def test_host_text_is_shown_as_text_never_as_html(tmp_path: Path) -> None:
         driver.quit()
         web.stop()
 
-
-class _Pool:
-    """A SessionPool over one fake host (what Dashboard borrows sessions from)."""
-
-    def __init__(self, host: FakeHost, connector: Any) -> None:
-        self.host = host
-        self.connector = connector
-
-    def session(self, host: Any) -> FakeHost:
-        return self.host
