@@ -153,16 +153,16 @@ def test_a_log_follow_shows_new_lines(browser) -> None:
 def test_an_unreachable_host_shows_its_error_row_while_the_others_update(browser, web_fleet) -> None:
     web_fleet.stop_supervisord("web03")
     try:
-        row = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'), 15,
-                       "web03's error row")
-        assert "UNREACHABLE" in row.text and "supervisord" in row.text
+        row = wait_for(lambda: (r := browser.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'))
+                       and "supervisord" in r.text and r.text, 20, "web03's error row, with herd's sentence")
+        assert "UNREACHABLE" in row
         web_fleet.supervisorctl("web01", "stop", "worker")
         wait_for(lambda: cell(browser, "web01", "worker", "state") == "STOPPED", 10, "web01 still live")
         assert "1 UNREACHABLE" in browser.find_element(By.ID, "counts").text
     finally:
         web_fleet.supervisorctl("web01", "start", "worker")
         web_fleet.start_supervisord("web03")
-    wait_for(lambda: cell(browser, "web03", "worker", "state") == "RUNNING", 30, "web03 back")
+    wait_for(lambda: cell(browser, "web03", "worker", "state") == "RUNNING", 60, "web03 back")
     assert not browser.find_elements(By.CSS_SELECTOR, "tr.error-row")
 
 

@@ -102,6 +102,7 @@ def test_get_never_changes_anything(server, web_fleet) -> None:
 
 def test_a_good_post_acts_and_answers_as_the_cli_does(server, web_fleet) -> None:
     cookie, csrf = server.login()
+    assert server.post("/api/control", STOP_WORKER, cookie, None).status == 403     # audited as refused
     try:
         answer = server.post("/api/control", STOP_WORKER, cookie, csrf)
         assert answer.status == 200, answer

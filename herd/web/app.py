@@ -82,6 +82,24 @@ def sse(kind: str, data: Any) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+async def drain(queue: "asyncio.Queue[Any]", limit: int) -> tuple[list[Any], bool]:
+    """Wait up to HEARTBEAT for an item, then take what else is queued (up to ``limit``): (items, ended).
+
+    None in the queue ends the stream; ``([], False)`` means nothing came: time for a ping.
+    """
+    try:
+        item = await asyncio.wait_for(queue.get(), HEARTBEAT)
+    except asyncio.TimeoutError:
+        return [], False
+    items: list[Any] = []
+    while item is not None:
+        items.append(item)
+        if queue.empty() or len(items) >= limit:
+            return items, False
+        item = queue.get_nowait()
+    return items, True
+
+
 class GuardMiddleware:
     """Host check, authentication, CSRF, Origin and read-only, before any route runs."""
 
@@ -235,21 +253,14 @@ class Web:
                         while not queue.empty():
                             queue.get_nowait()
                         yield sse("snapshot", self.dashboard.state())
-                    try:
-                        item = await asyncio.wait_for(queue.get(), HEARTBEAT)
-                    except asyncio.TimeoutError:
+                    items, ended = await drain(queue, 200)
+                    if not items and not ended:
                         yield b": ping\n\n"
                         continue
-                    if item is None:
+                    if items:
+                        yield b"".join(sse(*item) for item in items)
+                    if ended:
                         return
-                    chunk = [sse(*item)]
-                    while not queue.empty() and len(chunk) < 200:
-                        more = queue.get_nowait()
-                        if more is None:
-                            yield b"".join(chunk)
-                            return
-                        chunk.append(sse(*more))
-                    yield b"".join(chunk)
             finally:
                 self.hub.clients.discard(queue)
                 self.hub.stale.discard(queue)
@@ -302,25 +313,19 @@ class Web:
             try:
                 yield b"retry: 5000\n\n" + sse("lines", stream.first_lines())
                 while True:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), HEARTBEAT)
-                    except asyncio.TimeoutError:
+                    items, ended = await drain(queue, 500)
+                    if not items and not ended:
                         yield b": ping\n\n"
                         continue
-                    if item is None:
-                        yield sse("end", {"text": "every followed log went away"})
-                        return
-                    batch = [item]
-                    while not queue.empty() and len(batch) < 500:
-                        more = queue.get_nowait()
-                        if more is None:
-                            break
-                        batch.append(more)
                     if dropped[0]:
-                        batch.append({"kind": "note", "host": "", "source": "",
+                        items.append({"kind": "note", "host": "", "source": "",
                                       "text": f"{dropped[0]} line(s) dropped: the page could not keep up"})
                         dropped[0] = 0
-                    yield sse("lines", batch)
+                    if items:
+                        yield sse("lines", items)
+                    if ended:
+                        yield sse("end", {"text": "every followed log went away"})
+                        return
             finally:
                 self.follows -= 1
                 await run_in_threadpool(stream.stop)
@@ -368,39 +373,41 @@ class Web:
             self.audit.record(action, targets, outcome, client=_client(request.scope), hosts=hosts)
         return record
 
-    async def control(self, request: Request) -> Response:
+    async def _post(self, request: Request, plan: Callable[[dict[str, Any]], tuple[Callable[[], Any], str, Any]]
+                    ) -> Response:
+        """Parse the JSON body, let ``plan`` turn it into (work, action, targets), run and audit it."""
         try:
-            body = await self._body(request)
+            work, action, targets = plan(await self._body(request))
         except Refused as exc:
-            return JSONResponse({"error": str(exc)}, 400)
+            return JSONResponse({"error": str(exc), "confirm": False}, 400)
+        return await self._answer(work, self._auditor(request, action, targets))
+
+    def _control(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
         action = str(body.get("action", ""))
         targets = body.get("targets") or []
         if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
-            return JSONResponse({"error": "targets must be a list of {host, name}"}, 400)
-        return await self._answer(
-            lambda: self.dashboard.control(action, targets, signal=body.get("signal"),
-                                           wait_timeout=float(body.get("wait_timeout") or 60),
-                                           confirm=bool(body.get("confirm"))),
-            self._auditor(request, action, {"targets": targets, "signal": body.get("signal")}))
+            raise Refused("targets must be a list of {host, name}")
+        return (lambda: self.dashboard.control(action, targets, signal=body.get("signal"),
+                                               wait_timeout=float(body.get("wait_timeout") or 60),
+                                               confirm=bool(body.get("confirm"))),
+                action, {"targets": targets, "signal": body.get("signal")})
+
+    def _config(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+        action, hosts = str(body.get("action", "")), body.get("hosts") or None
+        return lambda: self.dashboard.config(action, hosts, confirm=bool(body.get("confirm"))), action, {"hosts": hosts}
+
+    def _roll(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+        options = {k: v for k, v in body.items() if k != "confirm"}
+        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), "rolling-restart", options
+
+    async def control(self, request: Request) -> Response:
+        return await self._post(request, self._control)
 
     async def config(self, request: Request) -> Response:
-        try:
-            body = await self._body(request)
-        except Refused as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        action = str(body.get("action", ""))
-        hosts = body.get("hosts") or None
-        return await self._answer(lambda: self.dashboard.config(action, hosts, confirm=bool(body.get("confirm"))),
-                                  self._auditor(request, action, {"hosts": hosts}))
+        return await self._post(request, self._config)
 
     async def roll(self, request: Request) -> Response:
-        try:
-            body = await self._body(request)
-        except Refused as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        options = {k: v for k, v in body.items() if k != "confirm"}
-        return await self._answer(lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))),
-                                  self._auditor(request, "rolling-restart", options))
+        return await self._post(request, self._roll)
 
     async def roll_interrupt(self, request: Request) -> Response:
         return await self._answer(self.dashboard.rolls.interrupt,
@@ -416,25 +423,15 @@ def create_app(web: Web) -> Starlette:
         finally:
             web.detach()
 
-    get: Callable[[str, Callable[[Request], Awaitable[Response]]], Route] = \
-        lambda path, endpoint: Route(path, endpoint, methods=["GET"])  # noqa: E731
-    post: Callable[[str, Callable[[Request], Awaitable[Response]]], Route] = \
-        lambda path, endpoint: Route(path, endpoint, methods=["POST"])  # noqa: E731
-    routes = [
-        get("/", web.index),
-        get("/api/session", web.session),
-        get("/api/status", web.status),
-        get("/api/events", web.events),
-        get("/api/check", web.check),
-        get("/api/roll", web.roll_status),
-        get("/api/logs", web.logs),
-        get("/api/logs/follow", web.follow),
-        post("/api/control", web.control),
-        post("/api/config", web.config),
-        post("/api/roll", web.roll),
-        post("/api/roll/interrupt", web.roll_interrupt),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    endpoints: list[tuple[str, str, Callable[[Request], Awaitable[Response]]]] = [
+        ("GET", "/", web.index), ("GET", "/api/session", web.session), ("GET", "/api/status", web.status),
+        ("GET", "/api/events", web.events), ("GET", "/api/check", web.check), ("GET", "/api/roll", web.roll_status),
+        ("GET", "/api/logs", web.logs), ("GET", "/api/logs/follow", web.follow),
+        ("POST", "/api/control", web.control), ("POST", "/api/config", web.config), ("POST", "/api/roll", web.roll),
+        ("POST", "/api/roll/interrupt", web.roll_interrupt),
     ]
+    routes: list[Any] = [Route(path, endpoint, methods=[method]) for method, path, endpoint in endpoints]
+    routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(GuardMiddleware, web=web)
     return app
