@@ -4,6 +4,7 @@
 #   ensure_sshd   OpenSSH's sshd at /usr/sbin/sshd (apt-get as root, else advice)
 #   ensure_distro_tools  sudo, Dropbear and openssl for the Debian-style test hosts (as root)
 #   ensure_venv   .venv with herd installed editable, with its [test] extra
+#   ensure_chromium  Debian's chromium and chromedriver (herd web's browser tests)
 
 HERD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERD_VENV="$HERD_ROOT/.venv"
@@ -85,4 +86,12 @@ _install_herd() {
     (cd "$HERD_ROOT" && "$HERD_VENV/bin/pip" install -q -e '.[test]') \
         || die "pip install -e '.[test]' failed (see above)"
     echo "$want" >"$stamp"
+}
+
+# herd web's tests drive a real browser: Debian's chromium with its chromedriver.
+ensure_chromium() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+    is_root || die "chromium and chromedriver are missing: sudo apt-get install chromium chromium-driver"
+    echo "installing chromium and chromium-driver ..."
+    apt_install chromium chromium-driver || die "apt-get install chromium chromium-driver failed"
 }

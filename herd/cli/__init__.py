@@ -65,6 +65,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "given)."),
     "version": ("herd.cli.config", "version",
                 "herd's version, and each host's supervisord and XML-RPC API versions."),
+    "web": ("herd.cli.web", "web",
+            "Serve the selected hosts (all when none is selected) as a live dashboard in the browser."),
 }
 
 

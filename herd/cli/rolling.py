@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,16 +26,9 @@ unreachable at pre-flight; 130 interrupted (resume with --resume); 2 usage.
 
 
 def _probe(http: str | None, tcp: str | None, cmd: str | None) -> Any:
-    from herd.operations.rolling.probes import Probe
+    from herd.operations.rolling.probes import probe_from
 
-    given = [(k, v) for k, v in (("http", http), ("tcp", tcp), ("cmd", cmd)) if v]
-    if len(given) > 1:
-        raise UsageError("choose one probe: --http, --tcp or --cmd")
-    if not given:
-        return None
-    probe = Probe(*given[0])
-    probe.check_template()
-    return probe
+    return probe_from(http, tcp, cmd)
 
 
 def _pause(value: str) -> tuple[float, bool]:
@@ -111,22 +103,9 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host
 
 def _state(inventory_path: str, name: str, state_file: str | None, *, resume: bool, fresh: bool,
            dry_run: bool) -> tuple["StateFile", "RollState"]:
-    from herd.operations.rolling.state import RollState, StateFile, default_state_path
+    from herd.operations.rolling.state import open_roll_state
 
-    saved = StateFile(Path(state_file) if state_file else default_state_path(inventory_path, name))
-    try:
-        existing = saved.load()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    unfinished = existing is not None and not existing.finished and existing.name == name
-    if resume:
-        if existing is None or not unfinished:
-            raise UsageError(f"nothing to resume: no unfinished roll of {name} in {saved.path}")
-        return saved, existing
-    if existing is not None and unfinished and not fresh and not dry_run:
-        raise UsageError(f"an unfinished roll of {name} exists ({existing.outcome or 'in progress'}; "
-                         f"{saved.path}): continue it with --resume, or start over with --fresh")
-    return saved, RollState(name, inventory_path)
+    return open_roll_state(inventory_path, name, state_file, resume=resume, fresh=fresh, dry_run=dry_run)
 
 
 def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state: "RollState", *,

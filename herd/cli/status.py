@@ -14,18 +14,32 @@ from herd.cli.options import FleetOptions, fleet_options, open_fleet, use_color
 @fleet_options
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Table for people, JSON for scripts.")
-def status(names: tuple[str, ...], output: str, fleet_opts: FleetOptions) -> int:
+@click.option("-w", "--watch", is_flag=True,
+              help="Keep the table live (connections kept, one poll per host per interval); q quits. "
+                   "Not on a terminal: the table again every interval.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
+              help="With --watch: seconds between polls of a host.")
+def status(names: tuple[str, ...], output: str, watch: bool, interval: float, fleet_opts: FleetOptions) -> int:
     """Show processes on the selected hosts (all hosts when none is selected).
 
     NAME as supervisorctl takes it: name, group:name, group:*, all.
+    With --watch the table stays live until q (or Ctrl-C: exit 130).
 
     \b
     Exit codes: 0 every process RUNNING; 3 a process in another state or a NAME
     not found; 4 a host unreachable or failing (wins over 3); 2 usage or inventory error.
     """
+    from herd.errors import UsageError
     from herd.operations.status import fetch_status
     from herd.render.status import status_json, status_table
 
+    if watch:
+        from herd.cli.watch import watch as run_watch
+
+        if output == "json":
+            raise UsageError("-o json is for reading once: drop --watch")
+        with open_fleet(fleet_opts, default_all=True) as fleet:
+            return run_watch(fleet, names, interval, use_color())
     with open_fleet(fleet_opts, default_all=True) as fleet:
         report = fetch_status(fleet, names)
     if output == "json":

@@ -57,6 +57,18 @@ class Probe:
             return False, f"{self.kind} probe: {exc}"
 
 
+def probe_from(http: str | None, tcp: str | None, cmd: str | None) -> Probe | None:
+    """The one probe given (checked), or None; two at once is a usage error (CLI and herd web)."""
+    given = [(k, v) for k, v in (("http", http), ("tcp", tcp), ("cmd", cmd)) if v]
+    if len(given) > 1:
+        raise UsageError("choose one probe: --http, --tcp or --cmd")
+    if not given:
+        return None
+    probe = Probe(*given[0])
+    probe.check_template()
+    return probe
+
+
 def _http(host: HostAccess, url: str, timeout: float) -> tuple[bool, str]:
     parts = urlsplit(url)
     address, port = parts.hostname or "127.0.0.1", parts.port or 80

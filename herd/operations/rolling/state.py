@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from herd.errors import UsageError
 from herd.files import write_atomically
 
 
@@ -70,3 +71,26 @@ class StateFile:
     def save(self, state: RollState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, json.dumps(asdict(state), indent=1), mode=0o600)
+
+
+def open_roll_state(inventory_path: str, name: str, state_file: str | None, *, resume: bool, fresh: bool,
+                    dry_run: bool) -> tuple[StateFile, RollState]:
+    """Where a roll of NAME records progress, and the state it starts from (CLI and herd web).
+
+    An unfinished roll of NAME must be resumed or explicitly started over;
+    ``resume`` without one is a usage error.
+    """
+    saved = StateFile(Path(state_file) if state_file else default_state_path(inventory_path, name))
+    try:
+        existing = saved.load()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    unfinished = existing is not None and not existing.finished and existing.name == name
+    if resume:
+        if existing is None or not unfinished:
+            raise UsageError(f"nothing to resume: no unfinished roll of {name} in {saved.path}")
+        return saved, existing
+    if existing is not None and unfinished and not fresh and not dry_run:
+        raise UsageError(f"an unfinished roll of {name} exists ({existing.outcome or 'in progress'}; "
+                         f"{saved.path}): continue it with --resume, or start over with --fresh")
+    return saved, RollState(name, inventory_path)

@@ -1,0 +1,112 @@
+"""``herd status --watch``: the status table, live, on the shared poller (herd/operations/poller.py).
+
+On a terminal: the alternate screen, the table redrawn in place each
+interval (uptimes move; changes are seen within the interval), cut to the terminal's
+size so nothing scrolls; ``q`` (or Ctrl-C) leaves and gives the terminal
+back as it was.  Not on a terminal (a pipe, a log file): the table printed
+again every interval, each time under a ``--- time`` line, until
+interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import select
+import shutil
+import sys
+from typing import IO, Sequence
+
+from herd.errors import EXIT_INTERRUPTED, EXIT_OK
+from herd.fleet import Fleet
+from herd.operations.poller import Poller
+from herd.render.status import status_table
+
+ENTER, LEAVE = "\x1b[?1049h\x1b[?25l", "\x1b[?25h\x1b[?1049l"
+HOME, CLEAR_LINE, CLEAR_DOWN = "\x1b[H", "\x1b[K", "\x1b[J"
+
+
+def frame(poller: Poller, names: Sequence[str], color: bool, width: int, height: int) -> str:
+    """One screen: a title line and the table, each line cut to ``width``, at most ``height`` lines."""
+    snap = poller.snapshot()
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    title = f"herd status --watch  every {poller.interval:g}s  {stamp}  (q to quit)"
+    lines = [title, ""] + status_table(snap.status_report(names), color).split("\n")
+    if len(lines) > height:
+        lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more lines (enlarge the terminal)"]
+    return HOME + "".join(_cut(line, width, color) + CLEAR_LINE + "\r\n" for line in lines)[:-2] + CLEAR_DOWN
+
+
+def _cut(line: str, width: int, color: bool) -> str:
+    """Cut to ``width`` visible columns (colour escapes do not count)."""
+    if not color:
+        return line[:width]
+    out, seen, i = [], 0, 0
+    while i < len(line) and seen < width:
+        if line[i] == "\x1b":
+            end = line.find("m", i)
+            end = len(line) - 1 if end < 0 else end
+            out.append(line[i:end + 1])
+            i = end + 1
+            continue
+        out.append(line[i])
+        seen += 1
+        i += 1
+    return "".join(out) + ("\x1b[0m" if color else "")
+
+
+def watch(fleet: Fleet, names: Sequence[str], interval: float, color: bool) -> int:
+    """Run until q / Ctrl-C; full screen on a terminal, repeated tables otherwise."""
+    with Poller(fleet, interval, names) as poller:
+        poller.wait_first(fleet.connector.timeout + 1)
+        if sys.stdout.isatty() and sys.stdin.isatty():
+            return _screen(poller, names, color)
+        return _plain(poller, names, color, sys.stdout)
+
+
+def _plain(poller: Poller, names: Sequence[str], color: bool, out: IO[str]) -> int:
+    try:
+        while True:
+            stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+            out.write(f"--- {stamp}\n{status_table(poller.snapshot().status_report(names), color)}\n")
+            out.flush()
+            poller.wait_change(poller.snapshot().seq, poller.interval)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _screen(poller: Poller, names: Sequence[str], color: bool) -> int:
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    out = sys.stdout
+    try:
+        tty.setcbreak(fd)
+        out.write(ENTER)
+        while True:
+            size = shutil.get_terminal_size()
+            out.write(frame(poller, names, color, size.columns, size.lines))
+            out.flush()
+            if _quit_key(fd, poller.interval):
+                return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        out.write(LEAVE)
+        out.flush()
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _quit_key(fd: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for a key; True for q/Q (other keys redraw at once)."""
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if not ready:
+        return False
+    key = os.read(fd, 32)
+    return not key or b"q" in key.lower()

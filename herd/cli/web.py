@@ -1,0 +1,154 @@
+"""``herd web``: serve the selected hosts as a live page (needs ``pip install herd[web]``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from herd.cli.options import FleetOptions, fleet_options, load_selected
+from herd.errors import EXIT_INTERRUPTED, UsageError
+
+DEFAULT_PORT = 8765
+EPILOG = """
+\b
+Security: listens on 127.0.0.1 unless told otherwise; the URL printed at start
+carries a one-off access token (keep it secret); every change is a POST with a
+CSRF token; --read-only refuses every change. TLS: put a reverse proxy in front
+(docs/web.md). Audit log: $XDG_STATE_HOME/herd/web-audit.jsonl by default.
+\b
+Exit codes: 130 stopped with Ctrl-C/SIGTERM (the normal end); 2 usage or
+inventory error, --web extra missing, or the address is in use.
+"""
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT``, ``:PORT`` or ``PORT`` -> (host, port)."""
+    text = value.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.lstrip(":")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    elif text.isdigit():
+        host, port_text = "", text
+    else:
+        host, port_text = text, str(DEFAULT_PORT)
+    host = host or "127.0.0.1"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"--listen {value}: give HOST:PORT (a port from 0 to 65535)")
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"--listen {host}:{port}: cannot listen there ({exc.strerror or exc})") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command(epilog=EPILOG)
+@fleet_options
+@click.option("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", show_default=True, metavar="HOST:PORT",
+              help="Where to serve (port 0: any free port).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a --listen address other than loopback (then use a TLS reverse proxy).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer to this Host header (the name a reverse proxy forwards; repeatable).")
+@click.option("--read-only", is_flag=True, help="Show everything, change nothing (refused by the server).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
+              help="Seconds between polls of a host (one poll per host per interval, whatever the pages).")
+@click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where changes are logged as JSON lines (default $XDG_STATE_HOME/herd/web-audit.jsonl).")
+@click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the access token to FILE (mode 0600), for scripts using the JSON API.")
+def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: tuple[str, ...], read_only: bool,
+        interval: float, audit_log: str | None, token_file: str | None) -> int:
+    """Serve the selected hosts (all when none is selected) as a live dashboard in the browser.
+
+    One process, one SSH session per host, one poll per host per interval
+    shared by every page; changes pushed to the page as they happen.
+    """
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise UsageError("herd web needs its extra: pip install 'herd[web]'") from None
+    from herd.fleet import SessionPool
+    from herd.ssh.connection import Connector
+    from herd.web.actions import Dashboard
+    from herd.web.app import Web, create_app
+    from herd.web.audit import AuditLog, default_audit_path
+    from herd.web.security import Guard, new_token
+
+    host, port = parse_listen(listen)
+    if not is_loopback(host) and not allow_remote:
+        raise UsageError(f"--listen {listen}: not a loopback address; add --allow-remote to serve the network "
+                         "(and put a TLS reverse proxy in front)")
+    inventory, hosts = load_selected(fleet_opts, default_all=True)
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+    token = new_token()
+    if token_file:
+        _write_token(Path(token_file), token)
+    audit = AuditLog(Path(audit_log) if audit_log else default_audit_path())
+    pool = SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
+    dashboard = Dashboard(inventory, hosts, pool, interval=interval, forks=fleet_opts.forks,
+                          follow_fleet=_follow_fleet(fleet_opts))
+    web_app = Web(dashboard, Guard(token, port, host, allow_hosts), audit, read_only=read_only)
+    shown = f"[{host}]" if ":" in host else host
+    if not is_loopback(host):
+        click.echo(f"herd web: WARNING: serving on {host}, reachable from the network; anyone with the token "
+                   "can act on the fleet. Use TLS (a reverse proxy) and a firewall.", err=True)
+    click.echo(f"herd web: {len(hosts)} host(s){' (read-only)' if read_only else ''}; audit log {audit.path}")
+    click.echo(f"herd web: open http://{shown}:{port}/?token={token}")
+    sys.stdout.flush()
+    config = uvicorn.Config(create_app(web_app), log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=2, server_header=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        dashboard.close()       # a running roll is interrupted and finishes its process in flight first
+        pool.close()
+        audit.close()
+        sock.close()
+    return EXIT_INTERRUPTED
+
+
+def _follow_fleet(opts: FleetOptions):
+    """Log follows get connections of their own (see herd/web/actions.py)."""
+    from herd.fleet import Fleet
+    from herd.ssh.connection import Connector
+
+    def make(hosts):
+        return Fleet(list(hosts), Connector(timeout=opts.timeout, accept_new=False), forks=opts.forks)
+    return make
+
+
+def _write_token(path: Path, token: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token + "\n")
+    os.chmod(path, 0o600)

@@ -1,0 +1,237 @@
+"""One shared poller of the fleet: the source of every live view (``herd web``, ``herd status --watch``).
+
+However many pages, tabs or terminals watch, each host is read once per
+interval: one thread per host asks, in one ``system.multicall`` over the
+host's kept session, for ``getAllProcessInfo`` and ``getState``.  A host
+that fails gets an error snapshot (the sentence ``herd status`` shows) and
+is retried with backoff while the others go on at their own pace; one slow
+or dead host never delays another.
+
+What the poller gives out is immutable: a :class:`FleetSnapshot` (every
+host's last :class:`HostSnapshot`, with a sequence number) swapped
+atomically on each change, and change events (``listen``) naming the host
+whose state changed.  Uptime ticking is not a change: a host's snapshot is
+replaced only when a process changes state, pid, spawn error or exit
+status, a process appears or goes, or the host's reachability changes.
+Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+from herd.errors import HerdError, HostError, SupervisorFault
+from herd.fleet import Fleet
+from herd.operations.status import HostStatus, StatusReport
+from herd.supervisor import names as namespec
+from herd.supervisor.client import SupervisorClient
+from herd.supervisor.models import ProcessInfo
+
+log = logging.getLogger("herd.poller")
+
+DEFAULT_INTERVAL = 1.0
+BACKOFF_MAX = 10.0
+
+Listener = Callable[["HostSnapshot"], None]
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    """One host as last read: its processes (the selected ones), or why it could not be read."""
+
+    host: str
+    processes: tuple[ProcessInfo, ...] = ()
+    missing: tuple[str, ...] = ()
+    error: str | None = None
+    supervisor_state: str = ""
+    polled_at: float = 0.0          # time.time() of the answer (or of the failure)
+    changed_at: float = 0.0         # time.time() when this state was first seen
+    polls: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def signature(self) -> tuple[object, ...]:
+        """What a change is: everything but the clock (uptime and ``now`` move on every poll)."""
+        return (self.error, self.supervisor_state, self.missing,
+                tuple((p.fullname, p.state, p.pid, p.spawnerr, p.exitstatus, p.start, p.stop,
+                       p.description if p.pid == 0 else "") for p in self.processes))
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """Every host's last snapshot, in inventory order; ``seq`` grows with each change."""
+
+    seq: int
+    hosts: tuple[HostSnapshot, ...]
+    interval: float
+    errors: dict[str, HerdError] = field(default_factory=dict, compare=False, repr=False)
+
+    def host(self, name: str) -> HostSnapshot:
+        for snap in self.hosts:
+            if snap.host == name:
+                return snap
+        raise KeyError(name)
+
+    def status_report(self, names: Sequence[str] = ()) -> StatusReport:
+        """As ``fetch_status`` would have returned it (for the table, the JSON and check's grading)."""
+        hosts = []
+        for snap in self.hosts:
+            error = self.errors.get(snap.host) if snap.error is not None else None
+            if snap.error is not None and error is None:
+                error = HostError(snap.host, snap.error)
+            hosts.append(HostStatus(snap.host, list(snap.processes), list(snap.missing), error))
+        return StatusReport(hosts, list(names))
+
+
+def read_host(client: SupervisorClient) -> tuple[list[ProcessInfo], str]:
+    """All of a host's reads in one round trip: its processes and supervisord's own state."""
+    infos, state = client.multicall([("supervisor.getAllProcessInfo", ()), ("supervisor.getState", ())])
+    if isinstance(infos, SupervisorFault):
+        raise infos
+    statename = "" if isinstance(state, SupervisorFault) else str(state.get("statename", ""))
+    return [ProcessInfo.from_rpc(i) for i in infos], statename
+
+
+class Poller:
+    """Polls every host of ``fleet`` every ``interval`` seconds until ``stop()``.
+
+    ``names`` narrows the processes kept (supervisorctl's names, as for
+    ``herd status NAME...``); by default every process.
+    """
+
+    def __init__(self, fleet: Fleet, interval: float = DEFAULT_INTERVAL, names: Sequence[str] = ()) -> None:
+        self.fleet = fleet
+        self.interval = max(0.05, float(interval))
+        self.names = tuple(names)
+        self._lock = threading.Lock()
+        self._snapshot = FleetSnapshot(0, tuple(HostSnapshot(h.name) for h in fleet.hosts), self.interval)
+        self._listeners: list[Listener] = []
+        self._stop = threading.Event()
+        self._wake = {h.name: threading.Event() for h in fleet.hosts}
+        self._threads: list[threading.Thread] = []
+        self.changed = threading.Condition()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def snapshot(self) -> FleetSnapshot:
+        """The current snapshot (immutable: hold it as long as you like)."""
+        return self._snapshot
+
+    def wait_change(self, seq: int, timeout: float) -> FleetSnapshot:
+        """The first snapshot newer than ``seq``, or the current one after ``timeout`` seconds."""
+        with self.changed:
+            self.changed.wait_for(lambda: self._snapshot.seq > seq or self._stop.is_set(), timeout)
+            return self._snapshot
+
+    def wait_first(self, timeout: float) -> FleetSnapshot:
+        """The snapshot once every host has answered or failed once (or after ``timeout``)."""
+        with self.changed:
+            self.changed.wait_for(lambda: all(h.polls for h in self._snapshot.hosts), timeout)
+            return self._snapshot
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(host_snapshot)`` (from a poller thread) on every change; returns an unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+        return unsubscribe
+
+    def refresh(self, hosts: Sequence[str] | None = None) -> None:
+        """Poll these hosts (all by default) now rather than at their next tick (after an action)."""
+        for name in self._wake if hosts is None else hosts:
+            if name in self._wake:
+                self._wake[name].set()
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self) -> "Poller":
+        for host in self.fleet.hosts:
+            thread = threading.Thread(target=self._run_host, args=(host.name,), name=f"herd-poll-{host.name}",
+                                      daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for wake in self._wake.values():
+            wake.set()
+        with self.changed:
+            self.changed.notify_all()
+        deadline = time.monotonic() + 2.0
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> "Poller":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def poll_once(self, host: str) -> HostSnapshot:
+        """Read one host now and record the answer (the threads' step; also for tests)."""
+        session = self.fleet.sessions[host]
+        try:
+            infos, state = read_host(session.client())
+            chosen, missing = namespec.select(self.names, infos) if self.names else (infos, [])
+            fresh = HostSnapshot(host, tuple(chosen), tuple(missing), None, state, time.time())
+            error: HerdError | None = None
+        except HerdError as exc:
+            if isinstance(exc, HostError):
+                session.reset()
+            fresh = HostSnapshot(host, error=getattr(exc, "reason", str(exc)), polled_at=time.time())
+            error = exc
+        except Exception as exc:  # a bug must not stop this host's polling for good
+            log.debug("%s: poll failed", host, exc_info=True)
+            session.reset()
+            fresh = HostSnapshot(host, error=f"unexpected error: {exc!r}", polled_at=time.time())
+            error = HostError(host, fresh.error or "")
+        return self._record(fresh, error)
+
+    def _run_host(self, host: str) -> None:
+        delay = self.interval
+        wake = self._wake[host]
+        while not self._stop.is_set():
+            started = time.monotonic()
+            snap = self.poll_once(host)
+            delay = self.interval if snap.ok else min(max(delay * 2, self.interval), BACKOFF_MAX)
+            wake.wait(max(0.0, delay - (time.monotonic() - started)))
+            wake.clear()
+
+    def _record(self, fresh: HostSnapshot, error: HerdError | None) -> HostSnapshot:
+        with self._lock:
+            current = self._snapshot
+            hosts = list(current.hosts)
+            index = next(i for i, h in enumerate(hosts) if h.host == fresh.host)
+            old = hosts[index]
+            changed = old.polls == 0 or old.signature() != fresh.signature()
+            fresh = replace(fresh, polls=old.polls + 1,
+                            changed_at=fresh.polled_at if changed else old.changed_at)
+            hosts[index] = fresh
+            errors = dict(current.errors)
+            if error is not None:
+                errors[fresh.host] = error
+            else:
+                errors.pop(fresh.host, None)
+            self._snapshot = FleetSnapshot(current.seq + (1 if changed else 0), tuple(hosts), self.interval,
+                                           errors)
+            listeners = list(self._listeners) if changed else []
+        if changed:
+            with self.changed:
+                self.changed.notify_all()
+        for listener in listeners:
+            try:
+                listener(fresh)
+            except Exception:  # a listener's bug must not stop the polling
+                log.exception("poll listener failed")
+        return fresh

@@ -1,0 +1,13 @@
+"""``herd web``: the fleet as a live page, served from the controller over herd's own SSH sessions.
+
+Optional: needs ``pip install herd[web]`` (Starlette + uvicorn).  Layers:
+
+    security   the access token, browser sessions, CSRF tokens, Host header check
+    audit      the JSON-lines audit log of every change asked for
+    hub        the shared poller's changes and roll progress, fanned out to every page
+    actions    what the page may do: control, config, rolling restart, logs, health (no HTTP here)
+    app        the Starlette application: routes, the JSON API, server-sent events
+    static/    the page itself (HTML, JS, CSS; no build step, nothing fetched at run time)
+
+docs/web.md documents the API and the choices.
+"""

@@ -1,0 +1,454 @@
+"""What the page can see and do, without HTTP: the dashboard's logic, testable in process.
+
+Everything goes through herd's operations, so the page and the CLI cannot
+disagree: ``run_control`` for start/stop/restart/signal/clear, the config
+operations for update/reread, the rolling ``RollRunner`` (same options,
+same gate, same state file, ``interrupt()`` as Ctrl-C), ``read_logs`` and
+the ``Follower`` for logs, ``evaluate`` for health.  Results are given as
+the CLI prints them (``herd.render``), without colour.
+
+All reads and actions share one :class:`SessionPool` (one SSH session per
+host for the whole process) and one :class:`Poller`.  A log follow is the
+exception: it gets a Fleet of its own (its own connection per host),
+because stopping a Follower aborts its fleet's sessions, which must not be
+the poller's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Iterable, Sequence
+
+from herd.errors import HerdError, RollRefused, UsageError
+from herd.fleet import Fleet, SessionPool
+from herd.inventory.model import Host, Inventory
+from herd.operations.control import ACTIONS, ControlRequest, normalize_signal, run_control
+from herd.operations.outcomes import ActionReport
+from herd.operations.poller import FleetSnapshot, HostSnapshot, Poller
+from herd.operations.status import HostStatus, StatusReport
+from herd.render.actions import action_json, action_lines
+from herd.render.status import status_json
+
+CONFIG_ACTIONS = ("update", "reread")
+MAX_ROLL_EVENTS = 5000
+MAX_LOG_LINES = 2000
+
+
+class Refused(HerdError):
+    """A request the dashboard will not carry out (HTTP 400), or that needs confirming first (409)."""
+
+    def __init__(self, message: str, *, confirm: bool = False) -> None:
+        super().__init__(message)
+        self.confirm = confirm
+
+
+def host_json(snap: HostSnapshot, groups: Sequence[str] = ()) -> dict[str, Any]:
+    """One host as the page and the API see it: ``herd status -o json``'s host, plus when it was read."""
+    status = HostStatus(snap.host, list(snap.processes), list(snap.missing),
+                        HerdError(snap.error) if snap.error is not None else None)
+    data = status_json(StatusReport([status], []))["hosts"][0]
+    data.update(polled=snap.polls > 0, polled_at=snap.polled_at, changed_at=snap.changed_at,
+                supervisor_state=snap.supervisor_state, groups=list(groups))
+    return data
+
+
+def snapshot_json(snapshot: FleetSnapshot, groups_of: dict[str, list[str]]) -> dict[str, Any]:
+    report = snapshot.status_report()
+    summary = status_json(report)["summary"]
+    return {"seq": snapshot.seq, "interval": snapshot.interval, "time": time.time(),
+            "hosts": [host_json(h, groups_of.get(h.host, ())) for h in snapshot.hosts], "summary": summary}
+
+
+def report_result(report: ActionReport) -> dict[str, Any]:
+    """An action's result: the CLI's lines, and its JSON."""
+    return {"lines": action_lines(report, False), "report": action_json(report), "exit_code": report.exit_code}
+
+
+def _merge(action: str, reports: Iterable[ActionReport], order: Sequence[str]) -> ActionReport:
+    hosts = {h.host: h for r in reports for h in r.hosts}
+    return ActionReport(action, [hosts[n] for n in order if n in hosts])
+
+
+class Dashboard:
+    """The inventory's selected hosts, their shared sessions and poller, and every action on them."""
+
+    def __init__(self, inventory: Inventory, hosts: Sequence[Host], pool: SessionPool, *,
+                 interval: float, forks: int = 50,
+                 follow_fleet: Callable[[Sequence[Host]], Fleet] | None = None) -> None:
+        self.inventory = inventory
+        self.hosts = list(hosts)
+        self.pool = pool
+        self.forks = forks
+        self.fleet = Fleet(self.hosts, pool.connector, forks=forks, pool=pool)
+        self.poller = Poller(self.fleet, interval)
+        self.groups_of: dict[str, list[str]] = {h.name: [] for h in self.hosts}
+        for group, members in inventory.groups.items():
+            for member in members:
+                if member in self.groups_of:
+                    self.groups_of[member].append(group)
+        self._follow_fleet = follow_fleet or (lambda chosen: Fleet(list(chosen), pool.connector, forks=forks))
+        self.rolls = RollManager(self)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return snapshot_json(self.poller.snapshot(), self.groups_of)
+
+    def host_state(self, snap: HostSnapshot) -> dict[str, Any]:
+        return host_json(snap, self.groups_of.get(snap.host, ()))
+
+    def groups(self) -> dict[str, list[str]]:
+        chosen = {h.name for h in self.hosts}
+        return {g: [m for m in members if m in chosen] for g, members in self.inventory.groups.items()
+                if any(m in chosen for m in members)}
+
+    def select(self, names: Iterable[str] | None) -> list[Host]:
+        """Hosts by name, in inventory order; a name not served here is refused."""
+        if names is None:
+            return list(self.hosts)
+        wanted = list(names)
+        known = {h.name for h in self.hosts}
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise Refused(f"not a host of this dashboard: {', '.join(map(str, unknown))}")
+        return [h for h in self.hosts if h.name in wanted]
+
+    def fleet_of(self, hosts: Sequence[Host]) -> Fleet:
+        """A Fleet over some hosts, borrowing the shared sessions."""
+        return Fleet(list(hosts), self.pool.connector, forks=self.forks, pool=self.pool)
+
+    # -- process actions -----------------------------------------------------------------
+
+    def control(self, action: str, targets: Sequence[dict[str, Any]], *, signal: str | None = None,
+                wait_timeout: float = 60.0, confirm: bool = False) -> dict[str, Any]:
+        """start/stop/restart/signal/clear ``targets`` ({host, name} pairs; name as supervisorctl takes it)."""
+        if action not in ACTIONS:
+            raise Refused(f"unknown action: {action} (one of {', '.join(ACTIONS)})")
+        if not targets:
+            raise Refused("no targets: choose processes first")
+        names_by_host: dict[str, list[str]] = {}
+        for target in targets:
+            host, name = str(target.get("host", "")), str(target.get("name", "")).strip()
+            if not name:
+                raise Refused(f"{host}: a target needs a process name")
+            names_by_host.setdefault(host, [])
+            if name not in names_by_host[host]:
+                names_by_host[host].append(name)
+        hosts = self.select(names_by_host)
+        sig = normalize_signal(signal or "") if action == "signal" else None
+        question = _control_question(action, names_by_host)
+        if question and not confirm:
+            raise Refused(question, confirm=True)
+        by_names: dict[tuple[str, ...], list[Host]] = {}
+        for host in hosts:
+            by_names.setdefault(tuple(names_by_host[host.name]), []).append(host)
+        reports: list[ActionReport] = []
+        errors: list[str] = []
+
+        def run(names: tuple[str, ...], chosen: list[Host]) -> None:
+            try:
+                reports.append(run_control(self.fleet_of(chosen), ControlRequest(
+                    action, names, wait_timeout=wait_timeout, signal=sig)))
+            except UsageError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=run, args=item, daemon=True) for item in by_names.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.poller.refresh([h.name for h in hosts])
+        if errors and not reports:
+            raise Refused("; ".join(errors))
+        result = report_result(_merge(action, reports, [h.name for h in hosts]))
+        result["errors"] = errors
+        return result
+
+    def config(self, action: str, hosts: Sequence[str] | None, *, confirm: bool = False) -> dict[str, Any]:
+        """``update`` (reread + apply) or ``reread`` on hosts."""
+        from herd.operations import config
+
+        if action not in CONFIG_ACTIONS:
+            raise Refused(f"unknown action: {action} (one of {', '.join(CONFIG_ACTIONS)})")
+        chosen = self.select(hosts)
+        if action == "update" and not confirm:
+            raise Refused(f"update on {_hosts_text([h.name for h in chosen])}: changed groups are restarted, "
+                          "removed ones stopped. Go on?", confirm=True)
+        fleet = self.fleet_of(chosen)
+        report = config.reread(fleet) if action == "reread" else config.update(fleet, [], dry_run=False,
+                                                                               wait_timeout=60.0)
+        self.poller.refresh([h.name for h in chosen])
+        return report_result(report)
+
+    # -- health --------------------------------------------------------------------------
+
+    def check(self) -> dict[str, Any]:
+        """What ``herd check`` would say, graded from the poller's last snapshot (no extra round trip)."""
+        from herd.operations.check import CheckReport, evaluate
+        from herd.render.check import check_json
+
+        status = self.poller.snapshot().status_report()
+        data = check_json(CheckReport(status, evaluate(status, self.inventory)))
+        served = {h.name for h in self.hosts}
+        data["expect"] = [{"target": e.target, "hosts": [h for h in e.hosts if h in served],
+                           "running": list(e.running), "min_uptime": e.min_uptime}
+                          for e in self.inventory.expect.values() if served & set(e.hosts)]
+        data["severity"] = dict(self.inventory.check.severity)
+        return data
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def tail(self, name: str, channel: str, hosts: Sequence[str] | None, lines: int) -> dict[str, Any]:
+        """The end of NAME's log on each host: lines tagged with host and source."""
+        from herd.operations.logs import read_logs
+
+        report = read_logs(self.fleet_of(self.select(hosts)), _log_request(name, channel, lines))
+        out, notes = [], []
+        for host in report.hosts:
+            if host.error is not None:
+                notes.append({"host": host.host, "source": "", "text": f"unreachable: {host.error.reason}"})
+                continue
+            for item in host.logs:
+                out += [{"host": host.host, "source": item.name, "text": t} for t in item.lines]
+                notes += [{"host": host.host, "source": item.name, "text": t} for t in item.notes]
+                if item.error:
+                    notes.append({"host": host.host, "source": item.name, "text": item.error})
+        return {"lines": out[-MAX_LOG_LINES:], "notes": notes, "exit_code": report.exit_code}
+
+    def follow(self, name: str, channel: str, hosts: Sequence[str] | None, lines: int) -> "LogFollow":
+        """Start following NAME's log on the hosts (merged, in arrival order); stop() the result."""
+        from herd.operations.logs import Follower, read_logs
+
+        fleet = self._follow_fleet(self.select(hosts))
+        try:
+            report = read_logs(fleet, _log_request(name, channel, lines), final=False)
+        except BaseException:
+            fleet.close()
+            raise
+        follower = Follower(fleet, report)
+        return LogFollow(fleet, follower, report)
+
+    def close(self) -> None:
+        self.rolls.shutdown()
+        self.poller.stop()
+
+
+def _log_request(name: str, channel: str, lines: int) -> Any:
+    from herd.operations.logs import LogRequest
+
+    if channel not in ("stdout", "stderr"):
+        raise Refused(f"channel must be stdout or stderr, not {channel}")
+    if not name:
+        raise Refused("which process? give a name")
+    return LogRequest((name,), channel, lines=max(0, min(int(lines), MAX_LOG_LINES)))
+
+
+def _hosts_text(hosts: Sequence[str]) -> str:
+    return hosts[0] if len(hosts) == 1 else f"{len(hosts)} hosts"
+
+
+def _control_question(action: str, names_by_host: dict[str, list[str]]) -> str | None:
+    """A confirmation question for dangerous requests: stop/restart on several hosts or of ``all``."""
+    if action not in ("stop", "restart"):
+        return None
+    everything = any(n == "all" for names in names_by_host.values() for n in names)
+    if len(names_by_host) < 2 and not everything:
+        return None
+    count = sum(len(v) for v in names_by_host.values())
+    what = "every process" if everything else f"{count} target(s)"
+    return f"{action} {what} on {_hosts_text(list(names_by_host))}? This is not a rolling restart."
+
+
+class LogFollow:
+    """One followed log stream: the Follower over a Fleet of its own."""
+
+    def __init__(self, fleet: Fleet, follower: Any, report: Any) -> None:
+        self.fleet = fleet
+        self.follower = follower
+        self.report = report
+
+    def first_lines(self) -> list[dict[str, str]]:
+        out = []
+        for host in self.report.hosts:
+            if host.error is not None:
+                out.append({"kind": "down", "host": host.host, "source": "",
+                            "text": f"unreachable ({host.error.reason}); retrying"})
+                continue
+            for item in host.logs:
+                out += [{"kind": "line", "host": host.host, "source": item.name, "text": t} for t in item.lines]
+                if item.error:
+                    out.append({"kind": "note", "host": host.host, "source": item.name, "text": item.error})
+        return out[-MAX_LOG_LINES:]
+
+    def start(self) -> None:
+        self.follower.start()
+
+    def events(self, timeout: float) -> Iterable[dict[str, str]]:
+        for event in self.follower.events(timeout):
+            yield {"kind": event.kind, "host": event.host, "source": event.source, "text": event.text}
+
+    def stop(self) -> None:
+        self.follower.stop()
+        self.fleet.close()
+
+
+# -- rolling restart ------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class RollManager:
+    """At most one rolling restart at a time, its progress kept for every page to see.
+
+    The runner is the CLI's: same pre-flight, batches, gate and state file;
+    ``interrupt()`` is what Ctrl-C does (the process in flight is finished
+    and started again, post-hooks of hosts in flight run).  Hooks and
+    ``--cmd`` probes are not offered: they would let the page run commands.
+    """
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+        self._lock = threading.Lock()
+        self.runner: Any = None
+        self.thread: threading.Thread | None = None
+        self.events: deque[dict[str, Any]] = deque(maxlen=MAX_ROLL_EVENTS)
+        self.seq = 0
+        self.current: dict[str, Any] | None = None
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {"roll": dict(self.current) if self.current else None, "events": list(self.events)}
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        from herd.render.rolling import progress_line
+
+        with self._lock:
+            self.seq += 1
+            event = {"seq": self.seq, "time": time.time(), "kind": kind, "text": progress_line(kind, data, False),
+                     "data": _jsonable(data)}
+            self.events.append(event)
+            if self.current is not None:
+                _track(self.current, kind, data)
+            listeners = list(self.listeners)
+        for listener in listeners:
+            listener(event)
+
+    def start(self, body: dict[str, Any], *, confirm: bool) -> dict[str, Any]:
+        """Check the options, run pre-flight, and start the roll in a thread; returns the plan."""
+        from herd.operations.rolling.gate import GateSpec
+        from herd.operations.rolling.plan import parse_batch
+        from herd.operations.rolling.probes import probe_from
+        from herd.operations.rolling.runner import RollOptions, RollRunner, preflight
+        from herd.operations.rolling.state import open_roll_state
+        from herd.render.rolling import plan_json, plan_lines
+
+        name = str(body.get("name") or "").strip()
+        if not name:
+            raise Refused("which program? give a name (a program/group like tornado, or group:name)")
+        if body.get("cmd") or body.get("pre_hook") or body.get("post_hook"):
+            raise Refused("--cmd probes and hooks run commands: use `herd rolling-restart` for those")
+        try:
+            options = RollOptions(
+                name=name, batch=parse_batch(str(body.get("batch") or "1")),
+                per_host=max(1, int(body.get("per_host") or 1)), max_fail=max(0, int(body.get("max_fail") or 0)),
+                gate=GateSpec(float(body.get("min_healthy", 10.0)), float(body.get("timeout_healthy", 120.0)),
+                              probe_from(body.get("http") or None, body.get("tcp") or None, None)),
+                skip_unhealthy=bool(body.get("skip_unhealthy")), pause=max(0.0, float(body.get("pause") or 0)))
+        except (TypeError, ValueError) as exc:
+            raise Refused(f"bad rolling-restart option: {exc}") from None
+        with self._lock:
+            if self.thread is not None and self.thread.is_alive():
+                raise Refused(f"a rolling restart of {self.current['name'] if self.current else '?'} is running")
+        hosts = self.dashboard.select(body.get("hosts") or None)
+        resume, fresh = bool(body.get("resume")), bool(body.get("fresh"))
+        saved, state = open_roll_state(self.dashboard.inventory.path, name, None, resume=resume, fresh=fresh,
+                                       dry_run=False)
+        fleet = self.dashboard.fleet_of(hosts)
+        try:
+            plan = preflight(fleet, options, state if resume else None)
+        except RollRefused as refused:
+            raise Refused("; ".join([*refused.problems, *([refused.hint] if refused.hint else [])])) from None
+        lines = plan_lines(plan, options)
+        if not confirm:
+            raise Refused("\n".join(lines + ["Start this rolling restart?"]), confirm=True)
+        runner = RollRunner(fleet, plan, options, state, saved, self._emit, None)
+        with self._lock:
+            if self.thread is not None and self.thread.is_alive():
+                raise Refused("a rolling restart is already running")
+            self.events.clear()
+            self.runner = runner
+            self.current = {"name": name, "state": "running", "plan": lines, "plan_json": plan_json(plan),
+                            "started": time.time(), "hosts": {}, "batch": None, "report": None}
+            self.thread = threading.Thread(target=self._run, args=(runner,), name="herd-web-roll", daemon=True)
+            self.thread.start()
+        return {"plan": lines, "started": True}
+
+    def _run(self, runner: Any) -> None:
+        from herd.render.rolling import report_json, report_lines
+
+        try:
+            report = runner.run()
+            result = {"lines": report_lines(report, False), "json": report_json(report),
+                      "outcome": report.outcome, "exit_code": report.exit_code}
+        except Exception as exc:  # the page must hear of it rather than wait forever
+            result = {"lines": [f"rolling restart failed: {exc}"], "json": None, "outcome": "failed",
+                      "exit_code": 1}
+        with self._lock:
+            if self.current is not None:
+                self.current.update(state="finished", report=result, finished=time.time())
+        self._emit("finished", {"outcome": result["outcome"], "exit_code": result["exit_code"],
+                                "lines": result["lines"]})
+        self.dashboard.poller.refresh()
+
+    def interrupt(self) -> dict[str, Any]:
+        with self._lock:
+            runner, alive = self.runner, self.thread is not None and self.thread.is_alive()
+        if runner is None or not alive:
+            raise Refused("no rolling restart is running")
+        first = not runner.interrupted.is_set()
+        runner.interrupt()
+        with self._lock:
+            if self.current is not None:
+                self.current["state"] = "interrupting"
+        self._emit("interrupt", {"first": first})
+        return {"interrupted": True, "message": "interrupted: finishing the process in flight so that nothing "
+                                                "is left stopped"}
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """On server exit: interrupt a running roll and wait until it has put everything back."""
+        with self._lock:
+            runner, thread = self.runner, self.thread
+        if runner is not None and thread is not None and thread.is_alive():
+            runner.interrupt()
+            thread.join(timeout)
+
+
+def _track(current: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
+    """Keep a roll's summary (batch, each host's process and phase) up to date from its events."""
+    hosts = current["hosts"]
+    if kind == "batch":
+        current["batch"] = {"index": data["index"], "total": data["total"], "hosts": list(data["hosts"])}
+        for host in data["hosts"]:
+            hosts.setdefault(host, {})["status"] = "in progress"
+    elif kind == "phase":
+        hosts.setdefault(data["host"], {}).update(process=data["process"], phase=data["phase"])
+    elif kind == "process":
+        result = data["result"]
+        entry = hosts.setdefault(data["host"], {})
+        entry.setdefault("done", []).append({"name": result.name, "ok": result.ok})
+    elif kind == "host-done":
+        hosts.setdefault(data["host"], {}).update(status=data["status"], error=data.get("error"), phase=None)

@@ -1,0 +1,437 @@
+"""The Starlette application of ``herd web``: the page, the JSON API, server-sent events.
+
+Every request first passes :class:`GuardMiddleware` (herd/web/security.py
+says why each check exists): the Host header, then (for ``/api``) a
+session cookie or the bearer token, then, for a POST, the CSRF token, the
+Origin and read-only mode.  Handlers never block the event loop: actions,
+reads and log follows run in threads, and the poller's changes reach the
+loop through ``call_soon_threadsafe``.
+
+SSE streams: ``/api/events`` (a ``snapshot`` first, then ``host`` on each
+change, ``roll`` for rolling-restart progress) and ``/api/logs/follow``
+(``lines`` batches).  A client too slow to keep up is sent a fresh
+snapshot instead of an unbounded backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, \
+    StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from herd import __version__
+from herd.errors import HerdError
+from herd.web.actions import Dashboard, Refused
+from herd.web.audit import AuditLog
+from herd.web.security import COOKIE, CSRF_HEADER, Guard
+
+log = logging.getLogger("herd.web")
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY = 64 * 1024
+CLIENT_QUEUE = 512
+HEARTBEAT = 15.0
+MAX_FOLLOWS = 16
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                 b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+LOGIN_HELP = ("herd web: no session. Open the URL that `herd web` printed when it started "
+              "(it carries ?token=...), or send Authorization: Bearer TOKEN.\n")
+
+
+class Hub:
+    """Fans events out to every connected page; each has a bounded queue."""
+
+    def __init__(self) -> None:
+        self.clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+        self.stale: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+
+    def publish(self, kind: str, data: Any) -> None:
+        for queue in self.clients:
+            try:
+                queue.put_nowait((kind, data))
+            except asyncio.QueueFull:
+                self.stale.add(queue)       # it will get a snapshot instead of the backlog
+
+    def close(self) -> None:
+        for queue in self.clients:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+
+
+def sse(kind: str, data: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def drain(queue: "asyncio.Queue[Any]", limit: int) -> tuple[list[Any], bool]:
+    """Wait up to HEARTBEAT for an item, then take what else is queued (up to ``limit``): (items, ended).
+
+    None in the queue ends the stream; ``([], False)`` means nothing came: time for a ping.
+    """
+    try:
+        item = await asyncio.wait_for(queue.get(), HEARTBEAT)
+    except asyncio.TimeoutError:
+        return [], False
+    items: list[Any] = []
+    while item is not None:
+        items.append(item)
+        if queue.empty() or len(items) >= limit:
+            return items, False
+        item = queue.get_nowait()
+    return items, True
+
+
+class GuardMiddleware:
+    """Host check, authentication, CSRF, Origin and read-only, before any route runs."""
+
+    def __init__(self, app: ASGIApp, web: "Web") -> None:
+        self.app = app
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            status, text = refusal
+            if scope["method"] == "POST":
+                self.web.audit.record(scope["path"], None, f"refused: {text}", client=_client(scope))
+            response = JSONResponse({"error": text}, status) if scope["path"].startswith("/api/") else \
+                PlainTextResponse(text + "\n", status)
+            await response(scope, receive, send_secured)
+            return
+        await self.app(scope, receive, send_secured)
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        guard = self.web.guard
+        headers = Headers(scope=scope)
+        if not guard.host_allowed(headers.get("host")):
+            return 403, "unknown Host header (start herd web with --allow-host NAME to serve under another name)"
+        path, method = scope["path"], scope["method"]
+        if not path.startswith("/api/"):
+            return None if method in ("GET", "HEAD") else (405, "method not allowed")
+        session = guard.sessions.get(_cookie(headers))
+        bearer = guard.bearer_ok(headers.get("authorization"))
+        if session is None and not bearer:
+            return 403, LOGIN_HELP.strip()
+        scope.setdefault("state", {})["herd_session"] = session
+        if method in ("GET", "HEAD"):
+            return None
+        if not bearer:
+            if session is None or not _same(headers.get(CSRF_HEADER), session.csrf):
+                return 403, "missing or wrong CSRF token (X-CSRF-Token): reload the page"
+        if not guard.origin_allowed(headers.get("origin"), headers.get("host")):
+            return 403, "cross-origin request refused"
+        if self.web.read_only:
+            return 403, "read-only: herd web was started with --read-only"
+        return None
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    from herd.web.security import same
+
+    return same(a, b)
+
+
+def _cookie(headers: Headers) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == COOKIE:
+            return value
+    return None
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else ""
+
+
+class Web:
+    """The running dashboard: what every route needs."""
+
+    def __init__(self, dashboard: Dashboard, guard: Guard, audit: AuditLog, *, read_only: bool) -> None:
+        self.dashboard = dashboard
+        self.guard = guard
+        self.audit = audit
+        self.read_only = read_only
+        self.hub = Hub()
+        self.follows = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the poller and route its changes (and roll progress) to the event loop."""
+        self.loop = loop
+        dash = self.dashboard
+
+        def host_changed(snap: Any) -> None:
+            data = dash.host_state(snap)
+            loop.call_soon_threadsafe(self.hub.publish, "host", data)
+
+        def roll_event(event: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(self.hub.publish, "roll", event)
+
+        self._unsubscribe.append(dash.poller.listen(host_changed))
+        dash.rolls.listeners.append(roll_event)
+        dash.poller.start()
+
+    def detach(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self.hub.close()
+
+    # -- pages and reads ----------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        token = request.query_params.get("token")
+        if token is not None:
+            if not _same(token, self.guard.token):
+                return PlainTextResponse("herd web: wrong token\n", 403)
+            session = self.guard.sessions.create()
+            response = RedirectResponse("/", 303)
+            response.set_cookie(COOKIE, session.sid, httponly=True, samesite="strict", path="/")
+            return response
+        if self.guard.sessions.get(request.cookies.get(COOKIE)) is None:
+            return PlainTextResponse(LOGIN_HELP, 403)
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    async def session(self, request: Request) -> Response:
+        session = request.scope.get("state", {}).get("herd_session")
+        dash = self.dashboard
+        return JSONResponse({
+            "csrf": session.csrf if session is not None else None, "read_only": self.read_only,
+            "version": __version__, "interval": dash.poller.interval, "inventory": dash.inventory.path,
+            "hosts": [h.name for h in dash.hosts], "groups": dash.groups(),
+        })
+
+    async def status(self, request: Request) -> Response:
+        return JSONResponse(self.dashboard.state())
+
+    async def check(self, request: Request) -> Response:
+        return JSONResponse(self.dashboard.check())
+
+    async def roll_status(self, request: Request) -> Response:
+        return JSONResponse(self.dashboard.rolls.status())
+
+    async def events(self, request: Request) -> Response:
+        queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE)
+        self.hub.clients.add(queue)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 2000\n\n" + sse("snapshot", self.dashboard.state()) + sse(
+                    "roll-status", self.dashboard.rolls.status())
+                while True:
+                    if queue in self.hub.stale:
+                        self.hub.stale.discard(queue)
+                        while not queue.empty():
+                            queue.get_nowait()
+                        yield sse("snapshot", self.dashboard.state())
+                    items, ended = await drain(queue, 200)
+                    if not items and not ended:
+                        yield b": ping\n\n"
+                        continue
+                    if items:
+                        yield b"".join(sse(*item) for item in items)
+                    if ended:
+                        return
+            finally:
+                self.hub.clients.discard(queue)
+                self.hub.stale.discard(queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"X-Accel-Buffering": "no"})
+
+    def _log_params(self, request: Request) -> tuple[str, str, list[str] | None, int]:
+        params = request.query_params
+        hosts = [h for h in params.get("hosts", "").split(",") if h] or None
+        try:
+            lines = int(params.get("lines", "50"))
+        except ValueError:
+            raise Refused("lines must be a number") from None
+        return params.get("name", ""), params.get("channel", "stdout"), hosts, lines
+
+    async def logs(self, request: Request) -> Response:
+        return await self._answer(lambda: self.dashboard.tail(*self._log_params(request)))
+
+    async def follow(self, request: Request) -> Response:
+        if self.follows >= MAX_FOLLOWS:
+            return JSONResponse({"error": f"too many log follows at once (at most {MAX_FOLLOWS})"}, 429)
+        try:
+            params = self._log_params(request)
+            stream = await run_in_threadpool(self.dashboard.follow, *params)
+        except HerdError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        self.follows += 1
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, str] | None] = asyncio.Queue(2000)
+        dropped = [0]
+
+        def put(item: dict[str, str] | None) -> None:
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                dropped[0] += 1
+
+        def pump() -> None:
+            try:
+                stream.start()
+                for event in stream.events(0.2):
+                    loop.call_soon_threadsafe(put, event)
+            finally:
+                loop.call_soon_threadsafe(put, None)
+
+        threading.Thread(target=pump, name="herd-web-follow", daemon=True).start()
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 5000\n\n" + sse("lines", stream.first_lines())
+                while True:
+                    items, ended = await drain(queue, 500)
+                    if not items and not ended:
+                        yield b": ping\n\n"
+                        continue
+                    if dropped[0]:
+                        items.append({"kind": "note", "host": "", "source": "",
+                                      "text": f"{dropped[0]} line(s) dropped: the page could not keep up"})
+                        dropped[0] = 0
+                    if items:
+                        yield sse("lines", items)
+                    if ended:
+                        yield sse("end", {"text": "every followed log went away"})
+                        return
+            finally:
+                self.follows -= 1
+                await run_in_threadpool(stream.stop)
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+    # -- changes --------------------------------------------------------------------------
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise Refused("request too large")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise Refused("the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise Refused("the body must be a JSON object")
+        return body
+
+    async def _answer(self, work: Callable[[], Any], audit: Callable[[Any, str], None] | None = None) -> Response:
+        try:
+            result = await run_in_threadpool(work)
+        except Refused as exc:
+            if audit:
+                audit(None, ("needs confirmation" if exc.confirm else f"refused: {exc}"))
+            return JSONResponse({"error": str(exc), "confirm": exc.confirm}, 409 if exc.confirm else 400)
+        except HerdError as exc:
+            if audit:
+                audit(None, f"failed: {exc}")
+            return JSONResponse({"error": str(exc), "confirm": False}, 400)
+        if audit:
+            audit(result, "done")
+        return JSONResponse(result)
+
+    def _auditor(self, request: Request, action: str, targets: Any) -> Callable[[Any, str], None]:
+        def record(result: Any, outcome: str) -> None:
+            hosts = None
+            if isinstance(result, dict) and "report" in result:
+                hosts = {}
+                for line in result["lines"][:-1]:
+                    host = line.split(" ", 1)[0]
+                    hosts.setdefault(host, []).append(" ".join(line.split()))
+                hosts["summary"] = [result["lines"][-1]]
+            self.audit.record(action, targets, outcome, client=_client(request.scope), hosts=hosts)
+        return record
+
+    async def _post(self, request: Request, plan: Callable[[dict[str, Any]], tuple[Callable[[], Any], str, Any]]
+                    ) -> Response:
+        """Parse the JSON body, let ``plan`` turn it into (work, action, targets), run and audit it."""
+        try:
+            work, action, targets = plan(await self._body(request))
+        except Refused as exc:
+            return JSONResponse({"error": str(exc), "confirm": False}, 400)
+        return await self._answer(work, self._auditor(request, action, targets))
+
+    def _control(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+        action = str(body.get("action", ""))
+        targets = body.get("targets") or []
+        if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+            raise Refused("targets must be a list of {host, name}")
+        return (lambda: self.dashboard.control(action, targets, signal=body.get("signal"),
+                                               wait_timeout=float(body.get("wait_timeout") or 60),
+                                               confirm=bool(body.get("confirm"))),
+                action, {"targets": targets, "signal": body.get("signal")})
+
+    def _config(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+        action, hosts = str(body.get("action", "")), body.get("hosts") or None
+        return lambda: self.dashboard.config(action, hosts, confirm=bool(body.get("confirm"))), action, {"hosts": hosts}
+
+    def _roll(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+        options = {k: v for k, v in body.items() if k != "confirm"}
+        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), "rolling-restart", options
+
+    async def control(self, request: Request) -> Response:
+        return await self._post(request, self._control)
+
+    async def config(self, request: Request) -> Response:
+        return await self._post(request, self._config)
+
+    async def roll(self, request: Request) -> Response:
+        return await self._post(request, self._roll)
+
+    async def roll_interrupt(self, request: Request) -> Response:
+        return await self._answer(self.dashboard.rolls.interrupt,
+                                  self._auditor(request, "rolling-restart-interrupt", None))
+
+
+def create_app(web: Web) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        web.attach(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            web.detach()
+
+    endpoints: list[tuple[str, str, Callable[[Request], Awaitable[Response]]]] = [
+        ("GET", "/", web.index), ("GET", "/api/session", web.session), ("GET", "/api/status", web.status),
+        ("GET", "/api/events", web.events), ("GET", "/api/check", web.check), ("GET", "/api/roll", web.roll_status),
+        ("GET", "/api/logs", web.logs), ("GET", "/api/logs/follow", web.follow),
+        ("POST", "/api/control", web.control), ("POST", "/api/config", web.config), ("POST", "/api/roll", web.roll),
+        ("POST", "/api/roll/interrupt", web.roll_interrupt),
+    ]
+    routes: list[Any] = [Route(path, endpoint, methods=[method]) for method, path, endpoint in endpoints]
+    routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(GuardMiddleware, web=web)
+    return app

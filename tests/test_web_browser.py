@@ -1,0 +1,188 @@
+"""``herd web`` in a real browser (Debian's chromium, driven by Selenium) over a real fleet.
+
+The server is the real command (``python -m herd web``) reaching real
+supervisords through real sshd; changes are made or checked with
+supervisorctl on the hosts.  ``HERD_SCREENSHOTS=DIR`` also saves the fleet
+view and a rolling restart in progress as PNG files there (docs/ has them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from conftest import start_module_fleet
+from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
+from webtools import WebServer, chrome, serve_dashboard, start_web, wait_for
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def web_fleet(tmp_path_factory):
+    yield from start_module_fleet(tmp_path_factory, "webui", hosts=3, light=True)
+
+
+@pytest.fixture(scope="module")
+def server(web_fleet, tmp_path_factory) -> Iterator[WebServer]:
+    web = start_web(web_fleet.inventory_path, tmp_path_factory.mktemp("webuihome"), "--accept-new",
+                    "--interval", "0.5")
+    try:
+        yield web
+    finally:
+        web.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(server) -> Iterator[Any]:
+    driver = chrome()
+    try:
+        driver.get(server.url)
+        yield driver
+    finally:
+        driver.quit()
+
+
+def cell(driver: Any, host: str, process: str, column: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, f'tr[data-host="{host}"][data-process="{process}"] td.{column}').text
+
+
+def shot(driver: Any, name: str) -> None:
+    folder = os.environ.get("HERD_SCREENSHOTS")
+    if folder:
+        driver.save_screenshot(str(Path(folder) / name))
+
+
+def test_the_page_shows_every_process_of_every_host(browser, web_fleet) -> None:
+    expected = {(h, p): s for h in ("web01", "web02", "web03") for p, s in web_fleet.process_states(h).items()}
+    assert len(expected) == 3 * 5
+
+    def shown() -> dict[tuple[str, str], str]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#rows tr[data-process]")
+        return {(r.get_attribute("data-host"), r.get_attribute("data-process")):
+                r.find_element(By.CSS_SELECTOR, "td.state").text for r in rows}
+
+    expected = {(h, p.split(":", 1)[1] if p.startswith("worker:") else p): s for (h, p), s in expected.items()}
+    wait_for(lambda: shown() == expected, 20, "every process of every host")
+    assert browser.find_element(By.ID, "live").text == "live"
+    assert "3 hosts, 15 processes: 15 RUNNING" in browser.find_element(By.ID, "summary").text
+    assert re.fullmatch(r"\d+:\d\d:\d\d", cell(browser, "web01", "worker", "uptime"))
+    shot(browser, "web-fleet.png")
+
+
+def test_a_stop_made_with_supervisorctl_shows_without_a_reload(browser, web_fleet) -> None:
+    browser.execute_script("window.notReloaded = 42;")
+    try:
+        web_fleet.supervisorctl("web02", "stop", "worker")
+        wait_for(lambda: cell(browser, "web02", "worker", "state") == "STOPPED", 10, "web02 worker STOPPED")
+        assert browser.execute_script("return window.notReloaded") == 42
+        assert cell(browser, "web02", "worker", "pid") == "-"
+    finally:
+        web_fleet.supervisorctl("web02", "start", "worker")
+    wait_for(lambda: cell(browser, "web02", "worker", "state") == "RUNNING", 10, "web02 worker RUNNING again")
+
+
+def _row_button(browser, host: str, process: str, action: str) -> None:
+    def click() -> bool:
+        browser.find_element(By.CSS_SELECTOR,
+                             f'tr[data-host="{host}"][data-process="{process}"] button[data-act="{action}"]').click()
+        return True
+    wait_for(click, 5, f"{action} button of {host} {process}")
+
+
+def test_stop_and_start_from_the_page_reach_supervisord(browser, web_fleet) -> None:
+    _row_button(browser, "web01", "worker", "stop")
+    wait_for(lambda: web_fleet.process_states("web01")["worker:worker"] == "STOPPED", 15, "supervisord: STOPPED")
+    wait_for(lambda: "web01  worker  stopped" in browser.find_element(By.ID, "result").text, 10, "result lines")
+    wait_for(lambda: cell(browser, "web01", "worker", "state") == "STOPPED", 10, "page: STOPPED")
+    _row_button(browser, "web01", "worker", "start")
+    wait_for(lambda: web_fleet.process_states("web01")["worker:worker"] == "RUNNING", 15, "supervisord: RUNNING")
+    wait_for(lambda: "web01  worker  started" in browser.find_element(By.ID, "result").text, 10, "result lines")
+
+
+def test_a_rolling_restart_from_the_page_completes_with_progress_shown(browser, web_fleet) -> None:
+    before = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
+              for h in ("web01", "web02", "web03")}
+    form = browser.find_element(By.ID, "roll-form")
+    for name, value in (("name", "tornado"), ("per_host", "2"), ("min_healthy", "1"), ("batch", "1")):
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.ID, "roll-start").click()
+    dialog = wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
+                      and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
+    assert "rolling restart of tornado: 12 process(es) on 3 host(s) in 3 batch(es)" in dialog
+    browser.find_element(By.ID, "confirm-yes").click()
+    wait_for(lambda: "batch 2/3" in browser.find_element(By.ID, "roll-state").text, 60, "batch 2 in progress")
+    shot(browser, "web-rolling.png")
+    assert "[batch 1/3] web01" in browser.find_element(By.ID, "roll-log").text
+    wait_for(lambda: "done (exit 0)" in browser.find_element(By.ID, "roll-state").text, 120, "the roll done")
+    log = browser.find_element(By.ID, "roll-log").text
+    assert "[batch 3/3] web03" in log and "web03: done" in log
+    statuses = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#roll-hosts td.roll-status")]
+    assert statuses == ["done", "done", "done"]
+    after = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
+             for h in ("web01", "web02", "web03")}
+    assert all(after[h] != before[h] for h in before)
+    assert set(web_fleet.process_states("web01").values()) == {"RUNNING"}
+
+
+def _first_tornado(web_fleet, host: str) -> str:
+    return sorted(n for n in web_fleet.process_states(host) if n.startswith("tornado:"))[0].split(":", 1)[1]
+
+
+def test_a_log_follow_shows_new_lines(browser) -> None:
+    _row_button(browser, "web03", "worker", "logs")
+
+    def ticks() -> list[int]:
+        text = browser.find_element(By.ID, "logs").text
+        return [int(n) for n in re.findall(r"^web03 worker \| \S+ worker web03 tick (\d+)$", text, re.M)]
+
+    first = wait_for(ticks, 15, "the first lines")
+    wait_for(lambda: max(ticks()) >= max(first) + 2, 15, "new lines followed")
+    assert browser.find_element(By.ID, "logs").get_attribute("data-following") == "1"
+    browser.find_element(By.ID, "logs-stop").click()
+
+
+def test_an_unreachable_host_shows_its_error_row_while_the_others_update(browser, web_fleet) -> None:
+    web_fleet.stop_supervisord("web03")
+    try:
+        row = wait_for(lambda: (r := browser.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'))
+                       and "supervisord" in r.text and r.text, 20, "web03's error row, with herd's sentence")
+        assert "UNREACHABLE" in row
+        web_fleet.supervisorctl("web01", "stop", "worker")
+        wait_for(lambda: cell(browser, "web01", "worker", "state") == "STOPPED", 10, "web01 still live")
+        assert "1 UNREACHABLE" in browser.find_element(By.ID, "counts").text
+    finally:
+        web_fleet.supervisorctl("web01", "start", "worker")
+        web_fleet.start_supervisord("web03")
+    wait_for(lambda: cell(browser, "web03", "worker", "state") == "RUNNING", 60, "web03 back")
+    assert not browser.find_elements(By.CSS_SELECTOR, "tr.error-row")
+
+
+def test_host_text_is_shown_as_text_never_as_html(tmp_path: Path) -> None:
+    from herd.inventory.model import Inventory
+    from herd.web.actions import Dashboard
+
+    evil = FakeHost("web01", FakeSupervisor([ProgramSpec(XSS), ProgramSpec("worker")]))
+    dashboard = Dashboard(Inventory("fake.yaml", (evil.host,)), [evil.host], FakePool([evil]), interval=0.2)
+    web = serve_dashboard(dashboard, tmp_path)
+    driver = chrome()
+    try:
+        driver.get(web.url)
+        name = wait_for(lambda: cell(driver, "web01", XSS, "name"), 15, "the evil row")
+        assert name == XSS
+        assert driver.find_elements(By.CSS_SELECTOR, "#rows img") == []
+        assert driver.execute_script("return document.querySelectorAll('img').length") == 0
+        driver.find_element(By.ID, "filter-text").send_keys("onerror")
+        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-process]")) == 1, 5, "filtered")
+    finally:
+        driver.quit()
+        web.stop()
+

@@ -1,0 +1,243 @@
+"""herd web's logic (herd/web/actions.py) and its app (herd/web/app.py) in process, over fake supervisords.
+
+The real-fleet proofs are tests/test_web_http.py and tests/test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from herd.inventory.model import Expectation, Inventory
+from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
+from herd.web.actions import Dashboard, Refused
+from webtools import http, serve_dashboard, wait_for
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+class CountingSupervisor(FakeSupervisor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.multicalls = 0
+
+    def dispatch(self, method, params):
+        if method == "system.multicall":
+            self.multicalls += 1
+        return super().dispatch(method, params)
+
+
+def hosts(count: int = 2, **worker) -> list[FakeHost]:
+    return [FakeHost(f"web{i:02d}", CountingSupervisor([ProgramSpec("tornado", numprocs=2, numprocs_start=8080),
+                                                        ProgramSpec("worker", **worker)]))
+            for i in range(1, count + 1)]
+
+
+def dashboard(fakes: list[FakeHost], interval: float = 0.1, **inventory) -> Dashboard:
+    inv = Inventory("fake.yaml", tuple(h.host for h in fakes), groups={"web": tuple(h.name for h in fakes)},
+                    **inventory)
+    return Dashboard(inv, [h.host for h in fakes], FakePool(fakes), interval=interval)
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def test_control_acts_on_each_host_s_own_targets_and_answers_as_the_cli() -> None:
+    web01, web02 = fakes = hosts()
+    dash = dashboard(fakes)
+    result = dash.control("stop", [{"host": "web01", "name": "worker"}, {"host": "web02", "name": "tornado:*"}],
+                          confirm=True)
+    assert result["lines"] == ["web01  worker                stopped",
+                               "web02  tornado:tornado-8080  stopped",
+                               "web02  tornado:tornado-8081  stopped",
+                               "2 hosts: 3 stopped"]
+    assert web01.supervisor.info("worker")["statename"] == "STOPPED"
+    assert web01.supervisor.info("tornado:tornado-8080")["statename"] == "RUNNING"
+    assert web02.supervisor.info("worker")["statename"] == "RUNNING"
+
+
+def test_dangerous_requests_need_confirming_and_change_nothing_until_then() -> None:
+    web01, web02 = fakes = hosts()
+    dash = dashboard(fakes)
+    both = [{"host": "web01", "name": "worker"}, {"host": "web02", "name": "worker"}]
+    for action, targets in (("stop", both), ("restart", both), ("stop", [{"host": "web01", "name": "all"}])):
+        with pytest.raises(Refused) as refused:
+            dash.control(action, targets)
+        assert refused.value.confirm
+    with pytest.raises(Refused) as update:
+        dash.config("update", ["web01"])
+    assert update.value.confirm and "changed groups are restarted" in str(update.value)
+    assert {h.supervisor.info("worker")["statename"] for h in fakes} == {"RUNNING"}
+    single = dash.control("stop", [{"host": "web01", "name": "worker"}])   # one process on one host: no question
+    assert single["lines"][0] == "web01  worker  stopped"
+
+
+def test_bad_requests_are_refused_with_a_sentence() -> None:
+    dash = dashboard(hosts())
+    with pytest.raises(Refused, match="unknown action: kill"):
+        dash.control("kill", [{"host": "web01", "name": "worker"}])
+    with pytest.raises(Refused, match="not a host of this dashboard: web09"):
+        dash.control("start", [{"host": "web09", "name": "worker"}])
+    with pytest.raises(Refused, match="no such process or group on any selected host: nosuch"):
+        dash.control("start", [{"host": "web01", "name": "nosuch"}])
+    with pytest.raises(Refused, match="no targets"):
+        dash.control("start", [])
+    with pytest.raises(Exception, match="unknown signal: NOPE"):
+        dash.control("signal", [{"host": "web01", "name": "worker"}], signal="NOPE")
+
+
+def test_health_is_graded_from_the_poller_s_snapshot_as_herd_check_grades() -> None:
+    web01, web02 = fakes = hosts()
+    expect = {"web": Expectation("web", ("web01", "web02"), running=("worker",), min_uptime=None)}
+    dash = dashboard(fakes, expect=expect)
+    web02.client().call("supervisor.stopProcess", "worker", False)
+    dash.poller.poll_once("web01")
+    dash.poller.poll_once("web02")
+    data = dash.check()
+    from herd.operations.check import run_check
+    from herd.testing.fake import fake_fleet
+
+    cli = run_check(fake_fleet(fakes), dash.inventory, deadline=5)
+    from herd.render.check import summary
+
+    assert data["status"] == cli.severity.name and data["summary"] == summary(cli)
+    assert data["status"] in ("WARNING", "CRITICAL")
+    assert [(p["host"], p["process"], p["state"]) for p in data["problems"]] == [("web02", "worker", "STOPPED")]
+    assert data["expect"] == [{"target": "web", "hosts": ["web01", "web02"], "running": ["worker"],
+                               "min_uptime": None}]
+
+
+def test_a_rolling_restart_runs_to_the_end_with_progress_events() -> None:
+    fakes = hosts()
+    dash = dashboard(fakes)
+    body = {"name": "tornado", "min_healthy": 0.1, "timeout_healthy": 10}
+    with pytest.raises(Refused) as plan:
+        dash.rolls.start(body, confirm=False)
+    assert plan.value.confirm and "rolling restart of tornado: 4 process(es) on 2 host(s)" in str(plan.value)
+    before = {h.name: h.supervisor.info("tornado:tornado-8080")["pid"] for h in fakes}
+    dash.rolls.start(body, confirm=True)
+    dash.rolls.thread.join(30)
+    status = dash.rolls.status()
+    assert status["roll"]["report"]["outcome"] == "done"
+    kinds = [e["kind"] for e in status["events"]]
+    assert kinds.count("batch") == 2 and "phase" in kinds and kinds[-1] == "finished"
+    assert "[batch 1/2] web01" in [e["text"] for e in status["events"]]
+    assert status["roll"]["hosts"]["web02"]["status"] == "done"
+    assert all(h.supervisor.info("tornado:tornado-8080")["pid"] != before[h.name] for h in fakes)
+
+
+def test_an_interrupted_roll_leaves_nothing_stopped_and_can_be_resumed() -> None:
+    fakes = hosts(3)
+    dash = dashboard(fakes)
+    dash.rolls.start({"name": "tornado", "min_healthy": 0.6, "per_host": 1}, confirm=True)
+    wait_for(lambda: any(e["kind"] == "phase" for e in dash.rolls.status()["events"]), 10, "a phase")
+    dash.rolls.interrupt()
+    dash.rolls.thread.join(30)
+    assert dash.rolls.status()["roll"]["report"]["outcome"] == "interrupted"
+    assert {h.supervisor.info(n)["statename"] for h in fakes for n in ("tornado:tornado-8080", "tornado:tornado-8081")} \
+        == {"RUNNING"}
+    with pytest.raises(Refused, match="no rolling restart is running"):
+        dash.rolls.interrupt()
+    with pytest.raises(Exception, match="an unfinished roll of tornado exists"):
+        dash.rolls.start({"name": "tornado"}, confirm=True)
+    dash.rolls.start({"name": "tornado", "min_healthy": 0, "resume": True}, confirm=True)
+    dash.rolls.thread.join(30)
+    assert dash.rolls.status()["roll"]["report"]["outcome"] == "done"
+
+
+def test_rolls_from_the_page_refuse_commands() -> None:
+    dash = dashboard(hosts())
+    for body in ({"name": "tornado", "cmd": "true"}, {"name": "tornado", "pre_hook": "x"}):
+        with pytest.raises(Refused, match="run commands"):
+            dash.rolls.start(body, confirm=True)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[object, list[FakeHost]]]:
+    fakes = hosts()
+    fakes.append(FakeHost("web03", CountingSupervisor([ProgramSpec(XSS)])))
+    web = serve_dashboard(dashboard(fakes, interval=0.2), tmp_path)
+    try:
+        yield web, fakes
+    finally:
+        web.stop()
+
+
+class Events:
+    """An /api/events stream, read event by event."""
+
+    def __init__(self, web, cookie: str, timeout: float = 10) -> None:
+        self.conn = httpclient.HTTPConnection("127.0.0.1", web.port, timeout=timeout)
+        self.conn.request("GET", "/api/events", headers={"Cookie": cookie})
+        self.response = self.conn.getresponse()
+        assert self.response.status == 200
+        assert self.response.getheader("content-type").startswith("text/event-stream")
+
+    def next(self) -> tuple[str, dict]:
+        kind = None
+        while True:
+            line = self.response.fp.readline().decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind:
+                return kind, json.loads(line[6:])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_pages_get_a_snapshot_then_each_change_pushed(served) -> None:
+    web, fakes = served
+    cookie, _ = web.login()
+    wait_for(lambda: all(h["polled"] for h in web.get("/api/status", cookie).json()["hosts"]), 5, "first polls")
+    events = Events(web, cookie)
+    try:
+        kind, snapshot = events.next()
+        assert kind == "snapshot" and [h["host"] for h in snapshot["hosts"]] == ["web01", "web02", "web03"]
+        assert events.next()[0] == "roll-status"
+        fakes[0].client().call("supervisor.stopProcess", "worker", False)
+        kind, host = events.next()
+    finally:
+        events.close()
+    assert kind == "host" and host["host"] == "web01"
+    assert [p["state"] for p in host["processes"] if p["name"] == "worker"] == ["STOPPED"]
+
+
+def test_open_pages_share_one_poller(served) -> None:
+    web, fakes = served
+    cookie, _ = web.login()
+    wait_for(lambda: all(h["polled"] for h in web.get("/api/status", cookie).json()["hosts"]), 5, "first polls")
+    conns = []
+    for _ in range(8):
+        conn = httpclient.HTTPConnection("127.0.0.1", web.port, timeout=10)
+        conn.request("GET", "/api/events", headers={"Cookie": cookie})
+        assert conn.getresponse().status == 200
+        conns.append(conn)
+    start = fakes[1].supervisor.multicalls
+    time.sleep(2.0)
+    polls = fakes[1].supervisor.multicalls - start
+    for conn in conns:
+        conn.close()
+    assert 7 <= polls <= 12          # 2 s at 0.2 s: one poller, not one per page
+
+
+def test_host_text_reaches_the_page_only_as_json_data(served) -> None:
+    web, _ = served
+    cookie, _ = web.login()
+    page = http("GET", web.base, "/", headers={"Cookie": cookie})
+    assert b"img src" not in page.body and page.headers["content-type"].startswith("text/html")
+    status = wait_for(lambda: (s := web.get("/api/status", cookie)) and s.json()["hosts"][2]["processes"] and s,
+                      5, "web03 read")
+    assert status.headers["content-type"] == "application/json"
+    assert status.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in status.headers["content-security-policy"]
+    assert status.json()["hosts"][2]["processes"][0]["name"] == XSS
+    script = http("GET", web.base, "/static/app.js").body.decode()
+    assert "innerHTML" not in script.replace("never innerHTML", "")

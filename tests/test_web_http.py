@@ -1,0 +1,182 @@
+"""``herd web``'s server-side security, with a plain HTTP client, over a real fleet (sshd + supervisord).
+
+Every refused request must also change nothing: each check reads the
+process states with supervisorctl afterwards.  The browser tests are in
+tests/test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import start_module_fleet
+from helpers import herd
+from webtools import WebServer, http, start_web, wait_for
+
+
+@pytest.fixture(scope="module")
+def web_fleet(tmp_path_factory):
+    yield from start_module_fleet(tmp_path_factory, "webhttp", hosts=2, inet=["web02"], light=True)
+
+
+@pytest.fixture(scope="module")
+def server(web_fleet, tmp_path_factory) -> Iterator[WebServer]:
+    home = tmp_path_factory.mktemp("webhome")
+    web = start_web(web_fleet.inventory_path, home, "--accept-new")
+    try:
+        yield web
+    finally:
+        web.stop()
+
+
+@pytest.fixture(scope="module")
+def read_only(web_fleet, server, tmp_path_factory) -> Iterator[WebServer]:
+    home = tmp_path_factory.mktemp("webro")
+    web = start_web(web_fleet.inventory_path, home, "--accept-new", "--read-only")
+    try:
+        yield web
+    finally:
+        web.stop()
+
+
+STOP_WORKER = {"action": "stop", "targets": [{"host": "web01", "name": "worker"}]}
+
+
+def worker_state(web_fleet) -> str:
+    return web_fleet.process_states("web01")["worker:worker"]
+
+
+def test_without_a_session_everything_but_the_login_is_refused(server: WebServer) -> None:
+    for path in ("/", "/api/status", "/api/session", "/api/events", "/api/check", "/api/logs?name=worker"):
+        answer = http("GET", server.base, path)
+        assert answer.status == 403, (path, answer)
+    assert http("GET", server.base, "/?token=wrong" + server.token[:5]).status == 403
+    answer = http("POST", server.base, "/api/control", headers={"Content-Type": "application/json"},
+                  body=json.dumps(STOP_WORKER).encode())
+    assert answer.status == 403 and "no session" in answer.json()["error"]
+
+
+def test_the_token_buys_an_httponly_samesite_strict_cookie_and_the_page(server: WebServer) -> None:
+    answer = http("GET", server.base, f"/?token={server.token}")
+    assert answer.status == 303 and answer.headers["location"] == "/"
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "Path=/" in cookie
+    page = http("GET", server.base, "/", headers={"Cookie": cookie.split(";")[0]})
+    assert page.status == 200 and b"<title>herd</title>" in page.body
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def test_posts_without_or_with_a_wrong_csrf_token_are_refused_and_change_nothing(server, web_fleet) -> None:
+    cookie, csrf = server.login()
+    assert worker_state(web_fleet) == "RUNNING"
+    assert server.post("/api/control", STOP_WORKER, cookie, None).status == 403
+    assert server.post("/api/control", STOP_WORKER, cookie, csrf[:-2] + "xx").status == 403
+    other_cookie, other_csrf = server.login()
+    assert server.post("/api/control", STOP_WORKER, cookie, other_csrf).status == 403   # another session's
+    assert server.post("/api/control", STOP_WORKER, cookie, csrf, Origin="http://evil.example").status == 403
+    assert worker_state(web_fleet) == "RUNNING"
+
+
+def test_a_foreign_host_header_is_refused_even_with_a_good_session(server, web_fleet) -> None:
+    cookie, csrf = server.login()
+    for host in ("evil.example", f"evil.example:{server.port}", f"127.0.0.1.nip.io:{server.port}"):
+        answer = server.post("/api/control", STOP_WORKER, cookie, csrf, Host=host)
+        assert answer.status == 403 and "Host" in answer.json()["error"]
+        assert http("GET", server.base, "/api/status", headers={"Cookie": cookie, "Host": host}).status == 403
+    assert worker_state(web_fleet) == "RUNNING"
+    ok = http("GET", server.base, "/api/status", headers={"Cookie": cookie, "Host": f"localhost:{server.port}"})
+    assert ok.status == 200
+
+
+def test_get_never_changes_anything(server, web_fleet) -> None:
+    cookie, _ = server.login()
+    for path in ("/api/control", "/api/config", "/api/roll/interrupt"):
+        assert server.get(path, cookie).status == 405
+    assert worker_state(web_fleet) == "RUNNING"
+
+
+def test_a_good_post_acts_and_answers_as_the_cli_does(server, web_fleet) -> None:
+    cookie, csrf = server.login()
+    assert server.post("/api/control", STOP_WORKER, cookie, None).status == 403     # audited as refused
+    try:
+        answer = server.post("/api/control", STOP_WORKER, cookie, csrf)
+        assert answer.status == 200, answer
+        assert answer.json()["lines"] == ["web01  worker  stopped", "1 host: 1 stopped"]
+        assert worker_state(web_fleet) == "STOPPED"
+    finally:
+        answer = server.post("/api/control", {"action": "start", "targets": [{"host": "web01", "name": "worker"}]},
+                             cookie, csrf)
+    assert answer.json()["lines"] == ["web01  worker  started", "1 host: 1 started"]
+    entries = [json.loads(line) for line in server.audit.read_text().splitlines()]
+    done = [e for e in entries if e["result"] == "done"]
+    assert done[-2]["action"] == "stop" and done[-2]["targets"]["targets"] == STOP_WORKER["targets"]
+    assert done[-2]["hosts"]["web01"] == ["web01 worker stopped"]
+    assert any(e["result"].startswith("refused: missing or wrong CSRF") for e in entries)
+
+
+def test_a_fleet_wide_stop_needs_confirming(server, web_fleet) -> None:
+    cookie, csrf = server.login()
+    both = {"action": "stop", "targets": [{"host": "web01", "name": "worker"}, {"host": "web02", "name": "worker"}]}
+    answer = server.post("/api/control", both, cookie, csrf)
+    assert answer.status == 409 and answer.json()["confirm"] is True
+    assert "stop 2 target(s) on 2 hosts?" in answer.json()["error"]
+    assert worker_state(web_fleet) == "RUNNING" and web_fleet.process_states("web02")["worker:worker"] == "RUNNING"
+
+
+def test_read_only_refuses_every_change_on_the_server(read_only, web_fleet) -> None:
+    cookie, csrf = read_only.login()
+    assert read_only.get("/api/session", cookie).json()["read_only"] is True
+    changes = [("/api/control", STOP_WORKER), ("/api/config", {"action": "reread"}),
+               ("/api/roll", {"name": "tornado", "confirm": True, "min_healthy": 0}), ("/api/roll/interrupt", {})]
+    for path, body in changes:
+        answer = read_only.post(path, body, cookie, csrf)
+        assert answer.status == 403 and "read-only" in answer.json()["error"], (path, answer)
+    bearer = http("POST", read_only.base, "/api/control", body=json.dumps(STOP_WORKER).encode(),
+                  headers={"Authorization": f"Bearer {read_only.token}", "Content-Type": "application/json"})
+    assert bearer.status == 403
+    assert worker_state(web_fleet) == "RUNNING"
+    assert read_only.get("/api/status", cookie).status == 200
+
+
+def test_scripts_use_the_bearer_token_without_cookie_or_csrf(server, web_fleet) -> None:
+    auth = {"Authorization": f"Bearer {server.token}"}
+    status = http("GET", server.base, "/api/status", headers=auth).json()
+    assert [h["host"] for h in status["hosts"]] == ["web01", "web02"]
+    wrong = http("GET", server.base, "/api/status", headers={"Authorization": "Bearer nope"})
+    assert wrong.status == 403
+
+
+def test_no_password_or_token_reaches_an_answer_or_the_log(web_fleet, tmp_path: Path) -> None:
+    password = web_fleet.host("web02").password
+    assert password
+    web = start_web(web_fleet.inventory_path, tmp_path, "--accept-new")
+    try:
+        cookie, csrf = web.login()
+        status = wait_for(lambda: (s := web.get("/api/status", cookie).json()) and all(
+            h["processes"] for h in s["hosts"]) and s, what="both hosts read")
+        assert status["hosts"][1]["processes"], "web02 (inet, password) was read"
+        bodies = [web.get(p, cookie).body for p in ("/api/status", "/api/session", "/api/check", "/api/roll")]
+        bodies.append(web.post("/api/control", {"action": "nosuch", "targets": [{"host": "web02", "name": "x"}]},
+                               cookie, csrf).body)
+    finally:
+        printed = web.stop()
+    for body in bodies:
+        assert password.encode() not in body
+    audit = web.audit.read_text()
+    for secret in (password, web.token, csrf, cookie.split("=", 1)[1]):
+        assert secret not in audit
+    assert password not in printed
+    assert printed.count(web.token) == 1         # printed once, in the URL, and never logged
+
+
+def test_listening_beyond_loopback_needs_a_flag_and_warns(web_fleet, tmp_path: Path) -> None:
+    refused = herd("web", "-i", str(web_fleet.inventory_path), "--listen", "0.0.0.0:0", home=tmp_path)
+    assert refused.code == 2 and "not a loopback address; add --allow-remote" in refused.err
+    web = start_web(web_fleet.inventory_path, tmp_path, "--listen", "0.0.0.0:0", "--allow-remote")
+    printed = web.stop()
+    assert "WARNING: serving on 0.0.0.0, reachable from the network" in printed
