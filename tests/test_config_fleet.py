@@ -151,6 +151,11 @@ def test_shutdown_with_yes(make_fleet, home):
     run = herd("shutdown", "-H", "web02", "--yes", "-i", inv, home=home)
     assert run.code == 0, run.out + run.err
     assert run.out.splitlines() == ["web02  supervisord  shut down", "1 host: 1 shut down"]
+    # herd waits until supervisord stops answering; the process then exits and removes its socket
+    socket_path = Path(fleet.host("web02").socket_path)
+    deadline = time.monotonic() + 30
+    while socket_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     status = herd("status", "-i", inv, home=home)
     assert status.code == 4
     assert status.rows()[-1][5] == (f"no supervisord socket at {fleet.host('web02').socket_path} "
