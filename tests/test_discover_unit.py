@@ -8,7 +8,6 @@ found" are checked with files and a listening socket of the test's own.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
