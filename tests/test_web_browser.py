@@ -125,8 +125,9 @@ def test_a_rolling_restart_from_the_page_completes_with_progress_shown(browser, 
     wait_for(lambda: "done (exit 0)" in browser.find_element(By.ID, "roll-state").text, 120, "the roll done")
     log = browser.find_element(By.ID, "roll-log").text
     assert "[batch 3/3] web03" in log and "web03: done" in log
-    statuses = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#roll-hosts td.roll-status")]
-    assert statuses == ["done", "done", "done"]
+    # the page may rebuild the cells while they are read: read them inside wait_for
+    wait_for(lambda: [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#roll-hosts td.roll-status")]
+             == ["done", "done", "done"], 10, "every host done")
     after = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
              for h in ("web01", "web02", "web03")}
     assert all(after[h] != before[h] for h in before)
