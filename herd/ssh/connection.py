@@ -48,6 +48,7 @@ from herd.ssh.relay import open_relay_channel
 from herd.inventory.model import read_secret
 from herd.ssh.remote import RelayError, Sudo, open_agent
 from herd.ssh.streamlocal import open_streamlocal_channel
+from herd.ssh.idle import WakeOnClose, calm
 from herd.ssh.quickack import quickack
 
 log = logging.getLogger("herd.ssh")
@@ -158,7 +159,7 @@ class Connector:
             raise ConnectError(target.name, f"cannot connect to {where}: {exc.strerror or exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return quickack(sock)
+        return WakeOnClose(quickack(sock))
 
     def _handshake(self, target: SSHTarget, sock: object, deadline: Deadline,
                    via: "SSHConnection | None") -> "SSHConnection":
@@ -173,6 +174,7 @@ class Connector:
         except BaseException:
             transport.close()
             raise
+        calm(transport)     # from here on, its thread sleeps while the connection is idle
         return SSHConnection(target, transport, self.timeout, via)
 
     def _check_host_key(self, target: SSHTarget, transport: paramiko.Transport,
