@@ -49,11 +49,16 @@ def test_a_poll_that_sees_no_change_is_not_an_event_and_a_state_change_is() -> N
     poller = Poller(fake_fleet([web01]), interval=0.05)
     seen: list[str] = []
     poller.listen(lambda snap: seen.append(snap.host))
-    poller.poll_once("web01")
+    before = poller.poll_once("web01")
     seq = poller.snapshot().seq
     time.sleep(1.1)                       # uptime moves: not a change
-    poller.poll_once("web01")
+    after = poller.poll_once("web01")
     assert poller.snapshot().seq == seq and seen == ["web01"]
+    # the answer was the last one with the clock moved: its parse was reused, with the new clock
+    assert poller._memos["web01"].reused == 1
+    moved = after.processes[0].now - before.processes[0].now
+    assert moved >= 1 and after.processes[0].uptime == before.processes[0].uptime + moved
+    assert after.processes[0].description != before.processes[0].description
     web01.client().call("supervisor.stopProcess", "worker", False)
     snap = poller.poll_once("web01")
     assert poller.snapshot().seq == seq + 1 and seen == ["web01", "web01"]

