@@ -18,6 +18,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from conftest import start_module_fleet
+from helpers import edit_inventory
 from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
 from webtools import WebServer, chrome, serve_dashboard, start_web, wait_for
 
@@ -29,10 +30,24 @@ def web_fleet(tmp_path_factory):
     yield from start_module_fleet(tmp_path_factory, "webui", hosts=3, light=True)
 
 
+HOSTS = ("web01", "web02", "web03")
+
+
 @pytest.fixture(scope="module")
-def server(web_fleet, tmp_path_factory) -> Iterator[WebServer]:
-    web = start_web(web_fleet.inventory_path, tmp_path_factory.mktemp("webuihome"), "--accept-new",
-                    "--interval", "0.5")
+def app_logs(tmp_path_factory) -> Path:
+    """The log file worker writes of its own on each host, as the inventory's logs: names it."""
+    folder = tmp_path_factory.mktemp("webuilogs")
+    for host in HOSTS:
+        (folder / f"{host}-worker.log").write_text(f"{host} started\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(web_fleet, app_logs, tmp_path_factory) -> Iterator[WebServer]:
+    home = tmp_path_factory.mktemp("webuihome")
+    inventory = edit_inventory(web_fleet.inventory_path, home / "inventory.yaml",
+                               lambda data: data.update(logs={"worker": f"{app_logs}/{{host}}-worker.log"}))
+    web = start_web(inventory, home, "--accept-new", "--interval", "0.5")
     try:
         yield web
     finally:
@@ -148,6 +163,37 @@ def test_a_log_follow_shows_new_lines(browser) -> None:
     first = wait_for(ticks, 15, "the first lines")
     wait_for(lambda: max(ticks()) >= max(first) + 2, 15, "new lines followed")
     assert browser.find_element(By.ID, "logs").get_attribute("data-following") == "1"
+    browser.find_element(By.ID, "logs-stop").click()
+
+
+def _log_lines(browser) -> list[str]:
+    return browser.find_element(By.ID, "logs").text.splitlines()
+
+
+def _append(app_logs: Path, host: str, text: str) -> None:
+    with (app_logs / f"{host}-worker.log").open("a") as log:
+        log.write(text + "\n")
+
+
+def test_a_followed_app_log_file_shows_new_lines_and_merges_hosts(browser, app_logs) -> None:
+    _row_button(browser, "web02", "worker", "logfile")
+    wait_for(lambda: "web02 worker | web02 started" in _log_lines(browser), 15, "the file's last line")
+    files = browser.find_element(By.ID, "logs-files").text
+    assert f"web02 worker: {app_logs}/web02-worker.log" in files
+    _append(app_logs, "web02", "web02 <b>one</b> \x1b[31mred")
+    wait_for(lambda: "web02 worker | web02 <b>one</b> \\x1b[31mred" in _log_lines(browser), 15, "a new line")
+    assert browser.find_elements(By.CSS_SELECTOR, "#logs b") == []
+
+    # one program across every shown host, merged, each line prefixed with its host
+    form = browser.find_element(By.ID, "logs-form")
+    form.find_element(By.NAME, "hosts").clear()
+    browser.find_element(By.ID, "logs-follow").click()
+    wait_for(lambda: all(f"{h} worker: {app_logs}/{h}-worker.log" in browser.find_element(By.ID, "logs-files").text
+                         for h in HOSTS), 10, "every host's file listed")
+    wait_for(lambda: "web01 worker | web01 started" in _log_lines(browser), 15, "web01's last line")
+    for host in HOSTS:
+        _append(app_logs, host, f"{host} merged")
+    wait_for(lambda: all(f"{h} worker | {h} merged" in _log_lines(browser) for h in HOSTS), 15, "every host's line")
     browser.find_element(By.ID, "logs-stop").click()
 
 

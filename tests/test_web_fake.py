@@ -16,7 +16,7 @@ import pytest
 from herd.inventory.model import Expectation, Inventory
 from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
 from herd.web.actions import Dashboard, Refused
-from webtools import http, serve_dashboard, wait_for
+from webtools import Events, http, serve_dashboard, wait_for
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -91,6 +91,33 @@ def test_bad_requests_are_refused_with_a_sentence() -> None:
         dash.control("start", [])
     with pytest.raises(Exception, match="unknown signal: NOPE"):
         dash.control("signal", [{"host": "web01", "name": "worker"}], signal="NOPE")
+
+
+def test_app_log_files_are_listed_per_process_from_the_last_snapshot_and_log_text_is_escaped() -> None:
+    from herd.inventory.model import Host
+    from herd.web.actions import log_item
+
+    logs = {"tornado": "/srv/{host}/tornado-{num}.log", "worker": "/srv/{host}/worker-{num}.log"}
+    fakes = [FakeHost(Host(name="web01", logs=logs), CountingSupervisor([
+        ProgramSpec("tornado", numprocs=2, numprocs_start=8080), ProgramSpec("worker")]))]
+    dash = dashboard(fakes)
+    assert [h["polled"] for h in dash.log_files("", None)["hosts"]] == [False]
+    dash.poller.poll_once("web01")
+    files = dash.log_files("", None)["hosts"][0]
+    assert files["templates"] == logs and files["error"] is None
+    assert files["files"][:2] == [
+        {"process": "tornado:tornado-8080", "program": "tornado", "path": "/srv/web01/tornado-8080.log"},
+        {"process": "tornado:tornado-8081", "program": "tornado", "path": "/srv/web01/tornado-8081.log"}]
+    worker = files["files"][2]      # "worker" ends in no number: {num} cannot be filled, and it says so
+    assert worker["process"] == "worker" and worker["path"] is None and "{num}" in worker["error"]
+    assert [f["process"] for f in dash.log_files("tornado:tornado-8081", ["web01"])["hosts"][0]["files"]] == [
+        "tornado:tornado-8081"]
+    with pytest.raises(Refused, match="not a host of this dashboard: web09"):
+        dash.log_files("", ["web09"])
+    with pytest.raises(Refused, match="channel must be stdout, stderr or file"):
+        dash.tail("worker", "syslog", None, 5)
+    assert log_item("line", "web\x1b01", "a\tb", "x\x1b[2J\udcff\u202e<b>") == {
+        "kind": "line", "host": "web\\x1b01", "source": "a\\tb", "text": "x\\x1b[2J\\xff\\u202e<b>"}
 
 
 def test_health_is_graded_from_the_poller_s_snapshot_as_herd_check_grades() -> None:
@@ -168,29 +195,6 @@ def served(tmp_path: Path) -> Iterator[tuple[object, list[FakeHost]]]:
         yield web, fakes
     finally:
         web.stop()
-
-
-class Events:
-    """An /api/events stream, read event by event."""
-
-    def __init__(self, web, cookie: str, timeout: float = 10) -> None:
-        self.conn = httpclient.HTTPConnection("127.0.0.1", web.port, timeout=timeout)
-        self.conn.request("GET", "/api/events", headers={"Cookie": cookie})
-        self.response = self.conn.getresponse()
-        assert self.response.status == 200
-        assert self.response.getheader("content-type").startswith("text/event-stream")
-
-    def next(self) -> tuple[str, dict]:
-        kind = None
-        while True:
-            line = self.response.fp.readline().decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind:
-                return kind, json.loads(line[6:])
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def test_pages_get_a_snapshot_then_each_change_pushed(served) -> None:

@@ -14,8 +14,8 @@ from typing import Iterator
 import pytest
 
 from conftest import start_module_fleet
-from helpers import herd
-from webtools import WebServer, http, start_web, wait_for
+from helpers import edit_inventory, herd
+from webtools import Events, WebServer, http, start_web, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,22 @@ def server(web_fleet, tmp_path_factory) -> Iterator[WebServer]:
 
 
 @pytest.fixture(scope="module")
-def read_only(web_fleet, server, tmp_path_factory) -> Iterator[WebServer]:
+def app_logs(tmp_path_factory) -> Path:
+    """Where the read-only server's inventory says worker writes a log file of its own ({host}-worker.log)."""
+    folder = tmp_path_factory.mktemp("applogs")
+    for host in ("web01", "web02"):
+        (folder / f"{host}-worker.log").write_bytes(b"".join(b"%s app line %d\n" % (host.encode(), i)
+                                                             for i in range(1, 31)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def read_only(web_fleet, server, app_logs, tmp_path_factory) -> Iterator[WebServer]:
+    """A --read-only server whose inventory names worker's own log file (logs:): reading stays allowed."""
     home = tmp_path_factory.mktemp("webro")
-    web = start_web(web_fleet.inventory_path, home, "--accept-new", "--read-only")
+    inventory = edit_inventory(web_fleet.inventory_path, home / "inventory.yaml",
+                               lambda data: data.update(logs={"worker": f"{app_logs}/{{host}}-worker.log"}))
+    web = start_web(inventory, home, "--accept-new", "--read-only")
     try:
         yield web
     finally:
@@ -180,3 +193,67 @@ def test_listening_beyond_loopback_needs_a_flag_and_warns(web_fleet, tmp_path: P
     web = start_web(web_fleet.inventory_path, tmp_path, "--listen", "0.0.0.0:0", "--allow-remote")
     printed = web.stop()
     assert "WARNING: serving on 0.0.0.0, reachable from the network" in printed
+
+
+# -- the app's own log files (logs:) ---------------------------------------------------------
+
+
+def test_the_api_lists_each_hosts_app_log_files_as_the_inventory_names_them(read_only, app_logs) -> None:
+    cookie, _ = read_only.login()
+    assert read_only.get("/api/session", cookie).json()["logs"] == {
+        h: {"worker": f"{app_logs}/{{host}}-worker.log"} for h in ("web01", "web02")}
+    listed = wait_for(lambda: (d := read_only.get("/api/logs/files?name=worker", cookie).json())
+                      and all(h["polled"] for h in d["hosts"]) and d, 20, "both hosts read")
+    assert [(h["host"], h["files"]) for h in listed["hosts"]] == [
+        (h, [{"process": "worker", "program": "worker", "path": f"{app_logs}/{h}-worker.log"}])
+        for h in ("web01", "web02")]
+    tornado = read_only.get("/api/logs/files?name=tornado&hosts=web02", cookie).json()
+    assert [(h["host"], h["files"]) for h in tornado["hosts"]] == [("web02", [])]
+    assert read_only.get("/api/logs/files?hosts=web09", cookie).status == 400
+
+
+def test_an_app_log_file_is_read_on_every_host_escaped_and_bounded_in_read_only_mode(read_only, app_logs) -> None:
+    cookie, _ = read_only.login()
+    (app_logs / "web02-worker.log").open("ab").write(b"\x1b]0;owned\x07 bad \xff byte <b>x</b>\n")
+    answer = read_only.get("/api/logs?name=worker&channel=file&lines=3", cookie)
+    assert answer.status == 200, answer
+    data = answer.json()
+    assert [(x["host"], x["source"], x["text"]) for x in data["lines"]] == [
+        ("web01", "worker", "web01 app line 28"), ("web01", "worker", "web01 app line 29"),
+        ("web01", "worker", "web01 app line 30"), ("web02", "worker", "web02 app line 29"),
+        ("web02", "worker", "web02 app line 30"),
+        ("web02", "worker", "\\x1b]0;owned\\x07 bad \\xff byte <b>x</b>")]
+    assert data["exit_code"] == 0
+    # supervisord's stdout is still what "stdout" means, though logs: names a file
+    stdout = read_only.get("/api/logs?name=worker&channel=stdout&lines=2&hosts=web01", cookie).json()
+    assert all(" worker web01 tick " in x["text"] for x in stdout["lines"]) and len(stdout["lines"]) == 2
+    # a program with no file of its own says so, and the answer is bounded whatever is asked
+    none = read_only.get("/api/logs?name=tornado&channel=file&hosts=web01", cookie).json()
+    assert none["lines"] == [] and none["exit_code"] == 1
+    assert "no log file of its own: logs: in the inventory names none for tornado" in none["notes"][0]["text"]
+    big = read_only.get("/api/logs?name=worker&channel=file&lines=999999&hosts=web01", cookie).json()
+    assert len(big["lines"]) == 30
+
+
+def test_a_followed_app_log_file_streams_new_lines_of_every_host_merged(read_only, app_logs) -> None:
+    cookie, _ = read_only.login()
+    stream = Events(read_only, cookie, "/api/logs/follow?name=worker&channel=file&lines=1", timeout=20)
+    try:
+        kind, first = stream.next()
+        assert kind == "lines"
+        assert {(x["host"], x["text"]) for x in first if x["kind"] == "line"} >= {("web01", "web01 app line 30")}
+        for n in (1, 2):
+            for host in ("web01", "web02"):
+                with (app_logs / f"{host}-worker.log").open("ab") as log:
+                    log.write(b"%s new %d\n" % (host.encode(), n))
+        wanted = {(h, f"{h} new {n}") for h in ("web01", "web02") for n in (1, 2)}
+        seen: list[tuple[str, str]] = []
+        while not wanted <= set(seen):
+            kind, items = stream.next()
+            assert kind == "lines"
+            seen += [(x["host"], x["text"]) for x in items if x["kind"] == "line" and x["source"] == "worker"]
+    finally:
+        stream.close()
+    for host in ("web01", "web02"):
+        mine = [text for h, text in seen if h == host]
+        assert mine == [f"{host} new 1", f"{host} new 2"]      # once each, in order

@@ -108,6 +108,32 @@ def http(method: str, base: str, path: str, *, headers: dict[str, str] | None = 
         conn.close()
 
 
+class Events:
+    """A server-sent event stream (``/api/events``, ``/api/logs/follow?...``), read event by event."""
+
+    def __init__(self, web: WebServer, cookie: str, path: str = "/api/events", timeout: float = 10) -> None:
+        self.conn = httpclient.HTTPConnection("127.0.0.1", web.port, timeout=timeout)
+        self.conn.request("GET", path, headers={"Cookie": cookie})
+        self.response = self.conn.getresponse()
+        assert self.response.status == 200, self.response.read()
+        assert self.response.getheader("content-type").startswith("text/event-stream")
+
+    def next(self) -> tuple[str, Any]:
+        kind = None
+        while True:
+            raw = self.response.fp.readline()
+            if not raw:
+                raise EOFError("the stream ended")
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind:
+                return kind, json.loads(line[6:])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def start_web(inventory: Path, home: Path, *args: str, timeout: float = 30) -> WebServer:
     """``herd web -i INVENTORY --listen 127.0.0.1:0 ARGS`` until it prints its URL."""
     audit = home / "audit.jsonl"

@@ -58,7 +58,7 @@ class LogRequest:
     """What to read: process NAMEs and a channel, or supervisord's own log (channel main)."""
 
     names: tuple[str, ...] = ()
-    channel: str = STDOUT
+    channel: str = STDOUT       # or FILE: only the app's own files (logs:), a note where none is named
     lines: int | None = 20
     nbytes: int | None = None
     # --file templates: without names, files of the host; with names, the file of each process
@@ -187,16 +187,19 @@ def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None =
     templates = host.logs if host is not None else {}
     for info in chosen:
         template = request.files[0] if request.files else \
-            (None if request.channel_given else _template(templates, info))
+            (None if request.channel_given else log_template(templates, info))
         if template is not None:
             plan.logs.append(_file_log(template, client.host, info))
+        elif request.channel == FILE:
+            plan.logs.append(ProcessLog(LogRef(info.fullname, FILE), error=(
+                f"no log file of its own: logs: in the inventory names none for {info.group} on this host")))
         else:
             plan.logs.append(_process_log(info, configs.get((info.group, info.name), {}), request.channel,
-                                          _template(templates, info)))
+                                          log_template(templates, info)))
     return plan
 
 
-def _template(templates: Mapping[str, str], info: ProcessInfo) -> str | None:
+def log_template(templates: Mapping[str, str], info: ProcessInfo) -> str | None:
     """The ``logs:`` template of a process: by its program (group) name, else its own name."""
     return templates.get(info.group) or templates.get(info.name)
 

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Sequence
 
+from herd import text as safe
 from herd.errors import HerdError, RollRefused, UsageError
 from herd.fleet import Fleet, SessionPool
 from herd.inventory.model import Host, Inventory
@@ -35,6 +36,7 @@ from herd.render.status import status_json
 CONFIG_ACTIONS = ("update", "reread")
 MAX_ROLL_EVENTS = 5000
 MAX_LOG_LINES = 2000
+LOG_CHANNELS = ("", "stdout", "stderr", "file")
 
 
 class Refused(HerdError):
@@ -60,6 +62,20 @@ def snapshot_json(snapshot: FleetSnapshot, groups_of: dict[str, list[str]]) -> d
     summary = status_json(report)["summary"]
     return {"seq": snapshot.seq, "interval": snapshot.interval, "time": time.time(),
             "hosts": [host_json(h, groups_of.get(h.host, ())) for h in snapshot.hosts], "summary": summary}
+
+
+def log_item(kind: str, host: str, source: str, text: str) -> dict[str, str]:
+    """One log line or note for the page and the API, escaped as ``herd tail`` prints it.
+
+    Log text is the host's: control characters (ESC, CR...), bidi overrides
+    and bytes that were not UTF-8 are shown as escapes (herd/text.py), so
+    the JSON is always valid UTF-8 and the page shows what the terminal would;
+    HTML is not a concern here (the page sets textContent only).
+    """
+    item = {"host": safe.field(host), "source": safe.field(source), "text": safe.line(text)}
+    if kind:
+        item["kind"] = kind
+    return item
 
 
 def report_result(report: ActionReport) -> dict[str, Any]:
@@ -209,14 +225,42 @@ class Dashboard:
         out, notes = [], []
         for host in report.hosts:
             if host.error is not None:
-                notes.append({"host": host.host, "source": "", "text": f"unreachable: {host.error.reason}"})
+                notes.append(log_item("", host.host, "", f"unreachable: {host.error.reason}"))
                 continue
             for item in host.logs:
-                out += [{"host": host.host, "source": item.name, "text": t} for t in item.lines]
-                notes += [{"host": host.host, "source": item.name, "text": t} for t in item.notes]
+                out += [log_item("", host.host, item.name, t) for t in item.lines[-MAX_LOG_LINES:]]
+                notes += [log_item("", host.host, item.name, t) for t in item.notes]
                 if item.error:
-                    notes.append({"host": host.host, "source": item.name, "text": item.error})
+                    notes.append(log_item("", host.host, item.name, item.error))
         return {"lines": out[-MAX_LOG_LINES:], "notes": notes, "exit_code": report.exit_code}
+
+    def log_files(self, name: str, hosts: Sequence[str] | None) -> dict[str, Any]:
+        """The app's own log files (``logs:``) of each host: its templates, and the file of each process
+        the poller last saw (NAME narrows them), filled as ``herd tail`` fills them; no round trip."""
+        from herd.inventory.logpaths import TemplateError
+        from herd.operations.filelogs import file_ref
+        from herd.operations.logs import log_template
+        from herd.supervisor import names as namespec
+
+        snapshot = self.poller.snapshot()
+        out = []
+        for host in self.select(hosts):
+            snap = snapshot.host(host.name)
+            processes = namespec.select([name], snap.processes)[0] if name else list(snap.processes)
+            files = []
+            for info in processes:
+                template = log_template(host.logs, info)
+                if template is None:
+                    continue
+                entry: dict[str, Any] = {"process": info.fullname, "program": info.group, "path": None}
+                try:
+                    entry["path"] = file_ref(template, host.name, info).logfile
+                except TemplateError as exc:
+                    entry["error"] = str(exc)
+                files.append(entry)
+            out.append({"host": host.name, "templates": dict(host.logs), "files": files,
+                        "polled": snap.polls > 0, "error": snap.error})
+        return {"hosts": out}
 
     def follow(self, name: str, channel: str, hosts: Sequence[str] | None, lines: int) -> "LogFollow":
         """Start following NAME's log on the hosts (merged, in arrival order); stop() the result."""
@@ -237,13 +281,16 @@ class Dashboard:
 
 
 def _log_request(name: str, channel: str, lines: int) -> Any:
+    """What to read: ``stdout``/``stderr`` are supervisord's captures (even where ``logs:`` names a
+    file), ``file`` the app's own files only, ``""`` as ``herd tail NAME`` (the file where one is named)."""
     from herd.operations.logs import LogRequest
 
-    if channel not in ("stdout", "stderr"):
-        raise Refused(f"channel must be stdout or stderr, not {channel}")
+    if channel not in LOG_CHANNELS:
+        raise Refused(f"channel must be stdout, stderr or file, not {channel}")
     if not name:
         raise Refused("which process? give a name")
-    return LogRequest((name,), channel, lines=max(0, min(int(lines), MAX_LOG_LINES)))
+    return LogRequest((name,), channel or "stdout", lines=max(0, min(int(lines), MAX_LOG_LINES)),
+                      channel_given=channel in ("stdout", "stderr"))
 
 
 def _hosts_text(hosts: Sequence[str]) -> str:
@@ -274,13 +321,13 @@ class LogFollow:
         out = []
         for host in self.report.hosts:
             if host.error is not None:
-                out.append({"kind": "down", "host": host.host, "source": "",
+                out.append(log_item("down", host.host, "",
                             "text": f"unreachable ({host.error.reason}); retrying"})
                 continue
             for item in host.logs:
-                out += [{"kind": "line", "host": host.host, "source": item.name, "text": t} for t in item.lines]
+                out += [log_item("line", host.host, item.name, t) for t in item.lines[-MAX_LOG_LINES:]]
                 if item.error:
-                    out.append({"kind": "note", "host": host.host, "source": item.name, "text": item.error})
+                    out.append(log_item("note", host.host, item.name, item.error))
         return out[-MAX_LOG_LINES:]
 
     def start(self) -> None:
@@ -288,7 +335,7 @@ class LogFollow:
 
     def events(self, timeout: float) -> Iterable[dict[str, str]]:
         for event in self.follower.events(timeout):
-            yield {"kind": event.kind, "host": event.host, "source": event.source, "text": event.text}
+            yield log_item(event.kind, event.host, event.source, event.text)
 
     def stop(self) -> None:
         self.follower.stop()

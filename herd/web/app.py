@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from herd import __version__
 from herd.errors import HerdError
-from herd.web.actions import Dashboard, Refused
+from herd.web.actions import Dashboard, Refused, log_item
 from herd.web.audit import AuditLog
 from herd.web.security import COOKIE, CSRF_HEADER, Guard
 
@@ -228,6 +228,7 @@ class Web:
             "csrf": session.csrf if session is not None else None, "read_only": self.read_only,
             "version": __version__, "interval": dash.poller.interval, "inventory": dash.inventory.path,
             "hosts": [h.name for h in dash.hosts], "groups": dash.groups(),
+            "logs": {h.name: dict(h.logs) for h in dash.hosts if h.logs},
         })
 
     async def status(self, request: Request) -> Response:
@@ -275,10 +276,16 @@ class Web:
             lines = int(params.get("lines", "50"))
         except ValueError:
             raise Refused("lines must be a number") from None
-        return params.get("name", ""), params.get("channel", "stdout"), hosts, lines
+        return params.get("name", ""), params.get("channel", ""), hosts, lines
 
     async def logs(self, request: Request) -> Response:
         return await self._answer(lambda: self.dashboard.tail(*self._log_params(request)))
+
+    async def log_files(self, request: Request) -> Response:
+        def work() -> dict[str, Any]:
+            name, _, hosts, _ = self._log_params(request)
+            return self.dashboard.log_files(name, hosts)
+        return await self._answer(work)
 
     async def follow(self, request: Request) -> Response:
         if self.follows >= MAX_FOLLOWS:
@@ -318,8 +325,8 @@ class Web:
                         yield b": ping\n\n"
                         continue
                     if dropped[0]:
-                        items.append({"kind": "note", "host": "", "source": "",
-                                      "text": f"{dropped[0]} line(s) dropped: the page could not keep up"})
+                        items.append(log_item("note", "", "", f"{dropped[0]} line(s) dropped: the page could "
+                                                              f"not keep up"))
                         dropped[0] = 0
                     if items:
                         yield sse("lines", items)
@@ -427,6 +434,7 @@ def create_app(web: Web) -> Starlette:
         ("GET", "/", web.index), ("GET", "/api/session", web.session), ("GET", "/api/status", web.status),
         ("GET", "/api/events", web.events), ("GET", "/api/check", web.check), ("GET", "/api/roll", web.roll_status),
         ("GET", "/api/logs", web.logs), ("GET", "/api/logs/follow", web.follow),
+        ("GET", "/api/logs/files", web.log_files),
         ("POST", "/api/control", web.control), ("POST", "/api/config", web.config), ("POST", "/api/roll", web.roll),
         ("POST", "/api/roll/interrupt", web.roll_interrupt),
     ]

@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const S = {
   csrf: null, readOnly: false, hosts: new Map(), order: [], groups: {}, selected: new Set(),
   sort: { key: "host", desc: false }, seen: new Map(), rendering: false, follow: null, roll: null,
+  logs: {},   // host -> {program: path template}: the inventory's logs:
 };
 window.herdSeen = [];   // {host, name, state, t}: when the page first showed each state (for the benchmark)
 
@@ -109,7 +110,10 @@ function processRow(h, p) {
   const description = p.spawnerr || (running ? "" : p.description);
   const act = (action) => el("button", { text: action, className: "act", dataset: { act: action },
     onclick: () => control(action, [{ host: h.host, name: p.name }]) });
-  const logs = el("button", { text: "logs", dataset: { act: "logs" }, onclick: () => showLogs(h.host, p.name) });
+  const logs = el("button", { text: "logs", dataset: { act: "logs" }, onclick: () => showLogs(h.host, p.name, "stdout") });
+  const own = (S.logs[h.host] || {});
+  const file = own[p.group] || own[p.process] ? el("button", { text: "log file", dataset: { act: "logfile" },
+    title: "the program's own log file (logs: in the inventory)", onclick: () => showLogs(h.host, p.name, "file") }) : null;
   return el("tr", { dataset: { host: h.host, process: p.name } },
     el("td", { className: "check" }, box),
     el("td", { className: "host", text: h.host }),
@@ -119,7 +123,7 @@ function processRow(h, p) {
     el("td", { className: "uptime", text: uptimeText(uptime),
       dataset: running && p.uptime !== null ? { base: String(p.uptime), at: String(h.receivedAt) } : {} }),
     el("td", { className: "desc", text: description }),
-    el("td", { className: "row-actions" }, act("start"), act("stop"), act("restart"), logs));
+    el("td", { className: "row-actions" }, act("start"), act("stop"), act("restart"), logs, file));
 }
 
 function errorRow(h) {
@@ -333,9 +337,26 @@ function logLine(item) {
   while (box.childElementCount > 5000) box.firstElementChild.remove();
 }
 
+// The files a "file" read takes (the inventory's logs:, filled per process), listed above the lines.
+async function showLogFiles() {
+  const box = $("logs-files");
+  if (formBody($("logs-form")).channel !== "file") { box.hidden = true; return; }
+  const params = logParams();
+  params.delete("channel"); params.delete("lines");
+  const response = await fetch("/api/logs/files?" + params, { credentials: "same-origin" });
+  const data = await response.json();
+  const rows = response.ok ? data.hosts.flatMap((h) => h.files.length ? h.files.map((f) =>
+    el("li", { text: `${h.host} ${f.process}: ${f.path || f.error}` })) :
+    [el("li", { text: `${h.host}: ${h.error || (h.polled ? "no log file of its own under logs:" : "not read yet")}` })])
+    : [el("li", { text: `herd: ${data.error}` })];
+  box.replaceChildren(el("span", { text: "log files: " }), el("ul", {}, ...rows));
+  box.hidden = false;
+}
+
 async function tailLogs(event) {
   if (event) event.preventDefault();
   stopFollow();
+  showLogFiles();
   const response = await fetch("/api/logs?" + logParams(), { credentials: "same-origin" });
   const data = await response.json();
   $("logs").replaceChildren();
@@ -347,6 +368,7 @@ async function tailLogs(event) {
 
 function followLogs() {
   stopFollow();
+  showLogFiles();
   $("logs").replaceChildren();
   const source = new EventSource("/api/logs/follow?" + logParams());
   S.follow = source;
@@ -369,9 +391,10 @@ function stopFollow() {
   delete $("logs").dataset.following;
 }
 
-function showLogs(host, name) {
+function showLogs(host, name, channel) {
   const form = $("logs-form");
   form.elements.name.value = name;
+  form.elements.channel.value = channel;
   form.elements.hosts.value = host;
   $("logs-panel").open = true;
   followLogs();
@@ -414,6 +437,7 @@ async function init() {
   S.csrf = session.csrf;
   S.readOnly = session.read_only;
   S.groups = session.groups;
+  S.logs = session.logs || {};
   document.body.classList.toggle("read-only", S.readOnly);
   $("readonly").hidden = !S.readOnly;
   $("roll-panel").hidden = S.readOnly;
