@@ -12,6 +12,8 @@ one place without knowing about SSH or HTTP.
     ├── UsageError                  bad command line (exit 2)
     ├── InventoryError              bad inventory file: file:line, key path (exit 2)
     ├── RollRefused                 a rolling restart's pre-flight refused; nothing touched (exit 3 or 4)
+    ├── NotRunning                  fg: the process to attach to is not RUNNING (exit 3)
+    ├── LogGone                     a log cannot be read any more (removed, disabled by a reload)
     ├── SupervisorFault             supervisord answered a call with a fault;
     │                               the host is reachable (per-process failure)
     └── HostError                   one host could not be served (exit 4)
@@ -159,6 +161,19 @@ class RollRefused(HerdError):
         self.problems = problems
         self.hint = hint
         super().__init__(f"refusing to roll: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+class NotRunning(HerdError):
+    """``herd fg``: the process is not RUNNING, so there is nothing to attach to."""
+
+    exit_code = EXIT_NOT_RUNNING
+
+
+class LogGone(HerdError):
+    """A log cannot be read any more (process removed, log disabled by a reload).
+
+    A follow says so in the stream and goes on with the host's other logs.
+    """
 
 
 class SupervisorFault(HerdError):

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from herd.errors import Faults, HerdError, SupervisorFault
+from herd.errors import Faults, HerdError, LogGone, SupervisorFault
 from herd.supervisor.client import Call, SupervisorClient
 
 ANCHOR = 32                     # bytes re-read before the offset to detect rotation
@@ -47,10 +47,6 @@ STDOUT, STDERR, MAIN = "stdout", "stderr", "main"
 FILE = "file"                   # an app's own log file, read by herd's agent (herd/operations/filelogs.py)
 
 _DECODE_ERROR = re.compile(r"can't decode (?:byte 0x([0-9a-f]{2})|bytes) in position (\d+)(?:-(\d+))?: (.+?)'?$")
-
-
-class LogGone(HerdError):
-    """The log cannot be read any more (process removed, log disabled by a reload)."""
 
 
 @dataclass(frozen=True)
