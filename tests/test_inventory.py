@@ -512,7 +512,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("herd.inventory.loader.open", refuse, raising=False)
+    monkeypatch.setattr("herd.inventory.yamlnodes.open", refuse, raising=False)
     with pytest.raises(InventoryError) as info:
         load_inventory(path)
     assert str(info.value) == f"cannot read inventory {path}: Permission denied"

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import yaml
 
-from herd.inventory.loader import _compose
+from herd.inventory.yamlnodes import compose
 from herd.ssh.hostkeys import KnownHosts, host_field_matches
 
 BLOB = base64.b64encode(b"\0\0\0\x0bssh-ed25519" + b"\1" * 36).decode()
@@ -89,7 +89,7 @@ def test_importing_herd_as_a_library_plants_nothing_in_sys_modules():
 def test_libyaml_composes_the_same_tree_as_the_pure_parser():
     text = "defaults:\n  user: deploy\nhosts:\n  web01:\n    address: 10.0.0.1\n    port: 2222\n" \
            "groups:\n  web: [web01, \"@all\"]\n"
-    fast, slow = _compose(text, "inv.yaml"), yaml.compose(text, Loader=yaml.SafeLoader)
+    fast, slow = compose(text, "inv.yaml"), yaml.compose(text, Loader=yaml.SafeLoader)
 
     def shape(node):
         value = node.value

@@ -28,8 +28,9 @@ from typing import Any, Generator, Hashable, Mapping, TypeVar
 from herd.errors import HerdError, HostTimeout
 from herd.inventory import logpaths
 from herd.ssh.fileagent import Answer, FileAgent, FileData, FileFailure, ReadRequest, open_file_agent
-from herd.supervisor.logs import (ANCHOR, FILE, MAX_BACKLOG, MAX_WINDOW, POLL_LIMIT, LogRef, Note, Piece,
-                                  keep_last_lines, rotation_note)
+from herd.supervisor.logs import LogRef
+from herd.supervisor.logtext import (ANCHOR, FILE, MAX_BACKLOG, MAX_WINDOW, POLL_LIMIT, Note, Piece, keep_last_lines,
+                                     rotation_note)
 from herd.supervisor.models import ProcessInfo
 
 T = TypeVar("T")

@@ -11,7 +11,8 @@ from herd.fleet import Fleet
 from herd.operations.logs.model import EXIT, OUTPUT, POLL_INTERVAL, LogEvent
 from herd.supervisor import names as namespec
 from herd.supervisor.client import SupervisorClient
-from herd.supervisor.logs import STDERR, STDOUT, LogReader, LogRef
+from herd.supervisor.logs import LogReader, LogRef, reader_for
+from herd.supervisor.logtext import STDERR, STDOUT
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 
@@ -40,7 +41,7 @@ class Attachment:
             raise NotRunning(f"{self.host}: {info.fullname} is not running ({info.statename})")
         for channel, logfile in ((STDOUT, info.stdout_logfile), (STDERR, info.stderr_logfile)):
             if logfile:
-                reader = LogReader(LogRef(info.fullname, channel, logfile))
+                reader = reader_for(LogRef(info.fullname, channel, logfile))
                 reader.last_bytes(client, 0, final=False)
                 self.readers[channel] = reader
         self.process = info.fullname

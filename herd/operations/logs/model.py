@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from herd.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, HerdError
 from herd.operations.filelogs import FileAccess, FileReader
-from herd.supervisor.logs import STDOUT, LogReader, LogRef
+from herd.supervisor.logs import LogReader, LogRef
+from herd.supervisor.logtext import STDOUT
 
 MAX_LINE = 64 * 1024
 POLL_INTERVAL = 0.5

@@ -17,7 +17,8 @@ from herd.operations.filelogs import FileAccess, FileProblem, FileReader, file_r
 from herd.operations.logs.model import LINE, NOTE, HostLogs, LogRequest, ProcessLog, TailReport
 from herd.supervisor import names as namespec
 from herd.supervisor.client import SupervisorClient
-from herd.supervisor.logs import FILE, MAIN, STDERR, STDOUT, LogReader, LogRef, Note, Piece
+from herd.supervisor.logs import LogReader, LogRef, reader_for
+from herd.supervisor.logtext import FILE, MAIN, STDERR, STDOUT, Note, Piece
 from herd.supervisor.models import ProcessInfo
 
 
@@ -41,7 +42,7 @@ def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None =
         return plan
     if request.channel == MAIN:
         plan = HostLogs(client.host)
-        plan.logs.append(ProcessLog(LogRef(None, MAIN), reader=LogReader(LogRef(None, MAIN))))
+        plan.logs.append(ProcessLog(LogRef(None, MAIN), reader=reader_for(LogRef(None, MAIN))))
         return plan
     infos_raw, configs_raw = client.multicall([("supervisor.getAllProcessInfo", ()),
                                                ("supervisor.getAllConfigInfo", ())])
@@ -81,7 +82,7 @@ def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str,
     maxbytes = int(config.get(f"{channel}_logfile_maxbytes", 0) or 0)
     ref = LogRef(info.fullname, channel, logfile, maxbytes)
     if logfile:
-        return ProcessLog(ref, reader=LogReader(ref))
+        return ProcessLog(ref, reader=reader_for(ref))
     if channel == STDERR and config.get("redirect_stderr"):
         why = "stderr is redirected to stdout (redirect_stderr=true): tail stdout instead"
     elif config.get(f"{channel}_syslog"):
