@@ -22,6 +22,8 @@ one place without knowing about SSH or HTTP.
         ├── AuthError               SSH authentication refused
         ├── HostKeyError            unknown or changed host key
         ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
+        │   ├── SocketMissing       ... because the unix socket does not exist
+        │   └── TunnelDenied        ... because the host's permissions refuse the user
         ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
         │                           (no socket, permission denied, 401, no rpcinterface)
         └── BecomeError             SSH works but sudo (inventory ``become``) did not
@@ -134,6 +136,26 @@ class HostKeyError(HostError):
 
 class TunnelRefused(HostError):
     """A tunnel's far end (a port on the host) refused the connection."""
+
+
+class SocketMissing(TunnelRefused):
+    """The unix socket a tunnel leads to does not exist on the host (``path``; empty: none was found).
+
+    Raised by the SSH layer, which knows nothing of what should listen
+    there; the fleet layer says what that means for supervisord.
+    """
+
+    def __init__(self, host: str, reason: str, path: str) -> None:
+        self.path = path
+        super().__init__(host, reason)
+
+
+class TunnelDenied(TunnelRefused):
+    """The host refused the tunnel's far end to ``user`` (a socket's mode); ``become``: user is sudo's."""
+
+    def __init__(self, host: str, reason: str, *, what: str, user: str, become: bool) -> None:
+        self.what, self.user, self.become = what, user, become
+        super().__init__(host, reason)
 
 
 class SupervisorUnavailable(HostError):
