@@ -70,6 +70,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _short_help(text: str, limit: int) -> str:
+    """A command's help line cut at a word to fit (click's make_default_short_help is deprecated since 8.2)."""
+    if len(text) <= limit:
+        return text
+    import textwrap
+
+    return textwrap.shorten(text, max(limit, 3), placeholder="...", break_on_hyphens=False)
+
+
 class LazyGroup(click.Group):
     """A click group that imports a command's module only when that command is used."""
 
@@ -89,7 +98,7 @@ class LazyGroup(click.Group):
         """List the commands from the table, without importing any of them."""
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = [(n, click.utils.make_default_short_help(COMMANDS[n][2], limit)) for n in names]
+        rows = [(n, _short_help(COMMANDS[n][2], limit)) for n in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -146,7 +146,7 @@ def _is_template(value: Any) -> bool:
 def _run_check(check: Callable[..., Any], value: str, var: Var, key: str, **options: Any) -> Any:
     """Run a loader check (written for YAML nodes) on a plain value, keeping file:line."""
     line = (var.where.line or 1) - 1
-    node = ScalarNode("tag:yaml.org,2002:str", value, Mark(var.where.file, 0, line, 0, None, None))
+    node = ScalarNode("tag:yaml.org,2002:str", value, Mark(var.where.file, 0, line, 0, None, None))  # type: ignore[arg-type]
     try:
         return check(Ctx(file=var.where.file, base_dir=os.getcwd()), node, key, **options)
     except InventoryError as exc:

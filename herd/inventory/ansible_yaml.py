@@ -58,7 +58,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
     """PyYAML's safe constructor plus Ansible's ``!unsafe`` and ``!vault`` tags."""
 
 
-_Constructor.add_constructor(_UNSAFE, lambda c, node: c.construct_scalar(node))
+_Constructor.add_constructor(_UNSAFE, lambda c, node: c.construct_scalar(node))  # type: ignore[arg-type]
 _Constructor.add_constructor(_VAULT, lambda c, node: VAULTED)
 
 
@@ -208,7 +208,7 @@ def _var(ctx: Ctx, knode: ScalarNode, vnode: Node) -> Var:
 def _name(ctx: Ctx, knode: ScalarNode, kind: str) -> str:
     if knode.tag != STR or not knode.value:
         ctx.fail(f"a {kind} name must be a non-empty string, got {describe(knode)}", knode)
-    return knode.value
+    return str(knode.value)
 
 
 def _where(ctx: Ctx, node: Node) -> Where:

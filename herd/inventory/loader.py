@@ -140,7 +140,7 @@ def _check_host_name(ctx: Ctx, knode: ScalarNode, key: str, kind: str) -> str:
     """Host and group names: non-empty strings, no whitespace, no leading '@'."""
     if knode.tag != STR:
         ctx.fail(f"{kind} name must be a string, got {describe(knode)} (quote it)", knode, key)
-    name = knode.value
+    name = str(knode.value)
     if not name:
         ctx.fail(f"{kind} name must not be empty", knode, key)
     if any(ch.isspace() for ch in name):
@@ -331,7 +331,8 @@ def _build(ctx: Ctx, root: Node | None) -> Inventory:
     if "hosts" not in sections:
         ctx.fail("missing key 'hosts' (a mapping of host names to their settings)", root)
 
-    defaults, default_sup = {}, {}
+    defaults: _Settings = {}
+    default_sup: _Settings = {}
     if "defaults" in sections:
         defaults, default_sup, _ = _parse_settings(ctx, sections["defaults"][1], "defaults",
                                                    _DEFAULT_KEYS)

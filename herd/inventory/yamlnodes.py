@@ -128,7 +128,7 @@ def describe(node: Node, echo: bool = True) -> str:
 def as_str(ctx: Ctx, node: Node, key: str, *, echo: bool = True) -> str:
     """A string scalar (no YAML coercion: ``user: 123`` is an error, not '123')."""
     if isinstance(node, ScalarNode) and node.tag == STR:
-        return node.value
+        return str(node.value)
     hint = " (quote it if you meant the text)" if isinstance(node, ScalarNode) and echo \
         and node.tag != NULL else ""
     ctx.fail(f"must be a string, got {describe(node, echo)}{hint}", node, key)

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import paramiko
 from paramiko.ssh_exception import (
@@ -162,7 +162,7 @@ class Connector:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         return quickack(sock)
 
-    def _handshake(self, target: SSHTarget, sock: object, deadline: Deadline,
+    def _handshake(self, target: SSHTarget, sock: Any, deadline: Deadline,
                    via: "SSHConnection | None") -> "SSHConnection":
         transport = paramiko.Transport(sock)
         try:

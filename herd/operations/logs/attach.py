@@ -87,7 +87,7 @@ class Attachment:
             self._wait_input()
 
     def _take_input(self, eof: bool) -> tuple[list[str], bool]:
-        lines = []
+        lines: list[str] = []
         while True:
             try:
                 line = self.inputs.get_nowait()

@@ -153,14 +153,14 @@ class Follower:
         calls: list[Any] = []
         spans = []
         for item in active:
-            assert item.reader is not None
+            assert isinstance(item.reader, LogReader)
             mine = item.reader.poll_calls()
             spans.append((item, len(calls), len(mine)))
             calls += mine
         answers = client.multicall(calls)
         events: list[LogEvent] = []
         for item, first, count in spans:
-            assert item.reader is not None
+            assert isinstance(item.reader, LogReader)
             try:
                 pieces, again = item.reader.absorb(client, answers[first:first + count])
             except (LogGone, SupervisorFault) as exc:

@@ -53,10 +53,10 @@ def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None =
     plan = HostLogs(client.host, missing=missing)
     templates = host.logs if host is not None else {}
     for info in chosen:
-        template = request.files[0] if request.files else \
+        own_file = request.files[0] if request.files else \
             (None if request.channel_given else _template(templates, info))
-        if template is not None:
-            plan.logs.append(_file_log(template, client.host, info))
+        if own_file is not None:
+            plan.logs.append(_file_log(own_file, client.host, info))
         else:
             plan.logs.append(_process_log(info, configs.get((info.group, info.name), {}), request.channel,
                                           _template(templates, info)))
@@ -110,7 +110,7 @@ def check_names_exist(plans: Sequence[HostLogs], request: LogRequest) -> None:
 
 
 def _read_window(client: SupervisorClient, item: ProcessLog, request: LogRequest, *, final: bool) -> list[Piece]:
-    assert item.reader is not None
+    assert isinstance(item.reader, LogReader)
     if request.nbytes is not None:
         return item.reader.last_bytes(client, request.nbytes, final=final)
     return item.reader.last_lines(client, request.lines or 0, final=final)
