@@ -14,13 +14,13 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import start_module_fleet
 from herd.errors import Faults, SupervisorFault
 from herd.fleet.session import HostSession
 from herd.inventory import load_inventory
 from herd.ssh.connection import Connector
 from herd.supervisor.client import SupervisorClient
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
+from herd.testing.pytest_plugin import module_fleet
 
 # A program whose stdout log holds known bytes and then stays still.
 STATIC_TEXT = "alpha\nbeta\ngamma delta\n"
@@ -33,9 +33,7 @@ stderr_logfile=NONE
 """
 
 
-@pytest.fixture(scope="module")
-def real_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from start_module_fleet(tmp_path_factory, "contract", hosts=1, extra_config=EXTRA)
+real_fleet = module_fleet("contract", hosts=1, extra_config=EXTRA)
 
 
 class Backend:

@@ -1,7 +1,7 @@
 """``herd tail`` of the seed's own log files through become, on distribution-style hosts.
 
 web02 (OpenSSH) and web03 (Dropbear) are built like Debian servers
-(testfleet ``distro``/``dropbear``, root only): supervisord runs as root and
+(the test fleet's ``distro``/``dropbear``, root only): supervisord runs as root and
 so does the seed's Tornado program, which writes
 /etc/supervisor/conf.d/log/tornado-PORT.log itself (stdout_logfile=NONE);
 herd logs in as ``deploy`` with ``become: true``.  The tests make the log
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import start_fleet_for
 from helpers import follow_on_one_channel, herd
 
 DISTRO = ("web02", "web03")
@@ -27,7 +27,7 @@ DISTRO = ("web02", "web03")
 
 @pytest.fixture(scope="module")
 def bfleet(tmp_path_factory):
-    for own in start_module_fleet(tmp_path_factory, "becomelogs", 3, light=True, seed_app=True,
+    for own in start_fleet_for(tmp_path_factory, "becomelogs", 3, light=True, seed_app=True,
                                   distro=["web02"], dropbear=["web03"]):
         for name in DISTRO:
             os.chmod(log_dir(own, name), 0o700)         # root's only: deploy cannot read them

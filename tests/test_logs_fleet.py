@@ -2,7 +2,7 @@
 
 The shared fleet (conftest) is only read here.  Programs with special logging
 (NONE, binary output, fast rotation, a character split across writes, an
-echo on stdin) run on a fleet of this module's own, started with testfleet's
+echo on stdin) run on a fleet of this module's own, started with the fleet's
 opt-in ``extra_config``; tests that stop an sshd use ``make_fleet``.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import testfleet
+from herd.testing.pytest_plugin import start_fleet_for
 from helpers import follow_on_one_channel, herd
 
 PROGRAMS = {
@@ -129,13 +129,10 @@ def log_fleet(tmp_path_factory: pytest.TempPathFactory):
     progs = tmp_path_factory.mktemp("progs")
     for name, source in PROGRAMS.items():
         (progs / name).write_text(source)
-    own = testfleet.Fleet.start(tmp_path_factory.mktemp("logfleet"), hosts=2, light=True,
-                                extra_config=EXTRA_CONFIG.replace("{progs}", str(progs)))
-    own.progs = progs       # where the programs (and burst's trigger files) are
-    try:
+    for own in start_fleet_for(tmp_path_factory, "logfleet", 2, light=True,
+                               extra_config=EXTRA_CONFIG.replace("{progs}", str(progs))):
+        own.progs = progs       # where the programs (and burst's trigger files) are
         yield own
-    finally:
-        own.stop()
 
 
 

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import module_fleet
 from helpers import herd, herd_env
 
 
-@pytest.fixture(scope="module")
-def rfleet(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "rolling", hosts=3)
+rfleet = module_fleet("rolling", hosts=3)
 
 
 @pytest.fixture
