@@ -50,8 +50,8 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    fleet = Fleet.load(args.directory)
+def print_status(fleet: Fleet) -> bool:
+    """One line per host (sshd, supervisord, how many programs RUNNING); True when all of it is up."""
     healthy = True
     for st in fleet.status():
         running = sum(1 for v in st["processes"].values() if v == "RUNNING")
@@ -60,7 +60,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
         healthy &= st["sshd"] == "running" and st["supervisord"] == "running" \
             and running == len(st["processes"])
     print(f"inventory: {fleet.inventory_path}")
-    return 0 if healthy else 1
+    return healthy
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    return 0 if print_status(Fleet.load(args.directory)) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
