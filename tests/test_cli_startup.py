@@ -59,13 +59,15 @@ def test_top_level_help_imports_no_command_module() -> None:
 
 
 @pytest.mark.parametrize("args", [["status", "--help"], ["status", "--no-such-option"],
-                                  ["rolling-restart", "--help"], ["check", "--help"], ["tail", "-n", "x", "w"]])
+                                  ["rolling-restart", "--help"], ["check", "--help"], ["tail", "-n", "x", "w"],
+                                  ["demo", "--help"], ["demo", "nosuch"]])
 def test_command_help_and_argument_errors_stay_light(args: list[str]) -> None:
     code, modules = _modules_after(args)
     assert code in (0, 2)
     assert f"herd.cli.{COMMANDS[args[0]][0].rsplit('.', 1)[1]}" in modules
     heavy = {m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY}
     assert not heavy, heavy
+    assert not {m for m in modules if m.startswith("herd.testing")}   # herd demo imports its fleet when it runs
 
 
 def _complete(words: str, cword: int, cwd: Path, env: dict[str, str] | None = None) -> list[str]:

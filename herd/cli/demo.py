@@ -47,12 +47,12 @@ def check_requirements() -> None:
     from herd.testing.hosts import SSHD
 
     if not os.path.exists(SSHD):
-        raise UsageError(f"herd demo needs OpenSSH's sshd at {SSHD}: install openssh-server "
+        raise UsageError(f"the demo needs OpenSSH's sshd at {SSHD}: install openssh-server "
                          "(apt-get install openssh-server)")
     if not shutil.which("ssh-keygen"):
-        raise UsageError("herd demo needs ssh-keygen: install openssh-client (apt-get install openssh-client)")
+        raise UsageError("the demo needs ssh-keygen: install openssh-client (apt-get install openssh-client)")
     if importlib.util.find_spec("supervisor") is None:
-        raise UsageError("herd demo needs supervisor in herd's Python: pip install 'herd[demo]'")
+        raise UsageError("the demo needs supervisor in herd's Python: pip install 'herd[demo]'")
 
 
 @click.command(epilog=EPILOG)
