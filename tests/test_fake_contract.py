@@ -9,7 +9,6 @@ checked here, so a difference between the two fails here first.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -21,6 +20,7 @@ from herd.ssh.connection import Connector
 from herd.supervisor.client import SupervisorClient
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
 from herd.testing.pytest_plugin import module_fleet
+from helpers import wait_until
 
 # A program whose stdout log holds known bytes and then stays still.
 STATIC_TEXT = "alpha\nbeta\ngamma delta\n"
@@ -51,14 +51,15 @@ class Backend:
     def wait_for(self, name: str, states: set[str], timeout: float = 30) -> list[str]:
         """Poll until the process is in one of ``states``; the distinct states seen on the way."""
         seen: list[str] = []
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def arrived() -> bool:
             state = self.state(name)
             if not seen or seen[-1] != state:
                 seen.append(state)
-            if state in states or time.monotonic() > deadline:
-                return seen
-            time.sleep(0.02)
+            return state in states
+
+        wait_until(arrived, timeout, f"{name} in {sorted(states)} (seen {seen})", interval=0.02)
+        return seen
 
 
 @pytest.fixture(params=["real", "fake"])

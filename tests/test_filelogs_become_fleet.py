@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from herd.testing.pytest_plugin import start_fleet_for
-from helpers import follow_on_one_channel, herd
+from helpers import follow_on_one_channel, herd, wait_until
 
 DISTRO = ("web02", "web03")
 
@@ -85,12 +85,14 @@ def test_follow_through_become_with_truncation_on_dropbear(bfleet, home, running
     def sent(prefix: str, marker: str) -> bool:
         return any(line.endswith(f"GET {marker} 404") for line in follow.lines_of(prefix))
 
-    deadline = time.monotonic() + 30       # -n 0: lines from when herd stands at the end
-    while not (sent(prefix2, "/one") and sent(prefix3, "/one")) and time.monotonic() < deadline:
-        request(p2, "/one")
-        request(p3, "/one")
-        time.sleep(0.5)
-    assert sent(prefix2, "/one") and sent(prefix3, "/one"), (follow.out, follow.err)
+    def both_sent() -> bool:   # -n 0: lines from when herd stands at the end, so ask until they come
+        if not sent(prefix2, "/one"):
+            request(p2, "/one")
+        if not sent(prefix3, "/one"):
+            request(p3, "/one")
+        return sent(prefix2, "/one") and sent(prefix3, "/one")
+
+    wait_until(both_sent, 30, f"both requests followed: {follow.out} {follow.err}", interval=0.5)
 
     os.truncate(log_dir(bfleet, "web03") / f"tornado-{p3}.log", 0)
     assert follow.wait_for(lambda: any("log rotated or cleared" in line for line in follow.err)), follow.err

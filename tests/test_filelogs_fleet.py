@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from herd.testing.pytest_plugin import module_fleet
-from helpers import edit_inventory, follow_on_one_channel, herd
+from helpers import edit_inventory, follow_on_one_channel, herd, wait_until
 
 TICK = re.compile(r"^\[I \d{6} \d\d:\d\d:\d\d main:\d+\] app tick (\d+) port (\d+)$")
 
@@ -28,12 +28,9 @@ def logfile(fleet, host: str, port: int) -> Path:
 
 def wait_ticks(fleet, count: int = 4) -> None:
     """Every file has ``count`` tick lines (a young fleet has fewer)."""
-    deadline = time.monotonic() + 30
-    for host in fleet.hosts:
-        for port in host.tornado_ports:
-            while logfile(fleet, host.name, port).read_text().count("app tick") < count:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    files = [logfile(fleet, host.name, port) for host in fleet.hosts for port in host.tornado_ports]
+    wait_until(lambda: all(f.read_text().count("app tick") >= count for f in files), 30,
+               f"{count} tick lines in every file", interval=0.2)
 
 
 def body(line: str) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from herd.testing.pytest_plugin import start_fleet_for
-from helpers import follow_on_one_channel, herd
+from helpers import follow_on_one_channel, herd, wait_until
 
 PROGRAMS = {
     "binary.py": r'''
@@ -310,8 +309,8 @@ def test_follow_merges_hosts_and_survives_an_sshd_restart(make_fleet, home, runn
     own.stop_sshd("web02")
     assert follow.wait_for(lambda: any("web02: connection lost" in line for line in follow.err)), follow.err
     during = {h: len(follow.lines_of(f"{h} worker | ")) for h in hosts}
-    time.sleep(3)
-    assert all(len(follow.lines_of(f"{h} worker | ")) > during[h] for h in ("web01", "web03"))
+    assert follow.wait_for(lambda: all(len(follow.lines_of(f"{h} worker | ")) > during[h]
+                                       for h in ("web01", "web03"))), follow.err   # the others go on
 
     own.start_sshd("web02")
     assert follow.wait_for(lambda: "herd: web02: reconnected" in follow.err, timeout=40), follow.err
@@ -376,13 +375,16 @@ def test_follow_skips_ahead_when_far_behind_after_an_outage(log_fleet, home, run
         assert follow.wait_for(lambda: any("web01: connection lost" in line for line in follow.err)), follow.err
         start = logfile.stat().st_size
         (log_fleet.progs / "burst-web01.flag").touch()
-        deadline = time.monotonic() + 60
-        while logfile.stat().st_size < start + 11_000_000 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: logfile.stat().st_size >= start + 11_000_000, 60, "the burst's 11 MB", interval=0.2)
     finally:
         log_fleet.start_sshd("web01")
     assert follow.wait_for(lambda: any("MiB behind" in line for line in follow.err), timeout=40), follow.err
-    time.sleep(2)
+
+    def past_the_gap() -> bool:   # lines from after the skip have arrived
+        numbers = [int(line.split()[2]) for line in follow.out[1:] if line.startswith("burst line ")]
+        return any(b != a + 1 for a, b in zip(numbers, numbers[1:]))
+
+    assert follow.wait_for(past_the_gap), follow.err
     assert follow.interrupt() == 130
     after = follow.out[1:]
     assert all(re.fullmatch(r"burst line \d{7} y{80}", line) for line in after), \

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from herd.testing.pytest_plugin import module_fleet
-from helpers import herd, herd_env
+from helpers import herd, herd_env, wait_until
 
 
 rfleet = module_fleet("rolling", hosts=3)
@@ -69,10 +69,8 @@ class Poller(threading.Thread):
             time.sleep(0.05)
 
     def __enter__(self) -> "Poller":
-        deadline = time.monotonic() + 30
-        while not all(self.up(p) for _, p in self.ports):  # every app listening before the roll
-            assert time.monotonic() < deadline, "the apps did not come up"
-            time.sleep(0.1)
+        # every app listening before the roll
+        wait_until(lambda: all(self.up(p) for _, p in self.ports), 30, "the apps to come up", interval=0.1)
         self.start()
         return self
 

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 import xmlrpc.client
@@ -25,6 +24,7 @@ from herd.testing.hosts import INET_USERNAME, FleetError, FleetHost
 from herd.testing.ports import PortRegistry, port_free
 from herd.testing.probes import unix_rpc
 from herd.testing.processes import pid_alive
+from helpers import wait_until
 
 CLI = [sys.executable, "-m", "herd.testing"]
 
@@ -122,9 +122,8 @@ def open_forward(fleet: Fleet, name: str, local: str) -> subprocess.Popen:
             "-L", f"{local}:{host.socket_path}", f"{user}@{host.address}"]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while not os.path.exists(local) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: os.path.exists(local), 10, f"ssh -L to create {local}", interval=0.02,
+               give_up=lambda: proc.poll() is not None)
     return proc
 
 
@@ -175,9 +174,12 @@ def test_stop_leaves_no_process_behind(make_fleet):
     small = make_fleet(hosts=2, inet=["web02"])
     client = ssh_client(small, "web01")
     client.exec_command("sleep 300")           # a live session with a child process
-    time.sleep(0.3)
-    pids = small.pids()
-    assert len(pids) >= 2 * (1 + 1 + 5) + 2     # sshd, supervisord, 5 programs, session + sleep
+
+    def with_the_session() -> list[int]:       # sshd, supervisord, 5 programs per host; the session + sleep
+        pids = small.pids()
+        return pids if len(pids) >= 2 * (1 + 1 + 5) + 2 else []
+
+    pids = wait_until(with_the_session, 10, "the session's sleep to start")
     small.stop()
     client.close()
     assert [pid for pid in pids if pid_alive(pid)] == []
