@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, cast
 
-from herd.testing import distro
+from herd.testing import distro as distro_hosts
 from herd.testing.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SSH_SLOT, SSHD,
                                 START_TIMEOUT, FleetError, FleetHost, host_name)
 from herd.testing.keys import keygen, known_hosts_line, write_private
@@ -207,7 +207,7 @@ class Fleet:
             os.makedirs(os.path.join(host.dir, "log"), exist_ok=True)
             Path(host.dir, "main.py").write_text(program_source("seed_app.py"))
         if host.distro:
-            distro.write_files(self, host)
+            distro_hosts.write_files(self, host)
             return
         keygen(Path(host.host_key_path), f"testfleet-{host.name}")
         password = None
@@ -279,7 +279,7 @@ class Fleet:
         ensure_privsep_dir()
         argv = [SSHD, "-D", "-e", "-f", host.sshd_config_path]
         if host.distro:
-            argv = distro.in_namespace(self, host, distro.dropbear_argv(host) if host.dropbear else argv)
+            argv = distro_hosts.in_namespace(self, host, distro_hosts.dropbear_argv(host) if host.dropbear else argv)
         pid = spawn(argv, host.sshd_log_path, host.dir)
         host.sshd_pid = pid
         self.save()
@@ -321,8 +321,8 @@ class Fleet:
         argv = [self.python, "-m", "supervisor.supervisord", "-n", "-c", host.conf_path]
         env = supervisord_env()
         if host.distro:   # as Debian starts it; -j names our staged file, to recognise the pid
-            argv = distro.in_namespace(self, host, [self.python, "-m", "supervisor.supervisord", "-n", "-c",
-                                              host.distro_conf, "-j", f"{host.conf_path}.pid"])
+            argv = distro_hosts.in_namespace(self, host, [self.python, "-m", "supervisor.supervisord", "-n", "-c",
+                                                          host.distro_conf, "-j", f"{host.conf_path}.pid"])
             env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
         out = os.path.join(host.log_dir, "supervisord.out")
         pid = spawn(argv, out, host.dir, env)
@@ -352,7 +352,8 @@ class Fleet:
         host = self.host(name)
         argv = [self.python, "-m", "supervisor.supervisorctl", "-c", host.conf_path, *args]
         if host.distro:
-            argv = distro.nsenter(host, [self.python, "-m", "supervisor.supervisorctl", "-c", host.distro_conf, *args])
+            argv = distro_hosts.nsenter(host, [self.python, "-m", "supervisor.supervisorctl", "-c", host.distro_conf,
+                                               *args])
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               env=supervisord_env(), stdin=subprocess.DEVNULL)
 
@@ -462,7 +463,7 @@ class Fleet:
             self.stop_hostile(name)
             self.stop_supervisord(name)
             self.stop_sshd(name)
-            distro.stop_namespace(self, self.host(name))
+            distro_hosts.stop_namespace(self, self.host(name))
 
         try:
             self._parallel(stop_host, [h.name for h in self.hosts])
@@ -529,7 +530,7 @@ def plan_fleet(directory: Path, count: int, base_port: int | None,
     if base_port is not None and not 1024 <= base_port <= 65535 - PORT_STRIDE * count:
         raise FleetError(f"--base-port {base_port} is out of range")
     if plan.distro:
-        distro.check_tools(bool(plan.dropbear))
+        distro_hosts.check_tools(bool(plan.dropbear))
     directory.mkdir(parents=True, exist_ok=True)
     _refuse_running(directory)
     return plan
