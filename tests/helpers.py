@@ -32,6 +32,9 @@ def wait_until(condition: Callable[[], T], timeout: float = 30, what: str = "the
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
+        gone = give_up is not None and give_up()
+        if gone:
+            time.sleep(0.2)   # what it wrote on its way out is still being read
         try:
             value = condition()
             if value:
@@ -39,11 +42,7 @@ def wait_until(condition: Callable[[], T], timeout: float = 30, what: str = "the
             last = value
         except ignoring as exc:
             last = exc
-        if give_up is not None and give_up():
-            time.sleep(0.2)   # what it wrote on its way out is still being read
-            value = condition()
-            if value:
-                return value
+        if gone:
             raise AssertionError(f"gave up waiting for {what} (last: {last!r})")
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
