@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("herd.cli.check", "check",
               "Check the selected hosts (all hosts when none is selected) and grade what is wrong."),
     "clear": ("herd.cli.control", "clear", "Clear the stdout and stderr logs of processes."),
+    "demo": ("herd.cli.demo", "demo", "Start (or show, or stop) a local 3-host demo fleet: real sshd + supervisord per "
+                                      "host, on 127.0.0.1."),
     "fg": ("herd.cli.logs", "fg", "Attach to one process on one host (-H HOST): its stdout and stderr are shown "
                                   "as they come, each line you type is sent to its stdin."),
     "inventory": ("herd.cli.inventory", "inventory",

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A misbehaving stand-in for supervisord, for the test fleet (testfleet.Fleet.impersonate).
+"""A misbehaving stand-in for supervisord, for the test fleet (herd.testing.fleet.Fleet.impersonate).
 
 It listens where the host's supervisord listened (its unix socket, or its
 inet_http_server port) so herd reaches it through the host's real sshd, and
 answers every XML-RPC request the way BEHAVIOUR says::
 
-    python scripts/hostile_supervisord.py unix:/path/supervisor.sock escapes
-    python scripts/hostile_supervisord.py tcp:20015 drip
+    python herd/testing/hostile.py unix:/path/supervisor.sock escapes
+    python herd/testing/hostile.py tcp:20015 drip
 
 Behaviours:
 
