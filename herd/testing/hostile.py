@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import xmlrpc.client
+from typing import Any
 
 EVIL_NAME = "evil\x1b]0;title\x07"
 EVIL_ROW = "\x1b[2J\r\n\x1b[1Aweb99  worker  RUNNING  4242  1:00:00"
@@ -91,7 +92,7 @@ def evil_answer(method: str, params: tuple) -> object:
     return answers[method]()
 
 
-def response_body(value: object = None, fault: xmlrpc.client.Fault | None = None) -> bytes:
+def response_body(value: Any = None, fault: xmlrpc.client.Fault | None = None) -> bytes:
     if fault is not None:
         return xmlrpc.client.dumps(fault, methodresponse=True).encode("utf-8")
     return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode("utf-8")
