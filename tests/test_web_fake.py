@@ -6,7 +6,6 @@ The real-fleet proofs are tests/test_web_http.py and tests/test_web_browser.py.
 from __future__ import annotations
 
 import http.client as httpclient
-import json
 import time
 from pathlib import Path
 from typing import Iterator

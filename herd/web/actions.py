@@ -159,8 +159,8 @@ class Dashboard:
         if question and not confirm:
             raise Refused(question, confirm=True)
         by_names: dict[tuple[str, ...], list[Host]] = {}
-        for host in hosts:
-            by_names.setdefault(tuple(names_by_host[host.name]), []).append(host)
+        for selected in hosts:
+            by_names.setdefault(tuple(names_by_host[selected.name]), []).append(selected)
         reports: list[ActionReport] = []
         errors: list[str] = []
 
@@ -239,7 +239,7 @@ class Dashboard:
         the poller last saw (NAME narrows them), filled as ``herd tail`` fills them; no round trip."""
         from herd.inventory.logpaths import TemplateError
         from herd.operations.filelogs import file_ref
-        from herd.operations.logs import log_template
+        from herd.operations.logs.read import log_template
         from herd.supervisor import names as namespec
 
         snapshot = self.poller.snapshot()
@@ -321,8 +321,7 @@ class LogFollow:
         out = []
         for host in self.report.hosts:
             if host.error is not None:
-                out.append(log_item("down", host.host, "",
-                            "text": f"unreachable ({host.error.reason}); retrying"})
+                out.append(log_item("down", host.host, "", f"unreachable ({host.error.reason}); retrying"))
                 continue
             for item in host.logs:
                 out += [log_item("line", host.host, item.name, t) for t in item.lines[-MAX_LOG_LINES:]]
