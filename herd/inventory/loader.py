@@ -33,11 +33,12 @@ from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEV
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _NULL, _MERGE = _TAG + "str", _TAG + "int", _TAG + "null", _TAG + "merge"
+_BOOL, _FLOAT = _TAG + "bool", _TAG + "float"
 
 _TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs")
 _SSH_KEYS = ("user", "port", "identity_file", "known_hosts", "proxy_jump", "python")
 _BECOME_KEYS = ("become", "become_user", "become_password_env", "become_password_file")
-_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor",)
+_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor", "keep")
 _HOST_KEYS = ("address",) + _DEFAULT_KEYS + ("logs",)
 _SUPERVISOR_KEYS = ("socket", "url", "username", "password_env", "password_file")
 
@@ -397,7 +398,24 @@ def _check_bool(ctx: _Ctx, node: Node, key: str) -> bool:
 
 _Check = Callable[[_Ctx, Node, str], Any]
 
+def _check_keep(ctx: _Ctx, node: Node, key: str) -> float:
+    """A duration for the keeper: 10m, 90s, 1h, a number of seconds; 0 or no: no keeper."""
+    from herd.keeper.keys import parse_duration
+
+    if isinstance(node, ScalarNode) and node.tag == _BOOL:
+        if node.value.lower() in ("false", "no", "off"):
+            return 0.0
+        ctx.fail("must be a duration (e.g. 10m, 90s, 1h) or false", node, key)
+    if not isinstance(node, ScalarNode) or node.tag not in (_STR, _INT, _FLOAT):
+        ctx.fail(f"must be a duration (e.g. 10m, 90s, 1h), got {_describe(node)}", node, key)
+    try:
+        return parse_duration(node.value)
+    except ValueError:
+        ctx.fail(f"must be a duration (e.g. 10m, 90s, 1h), got {node.value!r}", node, key)
+
+
 _CHECKS: dict[str, _Check] = {
+    "keep": _check_keep,
     "address": _nonblank,
     "user": _nonblank,
     "port": _check_port,
@@ -691,6 +709,7 @@ def _build(ctx: _Ctx, root: Node | None) -> Inventory:
     if "defaults" in sections:
         defaults, default_sup, _ = _parse_settings(ctx, sections["defaults"][1], "defaults",
                                                    _DEFAULT_KEYS)
+    keep = defaults.pop("keep", None)
     logs = _check_logs(ctx, sections["logs"][1], "logs") if "logs" in sections else {}
     hosts = _parse_hosts(ctx, sections["hosts"], defaults, default_sup, logs)
     raw_groups = _parse_groups(ctx, sections["groups"][1]) if "groups" in sections else {}
@@ -699,7 +718,7 @@ def _build(ctx: _Ctx, root: Node | None) -> Inventory:
     expect = _parse_expect(ctx, sections["expect"][1], groups, order) if "expect" in sections else {}
     check = _parse_check(ctx, sections["check"][1]) if "check" in sections else CheckSettings()
     return Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check,
-                     tree=_group_tree(raw_groups))
+                     tree=_group_tree(raw_groups), keep=keep.value if keep is not None else None)
 
 
 def _group_tree(raw: dict[str, list[_Member]]) -> dict[str, GroupNode]:
