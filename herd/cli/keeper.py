@@ -82,6 +82,7 @@ def stop(inventory: str | None, everyone: bool) -> int:
 
 
 def _sockets(inventory: str | None) -> list[Path]:
+    """The sockets of this user's keepers (of this HOME and state directory), or of one inventory's."""
     from herd.keeper.paths import KeeperPathError, keeper_dir, socket_path
 
     try:
@@ -89,9 +90,17 @@ def _sockets(inventory: str | None) -> list[Path]:
             if not os.path.exists(inventory):
                 raise HerdError(f"inventory {inventory} does not exist")
             return [socket_path(os.path.abspath(inventory))]
-        return sorted(keeper_dir().glob("keeper-*.sock"))
+        found = set(keeper_dir().glob("keeper-*.sock")) | set(keeper_dir(short=True).glob("keeper-*.sock"))
     except KeeperPathError as exc:
         raise HerdError(str(exc)) from None
+    return sorted(found)
+
+
+def _mine(path: Path, answer: dict[str, Any]) -> bool:
+    """The keeper at ``path`` is named for its inventory under this HOME and state directory."""
+    from herd.keeper.paths import keeper_name
+
+    return path.name == f"keeper-{keeper_name(str(answer.get('inventory')))}.sock"
 
 
 def _ask(path: Path, op: str) -> dict[str, Any] | None:
@@ -104,8 +113,11 @@ def _ask(path: Path, op: str) -> dict[str, Any] | None:
         sock.connect(str(path))
         if not protocol.same_user(sock):
             return None
+        if op != "status" and not _mine(path, _ask(path, "status") or {}):
+            return None
         protocol.send(sock, {"op": op})
-        return protocol.receive(sock)
+        answer = protocol.receive(sock)
+        return answer if op != "status" or _mine(path, answer) else None
     except (OSError, protocol.ProtocolError):
         return None
     finally:

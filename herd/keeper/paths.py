@@ -2,9 +2,11 @@
 
 As OpenSSH's ControlPath: the socket sits in a directory only the user can
 enter (``$XDG_RUNTIME_DIR/herd`` when that is the user's own, else
-``$XDG_STATE_HOME/herd/keeper``), created 0700 and refused when anyone
-else could read it.  One keeper per user, inventory and herd build: its
-name is a hash of the three, so an upgraded herd never talks to an old one.
+``$XDG_STATE_HOME/herd/keeper``; when that path is too long for a unix
+socket, ``$TMPDIR/herd-keeper-UID``), created 0700 and refused when anyone
+else could read it.  One keeper per user (and state directory), inventory
+and herd build: its name is a hash of these, so an upgraded herd never
+talks to an old one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import os
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 from herd import __version__
@@ -31,10 +34,17 @@ def state_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "herd"
 
 
-def keeper_dir() -> Path:
-    """The user's keeper directory, created 0700; KeeperPathError when it is not the user's alone."""
+def keeper_dir(short: bool = False) -> Path:
+    """The user's keeper directory, created 0700; KeeperPathError when it is not the user's alone.
+
+    ``short``: the fallback under the temporary directory, for when the
+    usual one makes a socket path too long.
+    """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "herd" if runtime and _owned_private(Path(runtime)) else state_dir() / "keeper"
+    if short:
+        base = Path(tempfile.gettempdir()) / f"herd-keeper-{os.getuid()}"
+    else:
+        base = Path(runtime) / "herd" if runtime and _owned_private(Path(runtime)) else state_dir() / "keeper"
     try:
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = os.lstat(base)
@@ -58,12 +68,16 @@ def keeper_name(inventory: str) -> str:
     """16 hex digits naming the keeper of ``inventory`` for this user and this herd build."""
     build = f"{__version__}\0{sys.executable}\0{Path(__file__).resolve().parent}"
     real = os.path.realpath(inventory)
-    return hashlib.sha256(f"{os.getuid()}\0{real}\0{build}".encode()).hexdigest()[:16]
+    user = f"{os.getuid()}\0{Path.home()}\0{state_dir()}"
+    return hashlib.sha256(f"{user}\0{real}\0{build}".encode()).hexdigest()[:16]
 
 
 def socket_path(inventory: str) -> Path:
     """The keeper socket of ``inventory``; KeeperPathError when the path is too long for a socket."""
-    path = keeper_dir() / f"keeper-{keeper_name(inventory)}.sock"
+    name = f"keeper-{keeper_name(inventory)}.sock"
+    path = keeper_dir() / name
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        path = keeper_dir(short=True) / name
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise KeeperPathError(f"the keeper socket path {path} is longer than {MAX_SOCKET_PATH} bytes")
     return path

@@ -303,7 +303,21 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     os.chdir("/")
+    threading.Thread(target=_preload, daemon=True).start()
     keeper.serve()
+
+
+def _preload() -> None:
+    """Import what commands use now, not during the first request (the import lock orders the two)."""
+    import importlib
+
+    for name in ("herd.cli.status", "herd.cli.check", "herd.cli.control", "herd.cli.config", "herd.cli.logs",
+                 "herd.inventory", "herd.fleet", "herd.operations.status", "herd.operations.check",
+                 "herd.operations.control", "herd.render.status", "herd.ssh.connection", "herd.ssh.config"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the request that needs it will say what is wrong
+            log.exception("preloading %s", name)
 
 
 if __name__ == "__main__":
