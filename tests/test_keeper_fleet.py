@@ -99,7 +99,7 @@ def same(text: str) -> str:
     except ValueError:
         pass
     text = re.sub(r"\b\d+:\d\d:\d\d\b", "H:MM:SS", text)
-    text = re.sub(r"pid \d+", "pid N", text)
+    text = re.sub(r"pid \d+( -> \d+)?", "pid N", text)
     text = re.sub(r"\d+\.\d+ ?s\b", "N s", text)
     text = re.sub(r"(time|duration|uptime|now|start|stop|finished|seconds)(\"?[=:] ?)[0-9.]+", r"\1\2N", text)
     return text
