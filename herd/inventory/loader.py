@@ -38,7 +38,7 @@ _BOOL, _FLOAT = _TAG + "bool", _TAG + "float"
 _TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs")
 _SSH_KEYS = ("user", "port", "identity_file", "known_hosts", "proxy_jump", "python")
 _BECOME_KEYS = ("become", "become_user", "become_password_env", "become_password_file")
-_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor", "keep")
+_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor",)
 _HOST_KEYS = ("address",) + _DEFAULT_KEYS + ("logs",)
 _SUPERVISOR_KEYS = ("socket", "url", "username", "password_env", "password_file")
 
@@ -465,6 +465,8 @@ def _parse_settings(ctx: _Ctx, node: Node, key: str,
         if knode.tag != _STR or name not in allowed:
             if name == "address" and key == "defaults":
                 ctx.fail("address is per host; it cannot be a default", knode, path)
+            if name == "keep" and key != "defaults":
+                ctx.fail("keep is for the whole inventory: set it in defaults", knode, path)
             if name == "logs" and key == "defaults":
                 ctx.fail("logs is a top-level key (for every host; a host may override it)", knode, path)
             _unknown_key(ctx, knode, key, allowed)
@@ -706,10 +708,11 @@ def _build(ctx: _Ctx, root: Node | None) -> Inventory:
         ctx.fail("missing key 'hosts' (a mapping of host names to their settings)", root)
 
     defaults, default_sup = {}, {}
+    keep = None
     if "defaults" in sections:
         defaults, default_sup, _ = _parse_settings(ctx, sections["defaults"][1], "defaults",
-                                                   _DEFAULT_KEYS)
-    keep = defaults.pop("keep", None)
+                                                   _DEFAULT_KEYS + ("keep",))
+        keep = defaults.pop("keep", None)   # the keeper's idle time (herd/keeper): not a host setting
     logs = _check_logs(ctx, sections["logs"][1], "logs") if "logs" in sections else {}
     hosts = _parse_hosts(ctx, sections["hosts"], defaults, default_sup, logs)
     raw_groups = _parse_groups(ctx, sections["groups"][1]) if "groups" in sections else {}

@@ -27,7 +27,7 @@ class _Sink(io.RawIOBase):
 
 class _Stream(io.TextIOWrapper):
     def __init__(self, sink: _Sink, encoding: str, errors: str, tty: bool) -> None:
-        super().__init__(io.BufferedWriter(sink), encoding=encoding, errors=errors, write_through=True)
+        super().__init__(sink, encoding=encoding, errors=errors, write_through=True)
         self._tty = tty
 
     def isatty(self) -> bool:
