@@ -12,6 +12,8 @@ one place without knowing about SSH or HTTP.
     ├── UsageError                  bad command line (exit 2)
     ├── InventoryError              bad inventory file: file:line, key path (exit 2)
     ├── RollRefused                 a rolling restart's pre-flight refused; nothing touched (exit 3 or 4)
+    ├── NotRunning                  fg: the process to attach to is not RUNNING (exit 3)
+    ├── LogGone                     a log cannot be read any more (removed, disabled by a reload)
     ├── SupervisorFault             supervisord answered a call with a fault;
     │                               the host is reachable (per-process failure)
     └── HostError                   one host could not be served (exit 4)
@@ -20,6 +22,8 @@ one place without knowing about SSH or HTTP.
         ├── AuthError               SSH authentication refused
         ├── HostKeyError            unknown or changed host key
         ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
+        │   ├── SocketMissing       ... because the unix socket does not exist
+        │   └── TunnelDenied        ... because the host's permissions refuse the user
         ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
         │                           (no socket, permission denied, 401, no rpcinterface)
         └── BecomeError             SSH works but sudo (inventory ``become``) did not
@@ -134,6 +138,26 @@ class TunnelRefused(HostError):
     """A tunnel's far end (a port on the host) refused the connection."""
 
 
+class SocketMissing(TunnelRefused):
+    """The unix socket a tunnel leads to does not exist on the host (``path``; empty: none was found).
+
+    Raised by the SSH layer, which knows nothing of what should listen
+    there; the fleet layer says what that means for supervisord.
+    """
+
+    def __init__(self, host: str, reason: str, path: str) -> None:
+        self.path = path
+        super().__init__(host, reason)
+
+
+class TunnelDenied(TunnelRefused):
+    """The host refused the tunnel's far end to ``user`` (a socket's mode); ``become``: user is sudo's."""
+
+    def __init__(self, host: str, reason: str, *, what: str, user: str, become: bool) -> None:
+        self.what, self.user, self.become = what, user, become
+        super().__init__(host, reason)
+
+
 class SupervisorUnavailable(HostError):
     """SSH works, but supervisord's XML-RPC interface cannot be used."""
 
@@ -159,6 +183,19 @@ class RollRefused(HerdError):
         self.problems = problems
         self.hint = hint
         super().__init__(f"refusing to roll: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+class NotRunning(HerdError):
+    """``herd fg``: the process is not RUNNING, so there is nothing to attach to."""
+
+    exit_code = EXIT_NOT_RUNNING
+
+
+class LogGone(HerdError):
+    """A log cannot be read any more (process removed, log disabled by a reload).
+
+    A follow says so in the stream and goes on with the host's other logs.
+    """
 
 
 class SupervisorFault(HerdError):

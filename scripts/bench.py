@@ -22,7 +22,7 @@ else)::
 
 No namespace has a default route and none is connected to the root
 namespace, so 10.200.0.0/24 exists only inside them.  Without root: the
-loopback test fleet (scripts/testfleet.py), no latency.
+loopback test fleet (herd.testing), no latency.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ SUBNET = "10.200.0"
 CTL_ADDRESS = f"{SUBNET}.1"
 FIRST_HOST = 10          # host i (0-based) is 10.200.0.(10+i)
 MAX_HOSTS = 240
-PROCS_PER_HOST = 5       # 4 app processes + the worker (scripts/testfleet.py)
+PROCS_PER_HOST = 5       # 4 app processes + the worker (herd.testing)
 REMOTE_STATUS = 'supervisorctl -c "$HERDBENCH_CONF" status'
 ANSIBLE_STATUS = "supervisorctl -c {{ supervisor_conf }} status"
 
@@ -174,15 +174,19 @@ def delete_network() -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# The fleet: scripts/testfleet.py's hosts, each in its namespace behind a relay
+# The fleet: herd.testing's hosts, each in its namespace behind a relay
 # --------------------------------------------------------------------------
 
-sys.path.insert(0, str(HERE))
-
-
 def _testfleet() -> Any:
-    import testfleet  # noqa: PLC0415 (the measure helper must not pay for it)
-    return testfleet
+    """herd.testing's fleet module, imported late (the measure helper must not pay for it)."""
+    from herd.testing import fleet  # noqa: PLC0415
+    return fleet
+
+
+def _processes() -> Any:
+    """herd.testing's process helpers (spawn, reap, kill a tree), imported late as _testfleet."""
+    from herd.testing import processes  # noqa: PLC0415
+    return processes
 
 
 @dataclass
@@ -213,7 +217,7 @@ class FleetHandle:
         return CTL_NS if self.namespaces else None
 
     def start(self) -> None:
-        tf = _testfleet()
+        tf, proc = _testfleet(), _processes()
         fleet_dir = self.directory / "fleet"
         fleet_dir.mkdir(parents=True, exist_ok=True)
         self.rtt_file.write_text("0\n")
@@ -233,14 +237,14 @@ class FleetHandle:
                     return super().start_sshd(name, timeout)
                 host = self.host(name)
                 ns = host_ns(host.index)
-                tf._ensure_privsep_dir()
-                pid = tf._spawn(["ip", "netns", "exec", ns, tf.SSHD, "-D", "-e", "-f", host.sshd_config_path],
+                proc.ensure_privsep_dir()
+                pid = proc.spawn(["ip", "netns", "exec", ns, tf.SSHD, "-D", "-e", "-f", host.sshd_config_path],
                                 host.sshd_log_path, host.dir)
                 host.sshd_pid = pid
                 self.save()
                 wait_banner(ns, "127.0.0.1", host.ssh_port, timeout)
                 relay_log = os.path.join(host.dir, "relay.log")
-                handle._add_relay(name, tf._spawn(
+                handle._add_relay(name, proc.spawn(
                     ["ip", "netns", "exec", ns, self.python, "-S", str(HERE / "bench-relay.py"),
                      host_address(host.index), "22", "127.0.0.1", str(host.ssh_port), str(handle.rtt_file)],
                     relay_log, host.dir))
@@ -253,14 +257,14 @@ class FleetHandle:
                 argv = ["ip", "netns", "exec", host_ns(host.index),
                         self.python, "-m", "supervisor.supervisord", "-n", "-c", host.conf_path]
                 out = os.path.join(host.log_dir, "supervisord.out")
-                pid = tf._spawn(argv, out, host.dir, tf._supervisord_env())
+                pid = proc.spawn(argv, out, host.dir, proc.supervisord_env())
                 host.supervisord_pid = pid
                 self.save()
-                self._wait_socket(host, lambda: tf._REAPER.alive(pid), timeout)
+                self._wait_socket(host, lambda: proc.REAPER.alive(pid), timeout)
                 with in_netns(host_ns(host.index)):   # it may also probe the app's ports on the host's loopback
                     self.wait_running(name, timeout)
 
-        plan = tf._plan(fleet_dir, self.count, None, (), ())
+        plan = tf.plan_fleet(fleet_dir, self.count, None, (), ())
         fleet = BenchFleet._allocate(plan, tf.PortRegistry(), True)
         self.fleet = fleet
         try:
@@ -279,9 +283,9 @@ class FleetHandle:
             tmp.replace(self.directory / "relays.json")
 
     def stop(self) -> None:
-        tf = _testfleet()
+        proc = _processes()
         for pid in self.relay_pids.values():
-            tf.kill_tree(pid, "bench-relay.py")
+            proc.kill_tree(pid, "bench-relay.py")
         self.relay_pids = {}
         (self.directory / "relays.json").unlink(missing_ok=True)
         if self.fleet is not None:
@@ -1032,13 +1036,13 @@ def single_instance() -> Iterator[None]:
 
 
 def cleanup_main(args: argparse.Namespace) -> int:
-    tf = _testfleet()
+    tf, proc = _testfleet(), _processes()
     directory = Path(args.dir)
     relays = directory / "relays.json"
     if relays.exists():
         with contextlib.suppress(ValueError, OSError):
             for pid in json.loads(relays.read_text()).values():
-                tf.kill_tree(pid, "bench-relay.py")
+                proc.kill_tree(pid, "bench-relay.py")
         relays.unlink()
     if (directory / "fleet" / "state.json").exists():
         with contextlib.suppress(Exception):

@@ -11,9 +11,42 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import yaml
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 30, what: str = "the condition", *,
+               interval: float = 0.05, ignoring: tuple[type[Exception], ...] = (),
+               give_up: Callable[[], bool] | None = None) -> T:
+    """Poll ``condition()`` until it returns something true, and return that: the tests' one way to wait.
+
+    Never a sleep instead: a sleep long enough for a loaded machine is slow
+    everywhere else, and still not a guarantee.  At the deadline, or as soon
+    as ``give_up()`` holds (say, the process that should make it true has
+    exited: after one last look), AssertionError naming ``what`` and the last
+    value.  Exceptions in ``ignoring`` count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        gone = give_up is not None and give_up()
+        if gone:
+            time.sleep(0.2)   # what it wrote on its way out is still being read
+        try:
+            value = condition()
+            if value:
+                return value
+            last = value
+        except ignoring as exc:
+            last = exc
+        if gone:
+            raise AssertionError(f"gave up waiting for {what} (last: {last!r})")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
 
 
 @dataclass
@@ -94,15 +127,11 @@ class Running:
             sink.append(line.rstrip("\n"))
 
     def wait_for(self, what: Callable[[], bool], timeout: float = 30) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if what():
-                return True
-            if self.proc.poll() is not None:
-                time.sleep(0.2)
-                return what()
-            time.sleep(0.1)
-        return what()
+        """Whether ``what()`` came true within ``timeout`` (False as soon as herd exited without it)."""
+        try:
+            return bool(wait_until(what, timeout, interval=0.1, give_up=lambda: self.proc.poll() is not None))
+        except AssertionError:
+            return False
 
     def lines_of(self, prefix: str) -> list[str]:
         return [line[len(prefix):] for line in list(self.out) if line.startswith(prefix)]

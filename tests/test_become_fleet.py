@@ -15,18 +15,14 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import module_fleet
 from helpers import edit_inventory, herd, herd_env
 
 SUDO_HOSTS = ("web01", "web02")
 
 
-@pytest.fixture(scope="module")
-def dfleet(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "become", hosts=3, distro=["web01", "web03"],
-                                  dropbear=["web02"], hidden={"web03": ["/usr/bin/sudo"]})
+dfleet = module_fleet("become", hosts=3, distro=["web01", "web03"], dropbear=["web02"],
+                      hidden={"web03": ["/usr/bin/sudo"]})
 
 
 def pids(fleet, names=SUDO_HOSTS) -> dict[tuple[str, str], int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import edit_inventory, herd
+from helpers import edit_inventory, herd, wait_until
 
 from test_check_logic import parse_perfdata
 
@@ -54,17 +54,6 @@ def first_line(run) -> tuple[str, dict]:
     text, sep, perf = run.out.splitlines()[0].partition(" | ")
     assert sep, run.out
     return text, parse_perfdata(perf)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 # -- what is checked -------------------------------------------------------------
@@ -131,7 +120,7 @@ def test_fatal_process(make_fleet, home):
     small.break_app("web01")
     assert small.supervisorctl("web01", "update").returncode == 0
     tornado = processes(small, "web01")[:4]
-    wait_for(lambda: all(small.process_states("web01").get(n) == "FATAL" for n in tornado), 60,
+    wait_until(lambda: all(small.process_states("web01").get(n) == "FATAL" for n in tornado), 60,
              "tornado to become FATAL")
     run = check("-i", str(small.inventory_path), home=home)
     assert run.code == 2

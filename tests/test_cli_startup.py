@@ -59,13 +59,47 @@ def test_top_level_help_imports_no_command_module() -> None:
 
 
 @pytest.mark.parametrize("args", [["status", "--help"], ["status", "--no-such-option"],
-                                  ["rolling-restart", "--help"], ["check", "--help"], ["tail", "-n", "x", "w"]])
+                                  ["rolling-restart", "--help"], ["check", "--help"], ["tail", "-n", "x", "w"],
+                                  ["demo", "--help"], ["demo", "nosuch"]])
 def test_command_help_and_argument_errors_stay_light(args: list[str]) -> None:
     code, modules = _modules_after(args)
     assert code in (0, 2)
     assert f"herd.cli.{COMMANDS[args[0]][0].rsplit('.', 1)[1]}" in modules
     heavy = {m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY}
     assert not heavy, heavy
+    assert not {m for m in modules if m.startswith("herd.testing")}   # herd demo imports its fleet when it runs
+
+
+# The CLI defers what paramiko imports for features herd does not use (invoke; scripts/bench's profile)
+
+
+def test_the_cli_defers_invoke_and_match_exec_still_works():
+    code = textwrap.dedent("""
+        import sys
+        from herd.cli.imports import defer_optional_imports
+        defer_optional_imports()
+        import herd.ssh.connection
+        import paramiko
+        assert "unittest.mock" not in sys.modules, "invoke (and unittest.mock) imported with paramiko"
+        config = paramiko.SSHConfig.from_text('Match exec "true"\\n  User matched\\n')
+        assert config.lookup("web01")["user"] == "matched"
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_importing_herd_as_a_library_plants_nothing_in_sys_modules():
+    code = textwrap.dedent("""
+        import sys, types
+        import herd.ssh.connection, herd.fleet, herd.cli
+        planted = [n for n, m in sys.modules.items() if type(m) is not types.ModuleType
+                   and type(m).__module__.startswith("herd")]
+        assert not planted, planted
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 def _complete(words: str, cword: int, cwd: Path, env: dict[str, str] | None = None) -> list[str]:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import herd, herd_env
+from helpers import herd, herd_env, wait_until
 
 
 
@@ -153,9 +153,7 @@ def test_shutdown_with_yes(make_fleet, home):
     assert run.out.splitlines() == ["web02  supervisord  shut down", "1 host: 1 shut down"]
     # herd waits until supervisord stops answering; the process then exits and removes its socket
     socket_path = Path(fleet.host("web02").socket_path)
-    deadline = time.monotonic() + 30
-    while socket_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not socket_path.exists(), 30, "supervisord to remove its socket")
     status = herd("status", "-i", inv, home=home)
     assert status.code == 4
     assert status.rows()[-1][5] == (f"no supervisord socket at {fleet.host('web02').socket_path} "

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import module_fleet
 from helpers import herd
 
 
-@pytest.fixture(scope="module")
-def cfleet(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "control", hosts=3)
+cfleet = module_fleet("control", hosts=3)
 
 
 @pytest.fixture

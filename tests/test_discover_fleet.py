@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import module_fleet
 from helpers import edit_inventory, herd, herd_env
 
 
-@pytest.fixture(scope="module")
-def sfleet(tmp_path_factory):
-    yield from start_module_fleet(
-        tmp_path_factory, "discover", hosts=3, distro=["web01", "web02", "web03"],
-        layouts={"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock", "auth": True},
-                 "web03": {"layout": "fedora", "socket": "/run/supervisor/own.sock", "owner": "deploy"}})
+sfleet = module_fleet(
+    "discover", hosts=3, distro=["web01", "web02", "web03"],
+    layouts={"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock", "auth": True},
+             "web03": {"layout": "fedora", "socket": "/run/supervisor/own.sock", "owner": "deploy"}})
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from herd.errors import SupervisorUnavailable
+from herd.errors import SocketMissing, SupervisorUnavailable
+from herd.fleet.session import supervisor_error
 from herd.ssh.config import SSHTarget
 from herd.ssh.connection import SSHConnection
 from herd.ssh.discover import _FIND, COMMON_SOCKETS, SocketMemory, Found, parse_failure
@@ -88,7 +89,9 @@ def test_nothing_found(tmp_path):
     failure = parse_failure(classify_failure(done.stderr.decode().splitlines(), 3))
     assert (failure.errno, failure.target) == (0, "")
     conn = SSHConnection(SSHTarget("deb1", "h", 22, "deploy", ()), None, 1.0)  # type: ignore[arg-type]
-    error = conn._discovery_error(classify_failure(done.stderr.decode().splitlines(), 3))
+    neutral = conn._discovery_error(classify_failure(done.stderr.decode().splitlines(), 3))
+    assert isinstance(neutral, SocketMissing) and neutral.path == ""     # the SSH layer's words
+    error = supervisor_error(neutral)                                      # the fleet layer's
     assert isinstance(error, SupervisorUnavailable)
     assert str(error) == ("deb1: found no supervisord: no supervisord.conf in supervisorctl's search order names "
                           f"a socket, and none of the common paths exists ({', '.join(COMMON_SOCKETS)}); "

@@ -9,18 +9,18 @@ checked here, so a difference between the two fails here first.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import start_module_fleet
 from herd.errors import Faults, SupervisorFault
 from herd.fleet.session import HostSession
 from herd.inventory import load_inventory
 from herd.ssh.connection import Connector
 from herd.supervisor.client import SupervisorClient
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
+from herd.testing.pytest_plugin import module_fleet
+from helpers import wait_until
 
 # A program whose stdout log holds known bytes and then stays still.
 STATIC_TEXT = "alpha\nbeta\ngamma delta\n"
@@ -33,9 +33,7 @@ stderr_logfile=NONE
 """
 
 
-@pytest.fixture(scope="module")
-def real_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    yield from start_module_fleet(tmp_path_factory, "contract", hosts=1, extra_config=EXTRA)
+real_fleet = module_fleet("contract", hosts=1, extra_config=EXTRA)
 
 
 class Backend:
@@ -53,14 +51,15 @@ class Backend:
     def wait_for(self, name: str, states: set[str], timeout: float = 30) -> list[str]:
         """Poll until the process is in one of ``states``; the distinct states seen on the way."""
         seen: list[str] = []
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def arrived() -> bool:
             state = self.state(name)
             if not seen or seen[-1] != state:
                 seen.append(state)
-            if state in states or time.monotonic() > deadline:
-                return seen
-            time.sleep(0.02)
+            return state in states
+
+        wait_until(arrived, timeout, f"{name} in {sorted(states)} (seen {seen})", interval=0.02)
+        return seen
 
 
 @pytest.fixture(params=["real", "fake"])

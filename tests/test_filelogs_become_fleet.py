@@ -1,7 +1,7 @@
 """``herd tail`` of the seed's own log files through become, on distribution-style hosts.
 
 web02 (OpenSSH) and web03 (Dropbear) are built like Debian servers
-(testfleet ``distro``/``dropbear``, root only): supervisord runs as root and
+(the test fleet's ``distro``/``dropbear``, root only): supervisord runs as root and
 so does the seed's Tornado program, which writes
 /etc/supervisor/conf.d/log/tornado-PORT.log itself (stdout_logfile=NONE);
 herd logs in as ``deploy`` with ``become: true``.  The tests make the log
@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_module_fleet
-from helpers import follow_on_one_channel, herd
+from herd.testing.pytest_plugin import start_fleet_for
+from helpers import follow_on_one_channel, herd, wait_until
 
 DISTRO = ("web02", "web03")
 
 
 @pytest.fixture(scope="module")
 def bfleet(tmp_path_factory):
-    for own in start_module_fleet(tmp_path_factory, "becomelogs", 3, light=True, seed_app=True,
+    for own in start_fleet_for(tmp_path_factory, "becomelogs", 3, light=True, seed_app=True,
                                   distro=["web02"], dropbear=["web03"]):
         for name in DISTRO:
             os.chmod(log_dir(own, name), 0o700)         # root's only: deploy cannot read them
@@ -85,12 +85,14 @@ def test_follow_through_become_with_truncation_on_dropbear(bfleet, home, running
     def sent(prefix: str, marker: str) -> bool:
         return any(line.endswith(f"GET {marker} 404") for line in follow.lines_of(prefix))
 
-    deadline = time.monotonic() + 30       # -n 0: lines from when herd stands at the end
-    while not (sent(prefix2, "/one") and sent(prefix3, "/one")) and time.monotonic() < deadline:
-        request(p2, "/one")
-        request(p3, "/one")
-        time.sleep(0.5)
-    assert sent(prefix2, "/one") and sent(prefix3, "/one"), (follow.out, follow.err)
+    def both_sent() -> bool:   # -n 0: lines from when herd stands at the end, so ask until they come
+        if not sent(prefix2, "/one"):
+            request(p2, "/one")
+        if not sent(prefix3, "/one"):
+            request(p3, "/one")
+        return sent(prefix2, "/one") and sent(prefix3, "/one")
+
+    wait_until(both_sent, 30, f"both requests followed: {follow.out} {follow.err}", interval=0.5)
 
     os.truncate(log_dir(bfleet, "web03") / f"tornado-{p3}.log", 0)
     assert follow.wait_for(lambda: any("log rotated or cleared" in line for line in follow.err)), follow.err

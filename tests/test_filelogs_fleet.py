@@ -1,7 +1,7 @@
 """``herd tail`` of the app's own log files (``logs:``, ``--file``) against real sshd + supervisord.
 
 The module's fleet runs the seed deployment's Tornado program verbatim
-(testfleet ``seed_app``: stdout_logfile=NONE, stderr_logfile=NONE, Tornado
+(the test fleet's ``seed_app``: stdout_logfile=NONE, stderr_logfile=NONE, Tornado
 writing WEBNN/log/tornado-PORT.log through --log_file_prefix, a line a
 second), and its inventory names those files under ``logs:``.
 """
@@ -13,17 +13,13 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import start_module_fleet
-from helpers import edit_inventory, follow_on_one_channel, herd
+from herd.testing.pytest_plugin import module_fleet
+from helpers import edit_inventory, follow_on_one_channel, herd, wait_until
 
 TICK = re.compile(r"^\[I \d{6} \d\d:\d\d:\d\d main:\d+\] app tick (\d+) port (\d+)$")
 
 
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "seedfleet", 2, light=True, seed_app=True)
+seed = module_fleet("seedfleet", 2, light=True, seed_app=True)
 
 
 def logfile(fleet, host: str, port: int) -> Path:
@@ -32,12 +28,9 @@ def logfile(fleet, host: str, port: int) -> Path:
 
 def wait_ticks(fleet, count: int = 4) -> None:
     """Every file has ``count`` tick lines (a young fleet has fewer)."""
-    deadline = time.monotonic() + 30
-    for host in fleet.hosts:
-        for port in host.tornado_ports:
-            while logfile(fleet, host.name, port).read_text().count("app tick") < count:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    files = [logfile(fleet, host.name, port) for host in fleet.hosts for port in host.tornado_ports]
+    wait_until(lambda: all(f.read_text().count("app tick") >= count for f in files), 30,
+               f"{count} tick lines in every file", interval=0.2)
 
 
 def body(line: str) -> str:

@@ -24,7 +24,8 @@ from herd.inventory import logpaths
 from herd.operations.filelogs import FileProblem, FileReader, drive, file_ref
 from herd.ssh.fileagent import (AGENT_SCRIPT, MAX_READ, FileAgent, FileData, FileFailure, ProtocolError,
                                 ReadRequest, check_data, parse_header)
-from herd.supervisor.logs import FILE, LogRef, Note
+from herd.supervisor.logs import LogRef
+from herd.supervisor.logtext import FILE, Note
 from herd.supervisor.models import ProcessInfo
 
 

@@ -1,8 +1,8 @@
 """Hostile and broken hosts, end to end: a misbehaving server on a real host's supervisord socket.
 
 The module's fleet: web01 and web03 (inet_http_server with a password) are
-healthy; web02's supervisord is replaced by scripts/hostile_supervisord.py
-(testfleet.Fleet.impersonate), reached through web02's real sshd.  Each
+healthy; web02's supervisord is replaced by herd/testing/hostile.py
+(Fleet.impersonate), reached through web02's real sshd.  Each
 test shows what one behaviour can and cannot do to herd: no raw control
 byte reaches stdout or stderr, the healthy hosts are shown completely, the
 bad host gets its one line, the exit code is the documented one, and the
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import start_fleet_for
 from helpers import herd_env
 
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")   # TAB and LF are herd's own
@@ -37,7 +37,7 @@ def hhome(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hfleet(tmp_path_factory, hhome):
     """The module's fleet, with a status of it measured while every host is still healthy."""
-    for fleet in start_module_fleet(tmp_path_factory, "hostile", 3, light=True, inet=["web03"]):
+    for fleet in start_fleet_for(tmp_path_factory, "hostile", 3, light=True, inet=["web03"]):
         run(fleet, hhome, "status")   # warm-up (imports, caches)
         reference = run(fleet, hhome, "status", "--timeout", str(BUDGET))
         assert reference.code == 0, reference.out + reference.err
@@ -169,9 +169,8 @@ def test_escapes_in_the_shell_and_its_completion(hfleet, hhome):
 
     from herd.cli.shell import process_names
     from herd.supervisor.models import ProcessInfo
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
-    import hostile_supervisord
-    offered = process_names(ProcessInfo.from_rpc(p) for p in hostile_supervisord.evil_processes())
+    from herd.testing.hostile import evil_processes
+    offered = process_names(ProcessInfo.from_rpc(p) for p in evil_processes())
     assert offered == {"all", "fine"}                         # names with control characters are not offered
 
 

@@ -18,6 +18,8 @@ from herd.ssh.hostkeys import (
     parse_line,
 )
 
+# A syntactically valid ed25519 public key blob (the index never checks more)
+BLOB = base64.b64encode(b"\0\0\0\x0bssh-ed25519" + b"\1" * 36).decode()
 
 
 def _ed25519(tmp_path, name):
@@ -99,3 +101,39 @@ def test_fingerprint_matches_ssh_keygen(tmp_path):
     key = _ed25519(tmp_path, "a")
     out = os.popen(f"ssh-keygen -l -f {tmp_path / 'a.pub'}").read().split()[1]
     assert fingerprint(key) == out
+
+
+# -- the index (scripts/bench's profile: a lookup is not a scan of the file) ---------------
+
+
+def test_known_hosts_index_finds_what_a_scan_finds_in_file_order(tmp_path):
+    fields = ["web01", "WEB02,10.0.0.2", "web*", "*.example.com,!bad.example.com", "web0?",
+              "[127.0.0.1]:2200", _hashed("web01"), "!web03,web03", "web01,web01", "Db.Example.com"]
+    lines = [f"{'@revoked ' if i == 4 else ''}{f} ssh-ed25519 {BLOB}" for i, f in enumerate(fields)]
+    path = tmp_path / "known_hosts"
+    path.write_text("\n".join(lines) + "\n")
+    store = KnownHosts([str(path)], str(path))
+    for lookup in ["web01", "web02", "WEB01", "10.0.0.2", "web03", "web07", "bad.example.com",
+                   "db.example.com", "[127.0.0.1]:2200", "127.0.0.1", "nothing"]:
+        expected = [f for f in fields if host_field_matches(f, lookup)]
+        assert [k.hosts for k in store.keys_for(lookup)] == expected, lookup
+
+
+def test_recorded_keys_are_found_again(tmp_path):
+    path = tmp_path / "known_hosts"
+    store = KnownHosts([str(path)], str(path))
+    assert store.keys_for("[10.0.0.9]:2222") == []
+
+    class Key:
+        def get_name(self):
+            return "ssh-ed25519"
+
+        def get_base64(self):
+            return BLOB
+
+        def asbytes(self):
+            return base64.b64decode(BLOB)
+
+    store.record("[10.0.0.9]:2222", Key())
+    assert [k.hosts for k in store.keys_for("[10.0.0.9]:2222")] == ["[10.0.0.9]:2222"]
+    assert KnownHosts([str(path)], str(path)).known_types("[10.0.0.9]:2222") == ["ssh-ed25519"]

@@ -7,10 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from herd.errors import InventoryError
 from herd.inventory import (DEFAULT_SOCKET, Host, Inventory, SupervisorTarget, find_inventory,
                             load_inventory)
+from herd.inventory.yamlnodes import compose
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -512,7 +514,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("herd.inventory.loader.open", refuse, raising=False)
+    monkeypatch.setattr("herd.inventory.yamlnodes.open", refuse, raising=False)
     with pytest.raises(InventoryError) as info:
         load_inventory(path)
     assert str(info.value) == f"cannot read inventory {path}: Permission denied"
@@ -741,3 +743,18 @@ def test_logs_is_not_a_default_and_must_be_a_mapping(tmp_path: Path) -> None:
         "inv.yaml:1:7: logs: must be a mapping of program names to log file paths")
     assert error(tmp_path, "logs: {}\nlgos: {}\nhosts:\n  a: {}\n") == \
         "inv.yaml:2:1: lgos: unknown key (did you mean 'logs'?)"
+
+
+@pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML without libyaml")
+def test_libyaml_composes_the_same_tree_as_the_pure_parser():
+    text = "defaults:\n  user: deploy\nhosts:\n  web01:\n    address: 10.0.0.1\n    port: 2222\n" \
+           "groups:\n  web: [web01, \"@all\"]\n"
+    fast, slow = compose(text, "inv.yaml"), yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def shape(node):
+        value = node.value
+        if isinstance(value, list):
+            value = [shape(v) if not isinstance(v, tuple) else (shape(v[0]), shape(v[1])) for v in value]
+        return (node.tag, node.start_mark.line, node.start_mark.column, value)
+
+    assert shape(fast) == shape(slow)

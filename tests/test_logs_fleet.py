@@ -2,7 +2,7 @@
 
 The shared fleet (conftest) is only read here.  Programs with special logging
 (NONE, binary output, fast rotation, a character split across writes, an
-echo on stdin) run on a fleet of this module's own, started with testfleet's
+echo on stdin) run on a fleet of this module's own, started with the fleet's
 opt-in ``extra_config``; tests that stop an sshd use ``make_fleet``.
 """
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-import testfleet
-from helpers import follow_on_one_channel, herd
+from herd.testing.pytest_plugin import start_fleet_for
+from helpers import follow_on_one_channel, herd, wait_until
 
 PROGRAMS = {
     "binary.py": r'''
@@ -129,13 +128,10 @@ def log_fleet(tmp_path_factory: pytest.TempPathFactory):
     progs = tmp_path_factory.mktemp("progs")
     for name, source in PROGRAMS.items():
         (progs / name).write_text(source)
-    own = testfleet.Fleet.start(tmp_path_factory.mktemp("logfleet"), hosts=2, light=True,
-                                extra_config=EXTRA_CONFIG.replace("{progs}", str(progs)))
-    own.progs = progs       # where the programs (and burst's trigger files) are
-    try:
+    for own in start_fleet_for(tmp_path_factory, "logfleet", 2, light=True,
+                               extra_config=EXTRA_CONFIG.replace("{progs}", str(progs))):
+        own.progs = progs       # where the programs (and burst's trigger files) are
         yield own
-    finally:
-        own.stop()
 
 
 
@@ -313,8 +309,8 @@ def test_follow_merges_hosts_and_survives_an_sshd_restart(make_fleet, home, runn
     own.stop_sshd("web02")
     assert follow.wait_for(lambda: any("web02: connection lost" in line for line in follow.err)), follow.err
     during = {h: len(follow.lines_of(f"{h} worker | ")) for h in hosts}
-    time.sleep(3)
-    assert all(len(follow.lines_of(f"{h} worker | ")) > during[h] for h in ("web01", "web03"))
+    assert follow.wait_for(lambda: all(len(follow.lines_of(f"{h} worker | ")) > during[h]
+                                       for h in ("web01", "web03"))), follow.err   # the others go on
 
     own.start_sshd("web02")
     assert follow.wait_for(lambda: "herd: web02: reconnected" in follow.err, timeout=40), follow.err
@@ -379,13 +375,16 @@ def test_follow_skips_ahead_when_far_behind_after_an_outage(log_fleet, home, run
         assert follow.wait_for(lambda: any("web01: connection lost" in line for line in follow.err)), follow.err
         start = logfile.stat().st_size
         (log_fleet.progs / "burst-web01.flag").touch()
-        deadline = time.monotonic() + 60
-        while logfile.stat().st_size < start + 11_000_000 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: logfile.stat().st_size >= start + 11_000_000, 60, "the burst's 11 MB", interval=0.2)
     finally:
         log_fleet.start_sshd("web01")
     assert follow.wait_for(lambda: any("MiB behind" in line for line in follow.err), timeout=40), follow.err
-    time.sleep(2)
+
+    def past_the_gap() -> bool:   # lines from after the skip have arrived
+        numbers = [int(line.split()[2]) for line in follow.out[1:] if line.startswith("burst line ")]
+        return any(b != a + 1 for a, b in zip(numbers, numbers[1:]))
+
+    assert follow.wait_for(past_the_gap), follow.err
     assert follow.interrupt() == 130
     after = follow.out[1:]
     assert all(re.fullmatch(r"burst line \d{7} y{80}", line) for line in after), \

@@ -13,7 +13,7 @@ from herd.operations.logs import MAX_LINE, LineBuffer, clean_input
 from herd.render.logs import Prefixer, json_text
 from herd.text import block as escape_output, line as escape
 from herd.supervisor import xmlsafe
-from herd.supervisor.logs import ANCHOR, Note, _clean_tail, decode_error, keep_last_lines, undecodable, utf8_len
+from herd.supervisor.logtext import ANCHOR, Note, clean_tail, decode_error, keep_last_lines, undecodable, utf8_len
 
 
 def answer(value) -> bytes:
@@ -76,11 +76,11 @@ def test_read_failures_without_position_are_still_undecodable():
 
 
 def test_clean_tail_is_an_anchor_without_bad_bytes_and_at_most_anchor_bytes():
-    assert _clean_tail("hello\n") == "hello\n"
-    assert _clean_tail("ok \udcff after") == " after"
-    assert _clean_tail("x\ufffdy") == "y"
+    assert clean_tail("hello\n") == "hello\n"
+    assert clean_tail("ok \udcff after") == " after"
+    assert clean_tail("x\ufffdy") == "y"
     long = "\u00e9" * 40                      # 2 bytes each
-    tail = _clean_tail(long)
+    tail = clean_tail(long)
     assert long.endswith(tail) and utf8_len(tail) <= ANCHOR and utf8_len(tail) >= ANCHOR - 1
     assert utf8_len("a\udcffb") == 3
 

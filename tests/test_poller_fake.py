@@ -11,6 +11,7 @@ import time
 
 from herd.operations.poller import Poller
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet
+from helpers import wait_until
 
 
 class CountingSupervisor(FakeSupervisor):
@@ -69,18 +70,10 @@ def test_one_poller_thread_per_host_and_a_broken_host_does_not_hold_the_others()
         report = snap.status_report()
         assert report.exit_code == 4 and report.hosts[1].error.reason.startswith("SSH connection lost")
         web01.client().call("supervisor.stopProcess", "worker", False)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            states = {p.fullname: p.statename for p in poller.snapshot().host("web01").processes}
-            if states["worker"] == "STOPPED":
-                break
-            time.sleep(0.02)
-        assert states["worker"] == "STOPPED"
+        wait_until(lambda: {p.fullname: p.statename for p in poller.snapshot().host("web01").processes}
+                   ["worker"] == "STOPPED", 2, "the poller to see worker STOPPED", interval=0.02)
         web02.repair()
-        deadline = time.monotonic() + 3
-        while poller.snapshot().host("web02").error and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert poller.snapshot().host("web02").ok
+        wait_until(lambda: poller.snapshot().host("web02").ok, 3, "the poller to see web02 repaired")
     threads = [t.name for t in threading.enumerate() if t.name.startswith("herd-poll-")]
     assert threads == []
 

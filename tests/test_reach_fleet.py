@@ -9,12 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import assert_through_jump, edit_inventory, herd
+from helpers import assert_through_jump, edit_inventory, herd, wait_until
 
 
 
@@ -219,9 +218,7 @@ def test_supervisord_without_rpcinterface(fleet, home, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(sock.exists, 10, "the bare supervisord's socket")
 
         def change(data):
             only("web01")(data)

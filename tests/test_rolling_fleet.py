@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_module_fleet
-from helpers import herd, herd_env
+from herd.testing.pytest_plugin import module_fleet
+from helpers import herd, herd_env, wait_until
 
 
-@pytest.fixture(scope="module")
-def rfleet(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "rolling", hosts=3)
+rfleet = module_fleet("rolling", hosts=3)
 
 
 @pytest.fixture
@@ -71,10 +69,8 @@ class Poller(threading.Thread):
             time.sleep(0.05)
 
     def __enter__(self) -> "Poller":
-        deadline = time.monotonic() + 30
-        while not all(self.up(p) for _, p in self.ports):  # every app listening before the roll
-            assert time.monotonic() < deadline, "the apps did not come up"
-            time.sleep(0.1)
+        # every app listening before the roll
+        wait_until(lambda: all(self.up(p) for _, p in self.ports), 30, "the apps to come up", interval=0.1)
         self.start()
         return self
 

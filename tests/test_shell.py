@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 import pytest
 
-from helpers import Run, herd, herd_env
+from helpers import Run, herd, herd_env, wait_until
 from herd.cli import all_commands
 from herd.cli.shell import HELP_SPEC, HOSTS_SPEC, Completer, ProcessNames, process_names, spec_from_click
 from herd.inventory.model import Host
@@ -55,6 +55,20 @@ def accepted(fleet, name: str) -> int:
 
 def worker_info(fleet, name: str) -> dict:
     return fleet.rpc(name).supervisor.getProcessInfo("worker")
+
+
+def waiting_for_a_key(pid: int) -> bool:
+    """True while the main thread of ``pid`` sleeps in select/poll: readline waiting for a key."""
+    wchan = Path(f"/proc/{pid}/task/{pid}/wchan").read_text()
+    return wchan.startswith(("poll_schedule_timeout", "do_select", "do_sys_poll"))
+
+
+def connected_to(port: int) -> bool:
+    """True once some process has a TCP connection to 127.0.0.1:``port`` (ESTABLISHED: a paused sshd's
+    kernel completes the handshake, so the client is past connect() and waits for the banner)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return any(row[2] == f"0100007F:{port:04X}" and row[3] == "01" for row in rows)
 
 
 class Terminal:
@@ -248,8 +262,8 @@ def test_pty_prompt_completion_and_history(fleet, home, terminals):
                                     "1 host: 1 would stop"], out
     term.send(b"stop worker")
     term.read_until(lambda out: b"stop worker" in out)
-    # CPython's readline acts on a SIGINT only while it waits for a key: give it time to get there
-    time.sleep(0.5)
+    # CPython's readline acts on a SIGINT only while it waits for a key: wait until it does
+    wait_until(lambda: waiting_for_a_key(term.proc.pid), 10, "readline to wait for a key", interval=0.01)
     term.send(b"\x03")  # Ctrl-C at the prompt: the line is dropped, the shell stays
     term.prompt()
     out, _ = term.command("hosts")
@@ -274,12 +288,13 @@ def test_pty_prompt_completion_and_history(fleet, home, terminals):
 
 def test_ctrl_c_interrupts_a_command_and_returns_to_the_prompt(make_fleet, home, terminals):
     fleet = make_fleet(hosts=2)
+    web02 = fleet.host("web02").ssh_port
     term = terminals("shell", "--timeout", "60", "-i", str(fleet.inventory_path), home=home)
     term.prompt()
     fleet.pause_sshd("web02")  # web02 accepts TCP but never answers: status would wait 60 s
     try:
         term.send(b"status\r")
-        time.sleep(1.0)
+        wait_until(lambda: connected_to(web02), 30, "status to reach web02's (paused) sshd")
         began = time.monotonic()
         term.send(b"\x03")
         out = term.prompt(timeout=30)
@@ -287,7 +302,9 @@ def test_ctrl_c_interrupts_a_command_and_returns_to_the_prompt(make_fleet, home,
     finally:
         fleet.resume_sshd("web02")
     assert b"herd: aborted" in out
-    print(f"\nCtrl-C during status on a hung host: prompt back after {back_after * 1000:.0f} ms")
+    # A bound that catches a hang (a wait for the 60 s timeout, a thread joined first), not a benchmark:
+    # the prompt comes back in well under 0.1 s on an idle machine.
+    assert back_after < 2.0, f"the prompt came back {back_after:.2f} s after Ctrl-C"
     status, _ = term.command("status")  # the shell goes on, on fresh sessions
     assert status.splitlines()[-1] == "2 hosts, 10 processes: 10 RUNNING", status
     term.send(b"\x04")
@@ -303,7 +320,7 @@ def test_ctrl_c_interrupts_a_command_and_returns_to_the_prompt(make_fleet, home,
         proc.stdin.write("status\nstop worker\n")
         proc.stdin.close()
         proc.stdin = None  # all written: communicate() only reads
-        time.sleep(2.0)  # status is waiting for web02
+        wait_until(lambda: connected_to(web02), 30, "status to reach web02's (paused) sshd")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:

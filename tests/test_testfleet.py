@@ -1,4 +1,4 @@
-"""The test fleet itself (scripts/testfleet.py), checked with real tools only:
+"""The test fleet itself (herd.testing), checked with real tools only:
 paramiko, the OpenSSH client, supervisorctl, XML-RPC and HTTP."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 import xmlrpc.client
@@ -20,13 +19,17 @@ import paramiko
 import pytest
 import yaml
 
-import testfleet
+from herd.testing.fleet import Fleet
+from herd.testing.hosts import INET_USERNAME, FleetError, FleetHost
+from herd.testing.ports import PortRegistry, port_free
+from herd.testing.probes import unix_rpc
+from herd.testing.processes import pid_alive
+from helpers import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "testfleet.py"
+CLI = [sys.executable, "-m", "herd.testing"]
 
 
-def ssh_client(fleet: testfleet.Fleet, name: str, **options) -> paramiko.SSHClient:
+def ssh_client(fleet: Fleet, name: str, **options) -> paramiko.SSHClient:
     """A paramiko client logged in with the fleet's key, trusting only its known_hosts."""
     host = fleet.host(name)
     client = paramiko.SSHClient()
@@ -49,8 +52,8 @@ def http_get(port: int) -> str:
         return resp.read().decode()
 
 
-def inet_proxy(host: testfleet.FleetHost, password: str | None) -> xmlrpc.client.ServerProxy:
-    auth = f"{testfleet.INET_USERNAME}:{urllib.parse.quote(password, safe='')}@" if password else ""
+def inet_proxy(host: FleetHost, password: str | None) -> xmlrpc.client.ServerProxy:
+    auth = f"{INET_USERNAME}:{urllib.parse.quote(password, safe='')}@" if password else ""
     return xmlrpc.client.ServerProxy(f"http://{auth}127.0.0.1:{host.inet_port}/RPC2")
 
 
@@ -108,7 +111,7 @@ def test_inventory_and_known_hosts_describe_the_fleet(fleet):
         [f"[127.0.0.1]:{h.ssh_port}", "ssh-ed25519"] for h in fleet.hosts]
 
 
-def open_forward(fleet: testfleet.Fleet, name: str, local: str) -> subprocess.Popen:
+def open_forward(fleet: Fleet, name: str, local: str) -> subprocess.Popen:
     """``ssh -N -L local:remote-socket`` with the OpenSSH client (a streamlocal forward)."""
     host = fleet.host(name)
     user = yaml.safe_load(fleet.inventory_path.read_text())["defaults"]["user"]
@@ -119,9 +122,8 @@ def open_forward(fleet: testfleet.Fleet, name: str, local: str) -> subprocess.Po
             "-L", f"{local}:{host.socket_path}", f"{user}@{host.address}"]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while not os.path.exists(local) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: os.path.exists(local), 10, f"ssh -L to create {local}", interval=0.02,
+               give_up=lambda: proc.poll() is not None)
     return proc
 
 
@@ -132,7 +134,7 @@ def test_streamlocal_forward_to_the_supervisor_socket(fleet, name, allowed):
     local = os.path.join(short, "fwd.sock")
     proc = open_forward(fleet, name, local)
     try:
-        proxy = testfleet.unix_rpc(local, timeout=5)
+        proxy = unix_rpc(local, timeout=5)
         if allowed:
             assert proxy.supervisor.getState()["statename"] == "RUNNING"
         else:
@@ -172,16 +174,19 @@ def test_stop_leaves_no_process_behind(make_fleet):
     small = make_fleet(hosts=2, inet=["web02"])
     client = ssh_client(small, "web01")
     client.exec_command("sleep 300")           # a live session with a child process
-    time.sleep(0.3)
-    pids = small.pids()
-    assert len(pids) >= 2 * (1 + 1 + 5) + 2     # sshd, supervisord, 5 programs, session + sleep
+
+    def with_the_session() -> list[int]:       # sshd, supervisord, 5 programs per host; the session + sleep
+        pids = small.pids()
+        return pids if len(pids) >= 2 * (1 + 1 + 5) + 2 else []
+
+    pids = wait_until(with_the_session, 10, "the session's sleep to start")
     small.stop()
     client.close()
-    assert [pid for pid in pids if testfleet.pid_alive(pid)] == []
-    assert testfleet.Fleet.load(small.directory).pids() == []
+    assert [pid for pid in pids if pid_alive(pid)] == []
+    assert Fleet.load(small.directory).pids() == []
     for host in small.hosts:
-        assert testfleet.port_free(host.ssh_port)
-        assert all(testfleet.port_free(p) for p in host.tornado_ports)
+        assert port_free(host.ssh_port)
+        assert all(port_free(p) for p in host.tornado_ports)
 
 
 def test_sshd_stop_start_pause_resume(make_fleet):
@@ -210,7 +215,7 @@ def test_supervisord_stop_start_and_a_broken_app(make_fleet):
     host = small.host("web01")
     small.stop_supervisord("web01")
     assert small.supervisorctl("web01", "status").returncode == 4
-    assert not testfleet.port_free(host.ssh_port) and testfleet.port_free(host.tornado_ports[0])
+    assert not port_free(host.ssh_port) and port_free(host.tornado_ports[0])
     small.start_supervisord("web01")
     assert http_get(host.tornado_ports[0]).startswith(f"ok {host.tornado_ports[0]} ")
     assert inet_proxy(host, host.password).supervisor.getState()["statename"] == "RUNNING"
@@ -227,29 +232,29 @@ def test_supervisord_stop_start_and_a_broken_app(make_fleet):
 
 def test_light_fleet_with_a_long_directory_and_the_cli(tmp_path):
     long_dir = tmp_path / ("d" * 90)
-    started = subprocess.run([sys.executable, str(SCRIPT), "start", str(long_dir), "--hosts", "1",
+    started = subprocess.run([*CLI, "start", str(long_dir), "--hosts", "1",
                               "--light"], capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
     try:
-        light = testfleet.Fleet.load(long_dir)
+        light = Fleet.load(long_dir)
         host = light.host("web01")
         assert len(host.socket_path.encode()) < 108 and not host.socket_path.startswith(str(long_dir))
         assert http_get(host.tornado_ports[1]).startswith(f"ok {host.tornado_ports[1]} ")
-        status = subprocess.run([sys.executable, str(SCRIPT), "status", str(long_dir)],
+        status = subprocess.run([*CLI, "status", str(long_dir)],
                                 capture_output=True, text=True, timeout=60)
         assert status.returncode == 0 and "5/5 RUNNING" in status.stdout
     finally:
-        stopped = subprocess.run([sys.executable, str(SCRIPT), "stop", str(long_dir)],
+        stopped = subprocess.run([*CLI, "stop", str(long_dir)],
                                  capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     assert not os.path.exists(os.path.dirname(host.socket_path))
-    assert testfleet.Fleet.load(long_dir).pids() == []
+    assert Fleet.load(long_dir).pids() == []
 
 
 def test_port_reservations_never_overlap(tmp_path):
-    registry = testfleet.PortRegistry(tmp_path / "ports")
+    registry = PortRegistry(tmp_path / "ports")
     blocks = [registry.reserve(tmp_path / f"f{i}", [], 40, lambda start: [])[1] for i in range(20)]
     ranges = [range(b, b + 40) for b in sorted(blocks)]
     assert all(a.stop <= b.start for a, b in zip(ranges, ranges[1:]))
-    with pytest.raises(testfleet.FleetError, match="overlap"):
+    with pytest.raises(FleetError, match="overlap"):
         registry.reserve(tmp_path / "g", [range(blocks[0] + 5, blocks[0] + 15)], 10, lambda start: [])

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import start_module_fleet
 from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
+from herd.testing.pytest_plugin import module_fleet
 from webtools import WebServer, chrome, serve_dashboard, start_web, wait_for
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module")
-def web_fleet(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "webui", hosts=3, light=True)
+web_fleet = module_fleet("webui", hosts=3, light=True)
 
 
 @pytest.fixture(scope="module")

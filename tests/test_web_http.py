@@ -13,14 +13,12 @@ from typing import Iterator
 
 import pytest
 
-from conftest import start_module_fleet
+from herd.testing.pytest_plugin import module_fleet
 from helpers import herd
 from webtools import WebServer, http, start_web, wait_for
 
 
-@pytest.fixture(scope="module")
-def web_fleet(tmp_path_factory):
-    yield from start_module_fleet(tmp_path_factory, "webhttp", hosts=2, inet=["web02"], light=True)
+web_fleet = module_fleet("webhttp", hosts=2, inet=["web02"], light=True)
 
 
 @pytest.fixture(scope="module")

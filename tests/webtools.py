@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from helpers import herd_env
+from helpers import herd_env, wait_until
 
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -154,9 +154,7 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False) -> We
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: server.started, 10, "uvicorn to start", interval=0.02)
 
     def stop() -> None:
         server.should_exit = True
@@ -195,16 +193,5 @@ def chrome() -> Any:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something true (exceptions count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-            last = value
-        except Exception as exc:  # noqa: BLE001 - a stale element or a missing row: not yet
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+    """Poll ``predicate`` until it returns something true (exceptions count as not yet: a stale element)."""
+    return wait_until(predicate, timeout, what, ignoring=(Exception,))

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("herd.cli.check", "check",
               "Check the selected hosts (all hosts when none is selected) and grade what is wrong."),
     "clear": ("herd.cli.control", "clear", "Clear the stdout and stderr logs of processes."),
+    "demo": ("herd.cli.demo", "demo", "Start (or show, or stop) a local 3-host demo fleet: real sshd + supervisord per "
+                                      "host, on 127.0.0.1."),
     "fg": ("herd.cli.logs", "fg", "Attach to one process on one host (-H HOST): its stdout and stderr are shown "
                                   "as they come, each line you type is sent to its stdin."),
     "keeper": ("herd.cli.keeper", "keeper",
@@ -72,6 +74,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _short_help(text: str, limit: int) -> str:
+    """A command's help line cut at a word to fit (click's make_default_short_help is deprecated since 8.2)."""
+    if len(text) <= limit:
+        return text
+    import textwrap
+
+    return textwrap.shorten(text, max(limit, 3), placeholder="...", break_on_hyphens=False)
+
+
 class LazyGroup(click.Group):
     """A click group that imports a command's module only when that command is used."""
 
@@ -91,7 +102,7 @@ class LazyGroup(click.Group):
         """List the commands from the table, without importing any of them."""
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = [(n, click.utils.make_default_short_help(COMMANDS[n][2], limit)) for n in names]
+        rows = [(n, _short_help(COMMANDS[n][2], limit)) for n in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -17,7 +17,7 @@ missing on some hosts, unless --ignore-missing); 4 a host unreachable; 2 usage
 
 
 def control_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
+    options: list[Any] = [
         click.option("--no-wait", is_flag=True, help="Return once supervisord accepted the request."),
         click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
                      metavar="SECONDS", help="How long to wait for processes to reach their new state."),
@@ -25,7 +25,8 @@ def control_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="A NAME missing on some hosts is not a failure there (it must exist on one)."),
         dry_run_option,
         output_option,
-    ]):
+    ]
+    for option in reversed(options):
         func = option(func)
     return func
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Iterable
 import click
 
 from herd.cli.options import FleetOptions, fleet_options, open_fleet, use_color
-from herd.errors import EXIT_NOT_RUNNING, EXIT_OK, UsageError
+from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from herd.fleet import Fleet
     from herd.operations.logs import LogEvent, LogRequest, TailReport
 
-EXIT_INTERRUPTED = 130
+
 CHANNELS = ("stdout", "stderr")
 
 TAIL_EXIT_CODES = """

@@ -5,20 +5,25 @@ transport and its RPC channel open for as long as it lives, so that a shell,
 a live view or a follow loop pays one round trip per call, not a handshake.
 After a host error the session drops its connection and reconnects on the
 next use.
+
+The SSH layer reports tunnel failures in neutral terms (no socket at a path,
+permission denied for a user); ``supervisor_error`` here says what they mean
+for supervisord and what fixes them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from herd.errors import SupervisorUnavailable, TunnelRefused
+from herd.errors import HostError, SocketMissing, SupervisorUnavailable, TunnelDenied, TunnelRefused
 from herd.inventory.model import DISCOVER, Host, SupervisorTarget
 from herd.ssh.config import resolve_target
 from herd.ssh.connection import CommandResult, Connector, SSHConnection
-from herd.ssh.discover import Found
+from herd.ssh.discover import COMMON_SOCKETS, Found
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.transport import RPCPipe, basic_auth
 
@@ -118,13 +123,14 @@ class HostSession:
             host, port = parts.hostname or "127.0.0.1", parts.port or 80
 
             def opener() -> object:
-                try:
+                with supervisor_errors(tcp=True):
                     return ssh.open_tcp(host, port)
-                except TunnelRefused as exc:
-                    raise SupervisorUnavailable(self.name, f"{exc.reason} (is supervisord running?)") from None
         else:
             path = target.socket or ""
-            opener = lambda: ssh.open_unix(path)  # noqa: E731
+
+            def opener() -> object:
+                with supervisor_errors():
+                    return ssh.open_unix(path)
         pipe = RPCPipe(opener, basic_auth(target.username, password), timeout=self._connector.timeout)
         return SupervisorClient(self.name, pipe, endpoint=target.endpoint, timeout=self._connector.timeout,
                                 has_credentials=bool(target.username))
@@ -140,7 +146,8 @@ class HostSession:
         """
         first, found = self._remembered(ssh)
         if first is None:
-            first, found = ssh.open_discovered()
+            with supervisor_errors():
+                first, found = ssh.open_discovered()
             creds = "; with the credentials of that section" if found.username else ""
             log.info("%s: found supervisord at %s (%s%s)", self.name, found.target, found.how, creds)
             memory = self._connector.sockets
@@ -151,10 +158,11 @@ class HostSession:
         def opener() -> object:
             if pending:
                 return pending.pop()
-            if found.is_unix:
-                return ssh.open_unix(found.target)
-            host, _, port = found.target.rpartition(":")
-            return ssh.open_tcp(host, int(port))
+            with supervisor_errors(tcp=not found.is_unix):
+                if found.is_unix:
+                    return ssh.open_unix(found.target)
+                host, _, port = found.target.rpartition(":")
+                return ssh.open_tcp(host, int(port))
 
         username = target.username or found.username
         secret = password if target.username else found.password
@@ -177,6 +185,36 @@ class HostSession:
             return None, Found("", "")
         log.info("%s: using socket %s, found on an earlier run", self.name, path)
         return chan, Found(path, "remembered")
+
+
+@contextmanager
+def supervisor_errors(*, tcp: bool = False) -> Iterator[None]:
+    """Tunnel failures on the way to supervisord, re-raised as what they mean for it (SupervisorUnavailable)."""
+    try:
+        yield
+    except TunnelRefused as exc:
+        raise supervisor_error(exc, tcp=tcp) from None
+
+
+def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
+    """The sentence for a tunnel to supervisord that failed: what is wrong there and what fixes it."""
+    host = exc.host
+    if isinstance(exc, SocketMissing):
+        if not exc.path:
+            return SupervisorUnavailable(host, f"found no supervisord: no supervisord.conf in supervisorctl's "
+                                               f"search order names a socket, and none of the common paths "
+                                               f"exists ({', '.join(COMMON_SOCKETS)}); set supervisor.socket "
+                                               f"in the inventory")
+        return SupervisorUnavailable(host, f"no supervisord socket at {exc.path} (is supervisord running?)")
+    if isinstance(exc, TunnelDenied):
+        if exc.become:
+            return SupervisorUnavailable(host, f"{exc.reason} (become_user)")
+        return SupervisorUnavailable(host, f"{exc.reason} (set become: true in the inventory to reach it "
+                                           f"through sudo, log in as supervisord's user, or set chmod/chown in "
+                                           f"[unix_http_server])")
+    if tcp:
+        return SupervisorUnavailable(host, f"{exc.reason} (is supervisord running?)")
+    return exc
 
 
 def _ssh_id(ssh: SSHConnection) -> str:

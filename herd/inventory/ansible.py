@@ -32,7 +32,7 @@ from herd.inventory.ansible_hosts import make_host
 from herd.inventory.ansible_ini import read_ini
 from herd.inventory.ansible_tree import Tree, Var
 from herd.inventory.ansible_yaml import is_vault_text, read_vars_file, read_yaml, yaml_kind
-from herd.inventory.loader import _read
+from herd.inventory.yamlnodes import read_text
 from herd.inventory.model import GroupNode, Inventory
 
 __all__ = ["AnsibleSource", "is_ansible_inventory", "load_ansible_inventory", "read_ansible_source"]
@@ -52,7 +52,7 @@ def is_ansible_inventory(path: str) -> bool:
     ext = os.path.splitext(path)[1].lower()
     if ext in YAML_EXTENSIONS or not ext:
         try:
-            text = _read(path)
+            text = read_text(path)
         except InventoryError:
             return False          # herd's loader reports it
         kind = yaml_kind(text, path)
@@ -81,7 +81,7 @@ class AnsibleSource:
             return {}
         merged: dict[str, Var] = {}
         for path in _vars_paths(folder, name):
-            text = _read(path)
+            text = read_text(path)
             if is_vault_text(text):
                 log.info("%s: encrypted with ansible-vault; herd skips it", path)
                 continue
@@ -154,7 +154,7 @@ def _read_file(tree: Tree, path: str, *, in_dir: bool) -> None:
         raise InventoryError("this is an inventory script; herd does not run scripts to read an "
                              "inventory (save its output: ansible-inventory -i SCRIPT --list --yaml)",
                              file=path)
-    text = _read(path)
+    text = read_text(path)
     if ext in YAML_EXTENSIONS or not ext:
         kind = yaml_kind(text, path)
         if kind == "herd" and in_dir:

@@ -41,10 +41,10 @@ from yaml.nodes import ScalarNode
 
 from herd.errors import InventoryError
 from herd.inventory.ansible_tree import Var
-from herd.inventory.loader import (_check_password_env, _check_password_file, _check_proxy_jump,
-                                   _check_socket, _check_url, _check_username, _Ctx, _local_path,
-                                   _nonblank)
 from herd.inventory.model import Host, SupervisorTarget
+from herd.inventory.settings import (check_password_env, check_password_file, check_proxy_jump, check_socket,
+                                     check_url, check_username)
+from herd.inventory.yamlnodes import Ctx, local_path, nonblank
 
 __all__ = ["HERD_VARS", "SSH_CONNECTIONS", "make_host"]
 
@@ -108,7 +108,7 @@ class _Vars:
             raise self.fail(var, key, "is a Jinja template ({{ ... }}); herd does not evaluate "
                                       "templates: write the value itself")
 
-    def text(self, *names: str, check: Callable[..., Any] = _nonblank,
+    def text(self, *names: str, check: Callable[..., Any] = nonblank,
              **options: Any) -> Any:
         """A string setting validated by one of herd's own loader checks, or None."""
         found = self.get(*names)
@@ -146,9 +146,9 @@ def _is_template(value: Any) -> bool:
 def _run_check(check: Callable[..., Any], value: str, var: Var, key: str, **options: Any) -> Any:
     """Run a loader check (written for YAML nodes) on a plain value, keeping file:line."""
     line = (var.where.line or 1) - 1
-    node = ScalarNode("tag:yaml.org,2002:str", value, Mark(var.where.file, 0, line, 0, None, None))
+    node = ScalarNode("tag:yaml.org,2002:str", value, Mark(var.where.file, 0, line, 0, None, None))  # type: ignore[arg-type]
     try:
-        return check(_Ctx(file=var.where.file, base_dir=os.getcwd()), node, key, **options)
+        return check(Ctx(file=var.where.file, base_dir=os.getcwd()), node, key, **options)
     except InventoryError as exc:
         what = exc.what
         if key.startswith("herd_supervisor_"):   # the loader's words name herd's YAML keys
@@ -174,16 +174,16 @@ def make_host(name: str, variables: Mapping[str, Var], line: int | None) -> Host
         address=hv.text(*_PAIRS["address"]),
         user=hv.text(*_PAIRS["user"]),
         port=_port(hv),
-        identity_file=hv.text(*_PAIRS["identity_file"], check=_local_path),
-        known_hosts=hv.text("herd_known_hosts", check=_local_path),
+        identity_file=hv.text(*_PAIRS["identity_file"], check=local_path),
+        known_hosts=hv.text("herd_known_hosts", check=local_path),
         proxy_jump=_proxy_jump(hv),
         python=_python(hv),
         supervisor=supervisor,
         become=become,
         become_user=become_user,
-        become_password_env=hv.text("herd_become_password_env", check=_check_password_env)
+        become_password_env=hv.text("herd_become_password_env", check=check_password_env)
         if become_password == "herd_become_password_env" else None,
-        become_password_file=hv.text("herd_become_password_file", check=_check_password_file)
+        become_password_file=hv.text("herd_become_password_file", check=check_password_file)
         if become_password == "herd_become_password_file" else None,
         logs=_logs(hv),
         line=line,
@@ -261,7 +261,7 @@ def _proxy_jump(hv: _Vars) -> str | None:
             raise hv.fail(var, key, f"cannot split these ssh options: {exc}") from None
         jump = _jump_in(words, hv, var, key)
         if jump is not None:
-            return None if jump.lower() == "none" else _run_check(_check_proxy_jump, jump, var, key)
+            return None if jump.lower() == "none" else _run_check(check_proxy_jump, jump, var, key)
     return None
 
 
@@ -339,15 +339,15 @@ def _supervisor(hv: _Vars) -> SupervisorTarget:
     fields: dict[str, Any] = {}
     endpoint = hv.exclusive("herd_supervisor_socket", "herd_supervisor_url")
     if endpoint == "herd_supervisor_socket":
-        fields["socket"] = hv.text(endpoint, check=_check_socket)
+        fields["socket"] = hv.text(endpoint, check=check_socket)
     elif endpoint == "herd_supervisor_url":
-        fields.update(socket=None, url=hv.text(endpoint, check=_check_url))
-    username = hv.text("herd_supervisor_username", check=_check_username)
+        fields.update(socket=None, url=hv.text(endpoint, check=check_url))
+    username = hv.text("herd_supervisor_username", check=check_username)
     source = hv.exclusive("herd_supervisor_password_env", "herd_supervisor_password_file")
     if source == "herd_supervisor_password_env":
-        fields["password_env"] = hv.text(source, check=_check_password_env)
+        fields["password_env"] = hv.text(source, check=check_password_env)
     elif source == "herd_supervisor_password_file":
-        fields["password_file"] = hv.text(source, check=_check_password_file)
+        fields["password_file"] = hv.text(source, check=check_password_file)
     if username is not None and source is None:
         raise hv.fail(hv.vars["herd_supervisor_username"], "herd_supervisor_username",
                       "is set but neither herd_supervisor_password_env nor "

@@ -34,11 +34,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from herd.errors import InventoryError
 from herd.inventory.ansible_patterns import PatternError, expand_pattern
 from herd.inventory.ansible_tree import Tree, Var, Where
-from herd.inventory.loader import _compose, _Ctx, _describe, _is_null, _pairs
+from herd.inventory.yamlnodes import Ctx, compose, describe, is_null, pairs
 
 __all__ = ["VAULTED", "is_vault_text", "read_vars_file", "read_yaml", "yaml_kind"]
 
-_STR = "tag:yaml.org,2002:str"
+STR = "tag:yaml.org,2002:str"
 _UNSAFE, _VAULT = "!unsafe", "!vault"
 _SECTIONS = ("hosts", "vars", "children")
 _HERD_KEYS = ("defaults", "hosts", "groups", "expect", "check")
@@ -58,7 +58,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
     """PyYAML's safe constructor plus Ansible's ``!unsafe`` and ``!vault`` tags."""
 
 
-_Constructor.add_constructor(_UNSAFE, lambda c, node: c.construct_scalar(node))
+_Constructor.add_constructor(_UNSAFE, lambda c, node: c.construct_scalar(node))  # type: ignore[arg-type]
 _Constructor.add_constructor(_VAULT, lambda c, node: VAULTED)
 
 
@@ -108,34 +108,34 @@ def read_yaml(tree: Tree, text: str, path: str, *, allow_empty: bool = False) ->
     ``allow_empty``: an empty file adds nothing (in a directory, as Ansible
     takes it) instead of being an error.
     """
-    ctx = _Ctx(file=path, base_dir="")
-    root = _compose(text, path)
-    if root is None or _is_null(root):
+    ctx = Ctx(file=path, base_dir="")
+    root = compose(text, path)
+    if root is None or is_null(root):
         if allow_empty:
             return
         raise InventoryError("the YAML inventory is empty", file=path)
     if not isinstance(root, MappingNode):
-        ctx.fail(f"a YAML inventory must be a mapping of group names, got {_describe(root)}", root)
-    pairs = _pairs(ctx, root, "", what="group name")
-    for knode, vnode in pairs:
+        ctx.fail(f"a YAML inventory must be a mapping of group names, got {describe(root)}", root)
+    entries = pairs(ctx, root, "", what="group name")
+    for knode, vnode in entries:
         if knode.value == "plugin" and not isinstance(vnode, MappingNode):
             ctx.fail("this is the configuration of an Ansible inventory plugin; herd reads only "
                      "INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes one)",
                      knode, "plugin")
-    for knode, vnode in pairs:
+    for knode, vnode in entries:
         _group(tree, ctx, knode, vnode)
 
 
-def _group(tree: Tree, ctx: _Ctx, knode: ScalarNode, vnode: Node) -> str:
+def _group(tree: Tree, ctx: Ctx, knode: ScalarNode, vnode: Node) -> str:
     """One group: its sections in the order written (that order decides host order)."""
     name = _name(ctx, knode, "group")
     tree.add_group(name, _where(ctx, knode))
-    if _is_null(vnode):
+    if is_null(vnode):
         return name
     if not isinstance(vnode, MappingNode):
         ctx.fail(f"group '{name}' must be a mapping with hosts, vars or children, got "
-                 f"{_describe(vnode)}", vnode, name)
-    for sknode, snode in _pairs(ctx, vnode, name):
+                 f"{describe(vnode)}", vnode, name)
+    for sknode, snode in pairs(ctx, vnode, name):
         section = sknode.value
         key = f"{name}.{section}"
         if section not in _SECTIONS:
@@ -152,32 +152,32 @@ def _group(tree: Tree, ctx: _Ctx, knode: ScalarNode, vnode: Node) -> str:
     return name
 
 
-def _entries(ctx: _Ctx, node: Node, key: str) -> list[tuple[ScalarNode, Node]]:
+def _entries(ctx: Ctx, node: Node, key: str) -> list[tuple[ScalarNode, Node]]:
     """A section's (key, value) pairs; a lone string is one key with no value."""
-    if _is_null(node):
+    if is_null(node):
         return []
-    if isinstance(node, ScalarNode) and node.tag == _STR:
+    if isinstance(node, ScalarNode) and node.tag == STR:
         return [(node, ScalarNode("tag:yaml.org,2002:null", "", node.start_mark, node.end_mark))]
     if not isinstance(node, MappingNode):
-        ctx.fail(f"must be a mapping, got {_describe(node)}", node, key)
-    return _pairs(ctx, node, key)
+        ctx.fail(f"must be a mapping, got {describe(node)}", node, key)
+    return pairs(ctx, node, key)
 
 
-def _hosts(tree: Tree, ctx: _Ctx, group: str, knode: ScalarNode, vnode: Node, key: str) -> None:
+def _hosts(tree: Tree, ctx: Ctx, group: str, knode: ScalarNode, vnode: Node, key: str) -> None:
     """One ``hosts`` entry: a pattern and the variables of every host it names."""
-    if knode.tag != _STR:
-        ctx.fail(f"a host pattern must be a string, got {_describe(knode)} (quote it)", knode, key)
+    if knode.tag != STR:
+        ctx.fail(f"a host pattern must be a string, got {describe(knode)} (quote it)", knode, key)
     where = _where(ctx, knode)
     try:
         names, port = expand_pattern(knode.value)
     except PatternError as exc:
         ctx.fail(str(exc), knode, key)
     variables = []
-    if not _is_null(vnode):
+    if not is_null(vnode):
         if not isinstance(vnode, MappingNode):
-            ctx.fail(f"a host's value must be a mapping of variables, got {_describe(vnode)}",
+            ctx.fail(f"a host's value must be a mapping of variables, got {describe(vnode)}",
                      vnode, key)
-        variables = [(_name(ctx, k, "variable"), _var(ctx, k, v)) for k, v in _pairs(ctx, vnode, key)]
+        variables = [(_name(ctx, k, "variable"), _var(ctx, k, v)) for k, v in pairs(ctx, vnode, key)]
     for name in names:
         tree.add_host(name, group, where, port)
         for var_name, var in variables:
@@ -186,17 +186,17 @@ def _hosts(tree: Tree, ctx: _Ctx, group: str, knode: ScalarNode, vnode: Node, ke
 
 def read_vars_file(path: str, text: str) -> dict[str, Var]:
     """The variables of one group_vars/host_vars file (empty for an empty file)."""
-    ctx = _Ctx(file=path, base_dir="")
-    root = _compose(text, path)
-    if root is None or _is_null(root):
+    ctx = Ctx(file=path, base_dir="")
+    root = compose(text, path)
+    if root is None or is_null(root):
         return {}
     if not isinstance(root, MappingNode):
         ctx.fail(f"a variables file must be a mapping of variable names to values, got "
-                 f"{_describe(root)}", root)
-    return {_name(ctx, k, "variable"): _var(ctx, k, v) for k, v in _pairs(ctx, root, "")}
+                 f"{describe(root)}", root)
+    return {_name(ctx, k, "variable"): _var(ctx, k, v) for k, v in pairs(ctx, root, "")}
 
 
-def _var(ctx: _Ctx, knode: ScalarNode, vnode: Node) -> Var:
+def _var(ctx: Ctx, knode: ScalarNode, vnode: Node) -> Var:
     try:
         value = _Constructor().construct_object(vnode, deep=True)
     except yaml.YAMLError as exc:
@@ -205,11 +205,11 @@ def _var(ctx: _Ctx, knode: ScalarNode, vnode: Node) -> Var:
     return Var(value, _where(ctx, knode), unsafe=vnode.tag == _UNSAFE, vault=vnode.tag == _VAULT)
 
 
-def _name(ctx: _Ctx, knode: ScalarNode, kind: str) -> str:
-    if knode.tag != _STR or not knode.value:
-        ctx.fail(f"a {kind} name must be a non-empty string, got {_describe(knode)}", knode)
-    return knode.value
+def _name(ctx: Ctx, knode: ScalarNode, kind: str) -> str:
+    if knode.tag != STR or not knode.value:
+        ctx.fail(f"a {kind} name must be a non-empty string, got {describe(knode)}", knode)
+    return str(knode.value)
 
 
-def _where(ctx: _Ctx, node: Node) -> Where:
+def _where(ctx: Ctx, node: Node) -> Where:
     return Where(ctx.file, node.start_mark.line + 1)

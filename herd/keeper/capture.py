@@ -15,6 +15,7 @@ import threading
 class _Sink(io.RawIOBase):
     def __init__(self, name: str, chunks: list[tuple[str, bytes]], lock: threading.Lock) -> None:
         self._name, self._chunks, self._lock = name, chunks, lock
+        self.name = f"<herd keeper {name}>"     # what TextIOWrapper.name shows
 
     def writable(self) -> bool:
         return True

@@ -157,7 +157,8 @@ def _start(inventory: str, path: Path, keep: float) -> socket.socket:
 def _request(args: list[str], inventory: str, keep: float | None) -> dict[str, Any]:
     env = dict(os.environ)
     try:
-        size = os.get_terminal_size(sys.__stdout__.fileno()) if _isatty(sys.__stdout__) else None
+        out = sys.__stdout__
+        size = os.get_terminal_size(out.fileno()) if out is not None and _isatty(out) else None
     except (OSError, ValueError, AttributeError):
         size = None
     if size is not None:   # what shutil.get_terminal_size would find in this process

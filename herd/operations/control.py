@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import signal as signals
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from herd.errors import SupervisorFault, UsageError
 from herd.fleet import Fleet, HostResult
@@ -203,7 +203,7 @@ def read_pids(fleet: Fleet, specs: Sequence[str]) -> ActionReport:
     return ActionReport("pid", hosts, informational=True)
 
 
-def report(action: str, results: Sequence[HostResult], dry_run: bool = False,
+def report(action: str, results: Sequence[HostResult[Any]], dry_run: bool = False,
            informational: bool = False) -> ActionReport:
     """Per-host outcome lists (or errors) as an ActionReport, in host order."""
     hosts = [HostOutcomes(r.name, error=r.error) if r.error is not None

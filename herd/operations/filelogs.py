@@ -28,11 +28,13 @@ from typing import Any, Generator, Hashable, Mapping, TypeVar
 from herd.errors import HerdError, HostTimeout
 from herd.inventory import logpaths
 from herd.ssh.fileagent import Answer, FileAgent, FileData, FileFailure, ReadRequest, open_file_agent
-from herd.supervisor.logs import (ANCHOR, FILE, MAX_BACKLOG, MAX_WINDOW, POLL_LIMIT, LogRef, Note, Piece,
-                                  keep_last_lines, rotation_note)
+from herd.supervisor.logs import LogRef
+from herd.supervisor.logtext import (ANCHOR, FILE, MAX_BACKLOG, MAX_WINDOW, POLL_LIMIT, Note, Piece, keep_last_lines,
+                                     rotation_note)
 from herd.supervisor.models import ProcessInfo
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 Step = Generator[ReadRequest, Answer, T]
 MAX_ROUNDS = 64                 # round trips one drive() may take (a 16 MiB window takes 17)
 
@@ -207,13 +209,13 @@ class FileReader:
 # -- running readers' steps together ----------------------------------------------------
 
 
-def drive(agent: FileAgent, steps: Mapping[Hashable, Step[T]], budget: float) -> dict[Hashable, T | FileProblem]:
+def drive(agent: FileAgent, steps: Mapping[K, Step[T]], budget: float) -> dict[K, T | FileProblem]:
     """Run every step to its end, one round trip per step for all of them; FileProblem per file.
 
     The whole drive is bounded by ``budget`` seconds and MAX_ROUNDS round trips.
     """
-    results: dict[Hashable, Any] = {}
-    pending: dict[Hashable, tuple[Step[T], ReadRequest]] = {}
+    results: dict[K, Any] = {}
+    pending: dict[K, tuple[Step[T], ReadRequest]] = {}
     for key, step in steps.items():
         _advance(key, step, None, pending, results)
     deadline = time.monotonic() + budget
@@ -233,7 +235,8 @@ def drive(agent: FileAgent, steps: Mapping[Hashable, Step[T]], budget: float) ->
     return results
 
 
-def _advance(key: Hashable, step: Step[T], answer: Answer | None, pending: dict, results: dict) -> None:
+def _advance(key: K, step: Step[T], answer: Answer | None, pending: dict[K, tuple[Step[T], ReadRequest]],
+             results: dict[K, Any]) -> None:
     try:
         request = next(step) if answer is None else step.send(answer)
     except StopIteration as stop:
@@ -257,7 +260,7 @@ class FileAccess:
         self.agent: FileAgent | None = None
         self._client: Any = None        # the client of the connection the agent runs on
 
-    def run(self, steps: Mapping[Hashable, Step[T]], *, budget: float | None = None) -> dict[Hashable, Any]:
+    def run(self, steps: Mapping[K, Step[T]], *, budget: float | None = None) -> dict[K, Any]:
         if not steps:
             return {}
         client = self.access.client()   # reconnects if the connection was lost

@@ -189,7 +189,7 @@ class Poller:
         except HerdError as exc:
             if isinstance(exc, HostError):
                 session.reset()
-            fresh = HostSnapshot(host, error=getattr(exc, "reason", str(exc)), polled_at=time.time())
+            fresh = HostSnapshot(host, error=exc.reason, polled_at=time.time())
             error = exc
         except Exception as exc:  # a bug must not stop this host's polling for good
             log.debug("%s: poll failed", host, exc_info=True)

@@ -11,7 +11,7 @@ The rolling restart builds on the same primitives, one process at a time.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from herd.errors import Faults, SupervisorFault
 from herd.operations.outcomes import Outcome
@@ -32,7 +32,11 @@ def stop(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout:
     return _act(client, "supervisor.stopProcess", names, _stop_answer, _stopped, "stopped", wait, timeout)
 
 
-def _act(client: SupervisorClient, method: str, names: Sequence[str], answer, final, goal: str,
+Answer = Callable[[str, object], Outcome]          # a call's answer -> its outcome
+Final = Callable[[ProcessInfo], "Outcome | None"]   # a state -> the final outcome, None while on the way
+
+
+def _act(client: SupervisorClient, method: str, names: Sequence[str], answer: Answer, final: Final, goal: str,
          wait: bool, timeout: float) -> list[Outcome]:
     """Ask for every process at once (wait=False), then, if asked, poll them to a final state."""
     answers = client.multicall([(method, (n, False)) for n in names])
@@ -77,7 +81,8 @@ def _stopped(info: ProcessInfo) -> Outcome | None:
     return None
 
 
-def _await(client: SupervisorClient, names: Sequence[str], final, timeout: float, goal: str) -> dict[str, Outcome]:
+def _await(client: SupervisorClient, names: Sequence[str], final: Final, timeout: float,
+           goal: str) -> dict[str, Outcome]:
     """Poll until every name has a final outcome or the deadline passes."""
     deadline = time.monotonic() + timeout
     done: dict[str, Outcome] = {}

@@ -71,7 +71,7 @@ def action_json(report: ActionReport) -> dict[str, Any]:
         "hosts": [
             {
                 "host": h.host,
-                "error": None if h.error is None else getattr(h.error, "reason", str(h.error)),
+                "error": None if h.error is None else h.error.reason,
                 "results": [{"name": o.name, "result": o.result, "detail": o.detail, "error": o.error,
                              "changed": o.changed} for o in h.outcomes],
             }

@@ -100,7 +100,7 @@ def tail_json(report: TailReport) -> dict[str, Any]:
 def _host_json(host: HostLogs) -> dict[str, Any]:
     return {
         "host": host.host,
-        "error": None if host.error is None else getattr(host.error, "reason", str(host.error)),
+        "error": None if host.error is None else host.error.reason,
         "missing": list(host.missing),
         "processes": [{
             "name": p.name,

@@ -38,7 +38,7 @@ def status_table(report: StatusReport, color: bool) -> str:
 
 def _host_rows(host: HostStatus) -> list[list[Cell | str]]:
     if host.error is not None:
-        reason = getattr(host.error, "reason", str(host.error))
+        reason = host.error.reason
         return [[host.host, "-", Cell("UNREACHABLE", "red", True), "-", "-", reason]]
     rows: list[list[Cell | str]] = [_process_row(host.host, p) for p in host.processes]
     rows.extend([host.host, name, Cell("ERROR", "red", True), "-", "-", "no such process"] for name in host.missing)
@@ -93,7 +93,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
 def _host_json(host: HostStatus) -> dict[str, Any]:
     return {
         "host": host.host,
-        "error": None if host.error is None else getattr(host.error, "reason", str(host.error)),
+        "error": None if host.error is None else host.error.reason,
         "processes": [_process_json(p) for p in host.processes],
         "missing": list(host.missing),
     }

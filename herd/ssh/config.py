@@ -104,7 +104,7 @@ def resolve_target(host: Host, config: SSHConfig | None = None) -> SSHTarget:
     hostname = host.address or entry.get("hostname") or host.name
     port = host.port or _int(entry.get("port")) or 22
     user = host.user or entry.get("user") or getpass.getuser()
-    identities = _identities(host.identity_file, entry.get("identityfile"))
+    identities = _identities(host.identity_file, entry.get("identityfile"))  # type: ignore[arg-type]  # a list
     jump = host.proxy_jump or _none_if_none(entry.get("proxyjump"))
     return SSHTarget(host.name, hostname, port, user, identities, jump, host.known_hosts, host.python,
                      become_user=(host.become_user or "root") if host.become else None,
@@ -164,7 +164,7 @@ def _identities(inventory_file: str | None, configured: list[str] | None) -> tup
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value) if isinstance(value, (int, str)) else None
     except (TypeError, ValueError):
         return None
 

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import paramiko
 from paramiko.ssh_exception import (
@@ -37,11 +37,13 @@ from herd.errors import (
     HostKeyError,
     HostError,
     HostTimeout,
+    SocketMissing,
     SupervisorUnavailable,
+    TunnelDenied,
     TunnelRefused,
 )
 from herd.ssh.config import SSHTarget, resolve_jump
-from herd.ssh.discover import COMMON_SOCKETS, DISCOVER_SCRIPT, Found, SocketMemory, parse_failure, read_report
+from herd.ssh.discover import DISCOVER_SCRIPT, Found, SocketMemory, parse_failure, read_report
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
 from herd.ssh.keys import KeyStore
 from herd.ssh.relay import open_relay_channel
@@ -160,7 +162,7 @@ class Connector:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         return quickack(sock)
 
-    def _handshake(self, target: SSHTarget, sock: object, deadline: Deadline,
+    def _handshake(self, target: SSHTarget, sock: Any, deadline: Deadline,
                    via: "SSHConnection | None") -> "SSHConnection":
         transport = paramiko.Transport(sock)
         try:
@@ -407,10 +409,12 @@ class SSHConnection:
         return self._settimeout(chan)
 
     def open_discovered(self) -> tuple[paramiko.Channel, Found]:
-        """A byte pipe to the supervisord this host's supervisorctl would use, and where it is.
+        """A byte pipe to the socket the discovery agent finds (herd/ssh/discover.py), and where it is.
 
-        One agent on one channel finds it (herd/ssh/discover.py), connects and
-        relays, under sudo with become: no round trip beyond a plain relay's.
+        One agent on one channel finds it, connects and relays, under sudo
+        with become: no round trip beyond a plain relay's.  Failures are the
+        neutral tunnel errors (SocketMissing with no path: nothing found);
+        the fleet layer words them for supervisord.
         """
         try:
             chan = open_agent(self.transport, DISCOVER_SCRIPT, [], self.target.python, self.timeout,
@@ -425,11 +429,8 @@ class SSHConnection:
     def _discovery_error(self, exc: RelayError) -> HostError:
         failure = parse_failure(exc)
         if not failure.target:
-            return SupervisorUnavailable(self.name, f"found no supervisord: no supervisord.conf in supervisorctl's "
-                                                    f"search order names a socket, and none of the common paths "
-                                                    f"exists ({', '.join(COMMON_SOCKETS)}); set supervisor.socket "
-                                                    f"in the inventory")
-        log.info("%s: found supervisord at %s (%s)", self.name, failure.target, failure.how)
+            return SocketMissing(self.name, "the discovery agent found no socket", path="")
+        log.info("%s: discovery found %s (%s)", self.name, failure.target, failure.how)
         unix = failure.target.startswith("/")
         what = f"socket {failure.target}" if unix else failure.target
         return self._relay_error(RelayError(failure.errno, failure.reason), what, "unix" if unix else "tcp")
@@ -500,19 +501,15 @@ class SSHConnection:
         if started is not None:
             return started
         if kind == "unix" and exc.errno == 2:
-            return SupervisorUnavailable(self.name, f"no supervisord socket at {what.split(' ', 1)[1]} "
-                                                    f"(is supervisord running?)")
+            path = what.split(" ", 1)[1]
+            return SocketMissing(self.name, f"no socket at {path}", path=path)
         if exc.missing:
             return TunnelRefused(self.name, f"nothing accepts connections on {what}")
         if exc.denied:
-            if self.becomes:
-                return SupervisorUnavailable(self.name, f"permission denied on {what} for user "
-                                                        f"{self.target.become_user} (become_user)")
-            return SupervisorUnavailable(self.name, f"permission denied on {what} for user {self.target.user} "
-                                                    f"(set become: true in the inventory to reach it through "
-                                                    f"sudo, log in as supervisord's user, or set chmod/chown in "
-                                                    f"[unix_http_server])")
-        return SupervisorUnavailable(self.name, f"cannot reach {what}: {exc}")
+            user = self.target.become_user if self.becomes else self.target.user
+            return TunnelDenied(self.name, f"permission denied on {what} for user {user}", what=what,
+                                user=user or "", become=self.becomes)
+        return TunnelRefused(self.name, f"cannot reach {what}: {exc}")
 
     def _channel_error(self, exc: BaseException) -> ConnectError | HostTimeout:
         if "timeout" in str(exc).lower() or isinstance(exc, socket.timeout):

@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from paramiko import Channel
@@ -220,7 +221,7 @@ class SocketMemory:
     def recall(self, host: str, ssh_id: str) -> str | None:
         entry = self._load().get(host)
         if isinstance(entry, dict) and entry.get("ssh") == ssh_id and isinstance(entry.get("socket"), str):
-            return entry["socket"]
+            return str(entry["socket"])
         return None
 
     def remember(self, host: str, ssh_id: str, found: Found) -> None:
@@ -229,14 +230,14 @@ class SocketMemory:
     def forget(self, host: str) -> None:
         self._update(host, None)
 
-    def _load(self) -> dict:
+    def _load(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _update(self, host: str, entry: dict | None) -> None:
+    def _update(self, host: str, entry: dict[str, str] | None) -> None:
         with self._lock:
             data = self._load()
             if entry is None:

@@ -35,7 +35,7 @@ class QuickAckSocket:
 
     def _arm(self) -> None:
         try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK or 0, 1)
         except OSError:
             pass  # closed under us: the next recv reports it
 

@@ -16,7 +16,7 @@ import http.client
 import socket
 import xml.parsers.expat
 import xmlrpc.client
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from herd.errors import (
     ConnectError,
@@ -28,7 +28,22 @@ from herd.errors import (
 )
 from herd.supervisor import xmlsafe
 from herd.supervisor.models import ProcessInfo
-from herd.supervisor.transport import AnswerTooLarge, HTTPStatusError, RPCPipe
+from herd.supervisor.transport import AnswerTooLarge, HTTPStatusError
+
+
+class Pipe(Protocol):
+    """What the client needs of its transport: one XML-RPC body in, the answer out.
+
+    herd.supervisor.transport.RPCPipe over an SSH channel; herd.testing.fake.FakePipe in process.
+    """
+
+    @property
+    def max_answer(self) -> int:
+        """Bytes; a longer answer fails with AnswerTooLarge."""
+
+    def post(self, body: bytes) -> bytes: ...
+
+    def close(self) -> None: ...
 
 Call = tuple[str, Sequence[Any]]
 
@@ -36,7 +51,7 @@ Call = tuple[str, Sequence[Any]]
 class SupervisorClient:
     """Calls supervisord's XML-RPC methods on one host over one kept-alive pipe."""
 
-    def __init__(self, host: str, pipe: RPCPipe, *, endpoint: str, timeout: float,
+    def __init__(self, host: str, pipe: Pipe, *, endpoint: str, timeout: float,
                  has_credentials: bool = False) -> None:
         self.host = host
         self.endpoint = endpoint

@@ -30,41 +30,14 @@ terminal is the renderer's business.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-from herd.errors import Faults, HerdError, SupervisorFault
+from herd.errors import Faults, HerdError, LogGone, SupervisorFault
 from herd.supervisor.client import Call, SupervisorClient
-
-ANCHOR = 32                     # bytes re-read before the offset to detect rotation
-POLL_LIMIT = 256 * 1024         # bytes read per log per follow poll
-MAX_BACKLOG = 8 * 1024 * 1024   # a follower further behind than this skips ahead (and says so)
-MAX_WINDOW = 16 * 1024 * 1024   # -n never searches further back than this
-REPAIR_ROUNDS = 200             # round trips spent on undecodable bytes per read
-XMLRPC_INT_MAX = 2**31 - 1      # offsets beyond cannot be asked for (nor answered by supervisord)
-STDOUT, STDERR, MAIN = "stdout", "stderr", "main"
-FILE = "file"                   # an app's own log file, read by herd's agent (herd/operations/filelogs.py)
-
-_DECODE_ERROR = re.compile(r"can't decode (?:byte 0x([0-9a-f]{2})|bytes) in position (\d+)(?:-(\d+))?: (.+?)'?$")
-
-
-class LogGone(HerdError):
-    """The log cannot be read any more (process removed, log disabled by a reload)."""
-
-
-@dataclass(frozen=True)
-class Note:
-    """Something the reader must tell the operator, in the stream where it happened.
-
-    ``cut``: bytes were skipped, so the text after the note starts inside a line.
-    """
-
-    text: str
-    cut: bool = False
-
-
-Piece = Union[str, Note]
+from herd.supervisor.logtext import (FILE, MAIN, MAX_BACKLOG, MAX_WINDOW, POLL_LIMIT, REPAIR_ROUNDS, STDOUT,
+                                  XMLRPC_INT_MAX, Note, Piece, bad_char, clean_tail, decode_error,
+                                  keep_last_lines, rotation_note, undecodable, utf8_len)
 
 
 @dataclass(frozen=True)
@@ -97,78 +70,13 @@ class LogRef:
         return (f"supervisor.{method}", (self.process, offset, length))
 
 
-def utf8_len(text: str) -> int:
-    """Byte length of text as it was in the file (bad bytes are one surrogate each)."""
-    return len(text.encode("utf-8", "surrogateescape"))
-
-
-def decode_error(answer: Any) -> tuple[int, int, int | None, str] | None:
-    """(start, end, byte or None, reason) of a UnicodeDecodeError fault, relative to the window."""
-    if not isinstance(answer, SupervisorFault) or answer.code != Faults.FAILED:
-        return None
-    match = _DECODE_ERROR.search(answer.text)
-    if not match or "UnicodeDecodeError" not in answer.text:
-        return None
-    byte, start, last, reason = match.groups()
-    start_i = int(start)
-    end_i = int(last) + 1 if last else start_i + 1
-    return start_i, end_i, int(byte, 16) if byte else None, reason
-
-
-def undecodable(answer: Any) -> bool:
-    """Did supervisord fail to decode the bytes asked for (with or without a position)?"""
-    return (isinstance(answer, SupervisorFault) and answer.code == Faults.FAILED
-            and ("UnicodeDecodeError" in answer.text or "'utf-8'" in answer.text))
-
-
-def _bad(byte: int | None, length: int) -> str:
-    return chr(0xDC00 + byte) if byte is not None and byte >= 0x80 and length == 1 else "\ufffd"
-
-
-def _clean_tail(text: str) -> str:
-    """The longest end of ``text`` (at most ANCHOR bytes) without bad bytes, usable as an anchor."""
-    tail = text[-ANCHOR:]
-    while tail and utf8_len(tail) > ANCHOR:
-        tail = tail[1:]
-    cut = max(tail.rfind("\ufffd"), max((i for i, c in enumerate(tail) if "\udc80" <= c <= "\udcff"), default=-1))
-    return tail[cut + 1:]
-
-
-def keep_last_lines(pieces: list[Piece], lines: int) -> list[Piece]:
-    """The pieces from the start of the last ``lines`` lines on, notes kept where they were."""
-    text = "".join(p for p in pieces if isinstance(p, str))
-    pos = len(text) - 1 if text.endswith("\n") else len(text)
-    for _ in range(lines):
-        pos = text.rfind("\n", 0, pos)
-        if pos < 0:
-            break
-    begin = pos + 1            # 0 when the text has no more lines than asked for
-    kept: list[Piece] = []
-    offset = 0
-    for piece in pieces:
-        if isinstance(piece, Note):
-            if offset >= begin:
-                kept.append(piece)
-            continue
-        if offset + len(piece) > begin:
-            kept.append(piece[max(0, begin - offset):])
-        offset += len(piece)
-    return kept
-
-
-def rotation_note(where: str = "") -> Note:
-    """What herd says when a followed log changed under its offset (rotated, cleared, replaced)."""
-    return Note(f"log rotated or cleared: what was written between herd's last read and then "
-                f"is not shown{where}")
-
-
 class _Restart(Exception):
     """The file under the offset changed: rotated, cleared or replaced."""
 
 
 @dataclass
 class LogReader:
-    """One log followed on one host: where herd is in it, and how to read on from there.
+    """One log read or followed on one host (a base: see ProcessLogReader, MainLogReader): where herd is in it, and how to read on from there.
 
     ``pos`` is the byte offset of the next byte to read; ``anchor`` the clean
     text just before it (empty when unknown).  Methods take the host's client
@@ -214,18 +122,14 @@ class LogReader:
 
     def _seek_end(self, client: SupervisorClient) -> None:
         """Stand at the end of the file (nothing shown); note whether that is inside a line."""
-        if self.ref.is_main:
-            size = self._size(client)
-            last = self._one(client, self.ref.read_call(size - 1, 1)) if size else "\n"
-        else:
-            last = self._one(client, self.ref.tail_call(0, 1))
-            if isinstance(last, SupervisorFault) and not undecodable(last):
-                raise self._failure(last)
-            size = self._size(client) if isinstance(last, SupervisorFault) else int(last[1])
-            last = last if isinstance(last, SupervisorFault) else (last[0] if size else "\n")
+        size, last = self._end(client)
         self.pos, self.anchor, self.cut = size, "", True
         self.mid_line = last != "\n"
         self._probe = self.pos > 0
+
+    def _end(self, client: SupervisorClient) -> tuple[int, Any]:
+        """The file's size and its last character ("\n" for an empty file)."""
+        raise NotImplementedError
 
     def _window(self, client: SupervisorClient, length: int, *, final: bool) -> tuple[list[Piece], int]:
         """The last ``length`` bytes as pieces, and the offset the window started at."""
@@ -235,23 +139,7 @@ class LogReader:
             return self._window_once(client, length, final=final)
 
     def _window_once(self, client: SupervisorClient, length: int, *, final: bool) -> tuple[list[Piece], int]:
-        if self.ref.is_main:
-            size = self._size(client)
-            start = max(0, size - length)
-            return self._read_main(client, start, size, cut=start > 0), start
-        answer = self._one(client, self.ref.tail_call(0, length))
-        if not isinstance(answer, SupervisorFault):
-            text, size, _ = answer
-            start = max(0, size - length)
-            self._arrive(size, [text])
-            return [text], start
-        if not undecodable(answer):
-            raise self._failure(answer)
-        size = self._size(client)
-        start = max(0, size - length)
-        pieces, end = self._suffix(client, start, size, cut=start > 0, final=final)
-        self._arrive(end, pieces)
-        return pieces, start
+        raise NotImplementedError
 
     def _arrive(self, pos: int, pieces: list[Piece]) -> None:
         """``pos`` reached; the last piece (if text) is what lies just before it."""
@@ -260,7 +148,7 @@ class LogReader:
             return              # nothing consumed: the anchor still holds
         last = pieces[-1] if pieces else None
         self.pos, self.cut = pos, False
-        self.anchor = _clean_tail(last) if isinstance(last, str) else ""
+        self.anchor = clean_tail(last) if isinstance(last, str) else ""
         self._probe = self.pos > 0 and not self.anchor
 
     # -- following -------------------------------------------------------------
@@ -296,7 +184,7 @@ class LogReader:
         size = utf8_len(answer)
         self._arrive(self.pos + size, [answer])
         full = size >= POLL_LIMIT
-        if full and not self.ref.is_main:
+        if full:
             skipped = self._skip_backlog(client)
             if skipped:
                 return [answer, skipped], True
@@ -310,17 +198,88 @@ class LogReader:
         if not undecodable(answer):
             raise self._failure(answer)
         self._check_anchor(client)
-        if self.ref.is_main:
-            pieces = self._read_main(client, self.pos, None, cut=self.cut)
-            return pieces
-        pieces, end = self._suffix(client, self.pos, None, cut=self.cut, final=False)
-        self._arrive(end, pieces)
-        return pieces
+        return self._read_rest(client, self.pos, cut=self.cut)
+
+    def _read_rest(self, client: SupervisorClient, start: int, *, cut: bool) -> list[Piece]:
+        """Everything from ``start`` to the end of the file despite bad bytes; sets pos after it."""
+        raise NotImplementedError
 
     def _check_anchor(self, client: SupervisorClient) -> None:
         back = utf8_len(self.anchor)
         if back and self._one(client, self.ref.read_call(self.pos - back, back)) != self.anchor:
             raise _Restart()
+
+    def _skip_backlog(self, client: SupervisorClient) -> Note | None:
+        """After a full poll: jump ahead when herd fell too far behind (a Note saying so), else None."""
+        return None
+
+    def _restart(self, client: SupervisorClient) -> list[Piece]:
+        where = f" (rotated output is in {self.ref.logfile}.1)" if self.ref.logfile and self.ref.maxbytes else ""
+        note = rotation_note(where)
+        self.pos, self.anchor, self.cut, self._probe = 0, "", False, False
+        try:
+            pieces = self._read_rest(client, 0, cut=False)
+        except _Restart:
+            pieces = []
+        return [note, *pieces]
+
+    def _size(self, client: SupervisorClient) -> int:
+        raise NotImplementedError
+
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _one(self, client: SupervisorClient, call: Call) -> Any:
+        return client.multicall([call])[0]
+
+    def _text(self, answer: Any) -> str:
+        if isinstance(answer, SupervisorFault):
+            if answer.code in (Faults.NO_FILE,) or undecodable(answer):
+                raise _Restart()
+            raise self._failure(answer)
+        return str(answer)
+
+    def _failure(self, fault: SupervisorFault) -> HerdError:
+        if fault.code == Faults.BAD_NAME:
+            self.gone = True
+            return LogGone("no longer known to supervisord (removed from its configuration?)")
+        return fault
+
+
+@dataclass
+class ProcessLogReader(LogReader):
+    """A process's stdout or stderr log: tail calls give the size, exact reads the bytes.
+
+    Undecodable bytes are repaired by ``_suffix``: valid prefixes read
+    exactly, bad bytes replaced, a few round trips per bad byte.
+    """
+
+    def _end(self, client: SupervisorClient) -> tuple[int, Any]:
+        last = self._one(client, self.ref.tail_call(0, 1))
+        if isinstance(last, SupervisorFault) and not undecodable(last):
+            raise self._failure(last)
+        size = self._size(client) if isinstance(last, SupervisorFault) else int(last[1])
+        return size, last if isinstance(last, SupervisorFault) else (last[0] if size else "\n")
+
+    def _window_once(self, client: SupervisorClient, length: int, *, final: bool) -> tuple[list[Piece], int]:
+        answer = self._one(client, self.ref.tail_call(0, length))
+        if not isinstance(answer, SupervisorFault):
+            text, size, _ = answer
+            start = max(0, size - length)
+            self._arrive(size, [text])
+            return [text], start
+        if not undecodable(answer):
+            raise self._failure(answer)
+        size = self._size(client)
+        start = max(0, size - length)
+        pieces, end = self._suffix(client, start, size, cut=start > 0, final=final)
+        self._arrive(end, pieces)
+        return pieces, start
+
+    def _read_rest(self, client: SupervisorClient, start: int, *, cut: bool) -> list[Piece]:
+        pieces, end = self._suffix(client, start, None, cut=cut, final=False)
+        self._arrive(end, pieces)
+        return pieces
 
     def _skip_backlog(self, client: SupervisorClient) -> Note | None:
         size = self._size(client)
@@ -330,21 +289,6 @@ class LogReader:
         self.pos, self.anchor, self.cut, self._probe = size - POLL_LIMIT, "", True, True
         return Note(f"{skipped} bytes skipped: herd fell more than {MAX_BACKLOG >> 20} MiB behind", cut=True)
 
-    def _restart(self, client: SupervisorClient) -> list[Piece]:
-        where = f" (rotated output is in {self.ref.logfile}.1)" if self.ref.logfile and self.ref.maxbytes else ""
-        note = rotation_note(where)
-        self.pos, self.anchor, self.cut, self._probe = 0, "", False, False
-        try:
-            if self.ref.is_main:
-                pieces = self._read_main(client, 0, None, cut=False)
-            else:
-                pieces, end = self._suffix(client, 0, None, cut=False, final=False)
-                self._arrive(end, pieces)
-        except _Restart:
-            pieces = []
-        return [note, *pieces]
-
-    # -- process logs: exact reads to the end of the file -----------------------
 
     def _suffix(self, client: SupervisorClient, start: int, size: int | None, *, cut: bool,
                 final: bool) -> tuple[list[Piece], int]:
@@ -394,7 +338,7 @@ class LogReader:
                 if prefix:            # a character still being written: stop before it
                     pieces.append(self._text(self._one(client, self.ref.read_call(*prefix))))
                 return pieces, start + first
-            bad = _bad(byte, end - first)
+            bad = bad_char(byte, end - first)
             start += end
         if prefix:
             pieces.append(self._text(self._one(client, self.ref.read_call(*prefix))))
@@ -402,6 +346,7 @@ class LogReader:
             pieces.append(bad)
         rest, end_at = self._clean_suffix(client, start)
         return pieces + rest, end_at
+
 
     def _clean_suffix(self, client: SupervisorClient, start: int) -> tuple[list[Piece], int]:
         """After too many bad bytes: skip to the longest end of the file that decodes, and say so.
@@ -425,8 +370,6 @@ class LogReader:
         return [Note(f"{size - start} bytes not shown: too much output that is not UTF-8 text", cut=True)], size
 
     def _size(self, client: SupervisorClient) -> int:
-        if self.ref.is_main:
-            return self._main_size(client)
         return self._size_answer(self._one(client, self.ref.tail_call(0, 0)))
 
     def _size_answer(self, answer: Any) -> int:
@@ -434,7 +377,35 @@ class LogReader:
             raise self._failure(answer)
         return int(answer[1])
 
-    # -- supervisord's own log ------------------------------------------------------
+
+@dataclass
+class MainLogReader(LogReader):
+    """supervisord's own log (readLog): no size call, so the size is found by probing offsets.
+
+    supervisord writes only UTF-8 there, so a read that fails to decode
+    started inside a character; no backlog skipping (herd reads its end).
+    """
+
+    def _end(self, client: SupervisorClient) -> tuple[int, Any]:
+        size = self._size(client)
+        return size, self._one(client, self.ref.read_call(size - 1, 1)) if size else "\n"
+
+    def _window_once(self, client: SupervisorClient, length: int, *, final: bool) -> tuple[list[Piece], int]:
+        size = self._size(client)
+        start = max(0, size - length)
+        return self._read_main(client, start, size, cut=start > 0), start
+
+    def _read_rest(self, client: SupervisorClient, start: int, *, cut: bool) -> list[Piece]:
+        return self._read_main(client, start, None, cut=cut)
+
+    def _size(self, client: SupervisorClient) -> int:
+        return self._main_size(client)
+
+    def _failure(self, fault: SupervisorFault) -> HerdError:
+        if fault.code == Faults.NO_FILE:
+            self.gone = True
+            return LogGone("supervisord's log is not a file (see logfile= in [supervisord])")
+        return super()._failure(fault)
 
     def _main_size(self, client: SupervisorClient) -> int:
         """The main log's size: readLog(x, 1) is empty exactly when x >= size."""
@@ -461,6 +432,7 @@ class LogReader:
                 low = x
         return high
 
+
     def _read_main(self, client: SupervisorClient, start: int, end: int | None, *, cut: bool) -> list[Piece]:
         """Bytes [start, end) of the main log (to its end with None); sets pos after them.
 
@@ -484,23 +456,7 @@ class LogReader:
         self._arrive(size, [])
         return [Note(f"{size - start} bytes of supervisord's log not shown: not UTF-8 text")]
 
-    # -- helpers -------------------------------------------------------------------
 
-    def _one(self, client: SupervisorClient, call: Call) -> Any:
-        return client.multicall([call])[0]
-
-    def _text(self, answer: Any) -> str:
-        if isinstance(answer, SupervisorFault):
-            if answer.code in (Faults.NO_FILE,) or undecodable(answer):
-                raise _Restart()
-            raise self._failure(answer)
-        return str(answer)
-
-    def _failure(self, fault: SupervisorFault) -> HerdError:
-        if fault.code == Faults.BAD_NAME:
-            self.gone = True
-            return LogGone("no longer known to supervisord (removed from its configuration?)")
-        if fault.code == Faults.NO_FILE and self.ref.is_main:
-            self.gone = True
-            return LogGone("supervisord's log is not a file (see logfile= in [supervisord])")
-        return fault
+def reader_for(ref: LogRef) -> LogReader:
+    """The reader that suits the log: supervisord's own (``main``) or a process's."""
+    return MainLogReader(ref) if ref.is_main else ProcessLogReader(ref)

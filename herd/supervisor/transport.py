@@ -227,7 +227,8 @@ class RPCPipe:
         """The whole body, refused once it is larger than the limit (never buffered past it)."""
         if response.length is not None and response.length > self._max_answer:
             raise AnswerTooLarge(response.length)
-        pieces, size = [], 0
+        pieces: list[bytes] = []
+        size = 0
         while True:
             piece = response.read(_PIECE)
             if not piece:

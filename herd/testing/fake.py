@@ -425,6 +425,8 @@ _METHODS: dict[str, Callable[..., Any]] = {
 class FakePipe:
     """An RPC pipe (herd/supervisor/transport.RPCPipe's interface) into a FakeSupervisor."""
 
+    max_answer = 64 * 1024 * 1024
+
     def __init__(self, host: "FakeHost") -> None:
         self._host = host
 
@@ -522,7 +524,7 @@ class FakeHost:
         if self.broken:
             raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
         ours, theirs = socket.socketpair()
-        proc = subprocess.Popen([sys.executable, "-c", script, *args], stdin=theirs, stdout=theirs,
+        proc = subprocess.Popen([sys.executable, "-c", script, *args], stdin=theirs.fileno(), stdout=theirs.fileno(),
                                 stderr=subprocess.PIPE)
         theirs.close()
         ours.settimeout(self.timeout)

@@ -143,8 +143,8 @@ class Dashboard:
         if question and not confirm:
             raise Refused(question, confirm=True)
         by_names: dict[tuple[str, ...], list[Host]] = {}
-        for host in hosts:
-            by_names.setdefault(tuple(names_by_host[host.name]), []).append(host)
+        for selected in hosts:
+            by_names.setdefault(tuple(names_by_host[selected.name]), []).append(selected)
         reports: list[ActionReport] = []
         errors: list[str] = []
 

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, MutableMapping
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -112,7 +112,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_secured(message: dict[str, Any]) -> None:
+        async def send_secured(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
             await send(message)
@@ -363,7 +363,7 @@ class Web:
 
     def _auditor(self, request: Request, action: str, targets: Any) -> Callable[[Any, str], None]:
         def record(result: Any, outcome: str) -> None:
-            hosts = None
+            hosts: dict[str, Any] | None = None
             if isinstance(result, dict) and "report" in result:
                 hosts = {}
                 for line in result["lines"][:-1]:

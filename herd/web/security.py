@@ -92,7 +92,7 @@ class Guard:
 
     def host_allowed(self, host_header: str | None) -> bool:
         """Host names this server (DNS rebinding: a page of evil.example resolved to 127.0.0.1 is refused)."""
-        return bool(host_header) and host_header.lower() in self.hosts
+        return host_header is not None and host_header.lower() in self.hosts
 
     def origin_allowed(self, origin: str | None, host_header: str | None) -> bool:
         """No Origin (curl, scripts) is fine; a browser's Origin must be this very server."""

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A misbehaving stand-in for supervisord, for the test fleet (testfleet.Fleet.impersonate).
+"""A misbehaving stand-in for supervisord, for the test fleet (herd.testing.fleet.Fleet.impersonate).
 
 It listens where the host's supervisord listened (its unix socket, or its
 inet_http_server port) so herd reaches it through the host's real sshd, and
 answers every XML-RPC request the way BEHAVIOUR says::
 
-    python scripts/hostile_supervisord.py unix:/path/supervisor.sock escapes
-    python scripts/hostile_supervisord.py tcp:20015 drip
+    python herd/testing/hostile.py unix:/path/supervisor.sock escapes
+    python herd/testing/hostile.py tcp:20015 drip
 
 Behaviours:
 
@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import xmlrpc.client
+from typing import Any
 
 EVIL_NAME = "evil\x1b]0;title\x07"
 EVIL_ROW = "\x1b[2J\r\n\x1b[1Aweb99  worker  RUNNING  4242  1:00:00"
@@ -91,7 +92,7 @@ def evil_answer(method: str, params: tuple) -> object:
     return answers[method]()
 
 
-def response_body(value: object = None, fault: xmlrpc.client.Fault | None = None) -> bytes:
+def response_body(value: Any = None, fault: xmlrpc.client.Fault | None = None) -> bytes:
     if fault is not None:
         return xmlrpc.client.dumps(fault, methodresponse=True).encode("utf-8")
     return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode("utf-8")

@@ -1,0 +1,101 @@
+"""A local test fleet from the shell: start, stop or check one in DIR (also used by scripts/demo).
+
+    python -m herd.testing start DIR --hosts 3 --inet web03 --no-streamlocal web02
+    python -m herd.testing status DIR
+    python -m herd.testing stop DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable
+
+from herd.testing.fleet import Fleet
+from herd.testing.hosts import INET_USERNAME, FleetError
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def print_summary(fleet: Fleet) -> None:
+    """One line per host (its ports and how supervisord is reached), then the inventory's path."""
+    for host in fleet.hosts:
+        where = f"{host.inet_url} (user {INET_USERNAME}, password in {host.password_file})" \
+            if host.inet_port else f"unix://{host.socket_path}"
+        notes = "" if host.streamlocal else "  [streamlocal forbidden]"
+        ports = f"{host.tornado_ports[0]}-{host.tornado_ports[-1]}"
+        print(f"  {host.name}  ssh 127.0.0.1:{host.ssh_port}  tornado {ports}  supervisor {where}{notes}")
+    print(f"inventory: {fleet.inventory_path}")
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    fleet = Fleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
+                        no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
+                        light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
+                        seed_app=args.seed_app)
+    print(f"started {len(fleet.hosts)} host(s) in {time.monotonic() - began:.1f}s:")
+    print_summary(fleet)
+    print(f"stop with: python -m herd.testing stop {fleet.directory}")
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    fleet = Fleet.load(args.directory)
+    fleet.stop()
+    print(f"stopped {len(fleet.hosts)} host(s) in {fleet.directory}")
+    return 0
+
+
+def print_status(fleet: Fleet) -> bool:
+    """One line per host (sshd, supervisord, how many programs RUNNING); True when all of it is up."""
+    healthy = True
+    for st in fleet.status():
+        running = sum(1 for v in st["processes"].values() if v == "RUNNING")
+        print(f"  {st['name']}  ssh {st['ssh_port']} {st['sshd']:8} supervisord {st['supervisord']:8}"
+              f"  {running}/{len(st['processes'])} RUNNING")
+        healthy &= st["sshd"] == "running" and st["supervisord"] == "running" \
+            and running == len(st["processes"])
+    print(f"inventory: {fleet.inventory_path}")
+    return healthy
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    return 0 if print_status(Fleet.load(args.directory)) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m herd.testing start|stop|status DIR``; the exit code (1 on a FleetError, one line)."""
+    parser = argparse.ArgumentParser(prog="python -m herd.testing", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start", help="start a fleet in DIR")
+    start.add_argument("directory", metavar="DIR")
+    start.add_argument("--hosts", type=int, default=3, metavar="K")
+    start.add_argument("--base-port", type=int, default=None,
+                       help="first tornado port (default: a free reserved block)")
+    start.add_argument("--no-streamlocal", default="", metavar="web02,...",
+                       help="hosts whose sshd forbids unix-socket forwarding")
+    start.add_argument("--inet", default="", metavar="web03,...",
+                       help="hosts reached through inet_http_server with a password")
+    start.add_argument("--light", action="store_true", help="stdlib app instead of tornado")
+    start.add_argument("--seed-app", action="store_true",
+                       help="the seed's [program:tornado]: no supervisord logs, Tornado's own log files")
+    start.add_argument("--distro", default="", metavar="web01,...",
+                       help="Debian-style hosts (root only): supervisord as root, 0700 socket, login deploy + sudo")
+    start.add_argument("--dropbear", default="", metavar="web02,...",
+                       help="Debian-style hosts whose SSH server is Dropbear")
+    start.set_defaults(func=_cmd_start)
+    for name, func in (("stop", _cmd_stop), ("status", _cmd_status)):
+        cmd = sub.add_parser(name, help=f"{name} the fleet in DIR")
+        cmd.add_argument("directory", metavar="DIR")
+        cmd.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return command(args)
+    except FleetError as exc:
+        print(f"herd.testing: {exc}", file=sys.stderr)
+        return 1

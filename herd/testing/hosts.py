@@ -1,0 +1,130 @@
+"""The test fleet's hosts: what each one is (ports, paths, kind), and the fleet's constants.
+
+A host is a directory, an sshd and a supervisord on 127.0.0.1; FleetHost is
+what state.json records of it, so every field is plain JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+ADDRESS = "127.0.0.1"
+PROCS_PER_HOST = 4          # tornado numprocs, as in the seed deployment
+PORT_STRIDE = 10            # ports per host in a block
+SSH_SLOT, INET_SLOT = 4, 5  # offsets of the sshd and inet ports in a host's slot
+INET_USERNAME = "herd"
+START_TIMEOUT = 30.0        # sshd banner / supervisord socket / programs RUNNING
+
+# Distribution-style hosts (herd.testing.distro): where Debian keeps supervisord's
+# socket and config, the login user, and the users of every such host.
+DISTRO_SOCKET = "/var/run/supervisor.sock"
+DISTRO_CONF = "/etc/supervisor/supervisord.conf"
+DISTRO_LOGIN = "deploy"
+DISTRO_USERS = {"deploy": 2101, "ops": 2102, "intern": 2103}
+
+
+class FleetError(RuntimeError):
+    """A test fleet could not be started, reached or stopped; the message says why."""
+
+
+@dataclass
+class FleetHost:
+    """One fake host.  Path fields are absolute ``str`` (they go to JSON and YAML)."""
+
+    name: str
+    index: int
+    address: str
+    ssh_port: int
+    dir: str
+    socket_path: str
+    conf_path: str
+    inet_port: int | None
+    password_file: str | None
+    tornado_ports: list[int]
+    streamlocal: bool
+    sshd_pid: int | None = None
+    supervisord_pid: int | None = None
+    hostile_pid: int | None = None      # a misbehaving server in supervisord's place (impersonate)
+    # Distribution-style hosts (see "Distribution-style hosts" below): their own
+    # mount namespace, held by the process ns_pid; dropbear: Dropbear, not OpenSSH.
+    distro: bool = False
+    dropbear: bool = False
+    ns_pid: int | None = None
+    hidden: list[str] = field(default_factory=list)   # paths hidden in the namespace (/usr/bin/sudo)
+    layout: str = "debian"          # or "fedora": /etc/supervisord.conf and supervisord.d/*.ini
+    socket_owner: str | None = None  # [unix_http_server] chown (default root)
+
+    @property
+    def distro_conf(self) -> str:
+        """Where the distro host's supervisord.conf is, inside its namespace."""
+        return "/etc/supervisord.conf" if self.layout == "fedora" else DISTRO_CONF
+
+    @property
+    def ssh_marker(self) -> str:
+        """What the SSH server's command line names (to recognise our own pid)."""
+        return self.host_key_path if self.dropbear else self.sshd_config_path
+
+    @property
+    def rpc_socket(self) -> str:
+        """supervisord's socket as this (root) process reaches it: through the
+        namespace's root for a distro host."""
+        if not self.distro:
+            return self.socket_path
+        # /var/run is an absolute symlink to /run: resolved outside the namespace, so skip it
+        inside = re.sub(r"^/var/run/", "/run/", self.socket_path)
+        return f"/proc/{self.ns_pid}/root{inside}"
+
+    @property
+    def sudo_password_file(self) -> str:
+        """The password of the distro host's user ``ops`` (sudo asks for it)."""
+        return os.path.join(self.dir, "sudo.pass")
+
+    @property
+    def ns_script_path(self) -> str:
+        """A distro host's namespace script (run by unshare; its pid holds the namespace)."""
+        return os.path.join(self.dir, "ns.sh")
+
+    @property
+    def ns_ready_path(self) -> str:
+        """Created by the namespace script once the namespace is set up."""
+        return os.path.join(self.dir, "ns.ready")
+
+    @property
+    def sshd_config_path(self) -> str:
+        return os.path.join(self.dir, "sshd_config")
+
+    @property
+    def host_key_path(self) -> str:
+        return os.path.join(self.dir, "ssh_host_ed25519_key")
+
+    @property
+    def sshd_log_path(self) -> str:
+        return os.path.join(self.dir, "sshd.log")
+
+    @property
+    def log_dir(self) -> str:
+        return os.path.join(self.dir, "logs")
+
+    @property
+    def broken_flag_path(self) -> str:
+        return os.path.join(self.dir, "app.broken")
+
+    @property
+    def inet_url(self) -> str | None:
+        return f"http://{self.address}:{self.inet_port}" if self.inet_port else None
+
+    @property
+    def password(self) -> str | None:
+        """The inet_http_server password (read from ``password_file``), or None."""
+        if not self.password_file:
+            return None
+        return Path(self.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def host_name(index: int) -> str:
+    """The name of host number ``index`` (0-based): web01, web02, ..."""
+    return f"web{index + 1:02d}"

@@ -1,0 +1,294 @@
+"""What the test fleet writes: sshd_config, supervisord.conf, the inventory, and its programs' sources.
+
+Pure functions of a Fleet and a FleetHost (nothing here starts a process).
+The programs themselves (herd/testing/programs/: the app, the worker, the seed
+deployment's main.py) are real files shipped with herd, read by
+``program_source`` and copied into the fleet's directory, so a fleet keeps
+working when herd is upgraded under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from herd.testing.hosts import DISTRO_LOGIN, DISTRO_USERS, INET_USERNAME, PROCS_PER_HOST, FleetHost
+
+if TYPE_CHECKING:
+    from herd.testing.fleet import Fleet
+
+
+def program_source(name: str) -> str:
+    """The text of one of the fleet's programs: ``app.py``, ``worker.py`` or ``seed_app.py``."""
+    return (resources.files("herd.testing") / "programs" / name).read_text(encoding="utf-8")
+
+
+_CAT = os.path.realpath(shutil.which("cat") or "/bin/cat")
+
+
+def _current_user() -> str:
+    """The login name of the user running the fleet (sshd's and herd's user)."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def sshd_config(fleet: Fleet, host: FleetHost) -> str:
+    """The sshd_config of one host."""
+    bindir = os.path.dirname(fleet.python)
+    return f"""\
+# written by herd.testing for {host.name}
+Port {host.ssh_port}
+ListenAddress {host.address}
+HostKey {host.host_key_path}
+PidFile {os.path.join(host.dir, "sshd.pid")}
+AuthorizedKeysFile {fleet.client_key_path}.pub
+# sshd reads AuthorizedKeysFile as the target user, who may not reach DIR (a 0700
+# pytest tmp dir): this lets every local user log in with the fleet's key too.
+AuthorizedKeysCommand {_CAT} {fleet.client_key_path}.pub
+AuthorizedKeysCommandUser {_current_user()}
+UsePAM no
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+MaxStartups 100:30:200
+MaxSessions 100
+AllowTcpForwarding yes
+AllowStreamLocalForwarding {"yes" if host.streamlocal else "no"}
+X11Forwarding no
+PrintMotd no
+SetEnv PATH={bindir}:/usr/local/bin:/usr/bin:/bin
+LogLevel VERBOSE
+"""
+
+
+def _daemon_sections(host: FleetHost, pidfile: str) -> str:
+    """[supervisord] and [rpcinterface:supervisor], as every host of the fleet has them."""
+    return f"""[supervisord]
+logfile={host.log_dir}/supervisord.log
+pidfile={pidfile}
+childlogdir={host.log_dir}
+identifier={host.name}
+nodaemon=true
+minfds=256
+minprocs=64
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+"""
+
+
+def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
+    """The supervisord.conf of one host (the inet password only as a SHA-1 hash)."""
+    py, d, logs = fleet.python, fleet.directory, host.log_dir
+    light = " -S" if fleet.light else ""
+    tornado = seed_tornado(fleet, host) if fleet.seed_app else f"""\
+[program:tornado]
+command={py}{light} {d}/app.py --port=%(process_num)s --broken-flag={host.broken_flag_path}{" --light" if fleet.light else ""}
+process_name=%(program_name)s-%(process_num)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={host.tornado_ports[0]}
+directory={host.dir}
+startsecs=1
+stopwaitsecs=5
+stdout_logfile={logs}/%(program_name)s-%(process_num)s.out.log
+stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
+"""
+    inet = ""
+    if host.inet_port:
+        digest = hashlib.sha1((password or "").encode()).hexdigest()
+        inet = (f"\n[inet_http_server]\nport={host.address}:{host.inet_port}\n"
+                f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
+    return f"""\
+; written by herd.testing for {host.name}
+[unix_http_server]
+file={host.socket_path}
+chmod=0700
+{inet}
+{_daemon_sections(host, f"{host.dir}/supervisord.pid")}
+[supervisorctl]
+serverurl=unix://{host.socket_path}
+
+{tornado}
+[program:worker]
+command={py} -S -u {d}/worker.py {host.name}
+directory={host.dir}
+startsecs=1
+stopwaitsecs=5
+stdout_logfile={logs}/worker.out.log
+stderr_logfile={logs}/worker.err.log
+"""
+
+
+def seed_tornado(fleet: Fleet, host: FleetHost) -> str:
+    """The seed deployment's [program:tornado], verbatim but for the interpreter and the first port:
+    supervisord logs nothing (NONE), Tornado writes %(here)s/log/tornado-PORT.log itself."""
+    return f"""[program:tornado]
+command={fleet.python}{" -S" if fleet.light else ""}
+\t%(here)s/main.py
+\t--port=%(process_num)s
+\t--logging=info
+\t--log_file_prefix=%(here)s/log/%(program_name)s-%(process_num)s.log
+process_name=%(program_name)s-%(process_num)s
+directory=%(here)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={host.tornado_ports[0]}
+stdout_logfile=NONE
+stderr_logfile=NONE
+"""
+
+
+def distro_log_template(host: FleetHost) -> str:
+    """A distro host's seed log files, inside its namespace: %(here)s is the program's conf.d."""
+    conf_d = "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
+    return f"{conf_d}/log/{{program}}-{{num}}.log"
+
+
+def seed_log_template(fleet: Fleet) -> str:
+    """The inventory's ``logs:`` template of the seed app's files (one per process, per host)."""
+    return f"{fleet.directory}/{{host}}/log/{{program}}-{{num}}.log"
+
+
+_PLAIN_YAML = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*$")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
+
+
+def _yaml_str(value: str) -> str:
+    """A YAML scalar that always loads back as the string ``value``."""
+    plain = _PLAIN_YAML.match(value) and value.lower() not in _YAML_WORDS \
+        and not re.fullmatch(r"[0-9._:+-]+", value)
+    return value if plain else json.dumps(value)
+
+
+def inventory_yaml(fleet: Fleet) -> str:
+    """The herd inventory of the fleet (only keys herd's strict schema accepts)."""
+    lines = ["# written by herd.testing", "defaults:",
+             f"  user: {_yaml_str(_current_user())}",
+             f"  identity_file: {_yaml_str(str(fleet.client_key_path))}",
+             f"  known_hosts: {_yaml_str(str(fleet.known_hosts_path))}", "hosts:"]
+    for host in fleet.hosts:
+        lines += [f"  {host.name}:", f"    address: {host.address}", f"    port: {host.ssh_port}"]
+        if host.distro:   # log in as an unprivileged user; supervisord's socket is root's
+            lines += [f"    user: {DISTRO_LOGIN}", "    become: true"]
+        lines += ["    supervisor:"]
+        if host.inet_port:
+            lines += [f"      url: {host.inet_url}", f"      username: {INET_USERNAME}",
+                      f"      password_file: {_yaml_str(str(host.password_file))}"]
+        else:
+            lines += [f"      socket: {_yaml_str(host.socket_path)}"]
+            if host.password_file:   # a distro host with supervisor credentials
+                lines += [f"      username: {INET_USERNAME}",
+                          f"      password_file: {_yaml_str(str(host.password_file))}"]
+        if host.distro and fleet.seed_app:   # the seed's log files, where the distribution keeps the program
+            lines += ["    logs:", f"      tornado: {_yaml_str(distro_log_template(host))}"]
+    lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
+                            for name, members in _groups(fleet.hosts).items()]
+    if fleet.seed_app:
+        lines += ["logs:", f"  tornado: {_yaml_str(seed_log_template(fleet))}"]
+    return "\n".join(lines) + "\n"
+
+
+def _groups(hosts: list[FleetHost]) -> dict[str, list[str]]:
+    groups = {"web": [h.name for h in hosts],
+              "odd": [h.name for h in hosts if h.index % 2 == 0],
+              "even": [h.name for h in hosts if h.index % 2 == 1]}
+    groups = {k: v for k, v in groups.items() if v}
+    groups["fleet"] = ['"@web"']
+    return groups
+
+
+# Distribution-style hosts (herd.testing.distro)
+
+DISTRO_SUDOERS = """\
+# written by herd.testing (Debian's defaults, without mail)
+Defaults env_reset
+Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+root    ALL=(ALL:ALL) ALL
+deploy  ALL=(ALL:ALL) NOPASSWD: ALL
+ops     ALL=(ALL:ALL) ALL
+"""
+
+
+def namespace_script(fleet: Fleet, host: FleetHost) -> str:
+    """The shell script that sets up a distro host's mount namespace and then holds it."""
+    h, key = host.dir, f"{fleet.client_key_path}.pub"
+    homes = "".join(
+        f"mkdir -p /run/home/{u}/.ssh && cp {key} /run/home/{u}/.ssh/authorized_keys && "
+        f"chown -R {uid}:{uid} /run/home/{u} && chmod 700 /run/home/{u}/.ssh\n"
+        for u, uid in DISTRO_USERS.items())
+    hide = "".join(f"mount --bind /dev/null {path}\n" for path in host.hidden)
+    return f"""\
+# written by herd.testing: the mount namespace of {host.name} (run by unshare --mount)
+set -e
+mount -t tmpfs -o mode=0755 testfleet-etc {h}/ns
+mkdir {h}/ns/upper {h}/ns/work
+mount -t overlay testfleet-etc -o lowerdir=/etc,upperdir={h}/ns/upper,workdir={h}/ns/work /etc
+mount -t tmpfs -o mode=0755 testfleet-run /run
+mkdir -p /run/sshd /run/home
+cat {h}/etc/passwd >>/etc/passwd
+cat {h}/etc/group >>/etc/group
+cat {h}/etc/shadow >>/etc/shadow
+install -m 0440 {h}/etc/sudoers /etc/sudoers
+rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
+cp -r {h}/etc/add/. /etc/
+mkdir -p {os.path.dirname(host.socket_path)}
+{homes}{hide}touch {host.ns_ready_path}
+while :; do sleep 3600; done
+"""
+
+
+def distro_supervisord_conf(host: FleetHost, password: str | None) -> str:
+    """supervisord.conf as Debian ships it (or Fedora's layout); logs in the host's directory."""
+    owner = f"chown={host.socket_owner}:{host.socket_owner}\n" if host.socket_owner else ""
+    auth = f"username={INET_USERNAME}\npassword={password}\n" if password else ""
+    include = "/etc/supervisord.d/*.ini" if host.layout == "fedora" else "/etc/supervisor/conf.d/*.conf"
+    return f"""\
+; supervisor config file ({host.layout}'s layout), written by herd.testing for {host.name}
+
+[unix_http_server]
+file={host.socket_path}   ; (the path to the socket file)
+chmod=0700                       ; socket file mode (default 0700)
+{owner}{auth}
+{_daemon_sections(host, "/var/run/supervisord.pid")}
+[supervisorctl]
+serverurl=unix://{host.socket_path} ; use a unix:// URL  for a unix socket
+{auth}
+[include]
+files = {include}
+"""
+
+
+def seed_program_conf(first_port: int, light: bool = False) -> str:
+    """The seed deployment's [program:tornado], verbatim but for numprocs_start
+    (and --light on a light fleet: the stdlib server instead of tornado)."""
+    light_line = "\t--light\n" if light else ""
+    return f"""\
+[program:tornado]
+command=python
+	%(here)s/main.py
+	--port=%(process_num)s
+	--logging=info
+	--log_file_prefix=%(here)s/log/%(program_name)s-%(process_num)s.log
+{light_line}process_name=%(program_name)s-%(process_num)s
+directory=%(here)s
+numprocs={PROCS_PER_HOST}
+numprocs_start={first_port}
+stdout_logfile=NONE
+stderr_logfile=NONE
+"""
+
+
+def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:
+    """The plain hosts' sshd_config with a server's login rules: keys in ~/.ssh, no root."""
+    text = sshd_config(fleet, host)
+    text = re.sub(r"(?m)^AuthorizedKeys(File|Command|CommandUser) .*\n", "", text)
+    text = re.sub(r"(?m)^# sshd reads AuthorizedKeysFile.*\n#.*\n", "", text)
+    text = text.replace("PermitRootLogin prohibit-password", "PermitRootLogin no")
+    text = re.sub(r"(?m)^SetEnv PATH=.*$", "SetEnv PATH=/usr/local/bin:/usr/bin:/bin", text)
+    return text + "AuthorizedKeysFile /run/home/%u/.ssh/authorized_keys\n"
