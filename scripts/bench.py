@@ -46,7 +46,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -1144,7 +1144,7 @@ def run_main(args: argparse.Namespace) -> int:
             if namespaces:
                 delete_network()
         else:
-            print(f"--keep: fleet left running; scripts/bench --cleanup removes it", file=sys.stderr)
+            print("--keep: fleet left running; scripts/bench --cleanup removes it", file=sys.stderr)
     if args.startup:
         print(f"herd start-up ({_uptime()}):", flush=True)
         results.extras["startup"] = startup_time(args.startup_runs, args.dir)

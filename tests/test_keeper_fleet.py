@@ -21,15 +21,14 @@ from typing import Iterator
 
 import pytest
 
-from conftest import start_module_fleet
 from helpers import Run, herd, herd_env
-import testfleet
+from herd.testing.fleet import Fleet
+from herd.testing.keys import keygen
+from herd.testing.processes import pid_alive
+from herd.testing.pytest_plugin import module_fleet
 
-
-@pytest.fixture(scope="module")
-def kfleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testfleet.Fleet]:
-    """Three light hosts of this module's own (some tests stop and restart hosts, then put them back)."""
-    yield from start_module_fleet(tmp_path_factory, "keeper", 3, light=True)
+# Three light hosts of this module's own (some tests stop and restart hosts, then put them back).
+kfleet = module_fleet("keeper", hosts=3, light=True)
 
 
 class Keeping:
@@ -76,7 +75,7 @@ def keeping(tmp_path: Path) -> Iterator[Keeping]:
     k.stop()
 
 
-def logins(fleet: testfleet.Fleet) -> dict[str, int]:
+def logins(fleet: Fleet) -> dict[str, int]:
     return {h.name: Path(h.sshd_log_path).read_text().count("Accepted publickey for ") for h in fleet.hosts}
 
 
@@ -194,7 +193,7 @@ def test_host_key_changed_under_a_warm_keeper_is_refused(make_fleet, tmp_path):
         inv = str(fleet.inventory_path)
         assert keeping.kept("status", "-i", inv).code == 0
         fleet.stop_sshd("web01")
-        testfleet._keygen(Path(fleet.host("web01").host_key_path), "a new key")
+        keygen(Path(fleet.host("web01").host_key_path), "a new key")
         fleet.start_sshd("web01")
         kept = keeping.kept("status", "-i", inv)
         direct = keeping.direct("status", "-i", inv)
@@ -315,7 +314,7 @@ def _log_has(keeping: Keeping, text: str, times: int = 1) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    return testfleet.pid_alive(pid)
+    return pid_alive(pid)
 
 
 def wait_for(what, timeout: float) -> bool:
