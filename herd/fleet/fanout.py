@@ -9,6 +9,7 @@ host still busy at the deadline is reported as timed out and abandoned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -106,8 +107,10 @@ class Fleet:
 
     def _run_one(self, host: Host, task: Task[T], results: dict[str, HostResult[T]],
                  slots: threading.Semaphore, idempotent: bool = False) -> None:
-        with slots:
-            session = self.sessions[host.name]
+        session = self.sessions[host.name]
+        # --forks bounds the handshakes in flight (the controller's CPU, the hosts' sshd MaxStartups);
+        # a call on a connection kept open (shell, keeper, web) is one round trip and takes no slot.
+        with contextlib.nullcontext() if session.connected else slots:
             retry = idempotent and self.reopen_dead and session.connected
             try:
                 try:
