@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Iterator
@@ -324,3 +325,25 @@ def wait_for(what, timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return what()
+
+
+HEAVY = ("click", "yaml", "paramiko", "cryptography", "xmlrpc", "http")
+
+
+def test_a_warm_command_loads_neither_click_nor_yaml_nor_ssh_in_the_users_process(kfleet, keeping):
+    """herd/launch.py hands the command line to the keeper before click loads: a warm command's own cost."""
+    inventory = str(kfleet.inventory_path)
+    assert keeping.kept("status", "-a", "-i", inventory).code == 0        # starts the keeper
+    code = textwrap.dedent(f"""
+        import atexit, json, sys
+        atexit.register(lambda: sys.stderr.write("MODULES=" + json.dumps(sorted(sys.modules)) + "\\n"))
+        from herd.launch import main
+        main(["status", "-a", "-i", {inventory!r}, "-v"])
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=keeping.env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "keeper: through the keeper" in done.stderr            # it did go through the keeper
+    assert all(host.name in done.stdout for host in kfleet.hosts)
+    modules = set(json.loads(done.stderr.split("MODULES=", 1)[1]))
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}
+    assert not {m for m in modules if m.startswith(("herd.cli", "herd.inventory.loader", "herd.ssh", "herd.fleet"))}

@@ -153,14 +153,14 @@ def _through_keeper(args: list[str]) -> int | None:
     return run_kept(args)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``herd`` command."""
+def main(argv: Sequence[str] | None = None, *, keeper: bool = True) -> None:
+    """The ``herd`` command (herd/launch.py comes first; ``keeper=False``: it asked the keeper already)."""
     from herd.cli.imports import defer_optional_imports
 
     defer_optional_imports()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = _through_keeper(args)
+        code = _through_keeper(args) if keeper else None
         if code is None:
             code = run_command(args)
     except KeyboardInterrupt:

@@ -96,7 +96,17 @@ def _inventory(args: list[str]) -> str:
 
 
 def _inventory_keep(inventory: str) -> float | None:
-    """The inventory's ``keep`` (defaults.keep); read only when no keeper runs yet."""
+    """The inventory's ``keep`` (defaults.keep); read only when no keeper runs yet.
+
+    A file that does not even contain the word is not parsed (the command
+    about to run directly parses it once, as it would without keepers).
+    """
+    try:
+        with open(inventory, "rb") as fh:
+            if b"keep" not in fh.read():
+                return None
+    except OSError:
+        return None     # a directory (Ansible: keep is not read there) or unreadable: the direct run says
     try:
         from herd.inventory import read_inventory
 
