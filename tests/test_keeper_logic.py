@@ -359,3 +359,24 @@ def test_no_keep_means_no_keeper_contacted(tmp_path, monkeypatch, capsys):
     assert client.run_kept(["status", "-v", "-i", str(inv)]) is None
     assert client.run_kept(["status", "-v", "--no-keep", "-i", str(inv)]) is None
     assert capsys.readouterr().err == ""
+
+
+def test_the_keepers_inventory_memo_parses_once_per_content_and_home(tmp_path, monkeypatch):
+    from herd.keeper.scope import InventoryMemo
+
+    path = tmp_path / "inventory.yaml"
+    path.write_text("hosts:\n  web01:\n")
+    memo = InventoryMemo()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    first = memo.read(str(path))
+    assert memo.read(str(path)) is first                       # same bytes: the same parse
+    stat = path.stat()
+    path.write_text("hosts:\n  web02:\n")                       # same length, mtime put back: still seen
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = memo.read(str(path))
+    assert [h.name for h in second.hosts] == ["web02"]
+    monkeypatch.setenv("HOME", str(tmp_path / "other"))         # ~ would expand elsewhere: parsed again
+    assert memo.read(str(path)) is not second
+    ini = tmp_path / "hosts.ini"
+    ini.write_text("[web]\nweb01\n")
+    assert memo.read(str(ini)) is not memo.read(str(ini))      # Ansible: other files count, never kept

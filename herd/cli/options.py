@@ -182,11 +182,20 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
             opts = replace(opts, become=scope.become)
     else:
         path, how = find_inventory(opts.inventory)
-        inventory = read_inventory(path)
+        inventory = _read_inventory(path)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
     return inventory, with_become(hosts, opts.become)
+
+
+def _read_inventory(path: str) -> "Inventory":
+    """The inventory at ``path``; inside a keeper, parsed once per content (herd/keeper/scope.py)."""
+    from herd.inventory import read_inventory
+    from herd.keeper.scope import keeper_scope
+
+    keeper = keeper_scope()
+    return keeper.pools.inventories.read(path) if keeper is not None else read_inventory(path)
 
 
 def with_become(hosts: list, become: bool | None) -> list:

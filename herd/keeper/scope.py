@@ -9,7 +9,9 @@ gets another pool, never a session made under the old ones.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -18,11 +20,45 @@ from herd.keeper.keys import SecretSeal, pool_key
 if TYPE_CHECKING:
     from herd.cli.options import FleetOptions
     from herd.fleet import Fleet, SessionPool
-    from herd.inventory.model import Host
+    from herd.inventory.model import Host, Inventory
 
 log = logging.getLogger("herd-keeper")   # not under "herd": commands set that logger up for their own stderr
 
 MAX_POOLS = 4   # pools kept at once (e.g. two --timeout values in use); the least recently used is closed
+
+
+class InventoryMemo:
+    """herd's YAML inventory parsed once per content: a command whose file is byte for byte the last one's
+    (and whose HOME, which ``~`` in paths expands to, is the same) gets the same frozen Inventory.
+
+    Keyed on the bytes, not the mtime, so an edit is always seen; Ansible
+    inventories (which read other files beside this one) are parsed every time.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[tuple[str, bytes], "Inventory"]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, path: str) -> "Inventory":
+        from herd.inventory.ansible import is_ansible_inventory
+        from herd.inventory.read import read_inventory
+
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return read_inventory(path)          # a directory, or unreadable: read_inventory says what
+        key = (os.environ.get("HOME", ""), hashlib.sha256(data).digest())
+        where = os.path.abspath(path)
+        with self._lock:
+            known = self._last.get(where)
+        if known is not None and known[0] == key:
+            return known[1]
+        inventory = read_inventory(path)
+        if not is_ansible_inventory(path):
+            with self._lock:
+                self._last[where] = (key, inventory)
+        return inventory
 
 
 class Pools:
@@ -32,6 +68,7 @@ class Pools:
         self._pools: dict[str, "SessionPool"] = {}
         self._lock = threading.Lock()
         self.seal = SecretSeal()
+        self.inventories = InventoryMemo()
 
     def get(self, key: str, opts: "FleetOptions", inventory_path: str, timeout: float | None) -> "SessionPool":
         """The pool of ``key``, made on first use with the command's own Connector settings."""

@@ -193,9 +193,7 @@ class Keeper:
 
     def _inventory_keeps(self) -> bool:
         try:
-            from herd.inventory import read_inventory
-
-            return bool(read_inventory(self.inventory).keep)
+            return bool(self.pools.inventories.read(self.inventory).keep)
         except Exception:  # noqa: BLE001 - a broken inventory: the direct run reports it
             return False
 
