@@ -68,7 +68,7 @@ REMOTE_STATUS = 'supervisorctl -c "$HERDBENCH_CONF" status'
 ANSIBLE_STATUS = "supervisorctl -c {{ supervisor_conf }} status"
 
 CONTENDERS = ["herd", "herd-forks", "herd-keep", "floor", "pssh", "pssh-warm", "ssh", "ssh-warm", "ansible"]
-SLOW = ("pssh", "ssh", "ssh-warm", "ansible")   # fewer runs at large sizes (--slow-runs)
+SLOW = ("pssh", "pssh-warm", "ssh", "ssh-warm", "ansible")   # fewer runs at large sizes (--slow-runs)
 WARM = ("ssh-warm", "pssh-warm")                # on the ControlPersist masters of a warm-up loop
 LABELS = {
     "herd": "herd status",
