@@ -1,3 +1,3 @@
-from herd.cli import main
+from herd.launch import main
 
 main()

@@ -46,7 +46,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -67,10 +67,13 @@ PROCS_PER_HOST = 5       # 4 app processes + the worker (herd.testing)
 REMOTE_STATUS = 'supervisorctl -c "$HERDBENCH_CONF" status'
 ANSIBLE_STATUS = "supervisorctl -c {{ supervisor_conf }} status"
 
-CONTENDERS = ["herd", "herd-forks", "floor", "pssh", "ssh", "ssh-warm", "ansible"]
-SLOW = ("pssh", "ssh", "ssh-warm", "ansible")   # fewer runs at large sizes (--slow-runs)
+CONTENDERS = ["herd", "herd-forks", "herd-keep", "floor", "pssh", "pssh-warm", "ssh", "ssh-warm", "ansible"]
+SLOW = ("pssh", "pssh-warm", "ssh", "ssh-warm", "ansible")   # fewer runs at large sizes (--slow-runs)
+WARM = ("ssh-warm", "pssh-warm")                # on the ControlPersist masters of a warm-up loop
 LABELS = {
     "herd": "herd status",
+    "herd-keep": "herd status, keeper (warm)",
+    "pssh-warm": "parallel-ssh, ControlPersist (warm)",
     "herd-forks": "herd status --forks N",
     "floor": "paramiko floor",
     "pssh": "parallel-ssh",
@@ -475,6 +478,13 @@ ssh_args = {' '.join(shlex.quote(a) for a in ssh_options(d))}
             opts = " ".join(shlex.quote(o) for o in ssh_options(self.directory))
             argv = ["parallel-ssh", "-h", str(d / "pssh-hosts"), "-p", str(n), "-t", "600", "-i",
                     "-x", opts, REMOTE_STATUS]
+        elif name == "herd-keep":
+            argv = [str(herd_bin()), "status", "-i", str(d / "inventory.yaml"), "-a"]
+            env = self.keeper_env()
+        elif name == "pssh-warm":
+            opts = " ".join(shlex.quote(o) for o in ssh_options(self.directory, self.warm_options()))
+            argv = ["parallel-ssh", "-h", str(d / "pssh-hosts"), "-p", str(n), "-t", "600", "-i",
+                    "-x", opts, REMOTE_STATUS]
         elif name == "ssh":
             argv = ["bash", str(d / "ssh-loop.sh")]
         elif name == "ssh-warm":
@@ -485,6 +495,15 @@ ssh_args = {' '.join(shlex.quote(a) for a in ssh_options(d))}
         else:
             raise ValueError(name)
         return Contender(name, argv, env)
+
+    def warm_options(self) -> list[str]:
+        return [o.format(dir=self.directory) for o in WARM_OPTIONS]
+
+    def keeper_env(self) -> dict[str, str]:
+        """herd with a keeper (docs/keeper.md): HERD_KEEP, and a runtime directory of the bench's own."""
+        runtime = self.directory / "rt"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        return {**self.env(), "HERD_KEEP": "15m", "XDG_RUNTIME_DIR": str(runtime)}
 
     def warm_masters(self, n: int) -> list[int]:
         """Pids of the ControlPersist masters of the first ``n`` hosts (after a warm-up run)."""
@@ -705,28 +724,56 @@ class Bench:
                 self.setup.files_for(n)
                 print(f"  {n} host(s), RTT {rtt:g} ms; uptime: {_uptime()}", flush=True)
                 masters: list[int] = []
-                warm = "ssh-warm" in names and n <= self.args.warm_max_hosts
+                warm = any(w in names for w in WARM) and n <= self.args.warm_max_hosts
                 if warm:
                     self.timed(self.setup.contender("ssh-warm", n), n, rtt, record=False)
                     masters = self.setup.warm_masters(n)
+                keeper = self.start_keeper(n) if "herd-keep" in names else []
                 for i in range(self.args.runs):
                     for name in names:
                         if name == "herd-forks" and n <= self.default_forks:
                             continue   # the same command as "herd" at this size
-                        if name == "ssh-warm" and not warm:
+                        if name in WARM and not warm:
                             continue
                         if name in SLOW and n > self.args.slow_above and i >= self.args.slow_runs:
                             continue
-                        self.timed(self.setup.contender(name, n), n, rtt,
-                                   extra_pids=masters if name == "ssh-warm" else None)
+                        extra = masters if name in WARM else keeper if name == "herd-keep" else None
+                        self.timed(self.setup.contender(name, n), n, rtt, extra_pids=extra)
                 if masters:
                     self.setup.close_masters()
+                if keeper:
+                    self.stop_keepers()
+
+    def start_keeper(self, n: int) -> list[int]:
+        """Start the keeper of size ``n``'s inventory and let it connect (outside any timed run): its pid.
+
+        It runs in the controller's namespace, detached; its CPU during the
+        timed runs is added to the contender's, as the ssh masters' are.
+        """
+        contender = self.setup.contender("herd-keep", n)
+        prefix = ["ip", "netns", "exec", CTL_NS] if self.handle.namespaces else []
+        for _ in range(2):   # the first starts it and connects through it; the second checks it is warm
+            subprocess.run([*prefix, *contender.argv], env=contender.env, capture_output=True, check=False)
+        shown = subprocess.run([*prefix, str(herd_bin()), "keeper", "status", "-o", "json"], env=contender.env,
+                               capture_output=True, text=True, check=False)
+        try:
+            pids = [int(k["pid"]) for k in json.loads(shown.stdout)]
+        except (ValueError, KeyError, TypeError):
+            pids = []
+        print(f"    keeper started for {n} host(s): pid {pids}", flush=True)
+        return pids
+
+    def stop_keepers(self) -> None:
+        env = self.setup.keeper_env()
+        prefix = ["ip", "netns", "exec", CTL_NS] if self.handle.namespaces else []
+        subprocess.run([*prefix, str(herd_bin()), "keeper", "stop", "--all"], env=env, capture_output=True,
+                       check=False)
 
     def warm_up(self) -> None:
         print("warm-up (page cache), 1 host, not counted:", flush=True)
         self.setup.files_for(1)
         for name in self.args.contenders:
-            if name != "herd-forks":
+            if name not in ("herd-forks", "herd-keep"):
                 self.timed(self.setup.contender(name, 1), 1, 0, record=False)
         self.setup.close_masters()
 
@@ -866,6 +913,10 @@ def targets(results: Results) -> list[tuple[str, str, bool | None]]:
     what = "100 hosts, 40 ms: herd peak memory < 150 MB"
     out.append((what, f"{cell['peak_mb']:.0f} MB", cell["peak_mb"] < 150) if cell and cell["peak_mb"]
                else (what, "not measured", None))
+    for hosts, limit in ((100, 0.25), (20, 0.15)):
+        kept = wall(rtt, hosts, "herd-keep")
+        what = f"{hosts} hosts, 40 ms: warm herd status (keeper) < {limit:g} s"
+        out.append((what, f"{kept:.3f} s median", kept < limit) if kept else (what, "not measured", None))
     start = results.extras.get("startup", {}).get("herd --help")
     out.append(("herd --help < 0.25 s", f"{start['median'] * 1000:.0f} ms median" if start else "not measured",
                 start["median"] < 0.25 if start else None))
@@ -1086,12 +1137,14 @@ def run_main(args: argparse.Namespace) -> int:
         for bench in bench_ref:
             with contextlib.suppress(Exception):
                 bench.setup.close_masters()
+            with contextlib.suppress(Exception):
+                bench.stop_keepers()
         if not args.keep:
             handle.stop()
             if namespaces:
                 delete_network()
         else:
-            print(f"--keep: fleet left running; scripts/bench --cleanup removes it", file=sys.stderr)
+            print("--keep: fleet left running; scripts/bench --cleanup removes it", file=sys.stderr)
     if args.startup:
         print(f"herd start-up ({_uptime()}):", flush=True)
         results.extras["startup"] = startup_time(args.startup_runs, args.dir)

@@ -146,3 +146,4 @@ def test_completion_scripts_for_each_shell(shell: str, marker: str) -> None:
                             env={**os.environ, "_HERD_COMPLETE": f"{shell}_source"})
     assert result.returncode == 0
     assert marker in result.stdout
+

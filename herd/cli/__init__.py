@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                       "host, on 127.0.0.1."),
     "fg": ("herd.cli.logs", "fg", "Attach to one process on one host (-H HOST): its stdout and stderr are shown "
                                   "as they come, each line you type is sent to its stdin."),
+    "keeper": ("herd.cli.keeper", "keeper",
+               "The background keeper of SSH connections: its status, or stop it (docs/keeper.md)."),
     "inventory": ("herd.cli.inventory", "inventory",
                   "Show what herd resolved from the inventory (every host when none is selected)."),
     "maintail": ("herd.cli.logs", "maintail",
@@ -144,13 +146,23 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
     return code if isinstance(code, int) else 0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``herd`` command."""
+def _through_keeper(args: list[str]) -> int | None:
+    """The command's exit code when a keeper ran it (herd/keeper), None to run it here."""
+    from herd.keeper.client import run_kept
+
+    return run_kept(args)
+
+
+def main(argv: Sequence[str] | None = None, *, keeper: bool = True) -> None:
+    """The ``herd`` command (herd/launch.py comes first; ``keeper=False``: it asked the keeper already)."""
     from herd.cli.imports import defer_optional_imports
 
     defer_optional_imports()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = run_command(sys.argv[1:] if argv is None else argv)
+        code = _through_keeper(args) if keeper else None
+        if code is None:
+            code = run_command(args)
     except KeyboardInterrupt:
         click.echo("herd: interrupted", err=True)
         code = EXIT_INTERRUPTED

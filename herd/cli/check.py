@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, load_selected, make_connector
+from herd.cli.options import FleetOptions, command_start, fleet_options, load_selected, new_fleet
 from herd.files import write_atomically
 from herd.operations.ping import Pinger
 
@@ -94,7 +94,7 @@ def check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opt
 
 
 def _check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions) -> int:
-    clock = _Clock(fleet_opts.timeout)
+    clock = _Clock(fleet_opts.timeout, command_start())
     ping_timeout = min(PING_TIMEOUT_MAX, fleet_opts.timeout / 8)
     pinger = Pinger(ping, ping_timeout) if ping else None
     if pinger:
@@ -146,7 +146,6 @@ def _run(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
 
 def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     from herd.errors import HerdError
-    from herd.fleet import Fleet
     from herd.operations.check import run_check
 
     inventory, hosts = load_selected(opts, default_all=True)
@@ -158,7 +157,7 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     per_step = max(0.1, math.floor(deadline * 0.9 * 10) / 10)
     log.info("check: %.1f s for the hosts after %.1f s of start-up, %.1f s per connection or call",
              deadline, clock.elapsed(), per_step)
-    with Fleet(hosts, make_connector(opts, inventory.path, timeout=per_step), forks=opts.forks) as fleet:
+    with new_fleet(opts, inventory.path, hosts, timeout=per_step) as fleet:
         return run_check(fleet, inventory, deadline=deadline)
 
 
@@ -175,15 +174,21 @@ def _one_line(text: str) -> str:
 class _Clock:
     """--timeout counted from the start of the process, as the caller (Nagios, cron) sees it."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, start: float | None = None) -> None:
+        """``start``: when the user's process started (a keeper runs the command for it); default: this one."""
         self.timeout = timeout
-        self.start = time.monotonic() - _process_age()
+        self.start = time.monotonic() - _process_age() if start is None else start
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
     def remaining(self) -> float:
         return self.timeout - self.elapsed()
+
+
+def process_start() -> float:
+    """time.monotonic() when this process started, as near as Linux tells (the keeper client sends it)."""
+    return time.monotonic() - _process_age()
 
 
 def _process_age() -> float:

@@ -56,7 +56,7 @@ def window_options(func):
 
 
 @click.command(epilog=TAIL_EXIT_CODES)
-@click.argument("args", nargs=-1, metavar="NAME... [stdout|stderr]")
+@click.argument("args", nargs=-1, metavar="[NAME]... [stdout|stderr]")
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Read this file on each host instead: with NAMEs, the file of each process "
                    "({program} {process} {num} {host} filled in); without, PATH itself ({host}; may be repeated).")

@@ -35,6 +35,7 @@ class FleetOptions:
     accept_new: bool
     verbose: int
     become: bool | None = None   # --become / --no-become: overrides the inventory's become for this run
+    keep: str | None = None      # --keep DURATION / --no-keep ("0"): read by the keeper client (herd/keeper)
 
     @property
     def has_selector(self) -> bool:
@@ -87,9 +88,15 @@ _OPTIONS = [
     click.option("--become/--no-become", default=None,
                  help="Reach supervisord through sudo on the hosts (or not), whatever the inventory's "
                       "become says, for this run."),
+    click.option("--keep", metavar="DURATION", default=None,
+                 help="Keep the SSH connections open in a background keeper for DURATION after the last "
+                      "command (10m, 90s, 1h), as ssh's ControlPersist; later commands reuse them "
+                      "(default: $HERD_KEEP, else the inventory's keep; docs/keeper.md)."),
+    click.option("--no-keep", "keep", flag_value="0", help="Connect directly, not through a keeper."),
 ]
 
-_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose", "become"]
+_NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose", "become",
+          "keep"]
 
 
 def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -175,11 +182,20 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
             opts = replace(opts, become=scope.become)
     else:
         path, how = find_inventory(opts.inventory)
-        inventory = read_inventory(path)
+        inventory = _read_inventory(path)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
     return inventory, with_become(hosts, opts.become)
+
+
+def _read_inventory(path: str) -> "Inventory":
+    """The inventory at ``path``; inside a keeper, parsed once per content (herd/keeper/scope.py)."""
+    from herd.inventory import read_inventory
+    from herd.keeper.scope import keeper_scope
+
+    keeper = keeper_scope()
+    return keeper.pools.inventories.read(path) if keeper is not None else read_inventory(path)
 
 
 def with_become(hosts: list, become: bool | None) -> list:
@@ -205,7 +221,26 @@ def open_fleet(opts: FleetOptions, *, default_all: bool,
     if scope is not None:
         _check_shell_connector(opts, scope.pool.connector)
         return Fleet(hosts, scope.pool.connector, forks=opts.forks, pool=scope.pool)
-    return Fleet(hosts, make_connector(opts, inventory.path), forks=opts.forks)
+    return new_fleet(opts, inventory.path, hosts)
+
+
+def new_fleet(opts: FleetOptions, inventory_path: str, hosts: list, timeout: float | None = None) -> "Fleet":
+    """A Fleet on new connections, or, inside a keeper, on the keeper's kept ones (herd/keeper/scope.py)."""
+    from herd.fleet import Fleet
+    from herd.keeper.scope import keeper_scope
+
+    keeper = keeper_scope()
+    if keeper is not None:
+        return keeper.fleet(opts, inventory_path, hosts, timeout=timeout)
+    return Fleet(hosts, make_connector(opts, inventory_path, timeout=timeout), forks=opts.forks)
+
+
+def command_start() -> float | None:
+    """time.monotonic() when the user's herd process started, when a keeper runs the command; else None."""
+    from herd.keeper.scope import keeper_scope
+
+    keeper = keeper_scope()
+    return keeper.started if keeper is not None else None
 
 
 def make_connector(opts: FleetOptions, inventory_path: str, timeout: float | None = None) -> Any:

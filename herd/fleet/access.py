@@ -37,6 +37,10 @@ class HostAccess(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def connected(self) -> bool:
+        """True while a live connection is held: a call costs one round trip, no handshake."""
+
     def client(self) -> "SupervisorClient":
         """supervisord's XML-RPC client, connecting first if needed."""
 

@@ -9,6 +9,7 @@ host still busy at the deadline is reported as timed out and abandoned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -50,9 +51,15 @@ class Fleet:
     """The selected hosts, their (reusable) sessions, and parallel execution."""
 
     def __init__(self, hosts: Sequence[Host], connector: Connector, forks: int = 50,
-                 pool: SessionPool | None = None) -> None:
-        """With ``pool``, sessions are borrowed from it and stay open after close()."""
+                 pool: SessionPool | None = None, reopen_dead: bool = False) -> None:
+        """With ``pool``, sessions are borrowed from it and stay open after close().
+
+        ``reopen_dead``: in read-only runs, a kept connection found dead
+        (its transport closed under the call) is reopened and the task run
+        again, once, within the same deadline (the keeper's fleets).
+        """
         self.hosts = list(hosts)
+        self.reopen_dead = reopen_dead
         self.connector = connector
         self.forks = max(1, forks)
         self._owns_sessions = pool is None
@@ -75,20 +82,21 @@ class Fleet:
         A step's own timeout (the handshake, a call) firing at the same
         moment says more than "no answer": it gets READ_GRACE to win.
         """
-        return self.run(task, deadline=self.read_budget, grace=READ_GRACE)
+        return self.run(task, deadline=self.read_budget, grace=READ_GRACE, idempotent=True)
 
     def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
-            deadline: float | None = None, grace: float = 0.0) -> list[HostResult[T]]:
+            deadline: float | None = None, grace: float = 0.0, idempotent: bool = False) -> list[HostResult[T]]:
         """Run ``task(client)`` on each host in parallel; results in inventory order.
 
         ``deadline`` (seconds from now) bounds the whole run: a host still
         busy then (plus ``grace``) gets a HostTimeout result and its session
-        is dropped.
+        is dropped.  ``idempotent``: the task may run twice on a host (see
+        ``reopen_dead``).
         """
         targets = list(self.hosts if hosts is None else hosts)
         results: dict[str, HostResult[T]] = {}
         slots = threading.Semaphore(self.forks)
-        threads = [threading.Thread(target=self._run_one, args=(h, task, results, slots),
+        threads = [threading.Thread(target=self._run_one, args=(h, task, results, slots, idempotent),
                                     name=f"herd-{h.name}", daemon=True) for h in targets]
         end = None if deadline is None else time.monotonic() + deadline + grace
         for thread in threads:
@@ -98,11 +106,22 @@ class Fleet:
         return [results.get(h.name) or self._abandon(h, deadline) for h in targets]
 
     def _run_one(self, host: Host, task: Task[T], results: dict[str, HostResult[T]],
-                 slots: threading.Semaphore) -> None:
-        with slots:
-            session = self.sessions[host.name]
+                 slots: threading.Semaphore, idempotent: bool = False) -> None:
+        session = self.sessions[host.name]
+        # --forks bounds the handshakes in flight (the controller's CPU, the hosts' sshd MaxStartups);
+        # a call on a connection kept open (shell, keeper, web) is one round trip and takes no slot.
+        with contextlib.nullcontext() if session.connected else slots:
+            retry = idempotent and self.reopen_dead and session.connected
             try:
-                results[host.name] = HostResult(host, value=task(session.client()))
+                try:
+                    value = task(session.client())
+                except HostError as exc:
+                    if not (retry and not session.connected):
+                        raise
+                    log.info("%s: the kept connection was dead (%s); connecting again", host.name, exc.reason)
+                    session.reset()
+                    value = task(session.client())
+                results[host.name] = HostResult(host, value=value)
             except HostError as exc:
                 session.reset()
                 results[host.name] = HostResult(host, error=exc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from herd.errors import HostError, SocketMissing, SupervisorUnavailable, TunnelDenied, TunnelRefused
@@ -74,6 +74,12 @@ class HostSession:
     def open_agent(self, script: str, args: Sequence[str], what: str) -> paramiko.Channel:
         """An agent script on the host (the log file reader), on an exec channel of its own."""
         return self.ssh.open_agent(script, args, what)
+
+    @property
+    def connected(self) -> bool:
+        """True while the session holds a live SSH transport (a command would reuse it)."""
+        ssh = self._ssh
+        return self._client is not None and ssh is not None and ssh.alive
 
     def reset(self) -> None:
         """Forget the connection (after an error); the next use reconnects."""
@@ -223,18 +229,36 @@ class SessionPool:
     the command ends, so the next command costs one round trip per host.
     """
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: Connector, identity: Callable[[Host], Hashable] | None = None) -> None:
+        """``identity(host)``: what a session was made under; a host whose identity changed gets a new one.
+
+        By default the Host itself (its inventory settings).  The keeper adds
+        the sealed secrets the session was made with (herd/keeper/keys.py).
+        """
         self.connector = connector
+        self._identity = identity or (lambda host: host)
+        self._made_under: dict[str, Hashable] = {}
         self._sessions: dict[str, HostSession] = {}
         self._discarded: list[HostSession] = []
         self._lock = threading.Lock()
 
     def session(self, host: Host) -> HostSession:
+        identity = self._identity(host)
         with self._lock:
             current = self._sessions.get(host.name)
-            if current is None or current.host != host:
+            if current is None or self._made_under.get(host.name) != identity:
+                if current is not None:
+                    self._discarded.append(current)
+                    current.abort()
                 current = self._sessions[host.name] = HostSession(host, self.connector)
+                self._made_under[host.name] = identity
             return current
+
+    def connected(self) -> int:
+        """How many hosts have a live connection now (``herd keeper status``)."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+        return sum(1 for s in sessions if s.connected)
 
     def discard(self) -> None:
         """Forget every session, aborting its connection without waiting for its user.

@@ -19,7 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
                                   Expectation, GroupNode, Host, Inventory, SupervisorTarget)
 from herd.inventory.settings import CHECKS, check_logs
-from herd.inventory.yamlnodes import (INT, STR, Ctx, as_str, compose, describe, did_you_mean, is_null, join_key,
+from herd.inventory.yamlnodes import (BOOL, FLOAT, INT, STR, Ctx, as_str, compose, describe, did_you_mean, is_null, join_key,
                                       known_pairs, nonblank, pairs, read_text, unknown_key)
 from herd.text import shorten as _echo   # a value quoted in a message: one line, escaped, cut
 
@@ -71,6 +71,25 @@ class _Value(NamedTuple):
 _Settings = dict[str, _Value]
 
 
+def check_keep(ctx: Ctx, node: Node, key: str) -> float:
+    """A duration for the keeper: 10m, 90s, 1h, a number of seconds; 0 or false: no keeper."""
+    from herd.keeper.keys import parse_duration
+
+    if isinstance(node, ScalarNode) and node.tag == BOOL:
+        if node.value.lower() in ("false", "no", "off"):
+            return 0.0
+        ctx.fail("must be a duration (e.g. 10m, 90s, 1h) or false", node, key)
+    if not isinstance(node, ScalarNode) or node.tag not in (STR, INT, FLOAT):
+        ctx.fail(f"must be a duration (e.g. 10m, 90s, 1h), got {describe(node)}", node, key)
+    try:
+        return parse_duration(node.value)
+    except ValueError:
+        ctx.fail(f"must be a duration (e.g. 10m, 90s, 1h), got {node.value!r}", node, key)
+
+
+_SCHEMA_CHECKS = {**CHECKS, "keep": check_keep}   # keep: defaults only, not a host setting
+
+
 def _parse_settings(ctx: Ctx, node: Node, key: str,
                     allowed: tuple[str, ...]) -> tuple[_Settings, _Settings, Node | None]:
     """Validate a ``defaults`` or host mapping.
@@ -93,6 +112,8 @@ def _parse_settings(ctx: Ctx, node: Node, key: str,
         if knode.tag != STR or name not in allowed:
             if name == "address" and key == "defaults":
                 ctx.fail("address is per host; it cannot be a default", knode, path)
+            if name == "keep" and key != "defaults":
+                ctx.fail("keep is for the whole inventory: set it in defaults", knode, path)
             if name == "logs" and key == "defaults":
                 ctx.fail("logs is a top-level key (for every host; a host may override it)", knode, path)
             unknown_key(ctx, knode, key, allowed)
@@ -101,7 +122,7 @@ def _parse_settings(ctx: Ctx, node: Node, key: str,
         elif is_null(vnode):
             settings[name] = _Value(None, vnode, path)
         else:
-            settings[name] = _Value(CHECKS[name](ctx, vnode, path), vnode, path)
+            settings[name] = _Value(_SCHEMA_CHECKS[name](ctx, vnode, path), vnode, path)
     _check_exclusive(ctx, settings, _BECOME_EXCLUSIVE, key)
     return settings, supervisor, sup_node
 
@@ -335,7 +356,8 @@ def _build(ctx: Ctx, root: Node | None) -> Inventory:
     default_sup: _Settings = {}
     if "defaults" in sections:
         defaults, default_sup, _ = _parse_settings(ctx, sections["defaults"][1], "defaults",
-                                                   _DEFAULT_KEYS)
+                                                   _DEFAULT_KEYS + ("keep",))
+    keep = defaults.pop("keep", None)   # the keeper's idle time (herd/keeper): not a host setting
     logs = check_logs(ctx, sections["logs"][1], "logs") if "logs" in sections else {}
     hosts = _parse_hosts(ctx, sections["hosts"], defaults, default_sup, logs)
     raw_groups = _parse_groups(ctx, sections["groups"][1]) if "groups" in sections else {}
@@ -344,7 +366,7 @@ def _build(ctx: Ctx, root: Node | None) -> Inventory:
     expect = _parse_expect(ctx, sections["expect"][1], groups, order) if "expect" in sections else {}
     check = _parse_check(ctx, sections["check"][1]) if "check" in sections else CheckSettings()
     return Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check,
-                     tree=_group_tree(raw_groups))
+                     tree=_group_tree(raw_groups), keep=keep.value if keep is not None else None)
 
 
 def _group_tree(raw: dict[str, list[_Member]]) -> dict[str, GroupNode]:

@@ -160,6 +160,8 @@ class Inventory:
     check: CheckSettings = field(default_factory=CheckSettings)
     # The group tree (group -> GroupNode); empty when the loader does not say.
     tree: Mapping[str, GroupNode] = field(default_factory=dict)
+    # defaults.keep: seconds a keeper keeps connections after the last command (herd/keeper); None: no keeper.
+    keep: float | None = None
 
     def expectations_for(self, host: str) -> list[Expectation]:
         """The ``expect`` entries that apply to ``host``, in file order."""

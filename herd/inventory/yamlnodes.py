@@ -24,6 +24,7 @@ from herd.text import shorten as _echo   # a value quoted in a message: one line
 
 TAG = "tag:yaml.org,2002:"
 STR, INT, NULL, MERGE, BOOL = TAG + "str", TAG + "int", TAG + "null", TAG + "merge", TAG + "bool"
+FLOAT = TAG + "float"
 
 
 def read_text(path: str) -> str:

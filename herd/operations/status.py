@@ -59,7 +59,7 @@ def fetch_status(fleet: Fleet, specs: Sequence[str], *, deadline: float | None =
     def task(client: SupervisorClient) -> tuple[list[ProcessInfo], list[str]]:
         return names.select(specs, client.all_process_info())
 
-    results = fleet.read(task) if deadline is None else fleet.run(task, deadline=deadline)
+    results = fleet.read(task) if deadline is None else fleet.run(task, deadline=deadline, idempotent=True)
     hosts = []
     for result in results:
         if result.error is not None or result.value is None:

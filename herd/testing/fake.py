@@ -488,6 +488,10 @@ class FakeHost:
                                             timeout=self.timeout)
         return self._client
 
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and not self.broken
+
     def reset(self) -> None:
         self._client = None
 

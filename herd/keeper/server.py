@@ -1,0 +1,322 @@
+"""The keeper process: ``python -m herd.keeper.server --inventory PATH --socket PATH --idle SECONDS``.
+
+Started detached by the first command that wants it (client.py), it
+serves one inventory for one user until it has been idle for ``--idle``
+seconds, ``herd keeper stop`` asks, its socket is taken away, or SIGTERM.
+
+One command at a time: a command changes process-wide state (the
+environment, the working directory, sys.stdout/stderr, the "herd" logger),
+so the keeper runs a request's command line with *its* environment, cwd
+and streams, and a second client arriving meanwhile is told "busy" and
+runs directly (its output is the same; it only pays its own handshakes).
+Every request is checked first: the peer must run as this uid
+(SO_PEERCRED), and the request's herd build must be this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from herd import __version__
+from herd.keeper import protocol
+from herd.keeper.capture import Capture
+from herd.keeper.paths import lock_path
+from herd.keeper.scope import KeeperScope, Pools
+
+log = logging.getLogger("herd-keeper")
+
+ACCEPT_POLL = 0.5   # seconds between checks of the idle time and of the socket file
+REQUEST_READ = 5.0  # seconds a client gets to send its request once connected
+
+
+class Keeper:
+    """The accept loop, the one-at-a-time runner, the idle clock."""
+
+    def __init__(self, inventory: str, socket_path: Path, idle: float) -> None:
+        self.inventory = inventory
+        self.socket_path = socket_path
+        self.idle = idle
+        self.pools = Pools()
+        self.started = time.time()
+        self.last_used = time.monotonic()
+        self.served = 0
+        self.busy = threading.Lock()
+        self.stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._inode = 0
+        self._base_env = dict(os.environ)
+
+    # -- lifetime ------------------------------------------------------------
+
+    def bind(self) -> bool:
+        """Take the lock and the socket; False when another keeper holds them."""
+        self._lock_fd = os.open(lock_path(self.socket_path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        try:
+            self.socket_path.unlink()
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(self.socket_path))
+        finally:
+            os.umask(old)
+        os.chmod(self.socket_path, 0o600)
+        listener.listen(16)
+        listener.settimeout(ACCEPT_POLL)
+        self._inode = os.stat(self.socket_path).st_ino
+        self._listener = listener
+        return True
+
+    def serve(self) -> None:
+        assert self._listener is not None
+        log.info("keeper pid %d for %s on %s, idle time %gs", os.getpid(), self.inventory, self.socket_path,
+                 self.idle)
+        while not self.stopping.is_set():
+            if self._expired() or not self._socket_is_ours():
+                break
+            try:
+                conn, _ = self._listener.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError as exc:
+                log.warning("accept: %s", exc)
+                continue
+            threading.Thread(target=self._serve_one, args=(conn,), daemon=True).start()
+        self.close()
+
+    def _expired(self) -> bool:
+        if self.busy.locked():
+            return False
+        if time.monotonic() - self.last_used > self.idle:
+            log.info("idle for %gs: exiting", self.idle)
+            return True
+        return False
+
+    def _socket_is_ours(self) -> bool:
+        try:
+            ours = os.stat(self.socket_path).st_ino == self._inode
+        except OSError:
+            ours = False
+        if not ours:
+            log.info("socket %s removed or replaced: exiting", self.socket_path)
+        return ours
+
+    def close(self) -> None:
+        if self._listener is not None:
+            if self._socket_is_ours():
+                try:
+                    self.socket_path.unlink()
+                except OSError:
+                    pass
+            self._listener.close()
+            self._listener = None
+        self.pools.close()
+        log.info("keeper pid %d stopped after %d commands", os.getpid(), self.served)
+
+    # -- one connection --------------------------------------------------------
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        with conn:
+            if not protocol.same_user(conn):
+                log.warning("refused a connection from another uid")
+                return
+            conn.settimeout(REQUEST_READ)
+            try:
+                request = protocol.receive(conn)
+                op = request.get("op")
+                if op == "status":
+                    protocol.send(conn, self.status())
+                elif op == "stop":
+                    protocol.send(conn, {"kind": "stopping", "pid": os.getpid()})
+                    self.stopping.set()
+                elif op == "run":
+                    self._run(conn, request)
+                else:
+                    protocol.send(conn, {"kind": "refused", "reason": f"unknown request {op!r}"})
+            except (protocol.ProtocolError, OSError) as exc:
+                log.info("client went away: %s", exc)
+
+    def status(self) -> dict[str, Any]:
+        """What ``herd keeper status`` shows: nothing secret."""
+        return {"kind": "status", "pid": os.getpid(), "inventory": self.inventory, "version": __version__,
+                "hosts_connected": self.pools.connected(), "idle": round(time.monotonic() - self.last_used, 1),
+                "busy": self.busy.locked(), "keep": self.idle, "started": self.started, "commands": self.served,
+                "log": str(self.socket_path.with_suffix(".log"))}
+
+    def _run(self, conn: socket.socket, request: dict[str, Any]) -> None:
+        refusal = self._refusal(request)
+        if refusal is None and not self.busy.acquire(blocking=False):
+            refusal = "busy with another command"
+        if refusal is not None:
+            protocol.send(conn, {"kind": "refused", "reason": refusal})
+            return
+        try:
+            self.last_used = time.monotonic()
+            keep = request.get("keep")
+            if isinstance(keep, (int, float)) and keep > 0:
+                self.idle = float(keep)
+            protocol.send(conn, {"kind": "accepted", "pid": os.getpid()})
+            self._execute(conn, request)
+        finally:
+            self.last_used = time.monotonic()
+            self.served += 1
+            self.busy.release()
+
+    def _refusal(self, request: dict[str, Any]) -> str | None:
+        """Why this keeper must not run the request (the client then runs it directly)."""
+        if request.get("version") != __version__:
+            return f"the keeper runs herd {__version__}, the command herd {request.get('version')}"
+        if os.path.realpath(str(request.get("inventory"))) != os.path.realpath(self.inventory):
+            return "the keeper serves another inventory"
+        if not isinstance(request.get("argv"), list) or not isinstance(request.get("env"), dict):
+            return "malformed request"
+        if request.get("keep") is None and not self._inventory_keeps():
+            self.stopping.set()
+            return "the inventory no longer says keep"
+        return None
+
+    def _inventory_keeps(self) -> bool:
+        try:
+            return bool(self.pools.inventories.read(self.inventory).keep)
+        except Exception:  # noqa: BLE001 - a broken inventory: the direct run reports it
+            return False
+
+    def _execute(self, conn: socket.socket, request: dict[str, Any]) -> None:
+        """Run the command in a thread; heartbeats meanwhile; abort its sessions if the client leaves."""
+        capture = Capture(str(request.get("encoding") or "utf-8"), str(request.get("errors") or "strict"),
+                          bool(request.get("stdout_tty")), bool(request.get("stderr_tty")))
+        scope = KeeperScope(self.pools, dict(request["env"]), request.get("started"))
+        result: dict[str, Any] = {}
+        worker = threading.Thread(target=self._command, args=(request, scope, capture, result), daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(protocol.HEARTBEAT)
+            if worker.is_alive():
+                if _client_left(conn):
+                    log.info("client left during %s: aborting its sessions", _argv0(request))
+                    self.pools.discard(scope.used)
+                    worker.join()
+                    return
+                protocol.send(conn, {"kind": "alive"})
+        if "error" in result:
+            protocol.send(conn, {"kind": "failed", "reason": result["error"]})
+            return
+        protocol.send(conn, {"kind": "done", "code": result["code"], "output": capture.frames()})
+
+    def _command(self, request: dict[str, Any], scope: KeeperScope, capture: Capture,
+                 result: dict[str, Any]) -> None:
+        """The command line, under the request's environment, cwd and streams."""
+        from herd.cli import run_command
+
+        saved = (sys.stdout, sys.stderr, sys.stdin)
+        herd_log = logging.getLogger("herd")
+        saved_log = (list(herd_log.handlers), herd_log.level, herd_log.propagate)
+        try:
+            os.chdir(str(request.get("cwd") or "/"))
+            os.environ.clear()
+            os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+            sys.stdout, sys.stderr, sys.stdin = capture.stdout, capture.stderr, _NoInput()
+            result["code"] = run_command([str(a) for a in request["argv"]], obj=scope)
+        except SystemExit as exc:
+            result["code"] = exc.code if isinstance(exc.code, int) else 1
+        except BaseException as exc:  # noqa: BLE001 - the client reruns it directly; the log says why
+            log.exception("command %s failed inside the keeper", _argv0(request))
+            result["error"] = f"{type(exc).__name__} inside the keeper"
+        finally:
+            sys.stdout, sys.stderr, sys.stdin = saved
+            os.environ.clear()
+            os.environ.update(self._base_env)
+            herd_log.handlers[:], herd_log.level, herd_log.propagate = saved_log
+            try:
+                os.chdir("/")
+            except OSError:
+                pass
+
+
+class _NoInput:
+    """stdin inside the keeper: no terminal, nothing to read (commands that read stdin run directly)."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def read(self, *args: object) -> str:
+        return ""
+
+    readline = read
+
+    def fileno(self) -> int:
+        raise OSError("no stdin inside the keeper")
+
+
+def _client_left(conn: socket.socket) -> bool:
+    """True when the client closed its end (Ctrl-C, killed): its socket reads as EOF."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _argv0(request: dict[str, Any]) -> str:
+    argv = request.get("argv") or ["?"]
+    return f"`herd {argv[0]}`"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="herd-keeper", description="herd's connection keeper (internal)")
+    parser.add_argument("--inventory", required=True)
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--idle", type=float, required=True)
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s herd-keeper[%(process)d]: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    from herd.cli.imports import defer_optional_imports
+
+    defer_optional_imports()
+    keeper = Keeper(os.path.abspath(args.inventory), Path(args.socket), args.idle)
+    if not keeper.bind():
+        return   # another keeper got there first
+    signal.signal(signal.SIGTERM, lambda *_: keeper.stopping.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    os.chdir("/")
+    threading.Thread(target=_preload, daemon=True).start()
+    keeper.serve()
+
+
+def _preload() -> None:
+    """Import what commands use now, not during the first request (the import lock orders the two)."""
+    import importlib
+
+    for name in ("herd.cli.status", "herd.cli.check", "herd.cli.control", "herd.cli.config", "herd.cli.logs",
+                 "herd.inventory", "herd.fleet", "herd.operations.status", "herd.operations.check",
+                 "herd.operations.control", "herd.render.status", "herd.ssh.connection", "herd.ssh.config"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the request that needs it will say what is wrong
+            log.exception("preloading %s", name)
+
+
+if __name__ == "__main__":
+    main()
