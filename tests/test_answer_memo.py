@@ -129,3 +129,20 @@ def test_a_fault_raises_as_xmlsafe_raises_it_and_keeps_nothing(host) -> None:
     assert memo.loads(data) == xmlsafe.loads(data) and memo.reused == 0
     with pytest.raises(xmlsafe.Refused):
         memo.loads(b"<!DOCTYPE x [<!ENTITY a 'b'>]>" + data)
+
+
+def test_a_kept_client_reuses_its_last_process_info_parse_and_reports_the_new_uptime(host) -> None:
+    """SupervisorClient.all_process_info (status in a shell or a keeper) keeps its own memo."""
+    from herd.testing.fake import FakeHost
+
+    supervisor, clock = host
+    client = FakeHost("web01", supervisor).client()
+    first = {p.name: p for p in client.all_process_info()}
+    clock.t += 5
+    second = {p.name: p for p in client.all_process_info()}
+    assert client._process_info_memo.reused == 1
+    assert second["tornado-8080"].now - first["tornado-8080"].now == 5
+    assert second["tornado-8080"].description != first["tornado-8080"].description
+    supervisor.dispatch("supervisor.stopProcess", ("worker", False))    # a real change: parsed in full
+    third = {p.name: p for p in client.all_process_info()}
+    assert third["worker"].statename in ("STOPPING", "STOPPED") and client._process_info_memo.reused == 1

@@ -59,6 +59,9 @@ class SupervisorClient:
         self.timeout = timeout
         self._pipe = pipe
         self._has_credentials = has_credentials
+        # status asks every host the same on every command of a shell or keeper: the last answer's
+        # parse is reused when only supervisord's clock moved (herd/supervisor/repeat.py)
+        self._process_info_memo = AnswerMemo()
 
     def call(self, method: str, *params: Any, memo: AnswerMemo | None = None) -> Any:
         """One XML-RPC call; a fault raises SupervisorFault.
@@ -108,7 +111,7 @@ class SupervisorClient:
     # -- typed calls -----------------------------------------------------
 
     def all_process_info(self) -> list[ProcessInfo]:
-        answer = self.call("supervisor.getAllProcessInfo")
+        answer = self.call("supervisor.getAllProcessInfo", memo=self._process_info_memo)
         try:
             return [ProcessInfo.from_rpc(i) for i in answer]
         except (TypeError, ValueError, AttributeError):
