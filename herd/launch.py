@@ -18,9 +18,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``herd`` command: through a keeper when one serves it, else herd.cli.main."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        from herd.keeper.client import run_kept
-
-        code = run_kept(args)
+        code = None if _never_kept(args) else _run_kept(args)
     except KeyboardInterrupt:
         sys.stderr.write("herd: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
@@ -29,3 +27,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     from herd.cli import main as cli_main
 
     cli_main(args, keeper=False)
+
+
+def _never_kept(args: list[str]) -> bool:
+    """Help, completion and a bare ``herd``: no keeper runs them, so its client is not even imported."""
+    import os
+
+    from herd.keeper.route import direct_reason
+
+    return bool(os.environ.get("_HERD_COMPLETE")) or direct_reason(args, False) in ("help", "no command")
+
+
+def _run_kept(args: list[str]) -> int | None:
+    from herd.keeper.client import run_kept
+
+    return run_kept(args)
+
