@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -73,6 +74,16 @@ def test_inventory_keep_key(tmp_path):
     inv.write_text("hosts:\n  web01: {keep: 10m}\n")
     with pytest.raises(InventoryError, match="keep"):
         load_inventory(str(inv))
+
+
+def test_an_unreadable_keep_duration_is_a_usage_error_naming_it(tmp_path):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("hosts:\n  web01: {}\n")
+    done = subprocess.run([sys.executable, "-m", "herd", "status", "-i", str(inv), "--keep", "soon"],
+                          capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)}, timeout=60)
+    assert done.returncode == 2
+    assert "Invalid value for '--keep': 'soon' is not a duration (e.g. 90s, 10m, 1h)" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # -- routing -------------------------------------------------------------------------

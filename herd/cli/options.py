@@ -88,7 +88,7 @@ _OPTIONS = [
     click.option("--become/--no-become", default=None,
                  help="Reach supervisord through sudo on the hosts (or not), whatever the inventory's "
                       "become says, for this run."),
-    click.option("--keep", metavar="DURATION", default=None,
+    click.option("--keep", metavar="DURATION", default=None, callback=lambda ctx, param, value: _check_keep(value),
                  help="Keep the SSH connections open in a background keeper for DURATION after the last "
                       "command (10m, 90s, 1h), as ssh's ControlPersist; later commands reuse them "
                       "(default: $HERD_KEEP, else the inventory's keep; docs/keeper.md)."),
@@ -97,6 +97,18 @@ _OPTIONS = [
 
 _NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose", "become",
           "keep"]
+
+
+def _check_keep(value: str | None) -> str | None:
+    """--keep's DURATION, refused here when unreadable (the keeper client would only skip it)."""
+    if value is not None:
+        from herd.keeper.keys import parse_duration
+
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--keep'") from None
+    return value
 
 
 def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
