@@ -4,10 +4,12 @@
 #   ensure_sshd   OpenSSH's sshd at /usr/sbin/sshd (apt-get as root, else advice)
 #   ensure_distro_tools  sudo, Dropbear and openssl for the Debian-style test hosts (as root)
 #   ensure_venv   .venv with herd installed editable, with its [test] extra
+#                 (HERD_PYTHON=3.12: .venv-3.12 built with Python 3.12 instead; see use_python)
 #   ensure_chromium  Debian's chromium and chromedriver (herd web's browser tests)
 
 HERD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERD_VENV="$HERD_ROOT/.venv"
+HERD_VENV_PYTHON=python3
 SSHD=/usr/sbin/sshd
 _apt_updated=
 
@@ -57,9 +59,30 @@ ensure_distro_tools() {
     apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
 }
 
+# find_python X.Y: the path of a Python X.Y interpreter (pythonX.Y on PATH, else pyenv's), or nothing.
+find_python() {
+    local version=$1 found root
+    found=$(command -v "python$version" 2>/dev/null) && { echo "$found"; return 0; }
+    root=${PYENV_ROOT:-$HOME/.pyenv}
+    for found in "$root"/versions/"$version".*/bin/python"$version"; do
+        [ -x "$found" ] && { echo "$found"; return 0; }
+    done
+    return 1
+}
+
+# use_python X.Y: build and use .venv-X.Y with that interpreter (herd runs on Python 3.10 and later).
+use_python() {
+    local version=$1 found
+    [[ "$version" =~ ^3\.[0-9]+$ ]] || die "--python wants a Python version such as 3.12, got '$version'"
+    found=$(find_python "$version") \
+        || die "Python $version not found: install it (pyenv install $version) or put python$version on PATH"
+    HERD_VENV="$HERD_ROOT/.venv-$version"
+    HERD_VENV_PYTHON=$found
+}
+
 _make_venv() {
     rm -rf "$HERD_VENV"
-    python3 -m venv "$HERD_VENV" >/dev/null 2>&1
+    "$HERD_VENV_PYTHON" -m venv "$HERD_VENV" >/dev/null 2>&1
 }
 
 ensure_venv() {

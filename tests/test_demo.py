@@ -13,6 +13,7 @@ from herd.testing.fleet import Fleet
 from helpers import herd
 
 
+@pytest.mark.fleet     # through `herd demo` (a subprocess): tests/conftest.py cannot see it by itself
 def test_demo_starts_a_fleet_herd_works_on_shows_it_and_stops_it(tmp_path: Path, home: Path) -> None:
     where = tmp_path / "demo"
     started = herd("demo", "--dir", str(where), home=home, timeout=120)

@@ -62,7 +62,7 @@ def _not_waited(info: ProcessInfo) -> Outcome:
 def backoff_sentence(info: ProcessInfo) -> str:
     """What a BACKOFF process is doing: supervisord keeps trying to start it, and why it failed."""
     why = info.spawnerr or info.description
-    return f"BACKOFF: it keeps exiting and supervisord is starting it again{f' ({why})' if why else ''}"
+    return f"BACKOFF: it exits at start and supervisord keeps retrying{f' ({why})' if why else ''}"
 
 
 def stop(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
