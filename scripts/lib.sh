@@ -59,13 +59,14 @@ ensure_distro_tools() {
     apt_install "${missing[@]}" || die "apt-get install ${missing[*]} failed"
 }
 
-# find_python X.Y: the path of a Python X.Y interpreter (pythonX.Y on PATH, else pyenv's), or nothing.
+# find_python X.Y: the path of a Python X.Y interpreter that runs (pythonX.Y on PATH, else pyenv's
+# versions: a pyenv shim on PATH runs only where that version is selected), or nothing.
 find_python() {
     local version=$1 found root
-    found=$(command -v "python$version" 2>/dev/null) && { echo "$found"; return 0; }
     root=${PYENV_ROOT:-$HOME/.pyenv}
-    for found in "$root"/versions/"$version".*/bin/python"$version"; do
-        [ -x "$found" ] && { echo "$found"; return 0; }
+    for found in "$(command -v "python$version" 2>/dev/null)" "$root"/versions/"$version".*/bin/python"$version"; do
+        [ -x "$found" ] && "$found" -c "import sys; sys.exit(sys.version_info[:2] != (${version/./, }))" 2>/dev/null \
+            && { echo "$found"; return 0; }
     done
     return 1
 }
@@ -94,7 +95,7 @@ ensure_venv() {
         is_root || die "python3 -m venv failed: install python3-venv (sudo apt-get install python3-venv)"
         echo "installing python3-venv ..."
         apt_install python3-venv || die "apt-get install python3-venv failed"
-        _make_venv || die "python3 -m venv $HERD_VENV failed even with python3-venv installed"
+        _make_venv || die "$HERD_VENV_PYTHON -m venv $HERD_VENV failed even with python3-venv installed"
     fi
     _install_herd
 }
