@@ -258,5 +258,6 @@ class SupervisorClient:
             return SupervisorUnavailable(self.host, "supervisord has no [rpcinterface:supervisor] section "
                                                     f"(it does not know {method})")
         if code == Faults.SHUTDOWN_STATE:
-            return SupervisorUnavailable(self.host, "supervisord is shutting down")
+            return SupervisorUnavailable(self.host, "supervisord is restarting or shutting down "
+                                                    "(a reload or shutdown is under way: SHUTDOWN_STATE)")
         return SupervisorFault(code, text)
