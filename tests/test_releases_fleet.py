@@ -36,6 +36,9 @@ from herd.testing.fleet import Fleet
 from herd.testing.pytest_plugin import start_fleet_for
 from helpers import Run, herd, herd_env, wait_until
 
+# one worker runs the module (scripts/test: --dist loadgroup): one fleet of seven, commands in this order
+pytestmark = pytest.mark.xdist_group("releases")
+
 RELEASES = {"web01": "3.0a12", "web02": "3.1.4", "web03": "3.3.5", "web04": "4.0.4", "web05": "4.1.0",
             "web06": "4.2.5", "web07": "4.3.0"}
 HOSTS = list(RELEASES)
