@@ -456,3 +456,91 @@ def test_shutdown(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) 
         for host in HOSTS:
             rfleet.host(host).supervisord_pid = None
             rfleet.start_supervisord(host, 60)
+
+
+# -- the fake's release profiles answer as the real releases do (herd/testing/fake.py) ------------------
+
+def _client_of(rfleet: Fleet, host: str) -> Any:
+    from herd.fleet.session import HostSession
+    from herd.inventory import load_inventory
+    from herd.ssh.connection import Connector
+
+    inventory = load_inventory(str(rfleet.inventory_path))
+    return HostSession(next(h for h in inventory.hosts if h.name == host), Connector(timeout=30))
+
+
+def _fake_of(release: str) -> Any:
+    from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
+
+    python = 2 if release.startswith("3.") else 3
+    supervisor = FakeSupervisor([ProgramSpec("worker"), ProgramSpec("bytes")], version=release, python=python)
+    supervisor.write_log("bytes", b"bad \xff\xfe ok \xe3\x81\x82 ctl \x1b[31m nul \x00 end\n")
+    return FakeHost("fake", supervisor)
+
+
+def _answers(client: Any) -> dict[str, Any]:
+    """What herd relies on of a release, asked over the raw wire (no capabilities involved)."""
+    from herd.errors import HerdError, SupervisorFault
+
+    def outcome(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except SupervisorFault as fault:
+            return ("fault", fault.code)
+        except HerdError as exc:
+            return ("error", type(exc).__name__)
+
+    two = outcome(lambda: client.call("system.multicall", [{"methodName": "supervisor.getAPIVersion"},
+                                                           {"methodName": "supervisor.getPID"}]))
+    config = outcome(lambda: client.call("supervisor.getAllConfigInfo"))
+    size = outcome(lambda: client.call("supervisor.tailProcessStdoutLog", "bytes", 0, 0))
+    whole = outcome(lambda: client.call("system.multicall", [{"methodName": "supervisor.tailProcessStdoutLog",
+                                                              "params": ["bytes", 0, 200]}]))
+    return {
+        "version": client.call("supervisor.getSupervisorVersion"),
+        "api": client.call("supervisor.getAPIVersion"),
+        "signal listed": "supervisor.signalProcess" in client.call("system.listMethods"),
+        "two calls answered": len(two) if isinstance(two, list) else two,
+        "empty params": outcome(lambda: client.call("system.multicall", [{"methodName": "supervisor.getPID",
+                                                                            "params": []}])) != ("error",
+                                                                                                 "SupervisorUnavailable"),
+        "config fields": sorted(set(config[0]) & {"exitcodes", "redirect_stderr", "stdout_logfile"}),
+        "log text": _last_line(whole),
+        "log size": isinstance(size, list),
+    }
+
+
+def _last_line(answers: Any) -> Any:
+    """The last whole line of a multicall's tail, as bytes (Python 2), or that supervisord could not decode it."""
+    if not isinstance(answers, list):
+        return answers
+    answer = answers[0]
+    if isinstance(answer, dict):
+        return "decode fault" if "UnicodeDecodeError" in str(answer.get("faultString")) else answer
+    return answer[0].encode("utf-8", "surrogateescape").split(b"\n")[-2]
+
+
+def test_the_fakes_release_profiles_answer_as_the_real_releases_do(rfleet: Fleet) -> None:
+    for host, release in RELEASES.items():
+        rfleet.rpc(host).supervisor.clearProcessLogs("bytes")
+        wait_until(lambda: rfleet.rpc(host).supervisor.tailProcessStdoutLog("bytes", 0, 0)[1] > 0, 10,
+                   f"{host}: a line of bytes")
+        session = _client_of(rfleet, host)
+        try:
+            real = _answers(session.client())
+        finally:
+            session.close()
+        fake = _answers(_fake_of(release).client())
+        assert real == fake, (host, release, real, fake)
+        assert real["version"] == release and real["api"] == "3.0"
+        assert real["signal listed"] == (release not in NO_SIGNAL)
+        assert real["two calls answered"] == (1 if release == "3.0a12" else 2)
+        assert real["empty params"] == (release != "3.0a12")
+
+
+def test_multicall_before_3_2_answers_a_call_a_second_past_the_second(rfleet: Fleet) -> None:
+    """Why herd sends those releases one call at a time (a lower bound only: load never makes it faster)."""
+    rpc = rfleet.rpc("web02", 30).system      # 3.1.4
+    start = time.monotonic()
+    answers = rpc.multicall([{"methodName": "supervisor.getPID"}] * 4)
+    assert len(answers) == 4 and time.monotonic() - start >= 1.5

@@ -96,7 +96,8 @@ def expected_exits(client: SupervisorClient, exited: Sequence[ProcessInfo]) -> d
                             f"{capabilities.version}'s default; it does not report a program's own before 4.0")
     if not capabilities.config_fields:
         return {p.fullname: default for p in exited}
-    configs = {(str(c.get("group")), str(c.get("name"))): c for c in client.call("supervisor.getAllConfigInfo")
+    answer = client.call("supervisor.getAllConfigInfo")
+    configs = {(str(c.get("group")), str(c.get("name"))): c for c in (answer if isinstance(answer, list) else [])
                if isinstance(c, dict)}
     found: dict[str, ExpectedExits] = {}
     for process in exited:
