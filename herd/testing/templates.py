@@ -100,30 +100,70 @@ stopwaitsecs=5
 stdout_logfile={logs}/%(program_name)s-%(process_num)s.out.log
 stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
 """
-    inet = ""
-    if host.inet_port:
-        digest = hashlib.sha1((password or "").encode()).hexdigest()
-        inet = (f"\n[inet_http_server]\nport={host.address}:{host.inet_port}\n"
-                f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
     return f"""\
 ; written by herd.testing for {host.name}
 [unix_http_server]
 file={host.socket_path}
 chmod=0700
-{inet}
+{_inet_section(host, password)}
 {_daemon_sections(host, f"{host.dir}/supervisord.pid")}
 [supervisorctl]
 serverurl=unix://{host.socket_path}
 
 {tornado}
-[program:worker]
-command={py} -S -u {d}/worker.py {host.name}
+{_worker_section(fleet, host)}"""
+
+
+def _inet_section(host: FleetHost, password: str | None) -> str:
+    """[inet_http_server] on the host's inet port (the password as a SHA-1 hash), or nothing."""
+    if not host.inet_port:
+        return ""
+    digest = hashlib.sha1((password or "").encode()).hexdigest()
+    return (f"\n[inet_http_server]\nport={host.address}:{host.inet_port}\n"
+            f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
+
+
+def _worker_section(fleet: Fleet, host: FleetHost) -> str:
+    """[program:worker]: a line a second on stdout, one every 5 s on stderr, logged by supervisord."""
+    return f"""[program:worker]
+command={fleet.python} -S -u {fleet.directory}/worker.py {host.name}
 directory={host.dir}
 startsecs=1
 stopwaitsecs=5
-stdout_logfile={logs}/worker.out.log
-stderr_logfile={logs}/worker.err.log
+stdout_logfile={host.log_dir}/worker.out.log
+stderr_logfile={host.log_dir}/worker.err.log
 """
+
+
+def seed_supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
+    """The seed deployment's supervisord.conf for a 3.0a12 host, found in its project directory.
+
+    Verbatim but for what cannot be the same on a shared test machine: the
+    socket (the seed's /tmp/supervisor.sock would collide between fleets),
+    the interpreter of [program:tornado] (the fleet's Python; the seed's
+    ``python`` is Python 2) and numprocs_start (the host's port block).  The
+    worker (herd tail needs a program that logs through supervisord) and an
+    inet_http_server for inet hosts follow in a section of their own, marked
+    as not the seed's.
+    """
+    return f"""\
+[unix_http_server]
+file={host.socket_path}
+
+[supervisord]
+logfile=%(here)s/log/supervisord.log
+pidfile=%(here)s/log/supervisord.pid
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{host.socket_path}
+
+{seed_tornado(fleet, host)}
+; ---- not the seed's: added by herd.testing for {host.name} ----
+{_inet_section(host, password)}
+{_worker_section(fleet, host)}"""
 
 
 def seed_tornado(fleet: Fleet, host: FleetHost) -> str:
@@ -187,6 +227,8 @@ def inventory_yaml(fleet: Fleet) -> str:
                           f"      password_file: {_yaml_str(str(host.password_file))}"]
         if host.distro and fleet.seed_app:   # the seed's log files, where the distribution keeps the program
             lines += ["    logs:", f"      tornado: {_yaml_str(distro_log_template(host))}"]
+        elif host.seed_release and not fleet.seed_app:   # the seed's log files, in its project directory
+            lines += ["    logs:", f"      tornado: {_yaml_str(host.dir + '/log/{program}-{num}.log')}"]
     lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
                             for name, members in _groups(fleet.hosts).items()]
     if fleet.seed_app:
