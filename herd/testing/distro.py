@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 from herd.testing.hosts import DISTRO_USERS, START_TIMEOUT, FleetError, FleetHost
 from herd.testing.keys import keygen, write_private
 from herd.testing.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
-from herd.testing.templates import (DISTRO_SUDOERS, distro_sshd_config, distro_supervisord_conf,
+from herd.testing.releases import here_is_the_including_file
+from herd.testing.templates import (DISTRO_SUDOERS, distro_conf_d, distro_sshd_config, distro_supervisord_conf,
                                     namespace_script, program_source, seed_program_conf)
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ def write_files(fleet: Fleet, host: FleetHost) -> None:
     conf = distro_supervisord_conf(host, supervisor_password) + fleet.extra_config_for(host)
     (etc / "add" / host.distro_conf[len("/etc/"):]).write_text(conf)
     Path(host.conf_path).write_text(conf)   # the staged copy names the pid (see start_supervisord)
-    program = seed_program_conf(host.tornado_ports[0], fleet.light)
+    here = distro_conf_d(host) if host.release and not here_is_the_including_file(host.release) else None
+    program = seed_program_conf(host.tornado_ports[0], fleet.light, here)
     (conf_d / ("tornado.ini" if fedora else "tornado.conf")).write_text(program)
     (conf_d / "main.py").write_text(program_source("app.py"))
     Path(host.sshd_config_path).write_text(distro_sshd_config(fleet, host))

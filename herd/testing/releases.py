@@ -107,6 +107,13 @@ def python_version_for(version: str) -> str:
     return "3.7" if (major, minor) == (4, 0) else "3.11"
 
 
+def here_is_the_including_file(version: str) -> bool:
+    """Does supervisord ``version`` expand %(here)s in an [include]d file to that file's directory?
+    From 4.0 on; 3.x expands it to the main config's directory."""
+    match = _VERSION.match(version)
+    return bool(match) and int(match.group(1)) >= 4
+
+
 def env_override(python_version: str) -> str:
     """The environment variable naming the interpreter for ``python_version``: HERD_TEST_PYTHON27."""
     return "HERD_TEST_PYTHON" + python_version.replace(".", "")

@@ -184,10 +184,14 @@ stderr_logfile=NONE
 """
 
 
+def distro_conf_d(host: FleetHost) -> str:
+    """Where a distro host's program files are, inside its namespace (the seed app's %(here)s)."""
+    return "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
+
+
 def distro_log_template(host: FleetHost) -> str:
     """A distro host's seed log files, inside its namespace: %(here)s is the program's conf.d."""
-    conf_d = "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
-    return f"{conf_d}/log/{{program}}-{{num}}.log"
+    return f"{distro_conf_d(host)}/log/{{program}}-{{num}}.log"
 
 
 def seed_log_template(fleet: Fleet) -> str:
@@ -306,11 +310,15 @@ files = {include}
 """
 
 
-def seed_program_conf(first_port: int, light: bool = False) -> str:
+def seed_program_conf(first_port: int, light: bool = False, here: str | None = None) -> str:
     """The seed deployment's [program:tornado], verbatim but for numprocs_start
-    (and --light on a light fleet: the stdlib server instead of tornado)."""
+    (and --light on a light fleet: the stdlib server instead of tornado).
+
+    ``here`` spells %(here)s out: supervisord 3.x expands it in an included
+    file to the main config's directory, not the file's, so an operator of
+    3.x writes the program's directory instead."""
     light_line = "\t--light\n" if light else ""
-    return f"""\
+    text = f"""\
 [program:tornado]
 command=python
 	%(here)s/main.py
@@ -324,6 +332,7 @@ numprocs_start={first_port}
 stdout_logfile=NONE
 stderr_logfile=NONE
 """
+    return text.replace("%(here)s", here) if here else text
 
 
 def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:
