@@ -543,8 +543,7 @@ def test_the_cli_and_scripts_test_say_a_missing_interpreter_in_one_line(no_pytho
     cli = subprocess.run([*CLI, "releases", "install"], capture_output=True, text=True, env=env, timeout=60)
     assert (cli.returncode, cli.stdout, cli.stderr) == (1, "", f"herd.testing: {line}")
     lib = Path(__file__).resolve().parent.parent / "scripts" / "lib.sh"
-    script = subprocess.run(["bash", "-c", f'HERD_VENV={Path(sys.executable).parent.parent}; source {lib}; '
-                             'HERD_VENV=$(dirname $(dirname {sys.executable})); ensure_releases'.replace(
-                                 "{sys.executable}", sys.executable), "scripts/test"],
+    venv = Path(sys.executable).parent.parent     # the Python running these tests, as scripts/test's .venv
+    script = subprocess.run(["bash", "-c", f"source {lib} && HERD_VENV={venv} && ensure_releases", "scripts/test"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert (script.returncode, script.stderr) == (1, f"test: {line}")

@@ -111,7 +111,7 @@ def here_is_the_including_file(version: str) -> bool:
     """Does supervisord ``version`` expand %(here)s in an [include]d file to that file's directory?
     From 4.0 on; 3.x expands it to the main config's directory."""
     match = _VERSION.match(version)
-    return bool(match) and int(match.group(1)) >= 4
+    return match is not None and int(match.group(1)) >= 4
 
 
 def env_override(python_version: str) -> str:
@@ -119,7 +119,8 @@ def env_override(python_version: str) -> str:
     return "HERD_TEST_PYTHON" + python_version.replace(".", "")
 
 
-def _pyenv_root() -> str | None:
+def pyenv_root() -> str | None:
+    """pyenv's root: $PYENV_ROOT, ~/.pyenv when it exists, else what ``pyenv root`` says; or None."""
     root = os.environ.get("PYENV_ROOT")
     if root:
         return root
@@ -136,7 +137,7 @@ def _pyenv_root() -> str | None:
 
 def _pyenv_python(python_version: str) -> str | None:
     """pyenv's newest X.Y.N interpreter, or None."""
-    root = _pyenv_root()
+    root = pyenv_root()
     if not root:
         return None
     found = []
