@@ -62,7 +62,7 @@ RELEASES: dict[str, str] = {
     "4.2.5": "3.11",
     "4.3.0": "3.11",
 }
-PYENV_SUGGESTION = {"2.7": "2.7.18", "3.7": "3.7.17", "3.11": "3.11.9"}
+PYENV_SUGGESTION = {"2.7": "2.7.18", "3.6": "3.6.15", "3.7": "3.7.17", "3.11": "3.11.9"}
 MARKER = "herd-release.json"  # written last, before the rename: what is installed, with which Python
 PIP_TIMEOUT = 600.0
 INSTALL_WORKERS = 3          # releases installed at once (2 cores, and pip is mostly waiting)
