@@ -34,13 +34,13 @@ from helpers import wait_until
 CLI = [sys.executable, "-m", "herd.testing"]
 
 
-def ssh_client(fleet: Fleet, name: str, **options) -> paramiko.SSHClient:
-    """A paramiko client logged in with the fleet's key, trusting only its known_hosts."""
+def ssh_client(fleet: Fleet, name: str, user: str | None = None, **options) -> paramiko.SSHClient:
+    """A paramiko client logged in with the fleet's key (as the inventory's user), trusting only its known_hosts."""
     host = fleet.host(name)
     client = paramiko.SSHClient()
     client.load_host_keys(str(fleet.known_hosts_path))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(host.address, port=host.ssh_port, username=yaml.safe_load(
+    client.connect(host.address, port=host.ssh_port, username=user or yaml.safe_load(
         fleet.inventory_path.read_text())["defaults"]["user"], key_filename=str(fleet.client_key_path),
         allow_agent=False, look_for_keys=False, timeout=10, **options)
     return client
@@ -406,6 +406,52 @@ def test_release_options_are_checked_before_anything_starts(tmp_path):
         parse_releases(["web02"])
     with pytest.raises(FleetError, match=r"^--release names web01 twice: 3.1.4 and 4.3.0$"):
         parse_releases(["web01=3.1.4", "web01=4.3.0"])
+
+
+CENTOS7_CHECK = """command -v python3 || echo no python3; ls /usr/bin | grep -c '^python3' ; python -S -c 'import sys; \
+print("%d.%d" % sys.version_info[:2])'; command -v supervisord; head -1 /usr/bin/supervisord; supervisord --version"""
+
+
+def test_distro_hosts_run_releases_and_a_centos7_host_has_python_2_7_alone(make_fleet):
+    """web01 as CentOS 7 (EPEL's supervisor 3.1.4, Fedora's layout, Python 2.7 its only Python);
+    web02 a Debian-style host on 4.2.5."""
+    distro = make_fleet(hosts=2, distro=["web01", "web02"], releases={"web01": "3.1.4", "web02": "4.2.5"},
+                        layouts={"web01": {"layout": "fedora", "pythons": ["2.7"]}}, light=True)
+    web01, web02 = distro.host("web01"), distro.host("web02")
+    assert [distro.rpc(n).supervisor.getSupervisorVersion() for n in ("web01", "web02")] == ["3.1.4", "4.2.5"]
+    assert os.readlink(f"/proc/{web01.supervisord_pid}/exe") == "/run/python/2.7/bin/python2.7"
+    assert cmdline(web01.supervisord_pid)[:5] == ["/run/python/2.7/bin/python2.7", "/usr/bin/supervisord", "-n",
+                                                  "-c", "/etc/supervisord.conf"]
+    assert os.readlink(f"/proc/{web02.supervisord_pid}/exe") == os.path.realpath(web02.supervisor_python)
+    for name in ("web01", "web02"):
+        ctl = distro.supervisorctl(name, "status")
+        assert [line.split()[1] for line in ctl.stdout.splitlines()] == ["RUNNING"] * 4, ctl.stdout + ctl.stderr
+    # 3.x expands %(here)s in an included file to /etc: the program's file spells its directory out
+    program = Path(web01.dir, "etc", "add", "supervisord.d", "tornado.ini").read_text()
+    assert "%(here)s" not in program and "\t/etc/supervisord.d/main.py\n" in program
+    assert "command=python\n" in program and "\t--light\n" in program
+    assert "\t%(here)s/main.py\n" in Path(web02.dir, "etc", "add", "supervisor", "conf.d", "tornado.conf").read_text()
+    client = ssh_client(distro, "web01", user="deploy")
+    try:   # what herd's agents find as the login user, and as root through sudo
+        assert run(client, CENTOS7_CHECK) == "no python3\n0\n2.7\n/usr/bin/supervisord\n#!/usr/bin/python2.7\n3.1.4\n"
+        assert run(client, "sudo -n sh -c 'command -v python3 || echo no python3; command -v python'") == \
+            "no python3\n/usr/bin/python\n"
+    finally:
+        client.close()
+    pids = distro.pids()
+    distro.stop()
+    assert [pid for pid in pids if pid_alive(pid)] == []
+
+
+def test_a_host_of_its_own_pythons_needs_a_release_on_one_of_them(tmp_path):
+    with pytest.raises(FleetError, match=r"^web01: supervisor 4.2.5 runs on Python 3.11, which web01 does not have "
+                                         r"\(its Pythons: 2.7\)$"):
+        Fleet.start(tmp_path / "f", hosts=1, distro=["web01"], releases={"web01": "4.2.5"},
+                    layouts={"web01": {"pythons": ["2.7"]}})
+    with pytest.raises(FleetError, match=r"^web01: a host of its own Pythons \(2.7\) needs a supervisor release"):
+        Fleet.start(tmp_path / "f", hosts=1, distro=["web01"], layouts={"web01": {"pythons": ["2.7"]}})
+    with pytest.raises(FleetError, match=r"^web01: supervisor 3.0a12 runs the seed's way, from a project directory"):
+        Fleet.start(tmp_path / "f", hosts=1, distro=["web01"], release="3.0a12")
 
 
 # -- the release installer: interpreters, errors, the cache (in process, with a fake pip) ----------

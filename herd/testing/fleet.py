@@ -152,7 +152,12 @@ class Fleet:
         ``layouts`` changes a distro host's supervisord set-up:
         ``{"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock",
         "owner": "deploy", "auth": True}}`` (auth: a username and password in
-        [unix_http_server] and [supervisorctl], the password in password_file).
+        [unix_http_server] and [supervisorctl], the password in password_file);
+        ``"pythons": ["2.7"]`` gives a distro host Pythons of its own: its
+        /usr/bin/python* are those alone (no python3), and its supervisord is
+        /usr/bin/supervisord running its release on one of them.  A CentOS 7
+        host: ``distro=["web01"], releases={"web01": "3.1.4"},
+        layouts={"web01": {"layout": "fedora", "pythons": ["2.7"]}}``.
 
         ``seed_app`` (off by default) runs the seed deployment's Tornado
         program on the plain hosts instead (stdout_logfile=NONE,
@@ -348,7 +353,8 @@ class Fleet:
         argv += ["-n"] if host.seed_release else ["-n", "-c", host.conf_path]
         if host.distro:   # as Debian starts it; -j names our staged file, to recognise the pid
             argv = distro_hosts.in_namespace(self, host, [*argv[:-1], host.distro_conf, "-j", f"{host.conf_path}.pid"])
-            env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
+            if not host.pythons:   # the programs' `python` is the fleet's (a host of its own Pythons: theirs)
+                env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
         out = os.path.join(host.log_dir, "supervisord.out")
         pid = spawn(argv, out, host.dir, env)
         host.supervisord_pid = pid
@@ -393,6 +399,8 @@ class Fleet:
         env = supervisord_env()
         if host.release is None:
             return [self.python, "-m", f"supervisor.{tool}"], env
+        if host.pythons:   # the host's own /usr/bin/supervisord (in its namespace), as its package has it
+            return [f"/usr/bin/{tool}"], env
         env.pop("PYTHONHOME", None)
         python = host.supervisor_python or "python"
         if host.seed_release:
@@ -593,6 +601,9 @@ def _install_releases(plan: _Plan, wanted: dict[str, str]) -> dict[str, Release]
     if seed_distro:
         raise FleetError(f"{', '.join(seed_distro)}: supervisor {SEED_RELEASE} runs the seed's way, from a project "
                          f"directory, not as a distribution's package: not on a distro host")
+    for name, setup in sorted(plan.layouts.items()):
+        if setup.get("pythons"):
+            distro_hosts.check_pythons(name, setup["pythons"], wanted.get(name))
     by_version = {r.version: r for r in install_all(sorted(set(wanted.values())))} if wanted else {}
     return {name: by_version[version] for name, version in wanted.items()}
 
@@ -646,7 +657,8 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         tornado_ports=_tornado_ports(plan.base_port or block, [index]),
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
         distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
-        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"), **_release_fields(plan, name))
+        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"), pythons=list(setup.get("pythons", [])),
+        **_release_fields(plan, name))
 
 
 def _release_fields(plan: _Plan, name: str) -> dict[str, Any]:

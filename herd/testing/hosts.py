@@ -26,6 +26,8 @@ DISTRO_SOCKET = "/var/run/supervisor.sock"
 DISTRO_CONF = "/etc/supervisor/supervisord.conf"
 DISTRO_LOGIN = "deploy"
 DISTRO_USERS = {"deploy": 2101, "ops": 2102, "intern": 2103}
+PYTHONS_MOUNT = "/run/python"                 # a host's own Pythons: /run/python/X.Y (herd.testing.distro)
+RELEASE_MOUNT = "/run/supervisor-release"     # and its supervisor release, imported by /usr/bin/supervisord
 
 
 class FleetError(RuntimeError):
@@ -63,6 +65,9 @@ class FleetHost:
     release: str | None = None
     supervisor_python: str | None = None   # the interpreter running that release
     supervisor_path: str | None = None     # the installed release (its PYTHONPATH; for 3.0a12 the build)
+    # A distro host's own Pythons ("2.7": CentOS 7): /usr/bin/python* in its namespace are
+    # those alone, supervisord is /usr/bin/supervisord on one of them (herd.testing.distro).
+    pythons: list[str] = field(default_factory=list)
 
     @property
     def seed_release(self) -> bool:

@@ -251,6 +251,7 @@ def install(version: str, say: Callable[[str], None] = lambda line: None) -> Rel
         say(f"installing supervisor {version} for Python {python_version} ({python}) into {final} ...")
         began = time.monotonic()
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}.tmp-"))
+        tmp.chmod(0o755)   # readable by every user, as an installed package is (a distro host's login user)
         log = root / f"{key}.log"
         log.write_text("")
         try:

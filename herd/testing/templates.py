@@ -261,8 +261,9 @@ ops     ALL=(ALL:ALL) ALL
 """
 
 
-def namespace_script(fleet: Fleet, host: FleetHost) -> str:
-    """The shell script that sets up a distro host's mount namespace and then holds it."""
+def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
+    """The shell script that sets up a distro host's mount namespace and then holds it
+    (``more``: further set-up, run last)."""
     h, key = host.dir, f"{fleet.client_key_path}.pub"
     homes = "".join(
         f"mkdir -p /run/home/{u}/.ssh && cp {key} /run/home/{u}/.ssh/authorized_keys && "
@@ -284,7 +285,7 @@ install -m 0440 {h}/etc/sudoers /etc/sudoers
 rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
 cp -r {h}/etc/add/. /etc/
 mkdir -p {os.path.dirname(host.socket_path)}
-{homes}{hide}touch {host.ns_ready_path}
+{homes}{hide}{more}touch {host.ns_ready_path}
 while :; do sleep 3600; done
 """
 
