@@ -6,6 +6,7 @@ benchmarks; from a shell (herd.testing.cli)::
 
     python -m herd.testing start DIR --hosts 3 --inet web03 --no-streamlocal web02
     python -m herd.testing start DIR --hosts 2 --distro web01 --dropbear web02   # as root
+    python -m herd.testing start DIR --hosts 2 --release web01=3.0a12,web02=3.1.4
     python -m herd.testing status DIR
     python -m herd.testing stop DIR
 
@@ -19,6 +20,12 @@ Layout of DIR::
 Distribution-style hosts (``--distro``, ``--dropbear``; root only) are built
 like a Debian server in a mount namespace of their own: see herd.testing.distro.
 
+Release hosts (``releases=``, ``--release``) run a real supervisord of an
+older release on its own Python (herd.testing.releases; see start()).  The
+seed's 3.0a12 host adds to its directory what the seed's project has:
+``supervisor/`` (the build), ``meld3/__init__.py``, ``main.py`` and ``log/``
+(supervisord.log, tornado-PORT.log).
+
 Ports: see herd.testing.ports.  With an explicit ``base_port`` the tornado
 ports are base_port+10*i+0..3 and sshd/inet ports still come from a reserved
 block.
@@ -30,8 +37,11 @@ answer, a drip, a hang, garbage, an entity bomb, thousands of processes);
 ``Fleet.restore(name)`` puts supervisord back.
 
 Processes: sshd runs as ``/usr/sbin/sshd -D -e -f CONFIG`` and supervisord as
-``python -m supervisor.supervisord -n -c CONF``; how they are started,
-recognised and reaped is herd.testing.processes.
+``python -m supervisor.supervisord -n -c CONF`` (the release's Python with
+PYTHONPATH naming the release on a release host; the seed's ``python2.7
+supervisor/supervisord.py -n`` in its directory, recognised by that
+directory); how they are started, recognised and reaped is
+herd.testing.processes.
 """
 
 from __future__ import annotations
