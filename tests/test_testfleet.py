@@ -267,7 +267,7 @@ def test_port_reservations_never_overlap(tmp_path):
 
 # -- release hosts: every supervisord from the seed's 3.0a12 to 4.3.0, on its own Python ---------
 
-RELEASE_HOSTS = dict(zip((f"web{i:02d}" for i in range(1, 8)), releases.RELEASES))   # web01: 3.0a12 ...
+RELEASE_HOSTS = releases.one_host_per_release()   # {"web01": "3.0a12", "web02": "3.1.4", ..., "web07": "4.3.0"}
 release_fleet = module_fleet("releases", hosts=7, releases=RELEASE_HOSTS, inet=["web03"])
 
 # The seed deployment's supervisord.conf (shared/reference/seed-supervisord-tornado-deploy.ja.txt), verbatim.
@@ -584,12 +584,16 @@ def test_a_failed_install_names_pips_error_and_leaves_nothing_half_done(no_pytho
 
 
 def test_the_cli_and_scripts_test_say_a_missing_interpreter_in_one_line(no_pythons):
-    env = {**os.environ, "PATH": f"{no_pythons / 'empty'}:/usr/bin:/bin"}
+    tools = no_pythons / "tools"      # what lib.sh needs, and no pythonX.Y the machine may have
+    tools.mkdir()
+    for tool in ("bash", "dirname", "basename"):
+        (tools / tool).symlink_to(shutil.which(tool, path="/usr/local/bin:/usr/bin:/bin") or f"/bin/{tool}")
+    env = {**os.environ, "PATH": str(tools)}
     line = "supervisor 3.0a12 needs Python 2.7: none found (pyenv install 2.7.18, or set HERD_TEST_PYTHON27)\n"
     cli = subprocess.run([*CLI, "releases", "install"], capture_output=True, text=True, env=env, timeout=60)
     assert (cli.returncode, cli.stdout, cli.stderr) == (1, "", f"herd.testing: {line}")
     lib = Path(__file__).resolve().parent.parent / "scripts" / "lib.sh"
     venv = Path(sys.executable).parent.parent     # the Python running these tests, as scripts/test's .venv
-    script = subprocess.run(["bash", "-c", f"source {lib} && HERD_VENV={venv} && ensure_releases", "scripts/test"],
+    script = subprocess.run([str(tools / "bash"), "-c", f"source {lib} && HERD_VENV={venv} && ensure_releases", "scripts/test"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert (script.returncode, script.stderr) == (1, f"test: {line}")

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from herd.testing.hosts import SEED_RELEASE, FleetError
+from herd.testing.hosts import SEED_RELEASE, FleetError, host_name
 
 # The releases the test fleet runs (issue 20's matrix), and the Python of each.
 RELEASES: dict[str, str] = {
@@ -88,6 +88,11 @@ class Release:
     def seed(self) -> bool:
         """True for 3.0a12: run the seed's way, from a copy in the project directory."""
         return self.version == SEED_RELEASE
+
+
+def one_host_per_release() -> dict[str, str]:
+    """``releases=`` for a fleet of len(RELEASES) hosts, one per release: {"web01": "3.0a12", ...}."""
+    return {host_name(i): version for i, version in enumerate(RELEASES)}
 
 
 def python_version_for(version: str) -> str:
