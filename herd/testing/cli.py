@@ -44,7 +44,8 @@ def print_summary(fleet: Fleet) -> None:
             if host.inet_port else f"unix://{host.socket_path}"
         notes = "" if host.streamlocal else "  [streamlocal forbidden]"
         if host.release:
-            notes += f"  [supervisord {host.release}{' the seed' + chr(39) + 's way' if host.seed_release else ''}]"
+            way = " the seed's way" if host.seed_release else ""
+            notes += f"  [supervisord {host.release}{way}]"
         ports = f"{host.tornado_ports[0]}-{host.tornado_ports[-1]}"
         print(f"  {host.name}  ssh 127.0.0.1:{host.ssh_port}  tornado {ports}  supervisor {where}{notes}")
     print(f"inventory: {fleet.inventory_path}")
