@@ -25,6 +25,7 @@ COMMANDS = ["status", "version", "pid", "start NAME", "stop NAME", "start all", 
             "signal", "clear", "tail", "tail -f", "maintail", "maintail -f", "fg", "tail (the app's log files)",
             "reread", "avail", "update", "add", "remove", "reload", "shutdown", "rolling-restart", "check",
             "shell", "shell: signal", "status --watch", "web", "keeper"]
+LABELS = {"shell: signal": "shell` (`signal` in it)", "tail (the app's log files)": "tail` (the app's log files)"}
 
 
 def load(directory: Path) -> dict[str, dict[str, str]]:
@@ -50,10 +51,11 @@ def table(cells: dict[str, dict[str, str]]) -> str:
             else:
                 if value not in notes:
                     notes.append(value)
-                row.append(f"one line [{notes.index(value) + 1}]")
-        lines.append(f"| `herd {command}` | " + " | ".join(row) + " |")
+                row.append(f"one line, exit 5 [{notes.index(value) + 1}]")
+        label = LABELS.get(command, f"{command}`")
+        lines.append(f"| `herd {label} | " + " | ".join(row) + " |")
     lines.append("")
-    lines += [f"[{i}] `{note}` (exit 5)" for i, note in enumerate(notes, 1)]
+    lines += [f"[{i}] `HOST  {note}`  " for i, note in enumerate(notes, 1)]
     return "\n".join(lines)
 
 

@@ -96,6 +96,7 @@ class _Plan:
     hidden: dict[str, list[str]] = field(default_factory=dict)
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
     releases: dict[str, Release] = field(default_factory=dict)   # hosts running a supervisor release
+    wanted: dict[str, str] = field(default_factory=dict)         # ... as asked ("4.1.0", "4.1.0@3.6")
 
 
 class Fleet:
@@ -599,7 +600,8 @@ def plan_fleet(directory: Path, count: int, base_port: int | None,
         raise FleetError(f"--base-port {base_port} is out of range")
     if plan.distro:
         distro_hosts.check_tools(bool(plan.dropbear))
-    plan.releases = _install_releases(plan, releases or {})
+    plan.wanted = dict(releases or {})
+    plan.releases = _install_releases(plan, plan.wanted)
     directory.mkdir(parents=True, exist_ok=True)
     _refuse_running(directory)
     return plan
@@ -614,7 +616,8 @@ def _install_releases(plan: _Plan, wanted: dict[str, str]) -> dict[str, Release]
     for name, setup in sorted(plan.layouts.items()):
         if setup.get("pythons"):
             distro_hosts.check_pythons(name, setup["pythons"], wanted.get(name))
-    by_version = {r.version: r for r in install_all(sorted(set(wanted.values())))} if wanted else {}
+    versions = sorted(set(wanted.values()))
+    by_version = dict(zip(versions, install_all(versions))) if wanted else {}
     return {name: by_version[version] for name, version in wanted.items()}
 
 
@@ -676,7 +679,8 @@ def _release_fields(plan: _Plan, name: str) -> dict[str, Any]:
     release = plan.releases.get(name)
     if release is None:
         return {}
-    return {"release": release.version, "supervisor_python": release.python, "supervisor_path": release.path}
+    # as asked: "4.1.0", or "4.1.0@3.6" (that release on another Python: herd.testing.releases.split)
+    return {"release": plan.wanted[name], "supervisor_python": release.python, "supervisor_path": release.path}
 
 
 HOSTILE_SCRIPT = str(Path(__file__).resolve().with_name("hostile.py"))

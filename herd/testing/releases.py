@@ -12,7 +12,8 @@ runs that release for real, on that Python:
     4.1.0, 4.2.5, 4.3.0    Python 3.11
 
 Other versions from 3.0 up are accepted too: before 4.0 on Python 2.7, 4.0.x
-on 3.7, later ones on 3.11.
+on 3.7, later ones on 3.11.  ``VERSION@X.Y`` runs a release on another
+Python it supports (``4.1.0@3.6``: a host whose only Python is 3.6).
 
 Interpreters, first found wins: ``$HERD_TEST_PYTHON27`` (``..37``, ``..311``:
 the Python's version without its dot), pyenv's ``versions/X.Y.N/bin/python``
@@ -95,8 +96,22 @@ def one_host_per_release() -> dict[str, str]:
     return {host_name(i): version for i, version in enumerate(RELEASES)}
 
 
+def split(release: str) -> tuple[str, str | None]:
+    """``"4.1.0@3.6"`` -> ("4.1.0", "3.6"); ``"4.1.0"`` -> ("4.1.0", None)."""
+    version, _, python = release.partition("@")
+    return version, python or None
+
+
 def python_version_for(version: str) -> str:
-    """The Python (``"2.7"``) that supervisor ``version`` runs on; FleetError for a version it cannot be."""
+    """The Python (``"2.7"``) that supervisor ``version`` runs on; FleetError for a version it cannot be.
+
+    ``VERSION@X.Y`` names the Python itself."""
+    version, python = split(version)
+    if python is not None:
+        if not re.fullmatch(r"[23]\.\d+", python):
+            raise FleetError(f"supervisor {version}@{python}: {python!r} is not a Python version (e.g. 3.6)")
+        python_version_for(version)     # the version itself must be one the fleet runs
+        return python
     if version in RELEASES:
         return RELEASES[version]
     match = _VERSION.match(version)
@@ -115,7 +130,7 @@ def python_version_for(version: str) -> str:
 def here_is_the_including_file(version: str) -> bool:
     """Does supervisord ``version`` expand %(here)s in an [include]d file to that file's directory?
     From 4.0 on; 3.x expands it to the main config's directory."""
-    match = _VERSION.match(version)
+    match = _VERSION.match(split(version)[0])
     return match is not None and int(match.group(1)) >= 4
 
 
@@ -218,6 +233,7 @@ def _key(version: str, python_version: str) -> str:
 def installed(version: str) -> Release | None:
     """The cached release ``version``, or None (its interpreter must still be found)."""
     python_version, python = interpreter_for(version)
+    version = split(version)[0]
     path = cache_root() / _key(version, python_version)
     if not (path / MARKER).is_file():
         return None
@@ -238,6 +254,7 @@ def install(version: str, say: Callable[[str], None] = lambda line: None) -> Rel
     a missing interpreter, a bad version or a failed install (pip's whole
     output is then in the cache, named by the message)."""
     python_version, python = interpreter_for(version)
+    version = split(version)[0]
     root = cache_root()
     key = _key(version, python_version)
     final = root / key
