@@ -16,21 +16,22 @@ one place without knowing about SSH or HTTP.
     ├── LogGone                     a log cannot be read any more (removed, disabled by a reload)
     ├── SupervisorFault             supervisord answered a call with a fault;
     │                               the host is reachable (per-process failure)
-    ├── Unsupported                 the host's supervisord release lacks what was asked
-    │                               (names the release and the one that added it; exit 5)
-    └── HostError                   one host could not be served (exit 4)
-        ├── ConnectError            TCP/DNS/SSH handshake failed
-        ├── HostTimeout             the host did not answer within --timeout
-        ├── AuthError               SSH authentication refused
-        ├── HostKeyError            unknown or changed host key
-        ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
-        │   ├── SocketMissing       ... because the unix socket does not exist
-        │   └── TunnelDenied        ... because the host's permissions refuse the user
-        ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
-        │                           (no socket, permission denied, 401, no rpcinterface)
-        └── BecomeError             SSH works but sudo (inventory ``become``) did not
-                                    let herd's agent run: no sudo, password needed or
-                                    wrong, not in sudoers
+    └── AboutHost                   about one host: .host, and .reason without it
+        ├── Unsupported             the host's supervisord release lacks what was asked
+        │                           (names the release and the one that added it; exit 5)
+        └── HostError               one host could not be served (exit 4)
+            ├── ConnectError            TCP/DNS/SSH handshake failed
+            ├── HostTimeout             the host did not answer within --timeout
+            ├── AuthError               SSH authentication refused
+            ├── HostKeyError            unknown or changed host key
+            ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
+            │   ├── SocketMissing       ... because the unix socket does not exist
+            │   └── TunnelDenied        ... because the host's permissions refuse the user
+            ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
+            │                           (no socket, permission denied, 401, no rpcinterface)
+            └── BecomeError             SSH works but sudo (inventory ``become``) did not
+                                        let herd's agent run: no sudo, password needed or
+                                        wrong, not in sudoers
 
 Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
 
@@ -108,10 +109,8 @@ class InventoryError(HerdError):
         return text.field(f"{where}{key}{self.what}")   # one line, whatever the file held
 
 
-class HostError(HerdError):
-    """A host could not be served; carries the host's inventory name."""
-
-    exit_code = EXIT_UNREACHABLE
+class AboutHost(HerdError):
+    """An error about one host: ``host`` (its inventory name) and the sentence without it (``reason``)."""
 
     def __init__(self, host: str, reason: str) -> None:
         self.host = host
@@ -121,6 +120,12 @@ class HostError(HerdError):
     @property
     def reason(self) -> str:
         return self._reason
+
+
+class HostError(AboutHost):
+    """A host could not be served; carries the host's inventory name."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class ConnectError(HostError):
@@ -216,23 +221,14 @@ class SupervisorFault(HerdError):
         super().__init__(f"{text} (fault {code})")
 
 
-class Unsupported(HerdError):
+class Unsupported(AboutHost):
     """A host's supervisord release cannot do what was asked; the host itself answers.
 
     ``web03: supervisord 3.1.4 cannot signal processes (added in 3.2.0)``:
-    never reported as unreachable, exit 5 when nothing worse happened.
+    never reported as unreachable (not a HostError), exit 5 when nothing worse happened.
     """
 
     exit_code = EXIT_UNSUPPORTED
-
-    def __init__(self, host: str, reason: str) -> None:
-        self.host = host
-        self._reason = reason
-        super().__init__(f"{host}: {reason}")
-
-    @property
-    def reason(self) -> str:
-        return self._reason
 
 
 def exit_code_for(host_errors: Iterable[HerdError], failed: bool) -> int:
