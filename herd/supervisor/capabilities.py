@@ -8,8 +8,9 @@ tests/test_releases_fleet.py; docs/releases.md has the table):
   first element of an array and fails (HTTP 500) on an empty one, so a
   ``system.multicall`` runs only its first call;
 * **multicall**: before 3.2.0, ``system.multicall`` runs every call up
-  front (a stop and a start in one batch race) and answers one more call
-  per second of its event loop after the second (8 calls: 6 s);
+  front (a stop and a start in one batch race) and answers the calls past
+  the second one per turn of its event loop, up to a second each on a
+  quiet host (8 calls: 6 s seen);
 * **signal**: ``signalProcess*`` exist from 3.2.0;
 * **config fields**: ``getAllConfigInfo`` names log files, ``redirect_stderr``,
   syslog and ``exitcodes`` from 4.0.0 (before: names, autostart, priorities);

@@ -102,9 +102,10 @@ class SupervisorClient:
         (not raised) for a call that faulted.  supervisord returns bare values,
         not the one-element lists of the spec, so stdlib MultiCall is not used.
         Before 3.2.0 supervisord's multicall runs every call up front and
-        answers one call a second past the second (before 3.0 it runs only the
-        first): there the calls go one after the other on the kept-alive pipe,
-        with the same answers (herd/supervisor/capabilities.py).
+        answers the calls past the second one per turn of its event loop (up
+        to a second each on a quiet host; before 3.0 it runs only the first):
+        there the calls go one after the other on the kept-alive pipe, with
+        the same answers (herd/supervisor/capabilities.py).
         """
         if not calls:
             return []
