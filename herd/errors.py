@@ -16,19 +16,22 @@ one place without knowing about SSH or HTTP.
     ├── LogGone                     a log cannot be read any more (removed, disabled by a reload)
     ├── SupervisorFault             supervisord answered a call with a fault;
     │                               the host is reachable (per-process failure)
-    └── HostError                   one host could not be served (exit 4)
-        ├── ConnectError            TCP/DNS/SSH handshake failed
-        ├── HostTimeout             the host did not answer within --timeout
-        ├── AuthError               SSH authentication refused
-        ├── HostKeyError            unknown or changed host key
-        ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
-        │   ├── SocketMissing       ... because the unix socket does not exist
-        │   └── TunnelDenied        ... because the host's permissions refuse the user
-        ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
-        │                           (no socket, permission denied, 401, no rpcinterface)
-        └── BecomeError             SSH works but sudo (inventory ``become``) did not
-                                    let herd's agent run: no sudo, password needed or
-                                    wrong, not in sudoers
+    └── AboutHost                   about one host: .host, and .reason without it
+        ├── Unsupported             the host's supervisord release lacks what was asked
+        │                           (names the release and the one that added it; exit 5)
+        └── HostError               one host could not be served (exit 4)
+            ├── ConnectError            TCP/DNS/SSH handshake failed
+            ├── HostTimeout             the host did not answer within --timeout
+            ├── AuthError               SSH authentication refused
+            ├── HostKeyError            unknown or changed host key
+            ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
+            │   ├── SocketMissing       ... because the unix socket does not exist
+            │   └── TunnelDenied        ... because the host's permissions refuse the user
+            ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
+            │                           (no socket, permission denied, 401, no rpcinterface)
+            └── BecomeError             SSH works but sudo (inventory ``become``) did not
+                                        let herd's agent run: no sudo, password needed or
+                                        wrong, not in sudoers
 
 Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
 
@@ -38,6 +41,8 @@ into any message here or elsewhere.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from herd import text
 
 # Exit codes shared by the commands (docs/commands.md documents them).
@@ -46,6 +51,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
+EXIT_UNSUPPORTED = 5    # a host's supervisord release cannot do what was asked (nothing else went wrong)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 
@@ -103,10 +109,8 @@ class InventoryError(HerdError):
         return text.field(f"{where}{key}{self.what}")   # one line, whatever the file held
 
 
-class HostError(HerdError):
-    """A host could not be served; carries the host's inventory name."""
-
-    exit_code = EXIT_UNREACHABLE
+class AboutHost(HerdError):
+    """An error about one host: ``host`` (its inventory name) and the sentence without it (``reason``)."""
 
     def __init__(self, host: str, reason: str) -> None:
         self.host = host
@@ -116,6 +120,12 @@ class HostError(HerdError):
     @property
     def reason(self) -> str:
         return self._reason
+
+
+class HostError(AboutHost):
+    """A host could not be served; carries the host's inventory name."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class ConnectError(HostError):
@@ -209,6 +219,31 @@ class SupervisorFault(HerdError):
         self.code = code
         self.text = text
         super().__init__(f"{text} (fault {code})")
+
+
+class Unsupported(AboutHost):
+    """A host's supervisord release cannot do what was asked; the host itself answers.
+
+    ``web03: supervisord 3.1.4 cannot signal processes (added in 3.2.0)``:
+    never reported as unreachable (not a HostError), exit 5 when nothing worse happened.
+    """
+
+    exit_code = EXIT_UNSUPPORTED
+
+
+def exit_code_for(host_errors: Iterable[HerdError], failed: bool) -> int:
+    """A command's exit code from its per-host errors and whether anything else failed.
+
+    4 when a host could not be served (wins), 1 when something failed on a
+    host that answered, 5 when the only trouble is a release that lacks
+    what was asked, else 0.
+    """
+    errors = list(host_errors)
+    if any(not isinstance(e, Unsupported) for e in errors):
+        return EXIT_UNREACHABLE
+    if failed:
+        return EXIT_FAILED
+    return EXIT_UNSUPPORTED if errors else EXIT_OK
 
 
 class Faults:

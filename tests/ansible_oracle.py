@@ -18,7 +18,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
+def _oracle() -> Path:
+    """ansible-inventory of this venv, else of the default test venv (.venv, built by scripts/test).
+
+    ansible-core >= 2.18 needs Python >= 3.11: a venv of Python 3.10
+    (scripts/test --python 3.10) asks the default venv's, so that every
+    Python's herd is compared with the same Ansible.
+    """
+    here = Path(sys.executable).parent / "ansible-inventory"
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parent.parent / ".venv" / "bin" / "ansible-inventory"
+
+
+ANSIBLE_INVENTORY = _oracle()
 
 
 def _ansible_env(scratch: Path) -> dict[str, str]:
@@ -38,6 +51,8 @@ def _ansible_env(scratch: Path) -> dict[str, str]:
 
 def ansible_run(*args: str) -> subprocess.CompletedProcess[str]:
     """``ansible-inventory ARGS`` in isolation."""
+    assert ANSIBLE_INVENTORY.exists(), (f"the Ansible oracle {ANSIBLE_INVENTORY} is missing: ansible-core >= 2.18 "
+                                        f"needs Python >= 3.11 (./scripts/test builds .venv with it)")
     with tempfile.TemporaryDirectory(prefix="herd-ansible-") as scratch:
         cwd = Path(scratch) / "cwd"
         cwd.mkdir()

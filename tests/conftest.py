@@ -12,6 +12,37 @@ from helpers import Running
 
 pytest_plugins = ["herd.testing.pytest_plugin"]
 
+# What starts a real fleet: a fixture of herd.testing.pytest_plugin, or code naming one of these.
+_FLEET_NAMES = {"start_fleet_for", "Fleet", "make_fleet"}
+
+
+def _starts_fleets(func: Any) -> bool:
+    if getattr(func, "__module__", "") == "herd.testing.pytest_plugin":
+        return True
+    code = getattr(func, "__code__", None)
+    return code is not None and bool(_FLEET_NAMES & set(code.co_names))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``fleet`` every test that needs real sshd/supervisord processes (through its fixtures or itself),
+    so that ``-m "not fleet"`` selects the in-process tests (scripts/test --python X.Y runs them on other Pythons)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = [d.func for defs in (info.name2fixturedefs.values() if info else ()) for d in defs]
+        if any(_starts_fleets(f) for f in [*fixtures, getattr(item, "function", None)]):
+            item.add_marker(pytest.mark.fleet)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With ``-m "not fleet"``, a test that starts a fleet all the same fails loudly instead of running one."""
+    if config.option.markexpr.replace(" ", "") in ("notfleet", "(notfleet)"):
+        import herd.testing.fleet as fleet_module
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("an in-process test started a real process of the test fleet: mark it fleet")
+
+        fleet_module.spawn = refuse   # type: ignore[assignment]
+
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:

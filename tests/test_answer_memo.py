@@ -137,6 +137,7 @@ def test_a_kept_client_reuses_its_last_process_info_parse_and_reports_the_new_up
 
     supervisor, clock = host
     client = FakeHost("web01", supervisor).client()
+    client.capabilities()       # the release known: all_process_info is the plain call, not the learning one
     first = {p.name: p for p in client.all_process_info()}
     clock.t += 5
     second = {p.name: p for p in client.all_process_info()}

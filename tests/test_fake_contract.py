@@ -62,7 +62,7 @@ class Backend:
         return seen
 
 
-@pytest.fixture(params=["real", "fake"])
+@pytest.fixture(params=[pytest.param("real", marks=pytest.mark.fleet), "fake"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "fake":
         supervisor = FakeSupervisor([ProgramSpec("tornado", numprocs=4, numprocs_start=8080, startsecs=0.3),

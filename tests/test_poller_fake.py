@@ -36,7 +36,10 @@ def test_each_host_is_read_in_one_multicall_per_poll_and_snapshots_are_immutable
     web01, web02 = host("web01"), host("web02")
     poller = Poller(fake_fleet([web01, web02]), interval=0.05)
     first = poller.poll_once("web01")
-    assert web01.supervisor.requests == ["system.multicall", "supervisor.getAllProcessInfo", "supervisor.getState"]
+    poll = ["system.multicall", "supervisor.getAllProcessInfo", "supervisor.getState"]
+    assert web01.supervisor.requests == ["supervisor.getSupervisorVersion"] + poll   # the release, once
+    poller.poll_once("web01")
+    assert web01.supervisor.requests[4:] == poll
     assert [p.fullname for p in first.processes] == ["tornado:tornado-8080", "tornado:tornado-8081", "worker"]
     before = poller.snapshot()
     poller.poll_once("web02")

@@ -16,7 +16,14 @@ from herd.supervisor.transport import HTTPStatusError
 
 
 class FakePipe:
-    """Answers each POST with a canned body or raises a canned error."""
+    """Answers each POST with a canned body or raises a canned error.
+
+    The release a client learns (getSupervisorVersion, alone or first in the
+    multicall of a connection's first getAllProcessInfo) is 4.2.5, and a
+    canned fault answers both calls of that multicall.
+    """
+
+    connections = 1
 
     def __init__(self, answer):
         self.answer = answer
@@ -26,6 +33,18 @@ class FakePipe:
         self.bodies.append(body)
         if isinstance(self.answer, BaseException):
             raise self.answer
+        params, method = xmlrpc.client.loads(body)
+        if method == "supervisor.getSupervisorVersion":
+            return response("4.2.5")
+        if method == "system.multicall" and params[0][0]["methodName"] == "supervisor.getSupervisorVersion":
+            try:
+                (value,), _ = xmlrpc.client.loads(self.answer)
+            except xmlrpc.client.Fault as f:
+                value = {"faultCode": f.faultCode, "faultString": f.faultString}
+                return response([value, value])
+            except Exception:
+                return self.answer      # not XML-RPC at all: as canned
+            return response(["4.2.5", value])
         return self.answer
 
     def close(self):
@@ -62,7 +81,7 @@ def test_multicall_returns_values_and_faults_in_order():
     a, bad, three = c.multicall([("m.a", []), ("supervisor.getProcessInfo", ["nosuch"]), ("m.c", [1])])
     assert a == ["a"] and three == 3
     assert isinstance(bad, SupervisorFault) and bad.code == 10 and "nosuch" in bad.text
-    body = xmlrpc.client.loads(c._pipe.bodies[0])
+    body = xmlrpc.client.loads(c._pipe.bodies[-1])
     assert body[1] == "system.multicall"
     assert body[0][0][1] == {"methodName": "supervisor.getProcessInfo", "params": ["nosuch"]}
 

@@ -29,10 +29,15 @@ EPILOG = """
   herd demo                 start it (again: show it) in the default directory
   herd demo status          is every host and process up?
   herd demo stop            stop every process it started
+  herd demo --supervisor 3.1.4             every host on CentOS 7's supervisord (Python 2.7)
+  herd demo --release web01=3.0a12,web02=3.3.5   some hosts on their own release
 \b
 Needs OpenSSH's sshd (/usr/sbin/sshd: apt-get install openssh-server) and
-supervisor in herd's Python (pip install 'herd[demo]'). Exit codes: 0 done,
-1 the fleet could not be started or is not all up, 2 something is missing.
+supervisor in herd's Python (pip install 'herd[demo]'); --supervisor and
+--release need the Python that release runs on (2.7 before 4.0, 3.7 for
+4.0.x, 3.11 after: pyenv's, or HERD_TEST_PYTHON27/37/311) and, the first
+time, the package index. Exit codes: 0 done, 1 the fleet could not be
+started or is not all up, 2 something is missing or a bad option.
 """
 
 
@@ -42,8 +47,9 @@ def default_directory() -> Path:
     return Path(state) / "herd" / "demo"
 
 
-def check_requirements() -> None:
-    """UsageError (one line: what to install) unless sshd, ssh-keygen and supervisor are there."""
+def check_requirements(need_supervisor: bool = True) -> None:
+    """UsageError (one line: what to install) unless sshd, ssh-keygen and (unless every host
+    runs a release of its own) supervisor are there."""
     from herd.testing.hosts import SSHD
 
     if not os.path.exists(SSHD):
@@ -51,7 +57,7 @@ def check_requirements() -> None:
                          "(apt-get install openssh-server)")
     if not shutil.which("ssh-keygen"):
         raise UsageError("the demo needs ssh-keygen: install openssh-client (apt-get install openssh-client)")
-    if importlib.util.find_spec("supervisor") is None:
+    if need_supervisor and importlib.util.find_spec("supervisor") is None:
         raise UsageError("the demo needs supervisor in herd's Python: pip install 'herd[demo]'")
 
 
@@ -61,7 +67,13 @@ def check_requirements() -> None:
               help="Where the fleet lives (default $XDG_STATE_HOME/herd/demo).")
 @click.option("--base-port", type=click.IntRange(1024, 65000), default=None,
               help="First app port (default: a free block from 20000 up).")
-def demo(action: str, directory: Path | None, base_port: int | None) -> None:
+@click.option("--supervisor", "release", metavar="VERSION", default=None,
+              help="Every host runs a real supervisord of that release on its own Python "
+                   "(3.0a12 the seed's way, 3.1.4, 3.3.5, 4.0.4, 4.1.0, 4.2.5, 4.3.0).")
+@click.option("--release", "per_host", metavar="HOST=VERSION,...", multiple=True,
+              help="Only these hosts run that release (web02=3.1.4); wins over --supervisor.")
+def demo(action: str, directory: Path | None, base_port: int | None, release: str | None,
+         per_host: tuple[str, ...]) -> None:
     """Start (or show, or stop) a local 3-host demo fleet: real sshd + supervisord per host, on 127.0.0.1.
 
     web01 is reached by SSH streamlocal forwarding, web02's sshd forbids it
@@ -77,9 +89,29 @@ def demo(action: str, directory: Path | None, base_port: int | None) -> None:
         elif action == "status":
             _status(where)
         else:
-            _start(where, base_port)
+            _start(where, base_port, _releases(release, per_host))
     except FleetError as exc:   # its first line says what; the rest is log tails
         raise HerdError(f"demo fleet in {where}: {str(exc).splitlines()[0]}") from None
+
+
+def _releases(release: str | None, per_host: tuple[str, ...]) -> dict[str, str]:
+    """Host -> supervisor release, every release checked (its version, its interpreter) up front:
+    UsageError, one line, for a bad one or a missing Python."""
+    from herd.testing.cli import parse_releases
+    from herd.testing.hosts import FleetError, host_name
+    from herd.testing.releases import interpreter_for
+
+    names = [host_name(i) for i in range(DEMO_HOSTS)]
+    try:
+        wanted = {**{name: release for name in names if release}, **parse_releases(list(per_host))}
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise FleetError(f"--release names {', '.join(unknown)}: the demo's hosts are {', '.join(names)}")
+        for version in sorted(set(wanted.values())):
+            interpreter_for(version)
+    except FleetError as exc:
+        raise UsageError(str(exc)) from exc
+    return wanted
 
 
 def _running(where: Path) -> Any:
@@ -96,7 +128,7 @@ def _running(where: Path) -> Any:
     return fleet if fleet.pids() else None
 
 
-def _start(where: Path, base_port: int | None) -> None:
+def _start(where: Path, base_port: int | None, releases: dict[str, str]) -> None:
     from herd.testing.cli import print_summary
     from herd.testing.fleet import Fleet
 
@@ -104,10 +136,11 @@ def _start(where: Path, base_port: int | None) -> None:
     if fleet is not None:
         click.echo(f"the demo fleet is already running in {where}:")
     else:
-        check_requirements()
+        check_requirements(need_supervisor=len(releases) < DEMO_HOSTS)
         light = importlib.util.find_spec("tornado") is None   # the app on bare sockets then
         click.echo(f"starting {DEMO_HOSTS} hosts in {where} ...")
-        fleet = Fleet.start(where, hosts=DEMO_HOSTS, base_port=base_port, light=light, **DEMO_OPTIONS)
+        fleet = Fleet.start(where, hosts=DEMO_HOSTS, base_port=base_port, light=light, releases=releases,
+                            **DEMO_OPTIONS)
     print_summary(fleet)
     click.echo(f"""
 Try it:

@@ -495,6 +495,7 @@ def _check_seconds(ctx: Ctx, node: Node, key: str) -> int:
 def _parse_check(ctx: Ctx, node: Node) -> CheckSettings:
     """``check``: ``severity`` maps a kind of problem to ok, warning or critical."""
     severity = dict(DEFAULT_SEVERITY)
+    given: set[str] = set()
     if is_null(node):
         return CheckSettings(severity)
     for knode, vnode in known_pairs(ctx, node, "check", _CHECK_KEYS):
@@ -513,4 +514,9 @@ def _parse_check(ctx: Ctx, node: Node) -> CheckSettings:
                 ctx.fail(f"must be one of {', '.join(SEVERITY_LEVELS)}, got '{_echo(level)}'{hint}",
                          level_node, path)
             severity[kind] = level
+            given.add(kind)
+    if "exited" in given and "exited_expected" not in given:
+        # `exited: ok` (one-shot jobs) was written before expected exits had a kind of their own: it covers them
+        severity["exited_expected"] = min(severity["exited"], DEFAULT_SEVERITY["exited_expected"],
+                                          key=SEVERITY_LEVELS.index)
     return CheckSettings(severity)

@@ -22,7 +22,8 @@ DEFAULT_SEVERITY: Mapping[str, str] = {
     "unreachable": "critical",   # the host could not be checked (SSH or supervisord)
     "missing": "critical",       # a program expect.*.running names is not on the host
     "fatal": "critical",         # process states other than RUNNING, by name ...
-    "exited": "critical",
+    "exited": "critical",        # EXITED with a status its program does not expect
+    "exited_expected": "warning",  # EXITED with one of its exitcodes (a job that ended, or a server that quit)
     "stopped": "critical",
     "unknown": "critical",
     "backoff": "warning",

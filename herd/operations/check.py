@@ -9,7 +9,9 @@ What is a problem (the kind is the key of ``check.severity``):
 
 * ``unreachable``: the host could not be checked (SSH, supervisord, timeout);
 * a process in any state but RUNNING: ``stopped``, ``starting``, ``backoff``,
-  ``stopping``, ``exited``, ``fatal``, ``unknown``;
+  ``stopping``, ``exited``, ``fatal``, ``unknown``; an EXITED process whose
+  exit status its program expects (``exitcodes``: 0,2 by default before
+  supervisord 4.0, 0 since) is ``exited_expected`` rather than ``exited``;
 * ``missing``: a name under ``expect.<target>.running`` matches no process
   on the host;
 * ``flapping``: a RUNNING process younger than ``expect.<target>.min_uptime``.
@@ -28,7 +30,7 @@ from typing import Any
 
 from herd.fleet import Fleet
 from herd.inventory.model import Expectation, Inventory
-from herd.operations.status import HostStatus, StatusReport, fetch_status
+from herd.operations.status import ExpectedExits, HostStatus, StatusReport, fetch_status
 from herd.supervisor import names
 from herd.supervisor.models import ProcessInfo, ProcessState
 
@@ -128,7 +130,7 @@ class CheckReport:
 def run_check(fleet: Fleet, inventory: Inventory, *, deadline: float) -> CheckReport:
     """Read every selected host within ``deadline`` seconds and grade what came back."""
     start = time.monotonic()
-    status = fetch_status(fleet, [], deadline=deadline)
+    status = fetch_status(fleet, [], deadline=deadline, exits=True)
     return CheckReport(status, evaluate(status, inventory), duration=time.monotonic() - start)
 
 
@@ -153,7 +155,7 @@ def _host_problems(host: HostStatus, entries: list[Expectation],
                         Severity.from_level(severity["unreachable"]), reason)]
     problems = _missing(host, entries, severity)
     for process in host.processes:
-        problem = _process_problem(host.host, process, entries, severity)
+        problem = _process_problem(host, process, entries, severity)
         if problem is not None:
             problems.append(problem)
     return problems
@@ -175,17 +177,21 @@ def _missing(host: HostStatus, entries: list[Expectation], severity: Any) -> lis
     return problems
 
 
-def _process_problem(host: str, process: ProcessInfo, entries: list[Expectation],
+def _process_problem(host_status: HostStatus, process: ProcessInfo, entries: list[Expectation],
                      severity: Any) -> Problem | None:
+    host = host_status.host
     requiring = [e for e in entries if any(names.matches(s, process) for s in e.running)]
     if process.state is not ProcessState.RUNNING:
         kind = process.statename.lower()
+        expected = host_status.expected_exits.get(process.fullname)
+        if expected is not None and process.exitstatus in expected.codes:
+            kind = "exited_expected"
         level = Severity.from_level(severity[kind])
         if requiring:
             level = max(level, Severity.WARNING)
         if level is Severity.OK:
             return None
-        reason = _state_reason(process)
+        reason = _state_reason(process, expected)
         if requiring:
             reason += f" (required by expect.{requiring[0].target})"
         return Problem(host, process.fullname, process.statename, kind, level, reason)
@@ -203,10 +209,14 @@ def _process_problem(host: str, process: ProcessInfo, entries: list[Expectation]
                    f"(expect.{entry.target})")
 
 
-def _state_reason(process: ProcessInfo) -> str:
+def _state_reason(process: ProcessInfo, expected: ExpectedExits | None = None) -> str:
     """What supervisord says about a process that is not RUNNING, in one line."""
     detail = process.spawnerr or process.description
     if process.state is ProcessState.EXITED:
-        detail = f"exit status {process.exitstatus}" + (f", {detail}" if detail else "")
+        if expected is not None:
+            word = "expected" if process.exitstatus in expected.codes else "unexpected"
+            detail = f"exit status {process.exitstatus}, {word} ({expected.source})" + (f", {detail}" if detail else "")
+        else:
+            detail = f"exit status {process.exitstatus}" + (f", {detail}" if detail else "")
     text = f"{process.statename}: {detail}" if detail else process.statename
     return " ".join(text.split())

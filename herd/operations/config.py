@@ -213,10 +213,11 @@ def _await_supervisord(client: SupervisorClient, done: str, timeout: float, *, u
 
 
 def versions(fleet: Fleet) -> ActionReport:
-    """Each host's supervisord version and XML-RPC API version, in one round trip."""
+    """Each host's supervisord version and XML-RPC API version (which says 3.0 on every release)."""
 
     def task(client: SupervisorClient) -> list[Outcome]:
-        version, api = client.multicall([("supervisor.getSupervisorVersion", ()), ("supervisor.getAPIVersion", ())])
+        version = client.capabilities().version     # learnt once per connection (herd/supervisor/capabilities.py)
+        api = client.call("supervisor.getAPIVersion")
         return [Outcome("supervisord", f"{version} (API {api})", changed=False)]
 
     return report("version", fleet.read(task), informational=True)

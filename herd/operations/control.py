@@ -19,13 +19,14 @@ import signal as signals
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from herd.errors import SupervisorFault, UsageError
+from herd.errors import Faults, SupervisorFault, UsageError
 from herd.fleet import Fleet, HostResult
 from herd.operations import processes
 from herd.operations.outcomes import ActionReport, HostOutcomes, Outcome
 from herd.supervisor import names as namespec
+from herd.supervisor.capabilities import SIGNAL
 from herd.supervisor.client import SupervisorClient
-from herd.supervisor.models import ProcessInfo
+from herd.supervisor.models import ProcessInfo, ProcessState
 
 ACTIONS = ("start", "stop", "restart", "signal", "clear")
 
@@ -139,8 +140,18 @@ def _restart(client: SupervisorClient, infos: list[ProcessInfo], r: ControlReque
 
 def _signal(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
     sig = r.signal or "TERM"
-    answers = client.multicall([("supervisor.signalProcess", (n, sig)) for n in _names(infos)])
-    return [_answer(n, a, f"signalled {sig}", "signal") for n, a in zip(_names(infos), answers)]
+    client.require(SIGNAL)     # before 3.2.0: Unsupported, one line for the host
+    answers = client.multicall([("supervisor.signalProcess", (i.fullname, sig)) for i in infos])
+    return [_signal_answer(i, a, sig) for i, a in zip(infos, answers)]
+
+
+def _signal_answer(info: ProcessInfo, answer: object, sig: str) -> Outcome:
+    """A process that is not running has nothing to signal: say what it is doing instead."""
+    if isinstance(answer, SupervisorFault) and answer.code == Faults.NOT_RUNNING:
+        if info.state is ProcessState.BACKOFF:
+            return Outcome(info.fullname, "signal", error=f"nothing to signal: {processes.backoff_sentence(info)}")
+        return Outcome(info.fullname, "signal", error=f"nothing to signal: not running ({info.statename})")
+    return _answer(info.fullname, answer, f"signalled {sig}", "signal")
 
 
 def _clear(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
@@ -164,6 +175,8 @@ ACTING: dict[str, Callable[[SupervisorClient, list[ProcessInfo], ControlRequest]
 
 
 def _dry_run(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
+    if r.action == "signal":
+        client.require(SIGNAL)
     return [Outcome(i.fullname, _would(r, i), changed=False, detail=_now(i)) for i in infos]
 
 
@@ -174,7 +187,7 @@ def _now(info: ProcessInfo) -> str:
 def _would(r: ControlRequest, info: ProcessInfo) -> str:
     running = info.state in processes.RUNNING_STATES
     if r.action == "start" and running:
-        return "already started"
+        return "already started" if info.state is ProcessState.RUNNING else "would wait until RUNNING"
     if r.action == "stop" and not running:
         return "not running"
     if r.action == "signal":

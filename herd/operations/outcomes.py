@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from herd.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, HerdError
+from herd.errors import HerdError, exit_code_for
 
 
 @dataclass
@@ -53,12 +53,10 @@ class ActionReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all done; 4 a host unreachable (wins); 1 something failed on a reachable host."""
-        if any(h.error is not None for h in self.hosts):
-            return EXIT_UNREACHABLE
-        if any(not o.ok for h in self.hosts for o in h.outcomes):
-            return EXIT_FAILED
-        return EXIT_OK
+        """0 all done; 4 a host unreachable (wins); 1 something failed on a reachable host;
+        5 a host's supervisord release lacks what was asked (herd.errors.exit_code_for)."""
+        return exit_code_for((h.error for h in self.hosts if h.error is not None),
+                             any(not o.ok for h in self.hosts for o in h.outcomes))
 
     def counts(self) -> dict[str, int]:
         """How many outcomes per result word (failures counted as ``failed``)."""

@@ -23,8 +23,46 @@ RUNNING_STATES = (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACK
 
 
 def start(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
-    """Start the named processes (full names); ``already started`` is not an error."""
-    return _act(client, "supervisor.startProcess", names, _start_answer, _started, "started", wait, timeout)
+    """Start the named processes (full names); ``already started`` is not an error when it is RUNNING.
+
+    supervisord answers ALREADY_STARTED for STARTING and BACKOFF too (a
+    crash-looping program "is started"): those are read once more and, with
+    ``wait``, waited for like the processes herd started; without it a
+    BACKOFF one is a failure that says what supervisord is doing with it.
+    """
+    outcomes = _act(client, "supervisor.startProcess", names, _start_answer, _started, "started", wait, timeout)
+    already = [o.name for o in outcomes if o.ok and not o.changed and o.result == "already started"]
+    if not already:
+        return outcomes
+    states = {i.fullname: i for i in client.all_process_info()}
+    settled = {n: _already(states.get(n), n) for n in already}
+    pending = [n for n, o in settled.items() if o is None]
+    if wait and pending:
+        settled.update(_await(client, pending, _started, timeout, "started"))
+    elif pending:
+        settled.update({n: _not_waited(states[n]) for n in pending})
+    return [settled.get(o.name) or o for o in outcomes]
+
+
+def _already(info: ProcessInfo | None, name: str) -> Outcome | None:
+    """An ALREADY_STARTED answer, seen with the state: final, or None while on its way (STARTING, BACKOFF)."""
+    if info is None or info.state is ProcessState.RUNNING:
+        return Outcome(name, "already started", changed=False)
+    if info.state in (ProcessState.STARTING, ProcessState.BACKOFF):
+        return None
+    return _started(info)
+
+
+def _not_waited(info: ProcessInfo) -> Outcome:
+    if info.state is ProcessState.BACKOFF:
+        return Outcome(info.fullname, "start", error=backoff_sentence(info))
+    return Outcome(info.fullname, "already starting", changed=False)
+
+
+def backoff_sentence(info: ProcessInfo) -> str:
+    """What a BACKOFF process is doing: supervisord keeps trying to start it, and why it failed."""
+    why = info.spawnerr or info.description
+    return f"BACKOFF: it exits at start and supervisord keeps retrying{f' ({why})' if why else ''}"
 
 
 def stop(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout: float) -> list[Outcome]:
@@ -51,7 +89,9 @@ def _start_answer(name: str, answer: object) -> Outcome:
     if not isinstance(answer, SupervisorFault):
         return Outcome(name, "starting" if answer else "not started")
     if answer.code == Faults.ALREADY_STARTED:
-        return Outcome(name, "already started", changed=False)
+        return Outcome(name, "already started", changed=False)    # settled by start() with the state
+    if answer.code == Faults.FAILED and "unknown process state" in answer.text:
+        return Outcome(name, "start", error=UNKNOWN_SENTENCE)
     return Outcome(name, "start", error=fault_sentence(answer))
 
 
@@ -72,7 +112,13 @@ def _started(info: ProcessInfo) -> Outcome | None:
         return Outcome(info.fullname, "start", error=f"FATAL: {why} (see herd tail {info.fullname} stderr)")
     if info.state in (ProcessState.EXITED, ProcessState.STOPPED, ProcessState.STOPPING):
         return Outcome(info.fullname, "start", error=f"{info.statename} while starting ({info.description})")
+    if info.state is ProcessState.UNKNOWN:
+        return Outcome(info.fullname, "start", error=UNKNOWN_SENTENCE)
     return None
+
+
+UNKNOWN_SENTENCE = ("UNKNOWN: supervisord lost track of this process and will not start it "
+                    "(herd reload restarts supervisord and all its processes)")
 
 
 def _stopped(info: ProcessInfo) -> Outcome | None:
@@ -99,10 +145,17 @@ def _await(client: SupervisorClient, names: Sequence[str], final: Final, timeout
             return done
         if time.monotonic() >= deadline:
             for name in waiting:
-                state = infos[name].statename if name in infos else "gone"
-                done[name] = Outcome(name, goal, error=f"still {state} after {timeout:g} s")
+                done[name] = Outcome(name, goal, error=_still(infos.get(name), timeout))
             return done
         time.sleep(POLL_INTERVAL)
+
+
+def _still(info: ProcessInfo | None, timeout: float) -> str:
+    if info is None:
+        return f"gone after {timeout:g} s"
+    if info.state is ProcessState.BACKOFF:
+        return f"still {backoff_sentence(info)}, after {timeout:g} s"
+    return f"still {info.statename} after {timeout:g} s"
 
 
 FAULT_WORDS = {

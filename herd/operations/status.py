@@ -13,14 +13,27 @@ from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 
+@dataclass(frozen=True)
+class ExpectedExits:
+    """The exit codes a program expects (its ``exitcodes``), and where herd learnt them."""
+
+    codes: tuple[int, ...]
+    source: str          # "exitcodes=0", or the release's default when supervisord does not say
+
+
 @dataclass
 class HostStatus:
-    """One host's answer: its processes, the names it lacks, or why it failed."""
+    """One host's answer: its processes, the names it lacks, or why it failed.
+
+    ``expected_exits`` (only with ``fetch_status(exits=True)``): for each
+    EXITED process, the exit codes its program expects.
+    """
 
     host: str
     processes: list[ProcessInfo] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     error: HerdError | None = None
+    expected_exits: dict[str, ExpectedExits] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,22 +62,50 @@ class StatusReport:
         return EXIT_OK
 
 
-def fetch_status(fleet: Fleet, specs: Sequence[str], *, deadline: float | None = None) -> StatusReport:
+def fetch_status(fleet: Fleet, specs: Sequence[str], *, deadline: float | None = None,
+                 exits: bool = False) -> StatusReport:
     """Ask every host for getAllProcessInfo and keep the processes ``specs`` select.
 
     ``deadline`` (seconds from now) bounds the whole fan-out; by default
     the fleet's read budget (the timeout: connecting and answering together).
+    ``exits``: a host with an EXITED process is also asked what its programs
+    expect (``herd check`` grades an expected exit apart), one more round trip there.
     """
 
-    def task(client: SupervisorClient) -> tuple[list[ProcessInfo], list[str]]:
-        return names.select(specs, client.all_process_info())
+    def task(client: SupervisorClient) -> HostStatus:
+        chosen, missing = names.select(specs, client.all_process_info())
+        exited = [p for p in chosen if p.state is ProcessState.EXITED]
+        expected = expected_exits(client, exited) if exits and exited else {}
+        return HostStatus(client.host, processes=chosen, missing=missing, expected_exits=expected)
 
     results = fleet.read(task) if deadline is None else fleet.run(task, deadline=deadline, idempotent=True)
-    hosts = []
-    for result in results:
-        if result.error is not None or result.value is None:
-            hosts.append(HostStatus(result.name, error=result.error))
-        else:
-            chosen, missing = result.value
-            hosts.append(HostStatus(result.name, processes=chosen, missing=missing))
+    hosts = [result.value if result.error is None and result.value is not None
+             else HostStatus(result.name, error=result.error) for result in results]
     return StatusReport(hosts, list(specs))
+
+
+def expected_exits(client: SupervisorClient, exited: Sequence[ProcessInfo]) -> dict[str, ExpectedExits]:
+    """The exit codes each EXITED process's program expects.
+
+    From 4.0 getAllConfigInfo says (``exitcodes``); before, supervisord does
+    not, and its default (0,2 then, 0 from 4.0) is all herd can go by.
+    """
+    capabilities = client.capabilities()
+    default = ExpectedExits(capabilities.default_exitcodes,
+                            f"exitcodes {_codes(capabilities.default_exitcodes)}: supervisord "
+                            f"{capabilities.version}'s default; it does not report a program's own before 4.0")
+    if not capabilities.config_fields:
+        return {p.fullname: default for p in exited}
+    answer = client.call("supervisor.getAllConfigInfo")
+    configs = {(str(c.get("group")), str(c.get("name"))): c for c in (answer if isinstance(answer, list) else [])
+               if isinstance(c, dict)}
+    found: dict[str, ExpectedExits] = {}
+    for process in exited:
+        codes = configs.get((process.group, process.name), {}).get("exitcodes")
+        if isinstance(codes, list) and all(isinstance(c, int) for c in codes):
+            found[process.fullname] = ExpectedExits(tuple(codes), f"exitcodes {_codes(codes)}")
+    return found
+
+
+def _codes(codes: Sequence[int]) -> str:
+    return ",".join(str(c) for c in codes)

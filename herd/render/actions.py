@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from herd import text as safe
+from herd.errors import Unsupported
 from herd.operations.outcomes import ActionReport
 
 
@@ -31,6 +32,9 @@ def action_lines(report: ActionReport, color: bool) -> list[str]:
     lines = ["dry run: nothing was changed"] if report.dry_run else []
     for host in report.hosts:
         prefix = f(host.host).ljust(host_width)
+        if isinstance(host.error, Unsupported):   # the host answers: its release lacks what was asked
+            lines.append(f"{prefix}  {_paint(safe.field(host.error.reason), 'yellow', color)}")
+            continue
         if host.error is not None:
             lines.append(f"{prefix}  {_paint('unreachable', 'red', color)}: {safe.error(host.error)}")
             continue
@@ -57,9 +61,12 @@ def summary(report: ActionReport) -> str:
     failed = counts.pop("failed", 0)
     parts = [] if report.informational else [f"{count} {safe.field(word)}" for word, count in counts.items()]
     tail = [f"{failed} failed"] if failed else []
-    down = sum(1 for h in report.hosts if h.error is not None)
+    down = sum(1 for h in report.hosts if h.error is not None and not isinstance(h.error, Unsupported))
     if down:
         tail.append(f"{down} host{'s' if down != 1 else ''} unreachable")
+    old = sum(1 for h in report.hosts if isinstance(h.error, Unsupported))
+    if old:
+        tail.append("1 host's supervisord too old" if old == 1 else f"{old} hosts' supervisord too old")
     details = "; ".join(filter(None, [", ".join(parts)] + tail))
     return f"{n} host{'s' if n != 1 else ''}" + (f": {details}" if details else "")
 

@@ -37,7 +37,7 @@ from herd.errors import Faults, HerdError, LogGone, SupervisorFault
 from herd.supervisor.client import Call, SupervisorClient
 from herd.supervisor.logtext import (FILE, MAIN, MAX_BACKLOG, MAX_WINDOW, POLL_LIMIT, REPAIR_ROUNDS, STDOUT,
                                   XMLRPC_INT_MAX, Note, Piece, bad_char, clean_tail, decode_error,
-                                  keep_last_lines, rotation_note, undecodable, utf8_len)
+                                  keep_last_lines, rotation_note, uncut, undecodable, utf8_len)
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,7 @@ class LogReader:
         if not answer:
             return [], False
         size = utf8_len(answer)
+        answer = uncut(answer, self.cut)
         self._arrive(self.pos + size, [answer])
         full = size >= POLL_LIMIT
         if full:
@@ -266,6 +267,7 @@ class ProcessLogReader(LogReader):
         if not isinstance(answer, SupervisorFault):
             text, size, _ = answer
             start = max(0, size - length)
+            text = uncut(text, start > 0)
             self._arrive(size, [text])
             return [text], start
         if not undecodable(answer):
@@ -322,7 +324,7 @@ class ProcessLogReader(LogReader):
                 continue
             answer = answers[-1]
             if not isinstance(answer, SupervisorFault):
-                pieces.append(answer[0])
+                pieces.append(uncut(answer[0], cut))
                 return pieces, size
             error = decode_error(answer)
             if error is None:
@@ -451,6 +453,7 @@ class MainLogReader(LogReader):
                 raise self._failure(answer)
             if isinstance(answer, str):
                 self._arrive(start + i + utf8_len(answer), [answer])
+                answer = uncut(answer, cut and i == 0)
                 return [answer] if answer else []
         size = self._main_size(client) if end is None else end
         self._arrive(size, [])

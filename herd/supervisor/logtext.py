@@ -64,6 +64,22 @@ def undecodable(answer: Any) -> bool:
             and ("UnicodeDecodeError" in answer.text or "'utf-8'" in answer.text))
 
 
+def uncut(text: str, cut: bool) -> str:
+    """``text`` without the rest of a character that a window herd cut began with.
+
+    From a supervisord on Python 2 the bytes arrive as they are (a bad byte
+    as its surrogate escape, herd/supervisor/xmlsafe.py): a window starting
+    inside a character starts with up to three continuation bytes, which are
+    not data.  (On Python 3 supervisord refuses to decode them: see _suffix.)
+    """
+    if not cut:
+        return text
+    drop = 0
+    while drop < 3 and drop < len(text) and "\udc80" <= text[drop] <= "\udcbf":
+        drop += 1
+    return text[drop:]
+
+
 def bad_char(byte: int | None, length: int) -> str:
     return chr(0xDC00 + byte) if byte is not None and byte >= 0x80 and length == 1 else "\ufffd"
 

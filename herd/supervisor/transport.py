@@ -133,11 +133,13 @@ class PipeHTTPConnection(http.client.HTTPConnection):
         self._opener = opener
         self._gathered: list[bytes] | None = None
         self.deadline: float | None = None
+        self.connections = 0
 
     def connect(self) -> None:
         pipe = BoundedPipe(self._opener())
         pipe.deadline = self.deadline
         self.sock = pipe
+        self.connections += 1
 
     def bound(self, deadline: float) -> None:
         """Every send and receive from now on ends by ``deadline`` (time.monotonic())."""
@@ -243,6 +245,11 @@ class RPCPipe:
     @property
     def max_answer(self) -> int:
         return self._max_answer
+
+    @property
+    def connections(self) -> int:
+        """How many times the pipe was opened (a reopened pipe may reach another supervisord)."""
+        return self._conn.connections
 
     def close(self) -> None:
         self._conn.close()

@@ -11,9 +11,10 @@ and a real supervisord.  Its parts, one concern each:
     probes         sshd banners, supervisord's XML-RPC over a unix socket
     templates      sshd_config, supervisord.conf, the inventory; programs/ (app, worker)
     keys           SSH keys, known_hosts, 0600 files
-    distro         Debian/Fedora-style hosts in mount namespaces (root only)
+    distro         Debian/Fedora-style hosts in mount namespaces (root only), CentOS 7's own Python 2.7
+    releases       real supervisord 3.0a12..4.3.0 on their own Pythons: interpreters, a shared install cache
     hostile        a misbehaving supervisord (escapes, floods, hangs) for Fleet.impersonate
-    cli            ``python -m herd.testing start|status|stop DIR``
+    cli            ``python -m herd.testing start|status|stop DIR``, ``releases install|list``
     pytest_plugin  the fixtures: fleet, make_fleet, module_fleet
 
 ``herd.testing.fake`` puts a fake supervisord under herd's real XML-RPC

@@ -15,6 +15,19 @@ and a tmpfs over /run.  sshd/Dropbear and supervisord are started in it with
 nsenter, so nothing of the machine's own /etc or /run changes and hosts never
 collide.  The program is the seed's Tornado deployment, verbatim but for its
 ports (numprocs_start is the host's reserved block: 8080 would collide).
+
+A distro host may run a supervisor release (herd.testing.releases) instead
+of the fleet's, and may have Pythons of its own (``"pythons": ["2.7"]`` in
+its layout: CentOS 7, whose only Python is 2.7).  Then /usr/bin gets an
+overlay too, in which every python* is removed and only those Pythons come
+back: each interpreter's installation is bind-mounted at /run/python/X.Y
+(readable by every user, wherever it really is: pyenv's under /root is not)
+and /usr/bin/pythonX.Y, pythonX (and python for 2.x) run it.  supervisord is
+/usr/bin/supervisord, a script on the release's Python importing the release
+bind-mounted at /run/supervisor-release, as a distribution's package installs
+it: herd's agents, looking for python3, python, then supervisord's own
+interpreter, find exactly what such a host has.  The program runs on the
+host's ``python`` (``python3`` without a 2.x), with --light.
 """
 
 from __future__ import annotations
@@ -27,10 +40,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from herd.testing.hosts import DISTRO_USERS, START_TIMEOUT, FleetError, FleetHost
+from herd.testing.hosts import DISTRO_USERS, PYTHONS_MOUNT, RELEASE_MOUNT, START_TIMEOUT, FleetError, FleetHost
 from herd.testing.keys import keygen, write_private
 from herd.testing.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
-from herd.testing.templates import (DISTRO_SUDOERS, distro_sshd_config, distro_supervisord_conf,
+from herd.testing.releases import find_python, here_is_the_including_file, missing_python, python_version_for
+from herd.testing.templates import (DISTRO_SUDOERS, distro_conf_d, distro_sshd_config, distro_supervisord_conf,
                                     namespace_script, program_source, seed_program_conf)
 
 if TYPE_CHECKING:
@@ -45,6 +59,94 @@ def check_tools(dropbear: bool) -> None:
     missing = [t for t in tools if not shutil.which(t)]
     if missing:
         raise FleetError(f"distro hosts need {', '.join(missing)}: apt-get install sudo dropbear-bin openssl")
+
+
+def check_pythons(name: str, pythons: list[str], release: str | None) -> None:
+    """FleetError (one line) unless a host of its own ``pythons`` runs a release on one of them,
+    and each of them is found."""
+    if not release:
+        raise FleetError(f"{name}: a host of its own Pythons ({', '.join(pythons)}) needs a supervisor release "
+                         f"to run on one of them (releases={{{name!r}: '3.1.4'}})")
+    needs = python_version_for(release)
+    if needs not in pythons:
+        raise FleetError(f"{name}: supervisor {release} runs on Python {needs}, which {name} does not have "
+                         f"(its Pythons: {', '.join(pythons)})")
+    for python_version in pythons:
+        if find_python(python_version) is None:
+            raise FleetError(f"{name}: " + missing_python(release, python_version).replace(
+                f"supervisor {release} needs", "its layout names"))
+
+
+def _installation(python: str) -> tuple[str, str]:
+    """(installation prefix, interpreter path relative to it) of ``python`` (a venv's base)."""
+    probe = ("import sys; p = getattr(sys, 'real_prefix', getattr(sys, 'base_prefix', sys.prefix)); "
+             "sys.stdout.write(p + '\\n' + 'bin/python%d.%d' % sys.version_info[:2])")
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True, timeout=30,
+                         stdin=subprocess.DEVNULL).stdout
+    prefix, executable = out.split("\n")
+    if not os.path.exists(os.path.join(prefix, executable)):
+        raise FleetError(f"{python}: no {executable} in its installation {prefix}: cannot mount it on a host")
+    return prefix, executable
+
+
+def own_pythons(host: FleetHost) -> list[tuple[str, str, str]]:
+    """(X.Y, installation prefix, interpreter relative to it) of each Python the host has of its own."""
+    found = []
+    for python_version in host.pythons:
+        python = find_python(python_version)
+        if python is None:
+            raise FleetError(missing_python(host.release or "?", python_version))
+        found.append((python_version, *_installation(python)))
+    return found
+
+
+def _own_bin(host: FleetHost, staged: Path) -> None:
+    """/usr/bin/python*, supervisord and supervisorctl of a host of its own Pythons, staged in ``staged``."""
+    staged.mkdir(exist_ok=True)
+    for python_version, prefix, executable in own_pythons(host):
+        mount = f"{PYTHONS_MOUNT}/{python_version}"
+        wrapper = staged / f"python{python_version}"
+        wrapper.write_text(f"""#!/bin/sh
+# Python {python_version} of this host: {prefix}, mounted at {mount} (herd.testing)
+LD_LIBRARY_PATH={mount}/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}
+export LD_LIBRARY_PATH
+exec {mount}/{executable} "$@"
+""")
+        wrapper.chmod(0o755)
+        major = python_version.split(".")[0]
+        names = [f"python{major}"] + (["python"] if major == "2" else [])
+        for name in names:
+            if not (staged / name).exists():
+                (staged / name).symlink_to(f"python{python_version}")
+    python = f"/usr/bin/python{python_version_for(host.release or '')}"
+    for tool in ("supervisord", "supervisorctl"):
+        script = staged / tool
+        script.write_text(f"""#!{python}
+# {tool} of supervisor {host.release}, in place of the distribution's package (herd.testing:
+# a cached release, mounted at {RELEASE_MOUNT})
+import sys
+sys.path.insert(0, "{RELEASE_MOUNT}")
+from supervisor.{tool} import main
+main()
+""")
+        script.chmod(0o755)
+
+
+def pythons_script(host: FleetHost) -> str:
+    """The part of the namespace script that gives a host its own Pythons (nothing for other hosts)."""
+    if not host.pythons:
+        return ""
+    h = host.dir
+    mounts = "".join(f"mkdir -p {PYTHONS_MOUNT}/{v} && mount --bind {prefix} {PYTHONS_MOUNT}/{v}\n"
+                     for v, prefix, _ in own_pythons(host))
+    return f"""# its own Pythons ({", ".join(host.pythons)}): /usr/bin/python* are those alone
+mkdir {h}/ns/usr-bin-upper {h}/ns/usr-bin-work
+mount -t overlay testfleet-usr-bin -o lowerdir=/usr/bin,upperdir={h}/ns/usr-bin-upper,workdir={h}/ns/usr-bin-work /usr/bin
+mountpoint -q /usr/bin
+rm -f /usr/bin/python*
+{mounts}mkdir -p {RELEASE_MOUNT} && mount --bind {host.supervisor_path} {RELEASE_MOUNT}
+cp -P {h}/usr-bin/* /usr/bin/
+"""
 
 
 def dropbear_argv(host: FleetHost) -> list[str]:
@@ -95,11 +197,17 @@ def write_files(fleet: Fleet, host: FleetHost) -> None:
     conf = distro_supervisord_conf(host, supervisor_password) + fleet.extra_config_for(host)
     (etc / "add" / host.distro_conf[len("/etc/"):]).write_text(conf)
     Path(host.conf_path).write_text(conf)   # the staged copy names the pid (see start_supervisord)
-    program = seed_program_conf(host.tornado_ports[0], fleet.light)
+    here = distro_conf_d(host) if host.release and not here_is_the_including_file(host.release) else None
+    program = seed_program_conf(host.tornado_ports[0], fleet.light, here)
+    if host.pythons:   # the host's own python (python3 without a 2.x), on the standard library
+        _own_bin(host, h / "usr-bin")
+        python = "python" if any(v.startswith("2.") for v in host.pythons) else "python3"
+        program = seed_program_conf(host.tornado_ports[0], True, here).replace("command=python\n",
+                                                                                f"command={python}\n")
     (conf_d / ("tornado.ini" if fedora else "tornado.conf")).write_text(program)
     (conf_d / "main.py").write_text(program_source("app.py"))
     Path(host.sshd_config_path).write_text(distro_sshd_config(fleet, host))
-    Path(host.ns_script_path).write_text(namespace_script(fleet, host))
+    Path(host.ns_script_path).write_text(namespace_script(fleet, host, pythons_script(host)))
 
 
 def nsenter(host: FleetHost, argv: list[str]) -> list[str]:

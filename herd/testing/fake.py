@@ -17,7 +17,17 @@ rpcinterface.py, options.readFile/tailFile):
 * process logs as bytes, read with readFile's and tailFile's exact offset
   semantics; rotation (the file starts over) and clearing;
 * a host that drops its connection (``FakeHost.break_connection``) or hangs
-  is an error of the pipe, as with a real host.
+  is an error of the pipe, as with a real host;
+* the release it plays (``version``, and ``python`` 2 or 3 for the
+  interpreter supervisord runs on), as herd meets them in the wild: before
+  3.0 an array in a request keeps only its first element and an empty one
+  is an HTTP 500 (a multicall runs its first call only); before 3.2.0
+  multicall runs its calls up front (and a real one answers a call per
+  second past the second: ``slow_multicalls`` counts such batches) and
+  there is no ``signalProcess``; getAllConfigInfo is thin before 4.0
+  (names, autostart, priorities); the default ``exitcodes`` is 0,2 before
+  4.0; on Python 2 log bytes go into the answer as they are, invalid UTF-8
+  included.
 
 tests/test_fake_contract.py runs the same checks against this fake and a
 real supervisord of the test fleet, so the two cannot drift apart.
@@ -40,8 +50,16 @@ from herd.inventory.model import Host
 from herd.ssh.connection import CommandResult
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessState
+from herd.supervisor.transport import HTTPStatusError
 
 Clock = Callable[[], float]
+
+
+def _release(version: str) -> tuple[int, int, int, int]:
+    """(major, minor, micro, 0 for a pre-release else 4): enough to place the releases herd knows."""
+    head = version.split("a")[0].split("b")[0]
+    numbers = [int(n) for n in head.split(".") if n.isdigit()] + [0, 0, 0]
+    return numbers[0], numbers[1], numbers[2], 4 if head == version else 0
 
 SPAWN_ERROR = "Exited too quickly (process log may have details)"
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15}
@@ -71,6 +89,7 @@ class ProgramSpec:
     fails: bool = False            # exits at once every time it is started: BACKOFF, then FATAL
     stdout_logfile: str | None = "auto"
     stderr_logfile: str | None = "auto"
+    exitcodes: tuple[int, ...] | None = None   # None: the release's default (0,2 before 4.0, then 0)
 
     def process_names(self) -> list[str]:
         if self.numprocs == 1:
@@ -107,10 +126,18 @@ class FakeSupervisor:
     """
 
     def __init__(self, programs: Iterable[ProgramSpec] = (), *, identification: str = "supervisor",
-                 version: str = "4.2.5", clock: Clock = time.monotonic) -> None:
+                 version: str = "4.2.5", python: int = 3, clock: Clock = time.monotonic) -> None:
         self.clock = clock
         self.identification = identification
         self.version = version
+        self.python = python
+        release = _release(version)
+        self.arrays_keep_first = release < (3, 0, 0, 4)       # fixed in 3.0 final
+        self.multicall_up_front = release < (3, 2, 0, 0)
+        self.has_signal = release >= (3, 2, 0, 0)
+        self.config_fields = release >= (4, 0, 0, 0)
+        self.default_exitcodes = (0,) if release >= (4, 0, 0, 0) else (0, 2)
+        self.slow_multicalls = 0            # multicalls of more than two calls sent to a release before 3.2.0
         self.state = "RUNNING"
         self.calls: list[str] = []          # every method called, in order (multicall's parts included)
         self.main_log = bytearray()
@@ -155,6 +182,12 @@ class FakeSupervisor:
             if process.spec.autorestart:
                 self._spawn(process, now)
 
+    def lose_track(self, name: str) -> None:
+        """supervisord's own UNKNOWN state (an internal error): it refuses to start the process."""
+        with self._lock:
+            process = self._process(name)
+            process.state, process.since, process.pid = ProcessState.UNKNOWN, self.clock(), 0
+
     def break_program(self, name: str, fails: bool = True) -> None:
         """From the next start on, the program exits at once (a bad build), or works again."""
         with self._lock:
@@ -176,9 +209,11 @@ class FakeSupervisor:
         with self._lock:
             self.calls.append(method)
             if method == "system.multicall":
+                if self.multicall_up_front and len(params[0]) > 2:
+                    self.slow_multicalls += 1
                 return [self._one_of_multicall(call) for call in params[0]]
             handler = _METHODS.get(method)
-            if handler is None:
+            if handler is None or method not in self.methods():
                 raise _Fault(Faults.UNKNOWN_METHOD)
             if self.state == "SHUTDOWN" and method.startswith("supervisor."):
                 raise _Fault(Faults.SHUTDOWN_STATE)
@@ -187,11 +222,37 @@ class FakeSupervisor:
             except TypeError:
                 raise _Fault(Faults.INCORRECT_PARAMETERS) from None
 
+    def methods(self) -> list[str]:
+        """system.listMethods: what this release has."""
+        return sorted(m for m in [*_METHODS, "system.multicall"]
+                      if self.has_signal or not m.startswith("supervisor.signalProcess"))
+
+    def unmarshal(self, params: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The request's parameters as this release's XML-RPC parser reads them.
+
+        Before 3.0 supervisord's ElementTree unmarshaller kept only the first
+        element of every array and failed on an empty one (HTTP 500).
+        """
+        if not self.arrays_keep_first:
+            return params
+
+        def first_only(value: Any) -> Any:
+            if isinstance(value, list):
+                if not value:
+                    raise HTTPStatusError(500, "Internal Server Error")
+                return [first_only(value[0])]
+            if isinstance(value, dict):
+                return {k: first_only(v) for k, v in value.items()}
+            return value
+        return tuple(first_only(p) for p in params)
+
     def _one_of_multicall(self, call: dict[str, Any]) -> Any:
         try:
             return self.dispatch(call["methodName"], call.get("params", []))
         except _Fault as fault:
             return {"faultCode": fault.code, "faultString": fault.text}
+        except UnicodeDecodeError as exc:     # as supervisord's multicall reports it (FAILED + the exception)
+            return {"faultCode": Faults.FAILED, "faultString": f"FAILED: <class 'UnicodeDecodeError'>:{exc}"}
 
     # daemon
     def _get_state(self) -> dict[str, Any]:
@@ -201,7 +262,7 @@ class FakeSupervisor:
         return 42
 
     def _read_log(self, offset: int, length: int) -> str:
-        return _read_file(bytes(self.main_log), offset, length)
+        return _read_file(bytes(self.main_log), offset, length, self.python)
 
     # processes
     def _all_info(self) -> list[dict[str, Any]]:
@@ -211,13 +272,22 @@ class FakeSupervisor:
         return [self._info(p) for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name))]
 
     def _all_config(self) -> list[dict[str, Any]]:
-        """The part of getAllConfigInfo herd reads (names, logfiles; no rotation, no syslog)."""
-        return [{"group": p.group, "name": p.name, "autostart": p.spec.autostart,
-                 "stdout_logfile": self._logfile(p, "stdout") or "none",
-                 "stderr_logfile": self._logfile(p, "stderr") or "none",
-                 "stdout_logfile_maxbytes": 0, "stderr_logfile_maxbytes": 0, "redirect_stderr": False,
-                 "stdout_syslog": False, "stderr_syslog": False}
-                for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name))]
+        """The part of getAllConfigInfo herd reads: before 4.0 names, autostart and priorities only."""
+        configs = []
+        for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name)):
+            config: dict[str, Any] = {"group": p.group, "name": p.name, "autostart": p.spec.autostart,
+                                      "inuse": True, "group_prio": 999, "process_prio": 999}
+            if self.config_fields:
+                config.update({"stdout_logfile": self._logfile(p, "stdout") or "none",
+                               "stderr_logfile": self._logfile(p, "stderr") or "none",
+                               "stdout_logfile_maxbytes": 0, "stderr_logfile_maxbytes": 0,
+                               "redirect_stderr": False, "stdout_syslog": False, "stderr_syslog": False,
+                               "exitcodes": list(self._exitcodes(p))})
+            configs.append(config)
+        return configs
+
+    def _exitcodes(self, process: _Process) -> tuple[int, ...]:
+        return process.spec.exitcodes if process.spec.exitcodes is not None else self.default_exitcodes
 
     def _get_info(self, name: str) -> dict[str, Any]:
         process = self._process(name)
@@ -231,6 +301,8 @@ class FakeSupervisor:
         if process.state in (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF,
                              ProcessState.STOPPING):
             raise _Fault(Faults.ALREADY_STARTED, name)
+        if process.state is ProcessState.UNKNOWN:
+            raise _Fault(Faults.FAILED, f"{name} is in an unknown process state")
         process.retries = 0
         self._spawn(process, now)
         if wait:
@@ -282,13 +354,13 @@ class FakeSupervisor:
         process = self._process(name)
         if self._logfile(process, channel) is None:
             raise _Fault(Faults.NO_FILE, "None")
-        return _read_file(bytes(process.logs[channel]), int(offset), int(length))
+        return _read_file(bytes(process.logs[channel]), int(offset), int(length), self.python)
 
     def _tail_channel(self, name: str, channel: str, offset: int, length: int) -> list[Any]:
         process = self._process(name)
         if self._logfile(process, channel) is None:
             return ["", 0, False]
-        return _tail_file(bytes(process.logs[channel]), int(offset), int(length))
+        return _tail_file(bytes(process.logs[channel]), int(offset), int(length), self.python)
 
     # -- the state machine ---------------------------------------------------------
 
@@ -374,7 +446,17 @@ def _describe(info: dict[str, Any]) -> str:
     return ""
 
 
-def _read_file(data: bytes, offset: int, length: int) -> str:
+def _text(chunk: bytes, python: int) -> str:
+    """How supervisord hands log bytes to its XML-RPC marshaller.
+
+    On Python 3 it decodes them as UTF-8 (a bad byte fails the call); on
+    Python 2 the bytes go into the answer as they are: here a bad byte is
+    kept as its surrogate escape, which FakePipe writes back as the raw byte.
+    """
+    return chunk.decode("utf-8", "surrogateescape" if python == 2 else "strict")
+
+
+def _read_file(data: bytes, offset: int, length: int, python: int = 3) -> str:
     """supervisor.options.readFile over bytes in memory."""
     if offset < 0:
         if length:
@@ -384,10 +466,10 @@ def _read_file(data: bytes, offset: int, length: int) -> str:
         if length < 0:
             raise _Fault(Faults.BAD_ARGUMENTS)
         chunk = data[offset:] if length == 0 else data[offset:offset + length]
-    return chunk.decode("utf-8")
+    return _text(chunk, python)
 
 
-def _tail_file(data: bytes, offset: int, length: int) -> list[Any]:
+def _tail_file(data: bytes, offset: int, length: int, python: int = 3) -> list[Any]:
     """supervisor.options.tailFile over bytes in memory: [text, new offset, overflow]."""
     size, overflow = len(data), False
     if size > offset + length:
@@ -398,10 +480,11 @@ def _tail_file(data: bytes, offset: int, length: int) -> list[Any]:
         offset = size - length
     offset, length = max(0, offset), max(0, length)
     chunk = data[offset:offset + length] if length else b""
-    return [chunk.decode("utf-8"), size, overflow]
+    return [_text(chunk, python), size, overflow]
 
 
 _METHODS: dict[str, Callable[..., Any]] = {
+    "system.listMethods": FakeSupervisor.methods,
     "supervisor.getAPIVersion": lambda self: "3.0",
     "supervisor.getSupervisorVersion": lambda self: self.version,
     "supervisor.getIdentification": lambda self: self.identification,
@@ -426,18 +509,24 @@ class FakePipe:
     """An RPC pipe (herd/supervisor/transport.RPCPipe's interface) into a FakeSupervisor."""
 
     max_answer = 64 * 1024 * 1024
+    connections = 1
 
     def __init__(self, host: "FakeHost") -> None:
         self._host = host
 
     def post(self, body: bytes) -> bytes:
         self._host.before_call()
+        supervisor = self._host.supervisor
         params, method = xmlrpc.client.loads(body)
+        params = supervisor.unmarshal(params)
         try:
-            result = self._host.supervisor.dispatch(method or "", params)
+            result = supervisor.dispatch(method or "", params)
         except _Fault as fault:
             return xmlrpc.client.dumps(xmlrpc.client.Fault(fault.code, fault.text), methodresponse=True).encode()
-        return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True).encode()
+        except UnicodeDecodeError:       # supervisord 4 on Python 3: the log's bytes are not UTF-8
+            raise HTTPStatusError(500, "Internal Server Error") from None
+        answer = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True)
+        return answer.encode("utf-8", "surrogateescape")     # Python 2's raw bytes, as they were
 
     def close(self) -> None:
         pass

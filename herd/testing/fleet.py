@@ -6,6 +6,7 @@ benchmarks; from a shell (herd.testing.cli)::
 
     python -m herd.testing start DIR --hosts 3 --inet web03 --no-streamlocal web02
     python -m herd.testing start DIR --hosts 2 --distro web01 --dropbear web02   # as root
+    python -m herd.testing start DIR --hosts 2 --release web01=3.0a12,web02=3.1.4
     python -m herd.testing status DIR
     python -m herd.testing stop DIR
 
@@ -19,6 +20,12 @@ Layout of DIR::
 Distribution-style hosts (``--distro``, ``--dropbear``; root only) are built
 like a Debian server in a mount namespace of their own: see herd.testing.distro.
 
+Release hosts (``releases=``, ``--release``) run a real supervisord of an
+older release on its own Python (herd.testing.releases; see start()).  The
+seed's 3.0a12 host adds to its directory what the seed's project has:
+``supervisor/`` (the build), ``meld3/__init__.py``, ``main.py`` and ``log/``
+(supervisord.log, tornado-PORT.log).
+
 Ports: see herd.testing.ports.  With an explicit ``base_port`` the tornado
 ports are base_port+10*i+0..3 and sshd/inet ports still come from a reserved
 block.
@@ -30,8 +37,11 @@ answer, a drip, a hang, garbage, an entity bomb, thousands of processes);
 ``Fleet.restore(name)`` puts supervisord back.
 
 Processes: sshd runs as ``/usr/sbin/sshd -D -e -f CONFIG`` and supervisord as
-``python -m supervisor.supervisord -n -c CONF``; how they are started,
-recognised and reaped is herd.testing.processes.
+``python -m supervisor.supervisord -n -c CONF`` (the release's Python with
+PYTHONPATH naming the release on a release host; the seed's ``python2.7
+supervisor/supervisord.py -n`` in its directory, recognised by that
+directory); how they are started, recognised and reaped is
+herd.testing.processes.
 """
 
 from __future__ import annotations
@@ -55,14 +65,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, cast
 
 from herd.testing import distro as distro_hosts
-from herd.testing.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SSH_SLOT, SSHD,
-                                START_TIMEOUT, FleetError, FleetHost, host_name)
+from herd.testing.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SEED_RELEASE,
+                                SSH_SLOT, SSHD, START_TIMEOUT, FleetError, FleetHost, host_name)
 from herd.testing.keys import keygen, known_hosts_line, write_private
 from herd.testing.ports import PortRegistry, port_free
 from herd.testing.probes import accepts, listening, unix_rpc, wait_ssh_banner
 from herd.testing.processes import (REAPER, backoff, cmdline, descendants, ensure_privsep_dir, kill_tree, log_tail,
                                     owns, pid_stopped, spawn, supervisord_env, terminate_gracefully)
-from herd.testing.templates import inventory_yaml, program_source, sshd_config, supervisord_conf
+from herd.testing.releases import Release, install_all
+from herd.testing.templates import inventory_yaml, program_source, seed_supervisord_conf, sshd_config, supervisord_conf
 
 SOCKET_PATH_MAX = 100       # sun_path is 108 bytes with the NUL; keep a margin
 STATE_VERSION = 1
@@ -84,6 +95,8 @@ class _Plan:
     dropbear: frozenset[str] = frozenset()
     hidden: dict[str, list[str]] = field(default_factory=dict)
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    releases: dict[str, Release] = field(default_factory=dict)   # hosts running a supervisor release
+    wanted: dict[str, str] = field(default_factory=dict)         # ... as asked ("4.1.0", "4.1.0@3.6")
 
 
 class Fleet:
@@ -133,7 +146,8 @@ class Fleet:
               no_streamlocal: Iterable[str] = (), inet: Iterable[str] = (),
               light: bool = False, extra_config: str = "", distro: Iterable[str] = (),
               dropbear: Iterable[str] = (), hidden: dict[str, list[str]] | None = None,
-              layouts: dict[str, dict[str, Any]] | None = None, seed_app: bool = False) -> Fleet:
+              layouts: dict[str, dict[str, Any]] | None = None, seed_app: bool = False,
+              release: str | None = None, releases: dict[str, str] | None = None) -> Fleet:
         """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
         sshd answer with a banner and every supervised program is RUNNING.
 
@@ -149,15 +163,37 @@ class Fleet:
         ``layouts`` changes a distro host's supervisord set-up:
         ``{"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock",
         "owner": "deploy", "auth": True}}`` (auth: a username and password in
-        [unix_http_server] and [supervisorctl], the password in password_file).
+        [unix_http_server] and [supervisorctl], the password in password_file);
+        ``"pythons": ["2.7"]`` gives a distro host Pythons of its own: its
+        /usr/bin/python* are those alone (no python3), and its supervisord is
+        /usr/bin/supervisord running its release on one of them.  A CentOS 7
+        host: ``distro=["web01"], releases={"web01": "3.1.4"},
+        layouts={"web01": {"layout": "fedora", "pythons": ["2.7"]}}``.
 
         ``seed_app`` (off by default) runs the seed deployment's Tornado
         program on the plain hosts instead (stdout_logfile=NONE,
         stderr_logfile=NONE, Tornado writing WEBNN/log/tornado-PORT.log via
         --log_file_prefix, a line a second and one per request) and names
-        those files under ``logs:`` in the inventory."""
+        those files under ``logs:`` in the inventory.
+
+        ``releases`` (``{"web01": "3.0a12", "web02": "3.1.4"}``) makes hosts run a
+        real supervisord of that release on the Python its hosts run it on,
+        installed once into a cache shared by every run (herd.testing.releases:
+        a missing interpreter is a one-line FleetError); ``release`` does so
+        for every host not named in ``releases``.  Other hosts run the
+        supervisor installed in the fleet's Python.  Release hosts use the
+        fleet's supervisord.conf (``-c CONF``) with PYTHONPATH naming the
+        release; 3.0a12 runs the seed's way instead: its build copied into
+        the host's directory (the project) beside an empty stand-in
+        ``meld3/__init__.py``, the seed's config as ./supervisord.conf,
+        started as ``cd DIR/webNN && PYTHONPATH=. python2.7
+        supervisor/supervisord.py -n`` (-n, which the seed does not give, so
+        that the fleet keeps supervisord's pid), its Tornado logging to
+        DIR/webNN/log/tornado-PORT.log (named under the host's ``logs:`` in
+        the inventory).  ``supervisorctl(name)`` runs the host's own release."""
+        wanted = {**{h: release for h in map(host_name, range(hosts)) if release}, **(releases or {})}
         plan = plan_fleet(Path(directory), hosts, base_port, no_streamlocal, inet, distro, dropbear, hidden or {},
-                     layouts or {})
+                          layouts or {}, wanted)
         registry = PortRegistry()
         fleet = cls._allocate(plan, registry, light)
         fleet.extra_config = extra_config
@@ -203,9 +239,14 @@ class Fleet:
     def _write_host_files(self, name: str) -> None:
         host = self.host(name)
         os.makedirs(host.log_dir, exist_ok=True)
-        if self.seed_app:
+        if self.seed_app or host.seed_release:
             os.makedirs(os.path.join(host.dir, "log"), exist_ok=True)
             Path(host.dir, "main.py").write_text(program_source("seed_app.py"))
+        if host.seed_release:   # the seed's install: cp -R build/lib/supervisor, mkdir meld3, touch __init__.py
+            shutil.copytree(os.path.join(host.supervisor_path or "", "supervisor"), os.path.join(host.dir, "supervisor"),
+                            dirs_exist_ok=True)
+            os.makedirs(os.path.join(host.dir, "meld3"), exist_ok=True)
+            Path(host.dir, "meld3", "__init__.py").touch()
         if host.distro:
             distro_hosts.write_files(self, host)
             return
@@ -215,7 +256,8 @@ class Fleet:
             password = secrets.token_urlsafe(18) + "@:/%#"   # needs quoting in a URL
             write_private(host.password_file, password + "\n")
         Path(host.sshd_config_path).write_text(sshd_config(self, host))
-        Path(host.conf_path).write_text(supervisord_conf(self, host, password) + self.extra_config_for(host))
+        conf = seed_supervisord_conf if host.seed_release else supervisord_conf
+        Path(host.conf_path).write_text(conf(self, host, password) + self.extra_config_for(host))
 
     def extra_config_for(self, host: FleetHost) -> str:
         """``extra_config`` for one host: {name}, {dir}, {logs} and {python} replaced."""
@@ -316,14 +358,14 @@ class Fleet:
         """Start ``name``'s supervisord; return when its socket answers and the
         autostart programs are RUNNING."""
         host = self.host(name)
-        if owns(host.supervisord_pid, host.conf_path):
+        if self.supervisord_running(host):
             raise FleetError(f"{name}: supervisord is already running (pid {host.supervisord_pid})")
-        argv = [self.python, "-m", "supervisor.supervisord", "-n", "-c", host.conf_path]
-        env = supervisord_env()
+        argv, env = self.supervisor_command(host, "supervisord")
+        argv += ["-n"] if host.seed_release else ["-n", "-c", host.conf_path]
         if host.distro:   # as Debian starts it; -j names our staged file, to recognise the pid
-            argv = distro_hosts.in_namespace(self, host, [self.python, "-m", "supervisor.supervisord", "-n", "-c",
-                                                          host.distro_conf, "-j", f"{host.conf_path}.pid"])
-            env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
+            argv = distro_hosts.in_namespace(self, host, [*argv[:-1], host.distro_conf, "-j", f"{host.conf_path}.pid"])
+            if not host.pythons:   # the programs' `python` is the fleet's (a host of its own Pythons: theirs)
+                env["PATH"] = f"{os.path.dirname(self.python)}:{env.get('PATH', '/usr/bin:/bin')}"
         out = os.path.join(host.log_dir, "supervisord.out")
         pid = spawn(argv, out, host.dir, env)
         host.supervisord_pid = pid
@@ -338,7 +380,8 @@ class Fleet:
         """Stop ``name``'s supervisord gracefully (it stops its programs first)."""
         host = self.host(name)
         if host.supervisord_pid:
-            terminate_gracefully(host.supervisord_pid, host.conf_path, SUPERVISORD_GRACE)
+            terminate_gracefully(host.supervisord_pid, host.supervisord_marker, SUPERVISORD_GRACE,
+                                 host.supervisord_cwd)
         host.supervisord_pid = None
         self.save()
 
@@ -348,14 +391,39 @@ class Fleet:
         return unix_rpc(host.rpc_socket, timeout, host.password if host.distro else None)
 
     def supervisorctl(self, name: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run the real supervisorctl against ``name``'s config (text output, never raises on exit code)."""
+        """Run the real supervisorctl of ``name``'s release against its config (text output,
+        never raises on exit code); on the seed's host the seed's way, from its directory."""
         host = self.host(name)
-        argv = [self.python, "-m", "supervisor.supervisorctl", "-c", host.conf_path, *args]
+        argv, env = self.supervisor_command(host, "supervisorctl")
         if host.distro:
-            argv = distro_hosts.nsenter(host, [self.python, "-m", "supervisor.supervisorctl", "-c", host.distro_conf,
-                                               *args])
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              env=supervisord_env(), stdin=subprocess.DEVNULL)
+            argv = distro_hosts.nsenter(host, [*argv, "-c", host.distro_conf, *args])
+        else:
+            argv += [*args] if host.seed_release else ["-c", host.conf_path, *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=host.dir,
+                              env=env, stdin=subprocess.DEVNULL)
+
+    def supervisor_command(self, host: FleetHost, tool: str) -> tuple[list[str], dict[str, str]]:
+        """The command (without its options) and environment that run supervisor's ``tool``
+        (supervisord, supervisorctl) of ``host``'s release: ``python -m supervisor.TOOL`` of the
+        fleet's Python, or of the release's Python with PYTHONPATH naming the release, or for
+        the seed's 3.0a12 ``python2.7 supervisor/TOOL.py`` with PYTHONPATH=. (run it in host.dir)."""
+        env = supervisord_env()
+        if host.release is None:
+            return [self.python, "-m", f"supervisor.{tool}"], env
+        if host.pythons:   # the host's own /usr/bin/supervisord (in its namespace), as its package has it
+            return [f"/usr/bin/{tool}"], env
+        env.pop("PYTHONHOME", None)
+        python = host.supervisor_python or "python"
+        if host.seed_release:
+            env["PYTHONPATH"] = "."
+            return [python, f"supervisor/{tool}.py"], env
+        env["PYTHONPATH"] = host.supervisor_path or ""
+        return [python, "-m", f"supervisor.{tool}"], env
+
+    @staticmethod
+    def supervisord_running(host: FleetHost) -> bool:
+        """Is the supervisord the fleet started for ``host`` alive (checked by its command line)?"""
+        return owns(host.supervisord_pid, host.supervisord_marker, host.supervisord_cwd)
 
     def _wait_socket(self, host: FleetHost, alive: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -449,7 +517,7 @@ class Fleet:
         sshd = "stopped"
         if owns(host.sshd_pid, host.ssh_marker):
             sshd = "paused" if pid_stopped(host.sshd_pid) else "running"  # type: ignore[arg-type]
-        up = owns(host.supervisord_pid, host.conf_path)
+        up = self.supervisord_running(host)
         procs: dict[str, str] = {}
         if up:
             with contextlib.suppress(OSError, xmlrpc.client.Error):
@@ -489,12 +557,12 @@ class Fleet:
 
     def pids(self) -> list[int]:
         """Every live process of the fleet: sshd, supervisord and their descendants."""
-        roots = [(h.sshd_pid, h.ssh_marker) for h in self.hosts]
-        roots += [(h.supervisord_pid, h.conf_path) for h in self.hosts]
-        roots += [(h.ns_pid, h.ns_script_path) for h in self.hosts if h.distro]
+        roots: list[tuple[int | None, str, str | None]] = [(h.sshd_pid, h.ssh_marker, None) for h in self.hosts]
+        roots += [(h.supervisord_pid, h.supervisord_marker, h.supervisord_cwd) for h in self.hosts]
+        roots += [(h.ns_pid, h.ns_script_path, None) for h in self.hosts if h.distro]
         found: list[int] = []
-        for pid, marker in roots:
-            if pid and owns(pid, marker):
+        for pid, marker, cwd in roots:
+            if pid and owns(pid, marker, cwd):
                 found += [pid, *descendants(pid)]
         return found
 
@@ -507,8 +575,9 @@ def plan_fleet(directory: Path, count: int, base_port: int | None,
           no_streamlocal: Iterable[str], inet: Iterable[str],
           distro: Iterable[str] = (), dropbear: Iterable[str] = (),
           hidden: dict[str, list[str]] | None = None,
-          layouts: dict[str, dict[str, Any]] | None = None) -> _Plan:
-    """Validate the arguments of Fleet.start and prepare the directory."""
+          layouts: dict[str, dict[str, Any]] | None = None,
+          releases: dict[str, str] | None = None) -> _Plan:
+    """Validate the arguments of Fleet.start, install the releases it needs and prepare the directory."""
     if count < 1:
         raise FleetError("a fleet needs at least one host")
     if not os.path.exists(SSHD):
@@ -524,16 +593,32 @@ def plan_fleet(directory: Path, count: int, base_port: int | None,
     odd = (set(plan.hidden) | set(plan.layouts)) - plan.distro
     if odd:
         raise FleetError(f"hidden paths and layouts are for distro hosts only: {', '.join(sorted(odd))}")
-    unknown = sorted((plan.no_streamlocal | plan.inet | plan.distro) - set(plan.names))
+    unknown = sorted((plan.no_streamlocal | plan.inet | plan.distro | set(releases or {})) - set(plan.names))
     if unknown:
         raise FleetError(f"unknown host(s) {', '.join(unknown)}: the fleet has {plan.names[0]}..{plan.names[-1]}")
     if base_port is not None and not 1024 <= base_port <= 65535 - PORT_STRIDE * count:
         raise FleetError(f"--base-port {base_port} is out of range")
     if plan.distro:
         distro_hosts.check_tools(bool(plan.dropbear))
+    plan.wanted = dict(releases or {})
+    plan.releases = _install_releases(plan, plan.wanted)
     directory.mkdir(parents=True, exist_ok=True)
     _refuse_running(directory)
     return plan
+
+
+def _install_releases(plan: _Plan, wanted: dict[str, str]) -> dict[str, Release]:
+    """The installed release of every host that runs one (installing each version once)."""
+    seed_distro = sorted(n for n, v in wanted.items() if v == SEED_RELEASE and n in plan.distro)
+    if seed_distro:
+        raise FleetError(f"{', '.join(seed_distro)}: supervisor {SEED_RELEASE} runs the seed's way, from a project "
+                         f"directory, not as a distribution's package: not on a distro host")
+    for name, setup in sorted(plan.layouts.items()):
+        if setup.get("pythons"):
+            distro_hosts.check_pythons(name, setup["pythons"], wanted.get(name))
+    versions = sorted(set(wanted.values()))
+    by_version = dict(zip(versions, install_all(versions))) if wanted else {}
+    return {name: by_version[version] for name, version in wanted.items()}
 
 
 def _refuse_running(directory: Path) -> None:
@@ -585,7 +670,17 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         tornado_ports=_tornado_ports(plan.base_port or block, [index]),
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
         distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
-        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"))
+        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"), pythons=list(setup.get("pythons", [])),
+        **_release_fields(plan, name))
+
+
+def _release_fields(plan: _Plan, name: str) -> dict[str, Any]:
+    """FleetHost's release, supervisor_python and supervisor_path for host ``name`` (none: {})."""
+    release = plan.releases.get(name)
+    if release is None:
+        return {}
+    # as asked: "4.1.0", or "4.1.0@3.6" (that release on another Python: herd.testing.releases.split)
+    return {"release": plan.wanted[name], "supervisor_python": release.python, "supervisor_path": release.path}
 
 
 HOSTILE_SCRIPT = str(Path(__file__).resolve().with_name("hostile.py"))

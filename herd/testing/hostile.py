@@ -121,13 +121,20 @@ class Server:
         self.behaviour = behaviour
         self.options = options
         self._many: bytes | None = None
+        self._many_procs: list[dict] = []
 
-    def many_body(self) -> bytes:
+    def many_body(self, method: str, params: tuple) -> bytes:
+        """getAllProcessInfo's answer, alone or in a multicall (as herd's first call of a connection
+        asks it, with getSupervisorVersion); 4242 to anything else."""
         if self._many is None:
-            procs = [process(f"p{i:05d}", f"group{i // 100:03d}", 20, "RUNNING", pid=1000 + i,
-                             description=f"pid {1000 + i}, uptime 0:01:00") for i in range(self.options.processes)]
-            self._many = response_body(procs)
-        return self._many
+            self._many_procs = [process(f"p{i:05d}", f"group{i // 100:03d}", 20, "RUNNING", pid=1000 + i,
+                                        description=f"pid {1000 + i}, uptime 0:01:00")
+                                for i in range(self.options.processes)]
+            self._many = response_body(self._many_procs)
+        if method == "system.multicall":
+            answers = {"supervisor.getAllProcessInfo": self._many_procs, "supervisor.getSupervisorVersion": "4.2.5"}
+            return response_body([answers.get(c.get("methodName"), 4242) for c in params[0]])
+        return self._many if method == "supervisor.getAllProcessInfo" else response_body(4242)
 
     def handle(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
@@ -155,7 +162,7 @@ class Server:
             conn.sendall(head(len(body)) + body)
             return True
         if b == "many":
-            body = self.many_body() if method == "supervisor.getAllProcessInfo" else response_body(4242)
+            body = self.many_body(method, params)
             conn.sendall(head(len(body)) + body)
             return True
         if b == "huge":

@@ -18,6 +18,7 @@ PORT_STRIDE = 10            # ports per host in a block
 SSH_SLOT, INET_SLOT = 4, 5  # offsets of the sshd and inet ports in a host's slot
 INET_USERNAME = "herd"
 START_TIMEOUT = 30.0        # sshd banner / supervisord socket / programs RUNNING
+SEED_RELEASE = "3.0a12"     # the seed deployment's supervisor: run from a copy in the project (releases.py)
 
 # Distribution-style hosts (herd.testing.distro): where Debian keeps supervisord's
 # socket and config, the login user, and the users of every such host.
@@ -25,6 +26,8 @@ DISTRO_SOCKET = "/var/run/supervisor.sock"
 DISTRO_CONF = "/etc/supervisor/supervisord.conf"
 DISTRO_LOGIN = "deploy"
 DISTRO_USERS = {"deploy": 2101, "ops": 2102, "intern": 2103}
+PYTHONS_MOUNT = "/run/python"                 # a host's own Pythons: /run/python/X.Y (herd.testing.distro)
+RELEASE_MOUNT = "/run/supervisor-release"     # and its supervisor release, imported by /usr/bin/supervisord
 
 
 class FleetError(RuntimeError):
@@ -57,6 +60,31 @@ class FleetHost:
     hidden: list[str] = field(default_factory=list)   # paths hidden in the namespace (/usr/bin/sudo)
     layout: str = "debian"          # or "fedora": /etc/supervisord.conf and supervisord.d/*.ini
     socket_owner: str | None = None  # [unix_http_server] chown (default root)
+    # A supervisor release of its own (herd.testing.releases), run on its own Python;
+    # None: the supervisor installed in the fleet's Python.
+    release: str | None = None
+    supervisor_python: str | None = None   # the interpreter running that release
+    supervisor_path: str | None = None     # the installed release (its PYTHONPATH; for 3.0a12 the build)
+    # A distro host's own Pythons ("2.7": CentOS 7): /usr/bin/python* in its namespace are
+    # those alone, supervisord is /usr/bin/supervisord on one of them (herd.testing.distro).
+    pythons: list[str] = field(default_factory=list)
+
+    @property
+    def seed_release(self) -> bool:
+        """True when the host runs the seed's supervisor (3.0a12) the seed's way: a copy in its
+        directory (the project), ``PYTHONPATH=. python supervisor/supervisord.py``, config found in cwd."""
+        return self.release == SEED_RELEASE
+
+    @property
+    def supervisord_marker(self) -> str:
+        """What supervisord's command line names (to recognise our own pid): its config, or
+        for the seed's supervisord (which names none) its script, checked with supervisord_cwd."""
+        return "supervisor/supervisord.py" if self.seed_release else self.conf_path
+
+    @property
+    def supervisord_cwd(self) -> str | None:
+        """supervisord's working directory when that is what tells it apart (the seed's), else None."""
+        return self.dir if self.seed_release else None
 
     @property
     def distro_conf(self) -> str:

@@ -59,14 +59,24 @@ def cmdline(pid: int) -> list[str]:
     return raw.decode("utf-8", "replace").rstrip("\0").split("\0")
 
 
-def owns(pid: int | None, marker: str) -> bool:
-    """True when ``pid`` is alive and its command line mentions ``marker``.
+def owns(pid: int | None, marker: str, cwd: str | None = None) -> bool:
+    """True when ``pid`` is alive and its command line mentions ``marker`` (and,
+    given ``cwd``, it runs in that directory).
 
     sshd rewrites its title to ``sshd: /usr/sbin/sshd -D -e -f CONFIG [listener]
     ...``, so a substring check on the joined command line covers both sshd and
-    supervisord (``... -c CONF``).
+    supervisord (``... -c CONF``).  The seed's supervisord names no file of its
+    own (``python supervisor/supervisord.py -n``, its config found in its
+    working directory): that directory tells it apart.
     """
-    return pid_alive(pid) and marker in " ".join(cmdline(pid))  # type: ignore[arg-type]
+    if not (pid_alive(pid) and marker in " ".join(cmdline(pid))):  # type: ignore[arg-type]
+        return False
+    if cwd is None:
+        return True
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(cwd)
+    except OSError:
+        return False
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -165,13 +175,13 @@ def _freeze_tree(root: int) -> list[int]:
         frozen.extend(fresh)
 
 
-def kill_tree(root: int, marker: str, timeout: float = 5.0) -> None:
-    """Stop ``root`` (only if its cmdline mentions ``marker``) and all its descendants.
+def kill_tree(root: int, marker: str, timeout: float = 5.0, cwd: str | None = None) -> None:
+    """Stop ``root`` (only if it is ours: ``owns(root, marker, cwd)``) and all its descendants.
 
     The whole tree is frozen first so nothing forks behind our back, then gets
     SIGTERM + SIGCONT, then SIGKILL for whatever is left after ``timeout``.
     """
-    if not owns(root, marker):
+    if not owns(root, marker, cwd):
         return
     tree = _freeze_tree(root)
     _signal(tree, signal.SIGTERM)
@@ -182,15 +192,15 @@ def kill_tree(root: int, marker: str, timeout: float = 5.0) -> None:
         REAPER.wait_gone(left, 5.0)
 
 
-def terminate_gracefully(root: int, marker: str, timeout: float) -> None:
+def terminate_gracefully(root: int, marker: str, timeout: float, cwd: str | None = None) -> None:
     """SIGTERM ``root`` alone and let it stop its children; then kill leftovers."""
-    if not owns(root, marker):
+    if not owns(root, marker, cwd):
         return
     tree = descendants(root)
     _signal([root], signal.SIGTERM)
     _signal([root], signal.SIGCONT)
     if REAPER.wait_gone([root], timeout):
-        kill_tree(root, marker)
+        kill_tree(root, marker, cwd=cwd)
     left = [p for p in tree if pid_alive(p)]
     if left:   # orphans of a supervisord that did not stop them (pids checked alive)
         _signal(left, signal.SIGKILL)

@@ -100,30 +100,70 @@ stopwaitsecs=5
 stdout_logfile={logs}/%(program_name)s-%(process_num)s.out.log
 stderr_logfile={logs}/%(program_name)s-%(process_num)s.err.log
 """
-    inet = ""
-    if host.inet_port:
-        digest = hashlib.sha1((password or "").encode()).hexdigest()
-        inet = (f"\n[inet_http_server]\nport={host.address}:{host.inet_port}\n"
-                f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
     return f"""\
 ; written by herd.testing for {host.name}
 [unix_http_server]
 file={host.socket_path}
 chmod=0700
-{inet}
+{_inet_section(host, password)}
 {_daemon_sections(host, f"{host.dir}/supervisord.pid")}
 [supervisorctl]
 serverurl=unix://{host.socket_path}
 
 {tornado}
-[program:worker]
-command={py} -S -u {d}/worker.py {host.name}
+{_worker_section(fleet, host)}"""
+
+
+def _inet_section(host: FleetHost, password: str | None) -> str:
+    """[inet_http_server] on the host's inet port (the password as a SHA-1 hash), or nothing."""
+    if not host.inet_port:
+        return ""
+    digest = hashlib.sha1((password or "").encode()).hexdigest()
+    return (f"\n[inet_http_server]\nport={host.address}:{host.inet_port}\n"
+            f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
+
+
+def _worker_section(fleet: Fleet, host: FleetHost) -> str:
+    """[program:worker]: a line a second on stdout, one every 5 s on stderr, logged by supervisord."""
+    return f"""[program:worker]
+command={fleet.python} -S -u {fleet.directory}/worker.py {host.name}
 directory={host.dir}
 startsecs=1
 stopwaitsecs=5
-stdout_logfile={logs}/worker.out.log
-stderr_logfile={logs}/worker.err.log
+stdout_logfile={host.log_dir}/worker.out.log
+stderr_logfile={host.log_dir}/worker.err.log
 """
+
+
+def seed_supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
+    """The seed deployment's supervisord.conf for a 3.0a12 host, found in its project directory.
+
+    Verbatim but for what cannot be the same on a shared test machine: the
+    socket (the seed's /tmp/supervisor.sock would collide between fleets),
+    the interpreter of [program:tornado] (the fleet's Python; the seed's
+    ``python`` is Python 2) and numprocs_start (the host's port block).  The
+    worker (herd tail needs a program that logs through supervisord) and an
+    inet_http_server for inet hosts follow in a section of their own, marked
+    as not the seed's.
+    """
+    return f"""\
+[unix_http_server]
+file={host.socket_path}
+
+[supervisord]
+logfile=%(here)s/log/supervisord.log
+pidfile=%(here)s/log/supervisord.pid
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{host.socket_path}
+
+{seed_tornado(fleet, host)}
+; ---- not the seed's: added by herd.testing for {host.name} ----
+{_inet_section(host, password)}
+{_worker_section(fleet, host)}"""
 
 
 def seed_tornado(fleet: Fleet, host: FleetHost) -> str:
@@ -144,10 +184,14 @@ stderr_logfile=NONE
 """
 
 
+def distro_conf_d(host: FleetHost) -> str:
+    """Where a distro host's program files are, inside its namespace (the seed app's %(here)s)."""
+    return "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
+
+
 def distro_log_template(host: FleetHost) -> str:
     """A distro host's seed log files, inside its namespace: %(here)s is the program's conf.d."""
-    conf_d = "/etc/supervisord.d" if host.layout == "fedora" else "/etc/supervisor/conf.d"
-    return f"{conf_d}/log/{{program}}-{{num}}.log"
+    return f"{distro_conf_d(host)}/log/{{program}}-{{num}}.log"
 
 
 def seed_log_template(fleet: Fleet) -> str:
@@ -187,6 +231,8 @@ def inventory_yaml(fleet: Fleet) -> str:
                           f"      password_file: {_yaml_str(str(host.password_file))}"]
         if host.distro and fleet.seed_app:   # the seed's log files, where the distribution keeps the program
             lines += ["    logs:", f"      tornado: {_yaml_str(distro_log_template(host))}"]
+        elif host.seed_release and not fleet.seed_app:   # the seed's log files, in its project directory
+            lines += ["    logs:", f"      tornado: {_yaml_str(host.dir + '/log/{program}-{num}.log')}"]
     lines += ["groups:"] + [f"  {name}: [{', '.join(members)}]"
                             for name, members in _groups(fleet.hosts).items()]
     if fleet.seed_app:
@@ -215,8 +261,9 @@ ops     ALL=(ALL:ALL) ALL
 """
 
 
-def namespace_script(fleet: Fleet, host: FleetHost) -> str:
-    """The shell script that sets up a distro host's mount namespace and then holds it."""
+def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
+    """The shell script that sets up a distro host's mount namespace and then holds it
+    (``more``: further set-up, run last)."""
     h, key = host.dir, f"{fleet.client_key_path}.pub"
     homes = "".join(
         f"mkdir -p /run/home/{u}/.ssh && cp {key} /run/home/{u}/.ssh/authorized_keys && "
@@ -238,7 +285,7 @@ install -m 0440 {h}/etc/sudoers /etc/sudoers
 rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
 cp -r {h}/etc/add/. /etc/
 mkdir -p {os.path.dirname(host.socket_path)}
-{homes}{hide}touch {host.ns_ready_path}
+{homes}{hide}{more}touch {host.ns_ready_path}
 while :; do sleep 3600; done
 """
 
@@ -264,11 +311,15 @@ files = {include}
 """
 
 
-def seed_program_conf(first_port: int, light: bool = False) -> str:
+def seed_program_conf(first_port: int, light: bool = False, here: str | None = None) -> str:
     """The seed deployment's [program:tornado], verbatim but for numprocs_start
-    (and --light on a light fleet: the stdlib server instead of tornado)."""
+    (and --light on a light fleet: the stdlib server instead of tornado).
+
+    ``here`` spells %(here)s out: supervisord 3.x expands it in an included
+    file to the main config's directory, not the file's, so an operator of
+    3.x writes the program's directory instead."""
     light_line = "\t--light\n" if light else ""
-    return f"""\
+    text = f"""\
 [program:tornado]
 command=python
 	%(here)s/main.py
@@ -282,6 +333,7 @@ numprocs_start={first_port}
 stdout_logfile=NONE
 stderr_logfile=NONE
 """
+    return text.replace("%(here)s", here) if here else text
 
 
 def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:

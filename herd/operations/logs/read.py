@@ -62,7 +62,7 @@ def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None =
                 f"no log file of its own: logs: in the inventory names none for {info.group} on this host")))
         else:
             plan.logs.append(_process_log(info, configs.get((info.group, info.name), {}), request.channel,
-                                          log_template(templates, info)))
+                                          log_template(templates, info), client.capabilities().version))
     return plan
 
 
@@ -80,7 +80,7 @@ def _file_log(template: str, host: str, info: ProcessInfo | None) -> ProcessLog:
 
 
 def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str,
-                 template: str | None = None) -> ProcessLog:
+                 template: str | None = None, release: str = "") -> ProcessLog:
     logfile = info.stdout_logfile if channel == STDOUT else info.stderr_logfile
     maxbytes = int(config.get(f"{channel}_logfile_maxbytes", 0) or 0)
     ref = LogRef(info.fullname, channel, logfile, maxbytes)
@@ -88,6 +88,9 @@ def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str,
         return ProcessLog(ref, reader=reader_for(ref))
     if channel == STDERR and config.get("redirect_stderr"):
         why = "stderr is redirected to stdout (redirect_stderr=true): tail stdout instead"
+    elif channel == STDERR and "redirect_stderr" not in config:   # getAllConfigInfo before 4.0 does not say
+        why = (f"stderr is not logged (stderr_logfile=NONE, or redirect_stderr=true: supervisord {release} "
+               f"does not say which; it tells from 4.0.0): try herd tail {info.group} stdout")
     elif config.get(f"{channel}_syslog"):
         why = f"{channel} goes to syslog only ({channel}_syslog=true, {channel}_logfile=NONE)"
     elif template is not None:

@@ -4,6 +4,9 @@
 start-up when --broken-flag names an existing file (testfleet break_app).
 With --log_file_prefix=FILE (the seed deployment's tornado option) it logs
 to that file, as tornado does, instead of stdout.
+
+Runs on Python 2.7 and 3.6 too (--light): the test fleet's hosts whose only
+Python is an old one (herd.testing.distro, "pythons") run it on theirs.
 """
 import os
 import signal
@@ -14,7 +17,8 @@ LOG = [sys.stdout]
 
 
 def log(*parts):
-    print(time.strftime("%Y-%m-%dT%H:%M:%S"), *parts, flush=True, file=LOG[0])
+    LOG[0].write(" ".join(str(p) for p in (time.strftime("%Y-%m-%dT%H:%M:%S"),) + parts) + "\n")
+    LOG[0].flush()
 
 
 def options(argv):
@@ -46,7 +50,7 @@ def serve_light(port):
     log("app (light) listening on 127.0.0.1:%d pid %d" % (port, os.getpid()))
     while True:
         conn, _ = srv.accept()
-        with conn:
+        try:
             try:
                 conn.settimeout(5)
                 data = b""
@@ -60,13 +64,16 @@ def serve_light(port):
                     else ("404 Not Found", "not found")
                 conn.sendall(("HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
                               "Connection: close\r\n\r\n%s" % (status, len(body), body)).encode())
-                log("GET", path.decode(errors="replace"), status.split()[0])
-            except OSError:
+                log("GET", path.decode("utf-8", "replace"), status.split()[0])
+            except (OSError, IOError):
                 pass
+        finally:
+            conn.close()
 
 
 def serve_tornado(port):
     import asyncio
+    import tornado.ioloop
     import tornado.web
 
     class Root(tornado.web.RequestHandler):
@@ -76,13 +83,10 @@ def serve_tornado(port):
     def log_request(handler):
         log(handler.request.method, handler.request.uri, handler.get_status())
 
-    async def main():
-        tornado.web.Application([(r"/", Root)], log_function=log_request).listen(
-            port, address="127.0.0.1")
-        log("app (tornado) listening on 127.0.0.1:%d pid %d" % (port, os.getpid()))
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    asyncio.set_event_loop(asyncio.new_event_loop())   # no async def: this file compiles on Python 2.7
+    tornado.web.Application([(r"/", Root)], log_function=log_request).listen(port, address="127.0.0.1")
+    log("app (tornado) listening on 127.0.0.1:%d pid %d" % (port, os.getpid()))
+    tornado.ioloop.IOLoop.current().start()
 
 
 def main():
@@ -91,8 +95,8 @@ def main():
     if prefix:
         LOG[0] = open(prefix, "a", buffering=1)
     if flag and os.path.exists(flag):
-        print("app: refusing to start on port %d: %s exists (testfleet break_app)"
-              % (port, flag), file=sys.stderr, flush=True)
+        sys.stderr.write("app: refusing to start on port %d: %s exists (testfleet break_app)\n" % (port, flag))
+        sys.stderr.flush()
         sys.exit(1)
     signal.signal(signal.SIGTERM, on_term)
     (serve_light if light else serve_tornado)(port)
