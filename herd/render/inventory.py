@@ -84,11 +84,10 @@ def _groups_with(tree: dict[str, GroupNode], chosen: set[str]) -> set[str]:
     return found
 
 
-def _key(host: Host, target: SSHTarget) -> str:
-    """The key herd offers first; '-' when only OpenSSH's default keys would be tried."""
+def _key(host: Host, target: SSHTarget, defaults: set[str]) -> str:
+    """The key herd offers first; '-' when only OpenSSH's default keys (``defaults``) would be tried."""
     if host.identity_file:
         return host.identity_file
-    defaults = {os.path.expanduser(path) for path in DEFAULT_IDENTITIES}
     configured = [path for path in target.identity_files if path not in defaults]
     return configured[0] if configured else "-"
 
@@ -104,8 +103,9 @@ def _supervisor(host: Host) -> str:
 
 def inventory_table(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]) -> str:
     """The hosts table, then each group with its (selected) hosts."""
+    defaults = {os.path.expanduser(path) for path in DEFAULT_IDENTITIES}
     rows = [[escape(host.name), escape(target.hostname), str(target.port), escape(target.user),
-             escape(_key(host, target)), escape(target.proxy_jump or "-"), escape(_become(host)),
+             escape(_key(host, target, defaults)), escape(target.proxy_jump or "-"), escape(_become(host)),
              escape(_supervisor(host))] for host, target in pairs]
     lines = format_table(HEADERS, rows, color=False)
     chosen = {host.name for host, _ in pairs}
