@@ -48,13 +48,16 @@ def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
 
     Completion must never fail loudly: a missing or broken inventory offers nothing.
     """
+    quiet, log.disabled = log.disabled, True   # no warning line in the middle of the line being typed
     try:
         from herd.inventory import find_inventory, read_inventory
 
         path, _ = find_inventory(ctx.params.get("inventory"))
-        inventory = read_inventory(path, skip_vaulted=True)   # names to offer: no warning matters here
+        inventory = read_inventory(path, skip_vaulted=True)   # the names are in the inventory, not the vaults
     except Exception:  # noqa: BLE001 - any problem means "nothing to offer" while typing
         return []
+    finally:
+        log.disabled = quiet
     return list(inventory.host_names) if kind == "hosts" else list(inventory.groups)
 
 
