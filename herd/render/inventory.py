@@ -120,7 +120,6 @@ def inventory_table(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]
 def inventory_json(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]) -> dict[str, Any]:
     """Everything the table shows, for scripts; group membership and the tree too."""
     chosen = {host.name for host, _ in pairs}
-    tree = group_tree(inventory)
     groups_of: dict[str, list[str]] = {}       # host -> its groups, in the inventory's group order
     for name, members in inventory.groups.items():
         for member in members:
@@ -131,10 +130,14 @@ def inventory_json(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]
         "hosts": [_host_json(host, target, groups_of.get(host.name, [])) for host, target in pairs],
         "groups": {name: [h for h in members if h in chosen]
                    for name, members in inventory.groups.items()},
-        "tree": {name: {"children": list(node.children),
-                        "hosts": [h for h in node.hosts if h in chosen]}
-                 for name, node in tree.items()},
+        "tree": tree_json(inventory, chosen),
     }
+
+
+def tree_json(inventory: Inventory, chosen: set[str]) -> dict[str, Any]:
+    """The group tree (``--graph -o json``): each group's children and its own hosts among ``chosen``."""
+    return {name: {"children": list(node.children), "hosts": [h for h in node.hosts if h in chosen]}
+            for name, node in group_tree(inventory).items()}
 
 
 def _host_json(host: Host, target: SSHTarget, groups: list[str]) -> dict[str, Any]:
