@@ -1,16 +1,27 @@
 """Shared fixtures: the real test fleets of herd.testing.pytest_plugin (fleet, make_fleet,
-module_fleet), an empty HOME, and herd commands running in the background."""
+module_fleet), an empty HOME, and herd commands running in the background.
+
+The suite passes on an operator's machine, not only a fresh one: every pytest
+process (each xdist worker too) drops the machine user's HERD_INVENTORY,
+HERD_KEEP, ssh-agent and XDG directories and runs with an empty HOME of its
+own, so no test, in process or not, reads the user's ~/.ssh/config,
+~/.ssh/known_hosts, ~/.config/herd or ~/.local/state (helpers.MACHINE_ENV).
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from helpers import Running
+from helpers import Running, hermetic_environment
 
 pytest_plugins = ["herd.testing.pytest_plugin"]
+
+_session_home: list[str] = []
 
 # What starts a real fleet: a fixture of herd.testing.pytest_plugin, or code naming one of these.
 _FLEET_NAMES = {"start_fleet_for", "Fleet", "make_fleet"}
@@ -34,7 +45,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """With ``-m "not fleet"``, a test that starts a fleet all the same fails loudly instead of running one."""
+    """A hermetic environment for the session (an empty HOME, none of the machine user's HERD_*,
+    agent or XDG dirs); with ``-m "not fleet"``, a test that starts a fleet all the same fails
+    loudly instead of running one."""
+    home = tempfile.mkdtemp(prefix="herd-test-home-")
+    _session_home.append(home)
+    hermetic_environment(Path(home))
     if config.option.markexpr.replace(" ", "") in ("notfleet", "(notfleet)"):
         import herd.testing.fleet as fleet_module
 
@@ -42,6 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
             raise RuntimeError("an in-process test started a real process of the test fleet: mark it fleet")
 
         fleet_module.spawn = refuse   # type: ignore[assignment]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for home in _session_home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -67,9 +67,23 @@ class Run:
         return [line.split(None, 5) for line in lines]
 
 
+# What herd (and ssh) would take from the environment of the machine's user: a stray HERD_INVENTORY or
+# HERD_KEEP, an ssh-agent, XDG directories. The suite never runs with them (conftest.py drops them and gives
+# every pytest process an empty HOME of its own); herd_env drops them again for commands run elsewhere.
+MACHINE_ENV = ("HERD_INVENTORY", "HERD_KEEP", "HERD_SKIP_VAULTED", "SSH_AUTH_SOCK", "SSH_AGENT_PID",
+               "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_DATA_HOME")
+
+
+def hermetic_environment(home: Path) -> None:
+    """This process's environment without the machine user's settings, and ``home`` as HOME."""
+    for name in MACHINE_ENV:
+        os.environ.pop(name, None)
+    os.environ["HOME"] = str(home)
+
+
 def herd_env(home: Path, **extra: str) -> dict[str, str]:
-    """An environment with an empty HOME (no ~/.ssh), no agent and no colour."""
-    env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "HERD_INVENTORY")}
+    """An environment with an empty HOME (no ~/.ssh), no agent, none of the machine user's settings, no colour."""
+    env = {k: v for k, v in os.environ.items() if k not in MACHINE_ENV}
     env.update(HOME=str(home), NO_COLOR="1")
     env.update(extra)
     return env

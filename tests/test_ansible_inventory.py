@@ -178,6 +178,34 @@ def directory_inventory(root: Path) -> Path:
     })
 
 
+def deep_ini(depth: int) -> str:
+    """Groups nested ``depth`` deep, with a diamond (``side`` under g1 and under g3) and hosts on the way.
+
+    Sections come deepest first for half of them, so children are named
+    before they are defined, as real inventories do.
+    """
+    lines = [f"[g{i}:children]\ng{i + 1}\n" for i in range(depth)]
+    lines += ["[g1:children]\nside\n", "[g3:children]\nside\n", "[side]\nside01\n"]
+    lines += [f"[g{i}]\nh{i:04d} level={i}\n" for i in range(depth, -1, -7)]
+    lines.append(f"[g{depth}:vars]\ndeepest=1\n")
+    return "".join(lines)
+
+
+def deep_yaml(depth: int) -> str:
+    """The same kind of chain in Ansible's YAML format: each group's children nested in it
+    (indented one space a level, as YAML allows, to keep a thousand levels small)."""
+    lines = ["all:", " children:"]
+    indent = "  "
+    for i in range(depth):
+        lines += [f"{indent}g{i}:", f"{indent} hosts: {{h{i:04d}: {{level: {i}}}}}" if i % 5 == 0
+                  else f"{indent} vars: {{at: {i}}}", f"{indent} children:"]
+        if i in (2, 5):
+            lines += [f"{indent}  side: {{hosts: {{side01: }}}}"]
+        indent += "  "
+    lines += [f"{indent}g{depth}:", f"{indent} hosts: {{last: }}"]
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture(scope="module")
 def inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ansible-inventories")
@@ -194,12 +222,15 @@ def inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "yaml-no-extension": write(root / "d", {"hosts": YAML_NO_EXT}) / "hosts",
         "ini-no-extension": write(root / "e", {"hosts": INI_NO_EXT}) / "hosts",
         "directory": directory_inventory(root / "f"),
+        # as deep as ansible-inventory itself goes (its INI reader recurses: ~300 levels is its limit)
+        "ini-deep": write(root / "g", {"deep.ini": deep_ini(120)}) / "deep.ini",
+        "yaml-deep": write(root / "h", {"deep.yml": deep_yaml(120)}) / "deep.yml",
     }
     return made
 
 
 CASES = ["ini-basics", "ini-precedence", "yaml-basics", "yaml-no-extension", "ini-no-extension",
-         "directory"]
+         "directory", "ini-deep", "yaml-deep"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -208,7 +239,7 @@ def test_hosts_groups_and_variables_equal_ansible(inventories: dict[str, Path], 
     assert herd_list(path) == ansible_list(path)
 
 
-@pytest.mark.parametrize("case", ["ini-basics", "directory"])
+@pytest.mark.parametrize("case", ["ini-basics", "directory", "ini-deep", "yaml-deep"])
 def test_graph_equals_ansible_inventory_graph(inventories: dict[str, Path], case: str) -> None:
     from herd.inventory.read import read_inventory
     from herd.render.inventory import inventory_graph
@@ -317,7 +348,7 @@ def test_exclusive_settings_take_the_more_specific_one(tmp_path: Path) -> None:
     assert (web02.become_password_file, web02.become_password_env) == (None, "SUDO")
 
 
-def test_vault_files_are_skipped_and_unused_vault_values_ignored(tmp_path: Path) -> None:
+def test_unused_vault_values_are_ignored_and_vault_files_skipped_when_asked(tmp_path: Path, caplog) -> None:
     from herd.inventory.read import read_inventory
 
     path = write(tmp_path, {
@@ -325,8 +356,12 @@ def test_vault_files_are_skipped_and_unused_vault_values_ignored(tmp_path: Path)
                      "        $ANSIBLE_VAULT;1.1;AES256\n        6162\n",
         "host_vars/web01/vault.yml": "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
         "host_vars/web01/main.yml": "ansible_user: deploy\n"}) / "hosts.yml"
-    (host,) = read_inventory(str(path)).hosts
+    (host,) = read_inventory(str(path), skip_vaulted=True).hosts
     assert host.user == "deploy"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path}/host_vars/web01/vault.yml: encrypted with ansible-vault; going on without it "
+        "(--skip-vaulted): its variables are not applied"]
+    assert caplog.records[0].levelname == "WARNING"
 
 
 def test_templates_in_variables_herd_does_not_use_are_fine(tmp_path: Path) -> None:
@@ -341,3 +376,29 @@ def test_templates_in_variables_herd_does_not_use_are_fine(tmp_path: Path) -> No
         """}) / "hosts.ini"
     (host,) = read_inventory(str(path)).hosts
     assert (host.name, host.become, host.become_user) == ("web01", False, None)
+
+
+def test_nesting_a_thousand_deep_reads_and_draws_without_recursion(tmp_path: Path) -> None:
+    """Deeper than Ansible goes (its INI reader and --graph recurse; libyaml stops at 1000 levels)."""
+    from paramiko import SSHConfig
+
+    from herd.inventory.read import read_inventory
+    from herd.render.inventory import inventory_graph, inventory_json
+    from herd.ssh.config import resolve_target
+
+    depth = 1000
+    paths = write(tmp_path, {"deep.ini": deep_ini(depth), "deep.yml": deep_yaml(depth),
+                             "herd.yaml": "hosts:\n  last: {}\n  other: {}\ngroups:\n"
+                                          + "".join(f"  g{i}: ['@g{i + 1}']\n" for i in range(depth))
+                                          + f"  g{depth}: [last]\n"})
+    for name in ("deep.ini", "deep.yml", "herd.yaml"):
+        inventory = read_inventory(str(paths / name))
+        deepest = "last" if name != "deep.ini" else f"h{depth:04d}"
+        assert deepest in inventory.groups["g0"] and inventory.groups[f"g{depth}"] == (deepest,), name
+        graph = inventory_graph(inventory).splitlines()
+        assert graph[0] == "@all:" and "  |" * (depth + 2) + "--" + deepest in graph, name
+        selected = inventory_graph(inventory, [deepest]).splitlines()
+        assert len(selected) == depth + 3, name       # @all, g0..g{depth}, the host
+        data = inventory_json(inventory, [(h, resolve_target(h, SSHConfig())) for h in inventory.hosts
+                                          if h.name == deepest])
+        assert data["groups"][f"g{depth // 2}"] == [deepest], name

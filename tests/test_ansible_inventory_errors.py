@@ -7,6 +7,7 @@ Passwords and URLs written in the inventory are never repeated.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,8 +53,34 @@ CASES = [
     ("dup.yaml", "all:\n  hosts:\n    web01:\n    web01:\n",
      "dup.yaml:4:5: all.hosts.web01: duplicate key (first defined on line 3)"),
     ("plugin.yaml", "plugin: aws_ec2\nregions: [x]\n",
-     "plugin.yaml:1:1: plugin: this is the configuration of an Ansible inventory plugin; herd reads only "
-     "INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes one)"),
+     "plugin.yaml:1:1: plugin: this is the configuration of an Ansible inventory plugin (aws_ec2), which herd "
+     "cannot run; herd reads only INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes one)"),
+    # groups: is also a key of herd's own format: still a plugin's configuration, not herd's with a bad key
+    ("constructed.yml", "plugin: constructed\nstrict: false\ngroups:\n  web: \"'web' in group_names\"\n",
+     "constructed.yml:1:1: plugin: this is the configuration of an Ansible inventory plugin (constructed), which "
+     "herd cannot run; herd reads only INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes "
+     "one)"),
+    ("aws_ec2.yml", "regions: [eu-west-1]\ngroups:\n  web: true\nplugin: amazon.aws.aws_ec2\n"
+                    "keyed_groups:\n  - key: tags\n",
+     "aws_ec2.yml:4:1: plugin: this is the configuration of an Ansible inventory plugin (amazon.aws.aws_ec2), "
+     "which herd cannot run; herd reads only INI and YAML inventories (ansible-inventory -i FILE --list --yaml "
+     "writes one)"),
+    ("vault.ini", "$ANSIBLE_VAULT;1.1;AES256\n3862613431\n6431303965\n",
+     "vault.ini: encrypted with ansible-vault; herd does not decrypt vaults: write the hosts in plain text "
+     "(ansible-vault view vault.ini shows them), or use herd's own YAML"),
+    ("vaulthosts", "$ANSIBLE_VAULT;1.2;AES256;prod\n3862613431\n6431303965\n",
+     "vaulthosts: encrypted with ansible-vault; herd does not decrypt vaults: write the hosts in plain text "
+     "(ansible-vault view vaulthosts shows them), or use herd's own YAML"),
+    ("vault.yml", "$ANSIBLE_VAULT;1.1;AES256\n3862613431\n",
+     "vault.yml: encrypted with ansible-vault; herd does not decrypt vaults: write the hosts in plain text "
+     "(ansible-vault view vault.yml shows them), or use herd's own YAML"),
+    ("herdvault.yaml", "hosts:\n  web01:\n    user: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      6162\n",
+     "herdvault.yaml:3:11: hosts.web01.user: must be a string, got a value encrypted with ansible-vault "
+     "(!vault), which herd does not decrypt: write it in plain text"),
+    ("nestedvault.yml", "all:\n  hosts:\n    web01:\n      herd_logs:\n        worker: !vault |\n"
+                        "          $ANSIBLE_VAULT;1.1;AES256\n          6162\n",
+     "nestedvault.yml:4: herd_logs: is encrypted with Ansible Vault, which herd cannot decrypt; "
+     "write this setting in plain text"),
     ("toml.toml", "[web]\n", "toml.toml: TOML inventories are not supported; use INI or YAML"),
     ("nohosts.ini", "[web]\n[web:vars]\nx=1\n", "nohosts.ini: the Ansible inventory has no host herd can reach"),
     ("local.ini", "[web]\nlocalhost ansible_connection=local\n",
@@ -115,6 +142,103 @@ def test_error_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.Monkey
     err = capsys.readouterr().err
     assert (code, err) == (2, f"herd: {line}\n")
     assert "hunter2" not in err
+
+
+VAULT = "$ANSIBLE_VAULT;1.1;AES256\n3862613431643130396534\n6431303965336438613461\n"
+HOSTS = "[web]\nweb01\n[db]\ndb01\n"
+VARS_REFUSED = ("encrypted with ansible-vault; herd does not decrypt vaults: keep the settings herd needs in a "
+                "plain file beside it, or go on without this file: --skip-vaulted (or HERD_SKIP_VAULTED=1)")
+PLUGIN = ("this is the configuration of an Ansible inventory plugin (constructed), which herd cannot run; herd "
+          "reads only INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes one)")
+
+FILE_CASES = [
+    ("in-directory", "inv", {"inv/10-hosts.ini": HOSTS, "inv/20-secret.yml": VAULT},
+     "inv/20-secret.yml: encrypted with ansible-vault; herd does not decrypt vaults: write the hosts in plain "
+     "text (ansible-vault view inv/20-secret.yml shows them), or use herd's own YAML"),
+    ("in-subdirectory", "inv", {"inv/hosts.ini": HOSTS, "inv/prod/hosts": VAULT},
+     "inv/prod/hosts: encrypted with ansible-vault; herd does not decrypt vaults: write the hosts in plain "
+     "text (ansible-vault view inv/prod/hosts shows them), or use herd's own YAML"),
+    ("group-vars-file", "hosts.ini", {"hosts.ini": HOSTS, "group_vars/web.yml": VAULT},
+     f"group_vars/web.yml: {VARS_REFUSED}"),
+    ("group-vars-all", "hosts.ini", {"hosts.ini": HOSTS, "group_vars/all": VAULT}, f"group_vars/all: {VARS_REFUSED}"),
+    ("group-vars-directory", "hosts.ini",
+     {"hosts.ini": HOSTS, "group_vars/db/vars.yml": "x: 1\n", "group_vars/db/vault.yml": VAULT},
+     f"group_vars/db/vault.yml: {VARS_REFUSED}"),
+    ("host-vars-labelled", "hosts.ini",
+     {"hosts.ini": HOSTS, "host_vars/web01": VAULT.replace("1.1;AES256", "1.2;AES256;prod")},
+     f"host_vars/web01: {VARS_REFUSED}"),
+    ("directory-vars", "inv", {"inv/hosts.ini": HOSTS, "inv/group_vars/web/vault": VAULT},
+     f"inv/group_vars/web/vault: {VARS_REFUSED}"),
+    ("plugin-in-directory", "inv",
+     {"inv/10-hosts.ini": HOSTS, "inv/20-constructed.yml": "plugin: constructed\ngroups:\n  x: true\n"},
+     f"inv/20-constructed.yml:1:1: plugin: {PLUGIN}"),
+    ("plugin-after-groups-in-directory", "inv",
+     {"inv/10-hosts.ini": HOSTS, "inv/20-constructed.yml": "groups:\n  x: true\nplugin: constructed\n"},
+     f"inv/20-constructed.yml:3:1: plugin: {PLUGIN}"),
+]
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+@pytest.mark.parametrize("case,target,files,line", FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_vault_and_plugin_files_are_refused_wherever_they_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str], case: str,
+                                                              target: str, files: dict[str, str],
+                                                              line: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, files)
+    assert run_command(["inventory", "-i", target]) == 2
+    assert capsys.readouterr().err == f"herd: {line}\n"
+
+
+@pytest.mark.parametrize("how", ["--skip-vaulted", "HERD_SKIP_VAULTED=1", "HERD_SKIP_VAULTED=yes"])
+def test_vaulted_vars_files_are_left_out_with_a_warning_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str],
+                                                                    how: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"hosts.ini": HOSTS, "group_vars/web/vars.yml": "ansible_user: deploy\n",
+                           "group_vars/web/vault.yml": VAULT, "host_vars/db01.yml": VAULT})
+    args = ["inventory", "-i", "hosts.ini", "-o", "json"]
+    if how.startswith("--"):
+        args.append(how)
+    else:
+        monkeypatch.setenv(*how.split("="))
+    assert run_command(args) == 0
+    out, err = capsys.readouterr()
+    assert err == ("herd: group_vars/web/vault.yml: encrypted with ansible-vault; going on without it "
+                   "(--skip-vaulted): its variables are not applied\n"
+                   "herd: host_vars/db01.yml: encrypted with ansible-vault; going on without it "
+                   "(--skip-vaulted): its variables are not applied\n")
+    users = {host["name"]: host["user"] for host in json.loads(out)["hosts"]}
+    assert users["web01"] == "deploy"          # the plain file beside the vault still counts
+
+
+@pytest.mark.parametrize("value,code", [("0", 2), ("maybe", 2)])
+def test_skip_vaulted_env_must_say_yes_to_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str], value: str, code: int) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"hosts.ini": HOSTS, "group_vars/web.yml": VAULT})
+    monkeypatch.setenv("HERD_SKIP_VAULTED", value)
+    assert run_command(["inventory", "-i", "hosts.ini"]) == code
+    err = capsys.readouterr().err
+    if value == "0":
+        assert err == f"herd: group_vars/web.yml: {VARS_REFUSED}\n"
+    else:
+        assert err.splitlines()[-1] == ("Error: Invalid value for '--skip-vaulted': $HERD_SKIP_VAULTED is 'maybe'; "
+                                        "set it to 1 (go on without vault-encrypted vars files) or 0")
+
+
+def test_a_vault_file_is_never_skipped_as_the_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """--skip-vaulted is for vars files: an inventory file's hosts would be lost."""
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"inv/hosts.ini": HOSTS, "inv/more.ini": VAULT})
+    assert run_command(["inventory", "-i", "inv", "--skip-vaulted"]) == 2
+    assert capsys.readouterr().err.startswith("herd: inv/more.ini: encrypted with ansible-vault; ")
 
 
 def test_inventory_script_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

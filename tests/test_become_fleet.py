@@ -49,6 +49,35 @@ def one_password_env(fleet, home: Path, password: str) -> dict[str, str]:
     return herd_env(home, HERD_SUDO_PASS=password)
 
 
+# -- the hosts are their own, whatever the machine has ------------------------------------
+
+def test_distro_hosts_see_only_their_own_users_sudoers_and_supervisor_config(dfleet):
+    """The machine's own users (a `deploy` with another uid), sudoers.d and /etc/supervisor never show
+    through: whole files are bind-mounted over the machine's, nothing is appended to them."""
+    from herd.testing.distro import nsenter
+    from herd.testing.templates import DISTRO_SUDOERS
+
+    for name in ("web01", "web02", "web03"):
+        host = dfleet.host(name)
+
+        def inside(*argv: str) -> str:
+            return subprocess.run(nsenter(host, list(argv)), capture_output=True, text=True, check=True,
+                                  stdin=subprocess.DEVNULL).stdout
+
+        for file in ("passwd", "group", "nsswitch.conf"):
+            assert inside("cat", f"/etc/{file}") == Path(host.dir, "etc", file).read_text(), (name, file)
+        users = [line.split(":")[:3] for line in inside("getent", "passwd").splitlines()]
+        assert users == [["root", "x", "0"], ["sshd", "x", "100"], ["nobody", "x", "65534"],
+                         ["deploy", "x", "2101"], ["ops", "x", "2102"], ["intern", "x", "2103"]], name
+        assert inside("cat", "/etc/sudoers") == DISTRO_SUDOERS
+        assert inside("ls", "-A", "/etc/sudoers.d") == ""
+        staged = Path(host.dir, "etc", "add")
+        ours = sorted("/etc/" + str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
+        found = inside("sh", "-c", "find /etc/supervisor /etc/supervisord.conf /etc/supervisord.d -type f "
+                                   "-not -path '*/log/*' 2>/dev/null; true")     # log/: the app's own logs
+        assert sorted(found.split()) == ours, name
+
+
 # -- status, control, rolling through become ----------------------------------------------
 
 def test_status_through_become_on_the_root_only_socket(dfleet, home):

@@ -124,6 +124,16 @@ def inventory_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def test_completion_offers_the_hosts_of_an_inventory_with_vaulted_vars_silently(tmp_path: Path) -> None:
+    (tmp_path / "hosts.ini").write_text("[web]\nweb01\nweb02\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "web.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162\n")
+    env = {**os.environ, "COMP_WORDS": "herd status -i hosts.ini -H we", "COMP_CWORD": "5",
+           "_HERD_COMPLETE": "bash_complete"}
+    result = subprocess.run([sys.executable, "-m", "herd"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "plain,web01\nplain,web02\n", "")
+
+
 def test_completion_of_commands_options_hosts_and_groups(inventory_dir: Path) -> None:
     assert _complete("herd sta", 1, inventory_dir) == ["start", "status"]
     assert _complete("herd status --ti", 2, inventory_dir) == ["--timeout"]

@@ -20,14 +20,19 @@ from herd.errors import SocketMissing, SupervisorUnavailable
 from herd.fleet.session import supervisor_error
 from herd.ssh.config import SSHTarget
 from herd.ssh.connection import SSHConnection
-from herd.ssh.discover import _FIND, COMMON_SOCKETS, SocketMemory, Found, parse_failure
+from herd.ssh.discover import _FIND, COMMON_SOCKETS, DISCOVER_SCRIPT, SYSTEM_CONFIGS, SocketMemory, Found, parse_failure
 from herd.ssh.relay import OPEN_SOCKET, RELAY_LOOP
 from herd.ssh.remote import classify_failure
 
 
-def agent(tmp_path: Path, common: list[str]) -> subprocess.CompletedProcess[bytes]:
-    """Run the discovering relay with an empty PATH in ``tmp_path`` (stdin closed: it relays nothing)."""
-    script = OPEN_SOCKET + (_FIND % {"common": common}) + RELAY_LOOP
+def agent(tmp_path: Path, common: list[str], system: list[str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the discovering relay with an empty PATH in ``tmp_path`` (stdin closed: it relays nothing).
+
+    ``common`` and ``system`` stand for the common socket paths and /etc's supervisord.conf files:
+    never the machine's own (it may have Debian's supervisor package, or a supervisord running).
+    """
+    system = [str(tmp_path / "no-etc" / "supervisord.conf")] if system is None else system
+    script = OPEN_SOCKET + (_FIND % {"common": common, "system": system}) + RELAY_LOOP
     empty = tmp_path / "bin"
     empty.mkdir(exist_ok=True)
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, timeout=15,
@@ -76,6 +81,18 @@ def test_unix_http_server_file_when_supervisorctl_names_no_url(tmp_path, listeni
     found = report(agent(tmp_path, []))
     assert (found["target"], found["username"], found["password"]) == (str(listening), "u", None)
     assert found["how"].startswith("[unix_http_server] file in ")
+
+
+def test_system_configs_come_last_first_existing_wins(tmp_path, listening):
+    """/etc's files, stood in for by the test's own (the machine may have Debian's supervisor package)."""
+    etc = tmp_path / "etc-root"
+    (etc / "supervisor").mkdir(parents=True)
+    (etc / "supervisor" / "supervisord.conf").write_text(f"[unix_http_server]\nfile={listening}\n")
+    system = [str(etc / "supervisord.conf"), str(etc / "supervisor" / "supervisord.conf")]
+    found = report(agent(tmp_path, [], system))
+    assert found["how"] == f"[unix_http_server] file in {etc}/supervisor/supervisord.conf"
+    assert DISCOVER_SCRIPT.count(repr(list(SYSTEM_CONFIGS))) == 1     # the real agent searches the real /etc
+    assert SYSTEM_CONFIGS == ("/etc/supervisord.conf", "/etc/supervisor/supervisord.conf")
 
 
 def test_common_paths_when_no_config_names_a_socket(tmp_path, listening):

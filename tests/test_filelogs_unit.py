@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -32,7 +33,8 @@ from herd.supervisor.models import ProcessInfo
 def _interpreters() -> list[str]:
     """This Python, and a Python 2 where the machine has one (supervisor 4 hosts may run 2.7)."""
     found = [sys.executable]
-    pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.*/bin/python2")))
+    root = os.environ.get("PYENV_ROOT") or os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".pyenv")  # not $HOME:
+    pyenv = sorted(glob.glob(os.path.join(root, "versions/2.*/bin/python2")))            # the suite's is empty
     for path in [shutil.which("python2.7"), shutil.which("python2"), *pyenv]:
         if path and subprocess.run([path, "-c", "import sys; assert sys.version_info[0] == 2"],
                                    capture_output=True).returncode == 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -632,12 +631,18 @@ def test_bad_group_name(tmp_path: Path) -> None:
 
 @pytest.fixture
 def clean_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cwd, no $HERD_INVENTORY, and the system-wide /etc/herd/inventory.yaml looked for in
+    the test's own directory: the machine may have one of its own (messages still name /etc/herd)."""
+    from herd.inventory import locate
+
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.delenv("HERD_INVENTORY", raising=False)
-    if os.path.exists("/etc/herd/inventory.yaml"):
-        pytest.skip("this machine has /etc/herd/inventory.yaml")
+    display = locate._display
+    system = tmp_path / "etc-herd-inventory.yaml"
+    monkeypatch.setattr(locate, "_display",
+                        lambda entry: str(system) if entry == "/etc/herd/inventory.yaml" else display(entry))
     return work
 
 
@@ -685,6 +690,15 @@ def test_missing_env_path_is_an_error(clean_cwd: Path, monkeypatch: pytest.Monke
 def test_explicit_directory_is_taken_as_an_ansible_inventory(clean_cwd: Path) -> None:
     # a directory is an Ansible inventory directory (herd/inventory/ansible.py)
     assert find_inventory(str(clean_cwd)) == (str(clean_cwd), "from -i")
+
+
+def test_the_system_wide_file_comes_last(clean_cwd: Path, fake_home: Path) -> None:
+    system = clean_cwd.parent / "etc-herd-inventory.yaml"
+    system.write_text("hosts: {a: }\n")
+    assert find_inventory(None) == (str(system), "/etc/herd/inventory.yaml")
+    (fake_home / ".config" / "herd").mkdir(parents=True)
+    (fake_home / ".config" / "herd" / "inventory.yaml").write_text("hosts: {a: }\n")
+    assert find_inventory(None)[1] == "~/.config/herd/inventory.yaml"
 
 
 def test_nothing_found(clean_cwd: Path) -> None:

@@ -82,6 +82,16 @@ def test_graph_with_a_selection_draws_only_what_leads_to_it(inv: Path, capsys) -
     assert out == "@all:\n  |--@prod:\n  |  |--@db:\n  |  |  |--db01\n"
 
 
+def test_graph_as_json_has_the_hosts_of_the_selection(inv: Path, capsys) -> None:
+    code, out, _ = run(capsys, "-i", str(inv), "--graph", "-o", "json")
+    assert code == 0
+    tree = json.loads(out)
+    assert tree["web"] == {"children": [], "hosts": ["web01", "web02"]} and tree["db"]["hosts"] == ["db01"]
+    assert tree["all"] == {"children": ["ungrouped", "prod"], "hosts": []}
+    code, out, _ = run(capsys, "-i", str(inv), "--graph", "-o", "json", "-H", "db01")
+    assert json.loads(out)["web"]["hosts"] == [] and json.loads(out)["db"]["hosts"] == ["db01"]
+
+
 def test_graph_of_herds_own_yaml(capsys) -> None:
     code, out, _ = run(capsys, "-i", str(REPO / "inventory" / "example.yaml"), "--graph")
     assert code == 0

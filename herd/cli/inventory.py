@@ -24,13 +24,13 @@ def inventory(graph: bool, output: str, fleet_opts: FleetOptions) -> int:
     \b
     Exit codes: 0 shown; 2 usage or inventory error.
     """
-    from herd.render.inventory import inventory_graph, inventory_json, inventory_table
+    from herd.render.inventory import inventory_graph, inventory_json, inventory_table, tree_json
     from herd.ssh.config import resolve_target
 
     inv, hosts = load_selected(fleet_opts, default_all=True)
     if graph:
-        if output == "json":
-            click.echo(json.dumps(inventory_json(inv, [])["tree"], indent=2))
+        if output == "json":   # the hosts too (it had none: the tree of an empty selection)
+            click.echo(json.dumps(tree_json(inv, {h.name for h in hosts}), indent=2))
         else:
             click.echo(inventory_graph(inv, None if not fleet_opts.has_selector else
                                        [h.name for h in hosts]))

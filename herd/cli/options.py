@@ -36,6 +36,7 @@ class FleetOptions:
     verbose: int
     become: bool | None = None   # --become / --no-become: overrides the inventory's become for this run
     keep: str | None = None      # --keep DURATION / --no-keep ("0"): read by the keeper client (herd/keeper)
+    skip_vaulted: bool = False   # --skip-vaulted / $HERD_SKIP_VAULTED: go on without vault-encrypted vars files
 
     @property
     def has_selector(self) -> bool:
@@ -47,13 +48,16 @@ def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
 
     Completion must never fail loudly: a missing or broken inventory offers nothing.
     """
+    quiet, log.disabled = log.disabled, True   # no warning line in the middle of the line being typed
     try:
         from herd.inventory import find_inventory, read_inventory
 
         path, _ = find_inventory(ctx.params.get("inventory"))
-        inventory = read_inventory(path)
+        inventory = read_inventory(path, skip_vaulted=True)   # the names are in the inventory, not the vaults
     except Exception:  # noqa: BLE001 - any problem means "nothing to offer" while typing
         return []
+    finally:
+        log.disabled = quiet
     return list(inventory.host_names) if kind == "hosts" else list(inventory.groups)
 
 
@@ -93,10 +97,14 @@ _OPTIONS = [
                       "command (10m, 90s, 1h), as ssh's ControlPersist; later commands reuse them "
                       "(default: $HERD_KEEP, else the inventory's keep; docs/keeper.md)."),
     click.option("--no-keep", "keep", flag_value="0", help="Connect directly, not through a keeper."),
+    click.option("--skip-vaulted", is_flag=True, callback=lambda ctx, param, value: _skip_vaulted(value),
+                 help="Go on without an Ansible inventory's group_vars/host_vars files that are encrypted "
+                      "with ansible-vault (herd does not decrypt them), instead of stopping; a warning names "
+                      "each one (default: $HERD_SKIP_VAULTED)."),
 ]
 
 _NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "accept_new", "verbose", "become",
-          "keep"]
+          "keep", "skip_vaulted"]
 
 
 def _check_keep(value: str | None) -> str | None:
@@ -109,6 +117,23 @@ def _check_keep(value: str | None) -> str | None:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'--keep'") from None
     return value
+
+
+_YES, _NO = ("1", "true", "yes", "on", "y", "t"), ("", "0", "false", "no", "off", "n", "f")
+
+
+def _skip_vaulted(flag: bool) -> bool:
+    """--skip-vaulted, else $HERD_SKIP_VAULTED (1/0, yes/no, true/false, on/off); anything else is refused."""
+    from herd.inventory.foreign import SKIP_VAULTED_ENV
+    from herd.text import shorten
+
+    value = os.environ.get(SKIP_VAULTED_ENV)
+    if flag or value is None:
+        return flag
+    if value.strip().lower() in _YES + _NO:
+        return value.strip().lower() in _YES
+    raise click.BadParameter(f"${SKIP_VAULTED_ENV} is '{shorten(value, 40)}'; set it to 1 (go on without vault-encrypted "
+                             "vars files) or 0", param_hint="'--skip-vaulted'")
 
 
 def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,20 +219,22 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
             opts = replace(opts, become=scope.become)
     else:
         path, how = find_inventory(opts.inventory)
-        inventory = _read_inventory(path)
+        inventory = _read_inventory(path, opts.skip_vaulted)
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
     return inventory, with_become(hosts, opts.become)
 
 
-def _read_inventory(path: str) -> "Inventory":
+def _read_inventory(path: str, skip_vaulted: bool) -> "Inventory":
     """The inventory at ``path``; inside a keeper, parsed once per content (herd/keeper/scope.py)."""
     from herd.inventory import read_inventory
     from herd.keeper.scope import keeper_scope
 
     keeper = keeper_scope()
-    return keeper.pools.inventories.read(path) if keeper is not None else read_inventory(path)
+    if keeper is not None:
+        return keeper.pools.inventories.read(path, skip_vaulted=skip_vaulted)
+    return read_inventory(path, skip_vaulted=skip_vaulted)
 
 
 def with_become(hosts: list, become: bool | None) -> list:

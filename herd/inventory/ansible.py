@@ -14,8 +14,11 @@ What is read, as Ansible reads it:
   order, the later winning.
 
 Inventory scripts, TOML and plugin configurations are refused (herd runs
-nothing to read an inventory); files encrypted whole with ansible-vault are
-skipped (``-v`` says so).  Hosts whose ``ansible_connection`` is not SSH
+nothing to read an inventory), and so are files encrypted whole with
+ansible-vault (herd decrypts nothing), except that a vault-encrypted
+group_vars/host_vars file is left out, with a warning, when the caller says
+to go on without it (``skip_vaulted``: herd/inventory/foreign.py says
+why).  Hosts whose ``ansible_connection`` is not SSH
 (``local``, ``docker``...) are left out, since herd reaches hosts only
 through SSH; ``-v`` names them.
 """
@@ -31,8 +34,10 @@ from herd.errors import InventoryError
 from herd.inventory.ansible_hosts import make_host
 from herd.inventory.ansible_ini import read_ini
 from herd.inventory.ansible_tree import Tree, Var
-from herd.inventory.ansible_yaml import is_vault_text, read_vars_file, read_yaml, yaml_kind
-from herd.inventory.yamlnodes import read_text
+from herd.inventory.ansible_yaml import read_vars_file, read_yaml, yaml_kind
+from herd.inventory.foreign import (is_vault_text, plugin_key, plugin_refusal, skip_vaulted_warning,
+                                    vault_file_refusal, vault_vars_refusal)
+from herd.inventory.yamlnodes import compose, read_text
 from herd.inventory.model import GroupNode, Inventory
 
 __all__ = ["AnsibleSource", "is_ansible_inventory", "load_ansible_inventory", "read_ansible_source"]
@@ -55,6 +60,8 @@ def is_ansible_inventory(path: str) -> bool:
             text = read_text(path)
         except InventoryError:
             return False          # herd's loader reports it
+        if is_vault_text(text):
+            return True           # refused by the Ansible reader, wherever the file is
         kind = yaml_kind(text, path)
         return kind == "ansible" or (not ext and kind == "other")
     return True
@@ -67,6 +74,7 @@ class AnsibleSource:
     path: str
     tree: Tree
     base_dir: str        # as the user gave it, so messages show paths the same way
+    skip_vaulted: bool = False   # a vault-encrypted vars file is left out (with a warning), not refused
     _cache: dict[tuple[str, str], dict[str, Var]] = field(default_factory=dict)
 
     def vars_files(self, kind: str, name: str) -> dict[str, Var]:
@@ -83,7 +91,9 @@ class AnsibleSource:
         for path in _vars_paths(folder, name):
             text = read_text(path)
             if is_vault_text(text):
-                log.info("%s: encrypted with ansible-vault; herd skips it", path)
+                if not self.skip_vaulted:
+                    raise vault_vars_refusal(path)
+                skip_vaulted_warning(path)
                 continue
             merged.update(read_vars_file(path, text))
         return merged
@@ -117,7 +127,7 @@ def _vars_dir(folder: str) -> list[str]:
     return found
 
 
-def read_ansible_source(path: str) -> AnsibleSource:
+def read_ansible_source(path: str, *, skip_vaulted: bool = False) -> AnsibleSource:
     """Parse the inventory at ``path`` (file or directory) and reconcile it."""
     tree = Tree()
     if os.path.isdir(path):
@@ -127,7 +137,7 @@ def read_ansible_source(path: str) -> AnsibleSource:
         _read_file(tree, path, in_dir=False)
         base_dir = os.path.dirname(path)
     tree.finish()
-    return AnsibleSource(path, tree, base_dir)
+    return AnsibleSource(path, tree, base_dir, skip_vaulted)
 
 
 def _read_dir(tree: Tree, folder: str) -> None:
@@ -155,9 +165,14 @@ def _read_file(tree: Tree, path: str, *, in_dir: bool) -> None:
                              "inventory (save its output: ansible-inventory -i SCRIPT --list --yaml)",
                              file=path)
     text = read_text(path)
+    if is_vault_text(text):
+        raise vault_file_refusal(path)
     if ext in YAML_EXTENSIONS or not ext:
         kind = yaml_kind(text, path)
         if kind == "herd" and in_dir:
+            plugin = plugin_key(compose(text, path))     # plugin: after a herd-like key (groups:)
+            if plugin is not None:
+                raise plugin_refusal(path, *plugin)
             raise InventoryError("herd's own inventory format cannot be part of an Ansible "
                                  "inventory directory; give it with -i on its own", file=path)
         if kind != "other" or ext:
@@ -176,9 +191,13 @@ def _is_script(path: str) -> bool:
         return False
 
 
-def load_ansible_inventory(path: str) -> Inventory:
-    """herd's Inventory for the Ansible inventory at ``path``."""
-    source = read_ansible_source(path)
+def load_ansible_inventory(path: str, *, skip_vaulted: bool = False) -> Inventory:
+    """herd's Inventory for the Ansible inventory at ``path``.
+
+    ``skip_vaulted``: go on without vault-encrypted group_vars/host_vars
+    files (a warning names each) instead of refusing the inventory.
+    """
+    source = read_ansible_source(path, skip_vaulted=skip_vaulted)
     tree = source.tree
     hosts = []
     for name, ahost in tree.hosts.items():
@@ -191,7 +210,7 @@ def load_ansible_inventory(path: str) -> Inventory:
         left = f" ({len(tree.hosts)} left out: their ansible_connection is not SSH)" if tree.hosts else ""
         raise InventoryError(f"the Ansible inventory has no host herd can reach{left}", file=path)
     kept = {host.name for host in hosts}
-    groups = {name: tuple(h for h in tree.group_hosts(name) if h in kept) for name in tree.groups}
+    groups = {name: tuple(members) for name, members in tree.members(kept).items()}
     graph = {name: GroupNode(children=tuple(group.children),
                              hosts=tuple(h for h in group.hosts if h in kept))
              for name, group in tree.groups.items()}

@@ -41,6 +41,7 @@ from yaml.nodes import ScalarNode
 
 from herd.errors import InventoryError
 from herd.inventory.ansible_tree import Var
+from herd.inventory.ansible_yaml import VAULTED
 from herd.inventory.model import Host, SupervisorTarget
 from herd.inventory.settings import (check_password_env, check_password_file, check_proxy_jump, check_socket,
                                      check_url, check_username)
@@ -101,7 +102,7 @@ class _Vars:
         return found
 
     def _usable(self, key: str, var: Var) -> None:
-        if var.vault:
+        if var.vault or _has_vault(var.value):
             raise self.fail(var, key, "is encrypted with Ansible Vault, which herd cannot decrypt; "
                                       "write this setting in plain text")
         if not var.unsafe and _is_template(var.value):
@@ -131,6 +132,17 @@ class _Vars:
                 raise self.fail(b, second, f"{first} and {second} are exclusive; set only one")
             return first if a.rank > b.rank else second
         return first if a is not None else second if b is not None else None
+
+
+def _has_vault(value: Any) -> bool:
+    """A ``!vault`` value inside a mapping or list (herd_logs: {worker: !vault ...})."""
+    if value is VAULTED:
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_vault(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_vault(item) for item in value)
+    return False
 
 
 def _is_template(value: Any) -> bool:

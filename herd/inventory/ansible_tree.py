@@ -137,17 +137,25 @@ class Tree:
             self.groups[child].parents.append(parent)
 
     def _path(self, start: str, goal: str) -> list[str] | None:
-        """A chain of children from ``start`` down to ``goal``, or None."""
-        stack = [(start, [start])]
-        seen = set()
+        """A chain of children from ``start`` down to ``goal``, or None (depth first, first child first).
+
+        Each group reached keeps the group it was reached from, and the
+        chain is read back from ``goal``: no list copied per step, so a
+        deep tree costs its size, not its size times its depth.
+        """
+        stack: list[tuple[str, str | None]] = [(start, None)]
+        came: dict[str, str | None] = {}
         while stack:
-            name, path = stack.pop()
-            if name == goal:
-                return path
-            if name in seen:
+            name, parent = stack.pop()
+            if name in came:
                 continue
-            seen.add(name)
-            stack.extend((kid, path + [kid]) for kid in reversed(self.groups[name].children))
+            came[name] = parent
+            if name == goal:
+                path = [name]
+                while came[path[-1]] is not None:
+                    path.append(came[path[-1]])  # type: ignore[arg-type]  # not None: checked
+                return path[::-1]
+            stack.extend((kid, name) for kid in reversed(self.groups[name].children))
         return None
 
     def set_group_var(self, group: str, name: str, var: Var) -> None:
@@ -168,35 +176,36 @@ class Tree:
             if name != "all" and not group.parents:
                 self.add_child("all", name, builtin)
         ungrouped = self.groups["ungrouped"]
+        leaving: set[str] = set()
         for host in self.hosts.values():
             others = self.ancestors(host) - {"all", "ungrouped"}
             if "ungrouped" in host.groups and others:
-                ungrouped.hosts.remove(host.name)
-                ungrouped.members.discard(host.name)
+                leaving.add(host.name)
                 host.groups.remove("ungrouped")
             elif not others and "ungrouped" not in host.groups:
                 self.add_host(host.name, "ungrouped", host.where)
+        if leaving:                 # one pass, not a list.remove per host
+            ungrouped.hosts = [h for h in ungrouped.hosts if h not in leaving]
+            ungrouped.members -= leaving
         self._depths()
 
     def _depths(self) -> None:
-        """Depth: the longest chain of children from ``all`` (all is 0)."""
-        order: list[str] = []
-        marks: dict[str, bool] = {}
+        """Depth: the longest chain of children from ``all`` (all is 0).
 
-        def visit(name: str) -> None:
-            if name in marks:
-                return
-            marks[name] = True
-            for kid in self.groups[name].children:
-                visit(kid)
-            order.append(name)
-
-        for name in self.groups:
-            visit(name)
-        for name in reversed(order):
-            group = self.groups[name]
+        Groups are taken parents before children (Kahn's order; the tree
+        has no cycle, add_child refuses them), without recursion: nesting
+        as deep as an inventory cares to go is fine.
+        """
+        waiting = {name: len(group.parents) for name, group in self.groups.items()}
+        ready = [name for name, count in waiting.items() if count == 0]
+        while ready:
+            group = self.groups[ready.pop()]
             for kid in group.children:
-                self.groups[kid].depth = max(self.groups[kid].depth, group.depth + 1)
+                child = self.groups[kid]
+                child.depth = max(child.depth, group.depth + 1)
+                waiting[kid] -= 1
+                if waiting[kid] == 0:
+                    ready.append(kid)
 
     def ancestors(self, host: AHost) -> set[str]:
         """Every group ``host`` belongs to, directly or through children."""
@@ -209,19 +218,19 @@ class Tree:
                 todo.extend(self.groups[name].parents)
         return found
 
-    def group_hosts(self, name: str) -> list[str]:
-        """A group's hosts with those of its descendants, in inventory order."""
-        found: set[str] = set()
-        todo = [name]
-        seen: set[str] = set()
-        while todo:
-            current = todo.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            found.update(self.groups[current].hosts)
-            todo.extend(self.groups[current].children)
-        return [host for host in self.hosts if host in found]
+    def members(self, kept: set[str] | None = None) -> dict[str, list[str]]:
+        """Every group's hosts with those of its descendants, in inventory order.
+
+        One walk up from each host (its ancestors), not one scan of every
+        host per group: linear in hosts times their groups.  ``kept``
+        limits the hosts to those named.
+        """
+        found: dict[str, list[str]] = {name: [] for name in self.groups}
+        for name, host in self.hosts.items():
+            if kept is None or name in kept:
+                for group in self.ancestors(host):
+                    found[group].append(name)
+        return found
 
     # -- precedence ------------------------------------------------------
 

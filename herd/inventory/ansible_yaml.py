@@ -26,7 +26,7 @@ values are kept as :data:`VAULTED`, to be refused only if herd needs one.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Generator, Iterator
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -34,9 +34,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from herd.errors import InventoryError
 from herd.inventory.ansible_patterns import PatternError, expand_pattern
 from herd.inventory.ansible_tree import Tree, Var, Where
+from herd.inventory.foreign import plugin_key, plugin_refusal
 from herd.inventory.yamlnodes import Ctx, compose, describe, is_null, pairs
 
-__all__ = ["VAULTED", "is_vault_text", "read_vars_file", "read_yaml", "yaml_kind"]
+__all__ = ["VAULTED", "read_vars_file", "read_yaml", "yaml_kind"]
 
 STR = "tag:yaml.org,2002:str"
 _UNSAFE, _VAULT = "!unsafe", "!vault"
@@ -62,24 +63,25 @@ _Constructor.add_constructor(_UNSAFE, lambda c, node: c.construct_scalar(node)) 
 _Constructor.add_constructor(_VAULT, lambda c, node: VAULTED)
 
 
-def is_vault_text(text: str) -> bool:
-    """A whole file encrypted with ansible-vault."""
-    return text.lstrip().startswith("$ANSIBLE_VAULT;")
-
-
 def yaml_kind(text: str, path: str) -> str:
     """What a YAML text is: ``"herd"``, ``"ansible"`` or ``"other"`` (not a mapping).
 
     herd's own format has top-level ``hosts``/``defaults``/``groups``/
-    ``expect``/``check``; an Ansible inventory has group names there.  Only
-    the parser's events are read, and only until a herd key shows up, so
-    telling herd's file from Ansible's costs little next to loading it.
+    ``expect``/``check``; an Ansible inventory has group names there.  A
+    top-level ``plugin: NAME`` seen first makes it ``"ansible"``: an
+    inventory plugin's configuration, which the Ansible reader refuses in
+    words that say so (one seen after a herd key is refused by herd's own
+    loader in the same words).  Only the parser's events are read, and only
+    until a herd key shows up, so telling herd's file from Ansible's costs
+    little next to loading it.
     """
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return _kind_of(yaml.parse(text, Loader=loader))
-    except (yaml.YAMLError, RecursionError):
-        return "other"
+    fast = getattr(yaml, "CSafeLoader", None)
+    for loader in ([fast] if fast is not None else []) + [yaml.SafeLoader]:
+        try:                        # libyaml refuses nesting past 1000 levels: the pure parser does not
+            return _kind_of(yaml.parse(text, Loader=loader))
+        except (yaml.YAMLError, RecursionError):
+            continue
+    return "other"
 
 
 def _kind_of(events: Iterator[yaml.Event]) -> str:
@@ -87,16 +89,21 @@ def _kind_of(events: Iterator[yaml.Event]) -> str:
                                                           yaml.DocumentStartEvent))), None)
     if not isinstance(first, yaml.MappingStartEvent):
         return "other"
-    depth, key_turn = 0, True
+    depth, key_turn, after_plugin = 0, True, False
     for event in events:
+        if depth == 0 and after_plugin and isinstance(event, yaml.ScalarEvent):
+            return "ansible"                                       # plugin: NAME
+        after_plugin = False
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             if depth == 0:
                 return "ansible"
             depth -= 1
-        elif depth == 0 and key_turn and isinstance(event, yaml.ScalarEvent) and event.value in _HERD_KEYS:
-            return "herd"
+        elif depth == 0 and key_turn and isinstance(event, yaml.ScalarEvent):
+            if event.value in _HERD_KEYS:
+                return "herd"
+            after_plugin = event.value == "plugin"
         if depth == 0:
             key_turn = not key_turn
     return "ansible"
@@ -116,17 +123,41 @@ def read_yaml(tree: Tree, text: str, path: str, *, allow_empty: bool = False) ->
         raise InventoryError("the YAML inventory is empty", file=path)
     if not isinstance(root, MappingNode):
         ctx.fail(f"a YAML inventory must be a mapping of group names, got {describe(root)}", root)
-    entries = pairs(ctx, root, "", what="group name")
-    for knode, vnode in entries:
-        if knode.value == "plugin" and not isinstance(vnode, MappingNode):
-            ctx.fail("this is the configuration of an Ansible inventory plugin; herd reads only "
-                     "INI and YAML inventories (ansible-inventory -i FILE --list --yaml writes one)",
-                     knode, "plugin")
-    for knode, vnode in entries:
+    plugin = plugin_key(root)
+    if plugin is not None:
+        raise plugin_refusal(path, *plugin)
+    for knode, vnode in pairs(ctx, root, "", what="group name"):
         _group(tree, ctx, knode, vnode)
 
 
+_GroupSteps = Generator[tuple[ScalarNode, Node], str, str]
+
+
 def _group(tree: Tree, ctx: Ctx, knode: ScalarNode, vnode: Node) -> str:
+    """One group and, depth first, the groups under it; without recursion.
+
+    Each group is read by a generator (:func:`_group_steps`) that hands
+    out its children and is sent back their names, so groups nested a
+    thousand deep take a list of generators, not a thousand Python frames,
+    and every host, variable and child is added in the same order as a
+    recursive reading would.
+    """
+    stack: list[_GroupSteps] = [_group_steps(tree, ctx, knode, vnode)]
+    sent: str | None = None
+    while True:
+        try:
+            child = stack[-1].send(sent)   # type: ignore[arg-type]  # None starts a generator
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return str(done.value)
+            sent = done.value
+            continue
+        stack.append(_group_steps(tree, ctx, *child))
+        sent = None
+
+
+def _group_steps(tree: Tree, ctx: Ctx, knode: ScalarNode, vnode: Node) -> _GroupSteps:
     """One group: its sections in the order written (that order decides host order)."""
     name = _name(ctx, knode, "group")
     tree.add_group(name, _where(ctx, knode))
@@ -147,7 +178,7 @@ def _group(tree: Tree, ctx: Ctx, knode: ScalarNode, vnode: Node) -> str:
             elif section == "vars":
                 tree.set_group_var(name, _name(ctx, entry, "variable"), _var(ctx, entry, value))
             else:
-                child = _group(tree, ctx, entry, value)
+                child = yield entry, value            # read by _group, depth first
                 tree.add_child(name, child, _where(ctx, entry))
     return name
 
@@ -202,6 +233,8 @@ def _var(ctx: Ctx, knode: ScalarNode, vnode: Node) -> Var:
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc)
         ctx.fail(f"cannot read this value: {problem}", vnode, knode.value)
+    except RecursionError:
+        ctx.fail("cannot read this value: nested too deeply", vnode, knode.value)
     return Var(value, _where(ctx, knode), unsafe=vnode.tag == _UNSAFE, vault=vnode.tag == _VAULT)
 
 

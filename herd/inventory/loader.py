@@ -11,11 +11,12 @@ key.path``; secrets are never echoed (see settings.py).
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from herd.inventory.foreign import is_vault_text, plugin_key, plugin_refusal, vault_file_refusal
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
                                   Expectation, GroupNode, Host, Inventory, SupervisorTarget)
 from herd.inventory.settings import CHECKS, check_logs
@@ -51,7 +52,12 @@ def load_inventory(path: str) -> Inventory:
     own directory, so the inventory means the same thing from any cwd.
     """
     text = read_text(path)
+    if is_vault_text(text):
+        raise vault_file_refusal(path)
     root = compose(text, path)
+    plugin = plugin_key(root)
+    if plugin is not None:               # plugin: constructed with groups:, say
+        raise plugin_refusal(path, *plugin)
     ctx = Ctx(file=path, base_dir=os.path.dirname(os.path.abspath(path)))
     return _build(ctx, root)
 
@@ -289,8 +295,9 @@ def _resolve_groups(ctx: Ctx, raw: dict[str, list[_Member]],
         for member in members:
             _check_member(ctx, member, raw, host_order)
     resolved: dict[str, tuple[str, ...]] = {}
+    done: dict[str, set[str]] = {}           # shared: each group is expanded once
     for name in raw:
-        names = _expand(ctx, name, raw, [], {})
+        names = _expand(ctx, name, raw, [], done)
         resolved[name] = tuple(sorted(names, key=host_order.__getitem__))
     return resolved
 
@@ -316,23 +323,40 @@ def _check_member(ctx: Ctx, member: _Member, raw: dict[str, list[_Member]],
 
 def _expand(ctx: Ctx, name: str, raw: dict[str, list[_Member]], stack: list[str],
             done: dict[str, set[str]]) -> set[str]:
-    """Host names of group ``name``; ``stack`` is the include chain, for cycles."""
+    """Host names of group ``name``; ``stack`` is the include chain, for cycles.
+
+    Depth first over the includes with a list of open groups, not
+    recursion, so includes may nest as deep as the file says.
+    """
     if name in done:
         return done[name]
+    on_stack = set(stack) | {name}
     stack.append(name)
-    hosts: set[str] = set()
-    for member in raw[name]:
-        if not member.text.startswith("@"):
+    open_groups: list[tuple[str, Iterator[_Member], set[str]]] = [(name, iter(raw[name]), set())]
+    while True:
+        group, members, hosts = open_groups[-1]
+        member = next(members, None)
+        if member is None:
+            open_groups.pop()
+            stack.pop()
+            on_stack.discard(group)
+            done[group] = hosts
+            if not open_groups:
+                return hosts
+            open_groups[-1][2].update(hosts)
+        elif not member.text.startswith("@"):
             hosts.add(member.text)
-            continue
-        include = member.text[1:]
-        if include in stack:
-            cycle = " -> ".join(stack[stack.index(include):] + [include])
-            ctx.fail(f"group include cycle: {cycle}", member.node, member.key)
-        hosts |= _expand(ctx, include, raw, stack, done)
-    stack.pop()
-    done[name] = hosts
-    return hosts
+        else:
+            include = member.text[1:]
+            if include in on_stack:
+                cycle = " -> ".join(stack[stack.index(include):] + [include])
+                ctx.fail(f"group include cycle: {cycle}", member.node, member.key)
+            if include in done:
+                hosts.update(done[include])
+            else:
+                stack.append(include)
+                on_stack.add(include)
+                open_groups.append((include, iter(raw[include]), set()))
 
 
 # --------------------------------------------------------------------------

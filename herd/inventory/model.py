@@ -6,6 +6,7 @@ the YAML, so a field exists here only once it has been checked.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -166,7 +167,17 @@ class Inventory:
 
     def expectations_for(self, host: str) -> list[Expectation]:
         """The ``expect`` entries that apply to ``host``, in file order."""
-        return [e for e in self.expect.values() if host in e.hosts]
+        return list(self._expectations_by_host.get(host, ()))
+
+    @functools.cached_property
+    def _expectations_by_host(self) -> dict[str, list[Expectation]]:
+        """host -> its expectations, made once: ``herd check`` asks for every host (a scan of every
+        expectation's hosts per host was quadratic in hosts)."""
+        found: dict[str, list[Expectation]] = {}
+        for expectation in self.expect.values():
+            for name in dict.fromkeys(expectation.hosts):
+                found.setdefault(name, []).append(expectation)
+        return found
 
     def host(self, name: str) -> Host:
         for host in self.hosts:

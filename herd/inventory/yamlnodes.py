@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 from dataclasses import dataclass
-from typing import Iterable, NoReturn
+from typing import Any, Iterable, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -25,6 +25,7 @@ from herd.text import shorten as _echo   # a value quoted in a message: one line
 TAG = "tag:yaml.org,2002:"
 STR, INT, NULL, MERGE, BOOL = TAG + "str", TAG + "int", TAG + "null", TAG + "merge", TAG + "bool"
 FLOAT = TAG + "float"
+VAULT = "!vault"          # Ansible's inline vault value: never decrypted (herd/inventory/foreign.py)
 
 
 def read_text(path: str) -> str:
@@ -56,9 +57,9 @@ def compose(text: str, path: str) -> Node | None:
         try:
             return yaml.compose(text, Loader=fast)
         except (yaml.YAMLError, RecursionError):
-            pass
+            pass    # libyaml refuses nesting past 1000 levels: the pure parser does not
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_FlatLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "syntax error"
@@ -83,6 +84,66 @@ def compose(text: str, path: str) -> Node | None:
         raise InventoryError(f"invalid YAML: {exc}", file=path) from None
     except RecursionError:
         raise InventoryError("invalid YAML: nested too deeply", file=path) from None
+
+
+class _FlatLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python SafeLoader, composing without recursion.
+
+    PyYAML's Composer calls itself once per level of nesting, so a
+    document nested some 500 levels deep (an Ansible group tree 250 deep:
+    two levels a group) ends in RecursionError.  This one keeps the open
+    sequences and mappings on a list instead; the nodes, marks, anchors,
+    tags and errors are PyYAML's own.
+    """
+
+    def compose_node(self, parent: Node | None, index: object) -> Node:
+        stack: list[list[Any]] = []            # [open sequence or mapping, the key waiting for its value]
+        root = self._open_node(parent, index, stack)
+        while stack:
+            frame = stack[-1]
+            node = frame[0]
+            if self.check_event(yaml.SequenceEndEvent, yaml.MappingEndEvent):
+                node.end_mark = self.get_event().end_mark  # type: ignore[no-untyped-call]
+                stack.pop()
+                self.ascend_resolver()
+            elif isinstance(node, SequenceNode):
+                node.value.append(self._open_node(node, len(node.value), stack))
+            elif frame[1] is None:
+                frame[1] = self._open_node(node, None, stack)
+            else:
+                key, frame[1] = frame[1], None
+                node.value.append((key, self._open_node(node, key, stack)))
+        return root
+
+    def _open_node(self, parent: Node | None, index: object, stack: list[list[Any]]) -> Node:
+        """The next node: complete if a scalar or an alias, else opened and pushed on ``stack``."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()  # type: ignore[no-untyped-call]
+            if event.anchor not in self.anchors:
+                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}",
+                                                  event.start_mark)
+            return self.anchors[event.anchor]
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        anchor = event.anchor
+        if anchor is not None and anchor in self.anchors:
+            raise yaml.composer.ComposerError(f"found duplicate anchor {anchor!r}; first occurrence",
+                                              self.anchors[anchor].start_mark, "second occurrence",
+                                              event.start_mark)
+        self.descend_resolver(parent, index)
+        if self.check_event(yaml.ScalarEvent):
+            node: Node = self.compose_scalar_node(anchor)
+            self.ascend_resolver()
+            return node
+        start = self.get_event()  # type: ignore[no-untyped-call]
+        kind = SequenceNode if isinstance(start, yaml.SequenceStartEvent) else MappingNode
+        tag = start.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(kind, None, start.implicit)  # type: ignore[no-untyped-call]
+        node = kind(tag, [], start.start_mark, None, flow_style=start.flow_style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+        stack.append([node, None])
+        return node
 
 
 @dataclass(frozen=True)
@@ -118,6 +179,8 @@ def describe(node: Node, echo: bool = True) -> str:
     if isinstance(node, SequenceNode):
         return "a list"
     tag = node.tag
+    if tag == VAULT:
+        return "a value encrypted with ansible-vault (!vault), which herd does not decrypt: write it in plain text"
     kind = _KIND.get(tag[len(TAG):], f"a value tagged {tag}") if tag.startswith(TAG) \
         else f"a value tagged {tag}"
     if tag == NULL or not echo:
@@ -131,7 +194,7 @@ def as_str(ctx: Ctx, node: Node, key: str, *, echo: bool = True) -> str:
     if isinstance(node, ScalarNode) and node.tag == STR:
         return str(node.value)
     hint = " (quote it if you meant the text)" if isinstance(node, ScalarNode) and echo \
-        and node.tag != NULL else ""
+        and node.tag not in (NULL, VAULT) else ""
     ctx.fail(f"must be a string, got {describe(node, echo)}{hint}", node, key)
 
 

@@ -39,7 +39,7 @@ class InventoryMemo:
         self._last: dict[str, tuple[tuple[str, bytes], "Inventory"]] = {}
         self._lock = threading.Lock()
 
-    def read(self, path: str) -> "Inventory":
+    def read(self, path: str, *, skip_vaulted: bool = False) -> "Inventory":
         from herd.inventory.ansible import is_ansible_inventory
         from herd.inventory.read import read_inventory
 
@@ -47,14 +47,14 @@ class InventoryMemo:
             with open(path, "rb") as fh:
                 data = fh.read()
         except OSError:
-            return read_inventory(path)          # a directory, or unreadable: read_inventory says what
+            return read_inventory(path, skip_vaulted=skip_vaulted)   # a directory, or unreadable: it says what
         key = (os.environ.get("HOME", ""), hashlib.sha256(data).digest())
         where = os.path.abspath(path)
         with self._lock:
             known = self._last.get(where)
         if known is not None and known[0] == key:
             return known[1]
-        inventory = read_inventory(path)
+        inventory = read_inventory(path, skip_vaulted=skip_vaulted)
         if not is_ansible_inventory(path):
             with self._lock:
                 self._last[where] = (key, inventory)

@@ -43,22 +43,24 @@ def inventory_graph(inventory: Inventory, hosts: Iterable[str] | None = None) ->
     """Like ``ansible-inventory --graph``: ``@group:`` lines, children first, then hosts.
 
     With ``hosts`` (a selection), other hosts and the groups left without
-    any selected host are not drawn.
+    any selected host are not drawn.  Drawn from a list of what is left to
+    draw, not by recursion: groups nest as deep as the inventory says.
     """
     tree = group_tree(inventory)
     chosen = set(inventory.host_names if hosts is None else hosts)
+    shown = None if hosts is None else _groups_with(tree, chosen)
     lines: list[str] = []
-
-    def draw(name: str, depth: int) -> None:
+    todo: list[tuple[bool, str, int]] = [(True, "all", 0)]    # (a group's line, or its hosts?), group, depth
+    while todo:
+        heading, name, depth = todo.pop()
+        node = tree.get(name, GroupNode())
+        if not heading:
+            lines.extend(_indent(escape(h), depth + 1) for h in node.hosts if h in chosen)
+            continue
         lines.append(_indent(f"@{escape(name)}:", depth))
-        for kid in tree.get(name, GroupNode()).children:
-            if hosts is None or _has_chosen(tree, kid, chosen):
-                draw(kid, depth + 1)
         if name != "all":
-            lines.extend(_indent(escape(h), depth + 1)
-                         for h in tree.get(name, GroupNode()).hosts if h in chosen)
-
-    draw("all", 0)
+            todo.append((False, name, depth))
+        todo.extend((True, kid, depth + 1) for kid in reversed(node.children) if shown is None or kid in shown)
     return "\n".join(lines)
 
 
@@ -66,26 +68,26 @@ def _indent(text: str, depth: int) -> str:
     return "  |" * depth + "--" + text if depth else text
 
 
-def _has_chosen(tree: dict[str, GroupNode], name: str, chosen: set[str]) -> bool:
-    seen: set[str] = set()
-    todo = [name]
+def _groups_with(tree: dict[str, GroupNode], chosen: set[str]) -> set[str]:
+    """The groups with a chosen host, in them or below them: each group's parents walked once."""
+    parents: dict[str, list[str]] = {}
+    for name, node in tree.items():
+        for kid in node.children:
+            parents.setdefault(kid, []).append(name)
+    found: set[str] = set()
+    todo = [name for name, node in tree.items() if chosen.intersection(node.hosts)]
     while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        node = tree.get(current, GroupNode())
-        if chosen.intersection(node.hosts):
-            return True
-        todo.extend(node.children)
-    return False
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(parents.get(name, ()))
+    return found
 
 
-def _key(host: Host, target: SSHTarget) -> str:
-    """The key herd offers first; '-' when only OpenSSH's default keys would be tried."""
+def _key(host: Host, target: SSHTarget, defaults: set[str]) -> str:
+    """The key herd offers first; '-' when only OpenSSH's default keys (``defaults``) would be tried."""
     if host.identity_file:
         return host.identity_file
-    defaults = {os.path.expanduser(path) for path in DEFAULT_IDENTITIES}
     configured = [path for path in target.identity_files if path not in defaults]
     return configured[0] if configured else "-"
 
@@ -101,8 +103,9 @@ def _supervisor(host: Host) -> str:
 
 def inventory_table(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]) -> str:
     """The hosts table, then each group with its (selected) hosts."""
+    defaults = {os.path.expanduser(path) for path in DEFAULT_IDENTITIES}
     rows = [[escape(host.name), escape(target.hostname), str(target.port), escape(target.user),
-             escape(_key(host, target)), escape(target.proxy_jump or "-"), escape(_become(host)),
+             escape(_key(host, target, defaults)), escape(target.proxy_jump or "-"), escape(_become(host)),
              escape(_supervisor(host))] for host, target in pairs]
     lines = format_table(HEADERS, rows, color=False)
     chosen = {host.name for host, _ in pairs}
@@ -117,19 +120,27 @@ def inventory_table(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]
 def inventory_json(inventory: Inventory, pairs: Sequence[tuple[Host, SSHTarget]]) -> dict[str, Any]:
     """Everything the table shows, for scripts; group membership and the tree too."""
     chosen = {host.name for host, _ in pairs}
-    tree = group_tree(inventory)
+    groups_of: dict[str, list[str]] = {}       # host -> its groups, in the inventory's group order
+    for name, members in inventory.groups.items():
+        for member in members:
+            if member in chosen:
+                groups_of.setdefault(member, []).append(name)
     return {
         "inventory": inventory.path,
-        "hosts": [_host_json(host, target, inventory) for host, target in pairs],
+        "hosts": [_host_json(host, target, groups_of.get(host.name, [])) for host, target in pairs],
         "groups": {name: [h for h in members if h in chosen]
                    for name, members in inventory.groups.items()},
-        "tree": {name: {"children": list(node.children),
-                        "hosts": [h for h in node.hosts if h in chosen]}
-                 for name, node in tree.items()},
+        "tree": tree_json(inventory, chosen),
     }
 
 
-def _host_json(host: Host, target: SSHTarget, inventory: Inventory) -> dict[str, Any]:
+def tree_json(inventory: Inventory, chosen: set[str]) -> dict[str, Any]:
+    """The group tree (``--graph -o json``): each group's children and its own hosts among ``chosen``."""
+    return {name: {"children": list(node.children), "hosts": [h for h in node.hosts if h in chosen]}
+            for name, node in group_tree(inventory).items()}
+
+
+def _host_json(host: Host, target: SSHTarget, groups: list[str]) -> dict[str, Any]:
     sup = host.supervisor
     return {
         "name": host.name,
@@ -147,5 +158,5 @@ def _host_json(host: Host, target: SSHTarget, inventory: Inventory) -> dict[str,
         "supervisor": {"socket": sup.socket, "url": sup.url, "username": sup.username,
                        "password_env": sup.password_env, "password_file": sup.password_file},
         "logs": dict(host.logs),
-        "groups": [name for name, members in inventory.groups.items() if host.name in members],
+        "groups": groups,
     }

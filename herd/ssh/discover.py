@@ -42,6 +42,7 @@ log = logging.getLogger("herd.ssh")
 
 COMMON_SOCKETS = ("/var/run/supervisor.sock", "/run/supervisor.sock", "/tmp/supervisor.sock",
                   "/var/run/supervisor/supervisor.sock")
+SYSTEM_CONFIGS = ("/etc/supervisord.conf", "/etc/supervisor/supervisord.conf")   # last in the search order
 REPORT_LIMIT = 16384
 
 _FIND = r"""
@@ -51,6 +52,7 @@ try:
 except ImportError:
     from ConfigParser import RawConfigParser
 COMMON = %(common)r
+SYSTEM = %(system)r
 
 def which(name):
     for d in os.environ.get("PATH", "").split(os.pathsep):
@@ -64,9 +66,8 @@ def configs():
         if exe:
             up = os.path.dirname(os.path.dirname(os.path.abspath(exe)))
             out += [os.path.join(up, "etc", "supervisord.conf"), os.path.join(up, "supervisord.conf")]
-    out += [os.path.abspath("supervisord.conf"), os.path.abspath(os.path.join("etc", "supervisord.conf")),
-            "/etc/supervisord.conf", "/etc/supervisor/supervisord.conf"]
-    return out
+    out += [os.path.abspath("supervisord.conf"), os.path.abspath(os.path.join("etc", "supervisord.conf"))]
+    return out + SYSTEM
 
 def expand(value, here):
     names = dict(("ENV_" + k, v) for k, v in os.environ.items())
@@ -136,7 +137,8 @@ except socket.error as e:
 os.write(1, b"+" + json.dumps(found).encode() + b"\n")
 """
 
-DISCOVER_SCRIPT = (OPEN_SOCKET + (_FIND % {"common": list(COMMON_SOCKETS)}) + RELAY_LOOP).strip()
+DISCOVER_SCRIPT = (OPEN_SOCKET + (_FIND % {"common": list(COMMON_SOCKETS), "system": list(SYSTEM_CONFIGS)})
+                   + RELAY_LOOP).strip()
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,21 @@ no, or Dropbear with -w) and reach it through sudo:
   intern  not in sudoers (same password as ops, so sudo gets to say so)
 
 Each host has its own mount namespace, held by `sh DIR/webNN/ns.sh`: an overlay
-(on a tmpfs) over /etc, where the users, sudoers and /etc/supervisor are added,
-and a tmpfs over /run.  sshd/Dropbear and supervisord are started in it with
-nsenter, so nothing of the machine's own /etc or /run changes and hosts never
-collide.  The program is the seed's Tornado deployment, verbatim but for its
-ports (numprocs_start is the host's reserved block: 8080 would collide).
+(on a tmpfs) over /etc and a tmpfs over /run.  sshd/Dropbear and supervisord
+are started in it with nsenter, so nothing of the machine's own /etc or /run
+changes and hosts never collide.
+
+A host sees only its own users and its own /etc files, whatever the machine
+has (a `deploy` user of its own, Debian's supervisor package, sudoers.d
+rules, users from LDAP): passwd, group, shadow, gshadow and nsswitch.conf
+are whole files written for the host (root, sshd's privilege separation
+user, nobody, and the users above) and bind-mounted over the machine's;
+sudoers is replaced whole, and the machine's sudoers.d, /etc/supervisor,
+/etc/supervisord.conf and /etc/supervisord.d are removed (in the overlay)
+before the host's own are copied in.  Nothing is appended to a machine file.
+
+The program is the seed's Tornado deployment, verbatim but for its ports
+(numprocs_start is the host's reserved block: 8080 would collide).
 
 A distro host may run a supervisor release (herd.testing.releases) instead
 of the fleet's, and may have Pythons of its own (``"pythons": ["2.7"]`` in
@@ -44,7 +54,8 @@ from herd.testing.hosts import DISTRO_USERS, PYTHONS_MOUNT, RELEASE_MOUNT, START
 from herd.testing.keys import keygen, write_private
 from herd.testing.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
 from herd.testing.releases import find_python, here_is_the_including_file, missing_python, python_version_for
-from herd.testing.templates import (DISTRO_SUDOERS, distro_conf_d, distro_sshd_config, distro_supervisord_conf,
+from herd.testing.templates import (DISTRO_SUDOERS, distro_accounts, distro_conf_d, distro_sshd_config,
+                                    distro_supervisord_conf,
                                     namespace_script, program_source, seed_program_conf)
 
 if TYPE_CHECKING:
@@ -186,9 +197,7 @@ def write_files(fleet: Fleet, host: FleetHost) -> None:
     conf_d = etc / "add" / ("supervisord.d" if fedora else "supervisor/conf.d")
     (conf_d / "log").mkdir(parents=True, exist_ok=True)
     (h / "ns").mkdir(exist_ok=True)
-    (etc / "passwd").write_text("".join(f"{u}:x:{i}:{i}::/run/home/{u}:/bin/sh\n" for u, i in DISTRO_USERS.items()))
-    (etc / "group").write_text("".join(f"{u}:x:{i}:\n" for u, i in DISTRO_USERS.items()))
-    write_private(str(etc / "shadow"), "".join(f"{u}:{hashes[u]}:19000:0:99999:7:::\n" for u in DISTRO_USERS))
+    _write_accounts(etc, hashes)
     (etc / "sudoers").write_text(DISTRO_SUDOERS)
     supervisor_password = None
     if host.password_file:
@@ -208,6 +217,15 @@ def write_files(fleet: Fleet, host: FleetHost) -> None:
     (conf_d / "main.py").write_text(program_source("app.py"))
     Path(host.sshd_config_path).write_text(distro_sshd_config(fleet, host))
     Path(host.ns_script_path).write_text(namespace_script(fleet, host, pythons_script(host)))
+
+
+def _write_accounts(etc: Path, hashes: dict[str, str]) -> None:
+    """The host's whole passwd, group, shadow, gshadow and nsswitch.conf, in DIR/etc (shadows 0600)."""
+    for name, text in distro_accounts(hashes).items():
+        if "shadow" in name:
+            write_private(str(etc / name), text)
+        else:
+            (etc / name).write_text(text)
 
 
 def nsenter(host: FleetHost, argv: list[str]) -> list[str]:

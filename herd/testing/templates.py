@@ -261,6 +261,37 @@ ops     ALL=(ALL:ALL) ALL
 """
 
 
+# The system accounts every distro host has besides DISTRO_USERS: root, OpenSSH's privilege
+# separation user (sshd will not start without it), nobody; and the groups sshd and sudo look up.
+_SYSTEM_USERS = ("root:x:0:0:root:/root:/bin/sh", "sshd:x:100:65534::/run/sshd:/usr/sbin/nologin",
+                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin")
+_SYSTEM_GROUPS = ("root:x:0:", "tty:x:5:", "shadow:x:42:", "nogroup:x:65534:")
+# Only these files: no systemd, LDAP or NIS lookup brings the machine's users in.
+_NSSWITCH = """\
+# written by herd.testing: a test host's users and groups are its own files'
+passwd: files
+group: files
+shadow: files
+gshadow: files
+hosts: files dns
+sudoers: files
+"""
+# What distro_accounts writes and namespace_script bind-mounts over the machine's files.
+ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow", "nsswitch.conf")
+
+
+def distro_accounts(hashes: dict[str, str]) -> dict[str, str]:
+    """A distro host's whole passwd, group, shadow, gshadow and nsswitch.conf (``hashes``: user -> shadow hash)."""
+    users = tuple(f"{u}:x:{i}:{i}::/run/home/{u}:/bin/sh" for u, i in DISTRO_USERS.items())
+    groups = tuple(f"{u}:x:{i}:" for u, i in DISTRO_USERS.items())
+    shadow = [f"{line.split(':')[0]}:*:19000:0:99999:7:::" for line in _SYSTEM_USERS]
+    shadow += [f"{u}:{hashes[u]}:19000:0:99999:7:::" for u in DISTRO_USERS]
+    files = {"passwd": _SYSTEM_USERS + users, "group": _SYSTEM_GROUPS + groups, "shadow": shadow,
+             "gshadow": [f"{line.split(':')[0]}:*::" for line in _SYSTEM_GROUPS + groups]}
+    texts = {name: "\n".join(lines) + "\n" for name, lines in files.items()}
+    return {**texts, "nsswitch.conf": _NSSWITCH}
+
+
 def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
     """The shell script that sets up a distro host's mount namespace and then holds it
     (``more``: further set-up, run last)."""
@@ -270,6 +301,8 @@ def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
         f"chown -R {uid}:{uid} /run/home/{u} && chmod 700 /run/home/{u}/.ssh\n"
         for u, uid in DISTRO_USERS.items())
     hide = "".join(f"mount --bind /dev/null {path}\n" for path in host.hidden)
+    # whole files of the host's own over the machine's: its users only, whatever the machine has
+    accounts = "".join(f"touch /etc/{name} && mount --bind {h}/etc/{name} /etc/{name}\n" for name in ACCOUNT_FILES)
     return f"""\
 # written by herd.testing: the mount namespace of {host.name} (run by unshare --mount)
 set -e
@@ -278,10 +311,7 @@ mkdir {h}/ns/upper {h}/ns/work
 mount -t overlay testfleet-etc -o lowerdir=/etc,upperdir={h}/ns/upper,workdir={h}/ns/work /etc
 mount -t tmpfs -o mode=0755 testfleet-run /run
 mkdir -p /run/sshd /run/home
-cat {h}/etc/passwd >>/etc/passwd
-cat {h}/etc/group >>/etc/group
-cat {h}/etc/shadow >>/etc/shadow
-install -m 0440 {h}/etc/sudoers /etc/sudoers
+{accounts}install -m 0440 {h}/etc/sudoers /etc/sudoers
 rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
 cp -r {h}/etc/add/. /etc/
 mkdir -p {os.path.dirname(host.socket_path)}
