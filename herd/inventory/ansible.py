@@ -34,6 +34,7 @@ from herd.inventory.ansible_tree import Tree, Var
 from herd.inventory.ansible_yaml import is_vault_text, read_vars_file, read_yaml, yaml_kind
 from herd.inventory.yamlnodes import read_text
 from herd.inventory.model import GroupNode, Inventory
+from herd.inventory.targets import expand
 
 __all__ = ["AnsibleSource", "is_ansible_inventory", "load_ansible_inventory", "read_ansible_source"]
 
@@ -195,4 +196,4 @@ def load_ansible_inventory(path: str) -> Inventory:
     graph = {name: GroupNode(children=tuple(group.children),
                              hosts=tuple(h for h in group.hosts if h in kept))
              for name, group in tree.groups.items()}
-    return Inventory(path=path, hosts=tuple(hosts), groups=groups, tree=graph)
+    return expand(Inventory(path=path, hosts=tuple(hosts), groups=groups, tree=graph))   # herd_supervisors: targets
