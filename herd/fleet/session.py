@@ -20,7 +20,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from herd.errors import HostError, SocketMissing, SupervisorUnavailable, TunnelDenied, TunnelRefused
+from herd.errors import (HostError, SocketMissing, SupervisorUnavailable, TunnelAmbiguous, TunnelDenied,
+                         TunnelRefused)
 from herd.inventory.model import DISCOVER, Host, SupervisorTarget
 from herd.ssh.config import resolve_target
 from herd.ssh.connection import CommandResult, Connector, SSHConnection
@@ -215,6 +216,8 @@ class HostSession:
         if first is None:
             with supervisor_errors():
                 first, found = ssh.open_discovered()
+            for line in found.seen + found.notes:
+                log.info("%s: discovery: %s", self.name, line)
             creds = "; with the credentials of that section" if found.username else ""
             log.info("%s: found supervisord at %s (%s%s)", self.name, found.target, found.how, creds)
             memory = self._connector.sockets
@@ -266,12 +269,14 @@ def supervisor_errors(*, tcp: bool = False) -> Iterator[None]:
 def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
     """The sentence for a tunnel to supervisord that failed: what is wrong there and what fixes it."""
     host = exc.host
+    if isinstance(exc, TunnelAmbiguous):
+        return SupervisorUnavailable(host, f"{len(exc.candidates)} supervisords run and the inventory names none: "
+                                           f"{'; '.join(exc.candidates)}; set supervisor.socket (or "
+                                           f"supervisor.url) to one, or name each under supervisors: "
+                                           f"{{NAME: {{socket: PATH}}}}")
     if isinstance(exc, SocketMissing):
         if not exc.path:
-            return SupervisorUnavailable(host, f"found no supervisord: no supervisord.conf in supervisorctl's "
-                                               f"search order names a socket, and none of the common paths "
-                                               f"exists ({', '.join(COMMON_SOCKETS)}); set supervisor.socket "
-                                               f"in the inventory")
+            return SupervisorUnavailable(host, _nothing_found(exc))
         return SupervisorUnavailable(host, f"no supervisord socket at {exc.path} (is supervisord running?)")
     if isinstance(exc, TunnelDenied):
         if exc.become:
@@ -282,6 +287,19 @@ def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
     if tcp:
         return SupervisorUnavailable(host, f"{exc.reason} (is supervisord running?)")
     return exc
+
+
+def _nothing_found(exc: SocketMissing) -> str:
+    """Discovery found no socket: what it looked at, what it saw run, and what it could not see."""
+    if exc.running:
+        text = (f"found no supervisord socket: supervisord runs ({'; '.join(exc.running)}) but where it listens "
+                f"is not readable here; set become: true in the inventory, or supervisor.socket")
+    else:
+        text = (f"found no supervisord: no supervisord.conf in supervisorctl's search order names a socket, no "
+                f"supervisord process runs that herd could see, and none of the common paths exists "
+                f"({', '.join(COMMON_SOCKETS)}); set supervisor.socket in the inventory")
+    hidden = [n for n in exc.notes if "hidepid" in n]
+    return text + (f" ({hidden[0]})" if hidden else "")
 
 
 def _ssh_id(ssh: SSHConnection) -> str:

@@ -21,6 +21,17 @@ first line of stdin and hands the rest of stdin to the agent.  A wrong
 password makes sudo print the prompt again and read the *next* line, so
 nothing else is sent until the agent's ready byte proves that sudo let it
 run; at a second prompt herd closes stdin instead of answering.
+
+``Defaults requiretty`` (CentOS/RHEL 6, and 7 before 7.3): sudo refuses to
+run without a terminal ("sorry, you must have a tty to run sudo").  The
+SSH layer then starts agents with ``Sudo(tty=True)``: the exec channel gets
+a pty, and before sudo runs the shell puts it in raw mode without echo
+(``stty raw -echo``), so the password written at sudo's prompt is never
+echoed back and the agent's bytes pass unchanged both ways (no CR/LF
+translation, no signal or flow-control characters).  On a pty stdout and
+stderr are one stream: sudo's own words come first, then a marker line the
+sudo'd shell prints (SUDO_OK: sudo let it run), then the agent's ready byte
+or its failure.  Nothing is sent after the password before that marker.
 """
 
 from __future__ import annotations
@@ -31,13 +42,17 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from paramiko import Channel, Transport
+from paramiko import Channel, SSHException, Transport
 
 READY = b"+"
 
 # What sudo prints (on stderr, with -S) when it wants the password: no
 # escapes (% is expanded by sudo), unlikely in any other output.
 SUDO_PROMPT = "[herd-sudo-password]"
+# What the sudo'd shell prints on a pty before it starts the agent (see above).
+SUDO_OK = "[herd-sudo-ok]"
+# A pty in raw mode: 8-bit clean both ways, no echo (GNU and BusyBox stty).
+RAW_TTY = "stty raw -echo -iexten cs8 -parenb -istrip -ixon -ixoff -opost 2>/dev/null"
 
 # The interpreters tried, in order, when the inventory names none; after
 # them comes the interpreter of supervisord itself (its script's shebang or
@@ -60,9 +75,11 @@ class Sudo:
 
     user: str = "root"
     password: str | None = None
+    tty: bool = False       # on a pty: the host's sudoers has requiretty
 
     def __repr__(self) -> str:
-        return f"Sudo(user={self.user!r}, password={'***' if self.password is not None else None})"
+        return (f"Sudo(user={self.user!r}, password={'***' if self.password is not None else None}, "
+                f"tty={self.tty})")
 
 
 class RelayError(Exception):
@@ -70,7 +87,9 @@ class RelayError(Exception):
 
     ``kind`` names failures before the agent ran: ``no-python``,
     ``no-sudo``, ``sudo-password-required``, ``sudo-wrong-password``,
-    ``sudo-not-allowed``, ``sudo-unknown-user``, ``sudo-timeout`` (None for the agent's own reports).
+    ``sudo-not-allowed``, ``sudo-unknown-user``, ``sudo-timeout``,
+    ``sudo-needs-tty`` (requiretty, on a channel without a pty),
+    ``sudo-no-pty`` (sshd refused the pty) (None for the agent's own reports).
     """
 
     def __init__(self, errno_: int, message: str, kind: str | None = None) -> None:
@@ -108,8 +127,10 @@ def python_command(script: str, args: Sequence[str], python: str | None, sudo: S
     if sudo is None:
         return search
     flags = f"-S -p {shlex.quote(SUDO_PROMPT)}" if sudo.password is not None else "-n"
+    raw = f"{RAW_TTY}; " if sudo.tty else ""
+    inner = f"{raw}echo {shlex.quote(SUDO_OK)}; {search}" if sudo.tty else search
     return (f"command -v sudo >/dev/null 2>&1 || {{ echo '!{_NO_SUDO} sudo is not installed' >&2; "
-            f"exit {_NO_SUDO}; }}; exec sudo {flags} -u {shlex.quote(sudo.user)} -- sh -c {shlex.quote(search)}")
+            f"exit {_NO_SUDO}; }}; {raw}exec sudo {flags} -u {shlex.quote(sudo.user)} -- sh -c {shlex.quote(inner)}")
 
 
 # supervisord's interpreter: the shebang of the supervisord script on PATH,
@@ -130,6 +151,14 @@ def open_agent(transport: Transport, script: str, args: Sequence[str], python: s
     """
     chan = transport.open_session(timeout=timeout)
     chan.settimeout(timeout)
+    if sudo is not None and sudo.tty:
+        try:
+            chan.get_pty(term="dumb", width=0, height=0)
+        except SSHException as exc:
+            chan.close()
+            raise RelayError(0, f"the SSH server refused a pty ({exc})", "sudo-no-pty") from exc
+        chan.exec_command(python_command(script, args, python, sudo))
+        return _await_ready_on_tty(chan, sudo.password, timeout)
     chan.exec_command(python_command(script, args, python, sudo))
     if sudo is not None and sudo.password is not None:
         return _await_ready_answering_sudo(chan, sudo.password, timeout)
@@ -137,6 +166,51 @@ def open_agent(transport: Transport, script: str, args: Sequence[str], python: s
     if first == READY:
         return chan
     raise _agent_failure(chan, timeout)
+
+
+def _await_ready_on_tty(chan: Channel, password: str | None, timeout: float) -> Channel:  # noqa: C901
+    """On a pty: answer sudo's prompt once, then wait for SUDO_OK and the agent's ready byte.
+
+    Read a byte at a time, so that nothing of the agent's own protocol
+    after the ready byte is taken here.
+    """
+    deadline = time.monotonic() + timeout
+    seen, after = b"", b""
+    prompt, marker = SUDO_PROMPT.encode(), SUDO_OK.encode()
+    answered = started = False
+    while True:
+        if chan.recv_ready():
+            byte = chan.recv(1)
+            if not byte:
+                break
+            if not started:
+                seen = (seen + byte)[-65536:]
+                if seen.endswith(prompt):
+                    if answered or password is None:    # refused, or a password herd does not have
+                        break
+                    chan.sendall(password.encode() + b"\n")
+                    answered = True
+                started = seen.endswith(marker)
+                continue
+            if byte in b"\r\n" and not after:
+                continue
+            if byte == READY and not after:
+                return chan
+            after = (after + byte)[-STDERR_LIMIT:]
+            continue
+        if chan.exit_status_ready() or chan.closed:
+            break
+        if time.monotonic() > deadline:
+            chan.close()
+            raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
+        time.sleep(0.002)
+    status = chan.recv_exit_status() if chan.exit_status_ready() else -1
+    chan.close()
+    text = (after if started else seen).decode("utf-8", "replace")
+    lines = [line.strip() for line in text.replace(SUDO_PROMPT, "\n").replace(SUDO_OK, "").splitlines()]
+    if not started and seen.count(prompt) and password is None:
+        lines.append("sudo: a password is required")
+    raise classify_failure([line for line in lines if line], status)
 
 
 def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) -> Channel:
@@ -194,6 +268,8 @@ def _agent_failure(chan: Channel, timeout: float, seen: bytes = b"") -> RelayErr
 def classify_failure(lines: Sequence[str], status: int) -> RelayError:
     """Turn what the agent, sudo or the shell wrote on stderr into a RelayError (pure, for tests)."""
     text = "\n".join(lines)
+    if "must have a tty" in text:
+        return RelayError(errno.EPERM, "sudo requires a terminal (requiretty)", "sudo-needs-tty")
     if "incorrect password attempt" in text or "Sorry, try again" in text:
         return RelayError(errno.EACCES, "wrong sudo password", "sudo-wrong-password")
     if "not in the sudoers file" in text or "is not allowed to" in text:
