@@ -52,9 +52,9 @@ def test_leftover_distro_config_names_a_dead_socket_and_the_running_supervisord_
     host.listen_unix("/tmp/app.sock", 1001, bound_as="/tmp/app.sock.4242")   # as supervisord binds it
     found = report(host.run(python=python))
     assert found["target"] == "/tmp/app.sock"
-    assert found["how"] == ("the running supervisord (pid 4242, user deploy, config /srv/app/supervisord.conf), "
-                            "from its open sockets; /var/run/supervisor.sock named by [supervisorctl] serverurl "
-                            "in /etc/supervisor/supervisord.conf does not answer")
+    assert found["how"] == ("supervisord pid 4242 running as deploy with /srv/app/supervisord.conf, seen listening "
+                            "there; /var/run/supervisor.sock ([supervisorctl] serverurl in "
+                            "/etc/supervisor/supervisord.conf) does not answer")
     assert found["seen"] == [
         "supervisord runs: unix:///tmp/app.sock: pid 4242, user deploy, config /srv/app/supervisord.conf "
         "(found from its working directory /srv/app)",
@@ -70,7 +70,7 @@ def test_a_config_whose_socket_answers_is_used_and_the_running_supervisord_named
     found = report(host.run(python=python))
     assert (found["target"], found["how"]) == (
         "/var/run/supervisor.sock",
-        "[supervisorctl] serverurl in /etc/supervisor/supervisord.conf; the running supervisord (pid 812)")
+        "[supervisorctl] serverurl in /etc/supervisor/supervisord.conf, where supervisord pid 812 listens")
 
 
 def test_several_running_is_a_failure_listing_each_never_a_pick(host, python):
@@ -101,8 +101,7 @@ def test_inet_http_server_only_found_from_the_process_with_its_credentials(host,
                  inodes=[3003, 77])
     found = report(host.run(python=python))
     assert (found["target"], found["username"], found["password"]) == (f"127.0.0.1:{port}", "ops", "s3cret")
-    assert found["how"] == ("the running supervisord (pid 900, user root, config /opt/infra/supervisord.conf), "
-                            "from its open sockets")
+    assert found["how"] == "supervisord pid 900 running as root with /opt/infra/supervisord.conf, seen listening there"
 
 
 def test_another_users_supervisord_is_read_from_its_config_when_its_fds_are_not_readable(host, python):
@@ -112,7 +111,7 @@ def test_another_users_supervisord_is_read_from_its_config_when_its_fds_are_not_
     host.listen_unix("/run/sup/sup.sock", 1)
     found = report(host.run(python=python))
     assert found["target"] == "/run/sup/sup.sock"
-    assert found["how"] == "the running supervisord (pid 55, user root, config /opt/sup.conf), from its config"
+    assert found["how"] == "supervisord pid 55 running as root with /opt/sup.conf, listening there per its config"
 
 
 def test_a_supervisord_of_another_mount_namespace_is_not_this_hosts(host, python):
@@ -125,6 +124,15 @@ def test_a_supervisord_of_another_mount_namespace_is_not_this_hosts(host, python
     failed = failure(host.run(python=python))
     assert len(failed["running"]) == 2   # 812 and 4242, not the container's 6000
     assert failed["notes"] == ["1 supervisord process(es) in other mount namespaces (containers) not considered"]
+
+
+def test_the_config_names_the_running_supervisords_socket_but_it_refuses_this_user(host):
+    host.file("/etc/supervisor/supervisord.conf", DEBIAN_CONF)
+    host.process(812, ["/usr/bin/supervisord", "-c", "/etc/supervisor/supervisord.conf"], cwd=None, inodes=None)
+    failed = failure(host.run())   # nothing listens at the path: as a socket refusing this user would, it fails
+    assert (failed["kind"], failed["target"]) == ("dead", "/var/run/supervisor.sock")
+    assert failed["how"] == "[supervisorctl] serverurl in /etc/supervisor/supervisord.conf"   # tried once, not twice
+    assert "its open files are not readable as this user" in failed["notes"]
 
 
 def test_nothing_runs_and_the_config_names_a_dead_socket(host, python):

@@ -351,8 +351,8 @@ class SSHConnection:
                 self.streamlocal_ok = True
                 return self._settimeout(chan)
             except ChannelException:
-                if self.streamlocal_ok:  # sshd allows it: the socket itself is gone
-                    raise self._relay_error(RelayError(2, "no socket"), f"socket {path}", "unix") from None
+                if self.streamlocal_ok:  # sshd forwards sockets: this one is gone or refuses us; the relay says which
+                    return self._relay(path, what=f"socket {path}", kind="unix", diagnose=True)
             except SSHException as exc:
                 raise self._channel_error(exc) from exc
         return self._relay(path, what=f"socket {path}", kind="unix")
@@ -387,7 +387,7 @@ class SSHConnection:
             chan.exec_command(command)
             out, err = _drain(chan, timeout)
             status = chan.recv_exit_status() if chan.status_event.wait(max(0.0, timeout)) else None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         finally:
             if "chan" in locals():
@@ -407,7 +407,7 @@ class SSHConnection:
         except RelayError as exc:
             raise self._start_error(exc, what) or \
                 SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan)
 
@@ -443,7 +443,7 @@ class SSHConnection:
             found = read_report(chan)
         except RelayError as exc:
             raise self._start_error(exc, "socket discovery") or self._discovery_error(exc) from None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan), found
 
@@ -480,14 +480,16 @@ class SSHConnection:
             self._sudo = Sudo(target.become_user, password)
         return self._sudo
 
-    def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
+    def _relay(self, target: str, what: str, kind: str, diagnose: bool = False) -> paramiko.Channel:
+        """A relay channel to ``target``; from then on the relay is the way, unless it only came to ``diagnose``
+        why a direct channel failed (on a connection where direct channels work)."""
         try:
             chan = self.start_agent(RELAY_SCRIPT, [target])
         except RelayError as exc:
             raise self._relay_error(exc, what, kind) from None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
-        if not self.relay_only:
+        if not self.relay_only and not diagnose:
             if self.becomes:
                 log.info("%s: reaching %s through a Python relay run by sudo as %s", self.name, what,
                          self.target.become_user)
@@ -546,4 +548,6 @@ class SSHConnection:
     def _channel_error(self, exc: BaseException) -> ConnectError | HostTimeout:
         if "timeout" in str(exc).lower() or isinstance(exc, socket.timeout):
             return HostTimeout(self.name, f"the SSH server did not open a channel within {self.timeout:g} s")
+        if isinstance(exc, EOFError) or not str(exc):
+            return ConnectError(self.name, "SSH connection lost: the server closed it")
         return ConnectError(self.name, f"SSH connection lost: {exc}")

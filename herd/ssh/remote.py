@@ -36,9 +36,13 @@ or its failure.  Nothing is sent after the password before that marker.
 
 from __future__ import annotations
 
+import ast
+import base64
 import errno
+import functools
 import shlex
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -115,7 +119,7 @@ def python_command(script: str, args: Sequence[str], python: str | None, sudo: S
     secure_path decides what python3 is).
     """
     # -S: no site module (agents use the standard library only); Python starts in about half the time
-    run = f"-S -c {shlex.quote(script)} {' '.join(shlex.quote(a) for a in args)}".rstrip()
+    run = f"-S -c {shlex.quote(packed(script))} {' '.join(shlex.quote(a) for a in args)}".rstrip()
     candidates = [python] if python else list(PYTHONS)
     tried = ", ".join(candidates if python else candidates + [SUPERVISORD_PYTHON])
     body = "".join(f"r {shlex.quote(c)}; " for c in candidates)
@@ -131,6 +135,29 @@ def python_command(script: str, args: Sequence[str], python: str | None, sudo: S
     inner = f"{raw}echo {shlex.quote(SUDO_OK)}; {search}" if sudo.tty else search
     return (f"command -v sudo >/dev/null 2>&1 || {{ echo '!{_NO_SUDO} sudo is not installed' >&2; "
             f"exit {_NO_SUDO}; }}; {raw}exec sudo {flags} -u {shlex.quote(sudo.user)} -- sh -c {shlex.quote(inner)}")
+
+
+# Dropbear refuses an exec request longer than its MAX_CMD_LEN (9000 bytes) by closing the
+# connection ("String too long"); OpenSSH takes far more.  A script longer than PACK_ABOVE
+# travels compressed, so that every agent's command line stays well below that.
+DROPBEAR_MAX_COMMAND = 9000
+PACK_ABOVE = 2048
+
+
+@functools.lru_cache(maxsize=16)
+def packed(script: str) -> str:
+    """``script`` as given when short, else without its docstrings and comments, zlib-compressed,
+    base64-encoded, in a one-line loader that Python 2.6 to 3.x all run (exec of the source)."""
+    if len(script) <= PACK_ABOVE:
+        return script
+    tree = ast.parse(script)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]   # type: ignore[attr-defined]
+    blob = base64.b64encode(zlib.compress(ast.unparse(tree).encode("utf-8"), 9)).decode("ascii")
+    return f"import zlib,base64;exec(zlib.decompress(base64.b64decode('{blob}')))"
 
 
 # supervisord's interpreter: the shebang of the supervisord script on PATH,

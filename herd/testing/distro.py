@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herd.testing import apps
 from herd.testing.hosts import DISTRO_USERS, START_TIMEOUT, FleetError, FleetHost
 from herd.testing.keys import keygen, write_private
 from herd.testing.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
@@ -87,7 +88,9 @@ def write_files(fleet: Fleet, host: FleetHost) -> None:
     (etc / "passwd").write_text("".join(f"{u}:x:{i}:{i}::/run/home/{u}:/bin/sh\n" for u, i in DISTRO_USERS.items()))
     (etc / "group").write_text("".join(f"{u}:x:{i}:\n" for u, i in DISTRO_USERS.items()))
     write_private(str(etc / "shadow"), "".join(f"{u}:{hashes[u]}:19000:0:99999:7:::\n" for u in DISTRO_USERS))
-    (etc / "sudoers").write_text(DISTRO_SUDOERS)
+    (etc / "sudoers").write_text(DISTRO_SUDOERS + ("Defaults requiretty\n" if host.requiretty else ""))
+    if host.app:
+        apps.write_files(host)
     supervisor_password = None
     if host.password_file:
         supervisor_password = secrets.token_urlsafe(15)

@@ -54,6 +54,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, cast
 
+from herd.testing import apps
 from herd.testing import distro as distro_hosts
 from herd.testing.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SSH_SLOT, SSHD,
                                 START_TIMEOUT, FleetError, FleetHost, host_name)
@@ -149,7 +150,11 @@ class Fleet:
         ``layouts`` changes a distro host's supervisord set-up:
         ``{"web02": {"layout": "fedora", "socket": "/run/supervisor/herd.sock",
         "owner": "deploy", "auth": True}}`` (auth: a username and password in
-        [unix_http_server] and [supervisorctl], the password in password_file).
+        [unix_http_server] and [supervisorctl], the password in password_file);
+        ``"requiretty": True`` adds ``Defaults requiretty`` to its sudoers;
+        ``"app": "unix"`` or ``"inet"`` runs the app's own supervisord too, as
+        deploy from /srv/app, and ``"system": False`` leaves the
+        distribution's stopped (herd.testing.apps).
 
         ``seed_app`` (off by default) runs the seed deployment's Tornado
         program on the plain hosts instead (stdout_logfile=NONE,
@@ -228,7 +233,11 @@ class Fleet:
     def _start_host(self, name: str) -> None:
         timeout = START_TIMEOUT + 0.5 * len(self.hosts)   # 100 hosts on 2 CPUs take ~25 s
         self.start_sshd(name, timeout)
-        self.start_supervisord(name, timeout)
+        host = self.host(name)
+        if host.system_supervisord:
+            self.start_supervisord(name, timeout)
+        if host.app:
+            apps.start(self, host, timeout)
 
     def _parallel(self, func: Callable[[str], None], names: list[str]) -> None:
         """Run ``func(name)`` for every name in threads; raise one FleetError for all failures."""
@@ -460,6 +469,7 @@ class Fleet:
     def stop(self) -> None:
         """Stop every process the fleet started and wait until all are gone; idempotent."""
         def stop_host(name: str) -> None:
+            apps.stop(self, self.host(name))
             self.stop_hostile(name)
             self.stop_supervisord(name)
             self.stop_sshd(name)
@@ -482,6 +492,7 @@ class Fleet:
         ours |= {os.path.join(h.dir, "main.py") for h in self.hosts}
         ours |= {_hostile_address(h) for h in self.hosts}   # impersonate's servers
         ours |= {h.conf_path for h in self.hosts}
+        ours |= {apps.marker(h) for h in self.hosts if h.app}   # the app's supervisord and programs
         me = os.getpid()
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) != me and ours & set(cmdline(int(entry))):
@@ -492,6 +503,7 @@ class Fleet:
         roots = [(h.sshd_pid, h.ssh_marker) for h in self.hosts]
         roots += [(h.supervisord_pid, h.conf_path) for h in self.hosts]
         roots += [(h.ns_pid, h.ns_script_path) for h in self.hosts if h.distro]
+        roots += [(h.app_pid, apps.marker(h)) for h in self.hosts if h.app]
         found: list[int] = []
         for pid, marker in roots:
             if pid and owns(pid, marker):
@@ -577,7 +589,7 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
     if name in plan.distro:
         socket_path = setup.get("socket", DISTRO_SOCKET)
     auth = name in plan.inet or bool(setup.get("auth"))
-    return FleetHost(
+    host = FleetHost(
         name=name, index=index, address=ADDRESS, ssh_port=slot + SSH_SLOT, dir=str(hdir),
         socket_path=socket_path, conf_path=str(hdir / "supervisord.conf"),
         inet_port=slot + INET_SLOT if inet else None,
@@ -585,7 +597,11 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         tornado_ports=_tornado_ports(plan.base_port or block, [index]),
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
         distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
-        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"))
+        layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"),
+        requiretty=bool(setup.get("requiretty")), system_supervisord=setup.get("system", True) is not False)
+    if setup.get("app"):
+        apps.plan(host, setup["app"], slot)
+    return host
 
 
 HOSTILE_SCRIPT = str(Path(__file__).resolve().with_name("hostile.py"))

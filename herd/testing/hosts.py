@@ -57,6 +57,16 @@ class FleetHost:
     hidden: list[str] = field(default_factory=list)   # paths hidden in the namespace (/usr/bin/sudo)
     layout: str = "debian"          # or "fedora": /etc/supervisord.conf and supervisord.d/*.ini
     socket_owner: str | None = None  # [unix_http_server] chown (default root)
+    # layouts "requiretty": sudoers has Defaults requiretty (CentOS/RHEL before 7.3);
+    # "system": False: the distribution's supervisord is not started (its config stays);
+    # "app": the app's own supervisord from /srv/app as deploy (herd.testing.apps).
+    requiretty: bool = False
+    system_supervisord: bool = True
+    app: str | None = None           # "unix" or "inet"
+    app_pid: int | None = None
+    app_socket: str | None = None
+    app_port: int | None = None
+    app_ports: list[int] = field(default_factory=list)
 
     @property
     def distro_conf(self) -> str:

@@ -217,6 +217,8 @@ ops     ALL=(ALL:ALL) ALL
 
 def namespace_script(fleet: Fleet, host: FleetHost) -> str:
     """The shell script that sets up a distro host's mount namespace and then holds it."""
+    from herd.testing import apps   # (it reads program_source from here)
+
     h, key = host.dir, f"{fleet.client_key_path}.pub"
     homes = "".join(
         f"mkdir -p /run/home/{u}/.ssh && cp {key} /run/home/{u}/.ssh/authorized_keys && "
@@ -238,7 +240,7 @@ install -m 0440 {h}/etc/sudoers /etc/sudoers
 rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
 cp -r {h}/etc/add/. /etc/
 mkdir -p {os.path.dirname(host.socket_path)}
-{homes}{hide}touch {host.ns_ready_path}
+{homes}{hide}{apps.namespace_lines(host)}touch {host.ns_ready_path}
 while :; do sleep 3600; done
 """
 
@@ -291,4 +293,7 @@ def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:
     text = re.sub(r"(?m)^# sshd reads AuthorizedKeysFile.*\n#.*\n", "", text)
     text = text.replace("PermitRootLogin prohibit-password", "PermitRootLogin no")
     text = re.sub(r"(?m)^SetEnv PATH=.*$", "SetEnv PATH=/usr/local/bin:/usr/bin:/bin", text)
-    return text + "AuthorizedKeysFile /run/home/%u/.ssh/authorized_keys\n"
+    text += "AuthorizedKeysFile /run/home/%u/.ssh/authorized_keys\n"
+    if host.requiretty:   # a user sshd gives no pty: sudo's requiretty cannot be met for them
+        text += "Match User intern\n    PermitTTY no\n"
+    return text

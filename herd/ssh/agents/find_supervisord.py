@@ -452,18 +452,24 @@ def choose():
     if named:
         s, e = attempt(named["target"])
         if s is not None:
-            if procs:
-                named["how"] += "; the running supervisord (pid %s)" % procs[0]["pid"]
+            for proc in procs:
+                if [e for e in proc["endpoints"] if e["target"] == named["target"]]:
+                    named["how"] += ", where supervisord pid %s listens" % proc["pid"]
+                else:
+                    named["how"] += "; supervisord pid %s runs as %s" % (proc["pid"], proc["user"])
             return s, dict(named, seen=seen, notes=notes)
         failure = {"errno": e.errno or 0, "target": named["target"], "how": named["how"], "reason": reason(e)}
         seen.append("%s (%s) does not answer: %s" % (named["target"], named["how"], reason(e)))
     for proc in listening:
         for endpoint in proc["endpoints"]:
+            if named and endpoint["target"] == named["target"]:
+                continue    # tried above: the config names the socket of the supervisord that runs
             s, e = attempt(endpoint["target"])
-            why = "the running supervisord (pid %s, user %s, config %s), from %s" % (
-                proc["pid"], proc["user"], proc["config"] or "unknown", proc["from"])
+            why = "supervisord pid %s running as %s with %s, %s" % (
+                proc["pid"], proc["user"], proc["config"] or "a config herd cannot see",
+                "seen listening there" if proc["from"] == "its open sockets" else "listening there per its config")
             if failure:
-                why += "; %s named by %s does not answer" % (failure["target"], failure["how"])
+                why += "; %s (%s) does not answer" % (failure["target"], failure["how"])
             if s is not None:
                 return s, dict(endpoint, how=why, config=proc["config"], seen=seen, notes=notes)
             failure = {"errno": e.errno or 0, "target": endpoint["target"], "how": why, "reason": reason(e)}
