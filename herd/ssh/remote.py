@@ -225,12 +225,8 @@ def _await_ready_on_tty(chan: Channel, password: str | None, timeout: float) -> 
                 return chan
             after = (after + byte)[-STDERR_LIMIT:]
             continue
-        if chan.exit_status_ready() or chan.closed:
+        if _ended(chan, deadline, timeout):
             break
-        if time.monotonic() > deadline:
-            chan.close()
-            raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
-        time.sleep(0.002)
     status = chan.recv_exit_status() if chan.exit_status_ready() else -1
     chan.close()
     text = (after if started else seen).decode("utf-8", "replace")
@@ -238,6 +234,17 @@ def _await_ready_on_tty(chan: Channel, password: str | None, timeout: float) -> 
     if not started and seen.count(prompt) and password is None:
         lines.append("sudo: a password is required")
     raise classify_failure([line for line in lines if line], status)
+
+
+def _ended(chan: Channel, deadline: float, timeout: float) -> bool:
+    """Between reads: True once the channel ended; RelayError (sudo-timeout) past the deadline; else a nap."""
+    if chan.exit_status_ready() or chan.closed:
+        return True
+    if time.monotonic() > deadline:
+        chan.close()
+        raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
+    time.sleep(0.002)
+    return False
 
 
 def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) -> Channel:
@@ -261,12 +268,8 @@ def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) ->
                 chan.shutdown_write()
                 break
             continue
-        if chan.exit_status_ready() or chan.closed:
+        if _ended(chan, deadline, timeout):
             break
-        if time.monotonic() > deadline:
-            chan.close()
-            raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
-        time.sleep(0.002)
     raise _agent_failure(chan, max(0.0, deadline - time.monotonic()), seen.replace(prompt, b""))
 
 
