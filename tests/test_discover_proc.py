@@ -260,3 +260,11 @@ def test_inet_port_forms(tmp_path):
     inet = agent(tmp_path)["inet_target"]
     assert [inet(p) for p in ("9001", ":9001", "*:9001", "127.0.0.1:9001", "10.1.2.3:9001")] == [
         "127.0.0.1:9001", "127.0.0.1:9001", "127.0.0.1:9001", "127.0.0.1:9001", "10.1.2.3:9001"]
+
+
+def test_many_running_are_listed_up_to_five_in_the_line():
+    many = tuple(f"unix:///tmp/s{i}.sock (pid {i}, root, /etc/s{i}.conf)" for i in range(8))
+    text = str(supervisor_error(TunnelAmbiguous("web01", "8 supervisords run", many)))
+    assert text.startswith("web01: 8 supervisords run and the inventory names none: unix:///tmp/s0.sock (pid 0, ")
+    assert "s4.sock" in text and "s5.sock" not in text
+    assert "; and 3 more (-v lists each); set supervisor.socket (or supervisor.url) to one" in text

@@ -257,6 +257,9 @@ class HostSession:
         return chan, Found(path, "remembered")
 
 
+LISTED = 5   # supervisords named in the one line that asks which (-v lists every one)
+
+
 @contextmanager
 def supervisor_errors(*, tcp: bool = False) -> Iterator[None]:
     """Tunnel failures on the way to supervisord, re-raised as what they mean for it (SupervisorUnavailable)."""
@@ -270,8 +273,11 @@ def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
     """The sentence for a tunnel to supervisord that failed: what is wrong there and what fixes it."""
     host = exc.host
     if isinstance(exc, TunnelAmbiguous):
+        shown = list(exc.candidates[:LISTED])
+        if len(exc.candidates) > LISTED:
+            shown.append(f"and {len(exc.candidates) - LISTED} more (-v lists each)")
         return SupervisorUnavailable(host, f"{len(exc.candidates)} supervisords run and the inventory names none: "
-                                           f"{'; '.join(exc.candidates)}; set supervisor.socket (or "
+                                           f"{'; '.join(shown)}; set supervisor.socket (or "
                                            f"supervisor.url) to one, or name each under supervisors: "
                                            f"{{NAME: {{socket: PATH}}}}")
     if isinstance(exc, SocketMissing):
