@@ -428,6 +428,15 @@ class SSHConnection:
         log.info("%s: sudo requires a terminal here (Defaults requiretty): running herd's agents through sudo "
                  "on a pty in raw mode", self.name)
         self._sudo = sudo = replace(sudo, tty=True)
+        try:
+            return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
+        except (SSHException, EOFError) as exc:
+            # Seen with Dropbear 2022.83, about once in a few hundred: the pty channel that follows the
+            # refused one is closed by the server before it runs (its child cannot take the pty).
+            if not self.transport.is_active():
+                raise
+            log.info("%s: the SSH server closed herd's pty channel before it ran (%s); once more", self.name,
+                     exc or type(exc).__name__)
         return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
 
     def open_discovered(self) -> tuple[paramiko.Channel, Found]:
