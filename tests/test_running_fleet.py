@@ -239,3 +239,22 @@ def test_requiretty_discovery_on_the_pty(rfleet, home, silent):
     run = herd("status", "-i", silent, "-H", "web0[45]", "-o", "json", home=home, env=env(home))
     assert run.code == 0, run.out + run.err
     assert [(h["host"], len(h["processes"])) for h in json.loads(run.out)["hosts"]] == [("web04", 4), ("web05", 4)]
+
+
+def test_a_keeper_keeps_one_connection_for_a_hosts_two_supervisords(rfleet, home, several, tmp_path):
+    import shutil
+    import tempfile
+
+    runtime = Path(tempfile.mkdtemp(prefix="herd-rt-", dir="/tmp"))   # short: a socket path lives there
+    kept = env(home, HERD_KEEP="2m", XDG_RUNTIME_DIR=str(runtime))
+    try:
+        before = logins(rfleet, "web02")
+        for selector in ("web02", "web02/app", "web02/system", "web02"):
+            run = herd("status", "-i", several, "-H", selector, home=home, env=kept)
+            assert run.code == 0, run.out + run.err
+        assert logins(rfleet, "web02") == before + 1
+        status = herd("keeper", "status", "-o", "json", home=home, env=kept)
+        assert [k["hosts_connected"] for k in status.json()] == [1]   # one host: one connection
+    finally:
+        herd("keeper", "stop", "-i", several, home=home, env=kept)
+        shutil.rmtree(runtime, ignore_errors=True)
