@@ -430,63 +430,86 @@ def reason(e):
 def choose():
     """(socket, report) or (None, failure): the supervisord to relay to, and why it was chosen.
 
-    The config's target when it answers and nothing else runs; what runs when
-    the config names nothing or a target that does not answer; a failure
-    listing them when several run (the inventory must say which).
+    The config's target when it answers; what runs when the config names
+    nothing or a target that does not answer; the common paths when neither
+    says anything; a failure listing them when several run (the inventory
+    must say which).
     """
-    cwd = own_cwd()
     seen = []
-    config_path = first_existing(search_order([which("supervisorctl"), which("supervisord")], cwd))
+    config_path = first_existing(search_order([which("supervisorctl"), which("supervisord")], own_cwd()))
     named = config_path and supervisorctl_target(config_path)
     if config_path and not named:
         seen.append("%s names no socket or URL" % config_path)
     procs, notes = running()
     for proc in procs:
         seen.append("supervisord runs: %s" % describe(proc))
-    listening = [p for p in procs if p["endpoints"]]
+    hidden = notes + [n for p in procs for n in p["notes"]]
     if len(procs) > 1:
-        return None, {"errno": 0, "kind": "several", "target": "", "how": "",
-                      "reason": "several supervisords run", "running": [brief(p) for p in procs],
-                      "seen": seen, "notes": notes}
+        return None, {"errno": 0, "kind": "several", "target": "", "how": "", "reason": "several supervisords run",
+                      "running": [brief(p) for p in procs], "seen": seen, "notes": notes}
     failure = None
     if named:
-        s, e = attempt(named["target"])
+        s, failure = use_config(named, procs, seen)
         if s is not None:
-            for proc in procs:
-                if [e for e in proc["endpoints"] if e["target"] == named["target"]]:
-                    named["how"] += ", where supervisord pid %s listens" % proc["pid"]
-                else:
-                    named["how"] += "; supervisord pid %s runs as %s" % (proc["pid"], proc["user"])
             return s, dict(named, seen=seen, notes=notes)
-        failure = {"errno": e.errno or 0, "target": named["target"], "how": named["how"], "reason": reason(e)}
+    s, found = use_process(procs, named, failure)
+    if s is not None:
+        return s, dict(found, seen=seen, notes=notes)
+    failure = found or failure
+    if failure:
+        return None, dict(failure, kind="dead", seen=seen, notes=hidden)
+    if not named and not [p for p in procs if p["endpoints"]]:
+        s, found = use_common()
+        if found:
+            return s, dict(found, seen=seen, notes=notes)
+    return None, {"errno": 0, "kind": "nothing", "target": "", "how": "", "reason": "nothing found",
+                  "running": [brief(p) for p in procs], "seen": seen, "notes": hidden}
+
+
+def use_config(named, procs, seen):
+    """(socket, None) when the config's target answers (its how says which process listens there), else (None, failure)."""
+    s, e = attempt(named["target"])
+    if s is None:
         seen.append("%s (%s) does not answer: %s" % (named["target"], named["how"], reason(e)))
-    for proc in listening:
+        return None, {"errno": e.errno or 0, "target": named["target"], "how": named["how"], "reason": reason(e)}
+    for proc in procs:
+        if [x for x in proc["endpoints"] if x["target"] == named["target"]]:
+            named["how"] += ", where supervisord pid %s listens" % proc["pid"]
+        else:
+            named["how"] += "; supervisord pid %s runs as %s" % (proc["pid"], proc["user"])
+    return s, None
+
+
+def use_process(procs, named, failure):
+    """(socket, what) for the first endpoint of a running supervisord that answers, else (None, last failure)."""
+    last = None
+    for proc in procs:
         for endpoint in proc["endpoints"]:
             if named and endpoint["target"] == named["target"]:
-                continue    # tried above: the config names the socket of the supervisord that runs
-            s, e = attempt(endpoint["target"])
+                continue    # tried: the config names the socket of the supervisord that runs
             why = "supervisord pid %s running as %s with %s, %s" % (
                 proc["pid"], proc["user"], proc["config"] or "a config herd cannot see",
                 "seen listening there" if proc["from"] == "its open sockets" else "listening there per its config")
             if failure:
                 why += "; %s (%s) does not answer" % (failure["target"], failure["how"])
+            s, e = attempt(endpoint["target"])
             if s is not None:
-                return s, dict(endpoint, how=why, config=proc["config"], seen=seen, notes=notes)
-            failure = {"errno": e.errno or 0, "target": endpoint["target"], "how": why, "reason": reason(e)}
-    if failure:
-        return None, dict(failure, kind="dead", seen=seen, notes=notes + [n for p in procs for n in p["notes"]])
-    if not named and not listening:
-        for path in COMMON:
-            if exists(path):
-                s, e = attempt(path)
-                if s is not None:
-                    return s, {"target": path, "how": "common socket path", "config": None, "username": None,
-                               "password": None, "seen": seen, "notes": notes}
-                return None, {"errno": e.errno or 0, "kind": "dead", "target": path, "how": "common socket path",
-                              "reason": reason(e), "seen": seen, "notes": notes}
-    return None, {"errno": 0, "kind": "nothing", "target": "", "how": "", "reason": "nothing found",
-                  "running": [brief(p) for p in procs], "seen": seen,
-                  "notes": notes + [n for p in procs for n in p["notes"]]}
+                return s, dict(endpoint, how=why, config=proc["config"])
+            last = {"errno": e.errno or 0, "target": endpoint["target"], "how": why, "reason": reason(e)}
+    return None, last
+
+
+def use_common():
+    """(socket, what) or (None, failure) for the first of COMMON that exists; (None, None) when none does."""
+    for path in COMMON:
+        if exists(path):
+            s, e = attempt(path)
+            if s is not None:
+                return s, {"target": path, "how": "common socket path", "config": None, "username": None,
+                           "password": None}
+            return None, {"errno": e.errno or 0, "kind": "dead", "target": path, "how": "common socket path",
+                          "reason": reason(e)}
+    return None, None
 
 
 def report(data):
