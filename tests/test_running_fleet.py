@@ -4,7 +4,8 @@ Real sshd (and Dropbear), real sudo, real supervisord, on hosts built like Debia
 (herd.testing.distro, herd.testing.apps); the inventory logs in as deploy (passwordless sudo):
 
 web01  the leftover distro config: /etc/supervisor/supervisord.conf names /var/run/supervisor.sock,
-       nothing runs there; the app's own supervisord runs as deploy from /srv/app (no -c), socket /tmp/...
+       nothing runs there; the app's own supervisord runs as deploy from /srv/app (no -c), socket /tmp/...;
+       its /proc is mounted with hidepid=2
 web02  two supervisords: root's at the distro path (through become), the app's from /srv/app
 web03  a supervisord reachable only on inet_http_server (the app's, with a password in its config)
 web04  sudoers with Defaults requiretty (OpenSSH; sshd gives intern no pty)
@@ -24,7 +25,7 @@ from helpers import edit_inventory, herd, herd_env
 
 rfleet = module_fleet(
     "running", hosts=5, distro=["web01", "web02", "web03", "web04"], dropbear=["web05"],
-    layouts={"web01": {"system": False, "app": "unix"}, "web02": {"app": "unix"},
+    layouts={"web01": {"system": False, "app": "unix", "hidepid": True}, "web02": {"app": "unix"},
              "web03": {"system": False, "app": "inet"}, "web04": {"requiretty": True},
              "web05": {"requiretty": True}})
 
@@ -79,6 +80,15 @@ def test_leftover_distro_config_the_running_supervisord_is_found(rfleet, home, s
             f"/srv/app/supervisord.conf, seen listening there; {LEFTOVER})") in run.err.splitlines()
     assert (f"herd: web01: discovery: supervisord runs: unix://{host.app_socket}: pid {pid}, user deploy, config "
             f"/srv/app/supervisord.conf (found from its working directory /srv/app)") in run.err.splitlines()
+
+
+def test_hidepid_is_said_to_the_login_user_and_not_under_become(rfleet, home, silent):
+    note = ("herd: web01: discovery: /proc is mounted with hidepid=invisible: other users' processes are hidden "
+            "from this user (become: true sees them)")
+    plain = herd("status", "-i", silent, "-H", "web01", "-v", "--no-become", home=home, env=env(home))
+    assert plain.code == 0 and note in plain.err.splitlines()     # its own supervisord is still seen
+    root = herd("status", "-i", silent, "-H", "web01", "-v", "--become", home=home, env=env(home))
+    assert root.code == 0 and note not in root.err.splitlines()
 
 
 def test_a_socket_found_from_the_process_is_remembered(rfleet, home, silent):

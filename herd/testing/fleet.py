@@ -152,6 +152,7 @@ class Fleet:
         "owner": "deploy", "auth": True}}`` (auth: a username and password in
         [unix_http_server] and [supervisorctl], the password in password_file);
         ``"requiretty": True`` adds ``Defaults requiretty`` to its sudoers;
+        ``"hidepid": True`` mounts its own /proc with hidepid=2;
         ``"app": "unix"`` or ``"inet"`` runs the app's own supervisord too, as
         deploy from /srv/app, and ``"system": False`` leaves the
         distribution's stopped (herd.testing.apps).
@@ -598,7 +599,8 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
         distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
         layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"),
-        requiretty=bool(setup.get("requiretty")), system_supervisord=setup.get("system", True) is not False)
+        requiretty=bool(setup.get("requiretty")), hidepid=bool(setup.get("hidepid")),
+        system_supervisord=setup.get("system", True) is not False)
     if setup.get("app"):
         apps.plan(host, setup["app"], slot)
     return host

@@ -61,6 +61,7 @@ class FleetHost:
     # "system": False: the distribution's supervisord is not started (its config stays);
     # "app": the app's own supervisord from /srv/app as deploy (herd.testing.apps).
     requiretty: bool = False
+    hidepid: bool = False            # layouts "hidepid": the namespace's /proc hides other users' processes
     system_supervisord: bool = True
     app: str | None = None           # "unix" or "inet"
     app_pid: int | None = None

@@ -225,6 +225,8 @@ def namespace_script(fleet: Fleet, host: FleetHost) -> str:
         f"chown -R {uid}:{uid} /run/home/{u} && chmod 700 /run/home/{u}/.ssh\n"
         for u, uid in DISTRO_USERS.items())
     hide = "".join(f"mount --bind /dev/null {path}\n" for path in host.hidden)
+    # a /proc of its own (Linux 5.8+: options per mount) that hides other users' processes
+    proc = "mount -t proc -o hidepid=2 testfleet-proc /proc\n" if host.hidepid else ""
     return f"""\
 # written by herd.testing: the mount namespace of {host.name} (run by unshare --mount)
 set -e
@@ -240,7 +242,7 @@ install -m 0440 {h}/etc/sudoers /etc/sudoers
 rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
 cp -r {h}/etc/add/. /etc/
 mkdir -p {os.path.dirname(host.socket_path)}
-{homes}{hide}{apps.namespace_lines(host)}touch {host.ns_ready_path}
+{homes}{hide}{apps.namespace_lines(host)}{proc}touch {host.ns_ready_path}
 while :; do sleep 3600; done
 """
 
