@@ -26,7 +26,8 @@ one place without knowing about SSH or HTTP.
             ├── HostKeyError            unknown or changed host key
             ├── TunnelRefused           SSH works but nothing listens where a tunnel leads
             │   ├── SocketMissing       ... because the unix socket does not exist
-            │   └── TunnelDenied        ... because the host's permissions refuse the user
+            │   ├── TunnelDenied        ... because the host's permissions refuse the user
+            │   └── TunnelAmbiguous     ... because discovery found several (supervisords running)
             ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
             │                           (no socket, permission denied, 401, no rpcinterface)
             └── BecomeError             SSH works but sudo (inventory ``become``) did not
@@ -155,8 +156,19 @@ class SocketMissing(TunnelRefused):
     there; the fleet layer says what that means for supervisord.
     """
 
-    def __init__(self, host: str, reason: str, path: str) -> None:
+    def __init__(self, host: str, reason: str, path: str, *, running: tuple[str, ...] = (),
+                 notes: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.running = running    # with no path: what discovery saw run, but not where it listens
+        self.notes = notes        # ... and what it could not see (hidepid, other users' files)
+        super().__init__(host, reason)
+
+
+class TunnelAmbiguous(TunnelRefused):
+    """Discovery found several places the tunnel could lead and nothing says which (``candidates``, described)."""
+
+    def __init__(self, host: str, reason: str, candidates: tuple[str, ...]) -> None:
+        self.candidates = candidates
         super().__init__(host, reason)
 
 

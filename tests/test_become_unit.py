@@ -153,6 +153,7 @@ def test_missing_sudo_is_reported_before_anything_runs(tmp_path: Path) -> None:
     ("carol is not in the sudoers file.", "sudo-not-allowed"),
     ("Sorry, user carol is not allowed to execute '/bin/sh -c ...' as root on h.", "sudo-not-allowed"),
     ("sudo: unknown user nosuch", "sudo-unknown-user"),
+    ("sudo: sorry, you must have a tty to run sudo", "sudo-needs-tty"),
     ("!13 Permission denied", None),
 ])
 def test_sudo_messages_are_classified(stderr: str, kind: str | None) -> None:
@@ -243,3 +244,89 @@ def test_sudo_that_never_answers_is_bounded_by_the_timeout() -> None:
     with pytest.raises(RelayError) as info:
         _await_ready_answering_sudo(chan, "pw", 0.2)  # type: ignore[arg-type]
     assert (info.value.kind, chan.sent, chan.closed) == ("sudo-timeout", [], True)
+
+
+# -- requiretty: sudo on a pty ---------------------------------------------------------
+
+class TtyChannel:
+    """One merged stream, as a pty gives it: what sudo and the sudo'd shell write, then the agent."""
+
+    def __init__(self, before_answer: bytes, after_answer: bytes) -> None:
+        self.out = bytearray(before_answer)
+        self.after_answer = after_answer
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def recv_ready(self) -> bool:
+        return bool(self.out)
+
+    def recv(self, n: int) -> bytes:
+        assert n == 1    # a byte at a time: nothing of the agent's protocol is taken
+        byte = bytes(self.out[:1])
+        del self.out[:1]
+        return byte
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(data)
+        self.out += self.after_answer
+
+    def exit_status_ready(self) -> bool:
+        return not self.out
+
+    def recv_exit_status(self) -> int:
+        return 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_on_a_pty_the_password_is_answered_once_and_the_agent_protocol_left_unread() -> None:
+    from herd.ssh.remote import SUDO_OK, _await_ready_on_tty
+
+    chan = TtyChannel(SUDO_PROMPT.encode(), b"\n" + SUDO_OK.encode() + b"\n+{json}")
+    assert _await_ready_on_tty(chan, "pw", 5) is chan  # type: ignore[arg-type]
+    assert chan.sent == [b"pw\n"] and bytes(chan.out) == b"{json}"
+
+
+@pytest.mark.parametrize("stream, password, kind", [
+    (SUDO_PROMPT.encode() + b"\nSorry, try again.\n" + SUDO_PROMPT.encode(), "pw", "sudo-wrong-password"),
+    (SUDO_PROMPT.encode(), None, "sudo-password-required"),
+    (b"[herd-sudo-ok]\n!127 no Python interpreter found (tried python3)\n", None, "no-python"),
+])
+def test_on_a_pty_failures_are_classified_as_without(stream: bytes, password: str | None, kind: str) -> None:
+    from herd.ssh.remote import RelayError, _await_ready_on_tty
+
+    chan = TtyChannel(stream, b"")
+    with pytest.raises(RelayError) as info:
+        _await_ready_on_tty(chan, password, 5)  # type: ignore[arg-type]
+    assert info.value.kind == kind and chan.closed
+    assert len(chan.sent) <= 1
+
+
+def test_on_a_pty_the_shell_sets_raw_mode_before_sudo_and_again_inside() -> None:
+    from herd.ssh.remote import RAW_TTY, SUDO_OK
+
+    command = python_command(SCRIPT, [], None, Sudo("root", "S3cr3t-pw", tty=True))
+    assert command.count("stty raw -echo") == 2 and "S3cr3t-pw" not in command
+    assert f"{RAW_TTY}; exec sudo -S -p" in command and SUDO_OK in command
+
+
+def test_long_agents_travel_packed_under_dropbears_command_limit_and_run_on_each_python(tmp_path: Path) -> None:
+    from discover_host import PYTHON27, FakeHost, report
+    from herd.ssh.discover import DISCOVER_SCRIPT, discover_script
+    from herd.ssh.remote import DROPBEAR_MAX_COMMAND, packed
+
+    longest = python_command(DISCOVER_SCRIPT, [], None, Sudo("root", "pw", tty=True))
+    assert len(longest) < DROPBEAR_MAX_COMMAND - 1000 and len(DISCOVER_SCRIPT) > DROPBEAR_MAX_COMMAND
+    assert packed(SCRIPT) == SCRIPT                   # a short one as it is
+    host = FakeHost(tmp_path / "h")
+    host.file("/home/deploy/supervisord.conf", "[unix_http_server]\nfile=/run/s.sock\n")
+    host.listen_unix("/run/s.sock", 1)
+    host.write_net()
+    import sys
+    for python in [sys.executable] + [p for p in (PYTHON27,) if os.path.exists(p)]:
+        command = python_command(discover_script([], root=str(host.root)), [], python)
+        done = subprocess.run(["sh", "-c", command], cwd=host.cwd, capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        assert report(done)["target"] == "/run/s.sock", (python, done.stderr)
+    host.close()

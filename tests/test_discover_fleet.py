@@ -45,10 +45,12 @@ def test_debian_and_elsewhere_sockets_are_found_through_become(sfleet, home, inv
     run = herd("status", "-i", inv, "-H", "web0[12]", "-v", home=home, env=state_env(home))
     assert run.code == 0, run.out + run.err
     assert len(run.rows()) == 8 and all(r[2] == "RUNNING" for r in run.rows())
-    assert "herd: web01: found supervisord at /var/run/supervisor.sock ([supervisorctl] serverurl in " \
-           "/etc/supervisor/supervisord.conf)" in run.err
-    assert "herd: web02: found supervisord at /run/supervisor/herd.sock ([supervisorctl] serverurl in " \
-           "/etc/supervisord.conf; with the credentials of that section)" in run.err
+    assert f"herd: web01: found supervisord at /var/run/supervisor.sock ([supervisorctl] serverurl in " \
+           f"/etc/supervisor/supervisord.conf, where supervisord pid {sfleet.host('web01').supervisord_pid} " \
+           f"listens)" in run.err
+    assert f"herd: web02: found supervisord at /run/supervisor/herd.sock ([supervisorctl] serverurl in " \
+           f"/etc/supervisord.conf, where supervisord pid {sfleet.host('web02').supervisord_pid} listens; with the " \
+           f"credentials of that section)" in run.err
     assert memory(home) == {}   # through sudo discovery costs nothing: nothing to remember
 
 
@@ -81,8 +83,8 @@ def test_socket_found_without_become_is_remembered_and_rediscovered_once_when_st
     env = state_env(home)
     first = herd("status", "-i", inv, "-H", "web03", "--no-become", "-v", home=home, env=env)
     assert first.code == 0, first.out + first.err
-    assert "herd: web03: found supervisord at /run/supervisor/own.sock ([supervisorctl] serverurl in " \
-           "/etc/supervisord.conf)" in first.err
+    assert f"herd: web03: found supervisord at /run/supervisor/own.sock ([supervisorctl] serverurl in " \
+           f"/etc/supervisord.conf, where supervisord pid {sfleet.host('web03').supervisord_pid} listens)" in first.err
     remembered = memory(home)["web03"]
     assert remembered["socket"] == "/run/supervisor/own.sock"
 

@@ -327,7 +327,7 @@ def test_unknown_key_without_near_miss_lists_the_keys(tmp_path: Path) -> None:
     assert error(tmp_path, "defaults:\n  colour: red\nhosts: {a: }\n") == (
         "inv.yaml:2:3: defaults.colour: unknown key; expected one of: user, port, "
         "identity_file, known_hosts, proxy_jump, python, become, become_user, become_password_env, "
-        "become_password_file, supervisor, keep")
+        "become_password_file, supervisor, supervisors, keep")
 
 
 def test_near_miss_identity_file(tmp_path: Path) -> None:

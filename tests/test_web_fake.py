@@ -244,3 +244,19 @@ def test_host_text_reaches_the_page_only_as_json_data(served) -> None:
     assert status.json()["hosts"][2]["processes"][0]["name"] == XSS
     script = http("GET", web.base, "/static/app.js").body.decode()
     assert "innerHTML" not in script.replace("never innerHTML", "")
+
+
+def test_a_host_with_two_supervisords_shows_and_acts_on_each_as_its_own_target() -> None:
+    app = FakeHost("web01/app", CountingSupervisor([ProgramSpec("tornado", numprocs=2, numprocs_start=8080)]))
+    infra = FakeHost("web01/infra", CountingSupervisor([ProgramSpec("tornado", numprocs=1, numprocs_start=9090),
+                                                        ProgramSpec("worker")]))
+    dash = dashboard([app, infra])
+    pids = {n: app.supervisor.info(n)["pid"] for n in ("tornado:tornado-8080", "tornado:tornado-8081")}
+    before = infra.supervisor.info("tornado")["pid"]
+    result = dash.control("restart", [{"host": "web01/infra", "name": "tornado"}])
+    assert result["lines"] == ["web01/infra  tornado  restarted", "1 host: 1 restarted"]
+    assert infra.supervisor.info("tornado")["pid"] != before
+    assert {n: app.supervisor.info(n)["pid"] for n in pids} == pids
+    with pytest.raises(Refused) as plan:
+        dash.rolls.start({"name": "tornado", "min_healthy": 0.1}, confirm=False)
+    assert "rolling restart of tornado: 3 process(es) on 2 host(s)" in str(plan.value)

@@ -58,7 +58,9 @@ def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
         return []
     finally:
         log.disabled = quiet
-    return list(inventory.host_names) if kind == "hosts" else list(inventory.groups)
+    if kind == "hosts":   # targets, and the hosts that have several (web01 for web01/app, web01/infra)
+        return list(dict.fromkeys(n for h in inventory.hosts for n in (h.host_name, h.name)))
+    return list(inventory.groups)
 
 
 def _complete_hosts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -78,7 +80,8 @@ _OPTIONS = [
     click.option("-g", "--group", "groups", multiple=True, metavar="NAME", shell_complete=_complete_groups,
                  help="Hosts of a group (repeatable)."),
     click.option("-H", "--host", "patterns", multiple=True, metavar="PATTERN", shell_complete=_complete_hosts,
-                 help="Hosts whose inventory name matches a shell glob (repeatable)."),
+                 help="Hosts whose inventory name matches a shell glob (repeatable); for a host with several "
+                      "supervisords, all of them, or one as HOST/NAME."),
     click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="SECONDS",
                  help="Time a host gets: read-only commands (status, tail, version, pid, avail) finish "
                       "within it, connecting included; other commands bound each step (connecting, "

@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from herd.errors import HostError, SocketMissing, SupervisorUnavailable, TunnelDenied, TunnelRefused
+from herd.errors import (HostError, SocketMissing, SupervisorUnavailable, TunnelAmbiguous, TunnelDenied,
+                         TunnelRefused)
 from herd.inventory.model import DISCOVER, Host, SupervisorTarget
 from herd.ssh.config import resolve_target
 from herd.ssh.connection import CommandResult, Connector, SSHConnection
@@ -33,12 +35,72 @@ if TYPE_CHECKING:
 log = logging.getLogger("herd.fleet")
 
 
-class HostSession:
-    """Lazily connected, reusable access to one host's supervisord (a HostAccess, herd/fleet/access.py)."""
+class SharedConnection:
+    """One host's SSH connection, shared by the sessions of its supervisords (``web01/app``, ``web01/infra``).
 
-    def __init__(self, host: Host, connector: Connector) -> None:
+    The first session that needs it connects (a second one waits for that
+    handshake instead of making its own: one connection per host); it is
+    closed when the last session using it lets it go, after an error or at
+    the end.  So a failing supervisord (its session resets) never takes the
+    connection from a healthy one on the same host, and a host whose every
+    target failed is connected afresh next time.  A host with one
+    supervisord has one session on its connection: it behaves as a session
+    owning its connection would.
+    """
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._lock = threading.Lock()
+        self._ssh: SSHConnection | None = None
+        self._users: set[int] = set()
+
+    def acquire(self, host: Host, user: object) -> SSHConnection:
+        """The live connection to ``host``'s host, opened if needed, now also used by ``user``."""
+        with self._lock:
+            if self._ssh is None or not self._ssh.alive:
+                if self._ssh is not None:
+                    self._ssh.close()
+                self._ssh, self._users = None, set()
+                self._ssh = self._connector.connect(resolve_target(host))
+            self._users.add(id(user))
+            return self._ssh
+
+    def release(self, ssh: SSHConnection, user: object) -> None:
+        """``user`` no longer uses ``ssh``; closed when nobody does (or when it is dead)."""
+        with self._lock:
+            self._let_go(ssh, user)
+
+    def abort(self, ssh: SSHConnection, user: object) -> None:
+        """release() from another thread, never waiting: a handshake in progress keeps the lock."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._let_go(ssh, user)
+            finally:
+                self._lock.release()
+        elif ssh is not self._ssh:
+            ssh.close()
+
+    def _let_go(self, ssh: SSHConnection, user: object) -> None:
+        if ssh is not self._ssh:
+            ssh.close()      # an older connection, already replaced
+            return
+        self._users.discard(id(user))
+        if not self._users or not ssh.alive:
+            ssh.close()
+            self._ssh, self._users = None, set()
+
+
+class HostSession:
+    """Lazily connected, reusable access to one target's supervisord (a HostAccess, herd/fleet/access.py).
+
+    Its SSH connection is its host's SharedConnection: the targets of a host
+    with several supervisords share one.
+    """
+
+    def __init__(self, host: Host, connector: Connector, link: SharedConnection | None = None) -> None:
         self.host = host
         self._connector = connector
+        self._link = link or SharedConnection(connector)
         self._ssh: SSHConnection | None = None
         self._client: SupervisorClient | None = None
         self._lock = threading.Lock()
@@ -59,7 +121,7 @@ class HostSession:
         with self._lock:
             if self._client is None or self._ssh is None or not self._ssh.alive:
                 self._drop()
-                self._ssh = self._connector.connect(resolve_target(self.host))
+                self._ssh = self._link.acquire(self.host, self)
                 self._client = self._make_client(self._ssh)
             return self._client
 
@@ -81,6 +143,11 @@ class HostSession:
         ssh = self._ssh
         return self._client is not None and ssh is not None and ssh.alive
 
+    @property
+    def connection(self) -> SSHConnection | None:
+        """The SSH connection held now, if any (``herd keeper status`` counts them)."""
+        return self._ssh
+
     def reset(self) -> None:
         """Forget the connection (after an error); the next use reconnects."""
         with self._lock:
@@ -93,7 +160,8 @@ class HostSession:
 
         Closing the transport makes a thread blocked on it fail promptly; a
         thread still in the handshake holds the lock and is left to its own
-        timeouts (it runs as a daemon).
+        timeouts (it runs as a daemon).  A transport other targets of the
+        host still use is left to them.
         """
         if self._lock.acquire(blocking=False):
             try:
@@ -101,13 +169,13 @@ class HostSession:
             finally:
                 self._lock.release()
         elif self._ssh is not None:
-            self._ssh.close()
+            self._link.abort(self._ssh, self)
 
     def _drop(self) -> None:
         if self._client is not None:
             self._client.close()
         if self._ssh is not None:
-            self._ssh.close()
+            self._link.release(self._ssh, self)
         self._client = self._ssh = None
 
     def _make_client(self, ssh: SSHConnection) -> SupervisorClient:
@@ -148,6 +216,8 @@ class HostSession:
         if first is None:
             with supervisor_errors():
                 first, found = ssh.open_discovered()
+            for line in found.seen + found.notes:
+                log.info("%s: discovery: %s", self.name, line)
             creds = "; with the credentials of that section" if found.username else ""
             log.info("%s: found supervisord at %s (%s%s)", self.name, found.target, found.how, creds)
             memory = self._connector.sockets
@@ -187,6 +257,9 @@ class HostSession:
         return chan, Found(path, "remembered")
 
 
+LISTED = 5   # supervisords named in the one line that asks which (-v lists every one)
+
+
 @contextmanager
 def supervisor_errors(*, tcp: bool = False) -> Iterator[None]:
     """Tunnel failures on the way to supervisord, re-raised as what they mean for it (SupervisorUnavailable)."""
@@ -199,12 +272,17 @@ def supervisor_errors(*, tcp: bool = False) -> Iterator[None]:
 def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
     """The sentence for a tunnel to supervisord that failed: what is wrong there and what fixes it."""
     host = exc.host
+    if isinstance(exc, TunnelAmbiguous):
+        shown = list(exc.candidates[:LISTED])
+        if len(exc.candidates) > LISTED:
+            shown.append(f"and {len(exc.candidates) - LISTED} more (-v lists each)")
+        return SupervisorUnavailable(host, f"{len(exc.candidates)} supervisords run and the inventory names none: "
+                                           f"{'; '.join(shown)}; set supervisor.socket (or "
+                                           f"supervisor.url) to one, or name each under supervisors: "
+                                           f"{{NAME: {{socket: PATH}}}}")
     if isinstance(exc, SocketMissing):
         if not exc.path:
-            return SupervisorUnavailable(host, f"found no supervisord: no supervisord.conf in supervisorctl's "
-                                               f"search order names a socket, and none of the common paths "
-                                               f"exists ({', '.join(COMMON_SOCKETS)}); set supervisor.socket "
-                                               f"in the inventory")
+            return SupervisorUnavailable(host, _nothing_found(exc))
         return SupervisorUnavailable(host, f"no supervisord socket at {exc.path} (is supervisord running?)")
     if isinstance(exc, TunnelDenied):
         if exc.become:
@@ -217,16 +295,31 @@ def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
     return exc
 
 
+def _nothing_found(exc: SocketMissing) -> str:
+    """Discovery found no socket: what it looked at, what it saw run, and what it could not see."""
+    if exc.running:
+        text = (f"found no supervisord socket: supervisord runs ({'; '.join(exc.running)}) but where it listens "
+                f"is not readable here; set become: true in the inventory, or supervisor.socket")
+    else:
+        text = (f"found no supervisord: no supervisord.conf in supervisorctl's search order names a socket, no "
+                f"supervisord process runs that herd could see, and none of the common paths exists "
+                f"({', '.join(COMMON_SOCKETS)}); set supervisor.socket in the inventory")
+    hidden = [n for n in exc.notes if "hidepid" in n]
+    return text + (f" ({hidden[0]})" if hidden else "")
+
+
 def _ssh_id(ssh: SSHConnection) -> str:
     target = ssh.target
     return f"{target.user}@{target.hostname}:{target.port}"
 
 
 class SessionPool:
-    """One HostSession per host, kept across commands (the shell, live views).
+    """One HostSession per target, kept across commands (the shell, live views), one connection per host.
 
     A Fleet built on a pool borrows its sessions and leaves them open when
     the command ends, so the next command costs one round trip per host.
+    The sessions of a host's supervisords (``web01/app``, ``web01/infra``)
+    share its SharedConnection.
     """
 
     def __init__(self, connector: Connector, identity: Callable[[Host], Hashable] | None = None) -> None:
@@ -234,11 +327,14 @@ class SessionPool:
 
         By default the Host itself (its inventory settings).  The keeper adds
         the sealed secrets the session was made with (herd/keeper/keys.py).
+        A host's connection is shared while the identity of its SSH settings
+        (:func:`ssh_part`) stays the same.
         """
         self.connector = connector
         self._identity = identity or (lambda host: host)
         self._made_under: dict[str, Hashable] = {}
         self._sessions: dict[str, HostSession] = {}
+        self._links: dict[str, tuple[Hashable, SharedConnection]] = {}
         self._discarded: list[HostSession] = []
         self._lock = threading.Lock()
 
@@ -250,15 +346,23 @@ class SessionPool:
                 if current is not None:
                     self._discarded.append(current)
                     current.abort()
-                current = self._sessions[host.name] = HostSession(host, self.connector)
+                current = self._sessions[host.name] = HostSession(host, self.connector, self._link(host))
                 self._made_under[host.name] = identity
             return current
+
+    def _link(self, host: Host) -> SharedConnection:
+        """The host's shared connection; a new one when its SSH settings (or secrets) changed."""
+        identity = self._identity(ssh_part(host))
+        made = self._links.get(host.host_name)
+        if made is None or made[0] != identity:
+            made = self._links[host.host_name] = (identity, SharedConnection(self.connector))
+        return made[1]
 
     def connected(self) -> int:
         """How many hosts have a live connection now (``herd keeper status``)."""
         with self._lock:
             sessions = list(self._sessions.values())
-        return sum(1 for s in sessions if s.connected)
+        return len({id(s.connection) for s in sessions if s.connected})
 
     def discard(self) -> None:
         """Forget every session, aborting its connection without waiting for its user.
@@ -270,6 +374,7 @@ class SessionPool:
         """
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
+            self._links = {}
             self._discarded.extend(sessions)
         for session in sessions:
             session.abort()
@@ -278,8 +383,14 @@ class SessionPool:
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
             discarded, self._discarded = self._discarded, []
+            self._links = {}
         for session in sessions:
             session.close()
         for session in discarded:
             session.abort()  # a thread may still hold it in a handshake: never wait for it
         self.connector.close()
+
+
+def ssh_part(host: Host) -> Host:
+    """What a target's SSH connection depends on: the host without its supervisord (for sharing one)."""
+    return replace(host, name=host.host_name, supervisor=SupervisorTarget(), supervisor_name=None)

@@ -39,6 +39,7 @@ from herd.inventory.foreign import (is_vault_text, plugin_key, plugin_refusal, s
                                     vault_file_refusal, vault_vars_refusal)
 from herd.inventory.yamlnodes import compose, read_text
 from herd.inventory.model import GroupNode, Inventory
+from herd.inventory.targets import expand
 
 __all__ = ["AnsibleSource", "is_ansible_inventory", "load_ansible_inventory", "read_ansible_source"]
 
@@ -214,4 +215,4 @@ def load_ansible_inventory(path: str, *, skip_vaulted: bool = False) -> Inventor
     graph = {name: GroupNode(children=tuple(group.children),
                              hosts=tuple(h for h in group.hosts if h in kept))
              for name, group in tree.groups.items()}
-    return Inventory(path=path, hosts=tuple(hosts), groups=groups, tree=graph)
+    return expand(Inventory(path=path, hosts=tuple(hosts), groups=groups, tree=graph))   # herd_supervisors: targets

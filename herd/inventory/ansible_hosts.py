@@ -73,6 +73,7 @@ HERD_VARS = {
     "herd_become_password_file": "become_password_file",
     "herd_known_hosts": "known_hosts",
     "herd_logs": "logs",
+    "herd_supervisors": "supervisors",
 }
 _INLINE_PASSWORDS = {"herd_supervisor_password": "herd_supervisor_password_env or "
                                                  "herd_supervisor_password_file",
@@ -199,6 +200,7 @@ def make_host(name: str, variables: Mapping[str, Var], line: int | None) -> Host
         if become_password == "herd_become_password_file" else None,
         logs=_logs(hv),
         line=line,
+        supervisors=_supervisors(hv),
     )
 
 
@@ -391,3 +393,60 @@ def _logs(hv: _Vars) -> dict[str, str]:
                                                    f"got {path!r}")
         logs[program] = path
     return logs
+
+
+_SUPERVISOR_CHECKS: dict[str, Callable[..., Any]] = {
+    "socket": check_socket, "url": check_url, "username": check_username,
+    "password_env": check_password_env, "password_file": check_password_file}
+
+
+def _supervisors(hv: _Vars) -> dict[str, SupervisorTarget]:
+    """herd_supervisors: name -> {socket or url, username, password_env or password_file}, as herd's YAML.
+
+    Several supervisords on the host, each its own target ``host/name``
+    (herd/inventory/targets.py); exclusive with the herd_supervisor_* variables.
+    """
+    from herd.inventory.targets import SUPERVISOR_NAME, SUPERVISOR_NAME_RULE
+
+    found = hv.get("herd_supervisors")
+    if found is None:
+        return {}
+    key, var = found
+    single = [k for k in ("herd_supervisor_socket", "herd_supervisor_url") if k in hv.vars]
+    if single:
+        raise hv.fail(var, key, f"{single[0]} and herd_supervisors are exclusive: herd_supervisor_* for a host "
+                                f"with one supervisord, herd_supervisors to name each of several")
+    if not isinstance(var.value, Mapping) or not var.value:
+        raise hv.fail(var, key, "must be a mapping of names to supervisord settings, "
+                                "e.g. {app: {socket: /tmp/app.sock}, infra: {url: 'http://127.0.0.1:9001'}}")
+    result: dict[str, SupervisorTarget] = {}
+    for name, settings in var.value.items():
+        path = f"{key}.{name}"
+        if not isinstance(name, str) or not SUPERVISOR_NAME.match(name):
+            raise hv.fail(var, key, f"invalid supervisord name {name!r}: use {SUPERVISOR_NAME_RULE}")
+        if not isinstance(settings, Mapping):
+            raise hv.fail(var, path, "must be a mapping with socket or url, e.g. {socket: /tmp/app.sock}")
+        unknown = [k for k in settings if k not in _SUPERVISOR_CHECKS]
+        if unknown:
+            what = "inline passwords are not allowed; use password_env or password_file" \
+                if unknown[0] == "password" else f"unknown key {unknown[0]!r}; expected one of: " \
+                                                 f"{', '.join(_SUPERVISOR_CHECKS)}"
+            raise hv.fail(var, path, what)
+        bad = next((k for k, v in settings.items() if v is not None and not isinstance(v, str)), None)
+        if bad is not None:
+            raise hv.fail(var, f"{path}.{bad}", "must be a string")
+        fields = {k: _run_check(_SUPERVISOR_CHECKS[k], v, var, f"{path}.{k}")
+                  for k, v in settings.items() if v is not None}
+        for first, second in (("socket", "url"), ("password_env", "password_file")):
+            if first in fields and second in fields:
+                raise hv.fail(var, path, f"{first} and {second} are exclusive; set only one")
+        if "socket" not in fields and "url" not in fields:
+            raise hv.fail(var, path, "needs socket or url: discovery finds one supervisord per host, "
+                                     "so each of several is named by where it listens")
+        if ("username" in fields) != ("password_env" in fields or "password_file" in fields):
+            raise hv.fail(var, path, "username and password_env (or password_file) go together; "
+                                     "supervisor authentication needs both")
+        result[name] = SupervisorTarget(socket=fields.get("socket"), url=fields.get("url"),
+                                        username=fields.get("username"), password_env=fields.get("password_env"),
+                                        password_file=fields.get("password_file"))
+    return result

@@ -20,6 +20,7 @@ from herd.inventory.foreign import is_vault_text, plugin_key, plugin_refusal, va
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
                                   Expectation, GroupNode, Host, Inventory, SupervisorTarget)
 from herd.inventory.settings import CHECKS, check_logs
+from herd.inventory.targets import SUPERVISOR_NAME, SUPERVISOR_NAME_RULE, expand, target_names
 from herd.inventory.yamlnodes import (BOOL, FLOAT, INT, STR, Ctx, as_str, compose, describe, did_you_mean, is_null, join_key,
                                       known_pairs, nonblank, pairs, read_text, unknown_key)
 from herd.text import shorten as _echo   # a value quoted in a message: one line, escaped, cut
@@ -27,7 +28,7 @@ from herd.text import shorten as _echo   # a value quoted in a message: one line
 _TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs")
 _SSH_KEYS = ("user", "port", "identity_file", "known_hosts", "proxy_jump", "python")
 _BECOME_KEYS = ("become", "become_user", "become_password_env", "become_password_file")
-_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor",)
+_DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor", "supervisors")
 _HOST_KEYS = ("address",) + _DEFAULT_KEYS + ("logs",)
 _SUPERVISOR_KEYS = ("socket", "url", "username", "password_env", "password_file")
 
@@ -125,12 +126,41 @@ def _parse_settings(ctx: Ctx, node: Node, key: str,
             unknown_key(ctx, knode, key, allowed)
         if name == "supervisor":
             supervisor, sup_node = _parse_supervisor(ctx, vnode, path), vnode
+        elif name == "supervisors":
+            settings[name] = _Value(None if is_null(vnode) else _parse_supervisors(ctx, vnode, path), vnode, path)
         elif is_null(vnode):
             settings[name] = _Value(None, vnode, path)
         else:
             settings[name] = _Value(_SCHEMA_CHECKS[name](ctx, vnode, path), vnode, path)
     _check_exclusive(ctx, settings, _BECOME_EXCLUSIVE, key)
+    if sup_node is not None and not is_null(sup_node) and _set(settings, "supervisors"):
+        ctx.fail("supervisor and supervisors are exclusive: supervisor for a host with one supervisord, "
+                 "supervisors to name each of several", settings["supervisors"].node, join_key(key, "supervisors"))
     return settings, supervisor, sup_node
+
+
+def _parse_supervisors(ctx: Ctx, node: Node, key: str) -> dict[str, tuple[_Settings, Node]]:
+    """``supervisors``: name -> a ``supervisor`` mapping naming its socket or url (several per host)."""
+    if not isinstance(node, MappingNode) or not node.value:
+        ctx.fail(f"must be a mapping of names to supervisord settings, e.g. {{app: {{socket: /tmp/app.sock}}, "
+                 f"infra: {{url: http://127.0.0.1:9001}}}}, got "
+                 f"{'an empty mapping' if isinstance(node, MappingNode) else describe(node)}", node, key)
+    result: dict[str, tuple[_Settings, Node]] = {}
+    for knode, vnode in pairs(ctx, node, key, what="supervisord name"):
+        name = str(knode.value)
+        path = join_key(key, name)
+        if knode.tag != STR or not SUPERVISOR_NAME.match(name):
+            ctx.fail(f"invalid supervisord name '{_echo(name)}': use {SUPERVISOR_NAME_RULE} "
+                     f"(it becomes part of the target's name, host/{_echo(name)})", knode, path)
+        if not isinstance(vnode, MappingNode):
+            ctx.fail(f"must be a mapping with socket or url, e.g. {{socket: /tmp/{name}.sock}}, "
+                     f"got {describe(vnode)}", vnode, path)
+        settings = _parse_supervisor(ctx, vnode, path)
+        if not (_set(settings, "socket") or _set(settings, "url")):
+            ctx.fail("needs socket or url: discovery finds one supervisord per host, so each of several "
+                     "is named by where it listens", vnode, path)
+        result[name] = (settings, vnode)
+    return result
 
 
 def _parse_supervisor(ctx: Ctx, node: Node, key: str) -> _Settings:
@@ -201,14 +231,14 @@ def _merge_exclusive(inherited: _Settings, own: _Settings,
 
 
 def _supervisor_target(ctx: Ctx, host: str, merged: _Settings,
-                       where: Node) -> SupervisorTarget:
+                       where: Node, key: str | None = None) -> SupervisorTarget:
     """Build the target; supervisor's auth needs a username AND a password."""
     def get(name: str) -> Any:
         return merged[name].value if name in merged else None
 
     username = get("username")
     source = next((n for n in ("password_env", "password_file") if get(n) is not None), None)
-    key = f"hosts.{host}.supervisor"
+    key = key or f"hosts.{host}.supervisor"
     if username is not None and source is None:
         origin = _origin(merged["username"])
         ctx.fail(f"username is set{origin} but neither password_env nor password_file is; "
@@ -248,12 +278,33 @@ def _make_host(ctx: Ctx, name: str, knode: ScalarNode, vnode: Node,
     target = _supervisor_target(ctx, name, _merge_exclusive(default_sup, own_sup),
                                 sup_node if sup_node is not None and not is_null(sup_node)
                                 else knode)
+    several = _several(ctx, name, own, defaults, own_sup)
     fields = {k: merged[k].value for k in ("address",) + _SSH_KEYS + _BECOME_KEYS if k in merged}
     if fields.get("become") is None:
         fields.pop("become", None)
     own_logs = own["logs"].value if "logs" in own and own["logs"].value is not None else {}
     templates = {p: t for p, t in {**(logs or {}), **own_logs}.items() if t is not None}
-    return Host(name=name, supervisor=target, line=knode.start_mark.line + 1, logs=templates, **fields)
+    return Host(name=name, supervisor=target, line=knode.start_mark.line + 1, logs=templates,
+                supervisors=several, **fields)
+
+
+def _several(ctx: Ctx, host: str, own: _Settings, defaults: _Settings,
+             own_sup: _Settings) -> dict[str, SupervisorTarget]:
+    """The host's ``supervisors`` (its own, else the defaults' unless it sets ``supervisor``); {} for one.
+
+    A host's choice wins whole: its own ``supervisor`` (or ``supervisors:
+    null``) means one supervisord even where the defaults name several.
+    """
+    if "supervisors" in own:
+        chosen = own["supervisors"].value
+    elif own_sup:
+        chosen = None
+    else:
+        chosen = defaults["supervisors"].value if "supervisors" in defaults else None
+    if not chosen:
+        return {}
+    return {name: _supervisor_target(ctx, host, settings, node, key=f"hosts.{host}.supervisors.{name}")
+            for name, (settings, node) in chosen.items()}
 
 
 # --------------------------------------------------------------------------
@@ -385,12 +436,13 @@ def _build(ctx: Ctx, root: Node | None) -> Inventory:
     logs = check_logs(ctx, sections["logs"][1], "logs") if "logs" in sections else {}
     hosts = _parse_hosts(ctx, sections["hosts"], defaults, default_sup, logs)
     raw_groups = _parse_groups(ctx, sections["groups"][1]) if "groups" in sections else {}
-    order = {host.name: index for index, host in enumerate(hosts)}
+    # Hosts, and the targets of hosts with several supervisords (web01/app), as groups and expect may name them
+    order = {name: index for index, host in enumerate(hosts) for name in {host.name, *target_names(host)}}
     groups = _resolve_groups(ctx, raw_groups, order)
     expect = _parse_expect(ctx, sections["expect"][1], groups, order) if "expect" in sections else {}
     check = _parse_check(ctx, sections["check"][1]) if "check" in sections else CheckSettings()
-    return Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check,
-                     tree=_group_tree(raw_groups), keep=keep.value if keep is not None else None)
+    return expand(Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check,
+                            tree=_group_tree(raw_groups), keep=keep.value if keep is not None else None))
 
 
 def _group_tree(raw: dict[str, list[_Member]]) -> dict[str, GroupNode]:

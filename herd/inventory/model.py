@@ -87,9 +87,22 @@ class SupervisorTarget:
         return read_secret(self.password_env, self.password_file, "password_env", "password_file")
 
 
+# Between a host's name and one of its supervisords' names: ``web01/app``.
+TARGET_SEPARATOR = "/"
+
+
 @dataclass(frozen=True)
 class Host:
-    """One inventory host, with defaults already merged in.
+    """One target of the inventory: a host and the one supervisord herd reaches on it.
+
+    A host with one supervisord (``supervisor:``, or none: discovered) is one
+    target named like the host.  A host with ``supervisors: {app: ...,
+    infra: ...}`` is one target per supervisord, named ``web01/app``,
+    ``web01/infra``: each has its own ``supervisor`` and shares every other
+    field (address, user, become, ...) with the host's other targets, and the
+    fleet layer gives them one SSH connection (herd/fleet/session.py).
+    ``supervisor_name`` is the name under ``supervisors``, None for a host
+    with one supervisord; ``host_name`` is the host's own name either way.
 
     ``None`` for an SSH field means "not set in the inventory": the SSH layer
     then takes it from ~/.ssh/config, then from OpenSSH's defaults.
@@ -114,6 +127,17 @@ class Host:
     # with {program} {process} {num} {host} (issue 10).
     logs: Mapping[str, str] = field(default_factory=dict)
     line: int | None = None
+    supervisor_name: str | None = None
+    # As the loaders read it, before herd/inventory/targets.py makes one target of each:
+    # ``supervisors`` name -> where that supervisord is (empty for a host with one).
+    supervisors: Mapping[str, SupervisorTarget] = field(default_factory=dict)
+
+    @property
+    def host_name(self) -> str:
+        """The host's inventory name: ``web01`` for the target ``web01/app`` (and for ``web01``)."""
+        if self.supervisor_name is None:
+            return self.name
+        return self.name[:-len(self.supervisor_name) - len(TARGET_SEPARATOR)]
 
 
 @dataclass(frozen=True)
@@ -187,4 +211,5 @@ class Inventory:
 
     @property
     def host_names(self) -> tuple[str, ...]:
+        """The targets' names: ``web01``, or ``web01/app`` and ``web01/infra`` (see Host)."""
         return tuple(h.name for h in self.hosts)

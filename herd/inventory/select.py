@@ -1,6 +1,9 @@
 """Choose the hosts a command acts on, from --all-hosts, --group and --host.
 
-Selectors union: ``-g web -H db01`` means web's hosts plus db01.  The result
+Selectors union: ``-g web -H db01`` means web's hosts plus db01.  What is
+selected are targets (herd/inventory/targets.py): a host with several
+supervisords is selected whole by its name, or one supervisord at a time
+(``-H web01/app``).  The result
 always follows inventory order (the order of ``hosts:`` in the file), so
 output is stable whatever order the selectors were given in.  A selector
 that matches nothing is an error, not an empty run: a typo in ``-g wbe``
@@ -14,7 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Sequence
 
 from herd.errors import UsageError
-from herd.inventory.model import Host, Inventory
+from herd.inventory.model import TARGET_SEPARATOR, Host, Inventory
 
 NO_SELECTOR = ("this command changes things: choose hosts with --all-hosts, "
                "--group/-g NAME or --host/-H PATTERN")
@@ -64,15 +67,25 @@ def _group_hint(inventory: Inventory, name: str) -> str:
 
 
 def _matching_hosts(inventory: Inventory, pattern: str) -> list[str]:
-    """Host names matching a shell-style glob, case-sensitively like the inventory."""
-    matched = [name for name in inventory.host_names if fnmatchcase(name, pattern)]
+    """Targets whose name, or whose host's name, matches a shell-style glob, case-sensitively.
+
+    ``-H web01`` selects every supervisord of web01 (``web01/app``,
+    ``web01/infra``), ``-H web01/app`` one of them, ``-H '*/app'`` the
+    ``app`` of every host that names one (herd/inventory/targets.py).
+    """
+    matched = [host.name for host in inventory.hosts
+               if fnmatchcase(host.name, pattern) or fnmatchcase(host.host_name, pattern)]
     if matched:
         return matched
     hint = ""
+    names = list(dict.fromkeys([*inventory.host_names, *(h.host_name for h in inventory.hosts)]))
+    host, sep, _ = pattern.partition(TARGET_SEPARATOR)
     if pattern in inventory.groups:
         hint = f" ('{pattern}' is a group: use --group/-g {pattern})"
+    elif sep and host in inventory.host_names:
+        hint = f" ({host} has one supervisord, not named: use -H {host})"
     elif not any(ch in pattern for ch in "*?["):
-        close = difflib.get_close_matches(pattern, list(inventory.host_names), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(pattern, names, n=1, cutoff=0.6)
         if close:
             hint = f" (did you mean '{close[0]}'?)"
     raise UsageError(f"no host matches '{pattern}'{hint}")

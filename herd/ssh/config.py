@@ -98,15 +98,21 @@ def load_ssh_config(path: str = "~/.ssh/config") -> SSHConfig:
 
 
 def resolve_target(host: Host, config: SSHConfig | None = None) -> SSHTarget:
-    """Merge the inventory host with ~/.ssh/config into an SSHTarget."""
+    """Merge the inventory host with ~/.ssh/config into an SSHTarget.
+
+    A target of a host with several supervisords (``web01/app``) connects
+    as its host: ~/.ssh/config is looked up by, and the SSHTarget named
+    after, ``web01``.
+    """
     config = config if config is not None else load_ssh_config()
-    entry = config.lookup(host.name)
-    hostname = host.address or entry.get("hostname") or host.name
+    name = host.host_name
+    entry = config.lookup(name)
+    hostname = host.address or entry.get("hostname") or name
     port = host.port or _int(entry.get("port")) or 22
     user = host.user or entry.get("user") or getpass.getuser()
     identities = _identities(host.identity_file, entry.get("identityfile"))  # type: ignore[arg-type]  # a list
     jump = host.proxy_jump or _none_if_none(entry.get("proxyjump"))
-    return SSHTarget(host.name, hostname, port, user, identities, jump, host.known_hosts, host.python,
+    return SSHTarget(name, hostname, port, user, identities, jump, host.known_hosts, host.python,
                      become_user=(host.become_user or "root") if host.become else None,
                      become_password_env=host.become_password_env if host.become else None,
                      become_password_file=host.become_password_file if host.become else None)

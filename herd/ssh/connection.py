@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import paramiko
@@ -39,6 +39,7 @@ from herd.errors import (
     HostTimeout,
     SocketMissing,
     SupervisorUnavailable,
+    TunnelAmbiguous,
     TunnelDenied,
     TunnelRefused,
 )
@@ -46,7 +47,7 @@ from herd.ssh.config import SSHTarget, resolve_jump
 from herd.ssh.discover import DISCOVER_SCRIPT, Found, SocketMemory, parse_failure, read_report
 from herd.ssh.hostkeys import ChangedHostKey, KnownHosts, UnknownHostKey, default_files, fingerprint, lookup_name
 from herd.ssh.keys import KeyStore
-from herd.ssh.relay import open_relay_channel
+from herd.ssh.relay import RELAY_SCRIPT
 from herd.inventory.model import read_secret
 from herd.ssh.remote import RelayError, Sudo, open_agent
 from herd.ssh.streamlocal import open_streamlocal_channel
@@ -350,8 +351,8 @@ class SSHConnection:
                 self.streamlocal_ok = True
                 return self._settimeout(chan)
             except ChannelException:
-                if self.streamlocal_ok:  # sshd allows it: the socket itself is gone
-                    raise self._relay_error(RelayError(2, "no socket"), f"socket {path}", "unix") from None
+                if self.streamlocal_ok:  # sshd forwards sockets: this one is gone or refuses us; the relay says which
+                    return self._relay(path, what=f"socket {path}", kind="unix", diagnose=True)
             except SSHException as exc:
                 raise self._channel_error(exc) from exc
         return self._relay(path, what=f"socket {path}", kind="unix")
@@ -386,7 +387,7 @@ class SSHConnection:
             chan.exec_command(command)
             out, err = _drain(chan, timeout)
             status = chan.recv_exit_status() if chan.status_event.wait(max(0.0, timeout)) else None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         finally:
             if "chan" in locals():
@@ -402,13 +403,41 @@ class SSHConnection:
         sudo's refusals are BecomeErrors.
         """
         try:
-            chan = open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=self.sudo())
+            chan = self.start_agent(script, args)
         except RelayError as exc:
             raise self._start_error(exc, what) or \
                 SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan)
+
+    def start_agent(self, script: str, args: Sequence[str]) -> paramiko.Channel:
+        """open_agent() with this host's interpreter and sudo; RelayError as the agent or sudo reported it.
+
+        Where sudo requires a terminal (``Defaults requiretty``), the agent is
+        started again on a pty, and so is every later agent of this
+        connection (herd/ssh/remote.py says how the pty is kept raw and the
+        password off it): one more round trip, once per connection.
+        """
+        sudo = self.sudo()
+        try:
+            return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
+        except RelayError as exc:
+            if sudo is None or sudo.tty or exc.kind != "sudo-needs-tty":
+                raise
+        log.info("%s: sudo requires a terminal here (Defaults requiretty): running herd's agents through sudo "
+                 "on a pty in raw mode", self.name)
+        self._sudo = sudo = replace(sudo, tty=True)
+        try:
+            return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
+        except (SSHException, EOFError) as exc:
+            # Seen with Dropbear 2022.83, about once in a few hundred: the pty channel that follows the
+            # refused one is closed by the server before it runs (its child cannot take the pty).
+            if not self.transport.is_active():
+                raise
+            log.info("%s: the SSH server closed herd's pty channel before it ran (%s); once more", self.name,
+                     exc or type(exc).__name__)
+        return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
 
     def open_discovered(self) -> tuple[paramiko.Channel, Found]:
         """A byte pipe to the socket the discovery agent finds (herd/ssh/discover.py), and where it is.
@@ -419,19 +448,23 @@ class SSHConnection:
         the fleet layer words them for supervisord.
         """
         try:
-            chan = open_agent(self.transport, DISCOVER_SCRIPT, [], self.target.python, self.timeout,
-                              sudo=self.sudo())
+            chan = self.start_agent(DISCOVER_SCRIPT, [])
             found = read_report(chan)
         except RelayError as exc:
             raise self._start_error(exc, "socket discovery") or self._discovery_error(exc) from None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan), found
 
     def _discovery_error(self, exc: RelayError) -> HostError:
         failure = parse_failure(exc)
+        for line in failure.seen + failure.notes:
+            log.info("%s: discovery: %s", self.name, line)
+        if failure.kind == "several":
+            return TunnelAmbiguous(self.name, f"{len(failure.running)} supervisords run", failure.running)
         if not failure.target:
-            return SocketMissing(self.name, "the discovery agent found no socket", path="")
+            return SocketMissing(self.name, "the discovery agent found no socket", path="",
+                                 running=failure.running, notes=failure.notes)
         log.info("%s: discovery found %s (%s)", self.name, failure.target, failure.how)
         unix = failure.target.startswith("/")
         what = f"socket {failure.target}" if unix else failure.target
@@ -456,14 +489,16 @@ class SSHConnection:
             self._sudo = Sudo(target.become_user, password)
         return self._sudo
 
-    def _relay(self, target: str, what: str, kind: str) -> paramiko.Channel:
+    def _relay(self, target: str, what: str, kind: str, diagnose: bool = False) -> paramiko.Channel:
+        """A relay channel to ``target``; from then on the relay is the way, unless it only came to ``diagnose``
+        why a direct channel failed (on a connection where direct channels work)."""
         try:
-            chan = open_relay_channel(self.transport, target, self.target.python, self.timeout, sudo=self.sudo())
+            chan = self.start_agent(RELAY_SCRIPT, [target])
         except RelayError as exc:
             raise self._relay_error(exc, what, kind) from None
-        except (SSHException, OSError) as exc:
+        except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
-        if not self.relay_only:
+        if not self.relay_only and not diagnose:
             if self.becomes:
                 log.info("%s: reaching %s through a Python relay run by sudo as %s", self.name, what,
                          self.target.become_user)
@@ -491,6 +526,12 @@ class SSHConnection:
             "sudo-unknown-user": f"sudo: there is no user {user} on the host (become_user)",
             "sudo-timeout": f"sudo did not let herd's {what} start within {self.timeout:g} s (it asked "
                             f"nothing herd recognises, or the host is overloaded)",
+            "sudo-no-pty": f"sudo on the host requires a terminal (Defaults requiretty) and the SSH server "
+                           f"refused herd a pty (PermitTTY no?); let {login} use sudo without one: add "
+                           f"'Defaults:{login} !requiretty' to the host's sudoers",
+            "sudo-needs-tty": f"sudo on the host requires a terminal (Defaults requiretty) even on herd's pty; "
+                              f"let {login} use sudo without one: add 'Defaults:{login} !requiretty' to the "
+                              f"host's sudoers",
         }
         return BecomeError(self.name, messages[exc.kind]) if exc.kind in messages else None
 
@@ -516,4 +557,6 @@ class SSHConnection:
     def _channel_error(self, exc: BaseException) -> ConnectError | HostTimeout:
         if "timeout" in str(exc).lower() or isinstance(exc, socket.timeout):
             return HostTimeout(self.name, f"the SSH server did not open a channel within {self.timeout:g} s")
+        if isinstance(exc, EOFError) or not str(exc):
+            return ConnectError(self.name, "SSH connection lost: the server closed it")
         return ConnectError(self.name, f"SSH connection lost: {exc}")

@@ -1,24 +1,35 @@
-"""Finding supervisord on a host as supervisorctl there would, when the inventory does not say.
+"""Finding supervisord on a host when the inventory does not say where: what a config names, and what runs.
 
-The first supervisord.conf in supervisord's own search order decides (as for
-supervisorctl, a file that exists ends the search)::
+Two views of the host, both taken by one agent (herd/ssh/agents/find_supervisord.py)::
 
-    <supervisorctl or supervisord on PATH>/../etc/supervisord.conf
-    <supervisorctl or supervisord on PATH>/../supervisord.conf
-    $CWD/supervisord.conf, $CWD/etc/supervisord.conf
-    /etc/supervisord.conf, /etc/supervisor/supervisord.conf
+    what supervisorctl would use: the first supervisord.conf in its search order
+        <supervisorctl or supervisord on PATH>/../etc/supervisord.conf, .../../supervisord.conf,
+        $CWD/supervisord.conf, $CWD/etc/supervisord.conf,
+        /etc/supervisord.conf, /etc/supervisor/supervisord.conf
+      (a file that exists ends the search), its ``[supervisorctl] serverurl``,
+      else its ``[unix_http_server] file``, with that section's credentials;
+    what runs: the supervisord processes in /proc (of this mount namespace),
+      each with its -c config or the one supervisord found from its working
+      directory, and what it listens on: its open sockets matched to
+      /proc/net/unix and /proc/net/tcp, else the unix_http_server file and
+      inet_http_server port of its config.
 
-Its ``[supervisorctl] serverurl`` (``unix:///path`` or ``http://host:port``),
-else its ``[unix_http_server] file``, is the target, with the username and
-password of that section.  Without such a file, the first existing socket of
-COMMON_SOCKETS is used.
+The choice: the config's target when it answers; what runs when the config
+names nothing or a target that does not answer (a package installed and
+disabled, a leftover /etc/supervisord.conf); the first of COMMON_SOCKETS
+that exists when neither says anything.  When several supervisords run,
+nothing is chosen: the failure lists them, and the inventory must name one
+(``supervisor.socket``) or each (``supervisors:``).  Under become the agent
+is root and sees every process; without, it sees what the login user may
+read (and says so when /proc is mounted with hidepid).
 
-The search runs in the relay agent itself: it finds the target, connects,
-writes the ready byte and one JSON line saying what it found, then relays as
-herd/ssh/relay.py does.  So discovery costs no round trip of its own, under
-sudo (become) or not.  Where sshd allows socket forwarding, what was found
-is remembered (SocketMemory) so that later runs open the socket directly;
-credentials are never remembered, and neither are hosts that need them.
+The agent finds the target, connects, writes the ready byte and one JSON
+line saying what it found, where, and why (``seen``, ``notes``: herd logs
+them at -v), then relays as herd/ssh/relay.py does.  So discovery costs no
+round trip of its own, under sudo (become) or not.  Where sshd allows socket
+forwarding, what was found is remembered (SocketMemory) so that later runs
+open the socket directly; credentials are never remembered, and neither are
+hosts that need them.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 from pathlib import Path
 
@@ -42,103 +54,27 @@ log = logging.getLogger("herd.ssh")
 
 COMMON_SOCKETS = ("/var/run/supervisor.sock", "/run/supervisor.sock", "/tmp/supervisor.sock",
                   "/var/run/supervisor/supervisor.sock")
-SYSTEM_CONFIGS = ("/etc/supervisord.conf", "/etc/supervisor/supervisord.conf")   # last in the search order
-REPORT_LIMIT = 16384
+REPORT_LIMIT = 65536
 
-_FIND = r"""
-import json
-try:
-    from configparser import RawConfigParser
-except ImportError:
-    from ConfigParser import RawConfigParser
-COMMON = %(common)r
-SYSTEM = %(system)r
+AGENT_SOURCE = (resources.files("herd.ssh") / "agents" / "find_supervisord.py").read_text(encoding="utf-8")
 
-def which(name):
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        p = os.path.join(d or ".", name)
-        if os.path.isfile(p) and os.access(p, os.X_OK):
-            return p
-
-def configs():
-    out = []
-    for exe in (which("supervisorctl"), which("supervisord")):
-        if exe:
-            up = os.path.dirname(os.path.dirname(os.path.abspath(exe)))
-            out += [os.path.join(up, "etc", "supervisord.conf"), os.path.join(up, "supervisord.conf")]
-    out += [os.path.abspath("supervisord.conf"), os.path.abspath(os.path.join("etc", "supervisord.conf"))]
-    return out + SYSTEM
-
-def expand(value, here):
-    names = dict(("ENV_" + k, v) for k, v in os.environ.items())
-    names["here"] = here
-    try:
-        return value %% names
-    except Exception:
-        return value
-
-def option(parser, section, name):
-    if parser.has_option(section, name):
-        return parser.get(section, name).strip() or None
-
-def from_config(path):
-    try:
-        parser = RawConfigParser(inline_comment_prefixes=(";", "#"), strict=False)
-    except TypeError:
-        parser = RawConfigParser()
-    try:
-        parser.read([path])
-    except Exception:
-        return None
-    here = os.path.dirname(os.path.abspath(path))
-    url = option(parser, "supervisorctl", "serverurl")
-    section, how = "supervisorctl", "[supervisorctl] serverurl"
-    if not url and option(parser, "unix_http_server", "file"):
-        url = "unix://" + option(parser, "unix_http_server", "file")
-        section, how = "unix_http_server", "[unix_http_server] file"
-    if not url:
-        return None
-    url = expand(url, here)
-    if url.startswith("unix://"):
-        where = url[len("unix://"):]
-    elif url.startswith("http://"):
-        hostport = url[len("http://"):].split("/")[0]
-        where = hostport if ":" in hostport else hostport + ":80"
-    else:
-        return None
-    password = option(parser, section, "password")
-    if password and password.startswith("{SHA}"):
-        password = None
-    return {"target": where, "how": "%%s in %%s" %% (how, path), "config": path,
-            "username": option(parser, section, "username"), "password": password}
-
-def find():
-    for path in configs():
-        if os.path.isfile(path):
-            found = from_config(path)
-            if found:
-                return found
-            break
-    for path in COMMON:
-        if os.path.exists(path):
-            return {"target": path, "how": "common socket path", "config": None,
-                    "username": None, "password": None}
-
-found = find()
-if not found:
-    sys.stderr.write("!0 \t\tnothing found\n")
+# After the agent's functions: choose, report (ready byte + JSON line, or "!errno JSON" on stderr), relay.
+_CHOOSE = r"""
+s, found = choose()
+if s is None:
+    sys.stderr.write("!%d %s\n" % (found["errno"], text(report(found))))
     sys.exit(3)
-target = found["target"]
-try:
-    s = open_socket(target)
-except socket.error as e:
-    sys.stderr.write("!%%s %%s\t%%s\t%%s\n" %% (e.errno or 0, target, found["how"], e.strerror or e))
-    sys.exit(3)
-os.write(1, b"+" + json.dumps(found).encode() + b"\n")
+os.write(1, b"+" + report(found) + b"\n")
 """
 
-DISCOVER_SCRIPT = (OPEN_SOCKET + (_FIND % {"common": list(COMMON_SOCKETS), "system": list(SYSTEM_CONFIGS)})
-                   + RELAY_LOOP).strip()
+
+def discover_script(common: tuple[str, ...] | list[str] = COMMON_SOCKETS, root: str = "") -> str:
+    """The discovering relay; ``root``: a fake host tree the agent reads /etc and /proc from (tests)."""
+    settings = f"ROOT = {root!r}\nCOMMON = {list(common)!r}\n"
+    return (OPEN_SOCKET + AGENT_SOURCE + settings + _CHOOSE + RELAY_LOOP).strip()
+
+
+DISCOVER_SCRIPT = discover_script()
 
 
 @dataclass(frozen=True)
@@ -149,6 +85,8 @@ class Found:
     how: str                       # "[supervisorctl] serverurl in /etc/supervisor/supervisord.conf"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    seen: tuple[str, ...] = ()     # what the agent looked at, for -v
+    notes: tuple[str, ...] = ()    # what it could not see (hidepid, other users' files)
 
     @property
     def is_unix(self) -> bool:
@@ -161,20 +99,41 @@ class Found:
 
 @dataclass(frozen=True)
 class NotFound:
-    """The agent's failure report: where it looked or what it found, and why that failed."""
+    """The agent's failure report: where it looked or what it found, and why that failed.
+
+    ``kind``: ``dead`` (a target that does not answer: ``target``, ``how``,
+    ``reason``), ``several`` (several supervisords run: ``running`` describes
+    each), ``nothing`` (no config names one, none runs that it could see).
+    ``seen`` and ``notes`` are what it looked at and what it could not see.
+    """
 
     errno: int
     target: str
     how: str
     reason: str
+    kind: str = "dead"
+    running: tuple[str, ...] = ()
+    seen: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def parse_failure(exc: RelayError) -> NotFound:
-    """``<target>\\t<how>\\t<reason>`` from the agent's ``!errno`` line (pure, for tests)."""
-    parts = str(exc).split("\t")
-    if len(parts) != 3:
-        return NotFound(exc.errno, "", "", str(exc))
-    return NotFound(exc.errno, parts[0].strip(), parts[1], parts[2])
+    """The agent's ``!errno {json}`` line as a NotFound (pure, for tests)."""
+    message = str(exc)
+    try:
+        data = json.loads(message)
+        if not isinstance(data, dict):
+            raise ValueError(message)
+    except ValueError:
+        return NotFound(exc.errno, "", "", message, kind="unreadable")
+    kind = str(data.get("kind") or "dead")
+    return NotFound(exc.errno, str(data.get("target") or ""), str(data.get("how") or ""),
+                    str(data.get("reason") or ""), kind, _strings(data.get("running")),
+                    _strings(data.get("seen")), _strings(data.get("notes")))
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def read_report(chan: Channel) -> Found:
@@ -188,8 +147,9 @@ def read_report(chan: Channel) -> Found:
     try:
         report = json.loads(data.decode("utf-8", "replace"))
         return Found(str(report["target"]), str(report["how"]), _opt(report.get("username")),
-                     _opt(report.get("password")))
-    except (ValueError, KeyError, TypeError):
+                     _opt(report.get("password")), seen=_strings(report.get("seen")),
+                     notes=_strings(report.get("notes")))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise RelayError(0, "the discovering relay sent an unreadable report") from None
 
 

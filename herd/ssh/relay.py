@@ -15,9 +15,7 @@ The script is Python 2/3 compatible (supervisor 4 still runs on 2.7).
 
 from __future__ import annotations
 
-from paramiko import Channel, Transport
-
-from herd.ssh.remote import READY, RelayError, Sudo, open_agent, python_command  # noqa: F401  (READY, RelayError: re-exported)
+from herd.ssh.remote import READY, RelayError, Sudo, python_command  # noqa: F401  (READY, RelayError: re-exported)
 
 # Connects to a socket path or host:port; shared with the discovering relay.
 OPEN_SOCKET = r"""
@@ -69,12 +67,3 @@ def relay_command(target: str, python: str | None, sudo: Sudo | None = None) -> 
     """The shell command that runs the relay to ``target`` with the host's Python."""
     return python_command(RELAY_SCRIPT, [target], python, sudo)
 
-
-def open_relay_channel(transport: Transport, target: str, python: str | None, timeout: float,
-                       sudo: Sudo | None = None) -> Channel:
-    """Start the relay on the host and wait for its ready byte.
-
-    Returns the session channel, now a byte pipe to ``target``; raises
-    RelayError when the relay reports a failure.
-    """
-    return open_agent(transport, RELAY_SCRIPT, [target], python, timeout, sudo=sudo)

@@ -21,23 +21,42 @@ first line of stdin and hands the rest of stdin to the agent.  A wrong
 password makes sudo print the prompt again and read the *next* line, so
 nothing else is sent until the agent's ready byte proves that sudo let it
 run; at a second prompt herd closes stdin instead of answering.
+
+``Defaults requiretty`` (CentOS/RHEL 6, and 7 before 7.3): sudo refuses to
+run without a terminal ("sorry, you must have a tty to run sudo").  The
+SSH layer then starts agents with ``Sudo(tty=True)``: the exec channel gets
+a pty, and before sudo runs the shell puts it in raw mode without echo
+(``stty raw -echo``), so the password written at sudo's prompt is never
+echoed back and the agent's bytes pass unchanged both ways (no CR/LF
+translation, no signal or flow-control characters).  On a pty stdout and
+stderr are one stream: sudo's own words come first, then a marker line the
+sudo'd shell prints (SUDO_OK: sudo let it run), then the agent's ready byte
+or its failure.  Nothing is sent after the password before that marker.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
 import errno
+import functools
 import shlex
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
-from paramiko import Channel, Transport
+from paramiko import Channel, SSHException, Transport
 
 READY = b"+"
 
 # What sudo prints (on stderr, with -S) when it wants the password: no
 # escapes (% is expanded by sudo), unlikely in any other output.
 SUDO_PROMPT = "[herd-sudo-password]"
+# What the sudo'd shell prints on a pty before it starts the agent (see above).
+SUDO_OK = "[herd-sudo-ok]"
+# A pty in raw mode: 8-bit clean both ways, no echo (GNU and BusyBox stty).
+RAW_TTY = "stty raw -echo -iexten cs8 -parenb -istrip -ixon -ixoff -opost 2>/dev/null"
 
 # The interpreters tried, in order, when the inventory names none; after
 # them comes the interpreter of supervisord itself (its script's shebang or
@@ -60,9 +79,11 @@ class Sudo:
 
     user: str = "root"
     password: str | None = None
+    tty: bool = False       # on a pty: the host's sudoers has requiretty
 
     def __repr__(self) -> str:
-        return f"Sudo(user={self.user!r}, password={'***' if self.password is not None else None})"
+        return (f"Sudo(user={self.user!r}, password={'***' if self.password is not None else None}, "
+                f"tty={self.tty})")
 
 
 class RelayError(Exception):
@@ -70,7 +91,9 @@ class RelayError(Exception):
 
     ``kind`` names failures before the agent ran: ``no-python``,
     ``no-sudo``, ``sudo-password-required``, ``sudo-wrong-password``,
-    ``sudo-not-allowed``, ``sudo-unknown-user``, ``sudo-timeout`` (None for the agent's own reports).
+    ``sudo-not-allowed``, ``sudo-unknown-user``, ``sudo-timeout``,
+    ``sudo-needs-tty`` (requiretty, on a channel without a pty),
+    ``sudo-no-pty`` (sshd refused the pty) (None for the agent's own reports).
     """
 
     def __init__(self, errno_: int, message: str, kind: str | None = None) -> None:
@@ -96,7 +119,7 @@ def python_command(script: str, args: Sequence[str], python: str | None, sudo: S
     secure_path decides what python3 is).
     """
     # -S: no site module (agents use the standard library only); Python starts in about half the time
-    run = f"-S -c {shlex.quote(script)} {' '.join(shlex.quote(a) for a in args)}".rstrip()
+    run = f"-S -c {shlex.quote(packed(script))} {' '.join(shlex.quote(a) for a in args)}".rstrip()
     candidates = [python] if python else list(PYTHONS)
     tried = ", ".join(candidates if python else candidates + [SUPERVISORD_PYTHON])
     body = "".join(f"r {shlex.quote(c)}; " for c in candidates)
@@ -108,8 +131,33 @@ def python_command(script: str, args: Sequence[str], python: str | None, sudo: S
     if sudo is None:
         return search
     flags = f"-S -p {shlex.quote(SUDO_PROMPT)}" if sudo.password is not None else "-n"
+    raw = f"{RAW_TTY}; " if sudo.tty else ""
+    inner = f"{raw}echo {shlex.quote(SUDO_OK)}; {search}" if sudo.tty else search
     return (f"command -v sudo >/dev/null 2>&1 || {{ echo '!{_NO_SUDO} sudo is not installed' >&2; "
-            f"exit {_NO_SUDO}; }}; exec sudo {flags} -u {shlex.quote(sudo.user)} -- sh -c {shlex.quote(search)}")
+            f"exit {_NO_SUDO}; }}; {raw}exec sudo {flags} -u {shlex.quote(sudo.user)} -- sh -c {shlex.quote(inner)}")
+
+
+# Dropbear refuses an exec request longer than its MAX_CMD_LEN (9000 bytes) by closing the
+# connection ("String too long"); OpenSSH takes far more.  A script longer than PACK_ABOVE
+# travels compressed, so that every agent's command line stays well below that.
+DROPBEAR_MAX_COMMAND = 9000
+PACK_ABOVE = 2048
+
+
+@functools.lru_cache(maxsize=16)
+def packed(script: str) -> str:
+    """``script`` as given when short, else without its docstrings and comments, zlib-compressed,
+    base64-encoded, in a one-line loader that Python 2.6 to 3.x all run (exec of the source)."""
+    if len(script) <= PACK_ABOVE:
+        return script
+    tree = ast.parse(script)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]   # type: ignore[attr-defined]
+    blob = base64.b64encode(zlib.compress(ast.unparse(tree).encode("utf-8"), 9)).decode("ascii")
+    return f"import zlib,base64;exec(zlib.decompress(base64.b64decode('{blob}')))"
 
 
 # supervisord's interpreter: the shebang of the supervisord script on PATH,
@@ -130,6 +178,14 @@ def open_agent(transport: Transport, script: str, args: Sequence[str], python: s
     """
     chan = transport.open_session(timeout=timeout)
     chan.settimeout(timeout)
+    if sudo is not None and sudo.tty:
+        try:
+            chan.get_pty(term="dumb", width=0, height=0)
+        except SSHException as exc:
+            chan.close()
+            raise RelayError(0, f"the SSH server refused a pty ({exc})", "sudo-no-pty") from exc
+        chan.exec_command(python_command(script, args, python, sudo))
+        return _await_ready_on_tty(chan, sudo.password, timeout)
     chan.exec_command(python_command(script, args, python, sudo))
     if sudo is not None and sudo.password is not None:
         return _await_ready_answering_sudo(chan, sudo.password, timeout)
@@ -137,6 +193,58 @@ def open_agent(transport: Transport, script: str, args: Sequence[str], python: s
     if first == READY:
         return chan
     raise _agent_failure(chan, timeout)
+
+
+def _await_ready_on_tty(chan: Channel, password: str | None, timeout: float) -> Channel:  # noqa: C901
+    """On a pty: answer sudo's prompt once, then wait for SUDO_OK and the agent's ready byte.
+
+    Read a byte at a time, so that nothing of the agent's own protocol
+    after the ready byte is taken here.
+    """
+    deadline = time.monotonic() + timeout
+    seen, after = b"", b""
+    prompt, marker = SUDO_PROMPT.encode(), SUDO_OK.encode()
+    answered = started = False
+    while True:
+        if chan.recv_ready():
+            byte = chan.recv(1)
+            if not byte:
+                break
+            if not started:
+                seen = (seen + byte)[-65536:]
+                if seen.endswith(prompt):
+                    if answered or password is None:    # refused, or a password herd does not have
+                        break
+                    chan.sendall(password.encode() + b"\n")
+                    answered = True
+                started = seen.endswith(marker)
+                continue
+            if byte in b"\r\n" and not after:
+                continue
+            if byte == READY and not after:
+                return chan
+            after = (after + byte)[-STDERR_LIMIT:]
+            continue
+        if _ended(chan, deadline, timeout):
+            break
+    status = chan.recv_exit_status() if chan.exit_status_ready() else -1
+    chan.close()
+    text = (after if started else seen).decode("utf-8", "replace")
+    lines = [line.strip() for line in text.replace(SUDO_PROMPT, "\n").replace(SUDO_OK, "").splitlines()]
+    if not started and seen.count(prompt) and password is None:
+        lines.append("sudo: a password is required")
+    raise classify_failure([line for line in lines if line], status)
+
+
+def _ended(chan: Channel, deadline: float, timeout: float) -> bool:
+    """Between reads: True once the channel ended; RelayError (sudo-timeout) past the deadline; else a nap."""
+    if chan.exit_status_ready() or chan.closed:
+        return True
+    if time.monotonic() > deadline:
+        chan.close()
+        raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
+    time.sleep(0.002)
+    return False
 
 
 def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) -> Channel:
@@ -160,12 +268,8 @@ def _await_ready_answering_sudo(chan: Channel, password: str, timeout: float) ->
                 chan.shutdown_write()
                 break
             continue
-        if chan.exit_status_ready() or chan.closed:
+        if _ended(chan, deadline, timeout):
             break
-        if time.monotonic() > deadline:
-            chan.close()
-            raise RelayError(errno.ETIMEDOUT, f"sudo did not answer within {timeout:g} s", "sudo-timeout")
-        time.sleep(0.002)
     raise _agent_failure(chan, max(0.0, deadline - time.monotonic()), seen.replace(prompt, b""))
 
 
@@ -194,6 +298,8 @@ def _agent_failure(chan: Channel, timeout: float, seen: bytes = b"") -> RelayErr
 def classify_failure(lines: Sequence[str], status: int) -> RelayError:
     """Turn what the agent, sudo or the shell wrote on stderr into a RelayError (pure, for tests)."""
     text = "\n".join(lines)
+    if "must have a tty" in text:
+        return RelayError(errno.EPERM, "sudo requires a terminal (requiretty)", "sudo-needs-tty")
     if "incorrect password attempt" in text or "Sorry, try again" in text:
         return RelayError(errno.EACCES, "wrong sudo password", "sudo-wrong-password")
     if "not in the sudoers file" in text or "is not allowed to" in text:

@@ -50,6 +50,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herd.testing import apps
 from herd.testing.hosts import DISTRO_USERS, PYTHONS_MOUNT, RELEASE_MOUNT, START_TIMEOUT, FleetError, FleetHost
 from herd.testing.keys import keygen, write_private
 from herd.testing.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
@@ -198,7 +199,9 @@ def write_files(fleet: Fleet, host: FleetHost) -> None:
     (conf_d / "log").mkdir(parents=True, exist_ok=True)
     (h / "ns").mkdir(exist_ok=True)
     _write_accounts(etc, hashes)
-    (etc / "sudoers").write_text(DISTRO_SUDOERS)
+    (etc / "sudoers").write_text(DISTRO_SUDOERS + ("Defaults requiretty\n" if host.requiretty else ""))
+    if host.app:
+        apps.write_files(host)
     supervisor_password = None
     if host.password_file:
         supervisor_password = secrets.token_urlsafe(15)

@@ -64,6 +64,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, cast
 
+from herd.testing import apps
 from herd.testing import distro as distro_hosts
 from herd.testing.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SEED_RELEASE,
                                 SSH_SLOT, SSHD, START_TIMEOUT, FleetError, FleetHost, host_name)
@@ -169,6 +170,11 @@ class Fleet:
         /usr/bin/supervisord running its release on one of them.  A CentOS 7
         host: ``distro=["web01"], releases={"web01": "3.1.4"},
         layouts={"web01": {"layout": "fedora", "pythons": ["2.7"]}}``.
+        ``"requiretty": True`` adds ``Defaults requiretty`` to its sudoers;
+        ``"hidepid": True`` mounts its own /proc with hidepid=2;
+        ``"app": "unix"`` or ``"inet"`` runs the app's own supervisord too, as
+        deploy from /srv/app, and ``"system": False`` leaves the
+        distribution's stopped (herd.testing.apps).
 
         ``seed_app`` (off by default) runs the seed deployment's Tornado
         program on the plain hosts instead (stdout_logfile=NONE,
@@ -270,7 +276,11 @@ class Fleet:
     def _start_host(self, name: str) -> None:
         timeout = START_TIMEOUT + 0.5 * len(self.hosts)   # 100 hosts on 2 CPUs take ~25 s
         self.start_sshd(name, timeout)
-        self.start_supervisord(name, timeout)
+        host = self.host(name)
+        if host.system_supervisord:
+            self.start_supervisord(name, timeout)
+        if host.app:
+            apps.start(self, host, timeout)
 
     def _parallel(self, func: Callable[[str], None], names: list[str]) -> None:
         """Run ``func(name)`` for every name in threads; raise one FleetError for all failures."""
@@ -528,6 +538,7 @@ class Fleet:
     def stop(self) -> None:
         """Stop every process the fleet started and wait until all are gone; idempotent."""
         def stop_host(name: str) -> None:
+            apps.stop(self, self.host(name))
             self.stop_hostile(name)
             self.stop_supervisord(name)
             self.stop_sshd(name)
@@ -550,6 +561,7 @@ class Fleet:
         ours |= {os.path.join(h.dir, "main.py") for h in self.hosts}
         ours |= {_hostile_address(h) for h in self.hosts}   # impersonate's servers
         ours |= {h.conf_path for h in self.hosts}
+        ours |= {apps.marker(h) for h in self.hosts if h.app}   # the app's supervisord and programs
         me = os.getpid()
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) != me and ours & set(cmdline(int(entry))):
@@ -560,6 +572,7 @@ class Fleet:
         roots: list[tuple[int | None, str, str | None]] = [(h.sshd_pid, h.ssh_marker, None) for h in self.hosts]
         roots += [(h.supervisord_pid, h.supervisord_marker, h.supervisord_cwd) for h in self.hosts]
         roots += [(h.ns_pid, h.ns_script_path, None) for h in self.hosts if h.distro]
+        roots += [(h.app_pid, apps.marker(h), None) for h in self.hosts if h.app]
         found: list[int] = []
         for pid, marker, cwd in roots:
             if pid and owns(pid, marker, cwd):
@@ -662,7 +675,7 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
     if name in plan.distro:
         socket_path = setup.get("socket", DISTRO_SOCKET)
     auth = name in plan.inet or bool(setup.get("auth"))
-    return FleetHost(
+    host = FleetHost(
         name=name, index=index, address=ADDRESS, ssh_port=slot + SSH_SLOT, dir=str(hdir),
         socket_path=socket_path, conf_path=str(hdir / "supervisord.conf"),
         inet_port=slot + INET_SLOT if inet else None,
@@ -671,7 +684,11 @@ def _make_host(plan: _Plan, index: int, block: int, short_dir: str | None) -> Fl
         streamlocal=name not in plan.no_streamlocal and name not in plan.dropbear,
         distro=name in plan.distro, dropbear=name in plan.dropbear, hidden=list(plan.hidden.get(name, [])),
         layout=setup.get("layout", "debian"), socket_owner=setup.get("owner"), pythons=list(setup.get("pythons", [])),
-        **_release_fields(plan, name))
+        requiretty=bool(setup.get("requiretty")), hidepid=bool(setup.get("hidepid")),
+        system_supervisord=setup.get("system", True) is not False, **_release_fields(plan, name))
+    if setup.get("app"):
+        apps.plan(host, setup["app"], slot)
+    return host
 
 
 def _release_fields(plan: _Plan, name: str) -> dict[str, Any]:

@@ -69,6 +69,18 @@ class FleetHost:
     # those alone, supervisord is /usr/bin/supervisord on one of them (herd.testing.distro).
     pythons: list[str] = field(default_factory=list)
 
+    # layouts "requiretty": sudoers has Defaults requiretty (CentOS/RHEL before 7.3);
+    # "system": False: the distribution's supervisord is not started (its config stays);
+    # "app": the app's own supervisord from /srv/app as deploy (herd.testing.apps).
+    requiretty: bool = False
+    hidepid: bool = False            # layouts "hidepid": the namespace's /proc hides other users' processes
+    system_supervisord: bool = True
+    app: str | None = None           # "unix" or "inet"
+    app_pid: int | None = None
+    app_socket: str | None = None
+    app_port: int | None = None
+    app_ports: list[int] = field(default_factory=list)
+
     @property
     def seed_release(self) -> bool:
         """True when the host runs the seed's supervisor (3.0a12) the seed's way: a copy in its

@@ -295,6 +295,8 @@ def distro_accounts(hashes: dict[str, str]) -> dict[str, str]:
 def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
     """The shell script that sets up a distro host's mount namespace and then holds it
     (``more``: further set-up, run last)."""
+    from herd.testing import apps   # (it reads program_source from here)
+
     h, key = host.dir, f"{fleet.client_key_path}.pub"
     homes = "".join(
         f"mkdir -p /run/home/{u}/.ssh && cp {key} /run/home/{u}/.ssh/authorized_keys && "
@@ -303,6 +305,8 @@ def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
     hide = "".join(f"mount --bind /dev/null {path}\n" for path in host.hidden)
     # whole files of the host's own over the machine's: its users only, whatever the machine has
     accounts = "".join(f"touch /etc/{name} && mount --bind {h}/etc/{name} /etc/{name}\n" for name in ACCOUNT_FILES)
+    # a /proc of its own (Linux 5.8+: options per mount) that hides other users' processes
+    proc = "mount -t proc -o hidepid=2 testfleet-proc /proc\n" if host.hidepid else ""
     return f"""\
 # written by herd.testing: the mount namespace of {host.name} (run by unshare --mount)
 set -e
@@ -315,7 +319,7 @@ mkdir -p /run/sshd /run/home
 rm -rf /etc/sudoers.d /etc/supervisor /etc/supervisord.conf /etc/supervisord.d && mkdir -m 0755 /etc/sudoers.d
 cp -r {h}/etc/add/. /etc/
 mkdir -p {os.path.dirname(host.socket_path)}
-{homes}{hide}{more}touch {host.ns_ready_path}
+{homes}{hide}{apps.namespace_lines(host)}{proc}{more}touch {host.ns_ready_path}
 while :; do sleep 3600; done
 """
 
@@ -373,4 +377,7 @@ def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:
     text = re.sub(r"(?m)^# sshd reads AuthorizedKeysFile.*\n#.*\n", "", text)
     text = text.replace("PermitRootLogin prohibit-password", "PermitRootLogin no")
     text = re.sub(r"(?m)^SetEnv PATH=.*$", "SetEnv PATH=/usr/local/bin:/usr/bin:/bin", text)
-    return text + "AuthorizedKeysFile /run/home/%u/.ssh/authorized_keys\n"
+    text += "AuthorizedKeysFile /run/home/%u/.ssh/authorized_keys\n"
+    if host.requiretty:   # a user sshd gives no pty: sudo's requiretty cannot be met for them
+        text += "Match User intern\n    PermitTTY no\n"
+    return text

@@ -254,7 +254,7 @@ class Dashboard:
                     continue
                 entry: dict[str, Any] = {"process": info.fullname, "program": info.group, "path": None}
                 try:
-                    entry["path"] = file_ref(template, host.name, info).logfile
+                    entry["path"] = file_ref(template, host.host_name, info).logfile
                 except TemplateError as exc:
                     entry["error"] = str(exc)
                 files.append(entry)

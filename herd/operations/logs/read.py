@@ -32,13 +32,15 @@ def _config_key(item: dict[str, Any]) -> tuple[str, str]:
 def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None = None) -> HostLogs:
     """The logs ``request`` names on this host, and the NAMEs it lacks (one round trip).
 
-    ``host`` (the inventory's) gives the ``logs:`` templates; files named
-    with ``--file`` and no NAME need no round trip at all.
+    ``host`` (the inventory's) gives the ``logs:`` templates and their
+    ``{host}`` (the host's name: web01 for its supervisord web01/app); files
+    named with ``--file`` and no NAME need no round trip at all.
     """
+    host_name = host.host_name if host is not None else client.host
     if request.files and not request.names:
         plan = HostLogs(client.host)
         for template in request.files:
-            plan.logs.append(_file_log(template, client.host, None))
+            plan.logs.append(_file_log(template, host_name, None))
         return plan
     if request.channel == MAIN:
         plan = HostLogs(client.host)
@@ -56,7 +58,7 @@ def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None =
         own_file = request.files[0] if request.files else \
             (None if request.channel_given else log_template(templates, info))
         if own_file is not None:
-            plan.logs.append(_file_log(own_file, client.host, info))
+            plan.logs.append(_file_log(own_file, host_name, info))
         elif request.channel == FILE:
             plan.logs.append(ProcessLog(LogRef(info.fullname, FILE), error=(
                 f"no log file of its own: logs: in the inventory names none for {info.group} on this host")))
