@@ -147,7 +147,11 @@ def test_streamlocal_forward_to_the_supervisor_socket(fleet, name, allowed):
                 proxy.supervisor.getState()
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:   # seen once in CI: ssh still there 10 s after SIGTERM
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
         shutil.rmtree(short, ignore_errors=True)
     assert ("open failed" in err) is not allowed, err
 
