@@ -9,6 +9,7 @@ sends each release, and what it says where a release lacks something.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -223,6 +224,27 @@ def test_tail_reads_the_same_text_from_python_2_and_python_3_supervisords(releas
         cut = read_logs(fleet, LogRequest(("worker",), lines=None, nbytes=count))
         [text] = _raw(cut.hosts[0].logs[0].lines)
         assert text.startswith(shown), (count, text)
+
+
+def test_a_window_of_bytes_never_shows_more_than_asked_when_the_log_grows_while_herd_reads_it(
+        release: tuple[str, int]) -> None:
+    line = BYTES.split(b"\n")[0] + b"\n"
+    web01 = make_host(*release)
+    web01.supervisor.write_log("worker", line * 2)
+    dispatch, sized = web01.supervisor.dispatch, []
+
+    def grow(method: str, params: Sequence[Any]) -> Any:     # a line is written once herd knows the size
+        answer = dispatch(method, params)
+        if method == "supervisor.tailProcessStdoutLog" and list(params[1:]) == [0, 0] and not sized:
+            sized.append(answer[1])
+            web01.supervisor.write_log("worker", line)
+        return answer
+
+    web01.supervisor.dispatch = grow        # type: ignore[method-assign]
+    count = len(line) - BYTES.index(b"\xe3") - 1        # starts inside the character: repaired on Python 3
+    cut = read_logs(fake_fleet([web01]), LogRequest(("worker",), lines=None, nbytes=count))
+    assert sized or release[1] == 2         # Python 2 answers the window at once: nothing to repair
+    assert _raw(cut.hosts[0].logs[0].lines) == [line[-count:].rstrip(b"\n")[2:]]
 
 
 def test_maintail_on_every_release(release: tuple[str, int]) -> None:

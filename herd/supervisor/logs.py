@@ -274,9 +274,9 @@ class ProcessLogReader(LogReader):
             raise self._failure(answer)
         size = self._size(client)
         start = max(0, size - length)
-        pieces, end = self._suffix(client, start, size, cut=start > 0, final=final)
+        pieces, end = self._suffix(client, start, size, cut=start > 0, final=final, window=length)
         self._arrive(end, pieces)
-        return pieces, start
+        return pieces, max(0, end - length)
 
     def _read_rest(self, client: SupervisorClient, start: int, *, cut: bool) -> list[Piece]:
         pieces, end = self._suffix(client, start, None, cut=cut, final=False)
@@ -293,8 +293,12 @@ class ProcessLogReader(LogReader):
 
 
     def _suffix(self, client: SupervisorClient, start: int, size: int | None, *, cut: bool,
-                final: bool) -> tuple[list[Piece], int]:
+                final: bool, window: int | None = None) -> tuple[list[Piece], int]:
         """Decode ``[start, end of file)`` despite bad bytes; returns pieces and the offset reached.
+
+        With ``window``, the range is the file's last ``window`` bytes: when
+        the file grows during the repair, the range slides with it (what was
+        read so far is dropped), so a window never shows more than asked.
 
         Each round trip asks for the size, the valid prefix found last time
         (exact read) and everything after the last bad byte (a tail read whose
@@ -321,6 +325,10 @@ class ProcessLogReader(LogReader):
                 raise _Restart()
             if size != now:
                 size = now
+                if window is not None:      # the file grew: the last `window` bytes are others now
+                    pieces, prefix, bad = [], None, ""
+                    start = max(0, now - window)
+                    cut = start > 0
                 continue
             answer = answers[-1]
             if not isinstance(answer, SupervisorFault):
