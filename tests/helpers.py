@@ -169,13 +169,13 @@ class Running:
 def follow_on_one_channel(inventory: Path, request, lines_per_host: int) -> None:
     """Follow ``request`` (a LogRequest) in process until every host gave ``lines_per_host`` lines,
     checking that each host kept its one SSH connection with exactly one channel open."""
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, direct
     from herd.inventory import load_inventory
     from herd.operations.logs import LINE, Follower, read_logs
     from herd.ssh.connection import Connector
 
     hosts = load_inventory(str(inventory)).hosts
-    f = Fleet(hosts, Connector(timeout=10))
+    f = Fleet(hosts, direct(Connector(timeout=10)))
     try:
         follower = Follower(f, read_logs(f, request, final=False), interval=0.2)
         transports = {name: s.ssh.transport for name, s in f.sessions.items()}
