@@ -279,7 +279,7 @@ def test_reading_once_leaves_no_channel_open_on_a_kept_connection(seed):
             report = read_logs(f, LogRequest(("tornado",), lines=2), final=True)
             assert report.exit_code == 0 and all(len(p.lines) == 2 for h in report.hosts for p in h.logs)
             report.close()
-        for name, session in f.sessions.items():
+        for name, session in ((h.name, f.access(h)) for h in f.hosts):
             time.sleep(0.2)
             assert len(session.ssh.transport._channels.values()) == 0, name
     finally:

@@ -163,10 +163,10 @@ def test_status_reuses_one_connection(fleet):
     f = Fleet(inventory.hosts, direct(Connector(timeout=10)))
     try:
         first = fetch_status(f, [])
-        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
+        transports = {name: s.ssh.transport for name, s in ((h.name, f.access(h)) for h in f.hosts)}
         second = fetch_status(f, [])
         assert first.exit_code == second.exit_code == 0
-        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
+        assert {name: s.ssh.transport for name, s in ((h.name, f.access(h)) for h in f.hosts)} == transports
         # one channel per host carried both calls
         for name, transport in transports.items():
             assert len(transport._channels.values()) == 1, name
