@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from herd.operations.outcomes import ActionReport
 
 
 class SafeFormatter(logging.Formatter):
@@ -47,8 +50,7 @@ def use_color(stream: Any = None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-
-def emit_report(report: Any, output: str) -> int:
+def emit_report(report: ActionReport, output: str) -> int:
     """Print an ActionReport as lines or JSON; return its exit code."""
     import json
 

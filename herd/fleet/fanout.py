@@ -166,11 +166,8 @@ class Fleet:
         For long-lived views (poller, follower) whose loop per host runs until
         they stop it; each step of the loop goes through attempt().
         """
-        threads = [threading.Thread(target=body, args=(self.access(h),), name=f"{name}-{h.name}", daemon=True)
-                   for h in (self.hosts if hosts is None else hosts)]
-        for thread in threads:
-            thread.start()
-        return threads
+        chosen = list(self.hosts if hosts is None else hosts)
+        return _start(chosen, lambda host: body(self.access(host)), lambda host: f"{name}-{host.name}")
 
     def _abandon(self, host: Host, deadline: float | None) -> HostResult[T]:
         self._abandoned.add(host.name)
@@ -212,9 +209,7 @@ def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float 
         except Exception:  # noqa: BLE001 - the caller reports a missing result
             log.exception("parallel step failed")
 
-    threads = [threading.Thread(target=one, args=(i,), name=name(item), daemon=True) for i, item in enumerate(items)]
-    for thread in threads:
-        thread.start()
+    threads = _start(list(range(len(items))), one, lambda index: name(items[index]))
     for thread in threads:
         while thread.is_alive():
             left = JOIN_STEP if end is None else min(JOIN_STEP, end - time.monotonic())
@@ -222,3 +217,11 @@ def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float 
                 break
             thread.join(left)
     return results
+
+
+def _start(items: Sequence[Item], body: Callable[[Item], None], name: Callable[[Item], str]) -> list[threading.Thread]:
+    """A started daemon thread running ``body(item)`` for each item: herd's only thread per host."""
+    threads = [threading.Thread(target=body, args=(item,), name=name(item), daemon=True) for item in items]
+    for thread in threads:
+        thread.start()
+    return threads
