@@ -45,7 +45,7 @@ def reread_diff(client: SupervisorClient) -> ConfigDiff:
     try:
         [[added, changed, removed]] = client.call("supervisor.reloadConfig")
     except SupervisorFault as fault:
-        raise HerdError(processes.fault_sentence(fault)) from None
+        raise HerdError(processes.fault_sentence(fault)) from fault
     return ConfigDiff(list(added), list(changed), list(removed))
 
 

@@ -80,8 +80,8 @@ def normalize_signal(value: str) -> str:
     if text.isdigit():
         try:
             return signals.Signals(int(text)).name[3:]
-        except ValueError:
-            raise UsageError(f"unknown signal number: {value}") from None
+        except ValueError as exc:
+            raise UsageError(f"unknown signal number: {value}") from exc
     name = text if text.startswith("SIG") else f"SIG{text}"
     if name not in signals.Signals.__members__:
         raise UsageError(f"unknown signal: {value} (e.g. HUP, TERM, USR1, or a number)")
