@@ -493,7 +493,7 @@ def test_closing_a_fleet_does_not_wait_for_a_host_abandoned_at_the_deadline(make
     small.pause_sshd("web01")
     fleet = Fleet(load_inventory(str(small.inventory_path)).hosts, direct(Connector(timeout=30)))
     try:
-        [result] = fleet.run(lambda client: client.all_process_info(), deadline=0.5)
+        [result] = fleet.run(lambda access: access.client().all_process_info(), deadline=0.5)
         assert isinstance(result.error, HostTimeout)
         assert result.error.reason == "no answer within 0.5 s"
         fleet.close()

@@ -241,10 +241,8 @@ class SessionPool:
             sessions, self._sessions = list(self._sessions.values()), {}
             discarded, self._discarded = self._discarded, []
             self._links = {}
-        for session in sessions:
-            session.close()
-        for session in discarded:
-            session.abort()  # a thread may still hold it in a handshake: never wait for it
+        for session in sessions + discarded:
+            session.abort()  # closes it; a thread still in its handshake (abandoned at a deadline) is not waited for
         self.connector.close()
 
 
