@@ -30,9 +30,12 @@ one place without knowing about SSH or HTTP.
             │   └── TunnelAmbiguous     ... because discovery found several (supervisords running)
             ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
             │                           (no socket, permission denied, 401, no rpcinterface)
-            └── BecomeError             SSH works but sudo (inventory ``become``) did not
-                                        let herd's agent run: no sudo, password needed or
-                                        wrong, not in sudoers
+            ├── BecomeError             SSH works but sudo (inventory ``become``) did not
+            │                           let herd's agent run: no sudo, password needed or
+            │                           wrong, not in sudoers
+            └── UnexpectedError         a bug in herd met while serving the host (a
+                                        Python exception the tree does not name): that
+                                        host's result, never the other hosts' (-vv: where)
 
 Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
 
@@ -189,6 +192,15 @@ class BecomeError(HostError):
 
     The message names the cause and the inventory key that fixes it; it
     never contains the sudo password.
+    """
+
+
+class UnexpectedError(HostError):
+    """A bug in herd met while serving one host: reported as that host's failure (herd/fleet/fanout.py).
+
+    Its cause is the original exception (``-vv`` shows the traceback); the
+    host's session is reset, as after any host error, since its state is
+    unknown.
     """
 
 

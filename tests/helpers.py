@@ -169,16 +169,16 @@ class Running:
 def follow_on_one_channel(inventory: Path, request, lines_per_host: int) -> None:
     """Follow ``request`` (a LogRequest) in process until every host gave ``lines_per_host`` lines,
     checking that each host kept its one SSH connection with exactly one channel open."""
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, direct
     from herd.inventory import load_inventory
     from herd.operations.logs import LINE, Follower, read_logs
     from herd.ssh.connection import Connector
 
     hosts = load_inventory(str(inventory)).hosts
-    f = Fleet(hosts, Connector(timeout=10))
+    f = Fleet(hosts, direct(Connector(timeout=10)))
     try:
         follower = Follower(f, read_logs(f, request, final=False), interval=0.2)
-        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
+        transports = {name: s.ssh.transport for name, s in ((h.name, f.access(h)) for h in f.hosts)}
         follower.start()
         seen: dict[str, int] = {}
         deadline = time.monotonic() + 30
@@ -188,7 +188,7 @@ def follow_on_one_channel(inventory: Path, request, lines_per_host: int) -> None
             if all(seen.get(h.name, 0) >= lines_per_host for h in hosts) or time.monotonic() > deadline:
                 break
         assert all(seen.get(h.name, 0) >= lines_per_host for h in hosts), seen
-        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
+        assert {name: s.ssh.transport for name, s in ((h.name, f.access(h)) for h in f.hosts)} == transports
         for name, transport in transports.items():
             assert len(transport._channels.values()) == 1, name
         follower.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from herd.cli.options import with_become
+from herd.cli.fleets import with_become
 from herd.errors import InventoryError
 from herd.inventory import load_inventory
 from herd.inventory.model import Host

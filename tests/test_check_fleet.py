@@ -485,15 +485,15 @@ def test_nagios_command_definition_runs(fleet, home):
 def test_closing_a_fleet_does_not_wait_for_a_host_abandoned_at_the_deadline(make_fleet):
     """check closes its Fleet right after the deadline: a host still in its SSH handshake must not hold it."""
     from herd.errors import HostTimeout
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, direct
     from herd.inventory import load_inventory
     from herd.ssh.connection import Connector
 
     small = make_fleet(hosts=1)
     small.pause_sshd("web01")
-    fleet = Fleet(load_inventory(str(small.inventory_path)).hosts, Connector(timeout=30))
+    fleet = Fleet(load_inventory(str(small.inventory_path)).hosts, direct(Connector(timeout=30)))
     try:
-        [result] = fleet.run(lambda client: client.all_process_info(), deadline=0.5)
+        [result] = fleet.run(lambda access: access.client().all_process_info(), deadline=0.5)
         assert isinstance(result.error, HostTimeout)
         assert result.error.reason == "no answer within 0.5 s"
         fleet.close()

@@ -16,7 +16,7 @@ import pytest
 
 from discover_host import PYTHON27, FakeHost, failure, report
 from herd.errors import SocketMissing, TunnelAmbiguous
-from herd.fleet.session import supervisor_error
+from herd.fleet.reach import supervisor_error
 from herd.ssh.discover import AGENT_SOURCE
 
 # Python 2.7 where the machine has one (pyenv's here; Debian's CI has none): the agent must run on it

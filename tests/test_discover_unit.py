@@ -15,7 +15,7 @@ import pytest
 
 from discover_host import FakeHost, failure, report
 from herd.errors import SocketMissing, SupervisorUnavailable
-from herd.fleet.session import supervisor_error
+from herd.fleet.reach import supervisor_error
 from herd.ssh.config import SSHTarget
 from herd.ssh.connection import SSHConnection
 from herd.ssh.discover import COMMON_SOCKETS, Found, SocketMemory, parse_failure

@@ -268,18 +268,18 @@ def test_follow_holds_one_connection_and_one_channel_per_host(seed):
 
 def test_reading_once_leaves_no_channel_open_on_a_kept_connection(seed):
     """herd shell keeps connections between commands: a tail must not leave its agent running."""
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, direct
     from herd.inventory import load_inventory
     from herd.operations.logs import LogRequest, read_logs
     from herd.ssh.connection import Connector
 
-    f = Fleet(load_inventory(str(seed.inventory_path)).hosts, Connector(timeout=10))
+    f = Fleet(load_inventory(str(seed.inventory_path)).hosts, direct(Connector(timeout=10)))
     try:
         for _ in range(2):
             report = read_logs(f, LogRequest(("tornado",), lines=2), final=True)
             assert report.exit_code == 0 and all(len(p.lines) == 2 for h in report.hosts for p in h.logs)
             report.close()
-        for name, session in f.sessions.items():
+        for name, session in ((h.name, f.access(h)) for h in f.hosts):
             time.sleep(0.2)
             assert len(session.ssh.transport._channels.values()) == 0, name
     finally:

@@ -373,7 +373,7 @@ def test_no_keep_means_no_keeper_contacted(tmp_path, monkeypatch, capsys):
 
 
 def test_the_keepers_inventory_memo_parses_once_per_content_and_home(tmp_path, monkeypatch):
-    from herd.keeper.scope import InventoryMemo
+    from herd.keeper.pools import InventoryMemo
 
     path = tmp_path / "inventory.yaml"
     path.write_text("hosts:\n  web01:\n")

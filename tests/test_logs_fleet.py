@@ -149,7 +149,19 @@ def consecutive(numbers: list[int]) -> bool:
 # -- reading once --------------------------------------------------------------------
 
 
+def settled(fleet, lines: int = 3) -> None:
+    """A young fleet (this module run first, or alone) has written fewer ticks than a test reads back."""
+    def enough(host: str, channel: str) -> bool:
+        rpc = fleet.rpc(host).supervisor
+        text = (rpc.tailProcessStdoutLog if channel == "stdout" else rpc.tailProcessStderrLog)("worker", 0, 4096)[0]
+        return text.count(" tick ") >= lines
+
+    wait_until(lambda: all(enough(h.name, c) for h in fleet.hosts for c in ("stdout", "stderr")), 30,
+               f"{lines} lines of worker's stdout and stderr on every host")
+
+
 def test_tail_stdout_and_stderr_of_every_host_with_prefixes(fleet, home):
+    settled(fleet)
     run = herd("tail", "worker", "-n", "3", "-i", str(fleet.inventory_path), home=home)
     assert run.code == 0, run.err
     assert run.err == ""
@@ -169,6 +181,7 @@ def test_tail_stdout_and_stderr_of_every_host_with_prefixes(fleet, home):
 
 
 def test_lines_and_bytes(fleet, home):
+    settled(fleet, 5)
     five = herd("tail", "worker", "-n", "5", "-H", "web01", "--no-prefix", "-i", str(fleet.inventory_path),
                 home=home)
     assert five.code == 0, five.err

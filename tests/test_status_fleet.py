@@ -154,19 +154,19 @@ def test_stopped_process_exits_3(fleet, home):
 
 def test_status_reuses_one_connection(fleet):
     """A second status on the same Fleet costs a round trip, not a handshake."""
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, direct
     from herd.inventory import load_inventory
     from herd.operations.status import fetch_status
     from herd.ssh.connection import Connector
 
     inventory = load_inventory(str(fleet.inventory_path))
-    f = Fleet(inventory.hosts, Connector(timeout=10))
+    f = Fleet(inventory.hosts, direct(Connector(timeout=10)))
     try:
         first = fetch_status(f, [])
-        transports = {name: s.ssh.transport for name, s in f.sessions.items()}
+        transports = {name: s.ssh.transport for name, s in ((h.name, f.access(h)) for h in f.hosts)}
         second = fetch_status(f, [])
         assert first.exit_code == second.exit_code == 0
-        assert {name: s.ssh.transport for name, s in f.sessions.items()} == transports
+        assert {name: s.ssh.transport for name, s in ((h.name, f.access(h)) for h in f.hosts)} == transports
         # one channel per host carried both calls
         for name, transport in transports.items():
             assert len(transport._channels.values()) == 1, name

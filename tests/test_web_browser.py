@@ -17,7 +17,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from helpers import edit_inventory
-from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
+from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.testing.pytest_plugin import module_fleet
 from webtools import WebServer, chrome, serve_dashboard, start_web, wait_for
 
@@ -215,7 +215,7 @@ def test_host_text_is_shown_as_text_never_as_html(tmp_path: Path) -> None:
     from herd.web.actions import Dashboard
 
     evil = FakeHost("web01", FakeSupervisor([ProgramSpec(XSS), ProgramSpec("worker")]))
-    dashboard = Dashboard(Inventory("fake.yaml", (evil.host,)), [evil.host], FakePool([evil]), interval=0.2)
+    dashboard = Dashboard(Inventory("fake.yaml", (evil.host,)), [evil.host], FakeSource([evil]), interval=0.2)
     web = serve_dashboard(dashboard, tmp_path)
     driver = chrome()
     try:

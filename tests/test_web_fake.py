@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from herd.inventory.model import Expectation, Inventory
-from herd.testing.fake import FakeHost, FakePool, FakeSupervisor, ProgramSpec
+from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.web.actions import Dashboard, Refused
 from webtools import Events, http, serve_dashboard, wait_for
 
@@ -40,7 +40,7 @@ def hosts(count: int = 2, **worker) -> list[FakeHost]:
 def dashboard(fakes: list[FakeHost], interval: float = 0.1, **inventory) -> Dashboard:
     inv = Inventory("fake.yaml", tuple(h.host for h in fakes), groups={"web": tuple(h.name for h in fakes)},
                     **inventory)
-    return Dashboard(inv, [h.host for h in fakes], FakePool(fakes), interval=interval)
+    return Dashboard(inv, [h.host for h in fakes], FakeSource(fakes), interval=interval)
 
 
 @pytest.fixture(autouse=True)

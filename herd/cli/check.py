@@ -24,7 +24,11 @@ from urllib.parse import urlsplit
 
 import click
 
-from herd.cli.options import FleetOptions, command_start, fleet_options, load_selected, new_fleet
+from herd.cli.fleets import command_start, load_selected, new_fleet
+
+from herd.cli.options import fleet_options
+
+from herd.settings import FleetOptions
 from herd.files import write_atomically
 from herd.operations.ping import Pinger
 

@@ -8,7 +8,10 @@ from typing import Any
 import click
 
 from herd import __version__
-from herd.cli.options import FleetOptions, dry_run_option, emit_report, fleet_options, open_fleet, output_option
+from herd.cli.fleets import open_fleet
+from herd.cli.options import dry_run_option, fleet_options, output_option
+from herd.cli.output import emit_report
+from herd.settings import FleetOptions
 from herd.errors import HerdError, UsageError
 
 EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (or a confirmation was declined); "
@@ -84,7 +87,7 @@ def remove(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool
 
 def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> tuple[Any, list[Any]]:
     """The inventory and selected hosts, once the user confirmed (on a terminal) or passed --yes."""
-    from herd.cli.options import load_selected
+    from herd.cli.fleets import load_selected
 
     inventory, hosts = load_selected(opts, default_all=False)
     names = ", ".join(h.name for h in hosts)

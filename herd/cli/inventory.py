@@ -6,7 +6,11 @@ import json
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, load_selected, output_option
+from herd.cli.fleets import load_selected
+
+from herd.cli.options import fleet_options, output_option
+
+from herd.settings import FleetOptions
 
 
 @click.command("inventory")

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, open_fleet, use_color
+from herd.cli.fleets import open_fleet
+
+from herd.cli.options import fleet_options
+
+from herd.cli.output import use_color
+
+from herd.settings import FleetOptions
 from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -193,8 +199,7 @@ def _write(lines: list[str], stream=None) -> None:
 
 def _abort(fleet: "Fleet") -> bool:
     """Drop every connection now (threads may still be using them); the command is leaving."""
-    for session in fleet.sessions.values():
-        session.abort()
+    fleet.abort()
     return True
 
 

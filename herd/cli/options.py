@@ -1,7 +1,9 @@
-"""Options every fleet command shares, and turning them into a Fleet.
+"""The options every fleet command shares (-i, -a/-g/-H, --timeout ...), and -o / --dry-run.
 
-The heavy modules (yaml, paramiko) are imported only when a command runs,
-so ``herd --help`` stays fast.
+What the options are turned into lives elsewhere: the settings in
+herd/settings.py (FleetOptions), the Fleet in herd/cli/fleets.py, logging
+and output in herd/cli/output.py.  The heavy modules (yaml, paramiko) are
+imported only when a command runs, so ``herd --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,38 +11,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import click
 
-if TYPE_CHECKING:
-    from herd.fleet import Fleet, SessionPool
-    from herd.inventory import Inventory
+from herd.cli.output import setup_logging
+from herd.settings import FleetOptions
 
 log = logging.getLogger("herd")
-
-
-@dataclass(frozen=True)
-class FleetOptions:
-    """The shared options of one command line."""
-
-    inventory: str | None
-    all_hosts: bool
-    groups: tuple[str, ...]
-    patterns: tuple[str, ...]
-    timeout: float
-    forks: int
-    accept_new: bool
-    verbose: int
-    become: bool | None = None   # --become / --no-become: overrides the inventory's become for this run
-    keep: str | None = None      # --keep DURATION / --no-keep ("0"): read by the keeper client (herd/keeper)
-    skip_vaulted: bool = False   # --skip-vaulted / $HERD_SKIP_VAULTED: go on without vault-encrypted vars files
-
-    @property
-    def has_selector(self) -> bool:
-        return self.all_hosts or bool(self.groups) or bool(self.patterns)
 
 
 def _inventory_names(ctx: click.Context, kind: str) -> list[str]:
@@ -118,7 +96,7 @@ def _check_keep(value: str | None) -> str | None:
         try:
             parse_duration(value)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--keep'") from None
+            raise click.BadParameter(str(exc), param_hint="'--keep'") from exc
     return value
 
 
@@ -153,169 +131,6 @@ def fleet_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class SafeFormatter(logging.Formatter):
-    """herd's log lines, terminal-safe: a message may quote what a host sent (herd.text)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        from herd import text
-
-        return text.block(super().format(record))
-
-
-def setup_logging(verbose: int) -> None:
-    """herd's own messages on stderr: warnings always, info with -v, debug with -vv."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter("herd: %(message)s"))
-    root = logging.getLogger("herd")
-    root.handlers[:] = [handler]
-    root.propagate = False
-    root.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
-    # paramiko logs refused channels at ERROR; herd reports those itself, in plain words.
-    paramiko_log = logging.getLogger("paramiko")
-    paramiko_log.propagate = False
-    paramiko_log.handlers[:] = [handler] if verbose >= 3 else [logging.NullHandler()]
-    paramiko_log.setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
-
-
-@dataclass
-class ShellScope:
-    """What the interactive shell lends to the commands typed in it.
-
-    Commands find it as the root click context's ``obj``: they then use the
-    shell's inventory and its kept-open sessions, and, without selectors of
-    their own, the shell's host selection.  ``explicit`` is False when the
-    shell was started without selectors: its selection (every host) is then
-    good for reading, and commands that change things still ask for one.
-    """
-
-    inventory: "Inventory"
-    pool: "SessionPool"
-    hosts: list
-    explicit: bool
-    become: bool | None = None   # the shell's --become/--no-become, for commands typed in it
-
-
-def shell_scope() -> ShellScope | None:
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    return obj if isinstance(obj, ShellScope) else None
-
-
-def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory", list]:
-    """Find and validate the inventory, then apply the selectors."""
-    from dataclasses import replace
-
-    from herd.errors import UsageError
-    from herd.inventory import find_inventory, read_inventory, select_hosts
-
-    scope = shell_scope()
-    if scope is not None:
-        if opts.inventory is not None:
-            raise UsageError("-i/--inventory applies to the whole shell: give it to `herd shell`")
-        if not opts.has_selector:
-            if not (scope.explicit or default_all):
-                raise UsageError("this command changes things: choose hosts first (hosts -a, hosts -g NAME, "
-                                 "hosts -H PATTERN) or add -a/-g/-H to the command")
-            return scope.inventory, with_become(list(scope.hosts), opts.become)
-        inventory = scope.inventory
-        if opts.become is None:
-            opts = replace(opts, become=scope.become)
-    else:
-        path, how = find_inventory(opts.inventory)
-        inventory = _read_inventory(path, opts.skip_vaulted)
-        log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
-    hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
-                         patterns=opts.patterns, default_all=default_all)
-    return inventory, with_become(hosts, opts.become)
-
-
-def _read_inventory(path: str, skip_vaulted: bool) -> "Inventory":
-    """The inventory at ``path``; inside a keeper, parsed once per content (herd/keeper/scope.py)."""
-    from herd.inventory import read_inventory
-    from herd.keeper.scope import keeper_scope
-
-    keeper = keeper_scope()
-    if keeper is not None:
-        return keeper.pools.inventories.read(path, skip_vaulted=skip_vaulted)
-    return read_inventory(path, skip_vaulted=skip_vaulted)
-
-
-def with_become(hosts: list, become: bool | None) -> list:
-    """The hosts with ``become`` forced on or off by --become/--no-become (None: as the inventory says)."""
-    from dataclasses import replace
-
-    return hosts if become is None else [replace(h, become=become) for h in hosts]
-
-
-def open_fleet(opts: FleetOptions, *, default_all: bool,
-               selected: tuple["Inventory", list] | None = None) -> "Fleet":
-    """The selected hosts as a Fleet, ready to run tasks (connections open lazily).
-
-    ``selected`` is what load_selected already returned, for commands that
-    read the inventory themselves first: it is loaded and validated once.
-    Inside the shell the Fleet borrows the shell's open sessions.  A Fleet
-    is a context manager: ``with open_fleet(...) as fleet:`` closes it.
-    """
-    from herd.fleet import Fleet
-
-    inventory, hosts = selected if selected is not None else load_selected(opts, default_all=default_all)
-    scope = shell_scope()
-    if scope is not None:
-        _check_shell_connector(opts, scope.pool.connector)
-        return Fleet(hosts, scope.pool.connector, forks=opts.forks, pool=scope.pool)
-    return new_fleet(opts, inventory.path, hosts)
-
-
-def new_fleet(opts: FleetOptions, inventory_path: str, hosts: list, timeout: float | None = None) -> "Fleet":
-    """A Fleet on new connections, or, inside a keeper, on the keeper's kept ones (herd/keeper/scope.py)."""
-    from herd.fleet import Fleet
-    from herd.keeper.scope import keeper_scope
-
-    keeper = keeper_scope()
-    if keeper is not None:
-        return keeper.fleet(opts, inventory_path, hosts, timeout=timeout)
-    return Fleet(hosts, make_connector(opts, inventory_path, timeout=timeout), forks=opts.forks)
-
-
-def command_start() -> float | None:
-    """time.monotonic() when the user's herd process started, when a keeper runs the command; else None."""
-    from herd.keeper.scope import keeper_scope
-
-    keeper = keeper_scope()
-    return keeper.started if keeper is not None else None
-
-
-def make_connector(opts: FleetOptions, inventory_path: str, timeout: float | None = None) -> Any:
-    """The Connector of one command: its timeout, host-key policy, and the sockets found before."""
-    from herd.ssh.connection import Connector
-    from herd.ssh.discover import SocketMemory
-
-    return Connector(timeout=opts.timeout if timeout is None else timeout, accept_new=opts.accept_new,
-                     sockets=SocketMemory.for_inventory(inventory_path))
-
-
-def _check_shell_connector(opts: FleetOptions, connector: Any) -> None:
-    """In the shell, refuse connection options the shell's open connections cannot honour."""
-    from click.core import ParameterSource
-
-    from herd.errors import UsageError
-
-    ctx = click.get_current_context(silent=True)
-    typed = ctx is not None and ctx.get_parameter_source("timeout") is ParameterSource.COMMANDLINE
-    if typed and opts.timeout != connector.timeout:
-        raise UsageError("--timeout applies to the shell's connections: give it to `herd shell`")
-    if opts.accept_new and not connector.accept_new:
-        raise UsageError("--accept-new applies to the shell's connections: give it to `herd shell`")
-
-
-def use_color(stream: Any = None) -> bool:
-    """Colour only on a terminal, and never with NO_COLOR set."""
-    if "NO_COLOR" in os.environ:
-        return False
-    stream = stream or sys.stdout
-    return bool(getattr(stream, "isatty", lambda: False)())
-
-
 def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``-o table|json`` (the table is for people, JSON for scripts)."""
     return click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
@@ -327,14 +142,3 @@ def dry_run_option(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Say what would be done on which host; change nothing.")(func)
 
 
-def emit_report(report: Any, output: str) -> int:
-    """Print an ActionReport as lines or JSON; return its exit code."""
-    import json
-
-    from herd.render.actions import action_json, action_lines
-
-    if output == "json":
-        click.echo(json.dumps(action_json(report), indent=2))
-    else:
-        click.echo("\n".join(action_lines(report, use_color())))
-    return report.exit_code

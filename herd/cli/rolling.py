@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, load_selected, open_fleet, use_color
+from herd.cli.fleets import load_selected, open_fleet
+
+from herd.cli.options import fleet_options
+
+from herd.cli.output import use_color
+
+from herd.settings import FleetOptions
 from herd.errors import UsageError
 
 if TYPE_CHECKING:

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import click
 
 from herd import text as safe
-from herd.cli.options import (FleetOptions, ShellScope, fleet_options, load_selected, make_connector, shell_scope,
-                              with_become)
+from herd.cli.fleets import ShellScope, load_selected, shell_scope, with_become
+from herd.cli.options import fleet_options
+from herd.settings import FleetOptions
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
 
 if TYPE_CHECKING:
@@ -443,10 +444,10 @@ class Shell:
     # -- completion and history -------------------------------------------
 
     def _fetch_processes(self, hosts: list["Host"]) -> dict[str, list["ProcessInfo"]]:
-        from herd.fleet import Fleet
+        from herd.fleet import Fleet, borrowed
 
-        fleet = Fleet(hosts, self.scope.pool.connector, forks=self.forks, pool=self.scope.pool)
-        results = fleet.run(lambda client: client.all_process_info())
+        fleet = Fleet(hosts, borrowed(self.scope.pool), forks=self.forks)
+        results = fleet.run(lambda access: access.client().all_process_info())
         return {r.name: list(r.value or []) for r in results if r.ok}
 
     def _setup_readline(self) -> None:
@@ -513,6 +514,7 @@ def shell(fleet_opts: FleetOptions) -> int:
     from stdin interrupted (Ctrl-C).
     """
     from herd.fleet import SessionPool
+    from herd.fleet.source import make_connector
 
     if shell_scope() is not None:
         raise UsageError("already in the shell (quit leaves it)")

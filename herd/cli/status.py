@@ -6,7 +6,13 @@ import json
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, open_fleet, use_color
+from herd.cli.fleets import open_fleet
+
+from herd.cli.options import fleet_options
+
+from herd.cli.output import use_color
+
+from herd.settings import FleetOptions
 
 
 @click.command()

@@ -58,7 +58,7 @@ def _cut(line: str, width: int, color: bool) -> str:
 def watch(fleet: Fleet, names: Sequence[str], interval: float, color: bool) -> int:
     """Run until q / Ctrl-C; full screen on a terminal, repeated tables otherwise."""
     with Poller(fleet, interval, names) as poller:
-        poller.wait_first(fleet.connector.timeout + 1)
+        poller.wait_first(fleet.timeout + 1)
         if sys.stdout.isatty() and sys.stdin.isatty():
             return _screen(poller, names, color)
         return _plain(poller, names, color, sys.stdout)

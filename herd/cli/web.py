@@ -10,7 +10,11 @@ from pathlib import Path
 
 import click
 
-from herd.cli.options import FleetOptions, fleet_options, load_selected
+from herd.cli.fleets import load_selected
+
+from herd.cli.options import fleet_options
+
+from herd.settings import FleetOptions
 from herd.errors import EXIT_INTERRUPTED, UsageError
 
 DEFAULT_PORT = 8765
@@ -94,7 +98,7 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
         import uvicorn
     except ImportError:
         raise UsageError("herd web needs its extra: pip install 'herd[web]'") from None
-    from herd.fleet import SessionPool
+    from herd.fleet import SessionPool, borrowed
     from herd.ssh.connection import Connector
     from herd.web.actions import Dashboard
     from herd.web.app import Web, create_app
@@ -113,7 +117,7 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
         _write_token(Path(token_file), token)
     audit = AuditLog(Path(audit_log) if audit_log else default_audit_path())
     pool = SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
-    dashboard = Dashboard(inventory, hosts, pool, interval=interval, forks=fleet_opts.forks,
+    dashboard = Dashboard(inventory, hosts, borrowed(pool), interval=interval, forks=fleet_opts.forks,
                           follow_fleet=_follow_fleet(fleet_opts))
     web_app = Web(dashboard, Guard(token, port, host, allow_hosts), audit, read_only=read_only)
     shown = f"[{host}]" if ":" in host else host
@@ -138,11 +142,11 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
 
 def _follow_fleet(opts: FleetOptions):
     """Log follows get connections of their own (see herd/web/actions.py)."""
-    from herd.fleet import Fleet
+    from herd.fleet import Fleet, direct
     from herd.ssh.connection import Connector
 
     def make(hosts):
-        return Fleet(list(hosts), Connector(timeout=opts.timeout, accept_new=False), forks=opts.forks)
+        return Fleet(list(hosts), direct(Connector(timeout=opts.timeout, accept_new=False)), forks=opts.forks)
     return make
 
 

@@ -5,6 +5,12 @@ error), in inventory order, and the caller takes decisions (exit codes,
 halting a roll) on the collected results.  One host's failure never stops
 or delays another beyond the timeout: hosts run in daemon threads, and a
 host still busy at the deadline is reported as timed out and abandoned.
+
+Every per-host call in herd goes through :meth:`Fleet.attempt`, which holds
+the one error policy (a host error resets that host's session; a bug in
+herd becomes that host's UnexpectedError, never the others'); every thread
+per host is started by :func:`in_parallel` (one-shot) or
+:meth:`Fleet.spawn` (long-lived views: poller, follower).
 """
 
 from __future__ import annotations
@@ -16,18 +22,19 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generic, Iterable, Sequence, TypeVar
 
-from herd.errors import HerdError, HostError, HostTimeout
-from herd.fleet.session import SessionPool
+from herd.errors import HerdError, HostError, HostTimeout, UnexpectedError
+from herd.fleet.access import HostAccess
+from herd.fleet.source import SessionSource
 from herd.inventory.model import Host
-from herd.ssh.connection import Connector
-from herd.supervisor.client import SupervisorClient
 
 T = TypeVar("T")
-Task = Callable[[SupervisorClient], T]
+Item = TypeVar("Item")
+Task = Callable[[HostAccess], T]
 
 log = logging.getLogger("herd.fleet")
 
 READ_GRACE = 0.25   # seconds past a read-only command's budget for a step's own timeout to report
+JOIN_STEP = 0.2     # joins in short steps: the main thread stays responsive to Ctrl-C
 
 
 @dataclass
@@ -48,24 +55,25 @@ class HostResult(Generic[T]):
 
 
 class Fleet:
-    """The selected hosts, their (reusable) sessions, and parallel execution."""
+    """The selected hosts, the source of their sessions, and parallel execution."""
 
-    def __init__(self, hosts: Sequence[Host], connector: Connector, forks: int = 50,
-                 pool: SessionPool | None = None, reopen_dead: bool = False) -> None:
-        """With ``pool``, sessions are borrowed from it and stay open after close().
+    def __init__(self, hosts: Sequence[Host], source: SessionSource, forks: int = 50) -> None:
+        """``source`` lends each host's session (herd/fleet/source.py); the Fleet closes it at close().
 
-        ``reopen_dead``: in read-only runs, a kept connection found dead
-        (its transport closed under the call) is reopened and the task run
-        again, once, within the same deadline (the keeper's fleets).
+        ``forks`` bounds the handshakes in flight, across every run of this Fleet.
         """
         self.hosts = list(hosts)
-        self.reopen_dead = reopen_dead
-        self.connector = connector
+        self.source = source
         self.forks = max(1, forks)
-        self._owns_sessions = pool is None
-        pool = pool or SessionPool(connector)
-        self.sessions = {h.name: pool.session(h) for h in self.hosts}
+        self._slots = threading.Semaphore(self.forks)
+        self._sessions = {h.name: source.session(h) for h in self.hosts}
+        self._by_name = {h.name: h for h in self.hosts}
         self._abandoned: set[str] = set()
+
+    @property
+    def timeout(self) -> float:
+        """The per-step time bound of the hosts' connections (--timeout)."""
+        return self.source.timeout
 
     @property
     def read_budget(self) -> float:
@@ -74,7 +82,60 @@ class Fleet:
         Connecting and every call of a host together: that is what lets
         ``--timeout`` be a budget the user can count on (docs/commands.md).
         """
-        return self.connector.timeout
+        return self.source.timeout
+
+    def access(self, host: Host | str) -> HostAccess:
+        """The session of one of the fleet's hosts (by Host or inventory name)."""
+        return self._sessions[host if isinstance(host, str) else host.name]
+
+    def host(self, name: str) -> Host:
+        """One of the fleet's hosts by its inventory name."""
+        return self._by_name[name]
+
+    # -- one host ------------------------------------------------------------------
+
+    def attempt(self, host: Host, task: Task[T], *, idempotent: bool = False) -> HostResult[T]:
+        """``task(access)`` on one host under herd's error policy; never raises for the host's sake.
+
+        - a HostError (the host, its connection, its supervisord) resets the
+          host's session, so the next use connects afresh;
+        - another HerdError (a fault, a log gone) leaves the session alone;
+        - any other exception is a bug in herd: logged with its traceback at
+          -vv, the session reset (its state is unknown), and the host's
+          result an UnexpectedError, so one host's bug never takes the
+          others down.
+
+        ``idempotent``: the task may run twice; on a source that reopens dead
+        connections (the keeper's), a kept connection found dead under the
+        call is reopened and the task run once more.  A handshake takes one
+        of the fleet's ``forks`` slots; a call on a live connection takes none.
+        """
+        access = self.access(host)
+        with contextlib.nullcontext() if access.connected else self._slots:
+            retry = idempotent and self.source.reopen_dead and access.connected
+            try:
+                try:
+                    return HostResult(host, value=task(access))
+                except HostError as exc:
+                    if not (retry and not access.connected):
+                        raise
+                    log.info("%s: the kept connection was dead (%s); connecting again", host.name, exc.reason)
+                    access.reset()
+                    return HostResult(host, value=task(access))
+            except HostError as exc:
+                access.reset()
+                return HostResult(host, error=exc)
+            except HerdError as exc:
+                return HostResult(host, error=exc)
+            except Exception as exc:  # a bug must not take the other hosts down
+                log.debug("%s: unexpected error", host.name, exc_info=True)
+                access.reset()
+                error = UnexpectedError(host.name, f"unexpected error: {type(exc).__name__}: {exc} "
+                                                   f"(-vv shows where)")
+                error.__cause__ = exc
+                return HostResult(host, error=error)
+
+    # -- every host ----------------------------------------------------------------
 
     def read(self, task: Task[T]) -> list[HostResult[T]]:
         """run() for a read-only task: every host is done or abandoned within the read budget.
@@ -86,57 +147,37 @@ class Fleet:
 
     def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
             deadline: float | None = None, grace: float = 0.0, idempotent: bool = False) -> list[HostResult[T]]:
-        """Run ``task(client)`` on each host in parallel; results in inventory order.
+        """Run ``task(access)`` on each host in parallel; results in inventory order.
 
         ``deadline`` (seconds from now) bounds the whole run: a host still
         busy then (plus ``grace``) gets a HostTimeout result and its session
-        is dropped.  ``idempotent``: the task may run twice on a host (see
-        ``reopen_dead``).
+        is dropped.  ``idempotent``: see attempt().
         """
         targets = list(self.hosts if hosts is None else hosts)
-        results: dict[str, HostResult[T]] = {}
-        slots = threading.Semaphore(self.forks)
-        threads = [threading.Thread(target=self._run_one, args=(h, task, results, slots, idempotent),
-                                    name=f"herd-{h.name}", daemon=True) for h in targets]
         end = None if deadline is None else time.monotonic() + deadline + grace
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(None if end is None else max(0.0, end - time.monotonic()))
-        return [results.get(h.name) or self._abandon(h, deadline) for h in targets]
+        results = in_parallel(targets, lambda h: self.attempt(h, task, idempotent=idempotent),
+                              end=end, name=lambda h: f"herd-{h.name}")
+        return [result or self._abandon(h, deadline) for h, result in zip(targets, results)]
 
-    def _run_one(self, host: Host, task: Task[T], results: dict[str, HostResult[T]],
-                 slots: threading.Semaphore, idempotent: bool = False) -> None:
-        session = self.sessions[host.name]
-        # --forks bounds the handshakes in flight (the controller's CPU, the hosts' sshd MaxStartups);
-        # a call on a connection kept open (shell, keeper, web) is one round trip and takes no slot.
-        with contextlib.nullcontext() if session.connected else slots:
-            retry = idempotent and self.reopen_dead and session.connected
-            try:
-                try:
-                    value = task(session.client())
-                except HostError as exc:
-                    if not (retry and not session.connected):
-                        raise
-                    log.info("%s: the kept connection was dead (%s); connecting again", host.name, exc.reason)
-                    session.reset()
-                    value = task(session.client())
-                results[host.name] = HostResult(host, value=value)
-            except HostError as exc:
-                session.reset()
-                results[host.name] = HostResult(host, error=exc)
-            except HerdError as exc:
-                results[host.name] = HostResult(host, error=exc)
-            except Exception as exc:  # a bug must not take the other hosts down
-                log.exception("%s: unexpected error", host.name)
-                session.reset()
-                results[host.name] = HostResult(host, error=HostError(
-                    host.name, f"unexpected error: {type(exc).__name__}: {exc}"))
+    def spawn(self, body: Callable[[HostAccess], None], *, hosts: Iterable[Host] | None = None,
+              name: str = "herd") -> list[threading.Thread]:
+        """Start ``body(access)`` for each host in a daemon thread of its own; the started threads.
+
+        For long-lived views (poller, follower) whose loop per host runs until
+        they stop it; each step of the loop goes through attempt().
+        """
+        chosen = list(self.hosts if hosts is None else hosts)
+        return _start(chosen, lambda host: body(self.access(host)), lambda host: f"{name}-{host.name}")
 
     def _abandon(self, host: Host, deadline: float | None) -> HostResult[T]:
         self._abandoned.add(host.name)
-        self.sessions[host.name].abort()
+        self.access(host).abort()
         return HostResult(host, error=HostTimeout(host.name, f"no answer within {deadline:g} s"))
+
+    def abort(self) -> None:
+        """Drop every host's connection from another thread: a call blocked on a dead link fails now."""
+        for session in self._sessions.values():
+            session.abort()
 
     def __enter__(self) -> "Fleet":
         return self
@@ -145,11 +186,42 @@ class Fleet:
         self.close()
 
     def close(self) -> None:
-        """Close every session it owns; never waits for a host abandoned at a deadline."""
-        for name, session in self.sessions.items():
-            if name in self._abandoned:
-                session.abort()  # its thread may still hold the session in a handshake
-            elif self._owns_sessions:
-                session.close()
-        if self._owns_sessions:
-            self.connector.close()
+        """Give the sessions back to the source; never waits for a host abandoned at a deadline."""
+        for name in self._abandoned:
+            self._sessions[name].abort()  # its thread may still hold the session in a handshake
+        self.source.close()
+
+
+def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float | None = None,
+                name: Callable[[Item], str] = lambda item: "herd") -> list[T | None]:
+    """``work(item)`` for every item at once, each in a daemon thread; results in order.
+
+    ``end`` (time.monotonic()): stop waiting then; an item not finished by
+    then has None and its thread is left to finish on its own.  ``work``
+    must not raise (Fleet.attempt never does); if it does, the item's
+    result is None and the exception is logged.
+    """
+    results: list[T | None] = [None] * len(items)
+
+    def one(index: int) -> None:
+        try:
+            results[index] = work(items[index])
+        except Exception:  # noqa: BLE001 - the caller reports a missing result
+            log.exception("parallel step failed")
+
+    threads = _start(list(range(len(items))), one, lambda index: name(items[index]))
+    for thread in threads:
+        while thread.is_alive():
+            left = JOIN_STEP if end is None else min(JOIN_STEP, end - time.monotonic())
+            if left <= 0:
+                break
+            thread.join(left)
+    return results
+
+
+def _start(items: Sequence[Item], body: Callable[[Item], None], name: Callable[[Item], str]) -> list[threading.Thread]:
+    """A started daemon thread running ``body(item)`` for each item: herd's only thread per host."""
+    threads = [threading.Thread(target=body, args=(item,), name=name(item), daemon=True) for item in items]
+    for thread in threads:
+        thread.start()
+    return threads

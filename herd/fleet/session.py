@@ -4,30 +4,22 @@ A ``HostSession`` connects lazily, on first use, and then keeps its SSH
 transport and its RPC channel open for as long as it lives, so that a shell,
 a live view or a follow loop pays one round trip per call, not a handshake.
 After a host error the session drops its connection and reconnects on the
-next use.
-
-The SSH layer reports tunnel failures in neutral terms (no socket at a path,
-permission denied for a user); ``supervisor_error`` here says what they mean
-for supervisord and what fixes them.
+next use.  How the client reaches supervisord over the connection (the
+socket or URL, discovery, what a tunnel failure means) is herd/fleet/reach.py.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Sequence
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
-from herd.errors import (HostError, SocketMissing, SupervisorUnavailable, TunnelAmbiguous, TunnelDenied,
-                         TunnelRefused)
-from herd.inventory.model import DISCOVER, Host, SupervisorTarget
+from herd.fleet.reach import supervisor_client
+from herd.inventory.model import Host, SupervisorTarget
 from herd.ssh.config import resolve_target
 from herd.ssh.connection import CommandResult, Connector, SSHConnection
-from herd.ssh.discover import COMMON_SOCKETS, Found
 from herd.supervisor.client import SupervisorClient
-from herd.supervisor.transport import RPCPipe, basic_auth
 
 if TYPE_CHECKING:
     import paramiko
@@ -122,7 +114,7 @@ class HostSession:
             if self._client is None or self._ssh is None or not self._ssh.alive:
                 self._drop()
                 self._ssh = self._link.acquire(self.host, self)
-                self._client = self._make_client(self._ssh)
+                self._client = supervisor_client(self.host, self._ssh, self._connector)
             return self._client
 
     def open_tcp(self, host: str, port: int, timeout: float) -> paramiko.Channel:
@@ -177,141 +169,6 @@ class HostSession:
         if self._ssh is not None:
             self._link.release(self._ssh, self)
         self._client = self._ssh = None
-
-    def _make_client(self, ssh: SSHConnection) -> SupervisorClient:
-        target = self.host.supervisor
-        try:
-            password = target.password()
-        except ValueError as exc:
-            raise SupervisorUnavailable(self.name, str(exc)) from None
-        if not target.url and target.socket == DISCOVER:
-            return self._discovered_client(ssh, target, password)
-        if target.url:
-            parts = urlsplit(target.url)
-            host, port = parts.hostname or "127.0.0.1", parts.port or 80
-
-            def opener() -> object:
-                with supervisor_errors(tcp=True):
-                    return ssh.open_tcp(host, port)
-        else:
-            path = target.socket or ""
-
-            def opener() -> object:
-                with supervisor_errors():
-                    return ssh.open_unix(path)
-        pipe = RPCPipe(opener, basic_auth(target.username, password), timeout=self._connector.timeout)
-        return SupervisorClient(self.name, pipe, endpoint=target.endpoint, timeout=self._connector.timeout,
-                                has_credentials=bool(target.username))
-
-
-    def _discovered_client(self, ssh: SSHConnection, target: SupervisorTarget,
-                           password: str | None) -> SupervisorClient:
-        """The inventory names no socket: find supervisord as supervisorctl would (herd/ssh/discover.py).
-
-        The channel that found it carries the first calls.  A socket
-        remembered from an earlier run is opened directly instead; when it no
-        longer answers, it is forgotten and supervisord found again, once.
-        """
-        first, found = self._remembered(ssh)
-        if first is None:
-            with supervisor_errors():
-                first, found = ssh.open_discovered()
-            for line in found.seen + found.notes:
-                log.info("%s: discovery: %s", self.name, line)
-            creds = "; with the credentials of that section" if found.username else ""
-            log.info("%s: found supervisord at %s (%s%s)", self.name, found.target, found.how, creds)
-            memory = self._connector.sockets
-            if memory is not None and found.is_unix and not found.username and not ssh.becomes:
-                memory.remember(self.name, _ssh_id(ssh), found)
-        pending = [first]
-
-        def opener() -> object:
-            if pending:
-                return pending.pop()
-            with supervisor_errors(tcp=not found.is_unix):
-                if found.is_unix:
-                    return ssh.open_unix(found.target)
-                host, _, port = found.target.rpartition(":")
-                return ssh.open_tcp(host, int(port))
-
-        username = target.username or found.username
-        secret = password if target.username else found.password
-        pipe = RPCPipe(opener, basic_auth(username, secret))
-        return SupervisorClient(self.name, pipe, endpoint=found.endpoint, timeout=self._connector.timeout,
-                                has_credentials=bool(username))
-
-    def _remembered(self, ssh: SSHConnection) -> tuple[Any, Found]:
-        """(channel, where) to a socket remembered for this host, or (None, ...) to discover."""
-        memory = self._connector.sockets
-        path = memory.recall(self.name, _ssh_id(ssh)) if memory is not None and not ssh.becomes else None
-        if path is None:
-            return None, Found("", "")
-        try:
-            chan = ssh.open_unix(path)
-        except (SupervisorUnavailable, TunnelRefused) as exc:
-            log.info("%s: the remembered socket %s does not answer (%s); looking for supervisord again",
-                     self.name, path, exc.reason)
-            memory.forget(self.name)   # type: ignore[union-attr]
-            return None, Found("", "")
-        log.info("%s: using socket %s, found on an earlier run", self.name, path)
-        return chan, Found(path, "remembered")
-
-
-LISTED = 5   # supervisords named in the one line that asks which (-v lists every one)
-
-
-@contextmanager
-def supervisor_errors(*, tcp: bool = False) -> Iterator[None]:
-    """Tunnel failures on the way to supervisord, re-raised as what they mean for it (SupervisorUnavailable)."""
-    try:
-        yield
-    except TunnelRefused as exc:
-        raise supervisor_error(exc, tcp=tcp) from None
-
-
-def supervisor_error(exc: TunnelRefused, *, tcp: bool = False) -> HostError:
-    """The sentence for a tunnel to supervisord that failed: what is wrong there and what fixes it."""
-    host = exc.host
-    if isinstance(exc, TunnelAmbiguous):
-        shown = list(exc.candidates[:LISTED])
-        if len(exc.candidates) > LISTED:
-            shown.append(f"and {len(exc.candidates) - LISTED} more (-v lists each)")
-        return SupervisorUnavailable(host, f"{len(exc.candidates)} supervisords run and the inventory names none: "
-                                           f"{'; '.join(shown)}; set supervisor.socket (or "
-                                           f"supervisor.url) to one, or name each under supervisors: "
-                                           f"{{NAME: {{socket: PATH}}}}")
-    if isinstance(exc, SocketMissing):
-        if not exc.path:
-            return SupervisorUnavailable(host, _nothing_found(exc))
-        return SupervisorUnavailable(host, f"no supervisord socket at {exc.path} (is supervisord running?)")
-    if isinstance(exc, TunnelDenied):
-        if exc.become:
-            return SupervisorUnavailable(host, f"{exc.reason} (become_user)")
-        return SupervisorUnavailable(host, f"{exc.reason} (set become: true in the inventory to reach it "
-                                           f"through sudo, log in as supervisord's user, or set chmod/chown in "
-                                           f"[unix_http_server])")
-    if tcp:
-        return SupervisorUnavailable(host, f"{exc.reason} (is supervisord running?)")
-    return exc
-
-
-def _nothing_found(exc: SocketMissing) -> str:
-    """Discovery found no socket: what it looked at, what it saw run, and what it could not see."""
-    if exc.running:
-        text = (f"found no supervisord socket: supervisord runs ({'; '.join(exc.running)}) but where it listens "
-                f"is not readable here; set become: true in the inventory, or supervisor.socket")
-    else:
-        text = (f"found no supervisord: no supervisord.conf in supervisorctl's search order names a socket, no "
-                f"supervisord process runs that herd could see, and none of the common paths exists "
-                f"({', '.join(COMMON_SOCKETS)}); set supervisor.socket in the inventory")
-    hidden = [n for n in exc.notes if "hidepid" in n]
-    return text + (f" ({hidden[0]})" if hidden else "")
-
-
-def _ssh_id(ssh: SSHConnection) -> str:
-    target = ssh.target
-    return f"{target.user}@{target.hostname}:{target.port}"
-
 
 class SessionPool:
     """One HostSession per target, kept across commands (the shell, live views), one connection per host.
@@ -384,10 +241,8 @@ class SessionPool:
             sessions, self._sessions = list(self._sessions.values()), {}
             discarded, self._discarded = self._discarded, []
             self._links = {}
-        for session in sessions:
-            session.close()
-        for session in discarded:
-            session.abort()  # a thread may still hold it in a handshake: never wait for it
+        for session in sessions + discarded:
+            session.abort()  # closes it; a thread still in its handshake (abandoned at a deadline) is not waited for
         self.connector.close()
 
 

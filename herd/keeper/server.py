@@ -32,7 +32,8 @@ from herd import __version__
 from herd.keeper import protocol
 from herd.keeper.capture import Capture
 from herd.keeper.paths import lock_path
-from herd.keeper.scope import KeeperScope, Pools
+from herd.keeper.pools import Pools
+from herd.keeper.scope import KeeperScope
 
 log = logging.getLogger("herd-keeper")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from herd.errors import Faults, HerdError, HostError, SupervisorFault
-from herd.fleet import Fleet
+from herd.fleet import Fleet, HostAccess
 from herd.operations import processes
 from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
@@ -45,12 +45,13 @@ def reread_diff(client: SupervisorClient) -> ConfigDiff:
     try:
         [[added, changed, removed]] = client.call("supervisor.reloadConfig")
     except SupervisorFault as fault:
-        raise HerdError(processes.fault_sentence(fault)) from None
+        raise HerdError(processes.fault_sentence(fault)) from fault
     return ConfigDiff(list(added), list(changed), list(removed))
 
 
 def reread(fleet: Fleet) -> ActionReport:
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         try:
             diff = reread_diff(client)
         except HerdError as exc:
@@ -66,7 +67,8 @@ def reread(fleet: Fleet) -> ActionReport:
 def avail(fleet: Fleet) -> ActionReport:
     """Every configured process: in use or available, autostart, priorities."""
 
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         return [_avail_line(info) for info in client.call("supervisor.getAllConfigInfo")]
 
     return report("avail", fleet.read(task), informational=True)
@@ -81,7 +83,8 @@ def _avail_line(info: dict[str, Any]) -> Outcome:
 
 
 def update(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float) -> ActionReport:
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         try:
             diff = reread_diff(client).only(groups)
         except HerdError as exc:
@@ -135,7 +138,8 @@ def _add_group(client: SupervisorClient, group: str, done: str) -> Outcome:
 
 
 def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool) -> ActionReport:
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         if dry_run:
             return [Outcome(g, "would add", changed=False) for g in groups]
         return [_add_group(client, g, "added process group") for g in groups]
@@ -144,7 +148,8 @@ def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool) -> ActionReport:
 
 
 def remove(fleet: Fleet, groups: Sequence[str], *, dry_run: bool) -> ActionReport:
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         if dry_run:
             return [Outcome(g, "would remove", changed=False) for g in groups]
         return [_remove_group(client, g) for g in groups]
@@ -167,7 +172,8 @@ def _remove_group(client: SupervisorClient, group: str) -> Outcome:
 def reload(fleet: Fleet, *, dry_run: bool, wait_timeout: float) -> ActionReport:
     """supervisord restarts itself (in place, same pid) and every process; wait until it is RUNNING again."""
 
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         if dry_run:
             return [Outcome("supervisord", "would restart supervisord and all its processes", changed=False)]
         client.call("supervisor.restart")
@@ -179,7 +185,8 @@ def reload(fleet: Fleet, *, dry_run: bool, wait_timeout: float) -> ActionReport:
 def shutdown(fleet: Fleet, *, dry_run: bool, wait_timeout: float) -> ActionReport:
     """supervisord stops every process and exits; wait until it no longer answers."""
 
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         if dry_run:
             return [Outcome("supervisord", "would shut down supervisord and all its processes", changed=False)]
         client.call("supervisor.shutdown")
@@ -215,7 +222,8 @@ def _await_supervisord(client: SupervisorClient, done: str, timeout: float, *, u
 def versions(fleet: Fleet) -> ActionReport:
     """Each host's supervisord version and XML-RPC API version (which says 3.0 on every release)."""
 
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         version = client.capabilities().version     # learnt once per connection (herd/supervisor/capabilities.py)
         api = client.call("supervisor.getAPIVersion")
         return [Outcome("supervisord", f"{version} (API {api})", changed=False)]

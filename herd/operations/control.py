@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from herd.errors import Faults, SupervisorFault, UsageError
-from herd.fleet import Fleet, HostResult
+from herd.fleet import Fleet, HostAccess, HostResult
 from herd.operations import processes
 from herd.operations.outcomes import ActionReport, HostOutcomes, Outcome
 from herd.supervisor import names as namespec
@@ -55,7 +55,8 @@ class HostPlan:
 def read_plans(fleet: Fleet, specs: Sequence[str], *, read_only: bool = False) -> list[HostResult[HostPlan]]:
     """Match the names on every host (one round trip each); within the read budget if ``read_only``."""
 
-    def task(client: SupervisorClient) -> HostPlan:
+    def task(access: HostAccess) -> HostPlan:
+        client = access.client()
         chosen, missing = namespec.select(specs, client.all_process_info())
         return HostPlan(chosen, missing)
 
@@ -79,8 +80,8 @@ def normalize_signal(value: str) -> str:
     if text.isdigit():
         try:
             return signals.Signals(int(text)).name[3:]
-        except ValueError:
-            raise UsageError(f"unknown signal number: {value}") from None
+        except ValueError as exc:
+            raise UsageError(f"unknown signal number: {value}") from exc
     name = text if text.startswith("SIG") else f"SIG{text}"
     if name not in signals.Signals.__members__:
         raise UsageError(f"unknown signal: {value} (e.g. HUP, TERM, USR1, or a number)")
@@ -94,7 +95,8 @@ def run_control(fleet: Fleet, request: ControlRequest) -> ActionReport:
     by_host = {r.name: r.value for r in plans if r.ok and r.value is not None}
     act = _dry_run if request.dry_run else ACTING[request.action]
 
-    def task(client: SupervisorClient) -> list[Outcome]:
+    def task(access: HostAccess) -> list[Outcome]:
+        client = access.client()
         plan = by_host[client.host]
         outcomes = act(client, plan.processes, request) if plan.processes else []
         return outcomes + [_missing(name, request) for name in plan.missing]
@@ -200,7 +202,8 @@ def _would(r: ControlRequest, info: ProcessInfo) -> str:
 def read_pids(fleet: Fleet, specs: Sequence[str]) -> ActionReport:
     """supervisorctl pid: supervisord's pid without names, else each named process's pid."""
     if not specs:
-        results = fleet.read(lambda c: [Outcome("supervisord", str(c.call("supervisor.getPID")), changed=False)])
+        results = fleet.read(lambda access: [Outcome("supervisord", str(access.client().call("supervisor.getPID")),
+                                                              changed=False)])
         return report("pid", results, informational=True)
     plans = read_plans(fleet, specs, read_only=True)
     check_names_exist(plans, specs)

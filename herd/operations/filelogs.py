@@ -96,9 +96,9 @@ class FileReader:
                 if nbytes is not None:
                     return (yield from self._last_bytes(nbytes, final))
                 return (yield from self._last_lines(lines or 0, final))
-            except _Changed:
+            except _Changed as exc:
                 if attempt == 2:
-                    raise FileProblem(self.path, "keeps changing while herd reads it") from None
+                    raise FileProblem(self.path, "keeps changing while herd reads it") from exc
         raise AssertionError("unreachable")
 
     def _last_bytes(self, count: int, final: bool) -> Step[list[Piece]]:

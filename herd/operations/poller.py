@@ -162,11 +162,7 @@ class Poller:
     # -- running -------------------------------------------------------------------------
 
     def start(self) -> "Poller":
-        for host in self.fleet.hosts:
-            thread = threading.Thread(target=self._run_host, args=(host.name,), name=f"herd-poll-{host.name}",
-                                      daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        self._threads = self.fleet.spawn(lambda access: self._run_host(access.name), name="herd-poll")
         return self
 
     def stop(self) -> None:
@@ -187,23 +183,13 @@ class Poller:
 
     def poll_once(self, host: str) -> HostSnapshot:
         """Read one host now and record the answer (the threads' step; also for tests)."""
-        session = self.fleet.sessions[host]
-        try:
-            infos, state = read_host(session.client(), self._memos[host])
-            chosen, missing = namespec.select(self.names, infos) if self.names else (infos, [])
-            fresh = HostSnapshot(host, tuple(chosen), tuple(missing), None, state, time.time())
-            error: HerdError | None = None
-        except HerdError as exc:
-            if isinstance(exc, HostError):
-                session.reset()
-            fresh = HostSnapshot(host, error=exc.reason, polled_at=time.time())
-            error = exc
-        except Exception as exc:  # a bug must not stop this host's polling for good
-            log.debug("%s: poll failed", host, exc_info=True)
-            session.reset()
-            fresh = HostSnapshot(host, error=f"unexpected error: {exc!r}", polled_at=time.time())
-            error = HostError(host, fresh.error or "")
-        return self._record(fresh, error)
+        result = self.fleet.attempt(self.fleet.host(host), lambda access: read_host(access.client(), self._memos[host]))
+        if result.error is not None:
+            fresh = HostSnapshot(host, error=result.error.reason, polled_at=time.time())
+            return self._record(fresh, result.error)
+        infos, state = result.value or ([], "")
+        chosen, missing = namespec.select(self.names, infos) if self.names else (infos, [])
+        return self._record(HostSnapshot(host, tuple(chosen), tuple(missing), None, state, time.time()), None)
 
     def _run_host(self, host: str) -> None:
         delay = self.interval

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from herd.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError
-from herd.fleet import Fleet
+from herd.fleet import Fleet, HostAccess
 from herd.supervisor import names
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -72,7 +72,8 @@ def fetch_status(fleet: Fleet, specs: Sequence[str], *, deadline: float | None =
     expect (``herd check`` grades an expected exit apart), one more round trip there.
     """
 
-    def task(client: SupervisorClient) -> HostStatus:
+    def task(access: HostAccess) -> HostStatus:
+        client = access.client()
         chosen, missing = names.select(specs, client.all_process_info())
         exited = [p for p in chosen if p.state is ProcessState.EXITED]
         expected = expected_exits(client, exited) if exits and exited else {}

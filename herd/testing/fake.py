@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from herd.errors import ConnectError, Faults, SupervisorUnavailable, TunnelRefused
+from herd.fleet import Fleet
 from herd.inventory.model import Host
 from herd.ssh.connection import CommandResult
 from herd.supervisor.client import SupervisorClient
@@ -629,31 +630,38 @@ class FakeHost:
         return ours
 
 
-class FakeConnector:
-    """Stands where herd's SSH Connector stands for a Fleet: only its time bound is used."""
+class FakeSource:
+    """A session source for herd.fleet.Fleet (herd/fleet/source.py): one FakeHost per host name.
 
-    def __init__(self, timeout: float = 5.0) -> None:
-        self.timeout = timeout
-        self.accept_new = False
+    The hosts outlive the Fleets made on it (a test looks at them after),
+    so close() keeps them; discard() resets them, as a pool's would.
+    """
 
-    def close(self) -> None:
-        pass
-
-
-class FakePool:
-    """A session source for herd.fleet.Fleet: one FakeHost per host name."""
-
-    def __init__(self, hosts: Iterable[FakeHost], timeout: float = 5.0) -> None:
+    def __init__(self, hosts: Iterable[FakeHost], timeout: float = 5.0, *, reopen_dead: bool = False) -> None:
         self.hosts = {h.name: h for h in hosts}
-        self.connector = FakeConnector(timeout)
+        self._timeout = timeout
+        self._reopen_dead = reopen_dead
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def reopen_dead(self) -> bool:
+        return self._reopen_dead
 
     def session(self, host: Host) -> FakeHost:
         return self.hosts[host.name]
 
+    def close(self) -> None:
+        pass
 
-def fake_fleet(hosts: Sequence[FakeHost], *, timeout: float = 5.0, forks: int = 50) -> Any:
+    def discard(self) -> None:
+        for host in self.hosts.values():
+            host.reset()
+
+
+def fake_fleet(hosts: Sequence[FakeHost], *, timeout: float = 5.0, forks: int = 50,
+               reopen_dead: bool = False) -> Fleet:
     """A herd.fleet.Fleet over fake hosts, as operations take it."""
-    from herd.fleet import Fleet
-
-    pool = FakePool(hosts, timeout)
-    return Fleet([h.host for h in hosts], pool.connector, forks=forks, pool=pool)  # type: ignore[arg-type]
+    return Fleet([h.host for h in hosts], FakeSource(hosts, timeout, reopen_dead=reopen_dead), forks=forks)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from herd import text as safe
 from herd.errors import HerdError, RollRefused, UsageError
-from herd.fleet import Fleet, SessionPool
+from herd.fleet import Fleet, SessionSource
 from herd.inventory.model import Host, Inventory
 from herd.operations.control import ACTIONS, ControlRequest, normalize_signal, run_control
 from herd.operations.outcomes import ActionReport
@@ -91,21 +91,23 @@ def _merge(action: str, reports: Iterable[ActionReport], order: Sequence[str]) -
 class Dashboard:
     """The inventory's selected hosts, their shared sessions and poller, and every action on them."""
 
-    def __init__(self, inventory: Inventory, hosts: Sequence[Host], pool: SessionPool, *,
+    def __init__(self, inventory: Inventory, hosts: Sequence[Host], source: SessionSource, *,
                  interval: float, forks: int = 50,
                  follow_fleet: Callable[[Sequence[Host]], Fleet] | None = None) -> None:
+        """``source`` lends the page's kept sessions (its owner closes them); ``follow_fleet`` makes the
+        fleet of a log follow, on connections of its own (by default: the same source)."""
         self.inventory = inventory
         self.hosts = list(hosts)
-        self.pool = pool
+        self.source = source
         self.forks = forks
-        self.fleet = Fleet(self.hosts, pool.connector, forks=forks, pool=pool)
+        self.fleet = Fleet(self.hosts, source, forks=forks)
         self.poller = Poller(self.fleet, interval)
         self.groups_of: dict[str, list[str]] = {h.name: [] for h in self.hosts}
         for group, members in inventory.groups.items():
             for member in members:
                 if member in self.groups_of:
                     self.groups_of[member].append(group)
-        self._follow_fleet = follow_fleet or (lambda chosen: Fleet(list(chosen), pool.connector, forks=forks))
+        self._follow_fleet = follow_fleet or (lambda chosen: Fleet(list(chosen), source, forks=forks))
         self.rolls = RollManager(self)
 
     # -- reading -------------------------------------------------------------------------
@@ -134,7 +136,7 @@ class Dashboard:
 
     def fleet_of(self, hosts: Sequence[Host]) -> Fleet:
         """A Fleet over some hosts, borrowing the shared sessions."""
-        return Fleet(list(hosts), self.pool.connector, forks=self.forks, pool=self.pool)
+        return Fleet(list(hosts), self.source, forks=self.forks)
 
     # -- process actions -----------------------------------------------------------------
 

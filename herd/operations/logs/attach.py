@@ -25,7 +25,7 @@ class Attachment:
     """
 
     def __init__(self, fleet: Fleet, host: str, process: str, *, interval: float = POLL_INTERVAL) -> None:
-        self.session = fleet.sessions[host]
+        self.session = fleet.access(host)
         self.host = host
         self.process = process
         self.interval = interval
@@ -133,7 +133,7 @@ def select_one(fleet: Fleet, name: str) -> tuple[str, str]:
         raise UsageError(f"fg attaches to one process on one host: select exactly one host with -H "
                          f"({len(fleet.hosts)} selected: {listed})")
     host = fleet.hosts[0].name
-    chosen, _ = namespec.select([name], fleet.sessions[host].client().all_process_info())
+    chosen, _ = namespec.select([name], fleet.access(host).client().all_process_info())
     if not chosen:
         raise UsageError(f"{host}: no such process or group: {name}")
     if len(chosen) > 1:

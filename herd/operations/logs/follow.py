@@ -1,4 +1,4 @@
-"""Following the logs of many hosts: one thread per host, one round trip per poll.
+"""Following the logs of many hosts: a loop per host (Fleet.spawn), one round trip per poll.
 
 Following keeps going from where a read left off: one thread per host polls
 all of its logs with one multicall per poll over the host's one kept-alive
@@ -10,23 +10,19 @@ written meanwhile is read from the same offsets.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
 from typing import Any, Iterator
 
-from herd.errors import HostError, LogGone, SupervisorFault
-from herd.fleet import Fleet
+from herd.errors import HostError, LogGone, SupervisorFault, UnexpectedError
+from herd.fleet import Fleet, HostAccess
 from herd.operations.filelogs import FileAccess, FileProblem, FileReader
 from herd.operations.logs.model import (BACKOFF_FIRST, BACKOFF_MAX, DOWN, LINE, NOTE, POLL_INTERVAL, UP,
                                         HostLogs, LogEvent, TailReport)
 from herd.operations.logs.read import absorb, problem_text, read_host
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.logs import LogReader
-
-log = logging.getLogger("herd.logs")
-
 
 class Follower:
     """Follows the logs of every host at once; ``events()`` yields what to show.
@@ -45,16 +41,14 @@ class Follower:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        todo: dict[str, tuple[HostLogs | None, str | None]] = {}
         for host in self.report.hosts:
             state = host if host.error is None else None
             if state is not None and not any(p.reader for p in state.logs):
                 continue            # nothing to follow there
-            reason = None if host.error is None else host.error.reason
-            thread = threading.Thread(target=self._run_host, args=(host.host, state, reason),
-                                      name=f"herd-follow-{host.host}", daemon=True)
-            self._threads.append(thread)
-        for thread in self._threads:
-            thread.start()
+            todo[host.host] = (state, None if host.error is None else host.error.reason)
+        self._threads = self.fleet.spawn(lambda access: self._run_host(access, *todo[access.name]),
+                                         hosts=[self.fleet.host(name) for name in todo], name="herd-follow")
 
     def events(self, timeout: float | None = None) -> Iterator[LogEvent]:
         """Events as they come; returns when every host is done (all its logs gone) or stop()."""
@@ -83,8 +77,7 @@ class Follower:
 
     def stop(self) -> None:
         self._stop.set()
-        for session in self.fleet.sessions.values():
-            session.abort()     # a poll blocked on a dead link fails now
+        self.fleet.abort()      # a poll blocked on a dead link fails now
         deadline = time.monotonic() + 2.0     # a thread stuck in a handshake is left to its timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -95,42 +88,46 @@ class Follower:
         if events:
             self._events.put(events)
 
-    def _run_host(self, host: str, state: HostLogs | None, reason: str | None) -> None:
-        session = self.fleet.sessions[host]
+    def _run_host(self, access: HostAccess, state: HostLogs | None, reason: str | None) -> None:
+        """Poll one host's logs until stopped or every log is gone; a lost host is retried with backoff."""
+        host = access.name
         delay = BACKOFF_FIRST
         down = reason is not None
         if down:
             self._emit([LogEvent(DOWN, host, text=f"unreachable ({reason}); retrying")])
+
+        def step(access: HostAccess) -> bool:
+            nonlocal state, down, delay
+            client = access.client()
+            if down:
+                self._emit([LogEvent(UP, host, text="reconnected")])
+                down, delay = False, BACKOFF_FIRST
+            if state is None:
+                state = self._first_contact(access)
+            return self._poll(client, state)
+
         while not self._stop.is_set():
-            try:
-                client = session.client()
-                if down:
-                    self._emit([LogEvent(UP, host, text="reconnected")])
-                    down, delay = False, BACKOFF_FIRST
-                if state is None:
-                    state = self._first_contact(client, host)
-                more = self._poll(client, state)
-                if not any(p.reader for p in state.logs):
+            result = self.fleet.attempt(access.host, step)
+            if result.error is None:
+                if state is not None and not any(p.reader for p in state.logs):
                     return
-                self._stop.wait(0.0 if more else self.interval)
-            except HostError as exc:
-                session.reset()
-                if self._stop.is_set():
-                    return
+                self._stop.wait(0.0 if result.value else self.interval)
+            elif self._stop.is_set():
+                return
+            elif isinstance(result.error, HostError) and not isinstance(result.error, UnexpectedError):
                 if not down:
-                    self._emit([LogEvent(DOWN, host, text=f"connection lost ({exc.reason}); retrying")])
+                    self._emit([LogEvent(DOWN, host, text=f"connection lost ({result.error.reason}); retrying")])
                     down = True
                 self._stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
-            except Exception as exc:  # a bug must not stop the other hosts; say it once and retry slowly
-                if self._stop.is_set():
-                    return
-                log.debug("%s: follow failed", host, exc_info=True)
-                self._emit([LogEvent(NOTE, host, text=f"cannot follow: {exc}; retrying")])
+            else:   # a bug, or an answer herd cannot use: say it and retry slowly; the other hosts go on
+                cause = result.error.__cause__ if isinstance(result.error, UnexpectedError) else result.error
+                self._emit([LogEvent(NOTE, host, text=f"cannot follow: {cause}; retrying")])
                 self._stop.wait(BACKOFF_MAX)
 
-    def _first_contact(self, client: SupervisorClient, host: str) -> HostLogs:
-        state = read_host(client, self.report.request, final=False, session=self.fleet.sessions[host])
+    def _first_contact(self, access: HostAccess) -> HostLogs:
+        host = access.name
+        state = read_host(access, self.report.request, final=False)
         events: list[LogEvent] = []
         for item in state.logs:
             events += [LogEvent(LINE, host, item.name, line) for line in item.lines]
@@ -179,7 +176,7 @@ class Follower:
         if not files:
             return False
         if state.files is None:
-            state.files = FileAccess(self.fleet.sessions[state.host])
+            state.files = FileAccess(self.fleet.access(state.host))
         events: list[LogEvent] = []
         more = False
         for index, result in state.files.run(files).items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from herd.errors import SupervisorFault, UsageError, LogGone
-from herd.fleet import Fleet
+from herd.fleet import Fleet, HostAccess
 from herd.inventory.logpaths import TemplateError
 from herd.inventory.model import Host
 from herd.operations.filelogs import FileAccess, FileProblem, FileReader, file_ref
@@ -140,15 +140,15 @@ def absorb(item: ProcessLog, pieces: Sequence[Piece]) -> list[tuple[str, str]]:
     return out
 
 
-def read_host(client: SupervisorClient, request: LogRequest, *, final: bool,
-              session: Any = None) -> HostLogs:
+def read_host(access: HostAccess, request: LogRequest, *, final: bool) -> HostLogs:
     """Plan a host and read the end of each of its logs into ``lines``/``notes``.
 
-    ``session`` (the host's HostSession) is needed for files: their agent
-    runs on its SSH connection.  When every log of the host is a file, the
-    RPC channel is closed after planning: a follow then holds one channel.
+    Files are read by an agent on the host's SSH connection (``access``).
+    When every log of the host is a file, the RPC channel is closed after
+    planning: a follow then holds one channel.
     """
-    plan = plan_host(client, request, session.host if session is not None else None)
+    client = access.client()
+    plan = plan_host(client, request, access.host)
     windows: dict[Any, Any] = {}
     for index, item in enumerate(plan.logs):
         if isinstance(item.reader, FileReader):
@@ -160,7 +160,7 @@ def read_host(client: SupervisorClient, request: LogRequest, *, final: bool,
                 item.error = str(exc)
                 item.reader = None
     if windows:
-        plan.files = FileAccess(session)
+        plan.files = FileAccess(access)
         try:
             for index, result in plan.files.run(windows, budget=2 * client.timeout).items():
                 _show_or_fail(plan.logs[index], result, final=final)
@@ -197,11 +197,11 @@ def _show_or_fail(item: ProcessLog, result: Any, *, final: bool) -> None:
 
 def read_logs(fleet: Fleet, request: LogRequest, *, final: bool = True) -> TailReport:
     """The end of the requested logs on every selected host (a NAME no host has: UsageError)."""
-    def task(client: SupervisorClient) -> HostLogs:
-        return read_host(client, request, final=final, session=fleet.sessions[client.host])
+    def task(access: HostAccess) -> HostLogs:
+        return read_host(access, request, final=final)
 
     # Without -f, a read-only command: its budget.  With -f, the first read may take a few round trips more.
-    results = fleet.read(task) if final else fleet.run(task, deadline=3 * fleet.connector.timeout + 5)
+    results = fleet.read(task) if final else fleet.run(task, deadline=3 * fleet.timeout + 5)
     hosts = [r.value if r.ok and r.value is not None else HostLogs(r.name, error=r.error) for r in results]
     check_names_exist(hosts, request)
     return TailReport(hosts, request)

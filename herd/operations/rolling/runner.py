@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError,
-                         RollRefused, UsageError)
-from herd.fleet import Fleet
+                         RollRefused, UnexpectedError, UsageError)
+from herd.fleet import Fleet, HostAccess, in_parallel
 from herd.operations.rolling.gate import GateSpec, ProcessResult, restart_process
 from herd.operations.rolling.plan import BatchStep, HostTarget, RollPlan, chunks, expand, split_batches
 from herd.operations.rolling.state import RollState, StateFile
@@ -92,7 +92,7 @@ class RollReport:
 
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
     """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
-    results = fleet.run(lambda client: client.all_process_info(), deadline=2 * fleet.connector.timeout + 1)
+    results = fleet.run(lambda access: access.client().all_process_info(), deadline=2 * fleet.timeout + 1)
     unreachable = [f"{r.name}: {r.error.reason}" for r in results if r.error is not None]
     if unreachable:
         raise RollRefused(EXIT_UNREACHABLE, unreachable)
@@ -174,12 +174,7 @@ class RollRunner:
             if index > 1 and not self._pause(index, total):
                 break
             self.emit("batch", {"index": index, "total": total, "hosts": [t.host for t in batch]})
-            threads = [threading.Thread(target=self._roll_host_safely, args=(t,), daemon=True) for t in batch]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)  # short joins keep the main thread responsive to signals
+            self._roll_batch(batch)
         outcome: RollOutcome = ("interrupted" if self.interrupted.is_set() else
                                 "halted" if self.halted.is_set() else "done")
         self.state.finished = outcome == "done"
@@ -212,16 +207,16 @@ class RollRunner:
                 return False
         return True
 
-    def _roll_host_safely(self, target: HostTarget) -> None:
-        try:
-            self._roll_host(target)
-        except HerdError as exc:
-            self._host_failed(target.host, exc.reason)
-        except Exception as exc:  # never let one host's bug leave the roll half-reported
-            log.debug("%s: unexpected error during the roll", target.host, exc_info=True)
-            self._host_failed(target.host, f"unexpected error: {type(exc).__name__}: {exc} (-vv shows where)")
+    def _roll_batch(self, batch: list[HostTarget]) -> None:
+        """The batch's hosts at once, each under the fleet's error policy (a host's bug fails that host only)."""
+        targets = {t.host: t for t in batch}
+        results = self.fleet.run(lambda access: self._roll_host(targets[access.name], access),
+                                 hosts=[self.fleet.host(t.host) for t in batch])
+        for result in results:
+            if result.error is not None:
+                self._host_failed(result.name, result.error.reason)
 
-    def _roll_host(self, target: HostTarget) -> None:
+    def _roll_host(self, target: HostTarget, session: HostAccess) -> None:
         report = self.reports[target.host]
         progress = self.state.host(target.host)
         progress.status = "in-progress"
@@ -231,7 +226,6 @@ class RollRunner:
         if not self._hook("pre", target, progress):
             return
         failed = False
-        session = self.fleet.sessions[target.host]
         # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
         allowance = max(1, self.options.per_host - len(target.down))
         for chunk in chunks(target.processes, allowance):
@@ -256,7 +250,7 @@ class RollRunner:
         self._save()
         self.emit("host-done", {"host": target.host, "status": report.status})
 
-    def _restart_chunk(self, session: Any, target: HostTarget, chunk: list[str]) -> list[ProcessResult]:
+    def _restart_chunk(self, session: HostAccess, target: HostTarget, chunk: list[str]) -> list[ProcessResult]:
         values = {"host": target.host, "address": target.address}
 
         def one(name: str) -> ProcessResult:
@@ -268,15 +262,12 @@ class RollRunner:
 
         if len(chunk) == 1:
             return [one(chunk[0])]
-        results: dict[str, ProcessResult] = {}
-        threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, one(n)), daemon=True) for n in chunk]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return [results[n] for n in chunk]
+        results = in_parallel(chunk, one, name=lambda name: f"herd-roll-{target.host}-{name}")
+        if any(r is None for r in results):     # in_parallel logged it: the host fails, the roll goes on
+            raise UnexpectedError(target.host, "unexpected error while restarting a process (-vv shows where)")
+        return [r for r in results if r is not None]
 
-    def _lost(self, session: Any, name: str, exc: HostError) -> ProcessResult:
+    def _lost(self, session: HostAccess, name: str, exc: HostError) -> ProcessResult:
         """The connection broke mid-restart: reconnect once and make sure the process runs."""
         note = f"connection lost: {exc.reason}"
         try:

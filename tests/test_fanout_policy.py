@@ -1,0 +1,141 @@
+"""The fleet's one error policy (Fleet.attempt), once, against the fake: every per-host call of herd
+(run, read, the poller, the follower, the rolling runner, the page) goes through it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from herd.errors import HostError, HostTimeout, LogGone, UnexpectedError
+from herd.fleet import Fleet, HostAccess
+from herd.operations.poller import Poller
+from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec, fake_fleet
+
+
+def hosts(*names: str) -> list[FakeHost]:
+    return [FakeHost(n, FakeSupervisor([ProgramSpec("worker")])) for n in names]
+
+
+def pid(access: HostAccess) -> int:
+    return int(access.client().call("supervisor.getPID"))
+
+
+def test_a_host_error_is_that_hosts_result_and_resets_its_session_only() -> None:
+    web01, web02 = hosts("web01", "web02")
+    fleet = fake_fleet([web01, web02])
+    assert all(r.ok for r in fleet.run(pid))
+    web01.break_connection()
+    results = fleet.run(pid)
+    assert [r.ok for r in results] == [False, True]
+    assert isinstance(results[0].error, HostError) and "connection" in results[0].error.reason
+    assert not web01.connected and web02.connected          # web02 keeps its connection
+    web01.repair()
+    assert all(r.ok for r in fleet.run(pid)) and web01.connects == 2 and web02.connects == 1
+
+
+def test_another_herd_error_is_the_result_and_keeps_the_session() -> None:
+    web01, = hosts("web01")
+    fleet = fake_fleet([web01])
+    fleet.run(pid)
+
+    def gone(access: HostAccess) -> None:
+        access.client()
+        raise LogGone("no longer known to supervisord")
+
+    [result] = fleet.run(gone)
+    assert isinstance(result.error, LogGone) and web01.connected and web01.connects == 1
+
+
+def test_a_bug_is_the_hosts_unexpected_error_with_its_cause_and_never_the_other_hosts() -> None:
+    web01, web02, web03 = hosts("web01", "web02", "web03")
+    fleet = fake_fleet([web01, web02, web03])
+
+    def buggy(access: HostAccess) -> int:
+        value = pid(access)
+        if access.name == "web02":
+            raise KeyError("worker")
+        return value
+
+    results = fleet.run(buggy)
+    assert [r.ok for r in results] == [True, False, True]
+    error = results[1].error
+    assert isinstance(error, UnexpectedError) and isinstance(error, HostError)
+    assert error.reason == "unexpected error: KeyError: 'worker' (-vv shows where)"
+    assert isinstance(error.__cause__, KeyError)
+    assert not web02.connected and web01.connected and web03.connected     # its state is unknown: reset
+
+
+def test_a_dead_kept_connection_is_reopened_once_for_a_read_on_a_source_that_says_so() -> None:
+    for reopen, expected in ((True, True), (False, False)):
+        web01, = hosts("web01")
+        fleet = fake_fleet([web01], reopen_dead=reopen)
+        fleet.read(pid)
+        calls = []
+
+        def flaky(access: HostAccess) -> int:
+            calls.append(access.connected)
+            if len(calls) == 1:
+                client = access.client()
+                web01.break_connection()    # the kept connection dies under the call
+                try:
+                    return int(client.call("supervisor.getPID"))
+                finally:
+                    web01.repair()          # a new connection would work
+            return pid(access)
+
+        [result] = fleet.read(flaky)
+        assert result.ok is expected, (reopen, result.error)
+        assert len(calls) == (2 if reopen else 1)
+        # a task that changes things is never run twice, whatever the source
+        calls.clear()
+        fleet.read(pid)
+        [result] = fleet.run(flaky)
+        assert not result.ok and len(calls) == 1
+
+
+def test_a_host_past_the_deadline_is_abandoned_as_timed_out_and_the_others_answer() -> None:
+    web01, web02 = hosts("web01", "web02")
+    fleet = fake_fleet([web01, web02])
+    release = threading.Event()
+
+    def slow_on_web02(access: HostAccess) -> int:
+        if access.name == "web02":
+            release.wait(5)
+        return pid(access)
+
+    started = time.monotonic()
+    results = fleet.run(slow_on_web02, deadline=0.3)
+    release.set()
+    assert time.monotonic() - started < 2
+    assert results[0].ok and isinstance(results[1].error, HostTimeout)
+    assert results[1].error.reason == "no answer within 0.3 s"
+
+
+def test_forks_bounds_the_handshakes_in_flight_not_calls_on_live_connections() -> None:
+    fakes = hosts(*(f"web{i:02d}" for i in range(6)))
+    fleet = Fleet([h.host for h in fakes], FakeSource(fakes), forks=2)
+    busy, peak, lock = [0], [0], threading.Lock()
+
+    def counted(access: HostAccess) -> int:
+        with lock:
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+        time.sleep(0.05)
+        with lock:
+            busy[0] -= 1
+        return pid(access)
+
+    assert all(r.ok for r in fleet.run(counted)) and peak[0] == 2        # connecting: two at a time
+    peak[0] = 0
+    assert all(r.ok for r in fleet.run(counted)) and peak[0] > 2          # connected: all at once
+
+
+def test_the_poller_goes_through_the_same_policy() -> None:
+    web01, web02 = hosts("web01", "web02")
+    poller = Poller(fake_fleet([web01, web02]), interval=60)
+    web02.break_connection("no route to host")
+    snap = poller.poll_once("web02")
+    assert snap.error == "SSH connection lost: no route to host" and not web02.connected
+    assert poller.poll_once("web01").ok
+    web02.repair()
+    assert poller.poll_once("web02").ok
