@@ -64,7 +64,7 @@ class StateFile:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read roll state {self.path}: {exc}") from None
+            raise ValueError(f"cannot read roll state {self.path}: {exc}") from exc
         hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
         return RollState(**data, hosts=hosts)
 
@@ -84,7 +84,7 @@ def open_roll_state(inventory_path: str, name: str, state_file: str | None, *, r
     try:
         existing = saved.load()
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from exc
     unfinished = existing is not None and not existing.finished and existing.name == name
     if resume:
         if existing is None or not unfinished:
