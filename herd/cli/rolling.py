@@ -39,7 +39,7 @@ class _Int(click.IntRange):
     the range it is made from gives ``--help`` its ``x>=N``."""
 
     def __init__(self, option: NumberOption) -> None:
-        super().__init__(min=option.minimum)
+        super().__init__(min=int(option.minimum))
         self.option = option
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from herd import text as safe
 from herd.errors import HerdError, UsageError
@@ -33,6 +33,9 @@ from herd.render.status import status_json
 from herd.web.errors import Refused
 from herd.web.rolls import RollManager
 
+if TYPE_CHECKING:
+    from herd.operations.logs import Follower, LogRequest, TailReport
+
 CONFIG_ACTIONS = ("update", "reread")
 MAX_LOG_LINES = 2000
 LOG_CHANNELS = ("", "stdout", "stderr", "file")
@@ -42,7 +45,7 @@ def host_json(snap: HostSnapshot, groups: Sequence[str] = ()) -> dict[str, Any]:
     """One host as the page and the API see it: ``herd status -o json``'s host, plus when it was read."""
     status = HostStatus(snap.host, list(snap.processes), list(snap.missing),
                         HerdError(snap.error) if snap.error is not None else None)
-    data = status_json(StatusReport([status], []))["hosts"][0]
+    data: dict[str, Any] = status_json(StatusReport([status], []))["hosts"][0]
     data.update(polled=snap.polls > 0, polled_at=snap.polled_at, changed_at=snap.changed_at,
                 supervisor_state=snap.supervisor_state, groups=list(groups))
     return data
@@ -271,7 +274,7 @@ class Dashboard:
         self.poller.stop()
 
 
-def _log_request(name: str, channel: str, lines: int) -> Any:
+def _log_request(name: str, channel: str, lines: int) -> LogRequest:
     """What to read: ``stdout``/``stderr`` are supervisord's captures (even where ``logs:`` names a
     file), ``file`` the app's own files only, ``""`` as ``herd tail NAME`` (the file where one is named)."""
     from herd.operations.logs import LogRequest
@@ -303,7 +306,7 @@ def _control_question(action: str, names_by_host: dict[str, list[str]]) -> str |
 class LogFollow:
     """One followed log stream: the Follower over a Fleet of its own."""
 
-    def __init__(self, fleet: Fleet, follower: Any, report: Any) -> None:
+    def __init__(self, fleet: Fleet, follower: Follower, report: TailReport) -> None:
         self.fleet = fleet
         self.follower = follower
         self.report = report

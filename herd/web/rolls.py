@@ -53,7 +53,7 @@ class RollManager:
     def __init__(self, dashboard: Dashboard) -> None:
         self.dashboard = dashboard
         self._lock = threading.Lock()
-        self.runner: Any = None
+        self.runner: RollRunner | None = None
         self.thread: threading.Thread | None = None
         self.events: deque[dict[str, Any]] = deque(maxlen=MAX_ROLL_EVENTS)
         self.seq = 0
@@ -113,7 +113,7 @@ class RollManager:
             self.thread.start()
         return {"plan": lines, "started": True}
 
-    def _run(self, runner: Any) -> None:
+    def _run(self, runner: RollRunner) -> None:
         from herd.render.rolling import report_json, report_lines
 
         try:
