@@ -65,8 +65,11 @@ class StateFile:
             return None
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read roll state {self.path}: {exc}") from exc
-        hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
-        return RollState(**data, hosts=hosts)
+        try:
+            hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
+            return RollState(**data, hosts=hosts)
+        except (AttributeError, TypeError) as exc:  # valid JSON, but not a roll state (edited, or not herd's)
+            raise ValueError(f"cannot read roll state {self.path}: not a roll state herd wrote ({exc})") from exc
 
     def save(self, state: RollState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
