@@ -2,8 +2,9 @@
 
 Everything goes through herd's operations, so the page and the CLI cannot
 disagree: ``run_control`` for start/stop/restart/signal/clear, the config
-operations for update/reread, the rolling ``RollRunner`` (same options,
-same gate, same state file, ``interrupt()`` as Ctrl-C), ``read_logs`` and
+operations for update/reread, the rolling ``RollRunner`` (herd/web/rolls.py:
+the CLI's options builder, same gate, same state file, ``interrupt()`` as
+Ctrl-C), ``read_logs`` and
 the ``Follower`` for logs, ``evaluate`` for health.  Results are given as
 the CLI prints them (``herd.render``), without colour.
 

@@ -30,6 +30,7 @@ OPTION_KEYS = ("batch", "per_host", "min_healthy", "timeout_healthy", "http", "t
 
 
 def _jsonable(value: Any) -> Any:
+    """An event's data as JSON can carry it (results are dataclasses; anything else becomes its text)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
