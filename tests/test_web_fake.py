@@ -185,6 +185,66 @@ def test_rolls_from_the_page_refuse_commands() -> None:
             dash.rolls.start(body, confirm=True)
 
 
+TIMEOUT_0 = "Invalid value for '--timeout-healthy': 0.0 is not in the range x>=0.1."
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"timeout_healthy": 0}, TIMEOUT_0),
+    ({"min_healthy": -1}, "Invalid value for '--min-healthy': -1.0 is not in the range x>=0."),
+    ({"per_host": 0}, "Invalid value for '--per-host': 0 is not in the range x>=1."),   # was taken as 1
+    ({"max_fail": -2}, "Invalid value for '--max-fail': -2 is not in the range x>=0."),  # was taken as 0
+    ({"pause": -3}, "--pause -3: must not be negative"),                                 # was taken as 0
+    ({"pause": "ask"}, "--pause ask needs a terminal to ask on"),
+    ({"batch": "1,x"}, "--batch 1,x: 'x' is not a count or a percentage (e.g. 1, 25%, 1,5,25%)"),
+])
+def test_the_page_refuses_a_bad_option_as_the_cli_does(bad: dict[str, object], message: str) -> None:
+    fakes = hosts()
+    dash = dashboard(fakes)
+    before = {h.name: h.supervisor.info("tornado:tornado-8080")["pid"] for h in fakes}
+    with pytest.raises(Refused) as refused:
+        dash.rolls.start({"name": "tornado", **bad}, confirm=True)
+    assert str(refused.value) == message and not refused.value.confirm
+    assert dash.rolls.thread is None
+    assert {h.name: h.supervisor.info("tornado:tornado-8080")["pid"] for h in fakes} == before
+
+
+def test_an_empty_field_of_the_page_is_the_cli_s_default() -> None:
+    dash = dashboard(hosts())
+    body = {"name": "tornado", "batch": "", "per_host": None, "min_healthy": None, "timeout_healthy": None,
+            "http": "", "tcp": "", "max_fail": None, "pause": None}
+    with pytest.raises(Refused) as plan:
+        dash.rolls.start(body, confirm=False)
+    assert plan.value.confirm
+    assert "gate: RUNNING, same pid for 10s; within 120s; stop at the first failed host" in str(plan.value)
+
+
+def test_a_resume_from_the_page_is_checked_as_a_new_roll_is() -> None:
+    fakes = hosts(3)
+    dash = dashboard(fakes)
+    dash.rolls.start({"name": "tornado", "min_healthy": 0.6}, confirm=True)
+    wait_for(lambda: any(e["kind"] == "process" for e in dash.rolls.status()["events"]), 10, "a process done")
+    dash.rolls.interrupt()
+    dash.rolls.thread.join(30)
+    with pytest.raises(Refused) as refused:
+        dash.rolls.start({"name": "tornado", "timeout_healthy": 0, "resume": True}, confirm=True)
+    assert str(refused.value) == TIMEOUT_0
+    assert dash.rolls.status()["roll"]["report"]["outcome"] == "interrupted"   # nothing started
+    dash.rolls.start({"name": "tornado", "min_healthy": 0, "resume": True}, confirm=True)
+    dash.rolls.thread.join(30)
+    assert dash.rolls.status()["roll"]["report"]["outcome"] == "done"
+
+
+def test_the_api_answers_400_with_the_cli_s_sentence(served, capsys: pytest.CaptureFixture[str]) -> None:
+    from herd.cli import run_command
+
+    web, _ = served
+    cookie, csrf = web.login()
+    answer = web.post("/api/roll", {"name": "tornado", "timeout_healthy": 0, "confirm": True}, cookie, csrf)
+    assert answer.status == 400 and answer.json() == {"error": TIMEOUT_0, "confirm": False}
+    assert run_command(["rolling-restart", "tornado", "--timeout-healthy", "0"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"Error: {TIMEOUT_0}"
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[object, list[FakeHost]]]:
     fakes = hosts()

@@ -10,17 +10,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from herd.cli.fleets import load_selected, open_fleet
-
 from herd.cli.options import fleet_options
-
 from herd.cli.output import use_color
-
+from herd.operations.rolling.options import (DEFAULT_BATCH, DEFAULT_PAUSE, MAX_FAIL, MIN_HEALTHY, PER_HOST,
+                                             TIMEOUT_HEALTHY, NumberOption, OptionError)
 from herd.settings import FleetOptions
-from herd.errors import UsageError
 
 if TYPE_CHECKING:
     from herd.fleet import Fleet
-    from herd.operations.rolling.runner import RollOptions
+    from herd.operations.rolling.options import RollOptions
     from herd.operations.rolling.state import RollState, StateFile
 
 EPILOG = """
@@ -31,46 +29,61 @@ unreachable at pre-flight; 130 interrupted (resume with --resume); 2 usage.
 """
 
 
-def _probe(http: str | None, tcp: str | None, cmd: str | None) -> Any:
-    from herd.operations.rolling.probes import probe_from
-
-    return probe_from(http, tcp, cmd)
-
-
-def _pause(value: str) -> tuple[float, bool]:
-    if value == "ask":
-        return 0.0, True
+def _checked(ptype: click.ParamType, option: NumberOption, value: Any, param: click.Parameter | None,
+             ctx: click.Context | None) -> Any:
     try:
-        seconds = float(value)
-    except ValueError:
-        raise UsageError(f"--pause {value}: give SECONDS or 'ask'") from None
-    if seconds < 0:
-        raise UsageError(f"--pause {value}: must not be negative")
-    return seconds, False
+        return option.parse(value)
+    except OptionError as exc:
+        ptype.fail(exc.detail, param, ctx)
+
+
+class _Int(click.IntRange):
+    """A numeric option parsed as herd/operations/rolling/options.py parses it (the page's sentence too);
+    the range it is made from gives ``--help`` its ``x>=N``."""
+
+    def __init__(self, option: NumberOption) -> None:
+        super().__init__(min=int(option.minimum))
+        self.option = option
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return _checked(self, self.option, value, param, ctx)
+
+
+class _Float(click.FloatRange):
+    """As :class:`_Int`, for seconds."""
+
+    def __init__(self, option: NumberOption) -> None:
+        super().__init__(min=option.minimum)
+        self.option = option
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return _checked(self, self.option, value, param, ctx)
 
 
 @click.command("rolling-restart", epilog=EPILOG)
 @click.argument("name")
 @fleet_options
-@click.option("--batch", default="1", show_default=True, metavar="N|P%|LIST",
+@click.option("--batch", default=DEFAULT_BATCH, show_default=True, metavar="N|P%|LIST",
               help="Hosts restarted at once: a count, a percentage (rounded down, at least 1), or a ramp list "
                    "like 1,5,25% (the last entry repeats).")
-@click.option("--per-host", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+@click.option("--per-host", type=_Int(PER_HOST), default=PER_HOST.default, show_default=True, metavar="N",
               help="Processes of a host restarted at once.")
-@click.option("--min-healthy", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+@click.option("--min-healthy", type=_Float(MIN_HEALTHY), default=MIN_HEALTHY.default, show_default=True,
+              metavar="SECONDS",
               help="A restarted process must stay RUNNING with the same pid this long.")
-@click.option("--timeout-healthy", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+@click.option("--timeout-healthy", type=_Float(TIMEOUT_HEALTHY), default=TIMEOUT_HEALTHY.default, show_default=True,
               metavar="SECONDS", help="Bound on the whole gate of one process (stop, start, hold, probe).")
 @click.option("--http", metavar="URL", help="Probe: GET from the host itself must answer 2xx/3xx "
               "(templates: {host} {address} {port} {process}; {port} is the process name's number).")
 @click.option("--tcp", metavar="PORT", help="Probe: 127.0.0.1:PORT on the host accepts a connection ({port} ok).")
 @click.option("--cmd", metavar="COMMAND", help="Probe: COMMAND run on the host exits 0 (templates as --http).")
-@click.option("--max-fail", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+@click.option("--max-fail", type=_Int(MAX_FAIL), default=MAX_FAIL.default, show_default=True, metavar="N",
               help="Failed hosts tolerated over the whole run before the roll stops.")
 @click.option("--skip-unhealthy", is_flag=True,
               help="Roll even if targets are already not RUNNING: leave those alone (their host's allowance "
                    "counts them as down).")
-@click.option("--pause", "pause_", default="0", metavar="SECONDS|ask", help="Wait between batches, or ask.")
+@click.option("--pause", "pause_", default=DEFAULT_PAUSE, metavar="SECONDS|ask",
+              help="Wait between batches, or ask.")
 @click.option("--pre-hook", metavar="COMMAND", help="Run on the controller before each host ({host} {address}), "
               "e.g. to drain it from a load balancer; a failure fails the host, untouched.")
 @click.option("--post-hook", metavar="COMMAND", help="Run on the controller after each host; a failure fails "
@@ -90,19 +103,14 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host
 
     With no host selector it covers every host that has NAME.
     """
-    from herd.operations.rolling.gate import GateSpec
-    from herd.operations.rolling.plan import parse_batch
-    from herd.operations.rolling.runner import RollOptions
+    from herd.operations.rolling.options import roll_options
 
-    pause, ask = _pause(pause_)
-    options = RollOptions(
-        name=name, batch=parse_batch(batch), per_host=per_host, max_fail=max_fail,
-        gate=GateSpec(min_healthy, timeout_healthy, _probe(http, tcp, cmd)),
-        skip_unhealthy=skip_unhealthy, pause=pause, pause_ask=ask, pre_hook=pre_hook, post_hook=post_hook)
-    if ask and not sys.stdin.isatty():
-        raise UsageError("--pause ask needs a terminal to ask on")
+    options = roll_options(name, batch=batch, per_host=per_host, min_healthy=min_healthy,
+                           timeout_healthy=timeout_healthy, http=http, tcp=tcp, cmd=cmd, max_fail=max_fail,
+                           skip_unhealthy=skip_unhealthy, pause=pause_, pre_hook=pre_hook, post_hook=post_hook,
+                           can_ask=sys.stdin.isatty())
     inventory, hosts = load_selected(fleet_opts, default_all=True)
-    saved, state = _state(inventory.path, name, state_file, resume=resume, fresh=fresh, dry_run=dry_run)
+    saved, state = _state(inventory.path, options.name, state_file, resume=resume, fresh=fresh, dry_run=dry_run)
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         return _roll(fleet, options, saved, state, resume=resume, dry_run=dry_run, as_json=output == "json")
 

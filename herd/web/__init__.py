@@ -5,7 +5,9 @@ Optional: needs ``pip install herd[web]`` (Starlette + uvicorn).  Layers:
     security   the access token, browser sessions, CSRF tokens, Host header check
     audit      the JSON-lines audit log of every change asked for
     hub        the shared poller's changes and roll progress, fanned out to every page
-    actions    what the page may do: control, config, rolling restart, logs, health (no HTTP here)
+    actions    what the page may do: control, config, logs, health (no HTTP here)
+    rolls      the page's rolling restart: one at a time, in a thread, with the CLI's options builder
+    errors     Refused: what the page will not do (400), or must confirm first (409)
     app        the Starlette application: routes, the JSON API, server-sent events
     static/    the page itself (HTML, JS, CSS; no build step, nothing fetched at run time)
 

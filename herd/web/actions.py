@@ -2,13 +2,15 @@
 
 Everything goes through herd's operations, so the page and the CLI cannot
 disagree: ``run_control`` for start/stop/restart/signal/clear, the config
-operations for update/reread, the rolling ``RollRunner`` (same options,
-same gate, same state file, ``interrupt()`` as Ctrl-C), ``read_logs`` and
+operations for update/reread, the rolling ``RollRunner`` (herd/web/rolls.py:
+the CLI's options builder, same gate, same state file, ``interrupt()`` as
+Ctrl-C), ``read_logs`` and
 the ``Follower`` for logs, ``evaluate`` for health.  Results are given as
 the CLI prints them (``herd.render``), without colour.
 
-All reads and actions share one :class:`SessionPool` (one SSH session per
-host for the whole process) and one :class:`Poller`.  A log follow is the
+All reads and actions share one session source (herd/fleet/source.py: the
+server's SessionPool, one SSH session per host for the whole process) and
+one :class:`Poller`.  A log follow is the
 exception: it gets a Fleet of its own (its own connection per host),
 because stopping a Follower aborts its fleet's sessions, which must not be
 the poller's.
@@ -16,15 +18,12 @@ the poller's.
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 import time
-from collections import deque
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from herd import text as safe
-from herd.errors import HerdError, RollRefused, UsageError
-from herd.fleet import Fleet, SessionSource
+from herd.errors import HerdError, UsageError
+from herd.fleet import Fleet, SessionSource, in_parallel
 from herd.inventory.model import Host, Inventory
 from herd.operations.control import ACTIONS, ControlRequest, normalize_signal, run_control
 from herd.operations.outcomes import ActionReport
@@ -32,26 +31,22 @@ from herd.operations.poller import FleetSnapshot, HostSnapshot, Poller
 from herd.operations.status import HostStatus, StatusReport
 from herd.render.actions import action_json, action_lines
 from herd.render.status import status_json
+from herd.web.errors import Refused
+from herd.web.rolls import RollManager
+
+if TYPE_CHECKING:
+    from herd.operations.logs import Follower, LogRequest, TailReport
 
 CONFIG_ACTIONS = ("update", "reread")
-MAX_ROLL_EVENTS = 5000
 MAX_LOG_LINES = 2000
 LOG_CHANNELS = ("", "stdout", "stderr", "file")
-
-
-class Refused(HerdError):
-    """A request the dashboard will not carry out (HTTP 400), or that needs confirming first (409)."""
-
-    def __init__(self, message: str, *, confirm: bool = False) -> None:
-        super().__init__(message)
-        self.confirm = confirm
 
 
 def host_json(snap: HostSnapshot, groups: Sequence[str] = ()) -> dict[str, Any]:
     """One host as the page and the API see it: ``herd status -o json``'s host, plus when it was read."""
     status = HostStatus(snap.host, list(snap.processes), list(snap.missing),
                         HerdError(snap.error) if snap.error is not None else None)
-    data = status_json(StatusReport([status], []))["hosts"][0]
+    data: dict[str, Any] = status_json(StatusReport([status], []))["hosts"][0]
     data.update(polled=snap.polls > 0, polled_at=snap.polled_at, changed_at=snap.changed_at,
                 supervisor_state=snap.supervisor_state, groups=list(groups))
     return data
@@ -166,18 +161,16 @@ class Dashboard:
         reports: list[ActionReport] = []
         errors: list[str] = []
 
-        def run(names: tuple[str, ...], chosen: list[Host]) -> None:
+        def run(item: tuple[tuple[str, ...], list[Host]]) -> None:
+            names, chosen = item
             try:
                 reports.append(run_control(self.fleet_of(chosen), ControlRequest(
                     action, names, wait_timeout=wait_timeout, signal=sig)))
             except UsageError as exc:
                 errors.append(str(exc))
 
-        threads = [threading.Thread(target=run, args=item, daemon=True) for item in by_names.items()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        # one run per set of names, at once; each fans out over its hosts (a host's result, never a raise)
+        in_parallel(list(by_names.items()), run, name=lambda item: "herd-web-control")
         self.poller.refresh([h.name for h in hosts])
         if errors and not reports:
             raise Refused("; ".join(errors))
@@ -282,7 +275,7 @@ class Dashboard:
         self.poller.stop()
 
 
-def _log_request(name: str, channel: str, lines: int) -> Any:
+def _log_request(name: str, channel: str, lines: int) -> LogRequest:
     """What to read: ``stdout``/``stderr`` are supervisord's captures (even where ``logs:`` names a
     file), ``file`` the app's own files only, ``""`` as ``herd tail NAME`` (the file where one is named)."""
     from herd.operations.logs import LogRequest
@@ -314,7 +307,7 @@ def _control_question(action: str, names_by_host: dict[str, list[str]]) -> str |
 class LogFollow:
     """One followed log stream: the Follower over a Fleet of its own."""
 
-    def __init__(self, fleet: Fleet, follower: Any, report: Any) -> None:
+    def __init__(self, fleet: Fleet, follower: Follower, report: TailReport) -> None:
         self.fleet = fleet
         self.follower = follower
         self.report = report
@@ -341,162 +334,3 @@ class LogFollow:
     def stop(self) -> None:
         self.follower.stop()
         self.fleet.close()
-
-
-# -- rolling restart ------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-class RollManager:
-    """At most one rolling restart at a time, its progress kept for every page to see.
-
-    The runner is the CLI's: same pre-flight, batches, gate and state file;
-    ``interrupt()`` is what Ctrl-C does (the process in flight is finished
-    and started again, post-hooks of hosts in flight run).  Hooks and
-    ``--cmd`` probes are not offered: they would let the page run commands.
-    """
-
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.dashboard = dashboard
-        self._lock = threading.Lock()
-        self.runner: Any = None
-        self.thread: threading.Thread | None = None
-        self.events: deque[dict[str, Any]] = deque(maxlen=MAX_ROLL_EVENTS)
-        self.seq = 0
-        self.current: dict[str, Any] | None = None
-        self.listeners: list[Callable[[dict[str, Any]], None]] = []
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            return {"roll": dict(self.current) if self.current else None, "events": list(self.events)}
-
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        from herd.render.rolling import progress_line
-
-        with self._lock:
-            self.seq += 1
-            event = {"seq": self.seq, "time": time.time(), "kind": kind, "text": progress_line(kind, data, False),
-                     "data": _jsonable(data)}
-            self.events.append(event)
-            if self.current is not None:
-                _track(self.current, kind, data)
-            listeners = list(self.listeners)
-        for listener in listeners:
-            listener(event)
-
-    def start(self, body: dict[str, Any], *, confirm: bool) -> dict[str, Any]:
-        """Check the options, run pre-flight, and start the roll in a thread; returns the plan."""
-        from herd.operations.rolling.gate import GateSpec
-        from herd.operations.rolling.plan import parse_batch
-        from herd.operations.rolling.probes import probe_from
-        from herd.operations.rolling.runner import RollOptions, RollRunner, preflight
-        from herd.operations.rolling.state import open_roll_state
-        from herd.render.rolling import plan_json, plan_lines
-
-        name = str(body.get("name") or "").strip()
-        if not name:
-            raise Refused("which program? give a name (a program/group like tornado, or group:name)")
-        if body.get("cmd") or body.get("pre_hook") or body.get("post_hook"):
-            raise Refused("--cmd probes and hooks run commands: use `herd rolling-restart` for those")
-        try:
-            options = RollOptions(
-                name=name, batch=parse_batch(str(body.get("batch") or "1")),
-                per_host=max(1, int(body.get("per_host") or 1)), max_fail=max(0, int(body.get("max_fail") or 0)),
-                gate=GateSpec(float(body.get("min_healthy", 10.0)), float(body.get("timeout_healthy", 120.0)),
-                              probe_from(body.get("http") or None, body.get("tcp") or None, None)),
-                skip_unhealthy=bool(body.get("skip_unhealthy")), pause=max(0.0, float(body.get("pause") or 0)))
-        except (TypeError, ValueError) as exc:
-            raise Refused(f"bad rolling-restart option: {exc}") from None
-        with self._lock:
-            if self.thread is not None and self.thread.is_alive():
-                raise Refused(f"a rolling restart of {self.current['name'] if self.current else '?'} is running")
-        hosts = self.dashboard.select(body.get("hosts") or None)
-        resume, fresh = bool(body.get("resume")), bool(body.get("fresh"))
-        saved, state = open_roll_state(self.dashboard.inventory.path, name, None, resume=resume, fresh=fresh,
-                                       dry_run=False)
-        fleet = self.dashboard.fleet_of(hosts)
-        try:
-            plan = preflight(fleet, options, state if resume else None)
-        except RollRefused as refused:
-            raise Refused("; ".join([*refused.problems, *([refused.hint] if refused.hint else [])])) from None
-        lines = plan_lines(plan, options)
-        if not confirm:
-            raise Refused("\n".join(lines + ["Start this rolling restart?"]), confirm=True)
-        runner = RollRunner(fleet, plan, options, state, saved, self._emit, None)
-        with self._lock:
-            if self.thread is not None and self.thread.is_alive():
-                raise Refused("a rolling restart is already running")
-            self.events.clear()
-            self.runner = runner
-            self.current = {"name": name, "state": "running", "plan": lines, "plan_json": plan_json(plan),
-                            "started": time.time(), "hosts": {}, "batch": None, "report": None}
-            self.thread = threading.Thread(target=self._run, args=(runner,), name="herd-web-roll", daemon=True)
-            self.thread.start()
-        return {"plan": lines, "started": True}
-
-    def _run(self, runner: Any) -> None:
-        from herd.render.rolling import report_json, report_lines
-
-        try:
-            report = runner.run()
-            result = {"lines": report_lines(report, False), "json": report_json(report),
-                      "outcome": report.outcome, "exit_code": report.exit_code}
-        except Exception as exc:  # the page must hear of it rather than wait forever
-            result = {"lines": [f"rolling restart failed: {exc}"], "json": None, "outcome": "failed",
-                      "exit_code": 1}
-        with self._lock:
-            if self.current is not None:
-                self.current.update(state="finished", report=result, finished=time.time())
-        self._emit("finished", {"outcome": result["outcome"], "exit_code": result["exit_code"],
-                                "lines": result["lines"]})
-        self.dashboard.poller.refresh()
-
-    def interrupt(self) -> dict[str, Any]:
-        with self._lock:
-            runner, alive = self.runner, self.thread is not None and self.thread.is_alive()
-        if runner is None or not alive:
-            raise Refused("no rolling restart is running")
-        first = not runner.interrupted.is_set()
-        runner.interrupt()
-        with self._lock:
-            if self.current is not None:
-                self.current["state"] = "interrupting"
-        self._emit("interrupt", {"first": first})
-        return {"interrupted": True, "message": "interrupted: finishing the process in flight so that nothing "
-                                                "is left stopped"}
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        """On server exit: interrupt a running roll and wait until it has put everything back."""
-        with self._lock:
-            runner, thread = self.runner, self.thread
-        if runner is not None and thread is not None and thread.is_alive():
-            runner.interrupt()
-            thread.join(timeout)
-
-
-def _track(current: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
-    """Keep a roll's summary (batch, each host's process and phase) up to date from its events."""
-    hosts = current["hosts"]
-    if kind == "batch":
-        current["batch"] = {"index": data["index"], "total": data["total"], "hosts": list(data["hosts"])}
-        for host in data["hosts"]:
-            hosts.setdefault(host, {})["status"] = "in progress"
-    elif kind == "phase":
-        hosts.setdefault(data["host"], {}).update(process=data["process"], phase=data["phase"])
-    elif kind == "process":
-        result = data["result"]
-        entry = hosts.setdefault(data["host"], {})
-        entry.setdefault("done", []).append({"name": result.name, "ok": result.ok})
-    elif kind == "host-done":
-        hosts.setdefault(data["host"], {}).update(status=data["status"], error=data.get("error"), phase=None)

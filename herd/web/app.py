@@ -35,8 +35,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from herd import __version__
 from herd.errors import HerdError
-from herd.web.actions import Dashboard, Refused, log_item
+from herd.web.actions import Dashboard, log_item
 from herd.web.audit import AuditLog
+from herd.web.errors import Refused
 from herd.web.security import COOKIE, CSRF_HEADER, Guard
 
 log = logging.getLogger("herd.web")
@@ -274,8 +275,8 @@ class Web:
         hosts = [h for h in params.get("hosts", "").split(",") if h] or None
         try:
             lines = int(params.get("lines", "50"))
-        except ValueError:
-            raise Refused("lines must be a number") from None
+        except ValueError as exc:
+            raise Refused("lines must be a number") from exc
         return params.get("name", ""), params.get("channel", ""), hosts, lines
 
     async def logs(self, request: Request) -> Response:
@@ -347,8 +348,8 @@ class Web:
             raise Refused("request too large")
         try:
             body = json.loads(raw or b"{}")
-        except ValueError:
-            raise Refused("the body must be JSON") from None
+        except ValueError as exc:
+            raise Refused("the body must be JSON") from exc
         if not isinstance(body, dict):
             raise Refused("the body must be a JSON object")
         return body

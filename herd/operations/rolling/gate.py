@@ -36,8 +36,10 @@ GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupte
 
 @dataclass(frozen=True)
 class GateSpec:
-    min_healthy: float = 10.0
-    timeout_healthy: float = 120.0
+    """The health gate of each process (defaults: herd/operations/rolling/options.py, their one home)."""
+
+    min_healthy: float
+    timeout_healthy: float
     probe: Probe | None = None
 
 
@@ -105,7 +107,7 @@ def _stop(client: SupervisorClient, name: str, timeout: float) -> None:
         client.call("supervisor.stopProcess", name, False)
     except SupervisorFault as fault:
         if fault.code != Faults.NOT_RUNNING:
-            raise GateFailure("stop", f"stop refused: {fault.text}") from None
+            raise GateFailure("stop", f"stop refused: {fault.text}") from fault
     deadline = time.monotonic() + timeout
     while (info := _info(client, name)).state not in (ProcessState.STOPPED, ProcessState.EXITED,
                                                       ProcessState.FATAL):
@@ -118,7 +120,7 @@ def _start(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
     try:
         client.call("supervisor.startProcess", name, False)
     except SupervisorFault as fault:
-        raise GateFailure("start", f"start refused: {fault.text}") from None
+        raise GateFailure("start", f"start refused: {fault.text}") from fault
     deadline = time.monotonic() + timeout
     while True:
         info = _info(client, name)

@@ -72,7 +72,7 @@ def expand(template: str, **values: str) -> str:
         return template.format(**values)
     except (KeyError, IndexError, ValueError) as exc:
         known = ", ".join("{" + k + "}" for k in values)
-        raise UsageError(f"cannot fill '{template}': {exc} (known fields: {known})") from None
+        raise UsageError(f"cannot fill '{template}': {exc} (known fields: {known})") from exc
 
 
 @dataclass

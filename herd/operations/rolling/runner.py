@@ -21,13 +21,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal
 
 from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError,
                          RollRefused, UnexpectedError, UsageError)
 from herd.fleet import Fleet, HostAccess, in_parallel
-from herd.operations.rolling.gate import GateSpec, ProcessResult, restart_process
-from herd.operations.rolling.plan import BatchStep, HostTarget, RollPlan, chunks, expand, split_batches
+from herd.operations.rolling.gate import ProcessResult, restart_process
+from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
+from herd.operations.rolling.plan import HostTarget, RollPlan, chunks, expand, split_batches
 from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor import names as namespec
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -42,20 +43,6 @@ Events = Callable[[str, dict[str, Any]], None]
 # untouched (never reached); skipped (has no NAME, or held back by --per-host).
 HostStatus = Literal["done", "failed", "stopped", "untouched", "skipped"]
 RollOutcome = Literal["done", "halted", "interrupted"]
-
-
-@dataclass(frozen=True)
-class RollOptions:
-    name: str
-    batch: Sequence[BatchStep]
-    gate: GateSpec
-    per_host: int = 1
-    max_fail: int = 0
-    skip_unhealthy: bool = False
-    pause: float = 0.0
-    pause_ask: bool = False
-    pre_hook: str | None = None
-    post_hook: str | None = None
 
 
 @dataclass

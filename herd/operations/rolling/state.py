@@ -64,9 +64,12 @@ class StateFile:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read roll state {self.path}: {exc}") from None
-        hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
-        return RollState(**data, hosts=hosts)
+            raise ValueError(f"cannot read roll state {self.path}: {exc}") from exc
+        try:
+            hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
+            return RollState(**data, hosts=hosts)
+        except (AttributeError, TypeError) as exc:  # valid JSON, but not a roll state (edited, or not herd's)
+            raise ValueError(f"cannot read roll state {self.path}: not a roll state herd wrote ({exc})") from exc
 
     def save(self, state: RollState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +87,7 @@ def open_roll_state(inventory_path: str, name: str, state_file: str | None, *, r
     try:
         existing = saved.load()
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from exc
     unfinished = existing is not None and not existing.finished and existing.name == name
     if resume:
         if existing is None or not unfinished:
