@@ -34,7 +34,8 @@ one place without knowing about SSH or HTTP.
                                         let herd's agent run: no sudo, password needed or
                                         wrong, not in sudoers
 
-Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
+Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running; 6 (EXIT_LOST) a
+command a keeper accepted and then lost (herd/keeper/client.py): it may have run, it is not run again.
 
 Messages never contain secrets: supervisor and sudo passwords are not interpolated
 into any message here or elsewhere.
@@ -53,6 +54,7 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
 EXIT_UNSUPPORTED = 5    # a host's supervisord release cannot do what was asked (nothing else went wrong)
+EXIT_LOST = 6           # a keeper accepted the command, then died, went silent or failed: outcome unknown, not rerun
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 

@@ -30,6 +30,10 @@ class ProtocolError(Exception):
     """The other side closed, sent garbage, or was silent past the deadline."""
 
 
+class Silence(ProtocolError):
+    """The other side was silent past the deadline (it may still be working: a stalled keeper)."""
+
+
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
     data = json.dumps(message, separators=(",", ":")).encode()
     sock.sendall(struct.pack(">I", len(data)) + data)
@@ -43,7 +47,7 @@ def receive(sock: socket.socket) -> dict[str, Any]:
     try:
         message = json.loads(_exactly(sock, length))
     except ValueError as exc:
-        raise ProtocolError(f"unreadable frame: {exc}") from None
+        raise ProtocolError(f"unreadable frame: {exc}") from exc
     if not isinstance(message, dict):
         raise ProtocolError("frame is not an object")
     return message
@@ -54,10 +58,10 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
     while left:
         try:
             chunk = sock.recv(min(left, 1 << 20))
-        except (socket.timeout, TimeoutError):
-            raise ProtocolError("no answer in time") from None
+        except (socket.timeout, TimeoutError) as exc:
+            raise Silence("no answer in time") from exc
         except OSError as exc:
-            raise ProtocolError(exc.strerror or str(exc)) from None
+            raise ProtocolError(exc.strerror or str(exc)) from exc
         if not chunk:
             raise ProtocolError("connection closed")
         chunks.append(chunk)
