@@ -215,7 +215,7 @@ def _exchange(conn: socket.socket, request: dict[str, Any], line: CommandLine, l
     except protocol.ProtocolError as exc:
         return _lost(line, pid, log_file, _silence_or_end(exc))
     except OSError as exc:
-        return _lost(line, pid, log_file, f"could not be read ({exc.strerror or exc})")
+        return _lost(line, pid, log_file, f"broke the connection ({exc.strerror or exc})")
 
 
 def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine) -> object:
@@ -240,9 +240,12 @@ def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine
 
 
 def _silence_or_end(exc: protocol.ProtocolError) -> str:
+    """What the keeper did, as the client saw it."""
     if isinstance(exc, protocol.Silence):
         return f"was silent for {protocol.SILENCE:g} s"
-    return f"closed the connection ({exc})" if str(exc) != "connection closed" else "closed the connection"
+    if isinstance(exc, protocol.Closed):
+        return "closed the connection" + ("" if str(exc) == "connection closed" else f" ({exc})")
+    return f"sent what herd cannot read ({exc})"
 
 
 def _lost(line: CommandLine, pid: object, log_file: Path, what: str) -> int:
