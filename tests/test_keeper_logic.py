@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from herd.duration import parse_duration
 from herd.errors import InventoryError
 from herd.fleet import SessionPool
 from herd.inventory import load_inventory
 from herd.inventory.model import Host, SupervisorTarget
 from herd.keeper import client, paths, protocol
 from herd.keeper.capture import Capture
-from herd.duration import parse_duration
 from herd.keeper.keep import keep_from_args, keep_from_env
 from herd.keeper.keys import digest_files, pool_key
-from herd.keeper.seal import SecretSeal
 from herd.keeper.route import direct_reason, inventory_arg, verbosity
+from herd.keeper.seal import SecretSeal
 from herd.keeper.server import Keeper
 from herd.ssh.connection import Connector
 
