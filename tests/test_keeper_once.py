@@ -133,9 +133,11 @@ def test_after_go_the_command_is_reported_lost_never_run_again(tmp_path, runtime
 
 
 def test_a_lost_check_is_a_plugins_unknown_on_stdout(tmp_path, runtime, capsys):
+    from herd.cli.check import EXIT_UNKNOWN
+
     code, fake, _ = run(tmp_path, dies_after_go, "check")
     out, err = capsys.readouterr()
-    assert code == 3 and err == ""
+    assert code == client.NAGIOS_UNKNOWN == EXIT_UNKNOWN == 3 and err == ""
     assert out.startswith("HERD UNKNOWN - the keeper (pid 4242) closed the connection after it accepted "
                           "`herd check`: the command may have run") and out.count("\n") == 1, out
 

@@ -201,21 +201,19 @@ def _exchange(conn: socket.socket, request: dict[str, Any], line: CommandLine, l
     pid = _handed_over(conn, request, line)
     conn.settimeout(protocol.SILENCE)
     try:
-        while True:
+        answer = protocol.receive(conn)
+        while answer.get("kind") == "alive":
             answer = protocol.receive(conn)
-            kind = answer.get("kind")
-            if kind == "alive":
-                continue
-            if kind == "done":
-                _write(answer.get("output") or [])
-                code = answer.get("code")
-                return code if isinstance(code, int) else 1
-            what = f"reported that the command failed ({answer.get('reason') or kind})"
-            return _lost(line, pid, log_file, what)
     except protocol.ProtocolError as exc:
         return _lost(line, pid, log_file, _silence_or_end(exc))
     except OSError as exc:
         return _lost(line, pid, log_file, f"broke the connection ({exc.strerror or exc})")
+    if answer.get("kind") != "done":
+        return _lost(line, pid, log_file,
+                     f"reported that the command failed ({answer.get('reason') or answer.get('kind')})")
+    _write(answer.get("output") or [])
+    code = answer.get("code")
+    return code if isinstance(code, int) else 1
 
 
 def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine) -> object:
