@@ -25,7 +25,7 @@ command lines.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 from herd.keeper.optable import PARSERS
 
@@ -49,7 +49,7 @@ class _FlagNeedsValue:
 FLAG_NEEDS_VALUE = _FlagNeedsValue()
 
 
-class CommandLine(NamedTuple):
+class CommandLine:
     """A command line as click's parsers leave it.
 
     ``root``: herd's own options before the command (``--help``,
@@ -59,12 +59,18 @@ class CommandLine(NamedTuple):
     repeatable option); ``error``: why click refuses the line as it parses
     it (an unknown option, a missing value), None when it does not.  Only
     kept commands have their options read: another command's are empty.
+    (A plain class: a NamedTuple costs more to define than the whole warm
+    path spends here.)
     """
 
-    root: dict[str, object]
-    command: str | None
-    options: dict[str, object]
-    error: str | None
+    __slots__ = ("root", "command", "options", "error")
+
+    def __init__(self, root: dict[str, object], command: str | None, options: dict[str, object],
+                 error: str | None) -> None:
+        self.root, self.command, self.options, self.error = root, command, options, error
+
+    def __repr__(self) -> str:
+        return f"CommandLine({self.root!r}, {self.command!r}, {self.options!r}, {self.error!r})"
 
     @property
     def inventory(self) -> str | None:
