@@ -183,7 +183,8 @@ class Keeper:
             self._execute(conn, request)
         finally:
             self.last_used = time.monotonic()
-            self.served += ran
+            if ran:
+                self.served += 1
             self.busy.release()
 
     def _refusal(self, request: dict[str, Any]) -> str | None:
