@@ -37,7 +37,8 @@ one place without knowing about SSH or HTTP.
                                         Python exception the tree does not name): that
                                         host's result, never the other hosts' (-vv: where)
 
-Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running.
+Exit code 130 (EXIT_INTERRUPTED) is Ctrl-C or SIGTERM, whatever was running; 6 (EXIT_LOST) a
+command a keeper accepted and then lost (herd/keeper/client.py): it may have run, it is not run again.
 
 Messages never contain secrets: supervisor and sudo passwords are not interpolated
 into any message here or elsewhere.
@@ -56,6 +57,7 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
 EXIT_UNSUPPORTED = 5    # a host's supervisord release cannot do what was asked (nothing else went wrong)
+EXIT_LOST = 6           # a keeper accepted the command, then died, went silent or failed: outcome unknown, not rerun
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 

@@ -30,12 +30,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _never_kept(args: list[str]) -> bool:
-    """Help, completion and a bare ``herd``: no keeper runs them, so its client is not even imported."""
+    """Help, completion, a bare ``herd``, a line click refuses: no keeper runs them, nor is its client imported."""
     import os
 
-    from herd.keeper.route import direct_reason
+    from herd.keeper.route import SILENT, direct_reason
 
-    return bool(os.environ.get("_HERD_COMPLETE")) or direct_reason(args, False) in ("help", "no command")
+    return bool(os.environ.get("_HERD_COMPLETE")) or direct_reason(args, False) in SILENT
 
 
 def _run_kept(args: list[str]) -> int | None:

@@ -220,28 +220,64 @@ def test_host_restarted_under_a_warm_keeper_is_back_on_the_next_command(kfleet, 
     assert back.code == 0, back.out + back.err
 
 
-def test_keeper_killed_mid_command_the_command_completes_directly(kfleet, keeping):
+def _spawns(kfleet: Fleet, name: str) -> list[int]:
+    """The pids supervisord on host ``name`` spawned the worker with, from its own log."""
+    log = Path(kfleet.host(name).log_dir) / "supervisord.log"
+    return [int(pid) for pid in re.findall(r"spawned: 'worker' with pid (\d+)", log.read_text())]
+
+
+def _worker_pid(keeping: Keeping, inv: str) -> int:
+    run = keeping.direct("status", "worker", "-H", "web01", "-i", inv, "-o", "json")
+    assert run.code == 0, run.out + run.err
+    hosts = run.json()
+    hosts = hosts["hosts"] if isinstance(hosts, dict) else hosts
+    (pid,) = [p["pid"] for h in hosts for p in h["processes"]]
+    return int(pid)
+
+
+@pytest.mark.parametrize("how", ["stalled", "killed"])
+def test_a_keeper_stalled_or_killed_after_accepting_a_restart_restarts_once(kfleet, keeping, how):
+    """The keeper takes `herd restart worker`, restarts it, and stops answering (SIGSTOP past SILENCE, or
+    SIGKILL) while supervisord waits out the worker's startsecs: one restart, one line, exit 6."""
+    from herd.keeper.protocol import SILENCE
+
     inv = str(kfleet.inventory_path)
-    assert keeping.kept("status", "-i", inv).code == 0
+    assert keeping.kept("status", "-i", inv).code == 0            # a warm keeper
     pid = keeping.pid()
-    kfleet.pause_sshd("web03")     # a new connection to web03 hangs: the command below takes ~--timeout
+    (log,) = keeping.runtime.rglob("keeper-*.log")
+    old_worker = _worker_pid(keeping, inv)
+    spawned = _spawns(kfleet, "web01")
+    proc = subprocess.Popen([sys.executable, "-m", "herd", "restart", "worker", "-H", "web01", "-i", inv, "-v"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=keeping.env,
+                            stdin=subprocess.DEVNULL)
+    stopped = False
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "herd", "status", "-i", inv, "--timeout", "4", "-v"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=keeping.env,
-                                stdin=subprocess.DEVNULL)
-        wait_for(lambda: _log_has(keeping, "new pool", 2), 10)
-        time.sleep(0.5)
-        os.kill(pid, signal.SIGKILL)
+        assert proc.stderr.readline() == f"herd: keeper: through the keeper (pid {pid})\n"   # accepted
+        assert wait_for(lambda: len(_spawns(kfleet, "web01")) > len(spawned), 20, interval=0.01)
+        os.kill(pid, signal.SIGSTOP if how == "stalled" else signal.SIGKILL)
+        stopped = how == "stalled"
+        start = time.monotonic()
         out, err = proc.communicate(timeout=60)
+        waited = time.monotonic() - start
     finally:
-        kfleet.resume_sshd("web03")
-    assert proc.returncode == 4, err
-    assert "keeper stopped answering" in err and "connecting directly" in err
-    assert re.search(r"web03 .*UNREACHABLE", out) and re.search(r"web01 .*RUNNING", out)
-    assert not _alive(pid)
-    # the next command starts a new keeper
-    assert keeping.kept("status", "-i", inv).code == 0
-    assert keeping.pid() != pid
+        if stopped:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    if how == "stalled":   # the keeper, going on, finds its client gone and ends the command there
+        assert wait_for(lambda: _log_has(keeping, "client left during `herd restart`"), 20)
+    kfleet.wait_running("web01")
+    new = _spawns(kfleet, "web01")[len(spawned):]
+    assert len(new) == 1, f"the worker was restarted {len(new)} times: {err}"      # exactly once ...
+    assert _worker_pid(keeping, inv) == new[0] != old_worker                         # ... and that one runs
+    what = f"was silent for {SILENCE:g} s" if how == "stalled" else "closed the connection"
+    assert (proc.returncode, out, err) == (6, "", (
+        f"herd: the keeper (pid {pid}) {what} after it accepted `herd restart`: the command may have run in part "
+        f"or in full, and is not run again; see `herd status` before you repeat it (the keeper's log: {log})\n"))
+    assert waited >= SILENCE - 0.5 if how == "stalled" else not _alive(pid), waited
+    after = keeping.kept("status", "-i", inv)                         # the keeper (or a new one) serves on
+    assert after.code == 0, after.out + after.err
+    assert (keeping.pid() == pid) == (how == "stalled")
 
 
 def test_ctrl_c_through_the_keeper_is_exit_130_and_the_keeper_goes_on(kfleet, keeping):
@@ -318,12 +354,12 @@ def _alive(pid: int) -> bool:
     return pid_alive(pid)
 
 
-def wait_for(what, timeout: float) -> bool:
+def wait_for(what, timeout: float, interval: float = 0.1) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if what():
             return True
-        time.sleep(0.1)
+        time.sleep(interval)
     return what()
 
 

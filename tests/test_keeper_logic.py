@@ -18,14 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from herd.duration import parse_duration
 from herd.errors import InventoryError
 from herd.fleet import SessionPool
 from herd.inventory import load_inventory
 from herd.inventory.model import Host, SupervisorTarget
 from herd.keeper import client, paths, protocol
 from herd.keeper.capture import Capture
-from herd.keeper.keys import SecretSeal, digest_files, keep_from_args, keep_from_env, parse_duration, pool_key
+from herd.keeper.keep import keep_from_args, keep_from_env
+from herd.keeper.keys import digest_files, pool_key
 from herd.keeper.route import direct_reason, inventory_arg, verbosity
+from herd.keeper.seal import SecretSeal
 from herd.keeper.server import Keeper
 from herd.ssh.connection import Connector
 
@@ -115,7 +118,7 @@ def test_inventory_and_verbosity_from_the_command_line():
     assert inventory_arg(["status", "-ic.yaml"]) == "c.yaml"
     assert inventory_arg(["status", "--", "-i", "x"]) is None
     assert verbosity(["status", "-vv", "--verbose", "-a"]) == 3
-    assert verbosity(["status", "-av"]) == 0   # a bundle: only the command's own parser knows; nothing said
+    assert verbosity(["status", "-av"]) == 1   # a bundle, read as click reads it (tests/test_keeper_route.py)
 
 
 # -- keys: content, not mtime; options; secrets --------------------------------------
@@ -324,7 +327,10 @@ def test_busy_keeper_refuses_and_the_client_runs_directly(keeper, monkeypatch):
 
 
 def _fake_keeper(path: Path, behaviour: str) -> socket.socket:
-    """A socket at ``path`` that accepts and then hangs, or says accepted and dies."""
+    """A socket at ``path`` that takes the request and then hangs, or dies before it accepts the command.
+
+    (A keeper that dies after accepting: tests/test_keeper_once.py.)
+    """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(4)
@@ -333,7 +339,6 @@ def _fake_keeper(path: Path, behaviour: str) -> socket.socket:
         conn, _ = listener.accept()
         protocol.receive(conn)
         if behaviour == "dies":
-            protocol.send(conn, {"kind": "accepted", "pid": 1})
             conn.close()
         else:
             time.sleep(30)

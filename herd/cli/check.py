@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from typing import Any
@@ -31,6 +30,7 @@ from herd.cli.options import fleet_options
 from herd.settings import FleetOptions
 from herd.files import write_atomically
 from herd.operations.ping import Pinger
+from herd.procstart import process_age
 
 log = logging.getLogger("herd")
 
@@ -181,29 +181,10 @@ class _Clock:
     def __init__(self, timeout: float, start: float | None = None) -> None:
         """``start``: when the user's process started (a keeper runs the command for it); default: this one."""
         self.timeout = timeout
-        self.start = time.monotonic() - _process_age() if start is None else start
+        self.start = time.monotonic() - process_age() if start is None else start
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
     def remaining(self) -> float:
         return self.timeout - self.elapsed()
-
-
-def process_start() -> float:
-    """time.monotonic() when this process started, as near as Linux tells (the keeper client sends it)."""
-    return time.monotonic() - _process_age()
-
-
-def _process_age() -> float:
-    """Seconds since this process started (Linux /proc); 0 when unknown or implausible."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        with open("/proc/uptime", encoding="ascii") as fh:
-            uptime = float(fh.read().split()[0])
-        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    # a container may show its own uptime against the host's start times: distrust odd values
-    return age if 0.0 <= age < 5.0 else 0.0

@@ -80,7 +80,7 @@ _Settings = dict[str, _Value]
 
 def check_keep(ctx: Ctx, node: Node, key: str) -> float:
     """A duration for the keeper: 10m, 90s, 1h, a number of seconds; 0 or false: no keeper."""
-    from herd.keeper.keys import parse_duration
+    from herd.duration import parse_duration
 
     if isinstance(node, ScalarNode) and node.tag == BOOL:
         if node.value.lower() in ("false", "no", "off"):

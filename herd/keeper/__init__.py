@@ -11,13 +11,22 @@ Modules, one concern each:
 
 * ``paths``: where the socket and the log live (a 0700 directory), and a
   keeper's name (a hash of the user, the inventory path and herd's build);
-* ``keys``: durations, whether this command line wants a keeper, and the
-  key of a pool of sessions (what a session was made under);
+* ``route``: the command line read as click reads it (a replay of click's
+  parser over ``optable``, the kept commands' options generated from the
+  click commands), and which lines may go through a keeper (pure);
+* ``keep``: whether a command wants a keeper, and for how long
+  (``--keep``, ``$HERD_KEEP``; durations are herd/duration.py's);
+* ``keys``: the key of a pool of sessions (what a session was made under);
+* ``seal``: secrets sealed, comparable and never kept;
 * ``protocol``: length-prefixed JSON frames over the socket, the peer's uid;
-* ``route``: which command lines may go through a keeper (pure);
 * ``scope``: what the keeper lends a command (its pools), found by the CLI;
-* ``server``: the keeper process;
-* ``client``: the command line's side, with every fallback to a direct run.
+* ``server``: the keeper process, which hosts the CLI (it runs the click
+  command);
+* ``client``: the command line's side: a direct run for anything the
+  keeper did not accept, and never a second run of what it accepted.
+
+Apart from ``server`` (and ``scope``, which the CLI reaches), nothing here
+imports click or herd.cli: the command line's warm path loads neither.
 
 docs/keeper.md is the user-facing description.
 """

@@ -1,16 +1,25 @@
 """The command line's side of the keeper: hand the command over, or say why not and run it directly.
 
-``run_kept(args)`` returns the command's exit code when a keeper ran it,
-None when the caller must run it itself.  It never fails the command: a
-missing, dead, hung, busy or unsafe keeper means a direct run (said at
--v).  It imports neither paramiko nor yaml on its warm path: only the
-socket, the frames and the command line.
+``run_kept(args)`` returns the command's exit code when a keeper took the
+command, None when the caller must run it itself.  It imports neither
+click, paramiko nor yaml on its warm path: only the socket, the frames
+and the command line (route.py reads it as click would).
+
+Once: a command is the keeper's or the caller's, never both's.  Until the
+keeper has accepted it, any trouble (no keeper, not ours, hung, busy,
+another build, refused) means a direct run, said at -v.  The keeper says
+"accepted", the client answers "go", and only then does the keeper start
+the command (server.py); from the moment "go" is sent the command is the
+keeper's, and a keeper that dies, goes silent or fails after that is
+reported as such, in one line (exit EXIT_LOST; ``herd check``: UNKNOWN),
+and the command is never run again: it may have run in part or in full,
+and running it twice would do twice what was asked once (a restart, a
+signal, an update).
 
 Time bounds: connecting gets CONNECT_TIMEOUT, the keeper must accept the
 request within ACCEPT_TIMEOUT and then send a frame at least every
 protocol.SILENCE seconds (it sends one every HEARTBEAT while the command
-runs).  A keeper that dies mid-command (EOF) or goes silent is left, and
-the command runs directly from the start: its output had not been shown.
+runs).
 """
 
 from __future__ import annotations
@@ -25,14 +34,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from herd import __version__
+from herd.errors import EXIT_LOST
 from herd.keeper import protocol
-from herd.keeper.keys import keep_from_args, keep_from_env
+from herd.keeper.keep import keep_from_env, keep_from_line
 from herd.keeper.paths import KeeperPathError, log_path, socket_path
-from herd.keeper.route import direct_reason, inventory_arg, verbosity
+from herd.keeper.route import SILENT, CommandLine, parse, reason
 
 CONNECT_TIMEOUT = 0.5
 ACCEPT_TIMEOUT = 1.0
 START_WAIT = 5.0    # seconds a new keeper gets to open its socket
+NAGIOS_UNKNOWN = 3  # herd check's UNKNOWN (herd/cli/check.py EXIT_UNKNOWN): a monitoring plugin's codes
 # The keeper process's own environment: what Python and herd need, nothing else (requests bring theirs).
 _KEEPER_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_STATE_HOME",
                "XDG_CONFIG_HOME", "VIRTUAL_ENV", "PYTHONPATH")
@@ -43,36 +54,35 @@ class _Direct(Exception):
 
 
 def run_kept(args: Sequence[str]) -> int | None:
-    """Run ``args`` through the inventory's keeper; None: run it directly."""
-    args = list(args)
-    verbose = verbosity(args)
+    """Run ``args`` through the inventory's keeper; None: run it directly (it never reached a keeper)."""
+    line = parse(args)
     try:
-        return _run(args)
+        return _run(list(args), line)
     except _Direct as why:
-        if verbose and str(why):
+        if line.verbosity and str(why):
             _say(f"keeper: {why}; connecting directly")
         return None
 
 
-def _run(args: list[str]) -> int:
+def _run(args: list[str], line: CommandLine) -> int:
     if os.environ.get("_HERD_COMPLETE"):
         raise _Direct("")
-    reason = direct_reason(args, _isatty(sys.stdin))
-    if reason is not None:
-        raise _Direct("" if reason in ("help", "no command") else reason)
-    keep = keep_from_args(args)
+    why = reason(line, _isatty(sys.stdin))
+    if why is not None:
+        raise _Direct("" if why in SILENT else why)
+    keep = keep_from_line(line)
     if keep is None:
         try:
             keep = keep_from_env(os.environ)
         except ValueError as exc:
-            raise _Direct(f"$HERD_KEEP: {exc}") from None
+            raise _Direct(f"$HERD_KEEP: {exc}") from exc
     if keep == 0:
         raise _Direct("")
-    inventory = _inventory(args)
+    inventory = _inventory(line)
     try:
         path = socket_path(inventory)
     except KeeperPathError as exc:
-        raise _Direct(str(exc)) from None
+        raise _Direct(str(exc)) from exc
     conn = _connect(path)
     if conn is None:
         keep = keep if keep is not None else _inventory_keep(inventory)
@@ -80,18 +90,18 @@ def _run(args: list[str]) -> int:
             raise _Direct("")
         conn = _start(inventory, path, keep)
     with conn:
-        return _exchange(conn, _request(args, inventory, keep))
+        return _exchange(conn, _request(args, inventory, keep), line, log_path(path))
 
 
-def _inventory(args: list[str]) -> str:
+def _inventory(line: CommandLine) -> str:
     """The inventory the command would use, absolute (its keeper's name); a problem: run directly."""
     from herd.errors import HerdError
     from herd.inventory.locate import find_inventory
 
     try:
-        path, _ = find_inventory(inventory_arg(args))
-    except HerdError:
-        raise _Direct("") from None   # the direct run reports it
+        path, _ = find_inventory(line.inventory)
+    except HerdError as exc:
+        raise _Direct("") from exc   # the direct run reports it
     return os.path.abspath(path)
 
 
@@ -124,12 +134,12 @@ def _connect(path: Path) -> socket.socket | None:
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         return None
-    except (socket.timeout, TimeoutError):
+    except (socket.timeout, TimeoutError) as exc:
         sock.close()
-        raise _Direct(f"the keeper at {path} does not accept connections (hung?)") from None
+        raise _Direct(f"the keeper at {path} does not accept connections (hung?)") from exc
     except OSError as exc:
         sock.close()
-        raise _Direct(f"cannot reach the keeper at {path}: {exc.strerror or exc}") from None
+        raise _Direct(f"cannot reach the keeper at {path}: {exc.strerror or exc}") from exc
     if not protocol.same_user(sock):
         sock.close()
         raise _Direct(f"the keeper socket {path} belongs to another user")
@@ -145,14 +155,14 @@ def _start(inventory: str, path: Path, keep: float) -> socket.socket:
     try:
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError as exc:
-        raise _Direct(f"cannot open the keeper log {log_file}: {exc.strerror}") from None
+        raise _Direct(f"cannot open the keeper log {log_file}: {exc.strerror}") from exc
     try:
         subprocess.Popen([sys.executable, "-m", "herd.keeper.server", "--inventory", inventory,
                           "--socket", str(path), "--idle", repr(keep)],
                          stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, cwd="/", env=env,
                          start_new_session=True, close_fds=True)
     except OSError as exc:
-        raise _Direct(f"cannot start a keeper: {exc.strerror or exc}") from None
+        raise _Direct(f"cannot start a keeper: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     end = time.monotonic() + START_WAIT
@@ -176,7 +186,7 @@ def _request(args: list[str], inventory: str, keep: float | None) -> dict[str, A
         env.setdefault("LINES", str(size.lines))
     started = None
     if args and args[0] == "check":
-        from herd.cli.check import process_start
+        from herd.procstart import process_start
 
         started = process_start()
     return {"op": "run", "version": __version__, "argv": args, "cwd": os.getcwd(), "env": env,
@@ -186,31 +196,70 @@ def _request(args: list[str], inventory: str, keep: float | None) -> dict[str, A
             "stdout_tty": _isatty(sys.stdout), "stderr_tty": _isatty(sys.stderr)}
 
 
-def _exchange(conn: socket.socket, request: dict[str, Any]) -> int:
-    verbose = verbosity(request["argv"])
+def _exchange(conn: socket.socket, request: dict[str, Any], line: CommandLine, log_file: Path) -> int:
+    """Hand the command over; its exit code once the keeper has it (see the module docstring: once)."""
+    pid = _handed_over(conn, request, line)
+    conn.settimeout(protocol.SILENCE)
+    try:
+        answer = protocol.receive(conn)
+        while answer.get("kind") == "alive":
+            answer = protocol.receive(conn)
+    except protocol.ProtocolError as exc:
+        return _lost(line, pid, log_file, _silence_or_end(exc))
+    except OSError as exc:
+        return _lost(line, pid, log_file, f"broke the connection ({exc.strerror or exc})")
+    if answer.get("kind") != "done":
+        return _lost(line, pid, log_file,
+                     f"reported that the command failed ({answer.get('reason') or answer.get('kind')})")
+    _write(answer.get("output") or [])
+    code = answer.get("code")
+    return code if isinstance(code, int) else 1
+
+
+def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine) -> object:
+    """Send the request, wait for "accepted", answer "go": the keeper's pid; _Direct while it is still ours."""
     try:
         protocol.send(conn, request)
         conn.settimeout(ACCEPT_TIMEOUT)
         answer = protocol.receive(conn)
-        if answer.get("kind") == "refused":
-            raise _Direct(f"the keeper refused: {answer.get('reason')}")
-        if answer.get("kind") != "accepted":
-            raise _Direct(f"unexpected answer from the keeper: {answer.get('kind')!r}")
-        if verbose:
-            _say(f"keeper: through the keeper (pid {answer.get('pid')})")
-        conn.settimeout(protocol.SILENCE)
-        while True:
-            answer = protocol.receive(conn)
-            kind = answer.get("kind")
-            if kind == "alive":
-                continue
-            if kind == "done":
-                _write(answer.get("output") or [])
-                code = answer.get("code")
-                return code if isinstance(code, int) else 1
-            raise _Direct(f"the keeper failed: {answer.get('reason') or kind}")
     except (protocol.ProtocolError, OSError) as exc:
-        raise _Direct(f"the keeper stopped answering ({exc})") from None
+        raise _Direct(f"the keeper stopped answering ({exc})") from exc
+    if answer.get("kind") == "refused":
+        raise _Direct(f"the keeper refused: {answer.get('reason')}")
+    if answer.get("kind") != "accepted":
+        raise _Direct(f"unexpected answer from the keeper: {answer.get('kind')!r}")
+    try:
+        protocol.send(conn, {"op": "go"})
+    except OSError as exc:   # not sent: the keeper, gone, never got it and never starts the command
+        raise _Direct(f"the keeper went away before it started the command ({exc.strerror or exc})") from exc
+    if line.verbosity:
+        _say(f"keeper: through the keeper (pid {answer.get('pid')})")
+    return answer.get("pid")
+
+
+def _silence_or_end(exc: protocol.ProtocolError) -> str:
+    """What the keeper did, as the client saw it."""
+    if isinstance(exc, protocol.Silence):
+        return f"was silent for {protocol.SILENCE:g} s"
+    if isinstance(exc, protocol.Closed):
+        return "closed the connection" + ("" if str(exc) == "connection closed" else f" ({exc})")
+    return f"sent what herd cannot read ({exc})"
+
+
+def _lost(line: CommandLine, pid: object, log_file: Path, what: str) -> int:
+    """The keeper had the command and lost it: say what is known, in one line; never run it again."""
+    keeper = f"the keeper (pid {pid})" if isinstance(pid, int) else "the keeper"
+    message = (f"{keeper} {what} after it accepted `herd {line.command}`: the command may have run in part or "
+               f"in full, and is not run again; see `herd status` before you repeat it (the keeper's log: "
+               f"{log_file})")
+    if line.command == "check":   # a monitoring plugin: its one line on stdout, UNKNOWN
+        from herd import text
+
+        sys.stdout.write(f"HERD UNKNOWN - {text.field(message)}\n")
+        sys.stdout.flush()
+        return NAGIOS_UNKNOWN
+    _say(message)
+    return EXIT_LOST
 
 
 def _write(output: list[list[str]]) -> None:

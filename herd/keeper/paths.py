@@ -49,7 +49,7 @@ def keeper_dir(short: bool = False) -> Path:
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = os.lstat(base)
     except OSError as exc:
-        raise KeeperPathError(f"cannot create the keeper directory {base}: {exc.strerror or exc}") from None
+        raise KeeperPathError(f"cannot create the keeper directory {base}: {exc.strerror or exc}") from exc
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise KeeperPathError(f"the keeper directory {base} must be a directory of uid {os.getuid()} "
                               f"with mode 0700")

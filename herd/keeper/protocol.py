@@ -3,10 +3,14 @@
 Client to keeper: ``{"op": "run", ...}`` (a command line and what it runs
 under, see client.py), ``{"op": "status"}``, ``{"op": "stop"}``.
 Keeper to client, for a run: ``{"kind": "accepted"}`` or ``{"kind":
-"refused", "reason": ...}`` at once, ``{"kind": "alive"}`` every
-HEARTBEAT seconds while the command runs, then ``{"kind": "done", "code":
-N, "output": [[stream, base64], ...]}``.  Output is the bytes the command
-wrote, in order, stdout and stderr interleaved as written.
+"refused", "reason": ...}`` at once; to "accepted" the client answers
+``{"op": "go"}``, and only then does the command start (client.py: a
+command runs once, in the keeper or in the client, never both); then
+``{"kind": "alive"}`` every HEARTBEAT seconds while the command runs, and
+``{"kind": "done", "code": N, "output": [[stream, base64], ...]}`` (or
+``{"kind": "failed", "reason": ...}`` when it raised inside the keeper).
+Output is the bytes the command wrote, in order, stdout and stderr
+interleaved as written.
 
 Nothing secret is ever sent to the client: it gets its command's output,
 the keeper's pid and counts.  The peer's uid is checked on both sides
@@ -30,20 +34,28 @@ class ProtocolError(Exception):
     """The other side closed, sent garbage, or was silent past the deadline."""
 
 
+class Silence(ProtocolError):
+    """The other side was silent past the deadline (it may still be working: a stalled keeper)."""
+
+
+class Closed(ProtocolError):
+    """The other side closed the connection (it may have died)."""
+
+
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
     data = json.dumps(message, separators=(",", ":")).encode()
     sock.sendall(struct.pack(">I", len(data)) + data)
 
 
 def receive(sock: socket.socket) -> dict[str, Any]:
-    """One frame; ProtocolError on EOF, a timeout or a malformed frame."""
+    """One frame; Closed on EOF, Silence past the socket's timeout, ProtocolError on a malformed frame."""
     (length,) = struct.unpack(">I", _exactly(sock, 4))
     if length > MAX_FRAME:
         raise ProtocolError(f"frame of {length} bytes")
     try:
         message = json.loads(_exactly(sock, length))
     except ValueError as exc:
-        raise ProtocolError(f"unreadable frame: {exc}") from None
+        raise ProtocolError(f"unreadable frame: {exc}") from exc
     if not isinstance(message, dict):
         raise ProtocolError("frame is not an object")
     return message
@@ -54,12 +66,12 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
     while left:
         try:
             chunk = sock.recv(min(left, 1 << 20))
-        except (socket.timeout, TimeoutError):
-            raise ProtocolError("no answer in time") from None
+        except (socket.timeout, TimeoutError) as exc:
+            raise Silence("no answer in time") from exc
         except OSError as exc:
-            raise ProtocolError(exc.strerror or str(exc)) from None
+            raise Closed(exc.strerror or str(exc)) from exc
         if not chunk:
-            raise ProtocolError("connection closed")
+            raise Closed("connection closed")
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)

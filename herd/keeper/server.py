@@ -10,7 +10,10 @@ so the keeper runs a request's command line with *its* environment, cwd
 and streams, and a second client arriving meanwhile is told "busy" and
 runs directly (its output is the same; it only pays its own handshakes).
 Every request is checked first: the peer must run as this uid
-(SO_PEERCRED), and the request's herd build must be this one.
+(SO_PEERCRED), and the request's herd build must be this one.  A command
+starts only once the client has answered "accepted" with "go": a client
+that gave up before (and runs the command itself) never has it run here
+too (client.py: once).
 """
 
 from __future__ import annotations
@@ -167,16 +170,22 @@ class Keeper:
         if refusal is not None:
             protocol.send(conn, {"kind": "refused", "reason": refusal})
             return
+        ran = False
         try:
             self.last_used = time.monotonic()
             keep = request.get("keep")
             if isinstance(keep, (int, float)) and keep > 0:
                 self.idle = float(keep)
             protocol.send(conn, {"kind": "accepted", "pid": os.getpid()})
+            if not _confirmed(conn):
+                log.info("the client of %s gave up before it said go: not run", _argv0(request))
+                return
+            ran = True
             self._execute(conn, request)
         finally:
             self.last_used = time.monotonic()
-            self.served += 1
+            if ran:
+                self.served += 1
             self.busy.release()
 
     def _refusal(self, request: dict[str, Any]) -> str | None:
@@ -236,7 +245,7 @@ class Keeper:
             result["code"] = run_command([str(a) for a in request["argv"]], obj=scope)
         except SystemExit as exc:
             result["code"] = exc.code if isinstance(exc.code, int) else 1
-        except BaseException as exc:  # noqa: BLE001 - the client reruns it directly; the log says why
+        except BaseException as exc:  # noqa: BLE001 - the client says it failed (never reruns it); the log says why
             log.exception("command %s failed inside the keeper", _argv0(request))
             result["error"] = f"{type(exc).__name__} inside the keeper"
         finally:
@@ -263,6 +272,19 @@ class _NoInput:
 
     def fileno(self) -> int:
         raise OSError("no stdin inside the keeper")
+
+
+def _confirmed(conn: socket.socket) -> bool:
+    """The client's "go" after our "accepted": from then on the command is ours alone (client.py: once).
+
+    A client that gave up waiting for "accepted" has closed the connection
+    and runs the command itself: it must not run here too.
+    """
+    conn.settimeout(REQUEST_READ)
+    try:
+        return protocol.receive(conn).get("op") == "go"
+    except (protocol.ProtocolError, OSError):
+        return False
 
 
 def _client_left(conn: socket.socket) -> bool:
