@@ -91,7 +91,7 @@ _NAMES = ["inventory", "all_hosts", "groups", "patterns", "timeout", "forks", "a
 def _check_keep(value: str | None) -> str | None:
     """--keep's DURATION, refused here when unreadable (the keeper client would only skip it)."""
     if value is not None:
-        from herd.keeper.keys import parse_duration
+        from herd.duration import parse_duration
 
         try:
             parse_duration(value)

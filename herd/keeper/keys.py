@@ -23,7 +23,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from herd.duration import parse_duration as parse_duration          # compatibility: herd/cli/options.py
 from herd.keeper.seal import SecretSeal as SecretSeal               # compatibility: herd/keeper/scope.py
 
 if TYPE_CHECKING:
