@@ -174,18 +174,18 @@ def delete_network() -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# The fleet: herd.testing's hosts, each in its namespace behind a relay
+# The fleet: herd.localfleet's hosts, each in its namespace behind a relay
 # --------------------------------------------------------------------------
 
 def _testfleet() -> Any:
-    """herd.testing's fleet module, imported late (the measure helper must not pay for it)."""
-    from herd.testing import fleet  # noqa: PLC0415
+    """herd.localfleet's fleet module, imported late (the measure helper must not pay for it)."""
+    from herd.localfleet import fleet  # noqa: PLC0415
     return fleet
 
 
 def _processes() -> Any:
-    """herd.testing's process helpers (spawn, reap, kill a tree), imported late as _testfleet."""
-    from herd.testing import processes  # noqa: PLC0415
+    """herd.localfleet's process helpers (spawn, reap, kill a tree), imported late as _testfleet."""
+    from herd.localfleet import processes  # noqa: PLC0415
     return processes
 
 
