@@ -94,7 +94,7 @@ def demo(action: str, directory: Path | None, base_port: int | None, release: st
         else:
             _start(where, base_port, _releases(release, per_host))
     except FleetError as exc:   # its first line says what; the rest is log tails
-        raise HerdError(f"demo fleet in {where}: {str(exc).splitlines()[0]}") from None
+        raise HerdError(f"demo fleet in {where}: {str(exc).splitlines()[0]}") from exc
 
 
 def _releases(release: str | None, per_host: tuple[str, ...]) -> dict[str, str]:

@@ -310,10 +310,10 @@ class LocalFleet:
         path = Path(directory).resolve() / "state.json"
         try:
             state = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise FleetError(f"no test fleet in {directory} ({path} is missing)") from None
+        except FileNotFoundError as exc:
+            raise FleetError(f"no test fleet in {directory} ({path} is missing)") from exc
         except ValueError as exc:
-            raise FleetError(f"{path} is not valid JSON: {exc}") from None
+            raise FleetError(f"{path} is not valid JSON: {exc}") from exc
         if state.get("version") != STATE_VERSION:
             raise FleetError(f"{path} has state version {state.get('version')}, expected {STATE_VERSION}")
         hosts = [FleetHost(**h) for h in state["hosts"]]
@@ -339,7 +339,7 @@ class LocalFleet:
             wait_ssh_banner(host.ssh_port, lambda: REAPER.alive(pid), timeout)
         except FleetError as exc:
             raise FleetError(f"{name}: {exc}; end of {host.sshd_log_path}:\n"
-                             f"{log_tail(host.sshd_log_path)}") from None
+                             f"{log_tail(host.sshd_log_path)}") from exc
 
     def stop_sshd(self, name: str) -> None:
         """Stop ``name``'s sshd and every session it serves (like a host going down)."""
@@ -383,7 +383,7 @@ class LocalFleet:
         try:
             self._wait_socket(host, lambda: REAPER.alive(pid), timeout)
         except FleetError as exc:
-            raise FleetError(f"{name}: {exc}; end of {out}:\n{log_tail(out)}") from None
+            raise FleetError(f"{name}: {exc}; end of {out}:\n{log_tail(out)}") from exc
         self.wait_running(name, timeout)
 
     def stop_supervisord(self, name: str) -> None:

@@ -301,9 +301,9 @@ def _run(python: str, version: str, what: str, args: list[str], log: Path, cwd: 
         try:
             done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   cwd=cwd, timeout=PIP_TIMEOUT, env=_pip_env())
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             raise FleetError(f"supervisor {version}: {what} took over {PIP_TIMEOUT:.0f}s "
-                             f"(output in {log})") from None
+                             f"(output in {log})") from exc
     if done.returncode != 0:
         lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("ERROR")] or lines
