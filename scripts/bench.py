@@ -223,7 +223,7 @@ class FleetHandle:
         self.rtt_file.write_text("0\n")
         handle = self
 
-        class BenchFleet(tf.Fleet):  # type: ignore[misc, name-defined]
+        class BenchFleet(tf.LocalFleet):  # type: ignore[misc, name-defined]
             def _write_host_files(self, name: str) -> None:
                 super()._write_host_files(name)
                 host = self.host(name)
@@ -1046,7 +1046,7 @@ def cleanup_main(args: argparse.Namespace) -> int:
         relays.unlink()
     if (directory / "fleet" / "state.json").exists():
         with contextlib.suppress(Exception):
-            tf.Fleet.load(directory / "fleet").stop()
+            tf.LocalFleet.load(directory / "fleet").stop()
     for ns in delete_network():
         print(f"removed namespace {ns}")
     if not args.quiet:
