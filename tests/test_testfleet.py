@@ -239,6 +239,16 @@ def test_supervisord_stop_start_and_a_broken_app(make_fleet):
     small.wait_running("web01", timeout=20)      # supervisord's retry finds it fixed
 
 
+@pytest.mark.parametrize("module", ["herd.localfleet", "herd.testing"])
+def test_the_cli_runs_under_both_names_and_says_which_in_its_errors(tmp_path, module):
+    """``python -m herd.localfleet``, and the same command as ``python -m herd.testing`` (scripts/lib.sh's name)."""
+    missing = tmp_path / "none"
+    cli = subprocess.run([sys.executable, "-m", module, "status", str(missing)],
+                         capture_output=True, text=True, timeout=60)
+    assert (cli.returncode, cli.stdout) == (1, "")
+    assert cli.stderr == f"{module}: no test fleet in {missing} ({missing / 'state.json'} is missing)\n"
+
+
 def test_light_fleet_with_a_long_directory_and_the_cli(tmp_path):
     long_dir = tmp_path / ("d" * 90)
     started = subprocess.run([*CLI, "start", str(long_dir), "--hosts", "1",
