@@ -350,7 +350,8 @@ def test_check_grades_an_exit_by_what_the_release_expects(rfleet: LocalFleet, ho
     works(matrix, "check")
 
 
-def test_rolling_restart_behind_an_http_probe(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_rolling_restart_behind_an_http_probe(rfleet: LocalFleet, home: Path,
+                                              matrix: dict[str, dict[str, str]]) -> None:
     before = {h: pids(rfleet, h) for h in HOSTS}
     result = run(rfleet, "rolling-restart", "tornado", "-a", "--batch", "7", "--min-healthy", "1",
                  "--http", "http://127.0.0.1:{port}/", home=home, timeout=300)

@@ -461,7 +461,7 @@ def test_a_host_of_its_own_pythons_needs_a_release_on_one_of_them(tmp_path):
     with pytest.raises(FleetError, match=r"^web01: supervisor 4.2.5 runs on Python 3.11, which web01 does not have "
                                          r"\(its Pythons: 2.7\)$"):
         LocalFleet.start(tmp_path / "f", hosts=1, distro=["web01"], releases={"web01": "4.2.5"},
-                    layouts={"web01": {"pythons": ["2.7"]}})
+                         layouts={"web01": {"pythons": ["2.7"]}})
     with pytest.raises(FleetError, match=r"^web01: a host of its own Pythons \(2.7\) needs a supervisor release"):
         LocalFleet.start(tmp_path / "f", hosts=1, distro=["web01"], layouts={"web01": {"pythons": ["2.7"]}})
     with pytest.raises(FleetError, match=r"^web01: supervisor 3.0a12 runs the seed's way, from a project directory"):

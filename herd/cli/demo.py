@@ -143,7 +143,7 @@ def _start(where: Path, base_port: int | None, releases: dict[str, str]) -> None
         light = importlib.util.find_spec("tornado") is None   # the app on bare sockets then
         click.echo(f"starting {DEMO_HOSTS} hosts in {where} ...")
         fleet = LocalFleet.start(where, hosts=DEMO_HOSTS, base_port=base_port, light=light, releases=releases,
-                            **DEMO_OPTIONS)
+                                 **DEMO_OPTIONS)
     print_summary(fleet)
     click.echo(f"""
 Try it:

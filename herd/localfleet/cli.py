@@ -54,9 +54,9 @@ def print_summary(fleet: LocalFleet) -> None:
 def _cmd_start(args: argparse.Namespace) -> int:
     began = time.monotonic()
     fleet = LocalFleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
-                        no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
-                        light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
-                        seed_app=args.seed_app, release=args.supervisor, releases=parse_releases(args.release))
+                             no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
+                             light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
+                             seed_app=args.seed_app, release=args.supervisor, releases=parse_releases(args.release))
     print(f"started {len(fleet.hosts)} host(s) in {time.monotonic() - began:.1f}s:")
     print_summary(fleet)
     print(f"stop with: python -m herd.localfleet stop {fleet.directory}")

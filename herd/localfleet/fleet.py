@@ -74,7 +74,8 @@ from herd.localfleet.probes import accepts, listening, unix_rpc, wait_ssh_banner
 from herd.localfleet.processes import (REAPER, backoff, cmdline, descendants, ensure_privsep_dir, kill_tree, log_tail,
                                     owns, pid_stopped, spawn, supervisord_env, terminate_gracefully)
 from herd.localfleet.releases import Release, install_all
-from herd.localfleet.templates import inventory_yaml, program_source, seed_supervisord_conf, sshd_config, supervisord_conf
+from herd.localfleet.templates import (inventory_yaml, program_source, seed_supervisord_conf, sshd_config,
+                                       supervisord_conf)
 
 SOCKET_PATH_MAX = 100       # sun_path is 108 bytes with the NUL; keep a margin
 STATE_VERSION = 1
