@@ -272,6 +272,28 @@ def exit_code_for(host_errors: Iterable[HerdError], failed: bool) -> int:
     return EXIT_UNSUPPORTED if errors else EXIT_OK
 
 
+def causes(exc: BaseException, limit: int = 10) -> list[BaseException]:
+    """What led to ``exc``, nearest first: its ``__cause__`` (``raise ... from``), or its
+    ``__context__`` when it has no cause (an exception raised while handling another),
+    then theirs; at most ``limit``, each once.
+
+    A ``raise ... from None`` ends the chain there: it hides the context on purpose
+    (herd does so where the cause could hold a secret).  ``herd -vv`` prints this chain
+    under a command's one-line error (herd.cli.run_command).
+    """
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(found) < limit:
+        nearer = current.__cause__
+        if nearer is None and not current.__suppress_context__:
+            nearer = current.__context__
+        if nearer is None or nearer is exc or any(nearer is seen for seen in found):
+            break
+        found.append(nearer)
+        current = nearer
+    return found
+
+
 class Faults:
     """supervisor.xmlrpc.Faults, copied so the core never imports supervisor."""
 

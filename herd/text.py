@@ -20,7 +20,8 @@ starts a new row; a TAB is escaped too (it would break columns).
 ``line()`` is a log line (TAB kept); ``block()`` is output shown as it comes
 (``herd fg``: newlines and TABs kept).  ``-o json`` output keeps the exact
 strings (JSON escapes control characters itself) and does not use this.
-``shorten()`` makes a value fit in a one-line error message.
+``shorten()`` makes a value fit in a one-line error message; ``exception()``
+writes one of the causes ``herd -vv`` shows under an error.
 
 Text herd writes itself (headers, colours from click.style) is never passed
 through here, so herd's own colours still work.
@@ -76,6 +77,22 @@ def error(exc: BaseException) -> str:
     """An error's sentence for a terminal (a host error's reason may quote remote text)."""
     return field(getattr(exc, "reason", None) or str(exc))
 
+
+def exception(exc: BaseException, limit: int = 300) -> str:
+    """An exception on one line, for ``herd -vv``'s causes: ``ssh_exception.SSHException: text``.
+
+    The class is named with the last part of its module (none for builtins:
+    ``ConnectionRefusedError: ...``); its text may quote what a host sent, so it
+    is escaped as field() does and cut to about ``limit`` characters (an HTTP
+    status line, say, can be 64 KiB).
+    """
+    kind = type(exc)
+    module = kind.__module__.rsplit(".", 1)[-1]
+    name = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+    said = field(exc)
+    if len(said) > limit:
+        said = said[:limit] + "..."
+    return f"{name}: {said}" if said else name
 
 def shorten(value: object, limit: int = 60) -> str:
     """A value for a one-line message: escaped, and cut to about ``limit`` characters.

@@ -174,18 +174,18 @@ def delete_network() -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# The fleet: herd.testing's hosts, each in its namespace behind a relay
+# The fleet: herd.localfleet's hosts, each in its namespace behind a relay
 # --------------------------------------------------------------------------
 
 def _testfleet() -> Any:
-    """herd.testing's fleet module, imported late (the measure helper must not pay for it)."""
-    from herd.testing import fleet  # noqa: PLC0415
+    """herd.localfleet's fleet module, imported late (the measure helper must not pay for it)."""
+    from herd.localfleet import fleet  # noqa: PLC0415
     return fleet
 
 
 def _processes() -> Any:
-    """herd.testing's process helpers (spawn, reap, kill a tree), imported late as _testfleet."""
-    from herd.testing import processes  # noqa: PLC0415
+    """herd.localfleet's process helpers (spawn, reap, kill a tree), imported late as _testfleet."""
+    from herd.localfleet import processes  # noqa: PLC0415
     return processes
 
 
@@ -223,7 +223,7 @@ class FleetHandle:
         self.rtt_file.write_text("0\n")
         handle = self
 
-        class BenchFleet(tf.Fleet):  # type: ignore[misc, name-defined]
+        class BenchFleet(tf.LocalFleet):  # type: ignore[misc, name-defined]
             def _write_host_files(self, name: str) -> None:
                 super()._write_host_files(name)
                 host = self.host(name)
@@ -1046,7 +1046,7 @@ def cleanup_main(args: argparse.Namespace) -> int:
         relays.unlink()
     if (directory / "fleet" / "state.json").exists():
         with contextlib.suppress(Exception):
-            tf.Fleet.load(directory / "fleet").stop()
+            tf.LocalFleet.load(directory / "fleet").stop()
     for ns in delete_network():
         print(f"removed namespace {ns}")
     if not args.quiet:

@@ -24,7 +24,7 @@ pytest_plugins = ["herd.testing.pytest_plugin"]
 _session_home: list[str] = []
 
 # What starts a real fleet: a fixture of herd.testing.pytest_plugin, or code naming one of these.
-_FLEET_NAMES = {"start_fleet_for", "Fleet", "make_fleet"}
+_FLEET_NAMES = {"start_fleet_for", "Fleet", "LocalFleet", "make_fleet"}
 
 
 def _starts_fleets(func: Any) -> bool:
@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_home.append(home)
     hermetic_environment(Path(home))
     if config.option.markexpr.replace(" ", "") in ("notfleet", "(notfleet)"):
-        import herd.testing.fleet as fleet_module
+        import herd.localfleet.fleet as fleet_module
 
         def refuse(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("an in-process test started a real process of the test fleet: mark it fleet")

@@ -54,8 +54,8 @@ def one_password_env(fleet, home: Path, password: str) -> dict[str, str]:
 def test_distro_hosts_see_only_their_own_users_sudoers_and_supervisor_config(dfleet):
     """The machine's own users (a `deploy` with another uid), sudoers.d and /etc/supervisor never show
     through: whole files are bind-mounted over the machine's, nothing is appended to them."""
-    from herd.testing.distro import nsenter
-    from herd.testing.templates import DISTRO_SUDOERS
+    from herd.localfleet.distro import nsenter
+    from herd.localfleet.templates import DISTRO_SUDOERS
 
     for name in ("web01", "web02", "web03"):
         host = dfleet.host(name)

@@ -67,7 +67,25 @@ def test_command_help_and_argument_errors_stay_light(args: list[str]) -> None:
     assert f"herd.cli.{COMMANDS[args[0]][0].rsplit('.', 1)[1]}" in modules
     heavy = {m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY}
     assert not heavy, heavy
-    assert not {m for m in modules if m.startswith("herd.testing")}   # herd demo imports its fleet when it runs
+    assert not {m for m in modules if m.startswith(("herd.testing", "herd.localfleet"))}   # herd demo: when it runs
+
+
+def test_the_demo_and_the_local_fleet_stand_without_the_test_harness() -> None:
+    """``herd demo`` is shipped: it and every module of herd.localfleet load without herd.testing
+    (the test harness builds on the local fleet, never the other way round)."""
+    code = textwrap.dedent("""
+        import importlib, json, pkgutil, sys
+        import herd.localfleet
+        for found in pkgutil.iter_modules(herd.localfleet.__path__):
+            if found.name != "__main__":
+                importlib.import_module("herd.localfleet." + found.name)
+        import herd.cli.demo
+        print(json.dumps(sorted(sys.modules)))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(json.loads(result.stdout))
+    assert {"herd.cli.demo", "herd.localfleet.fleet", "herd.localfleet.cli", "herd.localfleet.hostile"} <= modules
+    assert not {m for m in modules if m.startswith("herd.testing")}
 
 
 # The CLI defers what paramiko imports for features herd does not use (invoke; scripts/bench's profile)

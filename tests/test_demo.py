@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from herd.cli import run_command
-from herd.testing import hosts, releases
-from herd.testing.fleet import Fleet
+from herd.localfleet import hosts, releases
+from herd.localfleet.fleet import LocalFleet
 from helpers import herd, herd_env
 
 
@@ -36,7 +36,7 @@ def test_demo_starts_a_fleet_herd_works_on_shows_it_and_stops_it(tmp_path: Path,
         stopped = herd("demo", "stop", "--dir", str(where), home=home, timeout=120)
     assert stopped.code == 0, stopped.err
     assert stopped.out == f"stopped the demo fleet in {where} (3 hosts)\n"
-    assert Fleet.load(where).pids() == []
+    assert LocalFleet.load(where).pids() == []
     after = herd("demo", "status", "--dir", str(where), home=home)
     assert after.code == 1
     assert after.err == f"herd: the demo fleet in {where} is stopped: start it with herd demo --dir {where}\n"
@@ -83,7 +83,7 @@ def test_demo_on_old_supervisord_releases(tmp_path: Path, home: Path) -> None:
         assert started.code == 0, started.err
         lines = [line for line in started.out.splitlines() if line.startswith("  web0")]
         assert [line.split("  [supervisord ")[-1] for line in lines] == ["3.0a12 the seed's way]", "3.1.4]", "3.1.4]"]
-        fleet = Fleet.load(where)
+        fleet = LocalFleet.load(where)
         assert [fleet.rpc(h.name).supervisor.getSupervisorVersion() for h in fleet.hosts] == ["3.0a12", "3.1.4",
                                                                                            "3.1.4"]
         status = herd("status", "-i", str(where / "inventory.yaml"), home=home)
@@ -92,7 +92,7 @@ def test_demo_on_old_supervisord_releases(tmp_path: Path, home: Path) -> None:
     finally:
         stopped = herd("demo", "stop", "--dir", str(where), home=home, timeout=120)
     assert stopped.code == 0, stopped.err
-    assert Fleet.load(where).pids() == []
+    assert LocalFleet.load(where).pids() == []
 
 
 def test_a_release_without_its_python_is_a_usage_error_before_anything_starts(tmp_path: Path, home: Path) -> None:

@@ -1,7 +1,7 @@
 """Hostile and broken hosts, end to end: a misbehaving server on a real host's supervisord socket.
 
 The module's fleet: web01 and web03 (inet_http_server with a password) are
-healthy; web02's supervisord is replaced by herd/testing/hostile.py
+healthy; web02's supervisord is replaced by herd/localfleet/hostile.py
 (Fleet.impersonate), reached through web02's real sshd.  Each
 test shows what one behaviour can and cannot do to herd: no raw control
 byte reaches stdout or stderr, the healthy hosts are shown completely, the
@@ -169,7 +169,7 @@ def test_escapes_in_the_shell_and_its_completion(hfleet, hhome):
 
     from herd.cli.shell import process_names
     from herd.supervisor.models import ProcessInfo
-    from herd.testing.hostile import evil_processes
+    from herd.localfleet.hostile import evil_processes
     offered = process_names(ProcessInfo.from_rpc(p) for p in evil_processes())
     assert offered == {"all", "fine"}                         # names with control characters are not offered
 

@@ -23,9 +23,9 @@ from typing import Iterator
 import pytest
 
 from helpers import Run, herd, herd_env
-from herd.testing.fleet import Fleet
-from herd.testing.keys import keygen
-from herd.testing.processes import pid_alive
+from herd.localfleet.fleet import LocalFleet
+from herd.localfleet.keys import keygen
+from herd.localfleet.processes import pid_alive
 from herd.testing.pytest_plugin import module_fleet
 
 # Three light hosts of this module's own (some tests stop and restart hosts, then put them back).
@@ -76,7 +76,7 @@ def keeping(tmp_path: Path) -> Iterator[Keeping]:
     k.stop()
 
 
-def logins(fleet: Fleet) -> dict[str, int]:
+def logins(fleet: LocalFleet) -> dict[str, int]:
     return {h.name: Path(h.sshd_log_path).read_text().count("Accepted publickey for ") for h in fleet.hosts}
 
 

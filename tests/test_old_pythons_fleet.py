@@ -1,6 +1,6 @@
 """Hosts whose only Python is an old one: herd's agents run on Python 2.7 and 3.6, for real.
 
-Two hosts built like servers of their time (herd.testing.distro, root only),
+Two hosts built like servers of their time (herd.localfleet.distro, root only),
 each logged into as ``deploy`` with sudo to a root-only socket, so that
 every agent herd starts on a host runs there:
 
@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
-from herd.testing.fleet import Fleet
+from herd.localfleet.fleet import LocalFleet
 from herd.testing.pytest_plugin import module_fleet
 from helpers import edit_inventory, herd, wait_until
 
@@ -34,7 +34,7 @@ ofleet = module_fleet("oldpython", hosts=2, distro=["web01", "web02"], light=Tru
                       layouts={"web01": {"layout": "fedora", "pythons": ["2.7"]}, "web02": {"pythons": ["3.6"]}})
 
 
-def discovering(fleet: Fleet, tmp_path: Path) -> str:
+def discovering(fleet: LocalFleet, tmp_path: Path) -> str:
     """The fleet's inventory without its socket: herd finds supervisord on each host."""
     def change(data: dict[str, Any]) -> None:
         for host in data["hosts"].values():
@@ -42,7 +42,7 @@ def discovering(fleet: Fleet, tmp_path: Path) -> str:
     return str(edit_inventory(fleet.inventory_path, tmp_path / "discover.yaml", change))
 
 
-def agents(fleet: Fleet) -> dict[str, set[str]]:
+def agents(fleet: LocalFleet) -> dict[str, set[str]]:
     """Per host, the interpreters (``python2.7``) of herd's agents running in its mount namespace now.
 
     An agent is started as ``python -S -c SCRIPT`` (a long one packed: herd/ssh/remote.py), under sudo here.
@@ -61,13 +61,13 @@ def agents(fleet: Fleet) -> dict[str, set[str]]:
     return found
 
 
-def _on_their_own_python(fleet: Fleet, what: str) -> None:
+def _on_their_own_python(fleet: LocalFleet, what: str) -> None:
     seen = wait_until(lambda: (a := agents(fleet)) and all(a[h] for h in OLD) and a, 30, what)
     for host, (_, python) in OLD.items():
         assert seen[host] == {f"python{python}"}, (host, seen[host])
 
 
-def test_discovery_relay_and_file_agent_run_on_the_hosts_own_old_python(ofleet: Fleet, home: Path, tmp_path: Path,
+def test_discovery_relay_and_file_agent_run_on_the_hosts_own_old_python(ofleet: LocalFleet, home: Path, tmp_path: Path,
                                                                         running: Callable[..., Any]) -> None:
     inventory = discovering(ofleet, tmp_path)
     status = herd("status", "-v", "-i", inventory, home=home)
@@ -92,9 +92,9 @@ def test_discovery_relay_and_file_agent_run_on_the_hosts_own_old_python(ofleet: 
     assert watch.interrupt() == 130
 
 
-def test_the_old_hosts_have_no_other_python(ofleet: Fleet) -> None:
+def test_the_old_hosts_have_no_other_python(ofleet: LocalFleet) -> None:
     """What makes the test above mean something: no python3 to fall back on where there should be none."""
-    from herd.testing import distro
+    from herd.localfleet import distro
 
     for host, (_, python) in OLD.items():
         listing = distro.nsenter(ofleet.host(host), ["sh", "-c", "ls /usr/bin | grep '^python'"])

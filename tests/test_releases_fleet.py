@@ -1,7 +1,7 @@
 """Every command on every supervisord release in service, for real: the command x release matrix.
 
 One test fleet of seven hosts, each a real sshd and a real supervisord of
-one release on the Python its hosts run it on (herd.testing.releases):
+one release on the Python its hosts run it on (herd.localfleet.releases):
 3.0a12 the seed's way (a copy in the project directory, PYTHONPATH=., a
 stand-in meld3, the seed's config), 3.1.4 and 3.3.5 on Python 2.7, 4.0.4 on
 3.7, 4.1.0, 4.2.5 and 4.3.0 on 3.11.  Each test runs one herd command over
@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from herd.testing.fleet import Fleet
+from herd.localfleet.fleet import LocalFleet
 from herd.testing.pytest_plugin import start_fleet_for
 from helpers import Run, herd, herd_env, wait_until
 
@@ -64,7 +64,7 @@ stdout_logfile={logs}/echo.out.log
 
 
 @pytest.fixture(scope="module")
-def rfleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def rfleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
     yield from start_fleet_for(tmp_path_factory, "releases", len(RELEASES), releases=RELEASES, light=True,
                                extra_config=EXTRA)
 
@@ -80,7 +80,7 @@ def matrix() -> Iterator[dict[str, dict[str, str]]]:
         Path(where, f"matrix-{os.getpid()}.json").write_text(json.dumps(cells, indent=1, sort_keys=True))
 
 
-def run(rfleet: Fleet, *args: str, home: Path, timeout: float = 120) -> Run:
+def run(rfleet: LocalFleet, *args: str, home: Path, timeout: float = 120) -> Run:
     return herd(*args, "-i", str(rfleet.inventory_path), home=home, timeout=timeout)
 
 
@@ -103,13 +103,13 @@ def lacks(matrix: dict[str, dict[str, str]], command: str, host: str, line: str)
     matrix.setdefault(command, {})[RELEASES[host]] = line
 
 
-def pids(rfleet: Fleet, host: str) -> dict[str, int]:
+def pids(rfleet: LocalFleet, host: str) -> dict[str, int]:
     return {f"{i['group']}:{i['name']}": i["pid"] for i in rfleet.rpc(host).supervisor.getAllProcessInfo()}
 
 
 # -- reading ----------------------------------------------------------------------------------------
 
-def test_status(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_status(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     result = run(rfleet, "status", "-o", "json", home=home)
     assert result.code == 0, result.out + result.err
     data = result.json()
@@ -121,14 +121,14 @@ def test_status(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) ->
     works(matrix, "status")
 
 
-def test_version_names_each_release(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_version_names_each_release(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     result = run(rfleet, "version", "-a", home=home)
     assert result.code == 0, result.err
     assert per_host(result.out) == {h: [f"supervisord  {r} (API 3.0)"] for h, r in RELEASES.items()}
     works(matrix, "version")
 
 
-def test_pid(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_pid(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     own = run(rfleet, "pid", "-a", home=home)
     assert own.code == 0, own.err
     assert per_host(own.out) == {h: [f"supervisord  {rfleet.host(h).supervisord_pid}"] for h in HOSTS}
@@ -139,7 +139,7 @@ def test_pid(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> No
 
 # -- process control --------------------------------------------------------------------------------
 
-def test_stop_and_start_by_name(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_stop_and_start_by_name(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     stopped = run(rfleet, "stop", "worker", "-a", home=home)
     assert stopped.code == 0 and per_host(stopped.out) == {h: ["worker  stopped"] for h in HOSTS}, stopped.out
     again = run(rfleet, "stop", "worker", "-a", home=home)
@@ -150,7 +150,7 @@ def test_stop_and_start_by_name(rfleet: Fleet, home: Path, matrix: dict[str, dic
     works(matrix, "start NAME")
 
 
-def test_restart_a_group_then_all(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_restart_a_group_then_all(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     before = {h: pids(rfleet, h) for h in HOSTS}
     group = run(rfleet, "restart", "tornado:*", "-a", home=home)
     assert group.code == 0, group.out + group.err
@@ -169,7 +169,7 @@ def test_restart_a_group_then_all(rfleet: Fleet, home: Path, matrix: dict[str, d
     works(matrix, "start all")
 
 
-def test_signal_works_from_3_2_or_says_which_release_lacks_it(rfleet: Fleet, home: Path,
+def test_signal_works_from_3_2_or_says_which_release_lacks_it(rfleet: LocalFleet, home: Path,
                                                               matrix: dict[str, dict[str, str]]) -> None:
     before = {h: pids(rfleet, h)["worker:worker"] for h in HOSTS}
     result = run(rfleet, "signal", "CONT", "worker", "-a", home=home)
@@ -187,7 +187,7 @@ def test_signal_works_from_3_2_or_says_which_release_lacks_it(rfleet: Fleet, hom
     assert {h: pids(rfleet, h)["worker:worker"] for h in HOSTS} == before     # CONT: nothing restarted
 
 
-def test_clear(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_clear(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     result = run(rfleet, "clear", "bytes", "-a", home=home)
     assert result.code == 0 and per_host(result.out) == {h: ["bytes  logs cleared"] for h in HOSTS}, result.out
     works(matrix, "clear")
@@ -195,7 +195,7 @@ def test_clear(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> 
 
 # -- logs -------------------------------------------------------------------------------------------
 
-def test_tail_of_supervisords_logs_the_same_on_python_2_and_3(rfleet: Fleet, home: Path,
+def test_tail_of_supervisords_logs_the_same_on_python_2_and_3(rfleet: LocalFleet, home: Path,
                                                               matrix: dict[str, dict[str, str]]) -> None:
     def tails() -> Run:
         return run(rfleet, "tail", "bytes", "-n", "2", "-a", home=home)
@@ -223,7 +223,7 @@ def _log_lines(out: str) -> dict[str, list[str]]:
     return lines
 
 
-def test_tail_follow_of_every_release(rfleet: Fleet, home: Path, running: Callable[..., Any],
+def test_tail_follow_of_every_release(rfleet: LocalFleet, home: Path, running: Callable[..., Any],
                                       matrix: dict[str, dict[str, str]]) -> None:
     follow = running("tail", "-f", "worker", "-n", "0", "-a", "-i", str(rfleet.inventory_path), home=home)
     assert follow.wait_for(lambda: all(sum(line.startswith(h + " ") for line in follow.out) >= 2 for h in HOSTS),
@@ -232,7 +232,7 @@ def test_tail_follow_of_every_release(rfleet: Fleet, home: Path, running: Callab
     works(matrix, "tail -f")
 
 
-def test_maintail_and_maintail_follow(rfleet: Fleet, home: Path, running: Callable[..., Any],
+def test_maintail_and_maintail_follow(rfleet: LocalFleet, home: Path, running: Callable[..., Any],
                                       matrix: dict[str, dict[str, str]]) -> None:
     result = run(rfleet, "maintail", "-n", "3", "-a", home=home)
     assert result.code == 0, result.err
@@ -249,7 +249,7 @@ def test_maintail_and_maintail_follow(rfleet: Fleet, home: Path, running: Callab
     works(matrix, "maintail -f")
 
 
-def test_fg_on_every_release(rfleet: Fleet, home: Path, running: Callable[..., Any],
+def test_fg_on_every_release(rfleet: LocalFleet, home: Path, running: Callable[..., Any],
                              matrix: dict[str, dict[str, str]]) -> None:
     for host in HOSTS:
         fg = running("fg", "echo", "-H", host, "-i", str(rfleet.inventory_path), home=home, stdin=subprocess.PIPE)
@@ -263,7 +263,7 @@ def test_fg_on_every_release(rfleet: Fleet, home: Path, running: Callable[..., A
     works(matrix, "fg")
 
 
-def test_the_apps_own_log_files(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_the_apps_own_log_files(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     """The seed's tornado logs to its own files (logs: in the inventory); --file reads any file on any host."""
     seed = run(rfleet, "tail", "tornado", "-n", "1", "-H", "web01", home=home)
     assert seed.code == 0, seed.err
@@ -278,7 +278,7 @@ def test_the_apps_own_log_files(rfleet: Fleet, home: Path, matrix: dict[str, dic
 # -- configuration ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def configs(rfleet: Fleet) -> Iterator[None]:
+def configs(rfleet: LocalFleet) -> Iterator[None]:
     """Every host's supervisord.conf as it was, put back after the test (a reload reads it again)."""
     saved = {h: Path(rfleet.host(h).conf_path).read_text() for h in HOSTS}
     yield
@@ -286,19 +286,19 @@ def configs(rfleet: Fleet) -> Iterator[None]:
         Path(rfleet.host(host).conf_path).write_text(text)
 
 
-def _append(rfleet: Fleet, text: str) -> None:
+def _append(rfleet: LocalFleet, text: str) -> None:
     for host in HOSTS:
         with open(rfleet.host(host).conf_path, "a") as conf:
             conf.write(text)
 
 
-def _replace(rfleet: Fleet, old: str, new: str) -> None:
+def _replace(rfleet: LocalFleet, old: str, new: str) -> None:
     for host in HOSTS:
         path = Path(rfleet.host(host).conf_path)
         path.write_text(path.read_text().replace(old, new))
 
 
-def test_reread_update_avail_remove_add(rfleet: Fleet, home: Path, configs: None,
+def test_reread_update_avail_remove_add(rfleet: LocalFleet, home: Path, configs: None,
                                        matrix: dict[str, dict[str, str]]) -> None:
     _append(rfleet, "\n[program:extra]\ncommand=/bin/sleep 1000\nstartsecs=0\n")
     reread = run(rfleet, "reread", "-a", home=home)
@@ -327,7 +327,7 @@ def test_reread_update_avail_remove_add(rfleet: Fleet, home: Path, configs: None
 
 # -- health -----------------------------------------------------------------------------------------
 
-def test_check_grades_an_exit_by_what_the_release_expects(rfleet: Fleet, home: Path, configs: None,
+def test_check_grades_an_exit_by_what_the_release_expects(rfleet: LocalFleet, home: Path, configs: None,
                                                           matrix: dict[str, dict[str, str]]) -> None:
     ok = run(rfleet, "check", home=home)
     assert ok.code == 0 and ok.out.startswith("HERD OK"), ok.out + ok.err
@@ -350,7 +350,8 @@ def test_check_grades_an_exit_by_what_the_release_expects(rfleet: Fleet, home: P
     works(matrix, "check")
 
 
-def test_rolling_restart_behind_an_http_probe(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_rolling_restart_behind_an_http_probe(rfleet: LocalFleet, home: Path,
+                                              matrix: dict[str, dict[str, str]]) -> None:
     before = {h: pids(rfleet, h) for h in HOSTS}
     result = run(rfleet, "rolling-restart", "tornado", "-a", "--batch", "7", "--min-healthy", "1",
                  "--http", "http://127.0.0.1:{port}/", home=home, timeout=300)
@@ -364,7 +365,7 @@ def test_rolling_restart_behind_an_http_probe(rfleet: Fleet, home: Path, matrix:
 
 # -- long-lived views -------------------------------------------------------------------------------
 
-def test_shell(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_shell(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     proc = subprocess.run([sys.executable, "-m", "herd", "shell", "-a", "-i", str(rfleet.inventory_path)],
                           input="status worker\nsignal CONT worker\nversion\n", capture_output=True, text=True,
                           env=herd_env(home), timeout=120)
@@ -380,7 +381,7 @@ def test_shell(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> 
     works(matrix, "shell")
 
 
-def test_watch(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_watch(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     pid, fd = pty.fork()
     if pid == 0:   # a terminal tall enough for 7 hosts x 7 processes and the summary
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 80, 160, 0, 0))
@@ -402,7 +403,7 @@ def test_watch(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> 
     works(matrix, "status --watch")
 
 
-def test_web(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_web(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     from webtools import http, start_web
 
     server = start_web(rfleet.inventory_path, home)
@@ -428,7 +429,7 @@ def test_web(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> No
     works(matrix, "web")
 
 
-def test_keeper(rfleet: Fleet, home: Path, tmp_path: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_keeper(rfleet: LocalFleet, home: Path, tmp_path: Path, matrix: dict[str, dict[str, str]]) -> None:
     runtime = Path(tempfile.mkdtemp(prefix="herd-rt-", dir="/tmp"))   # short: the keeper's socket lives there
     env = herd_env(home, HERD_KEEP="2m", XDG_RUNTIME_DIR=str(runtime), XDG_STATE_HOME=str(tmp_path / "state"))
     inventory = ["-i", str(rfleet.inventory_path)]
@@ -448,7 +449,7 @@ def test_keeper(rfleet: Fleet, home: Path, tmp_path: Path, matrix: dict[str, dic
 
 # -- supervisord itself (last: they restart or stop it) -----------------------------------------------
 
-def test_reload_waits_until_each_release_answers_again(rfleet: Fleet, home: Path,
+def test_reload_waits_until_each_release_answers_again(rfleet: LocalFleet, home: Path,
                                                        matrix: dict[str, dict[str, str]]) -> None:
     before = {h: rfleet.host(h).supervisord_pid for h in HOSTS}
     result = run(rfleet, "reload", "--yes", "-a", home=home)
@@ -460,7 +461,7 @@ def test_reload_waits_until_each_release_answers_again(rfleet: Fleet, home: Path
         rfleet.wait_running(host, 60)
 
 
-def test_shutdown(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
+def test_shutdown(rfleet: LocalFleet, home: Path, matrix: dict[str, dict[str, str]]) -> None:
     result = run(rfleet, "shutdown", "--yes", "-a", home=home)
     try:
         assert result.code == 0, result.out + result.err
@@ -474,7 +475,7 @@ def test_shutdown(rfleet: Fleet, home: Path, matrix: dict[str, dict[str, str]]) 
 
 # -- the fake's release profiles answer as the real releases do (herd/testing/fake.py) ------------------
 
-def _client_of(rfleet: Fleet, host: str) -> Any:
+def _client_of(rfleet: LocalFleet, host: str) -> Any:
     from herd.fleet.session import HostSession
     from herd.inventory import load_inventory
     from herd.ssh.connection import Connector
@@ -534,7 +535,7 @@ def _last_line(answers: Any) -> Any:
     return answer[0].encode("utf-8", "surrogateescape").split(b"\n")[-2]
 
 
-def test_the_fakes_release_profiles_answer_as_the_real_releases_do(rfleet: Fleet) -> None:
+def test_the_fakes_release_profiles_answer_as_the_real_releases_do(rfleet: LocalFleet) -> None:
     for host, release in RELEASES.items():
         rfleet.rpc(host).supervisor.clearProcessLogs("bytes")
         wait_until(lambda: rfleet.rpc(host).supervisor.tailProcessStdoutLog("bytes", 0, 0)[1] > 0, 10,
@@ -552,7 +553,7 @@ def test_the_fakes_release_profiles_answer_as_the_real_releases_do(rfleet: Fleet
         assert real["empty params"] == (release != "3.0a12")
 
 
-def test_multicall_before_3_2_runs_every_call_up_front(rfleet: Fleet) -> None:
+def test_multicall_before_3_2_runs_every_call_up_front(rfleet: LocalFleet) -> None:
     """Why herd sends those releases one call at a time: a batch is not run in order there.
 
     A stop (waiting for the process to be gone) and a look at the process in

@@ -1,7 +1,7 @@
 """Hosts as they really run: discovery from the processes, several supervisords per host, requiretty.
 
 Real sshd (and Dropbear), real sudo, real supervisord, on hosts built like Debian servers
-(herd.testing.distro, herd.testing.apps); the inventory logs in as deploy (passwordless sudo):
+(herd.localfleet.distro, herd.localfleet.apps); the inventory logs in as deploy (passwordless sudo):
 
 web01  the leftover distro config: /etc/supervisor/supervisord.conf names /var/run/supervisor.sock,
        nothing runs there; the app's own supervisord runs as deploy from /srv/app (no -c), socket /tmp/...;
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from herd.testing import apps
+from herd.localfleet import apps
 from herd.testing.pytest_plugin import module_fleet
 from helpers import edit_inventory, herd, herd_env
 

@@ -21,20 +21,20 @@ import paramiko
 import pytest
 import yaml
 
-from herd.testing import releases
-from herd.testing.cli import parse_releases
-from herd.testing.fleet import Fleet
-from herd.testing.hosts import INET_USERNAME, FleetError, FleetHost
-from herd.testing.ports import PortRegistry, port_free
-from herd.testing.probes import unix_rpc
-from herd.testing.processes import cmdline, pid_alive
+from herd.localfleet import releases
+from herd.localfleet.cli import parse_releases
+from herd.localfleet.fleet import LocalFleet
+from herd.localfleet.hosts import INET_USERNAME, FleetError, FleetHost
+from herd.localfleet.ports import PortRegistry, port_free
+from herd.localfleet.probes import unix_rpc
+from herd.localfleet.processes import cmdline, pid_alive
 from herd.testing.pytest_plugin import module_fleet
 from helpers import wait_until
 
 CLI = [sys.executable, "-m", "herd.testing"]
 
 
-def ssh_client(fleet: Fleet, name: str, user: str | None = None, **options) -> paramiko.SSHClient:
+def ssh_client(fleet: LocalFleet, name: str, user: str | None = None, **options) -> paramiko.SSHClient:
     """A paramiko client logged in with the fleet's key (as the inventory's user), trusting only its known_hosts."""
     host = fleet.host(name)
     client = paramiko.SSHClient()
@@ -116,7 +116,7 @@ def test_inventory_and_known_hosts_describe_the_fleet(fleet):
         [f"[127.0.0.1]:{h.ssh_port}", "ssh-ed25519"] for h in fleet.hosts]
 
 
-def open_forward(fleet: Fleet, name: str, local: str) -> subprocess.Popen:
+def open_forward(fleet: LocalFleet, name: str, local: str) -> subprocess.Popen:
     """``ssh -N -L local:remote-socket`` with the OpenSSH client (a streamlocal forward)."""
     host = fleet.host(name)
     user = yaml.safe_load(fleet.inventory_path.read_text())["defaults"]["user"]
@@ -192,7 +192,7 @@ def test_stop_leaves_no_process_behind(make_fleet):
     small.stop()
     client.close()
     assert [pid for pid in pids if pid_alive(pid)] == []
-    assert Fleet.load(small.directory).pids() == []
+    assert LocalFleet.load(small.directory).pids() == []
     for host in small.hosts:
         assert port_free(host.ssh_port)
         assert all(port_free(p) for p in host.tornado_ports)
@@ -239,13 +239,23 @@ def test_supervisord_stop_start_and_a_broken_app(make_fleet):
     small.wait_running("web01", timeout=20)      # supervisord's retry finds it fixed
 
 
+@pytest.mark.parametrize("module", ["herd.localfleet", "herd.testing"])
+def test_the_cli_runs_under_both_names_and_says_which_in_its_errors(tmp_path, module):
+    """``python -m herd.localfleet``, and the same command as ``python -m herd.testing`` (scripts/lib.sh's name)."""
+    missing = tmp_path / "none"
+    cli = subprocess.run([sys.executable, "-m", module, "status", str(missing)],
+                         capture_output=True, text=True, timeout=60)
+    assert (cli.returncode, cli.stdout) == (1, "")
+    assert cli.stderr == f"{module}: no test fleet in {missing} ({missing / 'state.json'} is missing)\n"
+
+
 def test_light_fleet_with_a_long_directory_and_the_cli(tmp_path):
     long_dir = tmp_path / ("d" * 90)
     started = subprocess.run([*CLI, "start", str(long_dir), "--hosts", "1",
                               "--light"], capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
     try:
-        light = Fleet.load(long_dir)
+        light = LocalFleet.load(long_dir)
         host = light.host("web01")
         assert len(host.socket_path.encode()) < 108 and not host.socket_path.startswith(str(long_dir))
         assert http_get(host.tornado_ports[1]).startswith(f"ok {host.tornado_ports[1]} ")
@@ -257,7 +267,7 @@ def test_light_fleet_with_a_long_directory_and_the_cli(tmp_path):
                                  capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     assert not os.path.exists(os.path.dirname(host.socket_path))
-    assert Fleet.load(long_dir).pids() == []
+    assert LocalFleet.load(long_dir).pids() == []
 
 
 def test_port_reservations_never_overlap(tmp_path):
@@ -385,10 +395,10 @@ def test_release_hosts_stop_leaving_no_process_behind(make_fleet):
     small = make_fleet(hosts=2, releases={"web01": "3.0a12", "web02": "3.1.4"}, light=True)
     pids = small.pids()
     assert len(pids) == 2 * (1 + 1 + 5)     # sshd, supervisord, 4 tornado + worker per host
-    assert Fleet.load(small.directory).supervisord_running(small.host("web01"))
+    assert LocalFleet.load(small.directory).supervisord_running(small.host("web01"))
     small.stop()
     assert [pid for pid in pids if pid_alive(pid)] == []
-    assert Fleet.load(small.directory).pids() == []
+    assert LocalFleet.load(small.directory).pids() == []
     marks = (str(small.directory), small.hosts[0].supervisor_path, small.hosts[1].supervisor_path)
     for entry in os.listdir("/proc"):          # nothing runs from the fleet's or the releases' files
         if entry.isdigit():
@@ -400,9 +410,9 @@ def test_release_hosts_stop_leaving_no_process_behind(make_fleet):
 
 def test_release_options_are_checked_before_anything_starts(tmp_path):
     with pytest.raises(FleetError, match=r"^unknown host\(s\) web09: the fleet has web01..web02$"):
-        Fleet.start(tmp_path / "f", hosts=2, releases={"web09": "3.1.4"})
+        LocalFleet.start(tmp_path / "f", hosts=2, releases={"web09": "3.1.4"})
     with pytest.raises(FleetError, match=r"^supervisor release 'three' is not a version number"):
-        Fleet.start(tmp_path / "f", hosts=2, release="three")
+        LocalFleet.start(tmp_path / "f", hosts=2, release="three")
     assert not (tmp_path / "f" / "state.json").exists()
     assert parse_releases(["web01=3.0a12,web02=3.1.4", "web03=4.3.0"]) == {
         "web01": "3.0a12", "web02": "3.1.4", "web03": "4.3.0"}
@@ -450,12 +460,12 @@ def test_distro_hosts_run_releases_and_a_centos7_host_has_python_2_7_alone(make_
 def test_a_host_of_its_own_pythons_needs_a_release_on_one_of_them(tmp_path):
     with pytest.raises(FleetError, match=r"^web01: supervisor 4.2.5 runs on Python 3.11, which web01 does not have "
                                          r"\(its Pythons: 2.7\)$"):
-        Fleet.start(tmp_path / "f", hosts=1, distro=["web01"], releases={"web01": "4.2.5"},
-                    layouts={"web01": {"pythons": ["2.7"]}})
+        LocalFleet.start(tmp_path / "f", hosts=1, distro=["web01"], releases={"web01": "4.2.5"},
+                         layouts={"web01": {"pythons": ["2.7"]}})
     with pytest.raises(FleetError, match=r"^web01: a host of its own Pythons \(2.7\) needs a supervisor release"):
-        Fleet.start(tmp_path / "f", hosts=1, distro=["web01"], layouts={"web01": {"pythons": ["2.7"]}})
+        LocalFleet.start(tmp_path / "f", hosts=1, distro=["web01"], layouts={"web01": {"pythons": ["2.7"]}})
     with pytest.raises(FleetError, match=r"^web01: supervisor 3.0a12 runs the seed's way, from a project directory"):
-        Fleet.start(tmp_path / "f", hosts=1, distro=["web01"], release="3.0a12")
+        LocalFleet.start(tmp_path / "f", hosts=1, distro=["web01"], release="3.0a12")
 
 
 # -- the release installer: interpreters, errors, the cache (in process, with a fake pip) ----------

@@ -142,8 +142,28 @@ def run_command(args: Sequence[str], obj: object = None) -> int:
         code = EXIT_INTERRUPTED
     except HerdError as exc:
         click.echo(f"herd: {text.field(exc)}", err=True)  # a message may quote what a host sent
+        _show_causes(exc)
         code = exc.exit_code
     return code if isinstance(code, int) else 0
+
+
+def _show_causes(exc: HerdError) -> None:
+    """With -vv (herd's debug log), the error's chain of causes under its one line, one line each:
+    ``herd: caused by: ssh_exception.SSHException: Error reading SSH protocol banner``.
+
+    The one-line message says what went wrong in herd's words; the causes say
+    what paramiko, the socket or the parser said, escaped (herd.text.exception),
+    never as a traceback.  A debug record, so it goes where -vv's other lines go.
+    """
+    import logging
+
+    log = logging.getLogger("herd.cli")
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    from herd.errors import causes
+
+    for cause in causes(exc):
+        log.debug("caused by: %s", text.exception(cause))
 
 
 def _through_keeper(args: list[str]) -> int | None:

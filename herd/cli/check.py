@@ -50,7 +50,7 @@ class NagiosCommand(click.Command):
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
             click.echo(f"HERD UNKNOWN - {_one_line(exc.format_message())}")
-            raise click.exceptions.Exit(EXIT_UNKNOWN) from None
+            raise click.exceptions.Exit(EXIT_UNKNOWN) from exc
 
 
 def _check_ping_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -59,8 +59,8 @@ def _check_ping_url(ctx: click.Context, param: click.Parameter, value: str | Non
     parts = urlsplit(value)
     try:
         parts.port
-    except ValueError:
-        raise click.BadParameter("the port must be a number between 1 and 65535") from None
+    except ValueError as exc:
+        raise click.BadParameter("the port must be a number between 1 and 65535") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
         raise click.BadParameter("must be an http:// or https:// URL, e.g. https://hc-ping.com/<uuid>")
     return value.rstrip("/")

@@ -1,6 +1,6 @@
 """``herd demo``: a local fleet to try herd on, without a fleet or a clone (``pip install herd[demo]``).
 
-The fleet is herd's own test fleet (herd.testing): every host is a real
+The fleet is herd.localfleet (which herd's tests run on too): every host is a real
 OpenSSH sshd and a real supervisord on 127.0.0.1, running the reference app
 (tornado, numprocs=4) and a log-writing worker.  Its processes run in their
 own sessions, so they outlive this command until ``herd demo stop``.
@@ -12,11 +12,14 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from herd.errors import HerdError, UsageError
+
+if TYPE_CHECKING:   # herd.localfleet is imported when the demo runs, never by `herd --help`
+    from herd.localfleet.fleet import LocalFleet
 
 # The demo's three hosts: one of each way herd reaches a supervisord.
 DEMO_HOSTS = 3
@@ -50,7 +53,7 @@ def default_directory() -> Path:
 def check_requirements(need_supervisor: bool = True) -> None:
     """UsageError (one line: what to install) unless sshd, ssh-keygen and (unless every host
     runs a release of its own) supervisor are there."""
-    from herd.testing.hosts import SSHD
+    from herd.localfleet.hosts import SSHD
 
     if not os.path.exists(SSHD):
         raise UsageError(f"the demo needs OpenSSH's sshd at {SSHD}: install openssh-server "
@@ -80,7 +83,7 @@ def demo(action: str, directory: Path | None, base_port: int | None, release: st
     (herd relays), web03's supervisord is on inet_http_server with a password.
     The command prints the inventory to use with every other herd command.
     """
-    from herd.testing.hosts import FleetError
+    from herd.localfleet.hosts import FleetError
 
     where = (directory or default_directory()).expanduser()
     try:
@@ -91,15 +94,15 @@ def demo(action: str, directory: Path | None, base_port: int | None, release: st
         else:
             _start(where, base_port, _releases(release, per_host))
     except FleetError as exc:   # its first line says what; the rest is log tails
-        raise HerdError(f"demo fleet in {where}: {str(exc).splitlines()[0]}") from None
+        raise HerdError(f"demo fleet in {where}: {str(exc).splitlines()[0]}") from exc
 
 
 def _releases(release: str | None, per_host: tuple[str, ...]) -> dict[str, str]:
     """Host -> supervisor release, every release checked (its version, its interpreter) up front:
     UsageError, one line, for a bad one or a missing Python."""
-    from herd.testing.cli import parse_releases
-    from herd.testing.hosts import FleetError, host_name
-    from herd.testing.releases import interpreter_for
+    from herd.localfleet.cli import parse_releases
+    from herd.localfleet.hosts import FleetError, host_name
+    from herd.localfleet.releases import interpreter_for
 
     names = [host_name(i) for i in range(DEMO_HOSTS)]
     try:
@@ -114,23 +117,23 @@ def _releases(release: str | None, per_host: tuple[str, ...]) -> dict[str, str]:
     return wanted
 
 
-def _running(where: Path) -> Any:
+def _running(where: Path) -> LocalFleet | None:
     """The demo fleet in ``where`` if any of its processes is alive, else None."""
-    from herd.testing.fleet import Fleet
-    from herd.testing.hosts import FleetError
+    from herd.localfleet.fleet import LocalFleet
+    from herd.localfleet.hosts import FleetError
 
     if not (where / "state.json").exists():
         return None
     try:
-        fleet = Fleet.load(where)
+        fleet = LocalFleet.load(where)
     except FleetError:
         return None
     return fleet if fleet.pids() else None
 
 
 def _start(where: Path, base_port: int | None, releases: dict[str, str]) -> None:
-    from herd.testing.cli import print_summary
-    from herd.testing.fleet import Fleet
+    from herd.localfleet.cli import print_summary
+    from herd.localfleet.fleet import LocalFleet
 
     fleet = _running(where)
     if fleet is not None:
@@ -139,8 +142,8 @@ def _start(where: Path, base_port: int | None, releases: dict[str, str]) -> None
         check_requirements(need_supervisor=len(releases) < DEMO_HOSTS)
         light = importlib.util.find_spec("tornado") is None   # the app on bare sockets then
         click.echo(f"starting {DEMO_HOSTS} hosts in {where} ...")
-        fleet = Fleet.start(where, hosts=DEMO_HOSTS, base_port=base_port, light=light, releases=releases,
-                            **DEMO_OPTIONS)
+        fleet = LocalFleet.start(where, hosts=DEMO_HOSTS, base_port=base_port, light=light, releases=releases,
+                                 **DEMO_OPTIONS)
     print_summary(fleet)
     click.echo(f"""
 Try it:
@@ -154,12 +157,12 @@ Stop it with: herd demo stop{_dir_option(where)}""")
 
 
 def _status(where: Path) -> None:
-    from herd.testing.cli import print_status
-    from herd.testing.fleet import Fleet
+    from herd.localfleet.cli import print_status
+    from herd.localfleet.fleet import LocalFleet
 
     if not (where / "state.json").exists():
         raise HerdError(f"no demo fleet in {where}: start one with herd demo{_dir_option(where)}")
-    fleet = Fleet.load(where)
+    fleet = LocalFleet.load(where)
     if not print_status(fleet):
         again = f"herd demo{_dir_option(where)}"
         if not fleet.pids():
@@ -168,12 +171,12 @@ def _status(where: Path) -> None:
 
 
 def _stop(where: Path) -> None:
-    from herd.testing.fleet import Fleet
+    from herd.localfleet.fleet import LocalFleet
 
     if not (where / "state.json").exists():
         click.echo(f"no demo fleet in {where}")
         return
-    fleet = Fleet.load(where)
+    fleet = LocalFleet.load(where)
     fleet.stop()
     click.echo(f"stopped the demo fleet in {where} ({len(fleet.hosts)} hosts)")
 

@@ -92,7 +92,7 @@ def _sockets(inventory: str | None) -> list[Path]:
             return [socket_path(os.path.abspath(inventory))]
         found = set(keeper_dir().glob("keeper-*.sock")) | set(keeper_dir(short=True).glob("keeper-*.sock"))
     except KeeperPathError as exc:
-        raise HerdError(str(exc)) from None
+        raise HerdError(str(exc)) from exc
     return sorted(found)
 
 

@@ -100,7 +100,7 @@ def _check_files(names: tuple[str, ...], files: tuple[str, ...], channel_given: 
         try:
             used = logpaths.parse(template)
         except logpaths.TemplateError as exc:
-            raise UsageError(f"--file {template}: {exc}") from None
+            raise UsageError(f"--file {template}: {exc}") from exc
         per_process = [p for p in used if p in logpaths.PROCESS_PLACEHOLDERS]
         if per_process and not names:
             raise UsageError(f"--file {template}: {{{per_process[0]}}} needs a NAME to fill it "

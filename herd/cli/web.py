@@ -65,7 +65,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"--listen {host}:{port}: cannot listen there ({exc.strerror or exc})") from None
+        raise UsageError(f"--listen {host}:{port}: cannot listen there ({exc.strerror or exc})") from exc
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -96,8 +96,8 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     try:
         import starlette  # noqa: F401
         import uvicorn
-    except ImportError:
-        raise UsageError("herd web needs its extra: pip install 'herd[web]'") from None
+    except ImportError as exc:
+        raise UsageError("herd web needs its extra: pip install 'herd[web]'") from exc
     from herd.fleet import SessionPool, borrowed
     from herd.ssh.connection import Connector
     from herd.web.actions import Dashboard

@@ -145,7 +145,7 @@ def _read_dir(tree: Tree, folder: str) -> None:
     try:
         entries = sorted(os.listdir(folder))
     except OSError as exc:
-        raise InventoryError(f"cannot read inventory directory {folder}: {exc.strerror}") from None
+        raise InventoryError(f"cannot read inventory directory {folder}: {exc.strerror}") from exc
     for entry in entries:
         if _SKIPPED_NAMES.search(entry) or entry.endswith(_SKIPPED_EXTENSIONS):
             continue

@@ -166,7 +166,7 @@ def _run_check(check: Callable[..., Any], value: str, var: Var, key: str, **opti
         what = exc.what
         if key.startswith("herd_supervisor_"):   # the loader's words name herd's YAML keys
             what = _SUPERVISOR_WORDS.sub(lambda m: "herd_supervisor_" + m.group(0), what)
-        raise InventoryError(what, file=var.where.file, line=var.where.line, key=key) from None
+        raise InventoryError(what, file=var.where.file, line=var.where.line, key=key) from exc
 
 
 _SUPERVISOR_WORDS = re.compile(r"(?<![\w/])(?:username|password_env|password_file)\b")
@@ -272,7 +272,7 @@ def _proxy_jump(hv: _Vars) -> str | None:
         try:
             words = shlex.split(var.value)
         except ValueError as exc:
-            raise hv.fail(var, key, f"cannot split these ssh options: {exc}") from None
+            raise hv.fail(var, key, f"cannot split these ssh options: {exc}") from exc
         jump = _jump_in(words, hv, var, key)
         if jump is not None:
             return None if jump.lower() == "none" else _run_check(check_proxy_jump, jump, var, key)

@@ -103,7 +103,7 @@ def _host_line(tree: Tree, line: str, group: str, where: Where) -> None:
         # without quotes, escapes or comments shell-like splitting is plain splitting (and 2x faster)
         tokens = shlex.split(line, comments=True) if _SHELL_CHARS.search(line) else line.split()
     except ValueError as exc:
-        raise where.fail(f"cannot split host line ({exc}): {line}") from None
+        raise where.fail(f"cannot split host line ({exc}): {line}") from exc
     pattern = tokens[0]
     names, port = _expand(pattern, where)
     variables: dict[str, Any] = {}
@@ -122,7 +122,7 @@ def _expand(pattern: str, where: Where) -> tuple[list[str], int | None]:
     try:
         names, port = expand_pattern(pattern)
     except PatternError as exc:
-        raise where.fail(str(exc)) from None
+        raise where.fail(str(exc)) from exc
     if pattern.endswith(":") and port is None:
         raise where.fail(f"host pattern '{pattern}' ends in ':'; write host:PORT or drop the ':'")
     if "---" in names:

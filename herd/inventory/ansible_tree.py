@@ -258,6 +258,6 @@ class Tree:
 def _priority(var: Var) -> int:
     try:
         return int(var.value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         raise var.where.fail(f"must be an integer, got {var.value!r}",
-                             "ansible_group_priority") from None
+                             "ansible_group_priority") from exc

@@ -41,7 +41,7 @@ def parse(template: str) -> tuple[str, ...]:
         fields = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise TemplateError(f"malformed placeholder in '{template}' ({exc}); write {{{{ and }}}} "
-                            f"for literal braces") from None
+                            f"for literal braces") from exc
     for _, name, spec, conversion in fields:
         if name is None:
             continue

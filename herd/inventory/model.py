@@ -50,7 +50,7 @@ def read_secret(env: str | None, path: str | None, env_key: str, file_key: str) 
             with open(path, encoding="utf-8") as fh:
                 return fh.read().rstrip("\r\n")
         except OSError as exc:
-            raise ValueError(f"cannot read {file_key} {path}: {exc.strerror}") from None
+            raise ValueError(f"cannot read {file_key} {path}: {exc.strerror}") from exc
     return None
 
 

@@ -35,7 +35,7 @@ def read_text(path: str) -> str:
             raw = fh.read()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise InventoryError(f"cannot read inventory {path}: {reason}") from None
+        raise InventoryError(f"cannot read inventory {path}: {reason}") from exc
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -43,7 +43,7 @@ def read_text(path: str) -> str:
         raise InventoryError(
             "not UTF-8 text; save the inventory as UTF-8", file=path,
             line=before.count(b"\n") + 1,
-            column=len(before) - (before.rfind(b"\n") + 1) + 1) from None
+            column=len(before) - (before.rfind(b"\n") + 1) + 1) from exc
 
 
 def compose(text: str, path: str) -> Node | None:
@@ -72,18 +72,18 @@ def compose(text: str, path: str) -> Node | None:
         raise InventoryError(
             f"invalid YAML: {what}", file=path,
             line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None) from None
+            column=mark.column + 1 if mark else None) from exc
     except yaml.reader.ReaderError as exc:
         before = text[:exc.position]
         line = before.count("\n") + 1
         column = exc.position - (before.rfind("\n") + 1) + 1
         raise InventoryError(
             f"invalid YAML: {exc.reason} (character #x{exc.character:04x})",
-            file=path, line=line, column=column) from None
+            file=path, line=line, column=column) from exc
     except yaml.YAMLError as exc:  # any other PyYAML complaint: still one line
-        raise InventoryError(f"invalid YAML: {exc}", file=path) from None
-    except RecursionError:
-        raise InventoryError("invalid YAML: nested too deeply", file=path) from None
+        raise InventoryError(f"invalid YAML: {exc}", file=path) from exc
+    except RecursionError as exc:
+        raise InventoryError("invalid YAML: nested too deeply", file=path) from exc
 
 
 class _FlatLoader(yaml.SafeLoader):

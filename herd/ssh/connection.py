@@ -186,10 +186,10 @@ class Connector:
         try:
             known.verify(lookup, key)
         except ChangedHostKey as exc:
-            raise HostKeyError(target.name, f"host key refused for {lookup}: {exc}") from None
-        except UnknownHostKey:
+            raise HostKeyError(target.name, f"host key refused for {lookup}: {exc}") from exc
+        except UnknownHostKey as exc:
             if not self.accept_new:
-                raise HostKeyError(target.name, _unknown_key_message(target, lookup, key, known)) from None
+                raise HostKeyError(target.name, _unknown_key_message(target, lookup, key, known)) from exc
             known.record(lookup, key)
             log.warning("%s: recorded new host key %s %s for %s in %s", target.name, key.get_name(),
                         fingerprint(key), lookup, known.record_to)
@@ -270,9 +270,9 @@ def _try_key(transport: paramiko.Transport, target: SSHTarget, key: paramiko.PKe
     except BadAuthenticationType as exc:
         raise AuthError(target.name, f"the server does not accept public keys for {target.user} "
                                      f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})") from exc
-    except AuthenticationException:
+    except AuthenticationException as exc:
         if deadline.passed:
-            raise HostTimeout(target.name, f"authentication did not finish within {timeout:g} s") from None
+            raise HostTimeout(target.name, f"authentication did not finish within {timeout:g} s") from exc
         return False
     except SSHException as exc:
         raise ConnectError(target.name, f"connection lost during authentication: {exc}") from exc
@@ -368,9 +368,9 @@ class SSHConnection:
             except ChannelException as exc:
                 if for_host:  # a jump hop: the next host is not reachable from here
                     raise ConnectError(for_host, f"jump host {self.target.hostname} cannot reach "
-                                                 f"{host} port {port}") from None
+                                                 f"{host} port {port}") from exc
                 if exc.code != OPEN_ADMINISTRATIVELY_PROHIBITED:  # forwarding works; nothing listens
-                    raise TunnelRefused(self.name, f"nothing accepts connections on {host}:{port}") from None
+                    raise TunnelRefused(self.name, f"nothing accepts connections on {host}:{port}") from exc
             except SSHException as exc:
                 raise self._channel_error(exc) from exc
         return self._relay(f"{host}:{port}", what=f"{host}:{port}", kind="tcp")
@@ -406,7 +406,7 @@ class SSHConnection:
             chan = self.start_agent(script, args)
         except RelayError as exc:
             raise self._start_error(exc, what) or \
-                SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from None
+                SupervisorUnavailable(self.name, f"{what} on the host failed: {exc}") from exc
         except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan)
@@ -451,7 +451,7 @@ class SSHConnection:
             chan = self.start_agent(DISCOVER_SCRIPT, [])
             found = read_report(chan)
         except RelayError as exc:
-            raise self._start_error(exc, "socket discovery") or self._discovery_error(exc) from None
+            raise self._start_error(exc, "socket discovery") or self._discovery_error(exc) from exc
         except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         return self._settimeout(chan), found
@@ -485,6 +485,8 @@ class SSHConnection:
                 password = read_secret(target.become_password_env, target.become_password_file,
                                        "become_password_env", "become_password_file")
             except ValueError as exc:
+                # from None on purpose: the cause may hold the password itself (a UnicodeDecodeError
+                # keeps the bytes it could not decode), and its text is in the message already
                 raise BecomeError(self.name, f"cannot read the sudo password: {exc}") from None
             self._sudo = Sudo(target.become_user, password)
         return self._sudo
@@ -495,7 +497,7 @@ class SSHConnection:
         try:
             chan = self.start_agent(RELAY_SCRIPT, [target])
         except RelayError as exc:
-            raise self._relay_error(exc, what, kind) from None
+            raise self._relay_error(exc, what, kind) from exc
         except (SSHException, OSError, EOFError) as exc:
             raise self._channel_error(exc) from exc
         if not self.relay_only and not diagnose:

@@ -149,8 +149,8 @@ def read_report(chan: Channel) -> Found:
         return Found(str(report["target"]), str(report["how"]), _opt(report.get("username")),
                      _opt(report.get("password")), seen=_strings(report.get("seen")),
                      notes=_strings(report.get("notes")))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise RelayError(0, "the discovering relay sent an unreadable report") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RelayError(0, "the discovering relay sent an unreadable report") from exc
 
 
 def _opt(value: object) -> str | None:

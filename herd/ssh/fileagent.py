@@ -202,7 +202,7 @@ class FileAgent:
         except ProtocolError as exc:
             self.close()
             raise ConnectError(self.host, f"the log reader on the host answered something herd does not "
-                                          f"understand ({exc})") from None
+                                          f"understand ({exc})") from exc
         except BaseException:
             self.close()
             raise
@@ -226,7 +226,7 @@ class FileAgent:
             self.channel.settimeout(self._left(deadline))
             self.channel.sendall(data)
         except OSError as exc:
-            raise self._lost(exc) from None
+            raise self._lost(exc) from exc
 
     def _line(self, deadline: float) -> bytes:
         while True:
@@ -251,7 +251,7 @@ class FileAgent:
             self.channel.settimeout(self._left(deadline))
             chunk = self.channel.recv(256 * 1024)
         except OSError as exc:      # socket.timeout is an OSError
-            raise self._lost(exc) from None
+            raise self._lost(exc) from exc
         if not chunk:
             raise ConnectError(self.host, "the log reader on the host exited (connection lost?)")
         self._buffer += chunk

@@ -86,10 +86,10 @@ class SupervisorClient:
         try:
             (result,), _ = (memo.loads if memo is not None else xmlsafe.loads)(data)
         except xmlrpc.client.Fault as fault:
-            raise self._fault(method, fault.faultCode, fault.faultString) from None
+            raise self._fault(method, fault.faultCode, fault.faultString) from fault
         except xmlsafe.Refused as exc:
             raise SupervisorUnavailable(self.host, f"{self.endpoint} answered {what} with {exc}; "
-                                                   f"refused (supervisord never sends one)") from None
+                                                   f"refused (supervisord never sends one)") from exc
         except (xml.parsers.expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as exc:
             raise SupervisorUnavailable(self.host, f"{self.endpoint} did not answer with XML-RPC "
                                                    f"(is it supervisord?)") from exc
@@ -207,9 +207,9 @@ class SupervisorClient:
         answer = self._learning_call("supervisor.getAllProcessInfo", memo=self._process_info_memo)
         try:
             return [ProcessInfo.from_rpc(i) for i in answer]
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError) as exc:
             raise SupervisorUnavailable(self.host, f"{self.endpoint} answered getAllProcessInfo with something "
-                                                   f"that is not a list of processes (is it supervisord?)") from None
+                                                   f"that is not a list of processes (is it supervisord?)") from exc
 
     def close(self) -> None:
         self._pipe.close()
@@ -222,25 +222,25 @@ class SupervisorClient:
         except HerdError:
             raise
         except HTTPStatusError as exc:
-            raise self._http_error(exc) from None
-        except AnswerTooLarge:
+            raise self._http_error(exc) from exc
+        except AnswerTooLarge as exc:
             limit = self._pipe.max_answer / (1024 * 1024)
             raise SupervisorUnavailable(self.host, f"supervisord's answer to {method} is larger than {limit:g} MB "
-                                                   f"(herd's limit for one answer); its channel was closed") from None
-        except (socket.timeout, TimeoutError):
-            raise HostTimeout(self.host, f"supervisord did not answer {method} within {self.timeout:g} s") from None
-        except http.client.IncompleteRead:
+                                                   f"(herd's limit for one answer); its channel was closed") from exc
+        except (socket.timeout, TimeoutError) as exc:
+            raise HostTimeout(self.host, f"supervisord did not answer {method} within {self.timeout:g} s") from exc
+        except http.client.IncompleteRead as exc:
             raise ConnectError(self.host, f"supervisord closed the connection in the middle of its answer "
-                                          f"to {method}") from None
-        except (http.client.RemoteDisconnected, EOFError):
+                                          f"to {method}") from exc
+        except (http.client.RemoteDisconnected, EOFError) as exc:
             raise ConnectError(self.host, f"supervisord closed the connection during {method} "
-                                          f"(is it restarting or shutting down?)") from None
-        except http.client.HTTPException:  # BadStatusLine, LineTooLong, too many headers...: never quoted
+                                          f"(is it restarting or shutting down?)") from exc
+        except http.client.HTTPException as exc:  # BadStatusLine, LineTooLong, too many headers...: never quoted
             raise SupervisorUnavailable(self.host, f"{self.endpoint} answered {method} with something that is "
-                                                   f"not supervisord's HTTP (is it supervisord?)") from None
+                                                   f"not supervisord's HTTP (is it supervisord?)") from exc
         except OSError as exc:
             raise ConnectError(self.host, f"connection to supervisord lost during {method}: "
-                                          f"{exc.strerror or exc.__class__.__name__}") from None
+                                          f"{exc.strerror or exc.__class__.__name__}") from exc
 
     def _http_error(self, exc: HTTPStatusError) -> SupervisorUnavailable:
         if exc.status == 401:

@@ -85,7 +85,7 @@ def loads(data: bytes) -> tuple[tuple[Any, ...], str | None]:
     try:
         params, method = xmlrpc.client.loads(_FORBIDDEN.sub(_stand_in, data), use_builtin_types=True)
     except xmlrpc.client.Fault as fault:
-        raise xmlrpc.client.Fault(fault.faultCode, _restore(fault.faultString)) from None
+        raise xmlrpc.client.Fault(fault.faultCode, _restore(fault.faultString)) from fault
     return _restore(params), method
 
 

@@ -1,10 +1,10 @@
-"""pytest fixtures for real test fleets (herd.testing.fleet): ``pytest_plugins = ["herd.testing.pytest_plugin"]``.
+"""pytest fixtures for real test fleets (herd.localfleet.fleet): ``pytest_plugins = ["herd.testing.pytest_plugin"]``.
 
 Not registered as a pytest11 entry point on purpose: installing herd must not
 add fixtures (nor start fleets) in other projects' test suites.
 
 Each pytest-xdist worker gets its own session fleet; ports are reserved per
-fleet (herd.testing.ports), so workers never collide.  A test module that
+fleet (herd.localfleet.ports), so workers never collide.  A test module that
 needs a fleet of its own (it changes it destructively, or needs other hosts)
 declares one with ``module_fleet``::
 
@@ -17,17 +17,17 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from herd.testing.fleet import Fleet
+from herd.localfleet.fleet import LocalFleet
 
 
 def start_fleet_for(tmp_path_factory: pytest.TempPathFactory, label: str, hosts: int,
-                    **options: Any) -> Iterator[Fleet]:
+                    **options: Any) -> Iterator[LocalFleet]:
     """Start a fleet in a fresh temporary directory, yield it, stop it: the body of every fleet fixture.
 
     For a module fixture that does more than start its fleet (measures it,
     changes permissions) before yielding it: ``for own in start_fleet_for(...)``.
     """
-    own = Fleet.start(tmp_path_factory.mktemp(label), hosts=hosts, **options)
+    own = LocalFleet.start(tmp_path_factory.mktemp(label), hosts=hosts, **options)
     try:
         yield own
     finally:
@@ -35,19 +35,19 @@ def start_fleet_for(tmp_path_factory: pytest.TempPathFactory, label: str, hosts:
 
 
 def module_fleet(label: str, hosts: int, **options: Any) -> Any:
-    """A module-scoped fixture: a fleet of ``hosts`` hosts (Fleet.start ``options``) for one test module.
+    """A module-scoped fixture: a fleet of ``hosts`` hosts (LocalFleet.start ``options``) for one test module.
 
     Assign it to the fixture's name in the module: ``rfleet = module_fleet("rolling", hosts=3)``.
     """
     @pytest.fixture(scope="module")
-    def own_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    def own_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
         yield from start_fleet_for(tmp_path_factory, label, hosts, **options)
 
     return own_fleet
 
 
 @pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
     """A 4-host fleet shared by the session: web01 plain, web02 without streamlocal
     forwarding, web03 on inet_http_server with a password, web04 plain.
 
@@ -57,12 +57,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def make_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Fleet]]:
-    """``make_fleet(hosts=2, **Fleet.start options)``: a fleet of the test's own, stopped at teardown."""
-    started: list[Fleet] = []
+def make_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalFleet]]:
+    """``make_fleet(hosts=2, **LocalFleet.start options)``: a fleet of the test's own, stopped at teardown."""
+    started: list[LocalFleet] = []
 
-    def make(hosts: int = 2, **options: Any) -> Fleet:
-        own = Fleet.start(tmp_path_factory.mktemp("fleet"), hosts=hosts, **options)
+    def make(hosts: int = 2, **options: Any) -> LocalFleet:
+        own = LocalFleet.start(tmp_path_factory.mktemp("fleet"), hosts=hosts, **options)
         started.append(own)
         return own
 

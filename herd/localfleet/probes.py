@@ -13,8 +13,8 @@ import time
 import xmlrpc.client
 from typing import Any, Callable
 
-from herd.testing.hosts import ADDRESS, INET_USERNAME, START_TIMEOUT, FleetError, FleetHost
-from herd.testing.processes import backoff
+from herd.localfleet.hosts import ADDRESS, INET_USERNAME, START_TIMEOUT, FleetError, FleetHost
+from herd.localfleet.processes import backoff
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

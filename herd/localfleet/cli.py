@@ -1,11 +1,11 @@
 """A local test fleet from the shell: start, stop or check one in DIR (also used by scripts/demo).
 
-    python -m herd.testing start DIR --hosts 3 --inet web03 --no-streamlocal web02
-    python -m herd.testing start DIR --hosts 2 --release web01=3.0a12,web02=3.1.4
-    python -m herd.testing status DIR
-    python -m herd.testing stop DIR
-    python -m herd.testing releases install [VERSION...]   # into the shared cache (scripts/test does)
-    python -m herd.testing releases list
+    python -m herd.localfleet start DIR --hosts 3 --inet web03 --no-streamlocal web02
+    python -m herd.localfleet start DIR --hosts 2 --release web01=3.0a12,web02=3.1.4
+    python -m herd.localfleet status DIR
+    python -m herd.localfleet stop DIR
+    python -m herd.localfleet releases install [VERSION...]   # into the shared cache (scripts/test does)
+    python -m herd.localfleet releases list
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 import time
 from typing import Callable
 
-from herd.testing import releases
-from herd.testing.fleet import Fleet
-from herd.testing.hosts import INET_USERNAME, FleetError
+from herd.localfleet import releases
+from herd.localfleet.fleet import LocalFleet
+from herd.localfleet.hosts import INET_USERNAME, FleetError
 
 
 def _names(text: str) -> list[str]:
@@ -37,7 +37,7 @@ def parse_releases(texts: list[str]) -> dict[str, str]:
     return found
 
 
-def print_summary(fleet: Fleet) -> None:
+def print_summary(fleet: LocalFleet) -> None:
     """One line per host (its ports and how supervisord is reached), then the inventory's path."""
     for host in fleet.hosts:
         where = f"{host.inet_url} (user {INET_USERNAME}, password in {host.password_file})" \
@@ -53,24 +53,24 @@ def print_summary(fleet: Fleet) -> None:
 
 def _cmd_start(args: argparse.Namespace) -> int:
     began = time.monotonic()
-    fleet = Fleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
-                        no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
-                        light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
-                        seed_app=args.seed_app, release=args.supervisor, releases=parse_releases(args.release))
+    fleet = LocalFleet.start(args.directory, hosts=args.hosts, base_port=args.base_port,
+                             no_streamlocal=_names(args.no_streamlocal), inet=_names(args.inet),
+                             light=args.light, distro=_names(args.distro), dropbear=_names(args.dropbear),
+                             seed_app=args.seed_app, release=args.supervisor, releases=parse_releases(args.release))
     print(f"started {len(fleet.hosts)} host(s) in {time.monotonic() - began:.1f}s:")
     print_summary(fleet)
-    print(f"stop with: python -m herd.testing stop {fleet.directory}")
+    print(f"stop with: python -m herd.localfleet stop {fleet.directory}")
     return 0
 
 
 def _cmd_stop(args: argparse.Namespace) -> int:
-    fleet = Fleet.load(args.directory)
+    fleet = LocalFleet.load(args.directory)
     fleet.stop()
     print(f"stopped {len(fleet.hosts)} host(s) in {fleet.directory}")
     return 0
 
 
-def print_status(fleet: Fleet) -> bool:
+def print_status(fleet: LocalFleet) -> bool:
     """One line per host (sshd, supervisord, how many programs RUNNING); True when all of it is up."""
     healthy = True
     for st in fleet.status():
@@ -84,7 +84,7 @@ def print_status(fleet: Fleet) -> bool:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    return 0 if print_status(Fleet.load(args.directory)) else 1
+    return 0 if print_status(LocalFleet.load(args.directory)) else 1
 
 
 def _cmd_releases_install(args: argparse.Namespace) -> int:
@@ -102,9 +102,13 @@ def _cmd_releases_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m herd.testing start|stop|status DIR``; the exit code (1 on a FleetError, one line)."""
-    parser = argparse.ArgumentParser(prog="python -m herd.testing", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, name: str = "herd.localfleet") -> int:
+    """``python -m NAME start|stop|status DIR``; the exit code (1 on a FleetError, one line: ``NAME: what``).
+
+    ``name`` is the module run: ``herd.localfleet``, or ``herd.testing`` (the
+    same command under the name scripts/lib.sh and the tests have always used).
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {name}", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start a fleet in DIR")
     start.add_argument("directory", metavar="DIR")
@@ -137,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     rel_list = rel_sub.add_parser("list", help="each release: its Python, the interpreter found, cached or not")
     rel_list.add_argument("versions", nargs="*", metavar="VERSION")
     rel_list.set_defaults(func=_cmd_releases_list)
-    for name, func in (("stop", _cmd_stop), ("status", _cmd_status)):
-        cmd = sub.add_parser(name, help=f"{name} the fleet in DIR")
+    for verb, func in (("stop", _cmd_stop), ("status", _cmd_status)):
+        cmd = sub.add_parser(verb, help=f"{verb} the fleet in DIR")
         cmd.add_argument("directory", metavar="DIR")
         cmd.set_defaults(func=func)
     args = parser.parse_args(argv)
@@ -146,5 +150,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args)
     except FleetError as exc:
-        print(f"herd.testing: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A misbehaving stand-in for supervisord, for the test fleet (herd.testing.fleet.Fleet.impersonate).
+"""A misbehaving stand-in for supervisord, for the test fleet (herd.localfleet.fleet.Fleet.impersonate).
 
 It listens where the host's supervisord listened (its unix socket, or its
 inet_http_server port) so herd reaches it through the host's real sshd, and
 answers every XML-RPC request the way BEHAVIOUR says::
 
-    python herd/testing/hostile.py unix:/path/supervisor.sock escapes
-    python herd/testing/hostile.py tcp:20015 drip
+    python herd/localfleet/hostile.py unix:/path/supervisor.sock escapes
+    python herd/localfleet/hostile.py tcp:20015 drip
 
 Behaviours:
 

@@ -2,11 +2,11 @@
 
 Real fleets run every supervisord from the seed deployment's 3.0a12 to 4.3,
 each on the Python its hosts have (shared/reference/supervisor-releases.md).
-A release host of the test fleet (``Fleet.start(releases={"web02": "3.1.4"})``)
+A release host of the test fleet (``LocalFleet.start(releases={"web02": "3.1.4"})``)
 runs that release for real, on that Python:
 
     3.0a12                 Python 2.7, the seed's way: the sdist built with ``python2.7 setup.py build``,
-                           build/lib/supervisor copied into the project (herd.testing.fleet does the copy)
+                           build/lib/supervisor copied into the project (herd.localfleet.fleet does the copy)
     3.1.4, 3.3.5           Python 2.7  (CentOS/RHEL 7 from EPEL; Ubuntu 18.04, Debian 9/10)
     4.0.4                  Python 3.7  (4.0 imports cgi.escape, gone in 3.8)
     4.1.0, 4.2.5, 4.3.0    Python 3.11
@@ -29,7 +29,7 @@ build for 3.0a12) into a temporary directory beside it, then renamed into
 place: a directory that exists is complete.  A file lock per release makes
 parallel runs wait for one install instead of doing it twice.  Installs need
 the package index (pip's own configuration applies); once cached, nothing
-does.  ``python -m herd.testing releases install|list`` is the same code from
+does.  ``python -m herd.localfleet releases install|list`` is the same code from
 the shell (scripts/test installs every release up front).
 """
 
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from herd.testing.hosts import SEED_RELEASE, FleetError, host_name
+from herd.localfleet.hosts import SEED_RELEASE, FleetError, host_name
 
 # The releases the test fleet runs (issue 20's matrix), and the Python of each.
 RELEASES: dict[str, str] = {
@@ -301,9 +301,9 @@ def _run(python: str, version: str, what: str, args: list[str], log: Path, cwd: 
         try:
             done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   cwd=cwd, timeout=PIP_TIMEOUT, env=_pip_env())
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             raise FleetError(f"supervisor {version}: {what} took over {PIP_TIMEOUT:.0f}s "
-                             f"(output in {log})") from None
+                             f"(output in {log})") from exc
     if done.returncode != 0:
         lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("ERROR")] or lines

@@ -29,14 +29,14 @@ import xmlrpc.client
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from herd.testing.hosts import DISTRO_USERS, INET_USERNAME, START_TIMEOUT, FleetError, FleetHost
-from herd.testing.keys import write_private
-from herd.testing.probes import unix_rpc
-from herd.testing.processes import REAPER, backoff, log_tail, spawn, supervisord_env, terminate_gracefully
-from herd.testing.templates import program_source
+from herd.localfleet.hosts import DISTRO_USERS, INET_USERNAME, START_TIMEOUT, FleetError, FleetHost
+from herd.localfleet.keys import write_private
+from herd.localfleet.probes import unix_rpc
+from herd.localfleet.processes import REAPER, backoff, log_tail, spawn, supervisord_env, terminate_gracefully
+from herd.localfleet.templates import program_source
 
 if TYPE_CHECKING:
-    from herd.testing.fleet import Fleet
+    from herd.localfleet.fleet import LocalFleet
 
 APP_DIR = "/srv/app"
 APP_USER = "deploy"
@@ -140,9 +140,9 @@ def namespace_lines(host: FleetHost) -> str:
             f"cp -r {staged(host)} {APP_DIR} && chown -R {uid}:{uid} {APP_DIR}\n")
 
 
-def start(fleet: Fleet, host: FleetHost, timeout: float = START_TIMEOUT) -> None:
+def start(fleet: LocalFleet, host: FleetHost, timeout: float = START_TIMEOUT) -> None:
     """Start the app's supervisord as deploy in /srv/app; return when it answers and its programs run."""
-    from herd.testing import distro
+    from herd.localfleet import distro
 
     uid = DISTRO_USERS[APP_USER]
     run = f"cd {APP_DIR} && exec {python()} -m supervisor.supervisord -n -i {marker(host)}"
@@ -174,7 +174,7 @@ def rpc(host: FleetHost, timeout: float = 10.0) -> xmlrpc.client.ServerProxy:
     return xmlrpc.client.ServerProxy(f"http://{INET_USERNAME}:{password}@127.0.0.1:{host.app_port}/RPC2")
 
 
-def stop(fleet: Fleet, host: FleetHost) -> None:
+def stop(fleet: LocalFleet, host: FleetHost) -> None:
     """Stop the app's supervisord (it stops its programs first)."""
     if host.app_pid:
         terminate_gracefully(host.app_pid, marker(host), GRACE)

@@ -20,13 +20,13 @@ INET_USERNAME = "herd"
 START_TIMEOUT = 30.0        # sshd banner / supervisord socket / programs RUNNING
 SEED_RELEASE = "3.0a12"     # the seed deployment's supervisor: run from a copy in the project (releases.py)
 
-# Distribution-style hosts (herd.testing.distro): where Debian keeps supervisord's
+# Distribution-style hosts (herd.localfleet.distro): where Debian keeps supervisord's
 # socket and config, the login user, and the users of every such host.
 DISTRO_SOCKET = "/var/run/supervisor.sock"
 DISTRO_CONF = "/etc/supervisor/supervisord.conf"
 DISTRO_LOGIN = "deploy"
 DISTRO_USERS = {"deploy": 2101, "ops": 2102, "intern": 2103}
-PYTHONS_MOUNT = "/run/python"                 # a host's own Pythons: /run/python/X.Y (herd.testing.distro)
+PYTHONS_MOUNT = "/run/python"                 # a host's own Pythons: /run/python/X.Y (herd.localfleet.distro)
 RELEASE_MOUNT = "/run/supervisor-release"     # and its supervisor release, imported by /usr/bin/supervisord
 
 
@@ -60,18 +60,18 @@ class FleetHost:
     hidden: list[str] = field(default_factory=list)   # paths hidden in the namespace (/usr/bin/sudo)
     layout: str = "debian"          # or "fedora": /etc/supervisord.conf and supervisord.d/*.ini
     socket_owner: str | None = None  # [unix_http_server] chown (default root)
-    # A supervisor release of its own (herd.testing.releases), run on its own Python;
+    # A supervisor release of its own (herd.localfleet.releases), run on its own Python;
     # None: the supervisor installed in the fleet's Python.
     release: str | None = None
     supervisor_python: str | None = None   # the interpreter running that release
     supervisor_path: str | None = None     # the installed release (its PYTHONPATH; for 3.0a12 the build)
     # A distro host's own Pythons ("2.7": CentOS 7): /usr/bin/python* in its namespace are
-    # those alone, supervisord is /usr/bin/supervisord on one of them (herd.testing.distro).
+    # those alone, supervisord is /usr/bin/supervisord on one of them (herd.localfleet.distro).
     pythons: list[str] = field(default_factory=list)
 
     # layouts "requiretty": sudoers has Defaults requiretty (CentOS/RHEL before 7.3);
     # "system": False: the distribution's supervisord is not started (its config stays);
-    # "app": the app's own supervisord from /srv/app as deploy (herd.testing.apps).
+    # "app": the app's own supervisord from /srv/app as deploy (herd.localfleet.apps).
     requiretty: bool = False
     hidepid: bool = False            # layouts "hidepid": the namespace's /proc hides other users' processes
     system_supervisord: bool = True

@@ -2,13 +2,13 @@
 
 Every host listens on 127.0.0.1 only.  Used by the tests (the fixtures of
 herd.testing.pytest_plugin), by ``herd demo``, ``scripts/demo`` and the
-benchmarks; from a shell (herd.testing.cli)::
+benchmarks; from a shell (herd.localfleet.cli)::
 
-    python -m herd.testing start DIR --hosts 3 --inet web03 --no-streamlocal web02
-    python -m herd.testing start DIR --hosts 2 --distro web01 --dropbear web02   # as root
-    python -m herd.testing start DIR --hosts 2 --release web01=3.0a12,web02=3.1.4
-    python -m herd.testing status DIR
-    python -m herd.testing stop DIR
+    python -m herd.localfleet start DIR --hosts 3 --inet web03 --no-streamlocal web02
+    python -m herd.localfleet start DIR --hosts 2 --distro web01 --dropbear web02   # as root
+    python -m herd.localfleet start DIR --hosts 2 --release web01=3.0a12,web02=3.1.4
+    python -m herd.localfleet status DIR
+    python -m herd.localfleet stop DIR
 
 Layout of DIR::
 
@@ -18,30 +18,30 @@ Layout of DIR::
             logs/  (supervisord.log, tornado-8080.out.log, worker.err.log, ...)
 
 Distribution-style hosts (``--distro``, ``--dropbear``; root only) are built
-like a Debian server in a mount namespace of their own: see herd.testing.distro.
+like a Debian server in a mount namespace of their own: see herd.localfleet.distro.
 
 Release hosts (``releases=``, ``--release``) run a real supervisord of an
-older release on its own Python (herd.testing.releases; see start()).  The
+older release on its own Python (herd.localfleet.releases; see start()).  The
 seed's 3.0a12 host adds to its directory what the seed's project has:
 ``supervisor/`` (the build), ``meld3/__init__.py``, ``main.py`` and ``log/``
 (supervisord.log, tornado-PORT.log).
 
-Ports: see herd.testing.ports.  With an explicit ``base_port`` the tornado
+Ports: see herd.localfleet.ports.  With an explicit ``base_port`` the tornado
 ports are base_port+10*i+0..3 and sshd/inet ports still come from a reserved
 block.
 
-Misbehaving hosts: ``Fleet.impersonate(name, behaviour)`` stops a host's
+Misbehaving hosts: ``LocalFleet.impersonate(name, behaviour)`` stops a host's
 supervisord and serves its socket (or inet port) with
-herd/testing/hostile.py instead (escape sequences, a huge or endless
+herd/localfleet/hostile.py instead (escape sequences, a huge or endless
 answer, a drip, a hang, garbage, an entity bomb, thousands of processes);
-``Fleet.restore(name)`` puts supervisord back.
+``LocalFleet.restore(name)`` puts supervisord back.
 
 Processes: sshd runs as ``/usr/sbin/sshd -D -e -f CONFIG`` and supervisord as
 ``python -m supervisor.supervisord -n -c CONF`` (the release's Python with
 PYTHONPATH naming the release on a release host; the seed's ``python2.7
 supervisor/supervisord.py -n`` in its directory, recognised by that
 directory); how they are started, recognised and reaped is
-herd.testing.processes.
+herd.localfleet.processes.
 """
 
 from __future__ import annotations
@@ -64,17 +64,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, cast
 
-from herd.testing import apps
-from herd.testing import distro as distro_hosts
-from herd.testing.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SEED_RELEASE,
+from herd.localfleet import apps
+from herd.localfleet import distro as distro_hosts
+from herd.localfleet.hosts import (ADDRESS, DISTRO_SOCKET, INET_SLOT, PORT_STRIDE, PROCS_PER_HOST, SEED_RELEASE,
                                 SSH_SLOT, SSHD, START_TIMEOUT, FleetError, FleetHost, host_name)
-from herd.testing.keys import keygen, known_hosts_line, write_private
-from herd.testing.ports import PortRegistry, port_free
-from herd.testing.probes import accepts, listening, unix_rpc, wait_ssh_banner
-from herd.testing.processes import (REAPER, backoff, cmdline, descendants, ensure_privsep_dir, kill_tree, log_tail,
+from herd.localfleet.keys import keygen, known_hosts_line, write_private
+from herd.localfleet.ports import PortRegistry, port_free
+from herd.localfleet.probes import accepts, listening, unix_rpc, wait_ssh_banner
+from herd.localfleet.processes import (REAPER, backoff, cmdline, descendants, ensure_privsep_dir, kill_tree, log_tail,
                                     owns, pid_stopped, spawn, supervisord_env, terminate_gracefully)
-from herd.testing.releases import Release, install_all
-from herd.testing.templates import inventory_yaml, program_source, seed_supervisord_conf, sshd_config, supervisord_conf
+from herd.localfleet.releases import Release, install_all
+from herd.localfleet.templates import (inventory_yaml, program_source, seed_supervisord_conf, sshd_config,
+                                       supervisord_conf)
 
 SOCKET_PATH_MAX = 100       # sun_path is 108 bytes with the NUL; keep a margin
 STATE_VERSION = 1
@@ -84,7 +85,7 @@ _UNSAFE_PATH = re.compile(r"[\s%\"';#\\]")
 
 @dataclass
 class _Plan:
-    """What Fleet.start needs before any file is written."""
+    """What LocalFleet.start needs before any file is written."""
 
     directory: Path
     count: int
@@ -100,7 +101,7 @@ class _Plan:
     wanted: dict[str, str] = field(default_factory=dict)         # ... as asked ("4.1.0", "4.1.0@3.6")
 
 
-class Fleet:
+class LocalFleet:
     """A running (or stopped) test fleet rooted at ``directory``."""
 
     extra_config = ""   # see start(); only used when writing the hosts' files
@@ -148,7 +149,7 @@ class Fleet:
               light: bool = False, extra_config: str = "", distro: Iterable[str] = (),
               dropbear: Iterable[str] = (), hidden: dict[str, list[str]] | None = None,
               layouts: dict[str, dict[str, Any]] | None = None, seed_app: bool = False,
-              release: str | None = None, releases: dict[str, str] | None = None) -> Fleet:
+              release: str | None = None, releases: dict[str, str] | None = None) -> LocalFleet:
         """Create and start a fleet of ``hosts`` hosts in ``directory``; return when all
         sshd answer with a banner and every supervised program is RUNNING.
 
@@ -174,7 +175,7 @@ class Fleet:
         ``"hidepid": True`` mounts its own /proc with hidepid=2;
         ``"app": "unix"`` or ``"inet"`` runs the app's own supervisord too, as
         deploy from /srv/app, and ``"system": False`` leaves the
-        distribution's stopped (herd.testing.apps).
+        distribution's stopped (herd.localfleet.apps).
 
         ``seed_app`` (off by default) runs the seed deployment's Tornado
         program on the plain hosts instead (stdout_logfile=NONE,
@@ -184,7 +185,7 @@ class Fleet:
 
         ``releases`` (``{"web01": "3.0a12", "web02": "3.1.4"}``) makes hosts run a
         real supervisord of that release on the Python its hosts run it on,
-        installed once into a cache shared by every run (herd.testing.releases:
+        installed once into a cache shared by every run (herd.localfleet.releases:
         a missing interpreter is a one-line FleetError); ``release`` does so
         for every host not named in ``releases``.  Other hosts run the
         supervisor installed in the fleet's Python.  Release hosts use the
@@ -214,7 +215,7 @@ class Fleet:
         return fleet
 
     @classmethod
-    def _allocate(cls, plan: _Plan, registry: PortRegistry, light: bool) -> Fleet:
+    def _allocate(cls, plan: _Plan, registry: PortRegistry, light: bool) -> LocalFleet:
         size = PORT_STRIDE * plan.count
         fixed = [range(plan.base_port, plan.base_port + size)] if plan.base_port else []
         if plan.base_port:
@@ -305,15 +306,15 @@ class Fleet:
             tmp.replace(self.state_path)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Fleet:
+    def load(cls, directory: str | os.PathLike[str]) -> LocalFleet:
         """The fleet described by ``directory``/state.json."""
         path = Path(directory).resolve() / "state.json"
         try:
             state = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise FleetError(f"no test fleet in {directory} ({path} is missing)") from None
+        except FileNotFoundError as exc:
+            raise FleetError(f"no test fleet in {directory} ({path} is missing)") from exc
         except ValueError as exc:
-            raise FleetError(f"{path} is not valid JSON: {exc}") from None
+            raise FleetError(f"{path} is not valid JSON: {exc}") from exc
         if state.get("version") != STATE_VERSION:
             raise FleetError(f"{path} has state version {state.get('version')}, expected {STATE_VERSION}")
         hosts = [FleetHost(**h) for h in state["hosts"]]
@@ -339,7 +340,7 @@ class Fleet:
             wait_ssh_banner(host.ssh_port, lambda: REAPER.alive(pid), timeout)
         except FleetError as exc:
             raise FleetError(f"{name}: {exc}; end of {host.sshd_log_path}:\n"
-                             f"{log_tail(host.sshd_log_path)}") from None
+                             f"{log_tail(host.sshd_log_path)}") from exc
 
     def stop_sshd(self, name: str) -> None:
         """Stop ``name``'s sshd and every session it serves (like a host going down)."""
@@ -383,7 +384,7 @@ class Fleet:
         try:
             self._wait_socket(host, lambda: REAPER.alive(pid), timeout)
         except FleetError as exc:
-            raise FleetError(f"{name}: {exc}; end of {out}:\n{log_tail(out)}") from None
+            raise FleetError(f"{name}: {exc}; end of {out}:\n{log_tail(out)}") from exc
         self.wait_running(name, timeout)
 
     def stop_supervisord(self, name: str) -> None:
@@ -486,7 +487,7 @@ class Fleet:
     # -- a misbehaving supervisord ----------------------------------------------
     def impersonate(self, name: str, behaviour: str, *options: str) -> None:
         """Stop ``name``'s supervisord and serve its socket (or inet port) with a misbehaving
-        server instead: herd/testing/hostile.py BEHAVIOUR (escapes, many, huge, flood,
+        server instead: herd/localfleet/hostile.py BEHAVIOUR (escapes, many, huge, flood,
         drip, hang, garbage, bomb; ``options`` such as ``--size``, ``--processes`` go to it).
         herd reaches it through the host's real sshd; ``restore(name)`` puts supervisord back."""
         host = self.host(name)
@@ -581,7 +582,7 @@ class Fleet:
 
 
 # --------------------------------------------------------------------------
-# Helpers for Fleet.start
+# Helpers for LocalFleet.start
 # --------------------------------------------------------------------------
 
 def plan_fleet(directory: Path, count: int, base_port: int | None,
@@ -590,7 +591,7 @@ def plan_fleet(directory: Path, count: int, base_port: int | None,
           hidden: dict[str, list[str]] | None = None,
           layouts: dict[str, dict[str, Any]] | None = None,
           releases: dict[str, str] | None = None) -> _Plan:
-    """Validate the arguments of Fleet.start, install the releases it needs and prepare the directory."""
+    """Validate the arguments of LocalFleet.start, install the releases it needs and prepare the directory."""
     if count < 1:
         raise FleetError("a fleet needs at least one host")
     if not os.path.exists(SSHD):
@@ -638,12 +639,12 @@ def _refuse_running(directory: Path) -> None:
     if not (directory / "state.json").exists():
         return
     try:
-        running = Fleet.load(directory).pids()
+        running = LocalFleet.load(directory).pids()
     except (FleetError, KeyError, TypeError):
         return   # an unreadable old state: nothing we could stop anyway
     if running:
         raise FleetError(f"a fleet is already running in {directory}: stop it first "
-                         f"(python -m herd.testing stop {directory})")
+                         f"(python -m herd.localfleet stop {directory})")
 
 
 def _tornado_ports(start: int, indexes: Iterable[int]) -> list[int]:
@@ -696,7 +697,7 @@ def _release_fields(plan: _Plan, name: str) -> dict[str, Any]:
     release = plan.releases.get(name)
     if release is None:
         return {}
-    # as asked: "4.1.0", or "4.1.0@3.6" (that release on another Python: herd.testing.releases.split)
+    # as asked: "4.1.0", or "4.1.0@3.6" (that release on another Python: herd.localfleet.releases.split)
     return {"release": plan.wanted[name], "supervisor_python": release.python, "supervisor_path": release.path}
 
 

@@ -6,7 +6,7 @@ With --log_file_prefix=FILE (the seed deployment's tornado option) it logs
 to that file, as tornado does, instead of stdout.
 
 Runs on Python 2.7 and 3.6 too (--light): the test fleet's hosts whose only
-Python is an old one (herd.testing.distro, "pythons") run it on theirs.
+Python is an old one (herd.localfleet.distro, "pythons") run it on theirs.
 """
 import os
 import signal

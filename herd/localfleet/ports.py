@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from herd.testing.hosts import ADDRESS, PORT_STRIDE, FleetError
-from herd.testing.processes import pid_alive
+from herd.localfleet.hosts import ADDRESS, PORT_STRIDE, FleetError
+from herd.localfleet.processes import pid_alive
 
 
 def _ephemeral_range() -> tuple[int, int]:

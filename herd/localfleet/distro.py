@@ -26,7 +26,7 @@ before the host's own are copied in.  Nothing is appended to a machine file.
 The program is the seed's Tornado deployment, verbatim but for its ports
 (numprocs_start is the host's reserved block: 8080 would collide).
 
-A distro host may run a supervisor release (herd.testing.releases) instead
+A distro host may run a supervisor release (herd.localfleet.releases) instead
 of the fleet's, and may have Pythons of its own (``"pythons": ["2.7"]`` in
 its layout: CentOS 7, whose only Python is 2.7).  Then /usr/bin gets an
 overlay too, in which every python* is removed and only those Pythons come
@@ -50,17 +50,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from herd.testing import apps
-from herd.testing.hosts import DISTRO_USERS, PYTHONS_MOUNT, RELEASE_MOUNT, START_TIMEOUT, FleetError, FleetHost
-from herd.testing.keys import keygen, write_private
-from herd.testing.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
-from herd.testing.releases import find_python, here_is_the_including_file, missing_python, python_version_for
-from herd.testing.templates import (DISTRO_SUDOERS, distro_accounts, distro_conf_d, distro_sshd_config,
+from herd.localfleet import apps
+from herd.localfleet.hosts import DISTRO_USERS, PYTHONS_MOUNT, RELEASE_MOUNT, START_TIMEOUT, FleetError, FleetHost
+from herd.localfleet.keys import keygen, write_private
+from herd.localfleet.processes import REAPER, backoff, kill_tree, log_tail, owns, spawn
+from herd.localfleet.releases import find_python, here_is_the_including_file, missing_python, python_version_for
+from herd.localfleet.templates import (DISTRO_SUDOERS, distro_accounts, distro_conf_d, distro_sshd_config,
                                     distro_supervisord_conf,
                                     namespace_script, program_source, seed_program_conf)
 
 if TYPE_CHECKING:
-    from herd.testing.fleet import Fleet
+    from herd.localfleet.fleet import LocalFleet
 
 
 def check_tools(dropbear: bool) -> None:
@@ -186,7 +186,7 @@ def _password_hash(password: str) -> str:
                           check=True, capture_output=True).stdout.strip()
 
 
-def write_files(fleet: Fleet, host: FleetHost) -> None:
+def write_files(fleet: LocalFleet, host: FleetHost) -> None:
     """Everything a distro host's namespace script copies in, staged in the host's directory."""
     h = Path(host.dir)
     _host_key(host)
@@ -236,7 +236,7 @@ def nsenter(host: FleetHost, argv: list[str]) -> list[str]:
     return ["nsenter", "-t", str(host.ns_pid), "-m", "--", *argv]
 
 
-def in_namespace(fleet: Fleet, host: FleetHost, argv: list[str]) -> list[str]:
+def in_namespace(fleet: LocalFleet, host: FleetHost, argv: list[str]) -> list[str]:
     """``argv`` run inside the host's mount namespace, started first if need be."""
     if not owns(host.ns_pid, host.ns_script_path):
         Path(host.ns_ready_path).unlink(missing_ok=True)
@@ -255,7 +255,7 @@ def in_namespace(fleet: Fleet, host: FleetHost, argv: list[str]) -> list[str]:
     return nsenter(host, argv)
 
 
-def stop_namespace(fleet: Fleet, host: FleetHost) -> None:
+def stop_namespace(fleet: LocalFleet, host: FleetHost) -> None:
     """Stop the process holding a distro host's namespace (its mounts go with it)."""
     if host.ns_pid:
         kill_tree(host.ns_pid, host.ns_script_path)

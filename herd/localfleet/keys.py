@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from herd.testing.hosts import FleetHost
+from herd.localfleet.hosts import FleetHost
 
 
 def keygen(path: Path, comment: str) -> None:

@@ -1,7 +1,7 @@
 """What the test fleet writes: sshd_config, supervisord.conf, the inventory, and its programs' sources.
 
-Pure functions of a Fleet and a FleetHost (nothing here starts a process).
-The programs themselves (herd/testing/programs/: the app, the worker, the seed
+Pure functions of a LocalFleet and a FleetHost (nothing here starts a process).
+The programs themselves (herd/localfleet/programs/: the app, the worker, the seed
 deployment's main.py) are real files shipped with herd, read by
 ``program_source`` and copied into the fleet's directory, so a fleet keeps
 working when herd is upgraded under it.
@@ -18,15 +18,15 @@ import shutil
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from herd.testing.hosts import DISTRO_LOGIN, DISTRO_USERS, INET_USERNAME, PROCS_PER_HOST, FleetHost
+from herd.localfleet.hosts import DISTRO_LOGIN, DISTRO_USERS, INET_USERNAME, PROCS_PER_HOST, FleetHost
 
 if TYPE_CHECKING:
-    from herd.testing.fleet import Fleet
+    from herd.localfleet.fleet import LocalFleet
 
 
 def program_source(name: str) -> str:
     """The text of one of the fleet's programs: ``app.py``, ``worker.py`` or ``seed_app.py``."""
-    return (resources.files("herd.testing") / "programs" / name).read_text(encoding="utf-8")
+    return (resources.files("herd.localfleet") / "programs" / name).read_text(encoding="utf-8")
 
 
 _CAT = os.path.realpath(shutil.which("cat") or "/bin/cat")
@@ -37,7 +37,7 @@ def _current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
-def sshd_config(fleet: Fleet, host: FleetHost) -> str:
+def sshd_config(fleet: LocalFleet, host: FleetHost) -> str:
     """The sshd_config of one host."""
     bindir = os.path.dirname(fleet.python)
     return f"""\
@@ -84,7 +84,7 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 """
 
 
-def supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
+def supervisord_conf(fleet: LocalFleet, host: FleetHost, password: str | None) -> str:
     """The supervisord.conf of one host (the inet password only as a SHA-1 hash)."""
     py, d, logs = fleet.python, fleet.directory, host.log_dir
     light = " -S" if fleet.light else ""
@@ -123,7 +123,7 @@ def _inet_section(host: FleetHost, password: str | None) -> str:
             f"username={INET_USERNAME}\npassword={{SHA}}{digest}\n")
 
 
-def _worker_section(fleet: Fleet, host: FleetHost) -> str:
+def _worker_section(fleet: LocalFleet, host: FleetHost) -> str:
     """[program:worker]: a line a second on stdout, one every 5 s on stderr, logged by supervisord."""
     return f"""[program:worker]
 command={fleet.python} -S -u {fleet.directory}/worker.py {host.name}
@@ -135,7 +135,7 @@ stderr_logfile={host.log_dir}/worker.err.log
 """
 
 
-def seed_supervisord_conf(fleet: Fleet, host: FleetHost, password: str | None) -> str:
+def seed_supervisord_conf(fleet: LocalFleet, host: FleetHost, password: str | None) -> str:
     """The seed deployment's supervisord.conf for a 3.0a12 host, found in its project directory.
 
     Verbatim but for what cannot be the same on a shared test machine: the
@@ -166,7 +166,7 @@ serverurl=unix://{host.socket_path}
 {_worker_section(fleet, host)}"""
 
 
-def seed_tornado(fleet: Fleet, host: FleetHost) -> str:
+def seed_tornado(fleet: LocalFleet, host: FleetHost) -> str:
     """The seed deployment's [program:tornado], verbatim but for the interpreter and the first port:
     supervisord logs nothing (NONE), Tornado writes %(here)s/log/tornado-PORT.log itself."""
     return f"""[program:tornado]
@@ -194,7 +194,7 @@ def distro_log_template(host: FleetHost) -> str:
     return f"{distro_conf_d(host)}/log/{{program}}-{{num}}.log"
 
 
-def seed_log_template(fleet: Fleet) -> str:
+def seed_log_template(fleet: LocalFleet) -> str:
     """The inventory's ``logs:`` template of the seed app's files (one per process, per host)."""
     return f"{fleet.directory}/{{host}}/log/{{program}}-{{num}}.log"
 
@@ -210,7 +210,7 @@ def _yaml_str(value: str) -> str:
     return value if plain else json.dumps(value)
 
 
-def inventory_yaml(fleet: Fleet) -> str:
+def inventory_yaml(fleet: LocalFleet) -> str:
     """The herd inventory of the fleet (only keys herd's strict schema accepts)."""
     lines = ["# written by herd.testing", "defaults:",
              f"  user: {_yaml_str(_current_user())}",
@@ -249,7 +249,7 @@ def _groups(hosts: list[FleetHost]) -> dict[str, list[str]]:
     return groups
 
 
-# Distribution-style hosts (herd.testing.distro)
+# Distribution-style hosts (herd.localfleet.distro)
 
 DISTRO_SUDOERS = """\
 # written by herd.testing (Debian's defaults, without mail)
@@ -292,10 +292,10 @@ def distro_accounts(hashes: dict[str, str]) -> dict[str, str]:
     return {**texts, "nsswitch.conf": _NSSWITCH}
 
 
-def namespace_script(fleet: Fleet, host: FleetHost, more: str = "") -> str:
+def namespace_script(fleet: LocalFleet, host: FleetHost, more: str = "") -> str:
     """The shell script that sets up a distro host's mount namespace and then holds it
     (``more``: further set-up, run last)."""
-    from herd.testing import apps   # (it reads program_source from here)
+    from herd.localfleet import apps   # (it reads program_source from here)
 
     h, key = host.dir, f"{fleet.client_key_path}.pub"
     homes = "".join(
@@ -370,7 +370,7 @@ stderr_logfile=NONE
     return text.replace("%(here)s", here) if here else text
 
 
-def distro_sshd_config(fleet: Fleet, host: FleetHost) -> str:
+def distro_sshd_config(fleet: LocalFleet, host: FleetHost) -> str:
     """The plain hosts' sshd_config with a server's login rules: keys in ~/.ssh, no root."""
     text = sshd_config(fleet, host)
     text = re.sub(r"(?m)^AuthorizedKeys(File|Command|CommandUser) .*\n", "", text)
