@@ -24,13 +24,11 @@ from urllib.parse import urlsplit
 import click
 
 from herd.cli.fleets import command_start, load_selected, new_fleet
-
 from herd.cli.options import fleet_options
-
-from herd.settings import FleetOptions
 from herd.files import write_atomically
 from herd.operations.ping import Pinger
 from herd.procstart import process_age
+from herd.settings import FleetOptions
 
 log = logging.getLogger("herd")
 

@@ -11,8 +11,8 @@ from herd import __version__
 from herd.cli.fleets import open_fleet
 from herd.cli.options import dry_run_option, fleet_options, output_option
 from herd.cli.output import emit_report
-from herd.settings import FleetOptions
 from herd.errors import HerdError, UsageError
+from herd.settings import FleetOptions
 
 EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (or a confirmation was declined); "
               "4 a host unreachable; 2 usage.")

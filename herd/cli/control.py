@@ -7,11 +7,8 @@ from typing import Any, Callable
 import click
 
 from herd.cli.fleets import open_fleet
-
 from herd.cli.options import dry_run_option, fleet_options, output_option
-
 from herd.cli.output import emit_report
-
 from herd.settings import FleetOptions
 
 EXIT_CODES = """

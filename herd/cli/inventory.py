@@ -7,9 +7,7 @@ import json
 import click
 
 from herd.cli.fleets import load_selected
-
 from herd.cli.options import fleet_options, output_option
-
 from herd.settings import FleetOptions
 
 

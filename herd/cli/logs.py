@@ -12,13 +12,10 @@ from typing import TYPE_CHECKING, Iterable
 import click
 
 from herd.cli.fleets import open_fleet
-
 from herd.cli.options import fleet_options
-
 from herd.cli.output import use_color
-
-from herd.settings import FleetOptions
 from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, UsageError
+from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
     from herd.fleet import Fleet

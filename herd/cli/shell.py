@@ -29,8 +29,8 @@ import click
 from herd import text as safe
 from herd.cli.fleets import ShellScope, load_selected, shell_scope, with_become
 from herd.cli.options import fleet_options
-from herd.settings import FleetOptions
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
+from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
     from herd.inventory.model import Host

@@ -7,11 +7,8 @@ import json
 import click
 
 from herd.cli.fleets import open_fleet
-
 from herd.cli.options import fleet_options
-
 from herd.cli.output import use_color
-
 from herd.settings import FleetOptions
 
 

@@ -11,11 +11,9 @@ from pathlib import Path
 import click
 
 from herd.cli.fleets import load_selected
-
 from herd.cli.options import fleet_options
-
-from herd.settings import FleetOptions
 from herd.errors import EXIT_INTERRUPTED, UsageError
+from herd.settings import FleetOptions
 
 DEFAULT_PORT = 8765
 EPILOG = """
