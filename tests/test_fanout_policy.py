@@ -139,3 +139,40 @@ def test_the_poller_goes_through_the_same_policy() -> None:
     assert poller.poll_once("web01").ok
     web02.repair()
     assert poller.poll_once("web02").ok
+
+
+def test_at_debug_level_a_hosts_error_logs_its_causes_one_line_each() -> None:
+    import logging
+
+    web01, = hosts("web01")
+    fleet = fake_fleet([web01])
+
+    def refused(access: HostAccess) -> None:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused\x1b[31m")
+        except OSError as exc:
+            raise HostError("web01", "cannot connect") from exc
+
+    class Lines(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    logger, handler = logging.getLogger("herd.fleet"), Lines()
+    level = logger.level
+    logger.addHandler(handler)
+    try:
+        logger.setLevel(logging.INFO)                  # herd -v: no causes
+        fleet.run(refused)
+        assert not [line for line in handler.lines if "caused by" in line]
+        logger.setLevel(logging.DEBUG)                 # herd -vv
+        [result] = fleet.run(refused)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert result.error is not None and result.error.reason == "cannot connect"
+    assert [line for line in handler.lines if "caused by" in line] == [
+        r"web01: caused by: ConnectionRefusedError: [Errno 111] Connection refused\x1b[31m"]

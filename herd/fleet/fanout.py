@@ -123,9 +123,11 @@ class Fleet:
                     access.reset()
                     return HostResult(host, value=task(access))
             except HostError as exc:
+                _log_causes(host, exc)
                 access.reset()
                 return HostResult(host, error=exc)
             except HerdError as exc:
+                _log_causes(host, exc)
                 return HostResult(host, error=exc)
             except Exception as exc:  # a bug must not take the other hosts down
                 log.debug("%s: unexpected error", host.name, exc_info=True)
@@ -190,6 +192,16 @@ class Fleet:
         for name in self._abandoned:
             self._sessions[name].abort()  # its thread may still hold the session in a handshake
         self.source.close()
+
+
+def _log_causes(host: Host, exc: HerdError) -> None:
+    """At -vv, what led to a host's error, one line a cause (its table row shows the error's one line)."""
+    if log.isEnabledFor(logging.DEBUG):
+        from herd import text
+        from herd.errors import causes
+
+        for cause in causes(exc):
+            log.debug("%s: caused by: %s", host.name, text.exception(cause))
 
 
 def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float | None = None,
