@@ -23,8 +23,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from herd.keeper.seal import SecretSeal as SecretSeal               # compatibility: herd/keeper/scope.py
-
 if TYPE_CHECKING:
     from herd.inventory.model import Host
 

@@ -13,7 +13,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Sequence
 
-from herd.keeper.keys import SecretSeal
+from herd.keeper.seal import SecretSeal
 from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
