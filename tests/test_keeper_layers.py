@@ -1,6 +1,6 @@
-"""The keeper sits below the CLI: apart from its server (which hosts the CLI, as herd/launch.py does) and
-scope.py (what the CLI asks it for), no keeper module imports click or herd.cli, and what the inventory,
-the keeper and the CLI share (durations, a process's start) lives below all three."""
+"""The keeper sits below the CLI: apart from its server (which hosts the CLI, as herd/launch.py does), no
+keeper module imports click or herd.cli, and what the inventory, the keeper and the CLI share (durations,
+a process's start, the fleet's options) lives below all three."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import herd
 
 ROOT = Path(herd.__file__).resolve().parent
-HOSTS_THE_CLI = {"server.py", "scope.py"}
+HOSTS_THE_CLI = {"server.py"}
 
 
 def imported(path: Path) -> set[str]:

@@ -19,14 +19,18 @@ Modules, one concern each:
 * ``keys``: the key of a pool of sessions (what a session was made under);
 * ``seal``: secrets sealed, comparable and never kept;
 * ``protocol``: length-prefixed JSON frames over the socket, the peer's uid;
-* ``scope``: what the keeper lends a command (its pools), found by the CLI;
+* ``pools``: what the keeper keeps between commands: pools of sessions by
+  pool key, and inventories parsed once per content;
+* ``scope``: what the keeper lends a command: a session source on the pool
+  for its options (herd/fleet/source.py), found by the CLI (herd/cli/fleets.py);
 * ``server``: the keeper process, which hosts the CLI (it runs the click
   command);
 * ``client``: the command line's side: a direct run for anything the
   keeper did not accept, and never a second run of what it accepted.
 
-Apart from ``server`` (and ``scope``, which the CLI reaches), nothing here
-imports click or herd.cli: the command line's warm path loads neither.
+Apart from ``server`` (which hosts the CLI, as herd/launch.py does),
+nothing here imports click or herd.cli: the command line's warm path loads
+neither.
 
 docs/keeper.md is the user-facing description.
 """
