@@ -46,10 +46,24 @@ def test_nothing_below_the_cli_imports_it() -> None:
 
 
 def test_the_layers_below_operations_never_import_operations_web_cli_or_render() -> None:
-    above = ("herd.operations", "herd.web", "herd.cli", "herd.render", "herd.keeper")
+    above = ("herd.operations", "herd.web", "herd.cli", "herd.render", "herd.keeper", "herd.localfleet")
     offenders = {p.relative_to(ROOT).as_posix(): found for p in modules(*BELOW_OPERATIONS)
                  if (found := {m for m in imports(p) if m.startswith(above)})}
     assert offenders == {}
+
+
+def test_no_keeper_module_but_its_server_imports_click_or_the_cli() -> None:
+    """The command line's warm path (herd/launch.py -> herd/keeper/client.py) loads neither."""
+    offenders = {p.name: found for p in sorted((ROOT / "keeper").glob("*.py")) if p.name != "server.py"
+                 and (found := {m for m in imports(p) if m.split(".")[0] == "click" or m == "herd.cli"
+                                or m.startswith("herd.cli.")})}
+    assert offenders == {}
+    assert imports(ROOT / "launch.py") & {"click", "herd.cli.check"} == set()
+
+
+def test_shared_helpers_below_every_layer_import_nothing_of_herd() -> None:
+    for name in ("duration.py", "procstart.py", "settings.py"):
+        assert not {m for m in imports(ROOT / name) if m.startswith("herd")}, name
 
 
 def test_shipped_code_never_imports_the_test_harness() -> None:
