@@ -239,3 +239,42 @@ def test_the_client_says_go_and_the_keeper_runs_the_command_once(keeper, capsys)
     while k.served != 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert k.served == 1
+
+
+def test_a_heartbeat_that_cannot_reach_the_client_keeps_the_keeper_busy_until_the_command_ends(
+        tmp_path, runtime, monkeypatch):
+    """A client that stops reading (its write side still open) makes the "alive" frame fail: the keeper
+    aborts the command's sessions and waits for it before it takes another (never two at once)."""
+    release, running = threading.Event(), threading.Event()
+
+    def command(self: Keeper, request: dict, scope, capture, result: dict) -> None:
+        running.set()
+        release.wait(10)
+        result["code"] = 0
+
+    monkeypatch.setattr(Keeper, "_command", command)
+    monkeypatch.setattr(protocol, "HEARTBEAT", 0.05)
+    inv = str(tmp_path / "inv.yaml")
+    k = Keeper(inv, paths.socket_path(inv), idle=60)
+    assert k.bind()
+    thread = threading.Thread(target=k.serve, daemon=True)
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(k.socket_path))
+            protocol.send(s, _request(k))
+            assert protocol.receive(s)["kind"] == "accepted"
+            protocol.send(s, {"op": "go"})
+            assert running.wait(5)
+            s.shutdown(socket.SHUT_RD)              # the keeper's next frames cannot be delivered
+            time.sleep(0.5)                         # several heartbeats
+            assert k.busy.locked()                  # the command still runs: nothing else may start
+            release.set()
+        deadline = time.monotonic() + 5
+        while k.busy.locked() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not k.busy.locked()
+    finally:
+        release.set()
+        k.stopping.set()
+        thread.join(5)

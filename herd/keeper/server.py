@@ -217,13 +217,13 @@ class Keeper:
         worker.start()
         while worker.is_alive():
             worker.join(protocol.HEARTBEAT)
-            if worker.is_alive():
-                if _client_left(conn):
-                    log.info("client left during %s: aborting its sessions", _argv0(request))
-                    self.pools.discard(scope.used)
-                    worker.join()
-                    return
-                protocol.send(conn, {"kind": "alive"})
+            if worker.is_alive() and (_client_left(conn) or not _heartbeat(conn)):
+                # The client is gone (Ctrl-C, killed) or cannot hear us: abort the command's sessions so it
+                # ends soon, and wait for it; the keeper takes no other command while this one runs.
+                log.info("client left during %s: aborting its sessions", _argv0(request))
+                self.pools.discard(scope.used)
+                worker.join()
+                return
         if "error" in result:
             protocol.send(conn, {"kind": "failed", "reason": result["error"]})
             return
@@ -285,6 +285,15 @@ def _confirmed(conn: socket.socket) -> bool:
         return protocol.receive(conn).get("op") == "go"
     except (protocol.ProtocolError, OSError):
         return False
+
+
+def _heartbeat(conn: socket.socket) -> bool:
+    """Send "alive"; False when the client can no longer be reached (it stopped reading, or left)."""
+    try:
+        protocol.send(conn, {"kind": "alive"})
+    except OSError:
+        return False
+    return True
 
 
 def _client_left(conn: socket.socket) -> bool:
