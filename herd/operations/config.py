@@ -250,8 +250,8 @@ def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float
     if not groups:
         return []
     wanted = set(groups)
-    names = [f"{c['group']}:{c['name']}" for c in client.call("supervisor.getAllConfigInfo")
-             if c.get("group") in wanted and c.get("autostart")]
+    names = [c["name"] if c["name"] == c["group"] else f"{c['group']}:{c['name']}"    # as ProcessInfo.fullname
+             for c in client.call("supervisor.getAllConfigInfo") if c.get("group") in wanted and c.get("autostart")]
     deadline = time.monotonic() + timeout
     failed: dict[str, str] = {}
     waiting = set(names)
