@@ -128,6 +128,17 @@ def test_update_dry_run_warns_that_a_changed_group_bounces_whole(make_fleet, hom
                                     "1 would stop, remove and re-add (changed)"]
     assert groups(fleet, "web02") == before
 
+    break_syntax(fleet, "web01")
+    refused = herd("update", "-a", "--dry-run", "-i", inv, home=home)
+    assert refused.code == 1
+    assert refused.out.splitlines()[1].startswith("web01  config: config does not parse, so supervisord would fail "
+                                                  "at its next start (it runs on the last config it read): ")
+    applied = herd("update", "-a", "-i", inv, home=home)
+    assert applied.code == 1, applied.out + applied.err
+    assert applied.out.splitlines()[1:] == ["web02  tornado  updated process group",
+                                            "2 hosts: 1 updated process group; 1 failed"]
+    assert all(pid != before[n] for n, pid in groups(fleet, "web02").items() if n.startswith("tornado:"))
+
 
 def test_update_on_a_terminal_asks_before_bouncing(make_fleet, home):
     fleet = make_fleet(hosts=1)
