@@ -192,7 +192,7 @@ def update(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: 
 
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
-        diff = plan.diff(client.host) or ConfigDiff([], [], [])
+        diff = plan.diff(access.host.name) or ConfigDiff([], [], [])
         outcomes = [_drop_group(client, g, wait_timeout, "removed process group") for g in diff.removed]
         for group in diff.changed:
             dropped = _drop_group(client, group, wait_timeout, "updated process group")
@@ -200,7 +200,7 @@ def update(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: 
         outcomes += [_add_group(client, g, "added process group") for g in diff.added]
         started = [o.name for o in outcomes if o.ok and o.result in ("updated process group", "added process group")]
         outcomes += await_groups(client, started, wait_timeout)
-        outcomes += [_not_in_diff(g, plan, client.host) for g in groups
+        outcomes += [_not_in_diff(g, plan, access.host.name) for g in groups
                      if g not in diff.added + diff.changed + diff.removed]
         return outcomes or [Outcome("config", "no config updates to processes", changed=False)]
 
