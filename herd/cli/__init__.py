@@ -21,7 +21,8 @@ from herd.errors import EXIT_INTERRUPTED, EXIT_USAGE, HerdError
 
 # name -> (module, attribute, help line): every command herd has.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "add": ("herd.cli.config", "add", "Activate groups from the reread config."),
+    "add": ("herd.cli.config", "add",
+            "Activate groups from the reread config; wait until what supervisord starts of them is RUNNING."),
     "avail": ("herd.cli.config", "avail",
               "Configured processes: in use or available, autostart, priorities (as of the last reread)."),
     "check": ("herd.cli.check", "check",
@@ -37,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                   "Show what herd resolved from the inventory (every host when none is selected)."),
     "maintail": ("herd.cli.logs", "maintail",
                  "Show the end of supervisord's own log from every selected host (all when none is selected)."),
+    "pending": ("herd.cli.config", "pending",
+                "Pending config across the fleet: per host and group added, changed, removed; configs that do "
+                "not parse."),
     "pid": ("herd.cli.control", "pid",
             "supervisord's pid on each host, or the pids of the named processes (all hosts by default)."),
     "reload": ("herd.cli.config", "reload",
@@ -66,7 +70,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "selected), each line prefixed with host and process."),
     "update": ("herd.cli.config", "update",
                "Reread, then apply: remove removed groups, bounce changed ones, add added ones (only GROUPs if "
-               "given)."),
+               "given); wait until what it started is RUNNING."),
     "version": ("herd.cli.config", "version",
                 "herd's version, and each host's supervisord and XML-RPC API versions."),
     "web": ("herd.cli.web", "web",

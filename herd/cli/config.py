@@ -1,4 +1,4 @@
-"""``herd reread|avail|update|add|remove|reload|shutdown|version``: supervisord's config commands."""
+"""``herd reread|pending|avail|update|add|remove|reload|shutdown|version``: supervisord's config commands."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from herd.settings import FleetOptions
 
 EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (or a confirmation was declined); "
               "4 a host unreachable; 2 usage.")
+UPDATE_EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (a process it started "
+                     "ended BACKOFF or FATAL, or was not RUNNING within --wait-timeout; a config that does not "
+                     "parse; a confirmation declined); 4 a host unreachable; 2 usage (a GROUP on no selected host).")
+PENDING_EXIT_CODES = ("\b\nExit codes: 0 every host's config read (changes pending or not); 1 a host's config "
+                      "does not parse (supervisord would fail at its next start); 4 a host unreachable; 2 usage.")
+yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=60.0,
                                    show_default=True, metavar="SECONDS",
                                    help="How long to wait for processes (and supervisord) to settle.")
@@ -47,30 +53,78 @@ def avail(fleet_opts: FleetOptions, output: str) -> int:
     return _run(fleet_opts, output, config.avail, default_all=True)
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(epilog=PENDING_EXIT_CODES)
+@fleet_options
+@output_option
+def pending(fleet_opts: FleetOptions, output: str) -> int:
+    """Pending config across the fleet: per host and group added, changed, removed; configs that do not parse."""
+    import json
+
+    from herd.operations import config
+    from herd.render.config import pending_exit_code, pending_json, pending_lines
+
+    with open_fleet(fleet_opts, default_all=True) as fleet:
+        hosts = config.pending(fleet)
+    if output == "json":
+        click.echo(json.dumps(pending_json(hosts), indent=2))
+    else:
+        click.echo("\n".join(pending_lines(hosts)))
+    return pending_exit_code(hosts)
+
+
+@click.command(epilog=UPDATE_EXIT_CODES)
 @click.argument("group_names", nargs=-1, metavar="[GROUP]...")
+@fleet_options
+@yes_option
+@dry_run_option
+@wait_timeout_option
+@output_option
+def update(group_names: tuple[str, ...], fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float,
+           output: str) -> int:
+    """Reread, then apply: remove removed groups, bounce changed ones, add added ones (only GROUPs if given);
+    wait until what it started is RUNNING."""
+    from herd.operations import config
+
+    with open_fleet(fleet_opts, default_all=False) as fleet:
+        plan = config.plan_update(fleet, group_names)
+        _warn_bounces(plan, dry_run=dry_run, yes=yes)
+        return emit_report(config.update(fleet, group_names, dry_run=dry_run, wait_timeout=wait_timeout,
+                                         plan=plan), output)
+
+
+def _warn_bounces(plan: Any, *, dry_run: bool, yes: bool) -> None:
+    """In a dry run, and on a terminal before acting: say which multi-process groups bounce whole; ask (unless -y).
+
+    Without a terminal (cron, scripts) update acts as it always has, silently.
+    """
+    from herd.operations.config import bounce_warning
+
+    bounces = plan.bounces()
+    if not bounces or not (dry_run or sys.stdin.isatty()):
+        return
+    for host, group, size in bounces:
+        click.echo(f"herd: {bounce_warning(host, group, size)}", err=True)
+    if dry_run or yes:
+        return
+    hosts = len({host for host, _, _ in bounces})
+    if not click.confirm(f"Bounce {len(bounces)} group(s) as a whole on {hosts} host(s)? Continue?", default=False,
+                         err=True):
+        raise HerdError("not confirmed; nothing was changed")
+
+
+@click.command(epilog=UPDATE_EXIT_CODES)
+@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...")
 @fleet_options
 @dry_run_option
 @wait_timeout_option
 @output_option
-def update(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, wait_timeout: float, output: str) -> int:
-    """Reread, then apply: remove removed groups, bounce changed ones, add added ones (only GROUPs if given)."""
+def add(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, wait_timeout: float,
+        output: str) -> int:
+    """Activate groups from the reread config; wait until what supervisord starts of them is RUNNING."""
     from herd.operations import config
 
-    return _run(fleet_opts, output, config.update, default_all=False, groups=group_names, dry_run=dry_run,
+    return _run(fleet_opts, output, config.add, default_all=False, groups=group_names, dry_run=dry_run,
                 wait_timeout=wait_timeout)
-
-
-@click.command(epilog=EXIT_CODES)
-@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...")
-@fleet_options
-@dry_run_option
-@output_option
-def add(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, output: str) -> int:
-    """Activate groups from the reread config."""
-    from herd.operations import config
-
-    return _run(fleet_opts, output, config.add, default_all=False, groups=group_names, dry_run=dry_run)
 
 
 @click.command(epilog=EXIT_CODES)
@@ -99,8 +153,6 @@ def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> tuple[A
         raise HerdError("not confirmed; nothing was changed")
     return inventory, hosts
 
-
-yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 
 
 def _supervisord_command(name: str, what: str, doc: str) -> click.Command:
@@ -142,4 +194,4 @@ def version(fleet_opts: FleetOptions, output: str) -> int:
     return _run(fleet_opts, output, config.versions, default_all=True)
 
 
-COMMANDS = [reread, avail, update, add, remove, reload, shutdown, version]
+COMMANDS = [reread, pending, avail, update, add, remove, reload, shutdown, version]

@@ -1,10 +1,17 @@
 """Config changes across hosts with supervisorctl's semantics: reread, avail, update, add, remove, reload, shutdown.
 
 - reread: ``reloadConfig`` reads the config files and reports added/changed/removed
-  groups; it applies nothing (``avail``, ``add`` and ``update`` use what it read).
+  groups.  It starts and stops nothing, but it is not purely read-only: it
+  *stages* what it read (supervisord keeps it as its config), so a later
+  ``add``/``update`` by anyone applies what the last reread saw, and ``avail``
+  shows it.  A file that no longer parses is refused (CANT_REREAD) and the
+  last config read stays staged; supervisord would fail at its next start.
+- pending: the reread of every host as one fleet view (one call per host).
 - update [GROUP...]: reread, then removed groups are stopped and removed, changed
   groups stopped, removed and re-added (the whole group bounces, as in
-  supervisorctl), added groups added.  With GROUPs, only those.
+  supervisorctl), added groups added.  With GROUPs, only those: a name no
+  selected host knows is refused before anything is touched.  What it started
+  is waited for until RUNNING (BACKOFF/FATAL at the deadline: a failure).
 - add / remove GROUP...: activate a group from the reread config / drop a stopped one.
 - reload: supervisord restarts itself (every process with it); herd waits until it answers again.
 - shutdown: supervisord exits.
@@ -12,16 +19,18 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from herd.errors import Faults, HerdError, HostError, SupervisorFault
-from herd.fleet import Fleet, HostAccess
+from herd.errors import Faults, HerdError, HostError, SupervisorFault, UsageError
+from herd.fleet import Fleet, HostAccess, HostResult
 from herd.operations import processes
 from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
 from herd.supervisor.client import SupervisorClient
+from herd.supervisor.models import ProcessInfo, ProcessState
 
 STATE_POLL = 0.2
 
@@ -82,34 +91,199 @@ def _avail_line(info: dict[str, Any]) -> Outcome:
                    detail=f"{start}  {info.get('group_prio', '')}:{info.get('process_prio', '')}")
 
 
-def update(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float) -> ActionReport:
+@dataclass(frozen=True)
+class HostConfig:
+    """One host's reread: what it would change (None when its config does not parse), and its active groups."""
+
+    diff: ConfigDiff | None
+    sizes: dict[str, int]          # active group -> how many processes it has
+    broken: str | None = None      # the parse error, when the config files no longer parse
+
+    def knows(self, group: str) -> bool:
+        diff = self.diff or ConfigDiff([], [], [])
+        return group in self.sizes or group in diff.added + diff.changed + diff.removed
+
+
+def read_host_config(client: SupervisorClient, *, sizes: bool) -> HostConfig:
+    """reloadConfig (and, with ``sizes``, getAllProcessInfo for the group sizes); CANT_REREAD is a result."""
+    counts: dict[str, int] = {}
+    if sizes:
+        for info in client.all_process_info():
+            counts[info.group] = counts.get(info.group, 0) + 1
+    try:
+        [[added, changed, removed]] = client.call("supervisor.reloadConfig")
+    except SupervisorFault as fault:
+        if fault.code != Faults.CANT_REREAD:
+            raise HerdError(processes.fault_sentence(fault)) from fault
+        return HostConfig(None, counts, fault.text.partition(":")[2].strip() or fault.text)
+    return HostConfig(ConfigDiff(list(added), list(changed), list(removed)), counts)
+
+
+def pending(fleet: Fleet) -> list[HostResult[HostConfig]]:
+    """Every host's pending config (one reloadConfig each, within the read budget): see module docstring."""
+    return fleet.read(lambda access: read_host_config(access.client(), sizes=False))
+
+
+@dataclass
+class UpdatePlan:
+    """What update would do, read from every host before anything is touched."""
+
+    groups: tuple[str, ...]
+    hosts: list[HostResult[HostConfig]]
+
+    def diff(self, host: str) -> ConfigDiff | None:
+        for result in self.hosts:
+            if result.name == host and result.value is not None and result.value.diff is not None:
+                return result.value.diff.only(self.groups)
+        return None
+
+    def bounces(self) -> list[tuple[str, str, int]]:
+        """(host, group, processes) for every changed group of more than one process: it bounces as a whole."""
+        found = []
+        for result in self.hosts:
+            diff = self.diff(result.name)
+            if diff is None or result.value is None:
+                continue
+            found += [(result.name, g, result.value.sizes.get(g, 0)) for g in diff.changed
+                      if result.value.sizes.get(g, 0) > 1]
+        return found
+
+
+def bounce_warning(host: str, group: str, size: int) -> str:
+    """``web02: tornado changed: all 4 processes are stopped and started at once (...)``."""
+    return (f"{host}: {group} changed: all {size} processes are stopped and started at once "
+            f"(supervisord bounces a changed group as a whole)")
+
+
+def plan_update(fleet: Fleet, groups: Sequence[str]) -> UpdatePlan:
+    """Reread every host and refuse GROUP names no reachable host knows (nothing touched yet)."""
+    hosts = fleet.run(lambda access: read_host_config(access.client(), sizes=True))
+    check_groups_exist(hosts, groups)
+    return UpdatePlan(tuple(groups), hosts)
+
+
+def check_groups_exist(hosts: Sequence[HostResult[HostConfig]], groups: Sequence[str]) -> None:
+    """A GROUP that is on no host that answered (active, added, changed or removed) is a typo: UsageError."""
+    read = [r.value for r in hosts if r.ok and r.value is not None and r.value.diff is not None]
+    if not read:
+        return
+    unknown = [g for g in groups if not any(c.knows(g) for c in read)]
+    if not unknown:
+        return
+    known = sorted({g for c in read for g in c.sizes} | {g for c in read if c.diff
+                                                           for g in c.diff.added + c.diff.changed})
+    listed = ", ".join(f"{g}{did_you_mean(g, known)}" for g in unknown)
+    raise UsageError(f"no such group in supervisord's config on any selected host: {listed}")
+
+
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'tornado'?)`` for a near miss, else nothing."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def update(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float,
+           plan: UpdatePlan | None = None) -> ActionReport:
+    """Plan (unless given one the user has seen), then apply it on every host that read its config."""
+    plan = plan or plan_update(fleet, groups)
+    if dry_run:
+        return report("update", [_plan_result(r, plan) for r in plan.hosts], dry_run)
+    readable = [r.host for r in plan.hosts if r.ok and r.value is not None and r.value.diff is not None]
+
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
-        try:
-            diff = reread_diff(client).only(groups)
-        except HerdError as exc:
-            return [Outcome("config", "reread", error=str(exc))]
-        if dry_run:
-            return _update_plan(diff, groups)
+        diff = plan.diff(access.host.name) or ConfigDiff([], [], [])
         outcomes = [_drop_group(client, g, wait_timeout, "removed process group") for g in diff.removed]
         for group in diff.changed:
             dropped = _drop_group(client, group, wait_timeout, "updated process group")
             outcomes.append(_add_group(client, group, "updated process group") if dropped.ok else dropped)
         outcomes += [_add_group(client, g, "added process group") for g in diff.added]
-        unchanged = [g for g in groups if g not in diff.added + diff.changed + diff.removed]
-        outcomes += [Outcome(g, "unchanged", changed=False) for g in unchanged]
+        started = [o.name for o in outcomes if o.ok and o.result in ("updated process group", "added process group")]
+        outcomes += await_groups(client, started, wait_timeout)
+        outcomes += [_not_in_diff(g, plan, access.host.name) for g in groups
+                     if g not in diff.added + diff.changed + diff.removed]
         return outcomes or [Outcome("config", "no config updates to processes", changed=False)]
 
-    return report("update", fleet.run(task), dry_run)
+    acted = {r.name: r for r in fleet.run(task, hosts=readable)}
+    return report("update", [acted.get(r.name) or _plan_result(r, plan) for r in plan.hosts])
 
 
-def _update_plan(diff: ConfigDiff, groups: Sequence[str]) -> list[Outcome]:
+def _plan_result(result: HostResult[HostConfig], plan: UpdatePlan) -> HostResult[list[Outcome]]:
+    """A host's dry-run lines, or the reason it was not updated (unreachable, config does not parse)."""
+    if result.error is not None or result.value is None:
+        return HostResult(result.host, error=result.error)
+    if result.value.diff is None:
+        return HostResult(result.host, [Outcome("config", "reread", error=cant_reread(result.value.broken))])
+    return HostResult(result.host, _update_plan(plan.diff(result.name) or ConfigDiff([], [], []), plan.groups,
+                                                result.value))
+
+
+def cant_reread(why: str | None) -> str:
+    """The one line for a config that no longer parses (supervisord's CANT_REREAD)."""
+    return (f"config does not parse, so supervisord would fail at its next start (it runs on the last config "
+            f"it read): {why}")
+
+
+def _not_in_diff(group: str, plan: UpdatePlan, host: str) -> Outcome:
+    config = next((r.value for r in plan.hosts if r.name == host), None)
+    if config is not None and not config.knows(group):
+        return Outcome(group, "not in this host's config", changed=False)
+    return Outcome(group, "unchanged", changed=False)
+
+
+def _update_plan(diff: ConfigDiff, groups: Sequence[str], config: HostConfig) -> list[Outcome]:
     plan = [Outcome(g, "would stop and remove", changed=False) for g in diff.removed]
     plan += [Outcome(g, "would stop, remove and re-add (changed)", changed=False) for g in diff.changed]
     plan += [Outcome(g, "would add", changed=False) for g in diff.added]
-    plan += [Outcome(g, "unchanged", changed=False) for g in groups
-             if g not in diff.added + diff.changed + diff.removed]
+    plan += [Outcome(g, "unchanged" if config.knows(g) else "not in this host's config", changed=False)
+             for g in groups if g not in diff.added + diff.changed + diff.removed]
     return plan or [Outcome("config", "no config updates to processes", changed=False)]
+
+
+def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float) -> list[Outcome]:
+    """Wait until every autostart process of ``groups`` is RUNNING; one failure line per process that is not.
+
+    supervisord starts an added group's autostart processes on its next turn
+    (addProcessGroup returns before), so STOPPED is "not yet" for them.  A
+    process seen EXITED got past RUNNING (startsecs) first: it started.
+    """
+    if not groups:
+        return []
+    wanted = set(groups)
+    names = [c["name"] if c["name"] == c["group"] else f"{c['group']}:{c['name']}"    # as ProcessInfo.fullname
+             for c in client.call("supervisor.getAllConfigInfo") if c.get("group") in wanted and c.get("autostart")]
+    deadline = time.monotonic() + timeout
+    failed: dict[str, str] = {}
+    waiting = set(names)
+    while waiting:
+        infos = {i.fullname: i for i in client.all_process_info()}
+        late = time.monotonic() >= deadline
+        for name in list(waiting):
+            verdict = _settled(infos.get(name), late, timeout)
+            if verdict is not None:
+                waiting.discard(name)
+                if verdict:
+                    failed[name] = verdict
+        if waiting:
+            time.sleep(STATE_POLL)
+    return [Outcome(n, "start", error=failed[n]) for n in names if n in failed]
+
+
+def _settled(info: ProcessInfo | None, late: bool, timeout: float) -> str | None:
+    """"" when started, an error sentence when it failed (or is still not RUNNING at the deadline), None: wait."""
+    if info is None:
+        return "disappeared from supervisord"
+    if info.state in (ProcessState.RUNNING, ProcessState.EXITED):
+        return ""
+    if info.state is ProcessState.FATAL:
+        return f"FATAL: {info.spawnerr or 'exited too quickly'} (see herd tail {info.fullname} stderr)"
+    if info.state is ProcessState.UNKNOWN:
+        return processes.UNKNOWN_SENTENCE
+    if not late:
+        return None
+    if info.state is ProcessState.BACKOFF:
+        return f"{processes.backoff_sentence(info)}; not RUNNING after {timeout:g} s"
+    return f"not RUNNING after {timeout:g} s ({info.statename})"
 
 
 def _drop_group(client: SupervisorClient, group: str, timeout: float, done: str) -> Outcome:
@@ -132,17 +306,22 @@ def _add_group(client: SupervisorClient, group: str, done: str) -> Outcome:
         if fault.code == Faults.ALREADY_ADDED:
             return Outcome(group, "already active", changed=False)
         if fault.code == Faults.BAD_NAME:
-            return Outcome(group, "add", error="not in supervisord's config (edit it, then run herd reread)")
+            hint = did_you_mean(group, sorted({c["group"] for c in client.call("supervisor.getAllConfigInfo")}))
+            return Outcome(group, "add", error=f"not in supervisord's config (edit it, then run herd reread){hint}")
         return Outcome(group, "add", error=processes.fault_sentence(fault))
     return Outcome(group, done)
 
 
-def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool) -> ActionReport:
+def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float = 60.0) -> ActionReport:
+    """addProcessGroup for each GROUP, then wait until what supervisord starts of them is RUNNING."""
+
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
         if dry_run:
             return [Outcome(g, "would add", changed=False) for g in groups]
-        return [_add_group(client, g, "added process group") for g in groups]
+        outcomes = [_add_group(client, g, "added process group") for g in groups]
+        added = [o.name for o in outcomes if o.ok and o.changed]
+        return outcomes + await_groups(client, added, wait_timeout)
 
     return report("add", fleet.run(task), dry_run)
 
@@ -164,7 +343,8 @@ def _remove_group(client: SupervisorClient, group: str) -> Outcome:
         if fault.code == Faults.STILL_RUNNING:
             return Outcome(group, "remove", error=f"still running: stop it first (herd stop '{group}:*')")
         if fault.code == Faults.BAD_NAME:
-            return Outcome(group, "remove", error="no such process group")
+            hint = did_you_mean(group, sorted({i.group for i in client.all_process_info()}))
+            return Outcome(group, "remove", error=f"no such process group{hint}")
         return Outcome(group, "remove", error=processes.fault_sentence(fault))
     return Outcome(group, "removed process group")
 
