@@ -84,17 +84,15 @@ def summary_line(report: StatusReport) -> str:
 
 
 def status_json(report: StatusReport) -> dict[str, Any]:
-    return {
-        "hosts": [_host_json(h) for h in report.hosts],
-        "summary": {
-            "hosts": len(report.hosts),
-            "hosts_unreachable": len(report.unreachable),
-            "hosts_interrupted": len(report.unanswered),
-            "processes": len(report.processes),
-            "states": dict(report.state_counts()),
-        },
-        "exit_code": report.exit_code,
+    summary: dict[str, Any] = {
+        "hosts": len(report.hosts),
+        "hosts_unreachable": len(report.unreachable),
+        "processes": len(report.processes),
+        "states": dict(report.state_counts()),
     }
+    if report.interrupted:
+        summary["hosts_interrupted"] = len(report.unanswered)
+    return {"hosts": [_host_json(h) for h in report.hosts], "summary": summary, "exit_code": report.exit_code}
 
 
 def _host_json(host: HostStatus) -> dict[str, Any]:
