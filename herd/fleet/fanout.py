@@ -261,37 +261,49 @@ def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float 
     wait), then :class:`Interrupted` with the results so far.
     """
     results: list[T | None] = [None] * len(items)
+    done = [threading.Event() for _ in items]
 
     def one(index: int) -> None:
         try:
             results[index] = work(items[index])
         except Exception:  # noqa: BLE001 - the caller reports a missing result
             log.exception("parallel step failed")
+        finally:
+            done[index].set()
 
-    threads = _start(list(range(len(items))), one, lambda index: name(items[index]))
+    threads = [threading.Thread(target=one, args=(index,), name=name(item), daemon=True)
+               for index, item in enumerate(items)]
     try:
-        _join(threads, end)
+        for thread in threads:      # inside the try: a Ctrl-C between two starts still reports every item
+            thread.start()
+        _wait(done, end)
     except KeyboardInterrupt as stop:
         if on_interrupt is not None:
             on_interrupt()
         if finish > 0:
             until = time.monotonic() + finish
+            started = [event for event, thread in zip(done, threads) if thread.ident is not None]
             try:
-                _join(threads, until if end is None else min(end, until))
+                _wait(started, until if end is None else min(end, until))
             except KeyboardInterrupt:
                 pass            # a second Ctrl-C: stop waiting now
         raise Interrupted(list(results)) from stop
     return results
 
 
-def _join(threads: Sequence[threading.Thread], end: float | None) -> None:
-    """Wait for the threads until ``end`` (time.monotonic(); None: until they are done), in short steps."""
-    for thread in threads:
-        while thread.is_alive():
+def _wait(done: Sequence[threading.Event], end: float | None) -> None:
+    """Wait until every item is done or ``end`` (time.monotonic(); None: no end), in short steps.
+
+    On events, not Thread.join: after a join that a Ctrl-C interrupted,
+    CPython may take a live thread for a finished one (seen here: the host in
+    flight was dropped at once); an event's flag cannot be mistaken.
+    """
+    for event in done:
+        while not event.is_set():
             left = JOIN_STEP if end is None else min(JOIN_STEP, end - time.monotonic())
             if left <= 0:
-                break
-            thread.join(left)
+                return
+            event.wait(left)
 
 
 def _start(items: Sequence[Item], body: Callable[[Item], None], name: Callable[[Item], str]) -> list[threading.Thread]:
