@@ -80,8 +80,8 @@ def _left_line(left: "LeftStopped", opts: FleetOptions) -> str:
     inventory = ["-i", opts.inventory] if opts.inventory else []
     command = shlex.join(["herd", "start", *inventory, "-H", left.host, *left.names])
     listed = ", ".join(left.names)
-    state = "left STOPPED" if left.certain else (f"may be left STOPPED (no answer within {FINISH_STEP:g} s "
-                                                  f"of the interrupt)")
+    state = "left STOPPED" if left.certain else (f"may be left STOPPED (the host's step had not ended "
+                                                  f"{FINISH_STEP:g} s after the interrupt)")
     return text.field(f"herd: interrupted: {left.host}: {listed} {state}; start them with: {command}")
 
 
