@@ -19,7 +19,7 @@ import time
 import pytest
 
 from herd.testing.pytest_plugin import module_fleet
-from helpers import Running, herd, herd_env, wait_until
+from helpers import Running, connected_to, herd, herd_env, wait_until
 
 # Two processes a host whose stop takes 1.5 s (well within the 5 s a Ctrl-C gives the step in flight):
 # a test has time to see them STOPPING, then interrupt herd.
@@ -109,8 +109,6 @@ def test_ctrl_c_mid_stop_names_what_it_left_stopped_and_how_to_start_it(ifleet, 
 
 
 def test_ctrl_c_with_a_hung_host_prints_the_answering_hosts_at_once(ifleet, home, inv):
-    from test_shell import connected_to
-
     ifleet.pause_sshd("web02")
     run = Running("status", "--timeout", "20", "-i", inv, home=home)
     try:
