@@ -170,3 +170,33 @@ def on_a_terminal(args: list[str], typed: bytes, home) -> subprocess.CompletedPr
     finally:
         os.close(slave)
         os.close(master)
+
+
+# A process that takes 8 s to stop: longer than the 5 s a Ctrl-C gives the step in flight.
+STUBBORN = """
+[program:stubborn]
+command=/bin/sh -c 'trap "sleep 8; exit 0" TERM; while :; do sleep 0.1; done'
+startsecs=0
+stopwaitsecs=30
+"""
+
+
+def test_a_step_that_does_not_end_in_time_is_reported_as_maybe_left_stopped(make_fleet, home):
+    own = make_fleet(hosts=1, extra_config=STUBBORN)
+    inv = str(own.inventory_path)
+    run = Running("restart", "stubborn", "-a", "-i", inv, home=home)
+    try:
+        wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPING", 30,
+                   "stubborn STOPPING", give_up=lambda: run.proc.poll() is not None)
+        run.proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        code = run.finish()
+        took = time.monotonic() - sent
+    finally:
+        run.kill()
+    assert code == 130, run.out + run.err
+    assert 4.5 <= took < 7, took                        # the 5 s bound, not the 8 s stop
+    assert run.out == ["web01  interrupted: no answer yet", "1 host: 1 host interrupted before answering"]
+    assert run.err == [f"herd: interrupted: web01: stubborn may be left STOPPED (the host's step had not ended "
+                       f"5 s after the interrupt); start them with: herd start -i {inv} -H web01 stubborn"]
+    wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPED", 30, "stubborn STOPPED")
