@@ -38,5 +38,5 @@ from herd.fleet.fanout import Fleet, HostResult, Interrupted, in_parallel
 from herd.fleet.session import HostSession, SessionPool
 from herd.fleet.source import SessionSource, borrowed, direct
 
-__all__ = ["Fleet", "HostAccess", "HostResult", "HostSession", "Interrupted", "SessionPool", "SessionSource", "borrowed", "direct",
-           "in_parallel"]
+__all__ = ["Fleet", "HostAccess", "HostResult", "HostSession", "Interrupted", "SessionPool", "SessionSource",
+           "borrowed", "direct", "in_parallel"]
