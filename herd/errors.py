@@ -247,6 +247,15 @@ class SupervisorFault(HerdError):
         super().__init__(f"{text} (fault {code})")
 
 
+class HostInterrupted(AboutHost):
+    """Ctrl-C (or SIGTERM) came before the host answered: its result in a fan-out cut short (herd/fleet/fanout.py).
+
+    Not a HostError: nothing is known to be wrong with the host; the user stopped waiting.
+    """
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class Unsupported(AboutHost):
     """A host's supervisord release cannot do what was asked; the host itself answers.
 

@@ -122,6 +122,14 @@ def assert_through_jump(host, jump_port: int) -> None:
         session.close()
         connector.close()
 
+def connected_to(port: int) -> bool:
+    """True once some process has a TCP connection to 127.0.0.1:``port`` (ESTABLISHED: a paused sshd's
+    kernel completes the handshake, so the client is past connect() and waits for the banner)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return any(row[2] == f"0100007F:{port:04X}" and row[3] == "01" for row in rows)
+
+
 class Running:
     """A herd command running in the background, its output collected line by line."""
 

@@ -176,3 +176,87 @@ def test_at_debug_level_a_hosts_error_logs_its_causes_one_line_each() -> None:
     assert result.error is not None and result.error.reason == "cannot connect"
     assert [line for line in handler.lines if "caused by" in line] == [
         r"web01: caused by: ConnectionRefusedError: [Errno 111] Connection refused\x1b[31m"]
+
+
+# -- Ctrl-C during a fan-out (the main thread gets KeyboardInterrupt; herd's CLI maps SIGTERM to it too) ------
+
+
+def interrupt_main_in(seconds: float) -> threading.Timer:
+    """Ctrl-C in the main thread after ``seconds`` (as a SIGINT would arrive there)."""
+    import _thread
+
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_during_run_gives_what_the_answering_hosts_said_at_once() -> None:
+    from herd.errors import HostInterrupted
+    from herd.fleet import Interrupted
+
+    fleet = fake_fleet(hosts("web01", "web02", "web03"))
+    hung = threading.Event()
+
+    def task(access: HostAccess) -> int:
+        if access.name == "web02":
+            hung.wait(30)              # a host that never answers
+        return pid(access)
+
+    interrupt_main_in(0.5)
+    started = time.monotonic()
+    try:
+        fleet.run(task, deadline=20)
+        raise AssertionError("Ctrl-C did not reach the fan-out")
+    except Interrupted as stop:
+        results = stop.results
+    assert time.monotonic() - started < 1.5
+    assert fleet.interrupted.is_set()
+    assert [r.name for r in results] == ["web01", "web02", "web03"]
+    assert results[0].ok and results[2].ok and isinstance(results[0].value, int)
+    assert isinstance(results[1].error, HostInterrupted)
+    assert results[1].error.reason == "interrupted: no answer yet" and results[1].error.exit_code == 130
+    hung.set()
+    fleet.close()
+
+
+def test_ctrl_c_gives_the_hosts_in_flight_finish_seconds_to_end_their_step() -> None:
+    from herd.fleet import Interrupted
+
+    fleet = fake_fleet(hosts("web01", "web02"))
+    finished: list[str] = []
+
+    def step(access: HostAccess) -> str:
+        fleet.interrupted.wait(10)       # in flight until the Ctrl-C, then finishes its step
+        if access.name == "web02":
+            time.sleep(30)               # web02 cannot finish within the bound
+        finished.append(access.name)
+        return "finished"
+
+    interrupt_main_in(0.3)
+    started = time.monotonic()
+    try:
+        fleet.run(step, finish=1.0)
+        raise AssertionError("Ctrl-C did not reach the fan-out")
+    except Interrupted as stop:
+        results = stop.results
+    took = time.monotonic() - started
+    assert 1.2 <= took < 2.5, took      # the Ctrl-C, then the finish bound, not web02's 30 s
+    assert results[0].value == "finished" and finished == ["web01"]
+    assert results[1].error is not None and results[1].error.reason == "interrupted: no answer yet"
+    fleet.close()
+
+
+def test_a_second_ctrl_c_stops_the_finish_wait_at_once() -> None:
+    from herd.fleet import Interrupted
+
+    fleet = fake_fleet(hosts("web01"))
+    interrupt_main_in(0.3)
+    interrupt_main_in(0.6)
+    started = time.monotonic()
+    try:
+        fleet.run(lambda access: time.sleep(30), finish=20)
+        raise AssertionError("Ctrl-C did not reach the fan-out")
+    except Interrupted as stop:
+        assert stop.results[0].error is not None
+    assert time.monotonic() - started < 1.5
+    fleet.close()

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 import pytest
 
-from helpers import Run, herd, herd_env, wait_until
+from helpers import Run, connected_to, herd, herd_env, wait_until
 from herd.cli import all_commands
 from herd.cli.shell import HELP_SPEC, HOSTS_SPEC, Completer, ProcessNames, process_names, spec_from_click
 from herd.inventory.model import Host
@@ -61,14 +61,6 @@ def waiting_for_a_key(pid: int) -> bool:
     """True while the main thread of ``pid`` sleeps in select/poll: readline waiting for a key."""
     wchan = Path(f"/proc/{pid}/task/{pid}/wchan").read_text()
     return wchan.startswith(("poll_schedule_timeout", "do_select", "do_sys_poll"))
-
-
-def connected_to(port: int) -> bool:
-    """True once some process has a TCP connection to 127.0.0.1:``port`` (ESTABLISHED: a paused sshd's
-    kernel completes the handshake, so the client is past connect() and waits for the banner)."""
-    with open("/proc/net/tcp") as table:
-        rows = [line.split() for line in table.readlines()[1:]]
-    return any(row[2] == f"0100007F:{port:04X}" and row[3] == "01" for row in rows)
 
 
 class Terminal:

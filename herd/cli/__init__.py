@@ -177,11 +177,26 @@ def _through_keeper(args: list[str]) -> int | None:
     return run_kept(args)
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM is Ctrl-C to herd (exit 130): a command cut short says what it left, whichever ended it.
+
+    Only where nothing chose otherwise (a service manager's SIGTERM to
+    ``herd web`` is handled by its server; herd.errors documents 130).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None, *, keeper: bool = True) -> None:
     """The ``herd`` command (herd/launch.py comes first; ``keeper=False``: it asked the keeper already)."""
     from herd.cli.imports import defer_optional_imports
 
     defer_optional_imports()
+    _sigterm_as_interrupt()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = _through_keeper(args) if keeper else None

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from herd.cli.fleets import open_fleet
+from herd.cli.fleets import open_fleet, shell_scope
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.settings import FleetOptions
@@ -30,7 +30,8 @@ def status(names: tuple[str, ...], output: str, watch: bool, interval: float, fl
 
     \b
     Exit codes: 0 every process RUNNING; 3 a process in another state or a NAME
-    not found; 4 a host unreachable or failing (wins over 3); 2 usage or inventory error.
+    not found; 4 a host unreachable or failing (wins over 3); 2 usage or inventory error;
+    130 Ctrl-C/SIGTERM (the hosts that answered are shown).
     """
     from herd.errors import UsageError
     from herd.operations.status import fetch_status
@@ -43,10 +44,20 @@ def status(names: tuple[str, ...], output: str, watch: bool, interval: float, fl
             raise UsageError("-o json is for reading once: drop --watch")
         with open_fleet(fleet_opts, default_all=True) as fleet:
             return run_watch(fleet, names, interval, use_color())
+    from herd.fleet import Interrupted
+    from herd.operations.status import status_report
+
     with open_fleet(fleet_opts, default_all=True) as fleet:
-        report = fetch_status(fleet, names)
+        try:
+            report = fetch_status(fleet, names)
+        except Interrupted as stop:      # Ctrl-C: what the hosts that answered said, at once
+            if shell_scope() is not None:
+                raise                    # in the shell Ctrl-C drops the command: back to the prompt
+            report = status_report(stop.results, names, interrupted=True)
     if output == "json":
         click.echo(json.dumps(status_json(report), indent=2))
     else:
         click.echo(status_table(report, use_color()))
+    if report.interrupted:
+        click.echo("herd: interrupted: hosts that had not answered are marked so", err=True)
     return report.exit_code

@@ -34,9 +34,9 @@ is its result; anything else unexpected becomes that host's UnexpectedError.
 """
 
 from herd.fleet.access import HostAccess
-from herd.fleet.fanout import Fleet, HostResult, in_parallel
+from herd.fleet.fanout import Fleet, HostResult, Interrupted, in_parallel
 from herd.fleet.session import HostSession, SessionPool
 from herd.fleet.source import SessionSource, borrowed, direct
 
-__all__ = ["Fleet", "HostAccess", "HostResult", "HostSession", "SessionPool", "SessionSource", "borrowed", "direct",
-           "in_parallel"]
+__all__ = ["Fleet", "HostAccess", "HostResult", "HostSession", "Interrupted", "SessionPool", "SessionSource",
+           "borrowed", "direct", "in_parallel"]

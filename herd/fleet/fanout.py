@@ -11,6 +11,15 @@ the one error policy (a host error resets that host's session; a bug in
 herd becomes that host's UnexpectedError, never the others'); every thread
 per host is started by :func:`in_parallel` (one-shot) or
 :meth:`Fleet.spawn` (long-lived views: poller, follower).
+
+Ctrl-C (SIGINT, and SIGTERM, which the CLI turns into the same
+KeyboardInterrupt) reaches the main thread while it waits for the hosts
+(it joins in short steps).  A fan-out cut short this way never loses what
+the hosts that answered said: it raises :class:`Interrupted` with every
+host's result so far, the others marked :class:`HostInterrupted`, and sets
+``Fleet.interrupted`` so that tasks still running can finish the step they
+are on (a restart whose stop is done starts the process again) within the
+``finish`` seconds the caller gave them.
 """
 
 from __future__ import annotations
@@ -20,9 +29,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
 
-from herd.errors import HerdError, HostError, HostTimeout, UnexpectedError
+from herd.errors import HerdError, HostError, HostInterrupted, HostTimeout, UnexpectedError
 from herd.fleet.access import HostAccess
 from herd.fleet.source import SessionSource
 from herd.inventory.model import Host
@@ -35,6 +44,22 @@ log = logging.getLogger("herd.fleet")
 
 READ_GRACE = 0.25   # seconds past a read-only command's budget for a step's own timeout to report
 JOIN_STEP = 0.2     # joins in short steps: the main thread stays responsive to Ctrl-C
+NO_ANSWER_YET = "interrupted: no answer yet"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while a fan-out waited: ``results`` is what it had by then.
+
+    From :func:`in_parallel`: one entry per item, None where unfinished.
+    From :meth:`Fleet.run`: one HostResult per host in inventory order, a
+    host that had not finished carrying a HostInterrupted error.  A
+    KeyboardInterrupt, so a caller that has nothing to salvage lets it go up
+    as any Ctrl-C (herd: interrupted, exit 130).
+    """
+
+    def __init__(self, results: list[Any]) -> None:
+        super().__init__("interrupted")
+        self.results = results
 
 
 @dataclass
@@ -69,6 +94,7 @@ class Fleet:
         self._sessions = {h.name: source.session(h) for h in self.hosts}
         self._by_name = {h.name: h for h in self.hosts}
         self._abandoned: set[str] = set()
+        self.interrupted = threading.Event()   # set at a Ctrl-C during run(): tasks finish their step, start no other
 
     @property
     def timeout(self) -> float:
@@ -147,18 +173,29 @@ class Fleet:
         """
         return self.run(task, deadline=self.read_budget, grace=READ_GRACE, idempotent=True)
 
-    def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None,
-            deadline: float | None = None, grace: float = 0.0, idempotent: bool = False) -> list[HostResult[T]]:
+    def run(self, task: Task[T], *, hosts: Iterable[Host] | None = None, deadline: float | None = None,
+            grace: float = 0.0, idempotent: bool = False, finish: float = 0.0) -> list[HostResult[T]]:
         """Run ``task(access)`` on each host in parallel; results in inventory order.
 
         ``deadline`` (seconds from now) bounds the whole run: a host still
         busy then (plus ``grace``) gets a HostTimeout result and its session
         is dropped.  ``idempotent``: see attempt().
+
+        Ctrl-C while waiting sets ``self.interrupted``, gives the hosts still
+        busy ``finish`` seconds more to end their step (a second Ctrl-C: none),
+        then raises :class:`Interrupted` with every host's result: a host
+        still busy gets a HostInterrupted result and its session is dropped,
+        so a hung host never holds the command.
         """
         targets = list(self.hosts if hosts is None else hosts)
         end = None if deadline is None else time.monotonic() + deadline + grace
-        results = in_parallel(targets, lambda h: self.attempt(h, task, idempotent=idempotent),
-                              end=end, name=lambda h: f"herd-{h.name}")
+        try:
+            results = in_parallel(targets, lambda h: self.attempt(h, task, idempotent=idempotent),
+                                  end=end, name=lambda h: f"herd-{h.name}", finish=finish,
+                                  on_interrupt=self.interrupted.set)
+        except Interrupted as stop:
+            stop.results = [result or self._cut_short(h) for h, result in zip(targets, stop.results)]
+            raise
         return [result or self._abandon(h, deadline) for h, result in zip(targets, results)]
 
     def spawn(self, body: Callable[[HostAccess], None], *, hosts: Iterable[Host] | None = None,
@@ -175,6 +212,11 @@ class Fleet:
         self._abandoned.add(host.name)
         self.access(host).abort()
         return HostResult(host, error=HostTimeout(host.name, f"no answer within {deadline:g} s"))
+
+    def _cut_short(self, host: Host) -> HostResult[T]:
+        self._abandoned.add(host.name)
+        self.access(host).abort()
+        return HostResult(host, error=HostInterrupted(host.name, NO_ANSWER_YET))
 
     def abort(self) -> None:
         """Drop every host's connection from another thread: a call blocked on a dead link fails now."""
@@ -205,30 +247,63 @@ def _log_causes(host: Host, exc: HerdError) -> None:
 
 
 def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float | None = None,
-                name: Callable[[Item], str] = lambda item: "herd") -> list[T | None]:
+                name: Callable[[Item], str] = lambda item: "herd", finish: float = 0.0,
+                on_interrupt: Callable[[], None] | None = None) -> list[T | None]:
     """``work(item)`` for every item at once, each in a daemon thread; results in order.
 
     ``end`` (time.monotonic()): stop waiting then; an item not finished by
     then has None and its thread is left to finish on its own.  ``work``
     must not raise (Fleet.attempt never does); if it does, the item's
     result is None and the exception is logged.
+
+    Ctrl-C while waiting: ``on_interrupt()``, then up to ``finish`` seconds
+    more for the items in flight (not past ``end``; a second Ctrl-C ends the
+    wait), then :class:`Interrupted` with the results so far.
     """
     results: list[T | None] = [None] * len(items)
+    done = [threading.Event() for _ in items]
 
     def one(index: int) -> None:
         try:
             results[index] = work(items[index])
         except Exception:  # noqa: BLE001 - the caller reports a missing result
             log.exception("parallel step failed")
+        finally:
+            done[index].set()
 
-    threads = _start(list(range(len(items))), one, lambda index: name(items[index]))
-    for thread in threads:
-        while thread.is_alive():
+    threads = [threading.Thread(target=one, args=(index,), name=name(item), daemon=True)
+               for index, item in enumerate(items)]
+    try:
+        for thread in threads:      # inside the try: a Ctrl-C between two starts still reports every item
+            thread.start()
+        _wait(done, end)
+    except KeyboardInterrupt as stop:
+        if on_interrupt is not None:
+            on_interrupt()
+        if finish > 0:
+            until = time.monotonic() + finish
+            started = [event for event, thread in zip(done, threads) if thread.ident is not None]
+            try:
+                _wait(started, until if end is None else min(end, until))
+            except KeyboardInterrupt:
+                pass            # a second Ctrl-C: stop waiting now
+        raise Interrupted(list(results)) from stop
+    return results
+
+
+def _wait(done: Sequence[threading.Event], end: float | None) -> None:
+    """Wait until every item is done or ``end`` (time.monotonic(); None: no end), in short steps.
+
+    On events, not Thread.join: after a join that a Ctrl-C interrupted,
+    CPython may take a live thread for a finished one (seen here: the host in
+    flight was dropped at once); an event's flag cannot be mistaken.
+    """
+    for event in done:
+        while not event.is_set():
             left = JOIN_STEP if end is None else min(JOIN_STEP, end - time.monotonic())
             if left <= 0:
-                break
-            thread.join(left)
-    return results
+                return
+            event.wait(left)
 
 
 def _start(items: Sequence[Item], body: Callable[[Item], None], name: Callable[[Item], str]) -> list[threading.Thread]:

@@ -7,8 +7,8 @@ the terminal and stdin are theirs: ``shell``, ``fg``, ``tail -f``,
 ``maintail -f``, ``status --watch``, ``rolling-restart`` (live progress,
 its own Ctrl-C handling) and ``web``.  So do commands that open no
 connection (``inventory``, ``keeper``), help, shell completion, a command
-line click refuses, and ``reload``/``shutdown`` when they would ask for
-confirmation on a terminal.
+line click refuses, and ``reload``/``shutdown`` (and ``stop``, for ``stop all``) when they
+would ask for confirmation on a terminal.
 
 Why a parser of its own: the decision is taken before click is imported
 (herd/launch.py: a warm command never loads click), and it must be the one
@@ -34,7 +34,8 @@ KEPT = frozenset({"status", "check", "start", "stop", "restart", "signal", "clea
 # command -> the option (its click name) that makes it stream
 STREAMING = {"status": "watch", "tail": "follow", "maintail": "follow"}
 # commands that ask for confirmation on a terminal, unless one of these options is given
-ASKING = {"reload": ("yes", "dry_run"), "shutdown": ("yes", "dry_run")}
+# (stop asks only for `all` on several hosts; any stop on a terminal without them runs directly)
+ASKING = {"reload": ("yes", "dry_run"), "shutdown": ("yes", "dry_run"), "stop": ("yes", "dry_run")}
 # reasons that are no reason to say anything (-v): help, or click will say what is wrong
 SILENT = frozenset({"help", "no command", "usage"})
 

@@ -11,24 +11,33 @@ Every command reads first (one getAllProcessInfo per host), then acts:
 4. then each host acts on exactly the processes its names matched, in parallel.
 
 With ``dry_run`` step 4 only says what would be done.
+
+Ctrl-C (or SIGTERM) never leaves a half-done command unreported.  Before
+step 4 nothing was touched and the interrupt goes up as it came.  During
+step 4 each host finishes the step it is on, for at most FINISH_STEP
+seconds: a restart whose stop is done starts its processes again (without
+waiting for RUNNING); then the report says, per host, which processes herd
+stopped and did not start again (``ActionReport.left_stopped``), exit 130.
 """
 
 from __future__ import annotations
 
 import signal as signals
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from herd.errors import Faults, SupervisorFault, UsageError
-from herd.fleet import Fleet, HostAccess, HostResult
+from herd.fleet import Fleet, HostAccess, HostResult, Interrupted
 from herd.operations import processes
-from herd.operations.outcomes import ActionReport, HostOutcomes, Outcome
+from herd.operations.outcomes import ActionReport, HostOutcomes, LeftStopped, Outcome
 from herd.supervisor import names as namespec
 from herd.supervisor.capabilities import SIGNAL
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 ACTIONS = ("start", "stop", "restart", "signal", "clear")
+FINISH_STEP = 5.0   # seconds a Ctrl-C gives each host to finish its step (a restart: start again what it stopped)
 
 
 @dataclass(frozen=True)
@@ -88,22 +97,44 @@ def normalize_signal(value: str) -> str:
     return name[3:]
 
 
+@dataclass
+class Step:
+    """One host's acting step: the fleet's interrupt flag, and what herd stopped and has not started again."""
+
+    interrupted: threading.Event
+    stopped: list[str] = field(default_factory=list)
+
+
 def run_control(fleet: Fleet, request: ControlRequest) -> ActionReport:
-    """Read, check the names, then act on every host in parallel."""
+    """Read, check the names, then act on every host in parallel.
+
+    A Ctrl-C while reading goes up as it came (nothing was touched); while
+    acting, see the module's docstring: the report is marked interrupted.
+    """
     plans = read_plans(fleet, request.names)
     check_names_exist(plans, request.names)
     by_host = {r.name: r.value for r in plans if r.ok and r.value is not None}
     act = _dry_run if request.dry_run else ACTING[request.action]
+    steps = {name: Step(fleet.interrupted) for name in by_host}
 
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
         plan = by_host[client.host]
-        outcomes = act(client, plan.processes, request) if plan.processes else []
+        outcomes = act(client, plan.processes, request, steps[client.host]) if plan.processes else []
         return outcomes + [_missing(name, request) for name in plan.missing]
 
     reachable = [r.host for r in plans if r.ok]
-    results = {r.name: r for r in fleet.run(task, hosts=reachable)}
-    return report(request.action, [results.get(p.name, p) for p in plans], request.dry_run)
+    try:
+        acted, interrupted = fleet.run(task, hosts=reachable, finish=FINISH_STEP), False
+    except Interrupted as stop:
+        acted, interrupted = stop.results, True
+    results = {r.name: r for r in acted}
+    done = report(request.action, [results.get(p.name, p) for p in plans], request.dry_run)
+    if interrupted:
+        done.interrupted = True
+        done.left_stopped = [LeftStopped(name, list(step.stopped), certain=results[name].error is None)
+                             for name, step in steps.items() if step.stopped and name in results]
+    return done
 
 
 def _missing(name: str, request: ControlRequest) -> Outcome:
@@ -116,20 +147,33 @@ def _names(infos: Sequence[ProcessInfo]) -> list[str]:
     return [i.fullname for i in infos]
 
 
-def _start(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
-    return processes.start(client, _names(infos), wait=r.wait, timeout=r.wait_timeout)
+def _start(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest, step: Step) -> list[Outcome]:
+    return processes.start(client, _names(infos), wait=r.wait and not step.interrupted.is_set(),
+                           timeout=r.wait_timeout)
 
 
-def _stop(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
-    return processes.stop(client, _names(infos), wait=r.wait, timeout=r.wait_timeout)
+def _stop(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest, step: Step) -> list[Outcome]:
+    """Stop; what was running is counted as stopped by herd from the moment it is asked."""
+    step.stopped[:] = [i.fullname for i in infos if i.state in processes.RUNNING_STATES]
+    outcomes = processes.stop(client, _names(infos), wait=r.wait, timeout=r.wait_timeout)
+    step.stopped[:] = [o.name for o in outcomes if o.ok and o.changed]
+    return outcomes
 
 
-def _restart(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
-    """Stop then start, as supervisorctl does (the stop always waits: a start needs it done)."""
+def _restart(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest, step: Step) -> list[Outcome]:
+    """Stop then start, as supervisorctl does (the stop always waits: a start needs it done).
+
+    After a Ctrl-C the start is still made (the step in flight is finished),
+    without waiting for RUNNING.
+    """
+    step.stopped[:] = _names(infos)
     stopped = processes.stop(client, _names(infos), wait=True, timeout=r.wait_timeout)
     failed = {o.name: o for o in stopped if not o.ok}
     to_start = [n for n in _names(infos) if n not in failed]
-    started = {o.name: o for o in processes.start(client, to_start, wait=r.wait, timeout=r.wait_timeout)}
+    step.stopped[:] = [o.name for o in stopped if o.ok and o.changed]
+    wait = r.wait and not step.interrupted.is_set()
+    started = {o.name: o for o in processes.start(client, to_start, wait=wait, timeout=r.wait_timeout)}
+    step.stopped.clear()
     was_running = {i.fullname for i in infos if i.state in processes.RUNNING_STATES}
     outcomes = []
     for name in _names(infos):
@@ -140,7 +184,7 @@ def _restart(client: SupervisorClient, infos: list[ProcessInfo], r: ControlReque
     return outcomes
 
 
-def _signal(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
+def _signal(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest, step: Step) -> list[Outcome]:
     sig = r.signal or "TERM"
     client.require(SIGNAL)     # before 3.2.0: Unsupported, one line for the host
     answers = client.multicall([("supervisor.signalProcess", (i.fullname, sig)) for i in infos])
@@ -156,7 +200,7 @@ def _signal_answer(info: ProcessInfo, answer: object, sig: str) -> Outcome:
     return _answer(info.fullname, answer, f"signalled {sig}", "signal")
 
 
-def _clear(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
+def _clear(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest, step: Step) -> list[Outcome]:
     answers = client.multicall([("supervisor.clearProcessLogs", (n,)) for n in _names(infos)])
     return [_answer(n, a, "logs cleared", "clear") for n, a in zip(_names(infos), answers)]
 
@@ -167,7 +211,7 @@ def _answer(name: str, answer: object, done: str, tried: str) -> Outcome:
     return Outcome(name, done)
 
 
-ACTING: dict[str, Callable[[SupervisorClient, list[ProcessInfo], ControlRequest], list[Outcome]]] = {
+ACTING: dict[str, Callable[[SupervisorClient, list[ProcessInfo], ControlRequest, Step], list[Outcome]]] = {
     "start": _start,
     "stop": _stop,
     "restart": _restart,
@@ -176,7 +220,7 @@ ACTING: dict[str, Callable[[SupervisorClient, list[ProcessInfo], ControlRequest]
 }
 
 
-def _dry_run(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest) -> list[Outcome]:
+def _dry_run(client: SupervisorClient, infos: list[ProcessInfo], r: ControlRequest, step: Step) -> list[Outcome]:
     if r.action == "signal":
         client.require(SIGNAL)
     return [Outcome(i.fullname, _would(r, i), changed=False, detail=_now(i)) for i in infos]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from herd.errors import HerdError, exit_code_for
+from herd.errors import EXIT_INTERRUPTED, HerdError, exit_code_for
 
 
 @dataclass
@@ -43,6 +43,19 @@ class HostOutcomes:
 
 
 @dataclass
+class LeftStopped:
+    """Processes a command cut short by Ctrl-C stopped and did not start again, on one host.
+
+    ``certain`` is False when the host had not answered by the time herd
+    stopped waiting: herd asked these to stop, and cannot say whether they are.
+    """
+
+    host: str
+    names: list[str]
+    certain: bool = True
+
+
+@dataclass
 class ActionReport:
     """Every host's outcomes for one command."""
 
@@ -50,11 +63,16 @@ class ActionReport:
     hosts: list[HostOutcomes]
     dry_run: bool = False
     informational: bool = False  # results are values (pids, versions), not things done
+    interrupted: bool = False    # Ctrl-C/SIGTERM cut the command short (exit 130)
+    left_stopped: list[LeftStopped] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         """0 all done; 4 a host unreachable (wins); 1 something failed on a reachable host;
-        5 a host's supervisord release lacks what was asked (herd.errors.exit_code_for)."""
+        5 a host's supervisord release lacks what was asked (herd.errors.exit_code_for);
+        130 interrupted (wins over all)."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         return exit_code_for((h.error for h in self.hosts if h.error is not None),
                              any(not o.ok for h in self.hosts for o in h.outcomes))
 

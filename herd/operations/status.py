@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from herd.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError
-from herd.fleet import Fleet, HostAccess
+from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostInterrupted
+from herd.fleet import Fleet, HostAccess, HostResult
 from herd.supervisor import names
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -40,10 +40,16 @@ class HostStatus:
 class StatusReport:
     hosts: list[HostStatus]
     names: list[str]
+    interrupted: bool = False   # Ctrl-C came first: the hosts that had not answered say so (exit 130)
 
     @property
     def unreachable(self) -> list[HostStatus]:
-        return [h for h in self.hosts if h.error is not None]
+        return [h for h in self.hosts if h.error is not None and not isinstance(h.error, HostInterrupted)]
+
+    @property
+    def unanswered(self) -> list[HostStatus]:
+        """Hosts a Ctrl-C came before: nothing is known to be wrong with them."""
+        return [h for h in self.hosts if isinstance(h.error, HostInterrupted)]
 
     @property
     def processes(self) -> list[ProcessInfo]:
@@ -54,7 +60,9 @@ class StatusReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all RUNNING; 3 anything else (or a name missing); 4 a host failed (wins)."""
+        """0 all RUNNING; 3 anything else (or a name missing); 4 a host failed (wins); 130 interrupted (wins)."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.unreachable:
             return EXIT_UNREACHABLE
         if any(h.missing for h in self.hosts) or any(p.state is not ProcessState.RUNNING for p in self.processes):
@@ -80,9 +88,15 @@ def fetch_status(fleet: Fleet, specs: Sequence[str], *, deadline: float | None =
         return HostStatus(client.host, processes=chosen, missing=missing, expected_exits=expected)
 
     results = fleet.read(task) if deadline is None else fleet.run(task, deadline=deadline, idempotent=True)
+    return status_report(results, specs)
+
+
+def status_report(results: Sequence[HostResult[HostStatus]], specs: Sequence[str], *,
+                  interrupted: bool = False) -> StatusReport:
+    """The report of fetch_status's per-host results (also those a Ctrl-C cut short: Interrupted.results)."""
     hosts = [result.value if result.error is None and result.value is not None
              else HostStatus(result.name, error=result.error) for result in results]
-    return StatusReport(hosts, list(specs))
+    return StatusReport(hosts, list(specs), interrupted)
 
 
 def expected_exits(client: SupervisorClient, exited: Sequence[ProcessInfo]) -> dict[str, ExpectedExits]:

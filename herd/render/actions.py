@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from herd import text as safe
-from herd.errors import Unsupported
+from herd.errors import HostInterrupted, Unsupported
 from herd.operations.outcomes import ActionReport
 
 
@@ -33,6 +33,9 @@ def action_lines(report: ActionReport, color: bool) -> list[str]:
     for host in report.hosts:
         prefix = f(host.host).ljust(host_width)
         if isinstance(host.error, Unsupported):   # the host answers: its release lacks what was asked
+            lines.append(f"{prefix}  {_paint(safe.field(host.error.reason), 'yellow', color)}")
+            continue
+        if isinstance(host.error, HostInterrupted):   # Ctrl-C came before its answer: not known to be down
             lines.append(f"{prefix}  {_paint(safe.field(host.error.reason), 'yellow', color)}")
             continue
         if host.error is not None:
@@ -61,9 +64,13 @@ def summary(report: ActionReport) -> str:
     failed = counts.pop("failed", 0)
     parts = [] if report.informational else [f"{count} {safe.field(word)}" for word, count in counts.items()]
     tail = [f"{failed} failed"] if failed else []
-    down = sum(1 for h in report.hosts if h.error is not None and not isinstance(h.error, Unsupported))
+    down = sum(1 for h in report.hosts if h.error is not None
+               and not isinstance(h.error, (Unsupported, HostInterrupted)))
     if down:
         tail.append(f"{down} host{'s' if down != 1 else ''} unreachable")
+    cut = sum(1 for h in report.hosts if isinstance(h.error, HostInterrupted))
+    if cut:
+        tail.append(f"{cut} host{'s' if cut != 1 else ''} interrupted before answering")
     old = sum(1 for h in report.hosts if isinstance(h.error, Unsupported))
     if old:
         tail.append("1 host's supervisord too old" if old == 1 else f"{old} hosts' supervisord too old")
@@ -72,6 +79,11 @@ def summary(report: ActionReport) -> str:
 
 
 def action_json(report: ActionReport) -> dict[str, Any]:
+    interrupted: dict[str, Any] = {} if not report.interrupted else {
+        "interrupted": True,
+        "left_stopped": [{"host": left.host, "processes": list(left.names), "certain": left.certain}
+                         for left in report.left_stopped],
+    }
     return {
         "action": report.action,
         "dry_run": report.dry_run,
@@ -85,4 +97,5 @@ def action_json(report: ActionReport) -> dict[str, Any]:
             for h in report.hosts
         ],
         "exit_code": report.exit_code,
+        **interrupted,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from herd.errors import HostInterrupted
 from herd.operations.status import HostStatus, StatusReport
 from herd.render.table import Cell, format_table
 from herd.supervisor.models import ProcessInfo
@@ -37,6 +38,8 @@ def status_table(report: StatusReport, color: bool) -> str:
 
 
 def _host_rows(host: HostStatus) -> list[list[Cell | str]]:
+    if isinstance(host.error, HostInterrupted):      # Ctrl-C came first: not known to be down
+        return [[host.host, "-", Cell("INTERRUPTED", "yellow"), "-", "-", "no answer yet"]]
     if host.error is not None:
         reason = host.error.reason
         return [[host.host, "-", Cell("UNREACHABLE", "red", True), "-", "-", reason]]
@@ -74,20 +77,22 @@ def summary_line(report: StatusReport) -> str:
     down = len(report.unreachable)
     if down:
         line += f"; {down} host{'s' if down != 1 else ''} unreachable"
+    unanswered = len(report.unanswered)
+    if unanswered:
+        line += f"; {unanswered} host{'s' if unanswered != 1 else ''} interrupted before answering"
     return line
 
 
 def status_json(report: StatusReport) -> dict[str, Any]:
-    return {
-        "hosts": [_host_json(h) for h in report.hosts],
-        "summary": {
-            "hosts": len(report.hosts),
-            "hosts_unreachable": len(report.unreachable),
-            "processes": len(report.processes),
-            "states": dict(report.state_counts()),
-        },
-        "exit_code": report.exit_code,
+    summary: dict[str, Any] = {
+        "hosts": len(report.hosts),
+        "hosts_unreachable": len(report.unreachable),
+        "processes": len(report.processes),
+        "states": dict(report.state_counts()),
     }
+    if report.interrupted:
+        summary["hosts_interrupted"] = len(report.unanswered)
+    return {"hosts": [_host_json(h) for h in report.hosts], "summary": summary, "exit_code": report.exit_code}
 
 
 def _host_json(host: HostStatus) -> dict[str, Any]:
