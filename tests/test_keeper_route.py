@@ -55,6 +55,9 @@ def test_the_option_table_is_click_s_own_and_current():
         assert dest in {spec[0] for spec in optable.PARSERS[command][2].values()}, (command, dest)
     for command, names in route.ASKING.items():
         assert set(names) <= {spec[0] for spec in optable.PARSERS[command][2].values()}, (command, names)
+    # a kept command that can ask (it has -y/--yes) must run directly on a terminal: the keeper has none
+    asks = {c for c in route.KEPT if "yes" in {spec[0] for spec in optable.PARSERS[c][2].values()}}
+    assert asks == set(route.ASKING), "a command with --yes asks on a terminal: add it to route.ASKING"
     for command in route.KEPT:
         assert {"inventory", "verbose", "keep", "help"} <= {spec[0] for spec in optable.PARSERS[command][2].values()}
 

@@ -35,7 +35,9 @@ KEPT = frozenset({"status", "check", "start", "stop", "restart", "signal", "clea
 STREAMING = {"status": "watch", "tail": "follow", "maintail": "follow"}
 # commands that ask for confirmation on a terminal, unless one of these options is given
 # (stop asks only for `all` on several hosts; any stop on a terminal without them runs directly)
-ASKING = {"reload": ("yes", "dry_run"), "shutdown": ("yes", "dry_run"), "stop": ("yes", "dry_run")}
+# (every kept command with a -y/--yes option is one: tests/test_keeper_route.py holds the two lists equal)
+ASKING = {"reload": ("yes", "dry_run"), "shutdown": ("yes", "dry_run"), "stop": ("yes", "dry_run"),
+          "update": ("yes", "dry_run")}
 # reasons that are no reason to say anything (-v): help, or click will say what is wrong
 SILENT = frozenset({"help", "no command", "usage"})
 
