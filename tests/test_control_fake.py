@@ -91,3 +91,40 @@ def test_all_processes_of_a_host_are_asked_in_one_round_trip() -> None:
     assert web01.supervisor.calls == ["system.multicall", "supervisor.getSupervisorVersion",
                                       "supervisor.getAllProcessInfo",
                                       "system.multicall"] + ["supervisor.stopProcess"] * 3
+
+
+# -- Ctrl-C while the hosts act (tests/test_interrupt_fleet.py: the same through sshd, and the messages) ------
+
+
+def ctrl_c_in(seconds: float) -> None:
+    import _thread
+    import threading
+
+    threading.Timer(seconds, _thread.interrupt_main).start()
+
+
+def test_ctrl_c_mid_restart_starts_again_what_it_stopped_and_leaves_nothing_stopped() -> None:
+    from herd.errors import EXIT_INTERRUPTED
+
+    web01, web02 = host("web01", stop_delay=0.6), host("web02", stop_delay=0.6)
+    ctrl_c_in(0.3)                                   # both workers STOPPING
+    report = run_control(fake_fleet([web01, web02]), ControlRequest("restart", ("worker",), wait_timeout=5))
+    assert report.interrupted and report.exit_code == EXIT_INTERRUPTED
+    assert report.left_stopped == []
+    assert [(h.host, [(o.name, o.result) for o in h.outcomes]) for h in report.hosts] == [
+        ("web01", [("worker", "starting")]), ("web02", [("worker", "starting")])]   # not waited for after Ctrl-C
+    for fake in (web01, web02):
+        assert fake.supervisor.info("worker")["statename"] in ("STARTING", "RUNNING")
+
+
+def test_ctrl_c_mid_stop_names_per_host_what_it_left_stopped() -> None:
+    from herd.operations.outcomes import LeftStopped
+
+    web01, web02 = host("web01", stop_delay=0.6), host("web02")
+    ctrl_c_in(0.3)
+    report = run_control(fake_fleet([web01, web02]), ControlRequest("stop", ("tornado", "worker"), wait_timeout=5))
+    # web02 had stopped its processes before the Ctrl-C: they are left stopped too, as the user asked
+    assert report.interrupted
+    assert report.left_stopped == [LeftStopped("web01", ["tornado:tornado-8080", "tornado:tornado-8081", "worker"]),
+                                   LeftStopped("web02", ["tornado:tornado-8080", "tornado:tornado-8081", "worker"])]
+    assert web01.supervisor.info("worker")["statename"] == "STOPPED"
