@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from herd import __version__
-from herd.cli.fleets import open_fleet
-from herd.cli.options import dry_run_option, fleet_options, output_option
+from herd.cli.fleets import load_confirmed, open_fleet
+from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
-from herd.errors import HerdError, UsageError
+from herd.errors import HerdError
 from herd.settings import FleetOptions
 
 EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (or a confirmation was declined); "
@@ -21,7 +21,6 @@ UPDATE_EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reacha
                      "parse; a confirmation declined); 4 a host unreachable; 2 usage (a GROUP on no selected host).")
 PENDING_EXIT_CODES = ("\b\nExit codes: 0 every host's config read (changes pending or not); 1 a host's config "
                       "does not parse (supervisord would fail at its next start); 4 a host unreachable; 2 usage.")
-yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=60.0,
                                    show_default=True, metavar="SECONDS",
                                    help="How long to wait for processes (and supervisord) to settle.")
@@ -139,22 +138,6 @@ def remove(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool
     return _run(fleet_opts, output, config.remove, default_all=False, groups=group_names, dry_run=dry_run)
 
 
-def _confirm(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> tuple[Any, list[Any]]:
-    """The inventory and selected hosts, once the user confirmed (on a terminal) or passed --yes."""
-    from herd.cli.fleets import load_selected
-
-    inventory, hosts = load_selected(opts, default_all=False)
-    names = ", ".join(h.name for h in hosts)
-    if yes or dry_run:
-        return inventory, hosts
-    if not sys.stdin.isatty():
-        raise UsageError(f"{what} on {len(hosts)} host(s) ({names}); no terminal to ask: pass --yes to confirm")
-    if not click.confirm(f"{what} on {len(hosts)} host(s): {names}. Continue?", default=False):
-        raise HerdError("not confirmed; nothing was changed")
-    return inventory, hosts
-
-
-
 def _supervisord_command(name: str, what: str, doc: str) -> click.Command:
     """reload and shutdown: the same options, a confirmation, then the operation of that name."""
 
@@ -167,7 +150,7 @@ def _supervisord_command(name: str, what: str, doc: str) -> click.Command:
     def command(fleet_opts: FleetOptions, yes: bool, dry_run: bool, wait_timeout: float, output: str) -> int:
         from herd.operations import config
 
-        selected = _confirm(what, fleet_opts, yes, dry_run)
+        selected = load_confirmed(what, fleet_opts, yes, dry_run)
         return _run(fleet_opts, output, getattr(config, name), default_all=False, selected=selected,
                     dry_run=dry_run, wait_timeout=wait_timeout)
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from herd.cli.config import _confirm, yes_option   # reload/shutdown's confirmation, shared with stop all
-from herd.cli.fleets import load_selected, open_fleet
-from herd.cli.options import dry_run_option, fleet_options, output_option
+from herd.cli.fleets import load_confirmed, load_selected, open_fleet
+from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
 from herd.errors import EXIT_INTERRUPTED
 from herd.settings import FleetOptions
@@ -51,7 +50,7 @@ def run(action: str, names: tuple[str, ...], opts: FleetOptions, *, signal: str 
                              ignore_missing=flags["ignore_missing"], dry_run=flags["dry_run"], signal=signal)
     selected = load_selected(opts, default_all=False)
     if action == "stop" and "all" in names and len(selected[1]) > 1:
-        selected = _confirm("stop every process", opts, yes, request.dry_run)
+        selected = load_confirmed("stop every process", opts, yes, request.dry_run)
     with open_fleet(opts, default_all=False, selected=selected) as fleet:
         try:
             report = run_control(fleet, request)

@@ -103,6 +103,23 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
     return inventory, with_become(hosts, opts.become)
 
 
+def load_confirmed(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> tuple["Inventory", list["Host"]]:
+    """The inventory and selected hosts, once the user confirmed (on a terminal) or passed --yes."""
+    import sys
+
+    from herd.errors import HerdError, UsageError
+
+    inventory, hosts = load_selected(opts, default_all=False)
+    names = ", ".join(h.name for h in hosts)
+    if yes or dry_run:
+        return inventory, hosts
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} on {len(hosts)} host(s) ({names}); no terminal to ask: pass --yes to confirm")
+    if not click.confirm(f"{what} on {len(hosts)} host(s): {names}. Continue?", default=False):
+        raise HerdError("not confirmed; nothing was changed")
+    return inventory, hosts
+
+
 def _read_inventory(path: str, skip_vaulted: bool) -> "Inventory":
     """The inventory at ``path``; inside a keeper, parsed once per content (herd/keeper/memo.py)."""
     from herd.inventory import read_inventory

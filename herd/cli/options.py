@@ -137,6 +137,9 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
                         show_default=True, help="Table for people, JSON for scripts.")(func)
 
 
+yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
 def dry_run_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--dry-run", is_flag=True,
                         help="Say what would be done on which host; change nothing.")(func)
