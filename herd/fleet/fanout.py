@@ -271,8 +271,7 @@ def in_parallel(items: Sequence[Item], work: Callable[[Item], T], *, end: float 
         finally:
             done[index].set()
 
-    threads = [threading.Thread(target=one, args=(index,), name=name(item), daemon=True)
-               for index, item in enumerate(items)]
+    threads = _threads(list(range(len(items))), one, lambda index: name(items[index]))
     try:
         for thread in threads:      # inside the try: a Ctrl-C between two starts still reports every item
             thread.start()
@@ -306,9 +305,15 @@ def _wait(done: Sequence[threading.Event], end: float | None) -> None:
             event.wait(left)
 
 
+def _threads(items: Sequence[Item], body: Callable[[Item], None],
+             name: Callable[[Item], str]) -> list[threading.Thread]:
+    """A daemon thread running ``body(item)`` for each item, not started: herd's only thread per host."""
+    return [threading.Thread(target=body, args=(item,), name=name(item), daemon=True) for item in items]
+
+
 def _start(items: Sequence[Item], body: Callable[[Item], None], name: Callable[[Item], str]) -> list[threading.Thread]:
-    """A started daemon thread running ``body(item)`` for each item: herd's only thread per host."""
-    threads = [threading.Thread(target=body, args=(item,), name=name(item), daemon=True) for item in items]
+    """_threads(), started."""
+    threads = _threads(items, body, name)
     for thread in threads:
         thread.start()
     return threads
