@@ -44,7 +44,7 @@ def _integer(ctx: Ctx, node: Node, key: str) -> int:
     if not (isinstance(node, ScalarNode) and node.tag == INT):
         ctx.fail(f"must be an integer, got {describe(node)}", node, key)
     value = int(yaml.constructor.SafeConstructor().construct_yaml_int(node))
-    return _at_least(ctx, node, key, value)
+    return int(_at_least(ctx, node, key, value))
 
 
 def _seconds(ctx: Ctx, node: Node, key: str) -> float:
@@ -54,7 +54,7 @@ def _seconds(ctx: Ctx, node: Node, key: str) -> float:
         value = float(node.value)
     except ValueError:
         ctx.fail(f"must be a number of seconds, got {describe(node)}", node, key)
-    return _at_least(ctx, node, key, value)
+    return float(_at_least(ctx, node, key, value))
 
 
 def _at_least(ctx: Ctx, node: Node, key: str, value: Any) -> Any:

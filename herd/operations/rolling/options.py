@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 from herd.errors import UsageError
 
@@ -195,7 +195,7 @@ def inventory_layer(path: str, entry: object | None) -> dict[str, object]:
     """
     if entry is None:
         return {}
-    values: Mapping[str, object] = getattr(entry, "values")
+    values: Mapping[str, Any] = getattr(entry, "values")
     try:
         roll_options(getattr(entry, "name"), **values)
     except UsageError as exc:
