@@ -151,7 +151,7 @@ def _layered_options(name: str, inventory: Any, resumed: "RollState | None", giv
             log.info("resume: the state file records no options (written by an older herd): using the "
                      "command line and the inventory")
         for change in overridden(recorded, given):
-            log.info("resume: %s overrides the recorded option", change)
+            log.info("resume: %s", change)
     return roll_options(name, can_ask=can_ask, **layered(from_inventory, recorded, given))
 
 

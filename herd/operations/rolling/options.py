@@ -169,20 +169,21 @@ def recorded(options: RollOptions) -> dict[str, object]:
 
 
 def overridden(saved: Mapping[str, object], given: Mapping[str, object]) -> list[str]:
-    """What the resume command line changes in the recorded options: ``--http X (recorded: Y)`` each."""
+    """What the resume command line changes in the recorded options, one sentence each:
+    ``--min-healthy 1 from the command line overrides the recorded 10``."""
     changes = []
-    saved_probe = next((f"--{k} {saved[k]}" for k in PROBE_KEYS if saved.get(k) is not None), "none")
+    saved_probe = next((f"--{k} {saved[k]}" for k in PROBE_KEYS if saved.get(k) is not None), None)
     for key in OPTION_KEYS:
         value = given.get(key)
-        if value is None or value == "" or (key == "skip_unhealthy" and value is False):
+        if value is None or value == "" or value is False:
             continue
+        flag = f"--{key.replace('_', '-')}"
+        now = flag if value is True else f"{flag} {value}"
         was = saved_probe if key in PROBE_KEYS else saved.get(key)
-        if key not in PROBE_KEYS and str(was) == str(value):
+        if (was == now) if key in PROBE_KEYS else str(was) == str(value):
             continue
-        if key in PROBE_KEYS and was == f"--{key} {value}":
-            continue
-        lines = f"--{key.replace('_', '-')} {value}" if key != "skip_unhealthy" else "--skip-unhealthy"
-        changes.append(f"{lines} (recorded: {'none' if was is None else was})")
+        told = "none was recorded" if was is None else f"the recorded {was}"
+        changes.append(f"{now} from the command line overrides {told}")
     return changes
 
 
