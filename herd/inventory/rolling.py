@@ -128,13 +128,13 @@ def check_rolling(ctx: Ctx, node: Node, key: str = "rolling") -> dict[str, RollS
         probe: ScalarNode | None = None
         for setting, value in known_pairs(ctx, vnode, path, CHECKS):
             name = setting.value
+            if is_null(value):      # written, but not given: the command line's or the default applies
+                continue
             if name in PROBES:
                 if probe is not None:
                     ctx.fail(f"give one probe: {probe.value} is already set (line {probe.start_mark.line + 1})",
                              setting, join_key(path, name))
                 probe = setting
-            if is_null(value):
-                continue
             values[name] = CHECKS[name](ctx, value, join_key(path, name))
             lines[name] = value.start_mark.line + 1
         result[program] = RollSettings(program, values, lines, knode.start_mark.line + 1)
