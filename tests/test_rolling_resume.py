@@ -114,8 +114,8 @@ def test_resume_without_recorded_options_the_command_line_alone_and_a_bad_record
     code, _, err = roll(capsys, "--resume")
     assert code == EXIT_USAGE
     assert err == "herd: Invalid value for '--min-healthy': -3.0 is not in the range x>=0.\n"
-    code, out, _ = roll(capsys, "--resume", "--min-healthy", "0.05", "--dry-run")   # the command line wins
-    assert code == EXIT_OK and "gate: RUNNING, same pid for 0.05s; within 120s" in out
+    code, out, _ = roll(capsys, "--resume", "--min-healthy", "0", "--dry-run")   # the command line wins, 0 too
+    assert code == EXIT_OK and "gate: RUNNING, same pid for 0s; within 120s" in out
 
 
 def test_a_host_left_alone_is_in_the_plan_the_report_the_exit_code_and_the_resume(

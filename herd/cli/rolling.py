@@ -129,7 +129,8 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
     given = {}
     for key, value in values.items():
         source = ctx.get_parameter_source(_PARAMS.get(key, key))
-        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT) and value not in (None, False):
+        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT) and value is not None \
+                and value is not False:     # an identity test: --min-healthy 0 is given (0 == False)
             given[key] = value
     return given
 
