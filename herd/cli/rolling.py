@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 EPILOG = """
 \b
 Exit codes: 0 done; 1 a host failed (the roll halted, or went on within
---max-fail); 3 refused at pre-flight (a target not RUNNING); 4 a host
-unreachable at pre-flight; 130 interrupted (resume with --resume); 2 usage.
+--max-fail); 3 a target not RUNNING (refused at pre-flight, or left alone
+with --skip-unhealthy); 4 a host unreachable at pre-flight; 130 interrupted
+(resume with --resume); 2 usage.
+
+\b
+Options not given come from the inventory's rolling: entry for NAME, and on
+--resume from the roll being resumed (the state file keeps its gate).
 """
 
 
