@@ -198,3 +198,27 @@ def test_an_inventory_value_only_the_engine_reads_is_refused_with_its_file_line_
                    f"(https is not supported)\n")
     # the inventory is wrong whatever the command line says: it is refused even when overridden
     assert roll(capsys, "--dry-run", "--http", "http://127.0.0.1:{port}/")[0] == EXIT_USAGE
+
+
+def test_the_page_s_options_layer_like_the_cli_s(tmp_path: Path) -> None:
+    """herd web's roll form: the inventory's entry, then the resumed roll's recorded options, then the
+    page's fields; an empty field or an unticked --skip-unhealthy is not given."""
+    from herd.inventory.loader import load_inventory
+    from herd.web.errors import Refused
+    from herd.web.rolls import page_options
+
+    path = tmp_path / "inv.yaml"
+    path.write_text("hosts:\n  web01: {}\n" + ROLLING)
+    inventory = load_inventory(str(path))
+    body = {"name": "tornado", "min_healthy": "", "batch": "", "skip_unhealthy": False, "tcp": ""}
+    options = page_options(body, inventory)
+    assert options.gate.probe is not None and options.gate.probe.template == HTTP
+    assert (options.gate.min_healthy, options.gate.timeout_healthy, str(options.batch[0])) == (0.05, 3.0, "2")
+    resumed = page_options(body, inventory, {"min_healthy": 7, "skip_unhealthy": True, "tcp": "{port}"})
+    assert resumed.gate.min_healthy == 7 and resumed.skip_unhealthy
+    assert resumed.gate.probe is not None and resumed.gate.probe.kind == "tcp"
+    assert page_options(dict(body, min_healthy="1"), inventory, {"min_healthy": 7}).gate.min_healthy == 1
+    path.write_text("hosts:\n  web01: {}\nrolling:\n  tornado:\n    batch: '1,0'\n")
+    with pytest.raises(Refused) as refused:
+        page_options(body, load_inventory(str(path)))
+    assert str(refused.value) == f"{path}:5: rolling.tornado.batch: --batch 1,0: '0' must be at least 1"
