@@ -189,7 +189,7 @@ def test_preflight_refuses_unhealthy_targets(rfleet, home, inv):
                        "herd: pass --skip-unhealthy to roll the other processes and leave these alone\n")
     assert pids(rfleet) == before
     skipping = roll(inv, home, "--min-healthy", "0", "--skip-unhealthy", "-o", "json")
-    assert skipping.code == 0, skipping.out
+    assert skipping.code == 3, skipping.out    # hosts left alone: exit 3, as a refusal for a target not RUNNING
     web03 = next(h for h in skipping.json()["hosts"] if h["host"] == "web03")
     # one process already down uses up web03's allowance (--per-host 1): the whole host is left alone
     assert web03["status"] == "skipped"
@@ -261,3 +261,29 @@ def test_interrupt_then_resume(rfleet, home, inv):
             assert after[key] == middle[key], f"{key} was restarted twice"
     nothing = herd("rolling-restart", "tornado", "-i", inv, "--resume", home=home, env=env)
     assert nothing.code == 2 and nothing.err.startswith("herd: nothing to resume: no unfinished roll of tornado")
+
+
+def test_a_halted_roll_resumes_behind_its_recorded_http_gate(rfleet, home, inv):
+    """The state file keeps the gate: `--resume` alone runs with --http and --timeout-healthy, and
+    restarts the process that failed (FATAL after the bad build) first, once the build is fixed."""
+    rfleet.break_app("web02")
+    gate = ("--min-healthy", "0", "--timeout-healthy", "20", "--http", "http://127.0.0.1:{port}/")
+    halted = roll(inv, home, *gate)
+    assert halted.code == 1, halted.out + halted.err
+    first = f"tornado:tornado-{rfleet.host('web02').tornado_ports[0]}"
+    wait_until(lambda: rfleet.process_states("web02")[first] == "FATAL", 60, "the bad build to be FATAL")
+    rfleet.fix_app("web02")
+    before = pids(rfleet)
+    resumed = roll(inv, home, "--resume", "-v")
+    assert resumed.code == 0, resumed.out + resumed.err
+    lines = resumed.out.splitlines()
+    assert "gate: RUNNING, same pid for 0s, probe --http http://127.0.0.1:{port}/; within 20s; " \
+           "stop at the first failed host" in lines
+    port = rfleet.host("web02").tornado_ports[0]
+    after = pids(rfleet)
+    assert f"         {first}: pid 0 -> {after[('web02', first)]} (GET http://127.0.0.1:{port}/ -> 200)" in lines
+    assert lines[lines.index(f"         {first}: pid 0 -> {after[('web02', first)]} "
+                             f"(GET http://127.0.0.1:{port}/ -> 200)") - 1].startswith("web02  done")
+    assert all(after[k] == before[k] for k in before if k[0] == "web01"), "web01 was done before the halt"
+    assert all(after[k] != before[k] for k in before if k[0] in ("web02", "web03") and "tornado" in k[1])
+    assert all(s == "RUNNING" for h in rfleet.hosts for s in rfleet.process_states(h.name).values())

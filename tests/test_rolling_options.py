@@ -101,15 +101,16 @@ def test_the_cli_s_other_refusals_are_unchanged(args: list[str], message: str,
     assert capsys.readouterr().err == f"herd: {message}\n"
 
 
-def test_resume_reads_progress_only_and_a_state_herd_did_not_write_is_one_line(tmp_path: Path) -> None:
+def test_resume_reads_progress_and_options_and_a_state_herd_did_not_write_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "roll.json"
     saved = RollState("tornado", "inv.yaml", hosts={"web01": HostProgress("in-progress", ["tornado:tornado-8080"])})
     StateFile(path).save(saved)
     _, state = open_roll_state("inv.yaml", "tornado", str(path), resume=True, fresh=False, dry_run=False)
     assert state == saved and set(json.loads(path.read_text())) == {"name", "inventory", "started", "finished",
-                                                                    "outcome", "hosts"}
+                                                                    "outcome", "hosts", "options"}
     for text in ('{"name": "tornado", "inventory": "inv.yaml", "batch": "2"}', '["tornado"]',
-                 '{"name": "tornado", "inventory": "i", "hosts": {"web01": {"state": "done"}}}'):
+                 '{"name": "tornado", "inventory": "i", "hosts": {"web01": {"state": "done"}}}',
+                 '{"name": "tornado", "inventory": "i", "options": ["--http"]}'):
         path.write_text(text)
         with pytest.raises(UsageError) as refused:
             open_roll_state("inv.yaml", "tornado", str(path), resume=True, fresh=False, dry_run=False)

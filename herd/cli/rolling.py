@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 EPILOG = """
 \b
 Exit codes: 0 done; 1 a host failed (the roll halted, or went on within
---max-fail); 3 refused at pre-flight (a target not RUNNING); 4 a host
-unreachable at pre-flight; 130 interrupted (resume with --resume); 2 usage.
+--max-fail); 3 a target not RUNNING (refused at pre-flight, or left alone
+with --skip-unhealthy); 4 a host unreachable at pre-flight; 130 interrupted
+(resume with --resume); 2 usage.
+
+\b
+Options not given come from the inventory's rolling: entry for NAME, and on
+--resume from the roll being resumed (the state file keeps its gate).
 """
 
 
@@ -105,14 +110,55 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host
     """
     from herd.operations.rolling.options import roll_options
 
-    options = roll_options(name, batch=batch, per_host=per_host, min_healthy=min_healthy,
-                           timeout_healthy=timeout_healthy, http=http, tcp=tcp, cmd=cmd, max_fail=max_fail,
-                           skip_unhealthy=skip_unhealthy, pause=pause_, pre_hook=pre_hook, post_hook=post_hook,
-                           can_ask=sys.stdin.isatty())
+    values = dict(batch=batch, per_host=per_host, min_healthy=min_healthy, timeout_healthy=timeout_healthy,
+                  http=http, tcp=tcp, cmd=cmd, max_fail=max_fail, skip_unhealthy=skip_unhealthy, pause=pause_,
+                  pre_hook=pre_hook, post_hook=post_hook)
+    can_ask = sys.stdin.isatty()
+    options = roll_options(name, can_ask=can_ask, **values)   # a bad option fails before the inventory is read
     inventory, hosts = load_selected(fleet_opts, default_all=True)
     saved, state = _state(inventory.path, options.name, state_file, resume=resume, fresh=fresh, dry_run=dry_run)
+    options = _layered_options(options.name, inventory, state if resume else None, _given(values), can_ask)
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         return _roll(fleet, options, saved, state, resume=resume, dry_run=dry_run, as_json=output == "json")
+
+
+_PARAMS = {"pause": "pause_"}   # roll_options' keyword -> this command's parameter, where they differ
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The options the command line (or the environment) gave, not click's defaults: only those win
+    over the inventory's ``rolling:`` entry and a resumed roll's recorded options."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = {}
+    for key, value in values.items():
+        source = ctx.get_parameter_source(_PARAMS.get(key, key))
+        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT) and value is not None \
+                and value is not False:     # an identity test: --min-healthy 0 is given (0 == False)
+            given[key] = value
+    return given
+
+
+def _layered_options(name: str, inventory: Any, resumed: "RollState | None", given: dict[str, Any],
+                     can_ask: bool) -> "RollOptions":
+    """The roll's options: defaults < the inventory's ``rolling:`` entry < a resumed roll's recorded
+    options < the command line; at -v, what the command line changes in a resumed roll."""
+    import logging
+
+    from herd.inventory.rolling import settings_for
+    from herd.operations.rolling.options import inventory_layer, layered, overridden, roll_options
+
+    log = logging.getLogger("herd")
+    from_inventory = inventory_layer(inventory.path, settings_for(getattr(inventory, "rolling", {}), name))
+    recorded = dict(resumed.options) if resumed is not None else {}
+    if resumed is not None:
+        if not recorded:
+            log.info("resume: the state file records no options (written by an older herd): using the "
+                     "command line and the inventory")
+        for change in overridden(recorded, given):
+            log.info("resume: %s", change)
+    return roll_options(name, can_ask=can_ask, **layered(from_inventory, recorded, given))
 
 
 def _state(inventory_path: str, name: str, state_file: str | None, *, resume: bool, fresh: bool,

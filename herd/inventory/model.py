@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 # No socket and no url in the inventory: find supervisord on the host as
 # supervisorctl there would (herd/ssh/discover.py).
@@ -188,6 +188,8 @@ class Inventory:
     tree: Mapping[str, GroupNode] = field(default_factory=dict)
     # defaults.keep: seconds a keeper keeps connections after the last command (herd/keeper); None: no keeper.
     keep: float | None = None
+    # rolling: program name -> its roll settings (herd/inventory/rolling.py RollSettings)
+    rolling: Mapping[str, Any] = field(default_factory=dict)
 
     def expectations_for(self, host: str) -> list[Expectation]:
         """The ``expect`` entries that apply to ``host``, in file order."""

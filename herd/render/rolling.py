@@ -43,6 +43,9 @@ def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
             todo = f(", ".join(target.processes)) or "(post-hook only)"
             skipped = f"; skipping {f(', '.join(target.skipped))}" if target.skipped else ""
             lines.append(f"  batch {index}/{batches}  {f(target.host)}: {todo}{skipped}")
+    for target in plan.held_back:
+        lines.append(f"  skipped  {f(target.host)}: {f(', '.join(target.down))} not RUNNING; restarting "
+                     f"another would exceed --per-host {plan.per_host} (left alone: {f(', '.join(target.skipped))})")
     if plan.without_name:
         lines.append(f"  skipped (no {f(plan.name)}): {f(', '.join(plan.without_name))}")
     return lines
@@ -108,7 +111,10 @@ def summary(report: RollReport) -> str:
     untouched = [h.host for h in report.hosts if h.status == "untouched"]
     if untouched:
         text += f"; untouched: {f(', '.join(untouched))}"
-    if report.outcome != "done":
+    skipped = report.skipped_hosts
+    if skipped:
+        text += f"; left alone (not RUNNING): {f(', '.join(skipped))}"
+    if report.outcome != "done" or report.plan.held_back:
         text += "; continue with --resume"
     return text
 
@@ -140,4 +146,5 @@ def plan_json(plan: RollPlan) -> dict[str, Any]:
     return {"name": plan.name, "dry_run": True, "per_host": plan.per_host,
             "batches": [[{"host": t.host, "processes": t.processes, "skipped": t.skipped} for t in batch]
                         for batch in plan.batches],
+            "held_back": [{"host": t.host, "down": t.down, "skipped": t.skipped} for t in plan.held_back],
             "without_name": plan.without_name}

@@ -85,7 +85,7 @@ class RollManager:
         from herd.operations.rolling.state import open_roll_state
         from herd.render.rolling import plan_json, plan_lines
 
-        options = page_options(body)
+        options = page_options(body)    # a bad field is refused before anything is read
         name = options.name
         with self._lock:
             if self.thread is not None and self.thread.is_alive():
@@ -94,6 +94,7 @@ class RollManager:
         resume, fresh = bool(body.get("resume")), bool(body.get("fresh"))
         saved, state = open_roll_state(self.dashboard.inventory.path, name, None, resume=resume, fresh=fresh,
                                        dry_run=False)
+        options = page_options(body, self.dashboard.inventory, state.options if resume else None)
         fleet = self.dashboard.fleet_of(hosts)
         try:
             plan = preflight(fleet, options, state if resume else None)
@@ -171,18 +172,32 @@ def _track(current: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
         hosts.setdefault(data["host"], {}).update(status=data["status"], error=data.get("error"), phase=None)
 
 
-def page_options(body: dict[str, Any]) -> RollOptions:
+def page_options(body: dict[str, Any], inventory: Any = None,
+                 recorded: dict[str, Any] | None = None) -> RollOptions:
     """The roll the page asks for, checked by the CLI's builder (its sentence, HTTP 400, on a bad option).
 
-    Commands are the page's own refusal: ``--cmd`` probes and hooks would let
-    whoever holds the page run commands on the hosts and the controller.
+    Layered as the CLI layers its options: the inventory's ``rolling:``
+    entry of the program, then a resumed roll's recorded options, then the
+    page's fields (an empty field, or an unticked --skip-unhealthy, is "not
+    given").  Commands are the page's own refusal: ``--cmd`` probes and hooks
+    would let whoever holds the page run commands on the hosts and the
+    controller; those the inventory or the resumed roll hold were written by
+    whoever ran herd, and run as they would from the CLI.
     """
-    from herd.operations.rolling.options import roll_options
+    from herd.inventory.rolling import settings_for
+    from herd.operations.rolling.options import inventory_layer, layered, roll_options
 
     if body.get("cmd") or body.get("pre_hook") or body.get("post_hook"):
         raise Refused("--cmd probes and hooks run commands: use `herd rolling-restart` for those")
     raw = {key: None if body.get(key) == "" else body.get(key) for key in OPTION_KEYS}
+    if raw.get("skip_unhealthy") is False:
+        raw["skip_unhealthy"] = None
     try:
-        return roll_options(body.get("name"), can_ask=False, **raw)
+        if inventory is None and recorded is None:
+            return roll_options(body.get("name"), can_ask=False, **raw)
+        name = str(body.get("name") or "").strip()
+        entry = settings_for(getattr(inventory, "rolling", {}), name) if inventory is not None else None
+        below = inventory_layer(inventory.path, entry) if inventory is not None else {}
+        return roll_options(name, can_ask=False, **layered(below, recorded or {}, raw))
     except UsageError as exc:
         raise Refused(str(exc)) from exc

@@ -10,9 +10,13 @@ one sentence naming the option as the CLI spells it, and fills what was not
 given from :data:`NUMBERS` -- the one home of the defaults and bounds, which
 the CLI's option types and ``--help`` are made from too.
 
-A resumed roll goes through it like a new one: the state file records
-progress (herd/operations/rolling/state.py), not options, so ``--resume``
-takes its options from the command line or the page, checked the same way.
+A roll's options come in layers, each a mapping of :data:`OPTION_KEYS` to
+raw values (:func:`layered` merges them, the later winning): the defaults,
+the inventory's ``rolling:`` entry for NAME, the options a resumed roll
+recorded in its state file (:func:`recorded`: the gate must survive a
+halt, or the 3 a.m. ``--resume`` runs without its health check), and the
+command line or the page.  The merged mapping goes through
+:func:`roll_options` like any other, so every layer is checked the same way.
 
 Light on purpose: the CLI imports this module to declare its options, before
 anything slow is loaded.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 from herd.errors import UsageError
 
@@ -126,6 +130,84 @@ def parse_pause(value: object) -> tuple[float, bool]:
     if seconds < 0:
         raise UsageError(f"--pause {value}: must not be negative")
     return seconds, False
+
+
+# roll_options' keyword arguments that a layer (inventory, state file, command line, page) may give
+OPTION_KEYS = ("batch", "per_host", "min_healthy", "timeout_healthy", "http", "tcp", "cmd", "max_fail",
+               "skip_unhealthy", "pause", "pre_hook", "post_hook")
+PROBE_KEYS = ("http", "tcp", "cmd")
+
+
+def layered(*layers: Mapping[str, object]) -> dict[str, object]:
+    """The layers merged key by key, the later winning; None (or "") is "not given".
+
+    The probe is one setting: a layer that names any of --http/--tcp/--cmd
+    replaces the probe of the layers below (a resumed ``--tcp`` does not
+    join a recorded ``--http``, which roll_options would refuse as two probes).
+    """
+    merged: dict[str, object] = {}
+    for layer in layers:
+        given = {k: v for k, v in layer.items() if k in OPTION_KEYS and v is not None and v != ""}
+        if any(k in given for k in PROBE_KEYS):
+            for key in PROBE_KEYS:
+                merged.pop(key, None)
+        merged.update(given)
+    return merged
+
+
+def recorded(options: RollOptions) -> dict[str, object]:
+    """``options`` as roll_options' raw keywords, for the state file (JSON) and a resumed roll."""
+    gate = options.gate
+    values: dict[str, object] = {
+        "batch": ",".join(str(step) for step in options.batch), "per_host": options.per_host,
+        "min_healthy": gate.min_healthy, "timeout_healthy": gate.timeout_healthy, "max_fail": options.max_fail,
+        "skip_unhealthy": options.skip_unhealthy, "pause": "ask" if options.pause_ask else options.pause,
+        "pre_hook": options.pre_hook, "post_hook": options.post_hook}
+    if gate.probe is not None:
+        values[gate.probe.kind] = gate.probe.template
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def overridden(saved: Mapping[str, object], given: Mapping[str, object]) -> list[str]:
+    """What the resume command line changes in the recorded options, one sentence each:
+    ``--min-healthy 1 from the command line overrides the recorded 10``."""
+    changes = []
+    saved_probe = next((f"--{k} {saved[k]}" for k in PROBE_KEYS if saved.get(k) is not None), None)
+    for key in OPTION_KEYS:
+        value = given.get(key)
+        if value is None or value == "" or value is False:
+            continue
+        flag = f"--{key.replace('_', '-')}"
+        now = flag if value is True else f"{flag} {value}"
+        was = saved_probe if key in PROBE_KEYS else saved.get(key)
+        if (was == now) if key in PROBE_KEYS else str(was) == str(value):
+            continue
+        told = "none was recorded" if was is None else f"the recorded {was}"
+        changes.append(f"{now} from the command line overrides {told}")
+    return changes
+
+
+def inventory_layer(path: str, entry: object | None) -> dict[str, object]:
+    """The inventory's ``rolling:`` entry of a program (herd/inventory/rolling.py RollSettings) as a layer.
+
+    The loader checked its shape; what only this module reads (a batch
+    ramp, a probe template, the pause) is checked here, a bad value refused
+    as ``FILE:LINE: rolling.NAME.KEY: sentence`` so that the user finds it.
+    """
+    if entry is None:
+        return {}
+    values: Mapping[str, Any] = getattr(entry, "values")
+    try:
+        roll_options(getattr(entry, "name"), **values)
+    except UsageError as exc:
+        message = str(exc)
+        flag = exc.flag if isinstance(exc, OptionError) else message.split(" ", 1)[0]
+        key = next((k for k in values if f"--{k.replace('_', '-')}" in (flag, flag.rstrip(":"))), None)
+        lines: Mapping[str, int] = getattr(entry, "lines")
+        line = lines.get(key) if key else getattr(entry, "line")
+        where = f"rolling.{getattr(entry, 'name')}" + (f".{key}" if key else "")
+        raise UsageError(f"{path}:{line}: {where}: {message}") from exc
+    return dict(values)
 
 
 def _text(value: object) -> str | None:

@@ -28,6 +28,7 @@ from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_O
 from herd.fleet import Fleet, HostAccess, in_parallel
 from herd.operations.rolling.gate import ProcessResult, restart_process
 from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
+from herd.operations.rolling.options import recorded
 from herd.operations.rolling.plan import HostTarget, RollPlan, chunks, expand, split_batches
 from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor import names as namespec
@@ -68,10 +69,18 @@ class RollReport:
         return [h for h in self.hosts if h.status == "failed"]
 
     @property
+    def skipped_hosts(self) -> list[str]:
+        """Hosts with targets left alone (--skip-unhealthy): held back whole, or some of their processes."""
+        return [t.host for t in [*self.plan.targets, *self.plan.held_back] if t.skipped]
+
+    @property
     def exit_code(self) -> int:
+        """130 interrupted; 1 a host failed or the roll halted; 3 targets left alone; 0 all done."""
         if self.outcome == "interrupted":
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if self.failed_hosts or self.outcome == "halted" else EXIT_OK
+        if self.failed_hosts or self.outcome == "halted":
+            return EXIT_FAILED
+        return EXIT_NOT_RUNNING if self.skipped_hosts else EXIT_OK
 
 
 # -- pre-flight ---------------------------------------------------------------------------
@@ -92,8 +101,7 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
         target = _target(result.host.address or result.name, result.name, chosen, options, state)
         if target is None:
             continue
-        bad = [p for p in chosen if p.state is not ProcessState.RUNNING]
-        unhealthy += [f"{result.name} {p.fullname} is {p.statename}" for p in bad]
+        unhealthy += [f"{result.name} {p.fullname} is {p.statename}" for p in chosen if p.fullname in target.down]
         targets.append(target)
     if not targets and not without:
         raise UsageError("no hosts selected")
@@ -112,13 +120,22 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
 
 def _target(address: str, host: str, chosen: list[ProcessInfo], options: RollOptions,
             state: RollState | None) -> HostTarget | None:
-    """A host's processes to restart (minus those a resumed roll already did)."""
+    """A host's processes to restart (minus those a resumed roll already did).
+
+    A process that failed the gate in the roll being resumed is retried
+    first, down as it is (FATAL after a bad build): its host is healthy
+    when nothing else of NAME is down, and restarting it takes no capacity
+    that is not already gone.
+    """
     progress = state.hosts.get(host) if state else None
     if progress is not None and progress.status == "done" and (progress.post_hook or not options.post_hook):
         return None
     done = set(progress.done) if progress else set()
-    down = [p.fullname for p in chosen if p.state is not ProcessState.RUNNING]
-    todo = [p.fullname for p in chosen if p.fullname not in done and p.fullname not in down]
+    failed = set(progress.failed) if progress else set()
+    not_running = [p.fullname for p in chosen if p.state is not ProcessState.RUNNING]
+    retry = [name for name in not_running if name in failed]
+    down = [name for name in not_running if name not in failed]
+    todo = retry + [p.fullname for p in chosen if p.fullname not in done and p.fullname not in not_running]
     drained = bool(progress and progress.pre_hook and not progress.post_hook and options.post_hook)
     if down and options.skip_unhealthy and len(down) >= options.per_host:
         # already-down capacity counts against the host's allowance: restarting more would exceed it
@@ -153,6 +170,7 @@ class RollRunner:
 
     def run(self) -> RollReport:
         started = time.monotonic()
+        self.state.options = recorded(self.options)
         self._save()
         total = len(self.plan.batches)
         for index, batch in enumerate(self.plan.batches, 1):
@@ -164,8 +182,10 @@ class RollRunner:
             self._roll_batch(batch)
         outcome: RollOutcome = ("interrupted" if self.interrupted.is_set() else
                                 "halted" if self.halted.is_set() else "done")
-        self.state.finished = outcome == "done"
-        self.state.outcome = outcome
+        # a roll that left hosts alone is not finished: --resume rolls them once they are healthy
+        held = [t.host for t in self.plan.held_back]
+        self.state.finished = outcome == "done" and not held
+        self.state.outcome = f"done, skipped {', '.join(held)}" if outcome == "done" and held else outcome
         self._save()
         return RollReport(self.options.name, outcome, self.plan, self._host_reports(), time.monotonic() - started)
 
@@ -223,6 +243,8 @@ class RollRunner:
                 self.emit("process", {"host": target.host, "result": result})
             report.processes.extend(results)
             progress.done.extend(r.name for r in results if r.ok)
+            progress.failed = [n for n in progress.failed if n not in progress.done] + \
+                [r.name for r in results if not r.ok and r.name not in progress.failed]
             self._save()
             if not all(r.ok for r in results):
                 failed = True

@@ -1,9 +1,11 @@
 """The roll's progress on disk, so that an interrupted or halted roll can be resumed.
 
 One JSON file per (inventory, NAME), written atomically after every process:
-which hosts are done, which processes of the host in flight are done, and
-whether each host's pre-hook ran without its post-hook (a host left drained
-from its load balancer, which ``--resume`` must put back).
+which hosts are done, which processes of the host in flight are done (and
+which failed the gate: ``--resume`` retries them), whether each host's
+pre-hook ran without its post-hook (a host left drained from its load
+balancer, which ``--resume`` must put back), and the roll's options -- the
+gate above all -- so that ``--resume`` runs with them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class HostProgress:
     done: list[str] = field(default_factory=list)
     pre_hook: bool = False       # ran and succeeded
     post_hook: bool = False
+    failed: list[str] = field(default_factory=list)  # failed the gate: --resume retries them first
 
 
 @dataclass
@@ -39,6 +42,8 @@ class RollState:
     finished: bool = False
     outcome: str = ""            # done, halted, interrupted
     hosts: dict[str, HostProgress] = field(default_factory=dict)
+    # the roll's options as roll_options takes them (options.recorded): --resume runs behind the same gate
+    options: dict[str, Any] = field(default_factory=dict)
 
     def host(self, name: str) -> HostProgress:
         return self.hosts.setdefault(name, HostProgress())
@@ -67,7 +72,10 @@ class StateFile:
             raise ValueError(f"cannot read roll state {self.path}: {exc}") from exc
         try:
             hosts = {h: HostProgress(**p) for h, p in data.pop("hosts", {}).items()}
-            return RollState(**data, hosts=hosts)
+            state = RollState(**data, hosts=hosts)
+            if not isinstance(state.options, dict):
+                raise TypeError(f"options must be a mapping, not {type(state.options).__name__}")
+            return state
         except (AttributeError, TypeError) as exc:  # valid JSON, but not a roll state (edited, or not herd's)
             raise ValueError(f"cannot read roll state {self.path}: not a roll state herd wrote ({exc})") from exc
 
