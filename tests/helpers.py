@@ -202,3 +202,17 @@ def follow_on_one_channel(inventory: Path, request, lines_per_host: int) -> None
         follower.stop()
     finally:
         f.close()
+
+
+def on_a_terminal(args: list[str], typed: bytes, home: Path) -> subprocess.CompletedProcess[str]:
+    """herd ARGS with a terminal as stdin (the answer ``typed`` waiting on it), output collected."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, typed)
+        return subprocess.run([sys.executable, "-m", "herd", *args], stdin=slave, capture_output=True,
+                              text=True, env=herd_env(home), timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from helpers import herd, herd_env, wait_until
+from helpers import herd, on_a_terminal, wait_until
 
 
 
@@ -122,24 +117,11 @@ def test_reload_needs_confirmation_then_restarts_supervisord(make_fleet, home):
 def test_confirmation_on_a_terminal_can_be_declined(make_fleet, home):
     fleet = make_fleet(hosts=1)
     old = supervisord_pid(fleet, "web01")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "herd", "shutdown", "-a", "-i", str(fleet.inventory_path)],
-                            stdin=slave, stdout=slave, stderr=slave, env=herd_env(home), close_fds=True)
-    os.close(slave)
-    output = b""
-    deadline = time.monotonic() + 30
-    while b"Continue?" not in output and time.monotonic() < deadline:
-        output += os.read(master, 1024)
-    assert b"shut down supervisord and every process on 1 host(s): web01. Continue? [y/N]" in output
-    os.write(master, b"n\n")
-    assert proc.wait(30) == 1
-    try:
-        while chunk := os.read(master, 1024):
-            output += chunk
-    except OSError:
-        pass
-    os.close(master)
-    assert b"herd: not confirmed; nothing was changed" in output
+    run = on_a_terminal(["shutdown", "-a", "-i", str(fleet.inventory_path)], b"n\n", home)
+    output = run.stdout + run.stderr
+    assert "shut down supervisord and every process on 1 host(s): web01. Continue? [y/N]" in output
+    assert run.returncode == 1
+    assert "herd: not confirmed; nothing was changed" in output
     assert supervisord_pid(fleet, "web01") == old
 
 

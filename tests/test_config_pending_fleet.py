@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from helpers import herd, herd_env
+from helpers import herd, on_a_terminal
 from test_config_fleet import edit_config, groups
 
 
@@ -144,25 +139,12 @@ def test_update_on_a_terminal_asks_before_bouncing(make_fleet, home):
     fleet = make_fleet(hosts=1)
     change_tornado(fleet, "web01")
     before = groups(fleet, "web01")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "herd", "update", "-a", "-i", str(fleet.inventory_path)],
-                            stdin=slave, stdout=slave, stderr=slave, env=herd_env(home), close_fds=True)
-    os.close(slave)
-    output = b""
-    deadline = time.monotonic() + 30
-    while b"Continue?" not in output and time.monotonic() < deadline:
-        output += os.read(master, 1024)
-    assert b"herd: web01: tornado changed: all 4 processes are stopped and started at once" in output
-    assert b"Bounce 1 group(s) as a whole on 1 host(s)? Continue? [y/N]" in output
-    os.write(master, b"n\n")
-    assert proc.wait(30) == 1
-    try:
-        while chunk := os.read(master, 1024):
-            output += chunk
-    except OSError:
-        pass
-    os.close(master)
-    assert b"herd: not confirmed; nothing was changed" in output
+    run = on_a_terminal(["update", "-a", "-i", str(fleet.inventory_path)], b"n\n", home)
+    output = run.stdout + run.stderr
+    assert "herd: web01: tornado changed: all 4 processes are stopped and started at once" in output
+    assert "Bounce 1 group(s) as a whole on 1 host(s)? Continue? [y/N]" in output
+    assert run.returncode == 1
+    assert "herd: not confirmed; nothing was changed" in output
     assert groups(fleet, "web01") == before
 
 

@@ -8,18 +8,14 @@ a hung host never holds Ctrl-C back, and status prints what the others said;
 
 from __future__ import annotations
 
-import os
-import pty
 import shlex
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from herd.testing.pytest_plugin import module_fleet
-from helpers import Running, connected_to, herd, herd_env, wait_until
+from helpers import Running, connected_to, herd, on_a_terminal, wait_until
 
 # Two processes a host whose stop takes 1.5 s (well within the 5 s a Ctrl-C gives the step in flight):
 # a test has time to see them STOPPING, then interrupt herd.
@@ -158,18 +154,6 @@ def test_stop_all_with_yes_or_on_one_host_does_not_ask(ifleet, home, inv):
     assert yes.code == 0, yes.out + yes.err
     assert yes.out.splitlines()[-1] == "3 hosts: 14 stopped, 7 not running"
     assert all(set(ifleet.process_states(h).values()) == {"STOPPED"} for h in HOSTS)
-
-
-def on_a_terminal(args: list[str], typed: bytes, home) -> subprocess.CompletedProcess[str]:
-    """herd ARGS with a terminal as stdin (the answer ``typed`` waiting on it), output collected."""
-    master, slave = pty.openpty()
-    try:
-        os.write(master, typed)
-        return subprocess.run([sys.executable, "-m", "herd", *args], stdin=slave, capture_output=True,
-                              text=True, env=herd_env(home), timeout=60)
-    finally:
-        os.close(slave)
-        os.close(master)
 
 
 # A process that takes 8 s to stop: longer than the 5 s a Ctrl-C gives the step in flight.

@@ -430,13 +430,15 @@ class SSHConnection:
         self._sudo = sudo = replace(sudo, tty=True)
         try:
             return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
-        except (SSHException, EOFError) as exc:
+        except (SSHException, EOFError, RelayError) as exc:
             # Seen with Dropbear 2022.83, about once in a few hundred: the pty channel that follows the
-            # refused one is closed by the server before it runs (its child cannot take the pty).
-            if not self.transport.is_active():
+            # refused one is closed by the server before it runs (its child cannot take the pty), or its
+            # pty request is refused (seen once in a loaded CI run). A server that never grants a pty
+            # refuses again, and that answer stands.
+            if not self.transport.is_active() or (isinstance(exc, RelayError) and exc.kind != "sudo-no-pty"):
                 raise
-            log.info("%s: the SSH server closed herd's pty channel before it ran (%s); once more", self.name,
-                     exc or type(exc).__name__)
+            log.info("%s: the SSH server closed or refused herd's pty channel before it ran (%s); once more",
+                     self.name, exc or type(exc).__name__)
         return open_agent(self.transport, script, args, self.target.python, self.timeout, sudo=sudo)
 
     def open_discovered(self) -> tuple[paramiko.Channel, Found]:
