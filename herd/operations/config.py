@@ -98,25 +98,29 @@ class HostConfig:
     diff: ConfigDiff | None
     sizes: dict[str, int]          # active group -> how many processes it has
     broken: str | None = None      # the parse error, when the config files no longer parse
+    processes: tuple[ProcessInfo, ...] = ()        # what runs (read with ``sizes``)
+    staged: tuple[dict[str, Any], ...] = ()        # getAllConfigInfo after the reread (read with ``staged``)
 
     def knows(self, group: str) -> bool:
         diff = self.diff or ConfigDiff([], [], [])
         return group in self.sizes or group in diff.added + diff.changed + diff.removed
 
 
-def read_host_config(client: SupervisorClient, *, sizes: bool) -> HostConfig:
-    """reloadConfig (and, with ``sizes``, getAllProcessInfo for the group sizes); CANT_REREAD is a result."""
+def read_host_config(client: SupervisorClient, *, sizes: bool, staged: bool = False) -> HostConfig:
+    """reloadConfig; with ``sizes``, getAllProcessInfo first (what runs, the group sizes); with ``staged``,
+    getAllConfigInfo after it (the processes the reread config would run).  CANT_REREAD is a result."""
     counts: dict[str, int] = {}
-    if sizes:
-        for info in client.all_process_info():
-            counts[info.group] = counts.get(info.group, 0) + 1
+    infos = tuple(client.all_process_info()) if sizes else ()
+    for info in infos:
+        counts[info.group] = counts.get(info.group, 0) + 1
     try:
         [[added, changed, removed]] = client.call("supervisor.reloadConfig")
     except SupervisorFault as fault:
         if fault.code != Faults.CANT_REREAD:
             raise HerdError(processes.fault_sentence(fault)) from fault
-        return HostConfig(None, counts, fault.text.partition(":")[2].strip() or fault.text)
-    return HostConfig(ConfigDiff(list(added), list(changed), list(removed)), counts)
+        return HostConfig(None, counts, fault.text.partition(":")[2].strip() or fault.text, infos)
+    configs = tuple(client.call("supervisor.getAllConfigInfo")) if staged else ()
+    return HostConfig(ConfigDiff(list(added), list(changed), list(removed)), counts, None, infos, configs)
 
 
 def pending(fleet: Fleet) -> list[HostResult[HostConfig]]:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from herd import text as safe
-from herd.operations.rolling.plan import RollPlan
+from herd.operations.rolling.plan import GroupChange, RollPlan
 from herd.operations.rolling.runner import RollOptions, RollReport
 
 f = safe.field
@@ -31,6 +31,8 @@ def gate_text(options: RollOptions) -> str:
 
 
 def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
+    if plan.update:
+        return update_plan_lines(plan, options)
     hosts = len(plan.targets)
     processes = sum(len(t.processes) for t in plan.targets)
     batches = len(plan.batches)
@@ -48,7 +50,38 @@ def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
                      f"another would exceed --per-host {plan.per_host} (left alone: {f(', '.join(target.skipped))})")
     if plan.without_name:
         lines.append(f"  skipped (no {f(plan.name)}): {f(', '.join(plan.without_name))}")
-    return lines
+    return lines + [f"  warning: {f(w)}" for w in plan.warnings]
+
+
+CHANGE_VERBS = {"removed": "remove", "changed": "re-add on the new config", "added": "add"}
+
+
+def change_text(change: GroupChange) -> str:
+    """``tornado: re-add on the new config (4 -> 6 processes)``, ``extra: add (1 process)``, ``old: remove (2)``."""
+    size = len(change.after) if change.kind == "added" else len(change.before)
+    count = (f"{len(change.before)} -> {len(change.after)} processes" if change.kind == "changed" and
+             len(change.before) != len(change.after) else f"{size} process{'es' if size != 1 else ''}")
+    return f"{f(change.group)}: {CHANGE_VERBS[change.kind]} ({count})"
+
+
+def update_plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
+    """The rolling update's plan: per host and batch, what happens to which group; what cannot be kept."""
+    batches = len(plan.batches)
+    steps = ",".join(str(s) for s in options.batch)
+    lines = [f"rolling update of {f(plan.name)}: {len(plan.targets)} host(s) with pending config in {batches} "
+             f"batch(es) (--batch {steps})", gate_text(options)]
+    if not plan.targets and not plan.held_back:
+        lines.append("  nothing to roll: no pending config change on any selected host")
+    for index, batch in enumerate(plan.batches, 1):
+        for target in batch:
+            todo = "; ".join(change_text(c) for c in target.changes) or "(post-hook only)"
+            lines.append(f"  batch {index}/{batches}  {f(target.host)}: {todo}")
+    for target in plan.held_back:
+        lines.append(f"  skipped  {f(target.host)}: {f(', '.join(target.down))} not RUNNING; its group is re-added "
+                     f"as a whole (left alone: {f('; '.join(change_text(c) for c in target.changes))})")
+    if plan.without_name:
+        lines.append(f"  unchanged: {f(', '.join(plan.without_name))}")
+    return lines + [f"  note: {f(w)}" for w in plan.warnings]
 
 
 def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
@@ -63,6 +96,8 @@ def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
             return f"  {f(data['host'])} {f(p.name)}: ok (pid {p.old_pid} -> {p.new_pid}, {p.waited:.1f}s)"
         failed = click.style("FAILED", fg="red", bold=True) if color else "FAILED"
         return f"  {f(data['host'])} {f(p.name)}: {failed} in {f(p.phase)}: {f(p.detail)}"
+    if kind == "group":
+        return f"  {f(data['host'])} {f(data['group'])}: {CHANGE_VERBS[data['kind']]}"
     if kind == "hook":
         return f"  {f(data['host'])}: {data['which']}-hook: {f(data['command'])}"
     if kind == "pause":
@@ -105,7 +140,8 @@ def summary(report: RollReport) -> str:
     planned = sum(len(t.processes) for t in report.plan.targets)
     failed = len(report.failed_hosts)
     what = {"done": "roll done", "halted": "roll HALTED", "interrupted": "roll INTERRUPTED"}[report.outcome]
-    text = f"{what}: {done} of {planned} process(es) restarted in {report.seconds:.1f}s"
+    verb = "updated" if report.plan.update else "restarted"
+    text = f"{what}: {done} of {planned} process(es) {verb} in {report.seconds:.1f}s"
     if failed:
         text += f"; {failed} host(s) failed"
     untouched = [h.host for h in report.hosts if h.status == "untouched"]
@@ -143,8 +179,15 @@ def report_json(report: RollReport) -> dict[str, Any]:
 
 
 def plan_json(plan: RollPlan) -> dict[str, Any]:
-    return {"name": plan.name, "dry_run": True, "per_host": plan.per_host,
-            "batches": [[{"host": t.host, "processes": t.processes, "skipped": t.skipped} for t in batch]
+    return {"name": plan.name, "dry_run": True, "per_host": plan.per_host, "update": plan.update,
+            "batches": [[{"host": t.host, "processes": t.processes, "skipped": t.skipped,
+                          "changes": [change_json(c) for c in t.changes]} for t in batch]
                         for batch in plan.batches],
+            "warnings": plan.warnings,
             "held_back": [{"host": t.host, "down": t.down, "skipped": t.skipped} for t in plan.held_back],
             "without_name": plan.without_name}
+
+
+def change_json(change: GroupChange) -> dict[str, Any]:
+    return {"group": change.group, "change": change.kind, "before": list(change.before),
+            "after": list(change.after), "gated": list(change.gated)}

@@ -183,3 +183,60 @@ def last_log_lines(client: SupervisorClient, name: str, count: int = LOG_LINES) 
             tail = str(answer[0]).splitlines()[-count:]
             lines.extend(f"{label}: {line}" for line in tail)
     return lines
+
+
+ADD_GRACE = 5.0   # an added group's autostart process is STOPPED until supervisord's next turn starts it
+
+
+def gate_started(host: HostAccess, name: str, spec: GateSpec, values: dict[str, str],
+                 interrupted: threading.Event, on_phase: Phase, *, old_pid: int = 0) -> ProcessResult:
+    """Hold a process supervisord was asked to start (a re-added group's) to the gate; never raises for it.
+
+    The rolling update's counterpart of :func:`restart_process` after its
+    stop: RUNNING within ``timeout_healthy`` (STOPPED only for the moment
+    before supervisord's next turn), then, unless interrupted, the same pid
+    for ``min_healthy`` and the probe.
+    """
+    client = host.client()
+    result = ProcessResult(name, ok=False, phase="start", old_pid=old_pid)
+    started = time.monotonic()
+    try:
+        on_phase(name, "starting")
+        running = _until_running(client, name, spec.timeout_healthy)
+        result.new_pid = running.pid
+        if interrupted.is_set():
+            result.phase, result.detail, result.ok = "interrupted", "started (gate skipped: interrupted)", True
+            return result
+        on_phase(name, f"min-healthy {spec.min_healthy:g}s")
+        _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
+        if spec.probe is not None:
+            on_phase(name, "probe")
+            result.detail = _probe(client, host, name, running.pid, spec, values, started)
+        result.ok, result.phase = True, "done"
+    except GateFailure as failure:
+        result.phase, result.detail = failure.phase, failure.detail
+        result.log_tail = last_log_lines(client, name)
+    finally:
+        result.waited = time.monotonic() - started
+    return result
+
+
+def _until_running(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
+    """Wait for a process supervisord is starting on its own: RUNNING, or a GateFailure saying why not."""
+    begun = time.monotonic()
+    deadline = begun + timeout
+    while True:
+        try:
+            info = _info(client, name)
+        except SupervisorFault as fault:
+            raise GateFailure("start", f"not in supervisord after the group was added: {fault.text}") from fault
+        if info.state is ProcessState.RUNNING:
+            return info
+        waiting = info.state in (ProcessState.STARTING, ProcessState.BACKOFF) or (
+            info.state is ProcessState.STOPPED and time.monotonic() < begun + ADD_GRACE)
+        if not waiting:
+            why = info.spawnerr or info.description or "exited"
+            raise GateFailure("start", f"{info.statename} while starting ({why})")
+        if time.monotonic() > deadline:
+            raise GateFailure("start", f"still {info.statename} after {timeout:g} s (--timeout-healthy)")
+        time.sleep(POLL)

@@ -51,6 +51,9 @@ class RollOptions:
     pause_ask: bool = False
     pre_hook: str | None = None
     post_hook: str | None = None
+    update: bool = False                 # a rolling update: apply the pending config of ``groups`` (all: none named)
+    groups: tuple[str, ...] = ()
+    ignore_pending: bool = False         # a restart roll goes on although NAME's config changed on a host
 
 
 class OptionError(UsageError):
@@ -218,13 +221,16 @@ def _text(value: object) -> str | None:
 def roll_options(name: object, *, batch: object = None, per_host: object = None, min_healthy: object = None,
                  timeout_healthy: object = None, http: object = None, tcp: object = None, cmd: object = None,
                  max_fail: object = None, skip_unhealthy: object = False, pause: object = None,
-                 pre_hook: object = None, post_hook: object = None, can_ask: bool = True) -> RollOptions:
+                 pre_hook: object = None, post_hook: object = None, can_ask: bool = True, update: object = False,
+                 groups: object = (), ignore_pending: object = False) -> RollOptions:
     """The checked options of a roll of ``name``, from raw values (None: the default).
 
     Raises UsageError (or OptionError, one) with a single sentence naming the
     first bad option; ``can_ask=False`` (no terminal, or the page) refuses
     ``--pause ask``.  The checks run in the order the CLI has always made
-    them (name, numbers, pause, batch, probe, terminal).
+    them (name, numbers, pause, batch, probe, terminal).  A rolling update
+    (``update``) names its ``groups`` (none: every group with a pending
+    change); ``name`` is what it is called in messages and its state file.
     """
     from herd.operations.rolling.gate import GateSpec
     from herd.operations.rolling.plan import parse_batch
@@ -245,4 +251,6 @@ def roll_options(name: object, *, batch: object = None, per_host: object = None,
         name=text, batch=steps, per_host=int(numbers["per_host"]), max_fail=int(numbers["max_fail"]),
         gate=GateSpec(float(numbers["min_healthy"]), float(numbers["timeout_healthy"]), probe),
         skip_unhealthy=bool(skip_unhealthy), pause=seconds, pause_ask=ask,
-        pre_hook=_text(pre_hook), post_hook=_text(post_hook))
+        pre_hook=_text(pre_hook), post_hook=_text(post_hook), update=bool(update),
+        groups=tuple(str(g) for g in groups) if isinstance(groups, (list, tuple)) else (),
+        ignore_pending=bool(ignore_pending))

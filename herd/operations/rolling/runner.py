@@ -20,16 +20,19 @@ import logging
 import subprocess
 import threading
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError,
-                         RollRefused, UnexpectedError, UsageError)
+from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
+                         HerdError, HostError, RollRefused, UnexpectedError, UsageError)
 from herd.fleet import Fleet, HostAccess, in_parallel
+from herd.operations.config import cant_reread, read_host_config
+from herd.operations.rolling.apply import apply_change, recover
 from herd.operations.rolling.gate import ProcessResult, restart_process
 from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
 from herd.operations.rolling.options import recorded
-from herd.operations.rolling.plan import HostTarget, RollPlan, chunks, expand, split_batches
+from herd.operations.rolling.plan import GroupChange, HostTarget, RollPlan, chunks, expand, split_batches
 from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor import names as namespec
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -87,17 +90,35 @@ class RollReport:
 
 
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
-    """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
-    results = fleet.run(lambda access: access.client().all_process_info(), deadline=2 * fleet.timeout + 1)
+    """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches.
+
+    A restart roll reads each host's pending config too (one reloadConfig,
+    which stages what it read: docs/commands.md): restarting a program whose
+    config changed would run the old config, so that is refused unless
+    ``ignore_pending``, and points at the rolling update.
+    """
+    if options.update:
+        from herd.operations.rolling.changes import preflight_update
+
+        return preflight_update(fleet, options, state)
+    results = fleet.run(lambda access: read_host_config(access.client(), sizes=True), deadline=2 * fleet.timeout + 1)
     unreachable = [f"{r.name}: {r.error.reason}" for r in results if r.error is not None]
     if unreachable:
         raise RollRefused(EXIT_UNREACHABLE, unreachable)
-    targets, without, unhealthy = [], [], []
+    targets, without, unhealthy, pending, warnings = [], [], [], [], []
+    changed_groups: set[str] = set()
     for result in results:
-        chosen, _ = namespec.select([options.name], result.value or [])
+        config = result.value
+        assert config is not None
+        chosen, _ = namespec.select([options.name], config.processes)
         if not chosen:
             without.append(result.name)
             continue
+        changed = sorted({p.group for p in chosen} & set(config.diff.changed if config.diff else ()))
+        changed_groups.update(changed)
+        pending += [f"{result.name}: {group}'s config changed (a restart would run the old one)" for group in changed]
+        if config.diff is None:
+            warnings.append(f"{result.name}: {cant_reread(config.broken)}")
         target = _target(result.host.address or result.name, result.name, chosen, options, state)
         if target is None:
             continue
@@ -107,6 +128,11 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
         raise UsageError("no hosts selected")
     if not any(t.processes or t.skipped for t in targets) and state is None:
         raise UsageError(f"no such process or group on any selected host: {options.name}")
+    if pending and not options.ignore_pending:
+        raise RollRefused(EXIT_USAGE, pending, f"roll the new config with herd rolling-update "
+                                               f"{' '.join(sorted(changed_groups))} "
+                                               f"(same options and gate), or pass --ignore-pending to restart the "
+                                               f"old one")
     if unhealthy and not options.skip_unhealthy:
         raise RollRefused(EXIT_NOT_RUNNING, unhealthy,
                           "pass --skip-unhealthy to roll the other processes and leave these alone")
@@ -115,7 +141,7 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
     batches = split_batches([t.host for t in todo], options.batch)
     by_name = {t.host: t for t in todo}
     return RollPlan(options.name, [[by_name[h] for h in batch] for batch in batches], without, options.per_host,
-                    held, [r.name for r in results])
+                    held, [r.name for r in results], warnings=warnings + (pending if options.ignore_pending else []))
 
 
 def _target(address: str, host: str, chosen: list[ProcessInfo], options: RollOptions,
@@ -192,13 +218,15 @@ class RollRunner:
     def _host_reports(self) -> list[HostReport]:
         reports = [self.reports[t.host] for t in self.plan.targets]
         for target in self.plan.held_back:
+            why = ("its group is re-added as a whole" if self.plan.update else
+                   f"restarting another would exceed --per-host {self.options.per_host}")
             reports.append(HostReport(target.host, "skipped", skipped=list(target.skipped), notes=[
-                f"skipped: {', '.join(target.down)} not RUNNING at pre-flight; restarting another would exceed "
-                f"--per-host {self.options.per_host}"]))
+                f"skipped: {', '.join(target.down)} not RUNNING at pre-flight; {why}"]))
         for report in reports:
             if report.skipped and report.status != "skipped":
                 report.notes.append(f"left alone (not RUNNING at pre-flight): {', '.join(report.skipped)}")
-        reports += [HostReport(h, "skipped", notes=[f"has no {self.options.name}"]) for h in self.plan.without_name]
+        absent = "no pending config change" if self.plan.update else f"has no {self.options.name}"
+        reports += [HostReport(h, "skipped", notes=[absent]) for h in self.plan.without_name]
         order = {name: i for i, name in enumerate(self.plan.order)}
         return sorted(reports, key=lambda r: order.get(r.host, len(order)))
 
@@ -233,12 +261,10 @@ class RollRunner:
         if not self._hook("pre", target, progress):
             return
         failed = False
-        # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
-        allowance = max(1, self.options.per_host - len(target.down))
-        for chunk in chunks(target.processes, allowance):
+        for step in self._steps(target):
             if self.halted.is_set() or self.interrupted.is_set():
                 break
-            results = self._restart_chunk(session, target, chunk)
+            results = step(session)
             for result in results:
                 self.emit("process", {"host": target.host, "result": result})
             report.processes.extend(results)
@@ -258,6 +284,25 @@ class RollRunner:
             report.status = progress.status = "done"
         self._save()
         self.emit("host-done", {"host": target.host, "status": report.status})
+
+    def _steps(self, target: HostTarget) -> list[Callable[[HostAccess], list[ProcessResult]]]:
+        """A host's work in the order done, each step a unit the roll finishes even when interrupted:
+        a chunk of --per-host processes restarted, or (a rolling update) one group's change applied."""
+        if target.changes:
+            return [partial(self._apply, target=target, change=change) for change in target.changes]
+        # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
+        allowance = max(1, self.options.per_host - len(target.down))
+        return [partial(self._restart_chunk, target=target, chunk=chunk)
+                for chunk in chunks(target.processes, allowance)]
+
+    def _apply(self, session: HostAccess, target: HostTarget, change: GroupChange) -> list[ProcessResult]:
+        values = {"host": target.host, "address": target.address}
+        self.emit("group", {"host": target.host, "group": change.group, "kind": change.kind})
+        try:
+            return apply_change(session, change, self.options.gate, values, self.interrupted,
+                                self._phase(target.host))
+        except HostError as exc:
+            return recover(session, change, exc)
 
     def _restart_chunk(self, session: HostAccess, target: HostTarget, chunk: list[str]) -> list[ProcessResult]:
         values = {"host": target.host, "address": target.address}
