@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from herd import text as safe
+from herd.operations.rolling.gate import ProcessResult
 from herd.operations.rolling.plan import GroupChange, RollPlan
 from herd.operations.rolling.runner import RollOptions, RollReport
 
@@ -93,7 +94,7 @@ def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
     if kind == "process":
         p = data["result"]
         if p.ok:
-            return f"  {f(data['host'])} {f(p.name)}: ok (pid {p.old_pid} -> {p.new_pid}, {p.waited:.1f}s)"
+            return f"  {f(data['host'])} {f(p.name)}: ok ({pid_text(p, data.get('update', False))}, {p.waited:.1f}s)"
         failed = click.style("FAILED", fg="red", bold=True) if color else "FAILED"
         return f"  {f(data['host'])} {f(p.name)}: {failed} in {f(p.phase)}: {f(p.detail)}"
     if kind == "group":
@@ -112,6 +113,15 @@ def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
     return None
 
 
+def pid_text(p: ProcessResult, update: bool) -> str:
+    """``pid 101 -> 202``; a rolling update's new process ``new, pid 202``, its removed one ``was pid 101``."""
+    if not update or (p.old_pid and p.new_pid):
+        return f"pid {p.old_pid} -> {p.new_pid}"
+    if p.new_pid:
+        return f"new, pid {p.new_pid}"
+    return f"was pid {p.old_pid}" if p.old_pid else "not running before"
+
+
 def report_lines(report: RollReport, color: bool) -> list[str]:
     width = max((len(f(h.host)) for h in report.hosts), default=4)
     lines = []
@@ -125,8 +135,7 @@ def report_lines(report: RollReport, color: bool) -> list[str]:
         lines.append(f"{f(host.host).ljust(width)}  {status}  {count:>5}  {f(host.error or '')}".rstrip())
         for p in host.processes:
             if p.ok:
-                lines.append(f"{'':{width}}    {f(p.name)}: pid {p.old_pid} -> {p.new_pid}"
-                             + (f" ({f(p.detail)})" if p.detail else ""))
+                lines.append(f"{'':{width}}    {f(p.name)}: {pid_text(p, report.plan.update)}" + (f" ({f(p.detail)})" if p.detail else ""))
             else:
                 lines.append(f"{'':{width}}    {f(p.name)}: FAILED in {f(p.phase)}: {f(p.detail)}")
                 lines.extend(f"{'':{width}}      {safe.line(line)}" for line in p.log_tail)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from herd.errors import EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_UNREACHABLE, RollRefused
+from herd.errors import EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_UNREACHABLE, RollRefused, UsageError
 from herd.fleet import Fleet, HostResult
 from herd.operations.config import HostConfig, cant_reread, check_groups_exist, read_host_config
 from herd.operations.rolling.options import RollOptions
-from herd.operations.rolling.plan import GroupChange, HostTarget, RollPlan, split_batches
+from herd.operations.rolling.plan import GroupChange, HostTarget, RollPlan, port_of, split_batches
 from herd.operations.rolling.state import RollState
 from herd.supervisor.models import ProcessState
 
@@ -46,6 +46,7 @@ def preflight_update(fleet: Fleet, options: RollOptions, state: RollState | None
         target = _target(result, changes, state)
         unhealthy += [f"{result.name} {name} is {_state_of(config, name)}" for name in target.down]
         targets.append(target)
+    _check_ports(options, targets)
     if unhealthy and not options.skip_unhealthy:
         raise RollRefused(EXIT_NOT_RUNNING, unhealthy, "pass --skip-unhealthy to update the other hosts and leave "
                                                        "these alone (a changed group is re-added as a whole)")
@@ -102,11 +103,23 @@ def _state_of(config: HostConfig, name: str) -> str:
 
 def bounce_notes(targets: Sequence[HostTarget], per_host: int) -> list[str]:
     """What the rollout cannot keep: a changed group larger than --per-host stops as a whole on its host."""
-    notes = []
+    bounced: dict[tuple[str, int], list[str]] = {}
     for target in targets:
         for change in target.changes:
             if change.kind == "changed" and len(change.before) > per_host:
-                notes.append(f"{target.host}: {change.group}: all {len(change.before)} processes stop together "
-                             f"(supervisord applies a group's new config only by re-adding it whole): --per-host "
-                             f"{per_host} cannot hold on this host; the other hosts keep serving")
-    return notes
+                bounced.setdefault((change.group, len(change.before)), []).append(target.host)
+    return [f"{group}: all {size} processes stop together on {', '.join(hosts)} (supervisord applies a group's "
+            f"new config only by re-adding it whole), so --per-host {per_host} cannot hold there; the hosts of one "
+            f"batch at a time are down" for (group, size), hosts in bounced.items()]
+
+
+def _check_ports(options: RollOptions, targets: Sequence[HostTarget]) -> None:
+    """A probe template with {port} needs a number at the end of every gated process's name."""
+    probe = options.gate.probe
+    if probe is None or "{port}" not in probe.template:
+        return
+    portless = sorted({c.group for t in targets for c in t.changes if any(not port_of(n) for n in c.gated)})
+    if portless:
+        raise UsageError(f"{probe.describe()}: {{port}} cannot be filled for {', '.join(portless)} (its process "
+                         f"names end in no number): roll it on its own (herd rolling-update {portless[0]}) with a "
+                         f"probe that fits it, or name only the groups the probe fits")

@@ -266,7 +266,7 @@ class RollRunner:
                 break
             results = step(session)
             for result in results:
-                self.emit("process", {"host": target.host, "result": result})
+                self.emit("process", {"host": target.host, "result": result, "update": self.plan.update})
             report.processes.extend(results)
             progress.done.extend(r.name for r in results if r.ok)
             progress.failed = [n for n in progress.failed if n not in progress.done] + \
