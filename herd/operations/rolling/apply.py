@@ -18,8 +18,6 @@ group that supervisord refused to add again is not on the host any more.
 from __future__ import annotations
 
 import threading
-from typing import Callable
-
 from herd.errors import Faults, HerdError, HostError, SupervisorFault, UnexpectedError
 from herd.fleet import HostAccess, in_parallel
 from herd.operations import processes
@@ -90,9 +88,18 @@ def _add(client: SupervisorClient, change: GroupChange, host: str) -> list[Proce
 
 def _gate_all(host: HostAccess, change: GroupChange, spec: GateSpec, values: dict[str, str],
               interrupted: threading.Event, on_phase: Phase, pids: dict[str, int]) -> list[ProcessResult]:
-    """The gate of every process the new config runs, at once (they started together)."""
-    one: Callable[[str], ProcessResult] = lambda name: gate_started(    # noqa: E731
-        host, name, spec, values, interrupted, on_phase, old_pid=pids.get(name, 0))
+    """The gate of every process the new config runs, at once (they started together).
+
+    A connection lost while gating is that process's failure (the group is
+    added and supervisord goes on starting it): the host fails, the roll halts.
+    """
+    def one(name: str) -> ProcessResult:
+        try:
+            return gate_started(host, name, spec, values, interrupted, on_phase, old_pid=pids.get(name, 0))
+        except HostError as exc:
+            return ProcessResult(name, ok=False, phase="connection", old_pid=pids.get(name, 0),
+                                 detail=f"connection lost while waiting for it: {exc.reason}")
+
     names = list(change.gated)
     if len(names) <= 1:
         return [one(n) for n in names]
