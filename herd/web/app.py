@@ -406,7 +406,8 @@ class Web:
 
     def _roll(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
         options = {k: v for k, v in body.items() if k != "confirm"}
-        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), "rolling-restart", options
+        action = "rolling-update" if body.get("update") else "rolling-restart"
+        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), action, options
 
     async def control(self, request: Request) -> Response:
         return await self._post(request, self._control)
