@@ -243,7 +243,7 @@ def _edit_web01(conf: Path) -> None:
 def _plan_shown(driver: Any) -> dict[str, list[str]]:
     """The confirmation's plan: host -> its lines."""
     assert driver.find_element(By.ID, "confirm").is_displayed()
-    return {block.get_attribute("data-host"): [li.text for li in block.find_elements(By.CSS_SELECTOR, "li")]
+    return {block.get_attribute("data-host"): [li.text for li in block.find_elements(By.CSS_SELECTOR, "ul.plan-lines li")]
             for block in driver.find_elements(By.CSS_SELECTOR, "#confirm-detail .plan-host")}
 
 
@@ -274,9 +274,8 @@ def test_update_shows_its_plan_per_host_cancel_changes_nothing_and_go_applies_it
             "config: config does not parse, so supervisord would fail at its next start"), plan["web03"]
         assert "program:half" in plan["web03"][0]
         question = driver.find_element(By.ID, "confirm-text").text
-        assert question == ("update on 3 hosts: update would change 1 of 3 hosts; 1 host's config does not parse. "
-                            "Go on?")
-        assert driver.find_element(By.CSS_SELECTOR, "#confirm-detail .plan-warnings").text == (
+        assert question == "update on 3 hosts: changes on 1 of 3 hosts; 1 host's config does not parse. Go on?"
+        assert driver.find_element(By.CSS_SELECTOR, '.plan-host[data-host="web01"] .plan-warnings').text == (
             f"web01: tornado changed: all {size} processes are stopped and started at once "
             f"(supervisord bounces a changed group as a whole)")
         shot(driver, "web-update.png")

@@ -382,8 +382,7 @@ def test_the_update_plan_lists_per_host_what_would_change_and_changes_nothing() 
         "it read): section [program:half] does not specify a command"]
     assert hosts["web04"]["lines"] == ["unreachable: SSH connection lost: connection reset by peer"]
     assert plan["changes"] == 1
-    assert plan["summary"] == ("update would change 1 of 4 hosts; 1 host's config does not parse; "
-                               "1 host unreachable")
+    assert plan["summary"] == "changes on 1 of 4 hosts; 1 host's config does not parse; 1 host unreachable"
     # the CLI's `herd update --dry-run` lines, as they are
     assert plan["lines"][0] == "dry run: nothing was changed"
     assert "web01  tornado  would stop, remove and re-add (changed)" in plan["lines"]

@@ -65,12 +65,12 @@ def _host_json(result: HostResult[HostConfig], plan: UpdatePlan, outcomes: list[
 
 
 def summary(hosts: Sequence[dict[str, Any]]) -> str:
-    """``update would change 1 of 3 hosts; 1 host's config does not parse; 1 host unreachable``."""
+    """``changes on 1 of 3 hosts; 1 host's config does not parse; 1 host unreachable``."""
     n = len(hosts)
     count = {state: sum(1 for h in hosts if h["state"] == state) for state in ("change", "broken", "unreachable")}
     plural = "s" if n != 1 else ""
     if count["change"]:
-        parts = [f"update would change {count['change']} of {n} host{plural}"]
+        parts = [f"changes on {count['change']} of {n} host{plural}"]
     elif count["broken"] + count["unreachable"] == n:
         parts = ["nothing to change: no host's config could be read"]
     elif count["broken"] or count["unreachable"]:

@@ -275,14 +275,12 @@ async function config(action, hosts) {
 // update's plan, per host: what it would add, bounce (changed), stop and remove; a host whose config does
 // not parse or that did not answer says so.  The server escaped host text; it goes in with textContent.
 function planNode(plan) {
-  const box = el("div", { className: "plan" }, ...plan.hosts.map((h) =>
+  return el("div", { className: "plan" }, ...plan.hosts.map((h) =>
     el("div", { className: `plan-host plan-${h.state}`, dataset: { host: h.host, state: h.state } },
       el("span", { className: "plan-name", text: h.host }),
-      el("ul", {}, ...h.lines.map((line) => el("li", { text: line }))))));
-  if (plan.warnings.length) {
-    box.append(el("ul", { className: "plan-warnings" }, ...plan.warnings.map((w) => el("li", { text: w }))));
-  }
-  return box;
+      el("ul", { className: "plan-lines" }, ...h.lines.map((line) => el("li", { text: line }))),
+      h.bounces.length ? el("ul", { className: "plan-warnings" }, ...h.bounces.map((b) => el("li", { text: b.warning })))
+        : null)));
 }
 
 // The Update button: read the plan (herd update --dry-run), show it, and on "go on" run update with the same
