@@ -313,6 +313,19 @@ def test_update_shows_its_plan_per_host_cancel_changes_nothing_and_go_applies_it
         wait_for(lambda: driver.find_element(By.ID, "result").text
                  == "update on web02: nothing to change on 1 host; nothing was changed", 10, "closed")
         assert groups(fleet, "web02") == before["web02"]
+
+        # a host that does not answer is listed as such
+        fleet.stop_supervisord("web03")
+        wait_for(lambda: driver.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'), 20, "web03 down")
+        driver.find_element(By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web03"] button[data-act="update"]').click()
+        down = wait_for(lambda: _plan_shown(driver), 20, "web03's plan")["web03"]
+        assert len(down) == 1 and down[0].startswith("unreachable: ") and "supervisord" in down[0], down
+        assert driver.find_element(By.CSS_SELECTOR, '.plan-host[data-host="web03"]').get_attribute(
+            "data-state") == "unreachable"
+        assert driver.find_element(By.ID, "confirm-text").text == (
+            "update on web03: nothing to change: no host's config could be read; 1 host unreachable")
+        assert not driver.find_element(By.ID, "confirm-yes").is_displayed()
+        driver.find_element(By.ID, "confirm-no").click()
     finally:
         driver.quit()
         web.stop()

@@ -106,7 +106,7 @@ def test_a_foreign_host_header_is_refused_even_with_a_good_session(server, web_f
 
 def test_get_never_changes_anything(server, web_fleet) -> None:
     cookie, _ = server.login()
-    for path in ("/api/control", "/api/config", "/api/roll/interrupt"):
+    for path in ("/api/control", "/api/config", "/api/config/plan", "/api/roll/interrupt"):
         assert server.get(path, cookie).status == 405
     assert worker_state(web_fleet) == "RUNNING"
 
@@ -142,7 +142,7 @@ def test_a_fleet_wide_stop_needs_confirming(server, web_fleet) -> None:
 def test_read_only_refuses_every_change_on_the_server(read_only, web_fleet) -> None:
     cookie, csrf = read_only.login()
     assert read_only.get("/api/session", cookie).json()["read_only"] is True
-    changes = [("/api/control", STOP_WORKER), ("/api/config", {"action": "reread"}),
+    changes = [("/api/control", STOP_WORKER), ("/api/config", {"action": "reread"}), ("/api/config/plan", {}),
                ("/api/roll", {"name": "tornado", "confirm": True, "min_healthy": 0}), ("/api/roll/interrupt", {})]
     for path, body in changes:
         answer = read_only.post(path, body, cookie, csrf)
