@@ -3,7 +3,8 @@
 The server is the real command (``python -m herd web``) reaching real
 supervisords through real sshd; changes are made or checked with
 supervisorctl on the hosts.  ``HERD_SCREENSHOTS=DIR`` also saves the fleet
-view and a rolling restart in progress as PNG files there (docs/ has them).
+view, a rolling restart in progress and update's confirmation with its plan
+as PNG files there (docs/ has them).
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ def _edit_web01(conf: Path) -> None:
 def _plan_shown(driver: Any) -> dict[str, list[str]]:
     """The confirmation's plan: host -> its lines."""
     assert driver.find_element(By.ID, "confirm").is_displayed()
-    return {block.get_attribute("data-host"): [li.text for li in block.find_elements(By.CSS_SELECTOR, "ul.plan-lines li")]
+    return {block.get_attribute("data-host"): [li.text for li in block.find_elements(By.CSS_SELECTOR,
+                                                                                      "ul.plan-lines li")]
             for block in driver.find_elements(By.CSS_SELECTOR, "#confirm-detail .plan-host")}
 
 

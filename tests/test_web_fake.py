@@ -424,7 +424,8 @@ def test_going_on_applies_what_update_reads_then_and_says_when_that_is_not_the_p
     same = dash.config("update", None, confirm=True, plan=plan["plan_id"])
     assert same["notes"] == []
     assert same["lines"] == ["web01  config  no config updates to processes",
-                             "web02  config  no config updates to processes", "2 hosts: 2 no config updates to processes"]
+                             "web02  config  no config updates to processes",
+                             "2 hosts: 2 no config updates to processes"]
     fakes[0].supervisor.broken = "edited meanwhile"       # after the plan was shown: update reads it again
     changed = dash.config("update", None, confirm=True, plan=plan["plan_id"])
     assert changed["notes"] == ["the config changed after the plan was shown: update applied what it read just "

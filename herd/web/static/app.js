@@ -140,7 +140,8 @@ function hostRow(h, label) {
     Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ") || "no processes";
   const hostButtons = label ? [] : [
     el("button", { text: "reread", className: "small act", onclick: () => config("reread", [h.host]) }),
-    el("button", { text: "update", className: "small act", dataset: { act: "update" }, onclick: () => update([h.host]) })];
+    el("button", { text: "update", className: "small act", dataset: { act: "update" },
+      onclick: () => update([h.host]) })];
   return el("tr", { className: "host-row", dataset: { hostrow: label || h.host } },
     el("td", { colSpan: 8 }, el("span", { text: label || h.host }),
       label ? null : el("span", { className: "groups", text: (h.groups || []).join(" ") }),
@@ -279,8 +280,8 @@ function planNode(plan) {
     el("div", { className: `plan-host plan-${h.state}`, dataset: { host: h.host, state: h.state } },
       el("span", { className: "plan-name", text: h.host }),
       el("ul", { className: "plan-lines" }, ...h.lines.map((line) => el("li", { text: line }))),
-      h.bounces.length ? el("ul", { className: "plan-warnings" }, ...h.bounces.map((b) => el("li", { text: b.warning })))
-        : null)));
+      h.bounces.length ? el("ul", { className: "plan-warnings" },
+        ...h.bounces.map((b) => el("li", { text: b.warning }))) : null)));
 }
 
 // The Update button: read the plan (herd update --dry-run), show it, and on "go on" run update with the same
