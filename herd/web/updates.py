@@ -25,8 +25,7 @@ from herd.operations.config import ConfigDiff, HostConfig, UpdatePlan
 from herd.operations.outcomes import Outcome
 from herd.render.actions import action_lines
 
-KINDS = (("removed", "would stop and remove"), ("changed", "would stop, remove and re-add (changed)"),
-         ("added", "would add"))
+KINDS = ("added", "changed", "removed")
 
 
 def plan_json(fleet: Fleet, plan: UpdatePlan) -> dict[str, Any]:
@@ -54,7 +53,7 @@ def _host_json(result: HostResult[HostConfig], plan: UpdatePlan, outcomes: list[
         why = f(config.cant_reread(result.value.broken))
         return {**entry, "state": "broken", "error": why, "lines": [f"config: {why}"]}
     diff = plan.diff(result.name) or ConfigDiff([], [], [])
-    for kind, _ in KINDS:
+    for kind in KINDS:
         entry[kind] = [f(g) for g in getattr(diff, kind)]
     entry["bounces"] = [{"group": f(g), "processes": n, "warning": f(config.bounce_warning(h, g, n))}
                         for h, g, n in bounces if h == result.name]
