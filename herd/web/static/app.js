@@ -287,6 +287,7 @@ function planNode(plan) {
 // The Update button: read the plan (herd update --dry-run), show it, and on "go on" run update with the same
 // hosts and groups; update reads the config again and applies that, and says so if it is not this plan.
 async function update(hosts) {
+  if (!hosts.length) { showResult(["update: no host is shown (see the filters)"], true); return; }
   const where = hosts.length === 1 ? hosts[0] : `${hosts.length} hosts`;
   showResult([`update on ${where}: reading the config ...`]);
   const plan = await post("/api/config/plan", { hosts });
