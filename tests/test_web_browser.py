@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from helpers import edit_inventory
 from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
@@ -145,6 +146,41 @@ def test_a_rolling_restart_from_the_page_completes_with_progress_shown(browser, 
              for h in ("web01", "web02", "web03")}
     assert all(after[h] != before[h] for h in before)
     assert set(web_fleet.process_states("web01").values()) == {"RUNNING"}
+
+
+def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(browser, web_fleet) -> None:
+    hosts = ("web01", "web02", "web03")
+    for host in hosts:          # a deploy: tornado's config changed on every host (not applied yet)
+        conf = Path(web_fleet.host(host).conf_path)
+        conf.write_text(conf.read_text().replace("[program:tornado]\n", "[program:tornado]\nenvironment=BUILD=\"7\"\n", 1))
+    before = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
+              for h in hosts}
+    Select(browser.find_element(By.ID, "roll-kind")).select_by_value("update")
+    assert browser.find_element(By.ID, "roll-start").text == "start rolling update"
+    form = browser.find_element(By.ID, "roll-form")
+    for name, value in (("name", "tornado"), ("min_healthy", "1"), ("batch", "1"), ("per_host", "1")):
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.ID, "roll-start").click()
+    dialog = wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
+                      and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
+    assert "rolling update of tornado: 3 host(s) with pending config in 3 batch(es) (--batch 1)" in dialog
+    assert "batch 1/3  web01: tornado: re-add on the new config" in dialog
+    assert "cannot hold there" in dialog      # what supervisord cannot keep is said before it starts
+    assert all(web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
+               == before[h] for h in hosts)      # the plan touched nothing
+    browser.find_element(By.ID, "confirm-yes").click()
+    # (the state line said "rolling restart of tornado: done (exit 0)" before: the earlier roll)
+    wait_for(lambda: browser.find_element(By.ID, "roll-state").text.startswith(
+        "rolling update of tornado: done (exit 0)"), 120, "the rolling update done")
+    log = browser.find_element(By.ID, "roll-log").text
+    assert "web01 tornado: re-add on the new config" in log and "roll done: " in log and " updated in " in log
+    for host in hosts:
+        pid = web_fleet.rpc(host).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, host))["pid"]
+        assert pid != before[host]
+        assert b"BUILD=7" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    Select(browser.find_element(By.ID, "roll-kind")).select_by_value("restart")
 
 
 def _first_tornado(web_fleet, host: str) -> str:

@@ -320,9 +320,28 @@ function formBody(form) {
   return body;
 }
 
+// The form's roll: a rolling restart of a program, or a rolling update of pending config (GROUPs, or all).
+function rollBody() {
+  const body = formBody($("roll-form"));
+  const kind = body.kind;
+  delete body.kind;
+  if (kind === "update") {
+    body.update = true;
+    body.groups = (body.name || "").split(/[\s,]+/).filter((g) => g);
+    delete body.name;
+  }
+  return body;
+}
+
+function showRollKind() {
+  const update = $("roll-kind").value === "update";
+  $("roll-name-label").textContent = update ? "groups (empty: all changed)" : "program";
+  $("roll-start").textContent = update ? "start rolling update" : "start rolling restart";
+}
+
 async function startRoll(event) {
   event.preventDefault();
-  const body = formBody($("roll-form"));
+  const body = rollBody();
   const hosts = shownHosts();
   if (hosts.length !== S.order.length) body.hosts = hosts;
   const data = await post("/api/roll", body);
@@ -347,7 +366,7 @@ function renderRoll(data) {
   if (!roll) return;
   const batch = roll.batch ? `batch ${roll.batch.index}/${roll.batch.total}` : "pre-flight done";
   const done = roll.report ? `${roll.report.outcome} (exit ${roll.report.exit_code})` : roll.state;
-  $("roll-state").textContent = `rolling restart of ${roll.name}: ${done}, ${batch}`;
+  $("roll-state").textContent = `${roll.update ? "rolling update" : "rolling restart"} of ${roll.name}: ${done}, ${batch}`;
   $("roll-state").dataset.state = roll.state;
   $("roll-interrupt").disabled = roll.state !== "running";
   const rows = Object.entries(roll.hosts).map(([host, h]) => el("tr", { dataset: { host } },
@@ -509,6 +528,7 @@ async function init() {
   $("update-shown").addEventListener("click", () => update(shownHosts()));
   $("result-close").addEventListener("click", () => { $("result-box").hidden = true; });
   $("roll-form").addEventListener("submit", startRoll);
+  $("roll-kind").addEventListener("change", showRollKind);
   $("roll-interrupt").addEventListener("click", async () => {
     const data = await post("/api/roll/interrupt", {});
     if (data) showResult([data.message]);
