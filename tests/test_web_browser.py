@@ -168,6 +168,7 @@ def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(brow
     assert "rolling update of tornado: 3 host(s) with pending config in 3 batch(es) (--batch 1)" in dialog
     assert "batch 1/3  web01: tornado: re-add on the new config" in dialog
     assert "cannot hold there" in dialog      # what supervisord cannot keep is said before it starts
+    shot(browser, "web-rolling-update.png")
     assert all(web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
                == before[h] for h in hosts)      # the plan touched nothing
     browser.find_element(By.ID, "confirm-yes").click()
