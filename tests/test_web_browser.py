@@ -123,14 +123,7 @@ def test_stop_and_start_from_the_page_reach_supervisord(browser, web_fleet) -> N
 def test_a_rolling_restart_from_the_page_completes_with_progress_shown(browser, web_fleet) -> None:
     before = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
               for h in ("web01", "web02", "web03")}
-    form = browser.find_element(By.ID, "roll-form")
-    for name, value in (("name", "tornado"), ("per_host", "2"), ("min_healthy", "1"), ("batch", "1")):
-        field = form.find_element(By.NAME, name)
-        field.clear()
-        field.send_keys(value)
-    browser.find_element(By.ID, "roll-start").click()
-    dialog = wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
-                      and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
+    dialog = _start_roll(browser, name="tornado", per_host="2", min_healthy="1", batch="1")
     assert "rolling restart of tornado: 12 process(es) on 3 host(s) in 3 batch(es)" in dialog
     browser.find_element(By.ID, "confirm-yes").click()
     wait_for(lambda: "batch 2/3" in browser.find_element(By.ID, "roll-state").text, 60, "batch 2 in progress")
@@ -157,14 +150,7 @@ def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(brow
               for h in hosts}
     Select(browser.find_element(By.ID, "roll-kind")).select_by_value("update")
     assert browser.find_element(By.ID, "roll-start").text == "start rolling update"
-    form = browser.find_element(By.ID, "roll-form")
-    for name, value in (("name", "tornado"), ("min_healthy", "1"), ("batch", "1"), ("per_host", "1")):
-        field = form.find_element(By.NAME, name)
-        field.clear()
-        field.send_keys(value)
-    browser.find_element(By.ID, "roll-start").click()
-    dialog = wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
-                      and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
+    dialog = _start_roll(browser, name="tornado", min_healthy="1", batch="1", per_host="1")
     assert "rolling update of tornado: 3 host(s) with pending config in 3 batch(es) (--batch 1)" in dialog
     assert "batch 1/3  web01: tornado: re-add on the new config" in dialog
     assert "cannot hold there" in dialog      # what supervisord cannot keep is said before it starts
@@ -182,6 +168,18 @@ def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(brow
         assert pid != before[host]
         assert b"BUILD=7" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     Select(browser.find_element(By.ID, "roll-kind")).select_by_value("restart")
+
+
+def _start_roll(browser, **fields: str) -> str:
+    """Fill the roll form's fields, press its start button: the plan the confirmation shows."""
+    form = browser.find_element(By.ID, "roll-form")
+    for name, value in fields.items():
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.ID, "roll-start").click()
+    return wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
+                    and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
 
 
 def _first_tornado(web_fleet, host: str) -> str:
