@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError,
-                         RollRefused, UnexpectedError, UsageError)
+from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, EXIT_UNSUPPORTED,
+                         HerdError, HostError, RollRefused, UnexpectedError, Unsupported, UsageError)
 from herd.fleet import Fleet, HostAccess, in_parallel
-from herd.operations.rolling.gate import ProcessResult, restart_process
+from herd.operations.rolling.gate import ProcessResult, read_host, restart_process, signal_process
 from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
 from herd.operations.rolling.options import recorded
 from herd.operations.rolling.plan import HostTarget, RollPlan, chunks, expand, split_batches
@@ -88,10 +88,15 @@ class RollReport:
 
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
     """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
-    results = fleet.run(lambda access: access.client().all_process_info(), deadline=2 * fleet.timeout + 1)
-    unreachable = [f"{r.name}: {r.error.reason}" for r in results if r.error is not None]
+    results = fleet.run(lambda access: read_host(access, options.name, options.signal),
+                        deadline=2 * fleet.timeout + 1)
+    lacking = [f"{r.name}: {r.error.reason}" for r in results if isinstance(r.error, Unsupported)]
+    unreachable = [f"{r.name}: {r.error.reason}" for r in results
+                   if r.error is not None and not isinstance(r.error, Unsupported)]
     if unreachable:
         raise RollRefused(EXIT_UNREACHABLE, unreachable)
+    if lacking:    # --signal on a supervisord before 3.2.0: nothing touched, exit 5
+        raise RollRefused(EXIT_UNSUPPORTED, lacking, "roll those hosts without --signal, or select the others")
     targets, without, unhealthy = [], [], []
     for result in results:
         chosen, _ = namespec.select([options.name], result.value or [])
@@ -264,6 +269,9 @@ class RollRunner:
 
         def one(name: str) -> ProcessResult:
             try:
+                if self.options.signal:    # a reload roll: the signal instead of stop/start, same gate
+                    return signal_process(session, name, self.options.gate, self.options.signal, values,
+                                          self.interrupted, self._phase(target.host))
                 return restart_process(session, name, self.options.gate, values,
                                        self.interrupted, self._phase(target.host))
             except HostError as exc:
