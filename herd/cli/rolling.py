@@ -25,8 +25,15 @@ EPILOG = """
 \b
 Exit codes: 0 done; 1 a host failed (the roll halted, or went on within
 --max-fail); 3 a target not RUNNING (refused at pre-flight, or left alone
-with --skip-unhealthy); 4 a host unreachable at pre-flight; 130 interrupted
-(resume with --resume); 2 usage.
+with --skip-unhealthy); 4 a host unreachable at pre-flight; 5 --signal on a
+host whose supervisord is older than 3.2.0 (refused at pre-flight); 130
+interrupted (resume with --resume); 2 usage.
+
+\b
+--signal HUP reloads instead of restarting: each process gets SIGHUP, in
+the same batches, order and hooks; the gate is the same pid, still RUNNING
+for --min-healthy seconds, and the probe passing. A process that dies on
+the signal fails the gate and stops the roll.
 
 \b
 Options not given come from the inventory's rolling: entry for NAME, and on
@@ -93,6 +100,9 @@ class _Float(click.FloatRange):
               "e.g. to drain it from a load balancer; a failure fails the host, untouched.")
 @click.option("--post-hook", metavar="COMMAND", help="Run on the controller after each host; a failure fails "
               "the host. Runs for hosts in flight even when the roll stops.")
+@click.option("--signal", "signal_", metavar="SIGNAL",
+              help="Reload instead of restart: send SIGNAL (HUP, USR2, 1...) to each process; the gate: the "
+                   "same pid, still RUNNING for --min-healthy, the probe passing.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (batches, order, gate); change nothing.")
 @click.option("--resume", is_flag=True, help="Continue the last roll of NAME that did not finish.")
 @click.option("--fresh", is_flag=True, help="Start over even though an unfinished roll of NAME exists.")
@@ -102,17 +112,19 @@ class _Float(click.FloatRange):
 def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host: int, min_healthy: float,
                     timeout_healthy: float, http: str | None, tcp: str | None, cmd: str | None, max_fail: int,
                     skip_unhealthy: bool, pause_: str, pre_hook: str | None, post_hook: str | None,
-                    dry_run: bool, resume: bool, fresh: bool, state_file: str | None, output: str) -> int:
+                    signal_: str | None, dry_run: bool, resume: bool, fresh: bool, state_file: str | None,
+                    output: str) -> int:
     """Restart NAME (a program/group like tornado, or group:name) host by host, process by process,
     each held to a health gate; stop at the first sign of a bad build.
 
-    With no host selector it covers every host that has NAME.
+    With no host selector it covers every host that has NAME. With --signal HUP
+    each process is sent the signal instead (a graceful reload), gated on the same pid.
     """
     from herd.operations.rolling.options import roll_options
 
     values = dict(batch=batch, per_host=per_host, min_healthy=min_healthy, timeout_healthy=timeout_healthy,
                   http=http, tcp=tcp, cmd=cmd, max_fail=max_fail, skip_unhealthy=skip_unhealthy, pause=pause_,
-                  pre_hook=pre_hook, post_hook=post_hook)
+                  pre_hook=pre_hook, post_hook=post_hook, signal=signal_)
     can_ask = sys.stdin.isatty()
     options = roll_options(name, can_ask=can_ask, **values)   # a bad option fails before the inventory is read
     inventory, hosts = load_selected(fleet_opts, default_all=True)
@@ -122,7 +134,8 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host
         return _roll(fleet, options, saved, state, resume=resume, dry_run=dry_run, as_json=output == "json")
 
 
-_PARAMS = {"pause": "pause_"}   # roll_options' keyword -> this command's parameter, where they differ
+# roll_options' keyword -> this command's parameter, where they differ
+_PARAMS = {"pause": "pause_", "signal": "signal_"}
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +198,7 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
             click.echo(f"herd: {text.field(refused.hint)}", err=True)
         return refused.exit_code
     if dry_run:
-        click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(
+        click.echo(json.dumps(plan_json(plan, signal=options.signal), indent=2) if as_json else "\n".join(
             ["dry run: nothing will be changed"] + plan_lines(plan, options)))
         return 0
     if not as_json:
@@ -205,7 +218,8 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
     runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask)
     with _interrupts(runner):
         report = runner.run()
-    click.echo(json.dumps(report_json(report), indent=2) if as_json else "\n".join(report_lines(report, color)))
+    click.echo(json.dumps(report_json(report, signal=options.signal), indent=2) if as_json
+               else "\n".join(report_lines(report, color, signal=options.signal)))
     return report.exit_code
 
 
