@@ -87,7 +87,8 @@ class RollReport:
 
 
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
-    """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
+    """Read every host; refuse on unreachable hosts, a --signal roll on a supervisord that cannot
+    signal (exit 5), or unhealthy targets; cut the batches."""
     results = fleet.run(lambda access: read_host(access, options.name, options.signal),
                         deadline=2 * fleet.timeout + 1)
     lacking = [f"{r.name}: {r.error.reason}" for r in results if isinstance(r.error, Unsupported)]
