@@ -325,9 +325,8 @@ def test_real_a_hup_roll_of_a_program_that_reloads_keeps_every_pid(sfleet: Any, 
         for n in (0, 1):
             assert Path(host.dir, f"reloaded-{n}").read_text() == "reloaded\n"   # each got exactly one HUP
             pid = before[(host.name, f"reloader:reloader-{n}")]
-            assert f"         reloader:reloader-{n}: SIGHUP, pid {pid} kept" in run.out.splitlines() or \
-                any(line.startswith(f"         reloader:reloader-{n}: SIGHUP, pid {pid} kept (")
-                    for line in run.out.splitlines())
+            assert any(line.startswith(f"         reloader:reloader-{n}: SIGHUP, pid {pid} kept (")
+                       for line in run.out.splitlines()), run.out     # (the --cmd probe's answer)
 
 
 def test_real_a_program_that_dies_on_hup_fails_the_gate_and_halts(sfleet: Any, home: Path) -> None:
@@ -347,3 +346,24 @@ def test_real_a_program_that_dies_on_hup_fails_the_gate_and_halts(sfleet: Any, h
         assert all(after[k] == pid for k, pid in before.items() if k != ("web01", first))   # the rest untouched
     finally:
         sfleet.wait_running("web01", timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ofleet(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """web01 on the fleet's supervisord, web02 on a real supervisord 3.1.4 (no signalProcess)."""
+    yield from start_fleet_for(tmp_path_factory, "signal-old", 2, light=True, releases={"web02": "3.1.4"})
+
+
+def test_real_a_supervisord_before_3_2_refuses_the_reload_roll_and_nothing_is_touched(ofleet: Any,
+                                                                                       home: Path) -> None:
+    before = real_pids(ofleet)
+    run = real_roll(ofleet, home, "tornado", "--signal", "HUP")
+    assert run.code == EXIT_UNSUPPORTED, run.out + run.err
+    assert run.out == ""
+    assert run.err.splitlines() == [
+        "herd: refusing to roll tornado: web02: supervisord 3.1.4 cannot signal processes (added in 3.2.0)",
+        "herd: roll those hosts without --signal, or select the others"]
+    assert real_pids(ofleet) == before
+    others = real_roll(ofleet, home, "tornado", "--signal", "HUP", "-H", "web01", "--dry-run")
+    assert others.code == 0, others.out + others.err
+    assert others.out.splitlines()[1].startswith("rolling reload (SIGHUP) of tornado: 4 process(es) on 1 host(s)")
