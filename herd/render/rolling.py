@@ -41,8 +41,8 @@ def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
     processes = sum(len(t.processes) for t in plan.targets)
     batches = len(plan.batches)
     steps = ",".join(str(s) for s in options.batch)
-    lines = [f"rolling {what(options.signal)} of {plan.name}: {processes} process(es) on {hosts} host(s) in {batches} "
-             f"batch(es) (--batch {steps}), {plan.per_host} process(es) at a time per host",
+    lines = [f"rolling {what(options.signal)} of {plan.name}: {processes} process(es) on {hosts} host(s) in "
+             f"{batches} batch(es) (--batch {steps}), {plan.per_host} process(es) at a time per host",
              gate_text(options)]
     for index, batch in enumerate(plan.batches, 1):
         for target in batch:
