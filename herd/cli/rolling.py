@@ -26,8 +26,15 @@ EPILOG = """
 \b
 Exit codes: 0 done; 1 a host failed (the roll halted, or went on within
 --max-fail); 3 a target not RUNNING (refused at pre-flight, or left alone
-with --skip-unhealthy); 4 a host unreachable at pre-flight; 130 interrupted
-(resume with --resume); 2 usage.
+with --skip-unhealthy); 4 a host unreachable at pre-flight; 5 --signal on a
+host whose supervisord is older than 3.2.0 (refused at pre-flight); 130
+interrupted (resume with --resume); 2 usage.
+
+\b
+--signal HUP reloads instead of restarting: each process gets SIGHUP, in
+the same batches, order and hooks; the gate is the same pid, still RUNNING
+for --min-healthy seconds, and the probe passing. A process that dies on
+the signal fails the gate and stops the roll.
 
 \b
 Options not given come from the inventory's rolling: entry for NAME, and on
@@ -111,17 +118,22 @@ def roll_flags(command: Any) -> Any:
 @click.argument("name")
 @fleet_options
 @roll_flags
+@click.option("--signal", "signal_", metavar="SIGNAL",
+              help="Reload instead of restart: send SIGNAL (HUP, USR2, 1...) to each process; the gate: the "
+                   "same pid, still RUNNING for --min-healthy, the probe passing.")
 @click.option("--ignore-pending", is_flag=True, help="Restart although NAME's config changed on a host (the "
               "processes keep running the old config; herd rolling-update rolls the new one).")
 def rolling_restart(name: str, fleet_opts: FleetOptions, *, dry_run: bool, resume: bool, fresh: bool,
-                    state_file: str | None, output: str, ignore_pending: bool, **flags: Any) -> int:
+                    state_file: str | None, output: str, ignore_pending: bool, signal_: str | None,
+                    **flags: Any) -> int:
     """Restart NAME (a program/group like tornado, or group:name) host by host, process by process,
     each held to a health gate; stop at the first sign of a bad build.
 
-    With no host selector it covers every host that has NAME.
+    With no host selector it covers every host that has NAME. With --signal HUP
+    each process is sent the signal instead (a graceful reload), gated on the same pid.
     """
-    return _run(RollCommand(name, name, name), fleet_opts, _values(flags), dry_run=dry_run, resume=resume,
-                fresh=fresh, state_file=state_file, output=output, ignore_pending=ignore_pending)
+    return _run(RollCommand(name, name, name), fleet_opts, _values(dict(flags, signal_=signal_)), dry_run=dry_run,
+                resume=resume, fresh=fresh, state_file=state_file, output=output, ignore_pending=ignore_pending)
 
 
 @click.command("rolling-update", epilog=EPILOG.replace("NAME", "GROUP"))
@@ -158,10 +170,9 @@ class RollCommand:
 
 
 def _values(flags: dict[str, Any]) -> dict[str, Any]:
-    """The roll flags as roll_options' keywords."""
-    values = {k: v for k, v in flags.items() if k != "pause_"}
-    values["pause"] = flags["pause_"]
-    return values
+    """The roll flags (click's parameter names) as roll_options' keywords."""
+    keyword = {param: key for key, param in _PARAMS.items()}
+    return {keyword.get(k, k): v for k, v in flags.items()}
 
 
 def _run(command: RollCommand, fleet_opts: FleetOptions, values: dict[str, Any], *, dry_run: bool, resume: bool,
@@ -179,7 +190,8 @@ def _run(command: RollCommand, fleet_opts: FleetOptions, values: dict[str, Any],
         return _roll(fleet, options, saved, state, resume=resume, dry_run=dry_run, as_json=output == "json")
 
 
-_PARAMS = {"pause": "pause_"}   # roll_options' keyword -> this command's parameter, where they differ
+# roll_options' keyword -> this command's parameter, where they differ
+_PARAMS = {"pause": "pause_", "signal": "signal_"}
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +255,7 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
             click.echo(f"herd: {text.field(refused.hint)}", err=True)
         return refused.exit_code
     if dry_run:
-        click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(
+        click.echo(json.dumps(plan_json(plan, signal=options.signal), indent=2) if as_json else "\n".join(
             ["dry run: nothing will be changed"] + plan_lines(plan, options)))
         return 0
     if not as_json:
@@ -263,7 +275,8 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
     runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask)
     with _interrupts(runner):
         report = runner.run()
-    click.echo(json.dumps(report_json(report), indent=2) if as_json else "\n".join(report_lines(report, color)))
+    click.echo(json.dumps(report_json(report, signal=options.signal), indent=2) if as_json
+               else "\n".join(report_lines(report, color, signal=options.signal)))
     return report.exit_code
 
 

@@ -21,9 +21,15 @@ f = safe.field
 STATUS_COLOURS = {"done": "green", "failed": "red", "stopped": "yellow", "untouched": "yellow", "skipped": None}
 
 
+def what(signal: str | None) -> str:
+    """What a roll does to each process: ``restart``, or ``reload (SIGHUP)`` with --signal."""
+    return f"reload (SIG{signal})" if signal else "restart"
+
+
 def gate_text(options: RollOptions) -> str:
     gate = options.gate
-    parts = [f"RUNNING, same pid for {gate.min_healthy:g}s"]
+    parts = [f"same pid, still RUNNING for {gate.min_healthy:g}s after SIG{options.signal}" if options.signal
+             else f"RUNNING, same pid for {gate.min_healthy:g}s"]
     if gate.probe is not None:
         parts.append(f"probe {gate.probe.describe()}")
     limit = "stop at the first failed host" if options.max_fail == 0 else \
@@ -38,8 +44,8 @@ def plan_lines(plan: RollPlan, options: RollOptions) -> list[str]:
     processes = sum(len(t.processes) for t in plan.targets)
     batches = len(plan.batches)
     steps = ",".join(str(s) for s in options.batch)
-    lines = [f"rolling restart of {plan.name}: {processes} process(es) on {hosts} host(s) in {batches} "
-             f"batch(es) (--batch {steps}), {plan.per_host} process(es) at a time per host",
+    lines = [f"rolling {what(options.signal)} of {plan.name}: {processes} process(es) on {hosts} host(s) in "
+             f"{batches} batch(es) (--batch {steps}), {plan.per_host} process(es) at a time per host",
              gate_text(options)]
     for index, batch in enumerate(plan.batches, 1):
         for target in batch:
@@ -93,6 +99,8 @@ def progress_line(kind: str, data: dict[str, Any], color: bool) -> str | None:
         return f"  {f(data['host'])} {f(data['process'])}: {f(data['phase'])}"
     if kind == "process":
         p = data["result"]
+        if p.ok and p.signal:
+            return f"  {f(data['host'])} {f(p.name)}: ok (SIG{f(p.signal)}, pid {p.old_pid} kept, {p.waited:.1f}s)"
         if p.ok:
             return f"  {f(data['host'])} {f(p.name)}: ok ({pid_text(p, data.get('update', False))}, {p.waited:.1f}s)"
         failed = click.style("FAILED", fg="red", bold=True) if color else "FAILED"
@@ -122,7 +130,7 @@ def pid_text(p: ProcessResult, update: bool) -> str:
     return f"was pid {p.old_pid}" if p.old_pid else "not running before"
 
 
-def report_lines(report: RollReport, color: bool) -> list[str]:
+def report_lines(report: RollReport, color: bool, *, signal: str | None = None) -> list[str]:
     width = max((len(f(h.host)) for h in report.hosts), default=4)
     lines = []
     for host in report.hosts:
@@ -134,23 +142,35 @@ def report_lines(report: RollReport, color: bool) -> list[str]:
         count = f"{restarted}/{planned}" if host.status != "skipped" else "-"
         lines.append(f"{f(host.host).ljust(width)}  {status}  {count:>5}  {f(host.error or '')}".rstrip())
         for p in host.processes:
-            if p.ok:
-                lines.append(f"{'':{width}}    {f(p.name)}: {pid_text(p, report.plan.update)}" + (f" ({f(p.detail)})" if p.detail else ""))
+            if p.ok and p.signal:
+                lines.append(f"{'':{width}}    {f(p.name)}: SIG{f(p.signal)}, pid {p.old_pid} kept"
+                             + (f" ({f(p.detail)})" if p.detail else ""))
+            elif p.ok:
+                lines.append(f"{'':{width}}    {f(p.name)}: {pid_text(p, report.plan.update)}"
+                             + (f" ({f(p.detail)})" if p.detail else ""))
             else:
                 lines.append(f"{'':{width}}    {f(p.name)}: FAILED in {f(p.phase)}: {f(p.detail)}")
                 lines.extend(f"{'':{width}}      {safe.line(line)}" for line in p.log_tail)
         lines.extend(f"{'':{width}}    {f(note)}" for note in host.notes)
-    lines.append(summary(report))
+    lines.append(summary(report, signal=signal))
     return lines
 
 
-def summary(report: RollReport) -> str:
+def signal_of(report: RollReport, signal: str | None) -> str | None:
+    """A reload roll's signal: as the caller knows it, else as the processes it reloaded tell it
+    (herd web's roll report, which is not given the options)."""
+    return signal or next((p.signal for h in report.hosts for p in h.processes if p.signal), None)
+
+
+def summary(report: RollReport, *, signal: str | None = None) -> str:
+    """The report's last line; ``signal``: a reload roll's (see :func:`signal_of`)."""
+    signal = signal_of(report, signal)
     done = sum(1 for h in report.hosts for p in h.processes if p.ok)
     planned = sum(len(t.processes) for t in report.plan.targets)
     failed = len(report.failed_hosts)
-    what = {"done": "roll done", "halted": "roll HALTED", "interrupted": "roll INTERRUPTED"}[report.outcome]
-    verb = "updated" if report.plan.update else "restarted"
-    text = f"{what}: {done} of {planned} process(es) {verb} in {report.seconds:.1f}s"
+    outcome = {"done": "roll done", "halted": "roll HALTED", "interrupted": "roll INTERRUPTED"}[report.outcome]
+    done_to = f"reloaded (SIG{signal})" if signal else "updated" if report.plan.update else "restarted"
+    text = f"{outcome}: {done} of {planned} process(es) {done_to} in {report.seconds:.1f}s"
     if failed:
         text += f"; {failed} host(s) failed"
     untouched = [h.host for h in report.hosts if h.status == "untouched"]
@@ -164,9 +184,10 @@ def summary(report: RollReport) -> str:
     return text
 
 
-def report_json(report: RollReport) -> dict[str, Any]:
+def report_json(report: RollReport, *, signal: str | None = None) -> dict[str, Any]:
     return {
         "name": report.name,
+        "signal": signal_of(report, signal),
         "outcome": report.outcome,
         "exit_code": report.exit_code,
         "seconds": round(report.seconds, 3),
@@ -179,7 +200,8 @@ def report_json(report: RollReport) -> dict[str, Any]:
                 "skipped": h.skipped,
                 "notes": h.notes,
                 "processes": [{"name": p.name, "ok": p.ok, "phase": p.phase, "detail": p.detail,
-                               "old_pid": p.old_pid, "new_pid": p.new_pid, "log_tail": p.log_tail}
+                               "old_pid": p.old_pid, "new_pid": p.new_pid, "log_tail": p.log_tail,
+                               "signal": p.signal or None}
                               for p in h.processes],
             }
             for h in report.hosts
@@ -187,8 +209,8 @@ def report_json(report: RollReport) -> dict[str, Any]:
     }
 
 
-def plan_json(plan: RollPlan) -> dict[str, Any]:
-    return {"name": plan.name, "dry_run": True, "per_host": plan.per_host, "update": plan.update,
+def plan_json(plan: RollPlan, *, signal: str | None = None) -> dict[str, Any]:
+    return {"name": plan.name, "dry_run": True, "signal": signal, "per_host": plan.per_host, "update": plan.update,
             "batches": [[{"host": t.host, "processes": t.processes, "skipped": t.skipped,
                           "changes": [change_json(c) for c in t.changes]} for t in batch]
                         for batch in plan.batches],

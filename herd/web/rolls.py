@@ -113,8 +113,9 @@ class RollManager:
                 raise Refused("a roll is already running")
             self.events.clear()
             self.runner = runner
-            self.current = {"name": name, "update": options.update, "state": "running", "plan": lines, "plan_json": plan_json(plan),
-                            "started": time.time(), "hosts": {}, "batch": None, "report": None}
+            self.current = {"name": name, "update": options.update, "state": "running", "plan": lines,
+                            "plan_json": plan_json(plan, signal=options.signal), "started": time.time(), "hosts": {},
+                            "batch": None, "report": None}
             self.thread = threading.Thread(target=self._run, args=(runner,), name="herd-web-roll", daemon=True)
             self.thread.start()
         return {"plan": lines, "started": True}
@@ -124,10 +125,11 @@ class RollManager:
 
         try:
             report = runner.run()
-            result = {"lines": report_lines(report, False), "json": report_json(report),
+            signal = runner.options.signal
+            result = {"lines": report_lines(report, False, signal=signal), "json": report_json(report, signal=signal),
                       "outcome": report.outcome, "exit_code": report.exit_code}
         except Exception as exc:  # the page must hear of it rather than wait forever
-            result = {"lines": [f"rolling restart failed: {exc}"], "json": None, "outcome": "failed",
+            result = {"lines": [f"roll failed: {exc}"], "json": None, "outcome": "failed",
                       "exit_code": 1}
         with self._lock:
             if self.current is not None:

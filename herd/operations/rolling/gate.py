@@ -8,6 +8,11 @@ and BACKOFF mean "keep waiting" until ``timeout_healthy``.
 Interrupts: before the stop, the process is left alone; after it, the
 process is always started again and waited for up to RUNNING (the gate's
 later phases are skipped), so herd never leaves stopped what it stopped.
+
+A reload roll (``rolling-restart --signal HUP``) sends a signal instead of
+stopping and starting (:func:`signal_process`): the process must keep its
+pid, stay RUNNING for ``min_healthy`` seconds after the signal and pass the
+probe; a program that dies on the signal fails the gate, named as such.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ LOG_LINES = 5
 
 # Where a process's restart ended: done (healthy), interrupted (restarted, gate skipped), or the phase
 # that failed; "connection" when the host dropped mid-restart (set by the runner).
-GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupted", "connection"]
+GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupted", "connection", "signal"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ProcessResult:
     new_pid: int = 0
     log_tail: list[str] = field(default_factory=list)
     waited: float = 0.0           # seconds spent in the unavoidable waits (stop, start, min-healthy, probe)
+    signal: str = ""              # a reload roll: the signal sent (HUP) instead of a restart
 
 
 Phase = Callable[[str, str], None]  # (process, phase) progress callback
@@ -96,6 +102,75 @@ def restart_process(host: HostAccess, name: str, spec: GateSpec,
     finally:
         result.waited = time.monotonic() - started
     return result
+
+
+def signal_process(host: HostAccess, name: str, spec: GateSpec, signal: str, values: dict[str, str],
+                   interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
+    """Send ``signal`` (``HUP``) to one process and gate it; never raises for the process's own failure.
+
+    The gate of a reload: the process is still RUNNING with the pid it had
+    before the signal for ``min_healthy`` seconds, and the probe passes
+    within ``timeout_healthy``.  A pid change or another state means the
+    program died on the signal (supervisord may have started it again):
+    the failure says so, with the last log lines, as a failed restart does.
+
+    A process not RUNNING when its turn comes (the one that failed the gate
+    of the roll being resumed, FATAL after it died) has nothing to reload:
+    it is started and gated as a restart would (:func:`restart_process`).
+    """
+    client = host.client()
+    before = _info(client, name)
+    if before.state is not ProcessState.RUNNING:
+        result = restart_process(host, name, spec, values, interrupted, on_phase)
+        if result.ok:
+            result.detail = f"was {before.statename}: started instead of sent SIG{signal}" + \
+                (f"; {result.detail}" if result.detail else "")
+        return result
+    result = ProcessResult(name, ok=False, phase="signal", old_pid=before.pid, signal=signal)
+    started = time.monotonic()
+    try:
+        on_phase(name, f"sending SIG{signal}")
+        _send(client, name, signal)
+        try:
+            on_phase(name, f"min-healthy {spec.min_healthy:g}s")
+            _hold(client, name, before.pid, spec.min_healthy, "min-healthy", interrupted)
+            result.new_pid = before.pid
+            if interrupted.is_set():
+                result.phase, result.detail = "interrupted", f"sent SIG{signal} (gate skipped: interrupted)"
+                result.ok = True
+                return result
+            if spec.probe is not None:
+                on_phase(name, "probe")
+                result.detail = _probe(client, host, name, before.pid, spec, values, started)
+        except GateFailure as failure:
+            raise _died(client, name, before.pid, signal, failure) from failure
+        result.ok, result.phase = True, "done"
+    except GateFailure as failure:
+        result.phase, result.detail = failure.phase, failure.detail
+        result.log_tail = last_log_lines(client, name)
+    finally:
+        result.waited = time.monotonic() - started
+    return result
+
+
+def _send(client: SupervisorClient, name: str, signal: str) -> None:
+    try:
+        client.call("supervisor.signalProcess", name, signal)
+    except SupervisorFault as fault:
+        raise GateFailure("signal", f"SIG{signal} refused: {fault.text}") from fault
+
+
+def _died(client: SupervisorClient, name: str, pid: int, signal: str, failure: GateFailure) -> GateFailure:
+    """The gate's failure after a signal, worded as what happened: the program died on the signal
+    (a pid change or a state other than RUNNING), or, still the same process, the probe failed."""
+    info = _info(client, name)
+    if info.state is ProcessState.RUNNING and info.pid == pid:
+        return failure
+    if info.pid and info.pid != pid:
+        what = f"supervisord started it again (pid {pid} -> {info.pid}, {info.statename})"
+    else:
+        what = f"{info.statename} ({info.spawnerr or info.description or 'exited'})"
+    return GateFailure(failure.phase, f"died on SIG{signal}: {what}")
 
 
 def _info(client: SupervisorClient, name: str) -> ProcessInfo:

@@ -24,17 +24,18 @@ from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE,
-                         HerdError, HostError, RollRefused, UnexpectedError, UsageError)
+from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, EXIT_UNSUPPORTED,
+                         EXIT_USAGE, HerdError, HostError, RollRefused, UnexpectedError, Unsupported, UsageError)
 from herd.fleet import Fleet, HostAccess, in_parallel
-from herd.operations.config import cant_reread, read_host_config
+from herd.operations.config import HostConfig, cant_reread, read_host_config
 from herd.operations.rolling.apply import apply_change, recover
-from herd.operations.rolling.gate import ProcessResult, restart_process
+from herd.operations.rolling.gate import ProcessResult, restart_process, signal_process
 from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
 from herd.operations.rolling.options import recorded
 from herd.operations.rolling.plan import GroupChange, HostTarget, RollPlan, chunks, expand, split_batches
 from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor import names as namespec
+from herd.supervisor.capabilities import SIGNAL
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 HOOK_TIMEOUT = 300.0
@@ -90,7 +91,8 @@ class RollReport:
 
 
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
-    """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches.
+    """Read every host; refuse on unreachable hosts, a --signal roll on a supervisord that cannot
+    signal (exit 5), or unhealthy targets; cut the batches.
 
     A restart roll reads each host's pending config too (one reloadConfig,
     which stages what it read: docs/commands.md): restarting a program whose
@@ -101,10 +103,14 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
         from herd.operations.rolling.changes import preflight_update
 
         return preflight_update(fleet, options, state)
-    results = fleet.run(lambda access: read_host_config(access.client(), sizes=True), deadline=2 * fleet.timeout + 1)
-    unreachable = [f"{r.name}: {r.error.reason}" for r in results if r.error is not None]
+    results = fleet.run(lambda access: _read_host(access, options), deadline=2 * fleet.timeout + 1)
+    lacking = [f"{r.name}: {r.error.reason}" for r in results if isinstance(r.error, Unsupported)]
+    unreachable = [f"{r.name}: {r.error.reason}" for r in results
+                   if r.error is not None and not isinstance(r.error, Unsupported)]
     if unreachable:
         raise RollRefused(EXIT_UNREACHABLE, unreachable)
+    if lacking:    # --signal on a supervisord before 3.2.0: nothing touched, exit 5
+        raise RollRefused(EXIT_UNSUPPORTED, lacking, "roll those hosts without --signal, or select the others")
     targets, without, unhealthy, pending, warnings = [], [], [], [], []
     changed_groups: set[str] = set()
     for result in results:
@@ -142,6 +148,16 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
     by_name = {t.host: t for t in todo}
     return RollPlan(options.name, [[by_name[h] for h in batch] for batch in batches], without, options.per_host,
                     held, [r.name for r in results], warnings=warnings + (pending if options.ignore_pending else []))
+
+
+def _read_host(access: HostAccess, options: RollOptions) -> HostConfig:
+    """A host at pre-flight: its processes and pending config; for a reload roll of a host that has NAME,
+    Unsupported when its supervisord cannot signal (before 3.2.0): refused before anything is touched."""
+    client = access.client()
+    config = read_host_config(client, sizes=True)
+    if options.signal and namespec.select([options.name], config.processes)[0]:
+        client.require(SIGNAL)
+    return config
 
 
 def _target(address: str, host: str, chosen: list[ProcessInfo], options: RollOptions,
@@ -309,6 +325,9 @@ class RollRunner:
 
         def one(name: str) -> ProcessResult:
             try:
+                if self.options.signal:    # a reload roll: the signal instead of stop/start, same gate
+                    return signal_process(session, name, self.options.gate, self.options.signal, values,
+                                          self.interrupted, self._phase(target.host))
                 return restart_process(session, name, self.options.gate, values,
                                        self.interrupted, self._phase(target.host))
             except HostError as exc:
