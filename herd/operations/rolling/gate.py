@@ -78,16 +78,28 @@ def restart_process(host: HostAccess, name: str, spec: GateSpec,
     """Stop, start and gate one process; never raises for the process's own failure."""
     client = host.client()
     before = _info(client, name)
-    result = ProcessResult(name, ok=False, phase="stop", old_pid=before.pid)
-    started = time.monotonic()
-    try:
+
+    def restart() -> ProcessInfo:
         on_phase(name, "stopping")
         _stop(client, name, spec.timeout_healthy)
         on_phase(name, "starting")
-        running = _start(client, name, spec.timeout_healthy)
+        return _start(client, name, spec.timeout_healthy)
+
+    return _gated(host, ProcessResult(name, ok=False, phase="stop", old_pid=before.pid), restart, "restarted",
+                  spec, values, interrupted, on_phase)
+
+
+def _gated(host: HostAccess, result: ProcessResult, begin: Callable[[], ProcessInfo], done: str, spec: GateSpec,
+           values: dict[str, str], interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
+    """``begin()`` brings the process to RUNNING (or raises GateFailure); then, unless interrupted, the same
+    pid for ``min_healthy`` and the probe.  A failure fills ``result`` with its phase and the last log lines."""
+    client, name = host.client(), result.name
+    started = time.monotonic()
+    try:
+        running = begin()
         result.new_pid = running.pid
         if interrupted.is_set():
-            result.phase, result.detail = "interrupted", "restarted (gate skipped: interrupted)"
+            result.phase, result.detail = "interrupted", f"{done} (gate skipped: interrupted)"
             result.ok = True
             return result
         on_phase(name, f"min-healthy {spec.min_healthy:g}s")
@@ -273,27 +285,13 @@ def gate_started(host: HostAccess, name: str, spec: GateSpec, values: dict[str, 
     for ``min_healthy`` and the probe.
     """
     client = host.client()
-    result = ProcessResult(name, ok=False, phase="start", old_pid=old_pid)
-    started = time.monotonic()
-    try:
+
+    def started() -> ProcessInfo:
         on_phase(name, "starting")
-        running = _until_running(client, name, spec.timeout_healthy)
-        result.new_pid = running.pid
-        if interrupted.is_set():
-            result.phase, result.detail, result.ok = "interrupted", "started (gate skipped: interrupted)", True
-            return result
-        on_phase(name, f"min-healthy {spec.min_healthy:g}s")
-        _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
-        if spec.probe is not None:
-            on_phase(name, "probe")
-            result.detail = _probe(client, host, name, running.pid, spec, values, started)
-        result.ok, result.phase = True, "done"
-    except GateFailure as failure:
-        result.phase, result.detail = failure.phase, failure.detail
-        result.log_tail = last_log_lines(client, name)
-    finally:
-        result.waited = time.monotonic() - started
-    return result
+        return _until_running(client, name, spec.timeout_healthy)
+
+    return _gated(host, ProcessResult(name, ok=False, phase="start", old_pid=old_pid), started, "started", spec,
+                  values, interrupted, on_phase)
 
 
 def _until_running(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
