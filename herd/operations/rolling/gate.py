@@ -90,23 +90,28 @@ def restart_process(host: HostAccess, name: str, spec: GateSpec,
 
 
 def _gated(host: HostAccess, result: ProcessResult, begin: Callable[[], ProcessInfo], done: str, spec: GateSpec,
-           values: dict[str, str], interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
+           values: dict[str, str], interrupted: threading.Event, on_phase: Phase,
+           explain: Callable[[GateFailure], GateFailure] | None = None) -> ProcessResult:
     """``begin()`` brings the process to RUNNING (or raises GateFailure); then, unless interrupted, the same
-    pid for ``min_healthy`` and the probe.  A failure fills ``result`` with its phase and the last log lines."""
+    pid for ``min_healthy`` and the probe (a failure there worded by ``explain``, if given).  A failure
+    fills ``result`` with its phase and the last log lines."""
     client, name = host.client(), result.name
     started = time.monotonic()
     try:
         running = begin()
         result.new_pid = running.pid
-        if interrupted.is_set():
-            result.phase, result.detail = "interrupted", f"{done} (gate skipped: interrupted)"
-            result.ok = True
-            return result
-        on_phase(name, f"min-healthy {spec.min_healthy:g}s")
-        _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
-        if spec.probe is not None:
-            on_phase(name, "probe")
-            result.detail = _probe(client, host, name, running.pid, spec, values, started)
+        try:
+            on_phase(name, f"min-healthy {spec.min_healthy:g}s")
+            _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
+            if interrupted.is_set():
+                result.phase, result.detail = "interrupted", f"{done} (gate skipped: interrupted)"
+                result.ok = True
+                return result
+            if spec.probe is not None:
+                on_phase(name, "probe")
+                result.detail = _probe(client, host, name, running.pid, spec, values, started)
+        except GateFailure as failure:
+            raise (explain(failure) if explain else failure) from failure
         result.ok, result.phase = True, "done"
     except GateFailure as failure:
         result.phase, result.detail = failure.phase, failure.detail
@@ -138,31 +143,15 @@ def signal_process(host: HostAccess, name: str, spec: GateSpec, signal: str, val
             result.detail = f"was {before.statename}: started instead of sent SIG{signal}" + \
                 (f"; {result.detail}" if result.detail else "")
         return result
-    result = ProcessResult(name, ok=False, phase="signal", old_pid=before.pid, signal=signal)
-    started = time.monotonic()
-    try:
+
+    def send() -> ProcessInfo:
         on_phase(name, f"sending SIG{signal}")
         _send(client, name, signal)
-        try:
-            on_phase(name, f"min-healthy {spec.min_healthy:g}s")
-            _hold(client, name, before.pid, spec.min_healthy, "min-healthy", interrupted)
-            result.new_pid = before.pid
-            if interrupted.is_set():
-                result.phase, result.detail = "interrupted", f"sent SIG{signal} (gate skipped: interrupted)"
-                result.ok = True
-                return result
-            if spec.probe is not None:
-                on_phase(name, "probe")
-                result.detail = _probe(client, host, name, before.pid, spec, values, started)
-        except GateFailure as failure:
-            raise _died(client, name, before.pid, signal, failure) from failure
-        result.ok, result.phase = True, "done"
-    except GateFailure as failure:
-        result.phase, result.detail = failure.phase, failure.detail
-        result.log_tail = last_log_lines(client, name)
-    finally:
-        result.waited = time.monotonic() - started
-    return result
+        return before
+
+    return _gated(host, ProcessResult(name, ok=False, phase="signal", old_pid=before.pid, signal=signal), send,
+                  f"sent SIG{signal}", spec, values, interrupted, on_phase,
+                  lambda failure: _died(client, name, before.pid, signal, failure))
 
 
 def _send(client: SupervisorClient, name: str, signal: str) -> None:
