@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from herd.errors import Faults, HerdError, HostError, SupervisorFault, UsageError
 from herd.fleet import Fleet, HostAccess, HostResult
@@ -167,13 +167,37 @@ def check_groups_exist(hosts: Sequence[HostResult[HostConfig]], groups: Sequence
     read = [r.value for r in hosts if r.ok and r.value is not None and r.value.diff is not None]
     if not read:
         return
-    unknown = [g for g in groups if not any(c.knows(g) for c in read)]
-    if not unknown:
-        return
     known = sorted({g for c in read for g in c.sizes} | {g for c in read if c.diff
                                                            for g in c.diff.added + c.diff.changed})
-    listed = ", ".join(f"{g}{did_you_mean(g, known)}" for g in unknown)
-    raise UsageError(f"no such group in supervisord's config on any selected host: {listed}")
+    refuse_unknown([g for g in groups if not any(c.knows(g) for c in read)], known,
+                   "no such group in supervisord's config on any selected host")
+
+
+def refuse_unknown(unknown: Sequence[str], known: Sequence[str], what: str) -> None:
+    """UsageError ``WHAT: name (did you mean 'x'?), ...`` when a name is unknown; one line."""
+    if unknown:
+        raise UsageError(f"{what}: " + ", ".join(f"{g}{did_you_mean(g, known)}" for g in unknown))
+
+
+def _refuse_unknown_on(fleet: Fleet, read: Callable[[SupervisorClient], set[str]], groups: Sequence[str], what: str) -> None:
+    """Read every host (``read(client)`` -> its group names) and refuse GROUPs none of the answering hosts has.
+
+    Nothing is touched yet; hosts that do not answer are left to the command itself to report.
+    """
+    found = [r.value for r in fleet.run(lambda access: read(access.client())) if r.ok and r.value is not None]
+    if not found:
+        return
+    known = sorted(set().union(*found))
+    refuse_unknown([g for g in groups if g not in known], known, what)
+
+
+def _staged_groups(client: SupervisorClient) -> set[str]:
+    """The groups of the config supervisord last read (what addProcessGroup can add): getAllConfigInfo."""
+    return {c["group"] for c in client.call("supervisor.getAllConfigInfo")}
+
+
+def _active_groups(client: SupervisorClient) -> set[str]:
+    return {i.group for i in client.all_process_info()}
 
 
 def did_you_mean(name: str, choices: Sequence[str]) -> str:
@@ -313,7 +337,12 @@ def _add_group(client: SupervisorClient, group: str, done: str) -> Outcome:
 
 
 def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float = 60.0) -> ActionReport:
-    """addProcessGroup for each GROUP, then wait until what supervisord starts of them is RUNNING."""
+    """addProcessGroup for each GROUP, then wait until what supervisord starts of them is RUNNING.
+
+    A GROUP in no selected host's config (as last reread) is refused first (UsageError), nothing touched.
+    """
+    _refuse_unknown_on(fleet, _staged_groups, groups,
+                  "no such group in supervisord's config (as last reread) on any selected host")
 
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
@@ -327,6 +356,9 @@ def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: flo
 
 
 def remove(fleet: Fleet, groups: Sequence[str], *, dry_run: bool) -> ActionReport:
+    """removeProcessGroup for each GROUP; one active on no selected host is refused first (UsageError)."""
+    _refuse_unknown_on(fleet, _active_groups, groups, "no such active process group on any selected host")
+
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
         if dry_run:
