@@ -33,12 +33,14 @@ from typing import Any, Callable, Sequence
 from herd.errors import Faults, HerdError, HostError, SupervisorFault, UsageError
 from herd.fleet import Fleet, HostAccess, HostResult, Interrupted
 from herd.operations import processes
-from herd.operations.control import FINISH_STEP, report
+from herd.operations import control
+from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 STATE_POLL = 0.2
+FINISH_STEP = control.FINISH_STEP   # seconds a Ctrl-C gives each host to finish its group in flight
 
 
 @dataclass(frozen=True)
