@@ -32,8 +32,7 @@ from typing import Any, Callable, Sequence
 
 from herd.errors import Faults, HerdError, HostError, SupervisorFault, UsageError
 from herd.fleet import Fleet, HostAccess, HostResult, Interrupted
-from herd.operations import processes
-from herd.operations import control
+from herd.operations import control, processes
 from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
 from herd.supervisor.client import SupervisorClient
@@ -187,7 +186,8 @@ def refuse_unknown(unknown: Sequence[str], known: Sequence[str], what: str) -> N
         raise UsageError(f"{what}: " + ", ".join(f"{g}{did_you_mean(g, known)}" for g in unknown))
 
 
-def _refuse_unknown_on(fleet: Fleet, read: Callable[[SupervisorClient], set[str]], groups: Sequence[str], what: str) -> None:
+def _refuse_unknown_on(fleet: Fleet, read: Callable[[SupervisorClient], set[str]], groups: Sequence[str],
+                       what: str) -> None:
     """Read every host (``read(client)`` -> its group names) and refuse GROUPs none of the answering hosts has.
 
     Nothing is touched yet; hosts that do not answer are left to the command itself to report.

@@ -579,7 +579,7 @@ class FakeSupervisor:
                 if now - process.since < spec.stop_delay:
                     return
                 self._stopped(process, process.since + spec.stop_delay)
-            elif process.state is ProcessState.STOPPED and process.autostart_pending:         # supervisord's next turn after addProcessGroup
+            elif process.state is ProcessState.STOPPED and process.autostart_pending:   # added: its next turn
                 process.autostart_pending = False
                 process.retries = 0
                 self._spawn(process, now)
