@@ -22,9 +22,9 @@ EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable hos
               "4 a host unreachable; 2 usage.")
 UPDATE_EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (a process it started "
                      "ended BACKOFF or FATAL, or was not RUNNING within --wait-timeout; a config that does not "
-                     "parse; a confirmation declined); 4 a host unreachable; 2 usage (a GROUP on no selected host); "
-                     "130 Ctrl-C/SIGTERM (the group in flight is finished; what was left removed or stopped is "
-                     "named, with the command that brings it back).")
+                     "parse; a confirmation declined); 4 a host unreachable; 2 usage (a GROUP on no selected host).")
+INTERRUPT_EXIT_CODE = ("; 130 Ctrl-C/SIGTERM (the group in flight is finished; what was left removed or stopped is "
+                       "named, with the command that brings it back).")
 PENDING_EXIT_CODES = ("\b\nExit codes: 0 every host's config read (changes pending or not); 1 a host's config "
                       "does not parse (supervisord would fail at its next start); 4 a host unreachable; 2 usage.")
 wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=60.0,
@@ -77,7 +77,7 @@ def pending(fleet_opts: FleetOptions, output: str) -> int:
     return pending_exit_code(hosts)
 
 
-@click.command(epilog=UPDATE_EXIT_CODES)
+@click.command(epilog=UPDATE_EXIT_CODES.removesuffix(".") + INTERRUPT_EXIT_CODE)
 @click.argument("group_names", nargs=-1, metavar="[GROUP]...")
 @fleet_options
 @yes_option
