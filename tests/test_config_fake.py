@@ -7,8 +7,17 @@ as the rollout's in-process tests will (herd.testing.fake.tornado_hosts).
 
 from __future__ import annotations
 
+import _thread
+import threading
+import time
+
+from herd.cli.config import update_interrupt_lines
+from herd.errors import EXIT_INTERRUPTED, Faults
+from herd.fleet import Fleet
 from herd.operations import config
-from herd.testing.fake import TORNADO_V2, ProgramSpec, fake_fleet, tornado_hosts
+from herd.operations.outcomes import ActionReport
+from herd.settings import FleetOptions
+from herd.testing.fake import TORNADO_V2, FakeHost, ProgramSpec, fake_fleet, fault, tornado_hosts
 
 TORNADO = [f"tornado:tornado-{p}" for p in range(8080, 8084)]
 
@@ -72,3 +81,91 @@ def test_add_and_remove_groups_of_the_staged_config():
     assert [(o.name, o.result, o.error) for r in added.hosts for o in r.outcomes] == [
         ("extra", "added process group", None)]
     assert web01.supervisor.states()["extra"] == "RUNNING" and web01.supervisor.starts["extra"] == 1
+
+
+# -- Ctrl-C during update (tests/test_interrupt_fleet.py: the same through sshd, and the lines a user sees) -----
+
+def ctrl_c_in(seconds: float) -> None:
+    threading.Timer(seconds, _thread.interrupt_main).start()
+
+
+def results(report: ActionReport) -> dict[str, list[tuple[str, str, str | None]]]:
+    return {h.host: [(o.name, o.result, o.error) for o in h.outcomes] for h in report.hosts}
+
+
+def options(inventory: str | None = None) -> FleetOptions:
+    return FleetOptions(inventory, False, (), ("web01",), 10.0, 50, False, 0)
+
+
+def test_ctrl_c_while_a_changed_group_stops_starts_it_again_and_touches_no_other_group():
+    hosts = tornado_hosts(2, changed=["web01", "web02"], stop_delay=0.6)
+    hosts[0].supervisor.edit_config("worker", command="/usr/local/bin/worker --v2")
+    ctrl_c_in(0.3)                                       # every tornado process STOPPING
+    report = config.update(fake_fleet(hosts), [], dry_run=False, wait_timeout=5)
+    assert report.interrupted and report.exit_code == EXIT_INTERRUPTED
+    assert results(report) == {
+        "web01": [("tornado", "started again, not updated (interrupted)", None),
+                  ("worker", "left as it was (interrupted)", None)],
+        "web02": [("tornado", "started again, not updated (interrupted)", None)]}
+    assert report.left_groups == []
+    assert update_interrupt_lines(report, options()) == [
+        "herd: interrupted: the group in flight was finished on every host; herd left no group removed or stopped"]
+    for host in hosts:      # on the config it ran, started once more; the change still pending
+        assert host.supervisor.running_config("tornado").command != TORNADO_V2
+        assert {n: host.supervisor.starts[n] for n in TORNADO} == dict.fromkeys(TORNADO, 1)
+        assert set(host.supervisor.states().values()) <= {"STARTING", "RUNNING"}
+    assert hosts[0].supervisor.running_config("worker").command != "/usr/local/bin/worker --v2"
+    pending = {r.name: r.value.diff.changed for r in config.pending(fake_fleet(hosts)) if r.value and r.value.diff}
+    assert pending == {"web01": ["tornado", "worker"], "web02": ["tornado"]}
+
+
+def removal_after_the_interrupt(host: FakeHost, fleet: Fleet) -> None:
+    """removeProcessGroup answers only once the Ctrl-C came: the group is removed with the interrupt in flight."""
+    host.supervisor.hooks["supervisor.removeProcessGroup"] = lambda params: fleet.interrupted.wait(5)
+
+
+def test_ctrl_c_after_a_changed_group_was_removed_adds_it_back_on_the_new_config():
+    hosts = tornado_hosts(1, changed=["web01"])
+    hosts[0].supervisor.edit_config("worker", command="/usr/local/bin/worker --v2")
+    fleet = fake_fleet(hosts)
+    removal_after_the_interrupt(hosts[0], fleet)
+    ctrl_c_in(0.3)
+    report = config.update(fleet, [], dry_run=False, wait_timeout=5)
+    assert report.interrupted
+    assert results(report) == {"web01": [("tornado", "updated process group", None),
+                                         ("worker", "left as it was (interrupted)", None)]}
+    assert report.left_groups == []
+    assert hosts[0].supervisor.running_config("tornado").command == TORNADO_V2
+    assert set(hosts[0].supervisor.states().values()) <= {"STARTING", "RUNNING"}
+
+
+def test_a_group_that_could_not_be_added_back_is_named_with_the_command_that_adds_it():
+    hosts = tornado_hosts(1, changed=["web01"])
+    fleet = fake_fleet(hosts)
+    removal_after_the_interrupt(hosts[0], fleet)
+
+    def refuse(params):
+        raise fault(Faults.FAILED, "no room")
+
+    hosts[0].supervisor.hooks["supervisor.addProcessGroup"] = refuse
+    ctrl_c_in(0.3)
+    report = config.update(fleet, [], dry_run=False, wait_timeout=5)
+    assert results(report) == {"web01": [("tornado", "add", "failed: no room")]}, results(report)
+    assert report.left_groups == [config.LeftGroups("web01", ["tornado"], [], certain=True)]
+    assert update_interrupt_lines(report, options("inv.yaml")) == [
+        "herd: interrupted: web01: tornado left removed; add it back with: herd add -i inv.yaml -H web01 tornado"]
+
+
+def test_a_host_whose_step_outlasts_the_finish_budget_is_named_as_maybe(monkeypatch):
+    hosts = tornado_hosts(1, changed=["web01"], stop_delay=3)
+    monkeypatch.setattr(config, "FINISH_STEP", 0.5)
+    ctrl_c_in(0.3)
+    started = time.monotonic()
+    report = config.update(fake_fleet(hosts), [], dry_run=False, wait_timeout=10)
+    assert time.monotonic() - started < 2.5
+    assert report.interrupted and results(report) == {"web01": []}
+    assert report.hosts[0].error is not None
+    assert report.left_groups == [config.LeftGroups("web01", [], ["tornado"], certain=False)]
+    assert update_interrupt_lines(report, options()) == [
+        "herd: interrupted: web01: tornado may be left STOPPED (the host's step had not ended 0.5 s after the "
+        "interrupt); bring it back with: herd update -H web01 tornado"]

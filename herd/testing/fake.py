@@ -66,7 +66,9 @@ For tests above the wire (rolling, update): ``tornado_hosts(3, changed=
 8080-8083, serving while RUNNING, and worker), whose tornado command is
 changed in the config files of the hosts named (``TORNADO_V2``; ``fails``,
 ``numprocs`` and any other field through ``edit``) and not yet reread;
-``fake_fleet(hosts)`` puts a herd.fleet.Fleet over them.
+``fake_fleet(hosts)`` puts a herd.fleet.Fleet over them.  ``supervisor.hooks
+[method]`` runs before each call of that method: it may block (a Ctrl-C
+arriving mid-call) or raise ``fault(Faults.X, text)``.
 
 tests/test_fake_contract.py runs the same checks against this fake and a
 real supervisord of the test fleet, so the two cannot drift apart.
@@ -114,6 +116,11 @@ class _Fault(Exception):
         self.code = code
         self.text = f"{name}: {text}" if text else name
         super().__init__(self.text)
+
+
+def fault(code: int, text: str = "") -> Exception:
+    """A fault as supervisord answers it (``Faults.FAILED``...), for a hook to raise."""
+    return _Fault(code, text)
 
 
 @dataclass
@@ -205,6 +212,7 @@ class FakeSupervisor:
         self.staged: dict[str, ProgramSpec] = {}         # what the last reloadConfig read
         self.active: dict[str, ProgramSpec] = {}         # active group -> the config it was added with
         self.starts: collections.Counter[str] = collections.Counter()   # starts per process full name
+        self.hooks: dict[str, Callable[[Sequence[Any]], None]] = {}     # method -> run before it (see dispatch)
         for spec in programs:
             self.add_program(spec)
 
@@ -318,7 +326,14 @@ class FakeSupervisor:
     # -- XML-RPC -----------------------------------------------------------------
 
     def dispatch(self, method: str, params: Sequence[Any]) -> Any:
-        """One XML-RPC call; raises _Fault as supervisord answers a fault."""
+        """One XML-RPC call; raises _Fault as supervisord answers a fault.
+
+        ``hooks[method](params)`` runs first, outside the lock: a test's way to
+        hold a call back (it blocks) or make it fail (it raises ``fault(...)``).
+        """
+        hook = self.hooks.get(method)
+        if hook is not None:
+            hook(params)
         with self._lock:
             self.calls.append(method)
             if method == "system.multicall":
@@ -564,7 +579,7 @@ class FakeSupervisor:
                 if now - process.since < spec.stop_delay:
                     return
                 self._stopped(process, process.since + spec.stop_delay)
-            elif process.state is ProcessState.STOPPED and process.autostart_pending:         # supervisord's next turn after addProcessGroup
+            elif process.state is ProcessState.STOPPED and process.autostart_pending:   # added: its next turn
                 process.autostart_pending = False
                 process.retries = 0
                 self._spawn(process, now)
@@ -847,14 +862,16 @@ def fake_fleet(hosts: Sequence[FakeHost], *, timeout: float = 5.0, forks: int = 
 TORNADO_V2 = "/srv/tornado/v2/bin/tornado --port=%(process_num)s"
 
 
-def tornado_hosts(count: int = 3, *, changed: Iterable[str] = (), **edit: Any) -> list[FakeHost]:
+def tornado_hosts(count: int = 3, *, changed: Iterable[str] = (), stop_delay: float = 0.0,
+                  **edit: Any) -> list[FakeHost]:
     """``count`` hosts web01.. as the demo's: tornado (numprocs 4, ports 8080-8083, serving while RUNNING) and
     worker, all RUNNING; on the hosts named in ``changed`` the config files give tornado a new command
     (``TORNADO_V2`` unless ``edit`` says otherwise: ``command=``, ``numprocs=6``, ``fails=True`` ...), not yet
-    reread, so supervisord runs the old one until the group is updated."""
+    reread, so supervisord runs the old one until the group is updated.  ``stop_delay``: how long a tornado
+    process takes to stop (STOPPING meanwhile), old and new."""
     hosts = []
     for i in range(1, count + 1):
-        supervisor = FakeSupervisor([ProgramSpec("tornado", numprocs=4, numprocs_start=8080,
+        supervisor = FakeSupervisor([ProgramSpec("tornado", numprocs=4, numprocs_start=8080, stop_delay=stop_delay,
                                                  command="/srv/tornado/v1/bin/tornado --port=%(process_num)s"),
                                      ProgramSpec("worker")])
         host = FakeHost(f"web{i:02d}", supervisor)
