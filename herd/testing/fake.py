@@ -735,6 +735,7 @@ class FakeHost:
         self.http_status = 200
         self.commands: dict[str, int] = {}
         self._client: SupervisorClient | None = None
+        self._drops = 0     # calls still to be lost on the wire (drop_next_calls)
         self.agents: list[subprocess.Popen[bytes]] = []     # agent scripts started (open_agent)
 
     @property
@@ -748,9 +749,17 @@ class FakeHost:
     def repair(self) -> None:
         self.broken = None
 
+    def drop_next_calls(self, count: int = 1) -> None:
+        """The next ``count`` calls are lost on the wire (the connection resets), then it works again:
+        a blip, where ``break_connection`` is an outage."""
+        self._drops = count
+
     def before_call(self) -> None:
         if self.broken:
             raise ConnectionResetError(self.broken)
+        if self._drops:
+            self._drops -= 1
+            raise ConnectionResetError("connection reset by peer")
 
     def client(self) -> SupervisorClient:
         if self.broken:
