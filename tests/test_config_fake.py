@@ -15,6 +15,7 @@ from herd.cli.config import update_interrupt_lines
 from herd.errors import EXIT_INTERRUPTED, Faults
 from herd.fleet import Fleet
 from herd.operations import config
+from herd.render.actions import action_json
 from herd.operations.outcomes import ActionReport
 from herd.settings import FleetOptions
 from herd.testing.fake import TORNADO_V2, FakeHost, ProgramSpec, fake_fleet, fault, tornado_hosts
@@ -154,6 +155,9 @@ def test_a_group_that_could_not_be_added_back_is_named_with_the_command_that_add
     assert report.left_groups == [config.LeftGroups("web01", ["tornado"], [], certain=True)]
     assert update_interrupt_lines(report, options("inv.yaml")) == [
         "herd: interrupted: web01: tornado left removed; add it back with: herd add -i inv.yaml -H web01 tornado"]
+    data = action_json(report)          # -o json says the same
+    assert data["interrupted"] is True and data["exit_code"] == 130
+    assert data["left_groups"] == [{"host": "web01", "removed": ["tornado"], "stopped": [], "certain": True}]
 
 
 def test_a_host_whose_step_outlasts_the_finish_budget_is_named_as_maybe(monkeypatch):
