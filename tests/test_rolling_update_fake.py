@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from herd.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, RollRefused, UsageError
+from herd.errors import Faults, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, RollRefused, UsageError
 from herd.operations.rolling.options import roll_options
 from herd.operations.rolling.runner import RollRunner, preflight
 from herd.operations.rolling.state import RollState, StateFile
-from herd.testing.fake import TORNADO_V2, FakeHost, ProgramSpec, fake_fleet, tornado_hosts
+from herd.testing.fake import TORNADO_V2, FakeHost, ProgramSpec, fake_fleet, fault, tornado_hosts
 
 TORNADO = [f"tornado:tornado-{p}" for p in range(8080, 8084)]
 
@@ -235,3 +235,16 @@ def test_rolling_restart_refuses_a_changed_program_unless_told(tmp_path):
     assert plan.warnings == ["web02: tornado's config changed (a restart would run the old one)"]
     # another program's change does not concern it
     assert preflight(fleet, roll_options("worker"), None).warnings == []
+
+
+def test_a_refused_reread_does_not_stop_a_restart_roll_but_is_said(tmp_path):
+    hosts = tornado_hosts(2)
+
+    def refuse(params: Any) -> Any:
+        raise fault(Faults.FAILED, "not today")
+
+    hosts[1].supervisor.hooks["supervisor.reloadConfig"] = refuse
+    plan = preflight(fake_fleet(hosts), roll_options("tornado"), None)
+    assert [t.host for t in plan.targets] == ["web01", "web02"]
+    assert plan.warnings == ["web02: the config could not be reread (failed: not today): a changed config would go "
+                             "unnoticed"]

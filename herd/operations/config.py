@@ -107,15 +107,18 @@ class HostConfig:
     broken: str | None = None      # the parse error, when the config files no longer parse
     processes: tuple[ProcessInfo, ...] = ()        # what runs (read with ``sizes``)
     staged: tuple[dict[str, Any], ...] = ()        # getAllConfigInfo after the reread (read with ``staged``)
+    refused: str | None = None     # reloadConfig answered another fault (``tolerant`` reads only): why
 
     def knows(self, group: str) -> bool:
         diff = self.diff or ConfigDiff([], [], [])
         return group in self.sizes or group in diff.added + diff.changed + diff.removed
 
 
-def read_host_config(client: SupervisorClient, *, sizes: bool, staged: bool = False) -> HostConfig:
+def read_host_config(client: SupervisorClient, *, sizes: bool, staged: bool = False,
+                     tolerant: bool = False) -> HostConfig:
     """reloadConfig; with ``sizes``, getAllProcessInfo first (what runs, the group sizes); with ``staged``,
-    getAllConfigInfo after it (the processes the reread config would run).  CANT_REREAD is a result."""
+    getAllConfigInfo after it (the processes the reread config would run).  CANT_REREAD is a result; so
+    is any other fault with ``tolerant`` (``refused``: a caller for whom the reread is advisory)."""
     counts: dict[str, int] = {}
     infos = tuple(client.all_process_info()) if sizes else ()
     for info in infos:
@@ -123,6 +126,8 @@ def read_host_config(client: SupervisorClient, *, sizes: bool, staged: bool = Fa
     try:
         [[added, changed, removed]] = client.call("supervisor.reloadConfig")
     except SupervisorFault as fault:
+        if fault.code != Faults.CANT_REREAD and tolerant:
+            return HostConfig(None, counts, None, infos, refused=processes.fault_sentence(fault))
         if fault.code != Faults.CANT_REREAD:
             raise HerdError(processes.fault_sentence(fault)) from fault
         return HostConfig(None, counts, fault.text.partition(":")[2].strip() or fault.text, infos)

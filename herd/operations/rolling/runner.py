@@ -124,7 +124,9 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
         changed_groups.update(changed)
         pending += [f"{result.name}: {group}'s config changed (a restart would run the old one)" for group in changed]
         if config.diff is None:
-            warnings.append(f"{result.name}: {cant_reread(config.broken)}")
+            warnings.append(f"{result.name}: " + (f"the config could not be reread ({config.refused}): a changed "
+                                                  f"config would go unnoticed" if config.refused else
+                                                  cant_reread(config.broken)))
         target = _target(result.host.address or result.name, result.name, chosen, options, state)
         if target is None:
             continue
@@ -154,7 +156,7 @@ def _read_host(access: HostAccess, options: RollOptions) -> HostConfig:
     """A host at pre-flight: its processes and pending config; for a reload roll of a host that has NAME,
     Unsupported when its supervisord cannot signal (before 3.2.0): refused before anything is touched."""
     client = access.client()
-    config = read_host_config(client, sizes=True)
+    config = read_host_config(client, sizes=True, tolerant=True)
     if options.signal and namespec.select([options.name], config.processes)[0]:
         client.require(SIGNAL)
     return config
