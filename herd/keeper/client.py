@@ -204,7 +204,7 @@ def _exchange(conn: socket.socket, request: dict[str, Any], line: CommandLine, l
             pid = _handed_over(conn, request, line, interrupts)
             answer = _answer(conn)
         except _GaveUp:
-            return _gave_up(line, pid, log_file)
+            return _gave_up(line, interrupts.pid, log_file)
         except protocol.ProtocolError as exc:
             return _lost(line, pid, log_file, _silence_or_end(exc))
         except OSError as exc:
@@ -248,6 +248,7 @@ class _Interrupts:
         self.stage = "before"     # "sending" go, then "sent"
         self.count = 0
         self.told = False
+        self.pid: object = None   # the keeper's, once it accepted
         self._saved: dict[int, Any] = {}
 
     def __enter__(self) -> "_Interrupts":
@@ -309,6 +310,7 @@ def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine
         raise _Direct(f"the keeper refused: {answer.get('reason')}")
     if answer.get("kind") != "accepted":
         raise _Direct(f"unexpected answer from the keeper: {answer.get('kind')!r}")
+    interrupts.pid = answer.get("pid")
     interrupts.sending()
     try:
         protocol.send(conn, {"op": "go"})
