@@ -16,6 +16,17 @@ and the command is never run again: it may have run in part or in full,
 and running it twice would do twice what was asked once (a restart, a
 signal, an update).
 
+Ctrl-C (and SIGTERM, which herd takes for one) once "go" is sent: the
+command is the keeper's, so the client passes the first one on
+(``{"op": "interrupt"}``) and reads on until "done": the keeper interrupts
+the command as a Ctrl-C interrupts a direct run (server.py), and the user
+sees what a direct run prints then, with its exit code (130).  A second
+one stops the waiting: one line says that the keeper finishes the step in
+flight on its own and that its log will say how it ended; exit 130
+(EXIT_INTERRUPTED: the user interrupted; EXIT_LOST is for a keeper that
+failed).  Before "go", a Ctrl-C ends the client and the keeper, never told
+"go", runs nothing.
+
 Time bounds: connecting gets CONNECT_TIMEOUT, the keeper must accept the
 request within ACCEPT_TIMEOUT and then send a frame at least every
 protocol.SILENCE seconds (it sends one every HEARTBEAT while the command

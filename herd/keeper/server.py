@@ -14,6 +14,24 @@ Every request is checked first: the peer must run as this uid
 starts only once the client has answered "accepted" with "go": a client
 that gave up before (and runs the command itself) never has it run here
 too (client.py: once).
+
+Ctrl-C: the command runs in a worker thread, which gets no SIGINT; the
+client passes its user's Ctrl-C (or SIGTERM) on as ``{"op": "interrupt"}``
+and waits for "done".  The keeper then calls herd.fleet.fanout.interrupt
+for the worker: the command raises KeyboardInterrupt at its next fan-out
+wait step (within fanout.JOIN_STEP), where a direct run's main thread
+waits and gets its SIGINT, and so does exactly what a direct run does on a
+Ctrl-C (restart/stop finish the step in flight or name what they left
+stopped; status prints the hosts that answered; exit 130).  Never anywhere
+else: not in the keeper's code (the accept loop, the pools, the streams it
+swaps), which waits in no fan-out; an interrupt that comes as the command
+ends, past its last wait, is withdrawn unraised.  A command that is in no
+fan-out when it comes (inside one host's call in its own thread, say)
+sees it at its next wait, or ends as it would have.  A client that then
+stops waiting (a second Ctrl-C) leaves the command to finish here; one
+that leaves without an interrupt (killed) has the command's sessions
+aborted so it ends soon.  Either way the log names the command line and
+says how it ended and what it printed.
 """
 
 from __future__ import annotations
