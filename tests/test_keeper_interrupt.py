@@ -132,6 +132,16 @@ def running_again(fleet, before: dict[str, list[int]]) -> None:
     assert all(not set(after[h]) & set(before[h]) for h in HOSTS), (before, after)
 
 
+def interrupting(keeping: Keeping) -> Callable[[subprocess.Popen], None]:
+    """then(): wait until the keeper has passed the client's interrupt on, and the command has seen it
+    (at its next fan-out wait step, within fanout.JOIN_STEP: the 0.5 s a direct run gets too)."""
+    def then(proc: subprocess.Popen) -> None:
+        wait_until(lambda: keeping.logged("interrupted by its client (Ctrl-C or SIGTERM)"), 10,
+                   "the keeper interrupting the command")
+        time.sleep(0.5)
+    return then
+
+
 def test_ctrl_c_mid_restart_through_the_keeper_prints_what_a_direct_run_prints(kifleet, keeping):
     before = tornado_pids(kifleet)
     kept = restart_interrupted(kifleet, keeping.env, then=interrupting(keeping))
@@ -148,16 +158,6 @@ def test_ctrl_c_mid_restart_through_the_keeper_prints_what_a_direct_run_prints(k
     assert out[-1] == "3 hosts: 12 starting"                 # started again, not waited for after the Ctrl-C
     assert len(out) == 12 + 1                                # a line per process, the summary
     assert (code, out, err) == direct
-
-
-def interrupting(keeping: Keeping) -> Callable[[subprocess.Popen], None]:
-    """then(): wait until the keeper has passed the client's interrupt on, and the command has seen it
-    (at its next fan-out wait step, within fanout.JOIN_STEP: the 0.5 s a direct run gets too)."""
-    def then(proc: subprocess.Popen) -> None:
-        wait_until(lambda: keeping.logged("interrupted by its client (Ctrl-C or SIGTERM)"), 10,
-                   "the keeper interrupting the command")
-        time.sleep(0.5)
-    return then
 
 
 def test_sigterm_to_the_client_is_a_ctrl_c_too(kifleet, keeping):
