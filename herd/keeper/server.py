@@ -315,7 +315,7 @@ class Keeper:
             result["code"] = run_command([str(a) for a in request["argv"]], obj=scope)
         except SystemExit as exc:
             result["code"] = exc.code if isinstance(exc.code, int) else 1
-        except KeyboardInterrupt:   # the client's interrupt, past click (which makes it "herd: aborted"): as main()
+        except KeyboardInterrupt:   # an interrupt that click did not make its Abort ("herd: aborted"): as main()
             capture.stderr.write("herd: interrupted\n")
             result["code"] = EXIT_INTERRUPTED
         except BaseException as exc:  # noqa: BLE001 - the client says it failed (never reruns it); the log says why
