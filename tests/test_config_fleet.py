@@ -86,9 +86,8 @@ def test_add_and_remove(make_fleet, home):
     assert added.out.splitlines()[0] == "web01  extra  added process group"
     assert herd("add", "extra", "-a", "-i", inv, home=home).out.splitlines()[0] == "web01  extra  already active"
     unknown = herd("add", "nosuch", "-a", "-i", inv, home=home)
-    assert unknown.code == 1
-    assert unknown.out.splitlines()[0] == ("web01  nosuch: not in supervisord's config "
-                                           "(edit it, then run herd reread)")
+    assert unknown.code == 2
+    assert unknown.err == "herd: no such group in supervisord's config (as last reread) on any selected host: nosuch\n"
 
 
 def supervisord_pid(fleet, name: str) -> int:

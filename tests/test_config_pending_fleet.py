@@ -93,16 +93,30 @@ def test_update_refuses_unknown_group_with_did_you_mean(make_fleet, home):
                                       "2 hosts: 1 added process group, 1 not in this host's config"]
 
 
-def test_add_and_remove_suggest_a_near_name(make_fleet, home):
-    fleet = make_fleet(hosts=1)
+def test_add_and_remove_refuse_unknown_names_with_did_you_mean(make_fleet, home):
+    fleet = make_fleet(hosts=2)
     inv = str(fleet.inventory_path)
+    before = {h: groups(fleet, h) for h in ("web01", "web02")}
     added = herd("add", "workr", "-a", "-i", inv, home=home)
-    assert added.code == 1
-    assert added.out.splitlines()[0] == ("web01  workr: not in supervisord's config (edit it, then run herd reread) "
-                                         "(did you mean 'worker'?)")
-    removed = herd("remove", "tornad", "-a", "-i", inv, home=home)
-    assert removed.code == 1
-    assert removed.out.splitlines()[0] == "web01  tornad: no such process group (did you mean 'tornado'?)"
+    assert (added.code, added.out) == (2, "")
+    assert added.err == ("herd: no such group in supervisord's config (as last reread) on any selected host: workr "
+                         "(did you mean 'worker'?)\n")
+    removed = herd("remove", "tornad", "nosuch", "-a", "-i", inv, home=home)
+    assert (removed.code, removed.out) == (2, "")
+    assert removed.err == ("herd: no such active process group on any selected host: tornad (did you mean "
+                           "'tornado'?), nosuch\n")
+    # a group in the files but not yet reread is not in supervisord's config: add says so (reread, then add)
+    edit_config(fleet, "web01")
+    fresh = herd("add", "extra", "--dry-run", "-a", "-i", inv, home=home)
+    assert fresh.code == 2 and "extra" in fresh.err, fresh.out + fresh.err
+    assert {h: groups(fleet, h) for h in before} == before    # nothing touched
+    assert herd("reread", "-H", "web01", "-i", inv, home=home).code == 0
+    # known on one host: that host adds it, the other says it is not in its config
+    somewhere = herd("add", "extra", "-a", "-i", inv, home=home)
+    assert somewhere.code == 1, somewhere.out + somewhere.err
+    assert somewhere.out.splitlines()[:2] == ["web01  extra  added process group",
+                                              "web02  extra: not in supervisord's config (edit it, then run herd "
+                                              "reread)"]
 
 
 def test_update_dry_run_warns_that_a_changed_group_bounces_whole(make_fleet, home):

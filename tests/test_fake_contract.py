@@ -9,6 +9,7 @@ checked here, so a difference between the two fails here first.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -36,14 +37,61 @@ stderr_logfile=NONE
 real_fleet = module_fleet("contract", hosts=1, extra_config=EXTRA)
 
 
+class ConfigFiles:
+    """The host's config files, edited the way a deploy does: a [program:extra] section, a syntax error."""
+
+    def set_extra(self, command: str | None, numprocs: int = 1) -> None:
+        """[program:extra] runs ``command`` (``numprocs`` processes extra-0 ..), or is deleted (None)."""
+        raise NotImplementedError
+
+    def break_syntax(self, broken: bool) -> None:
+        """A [program:half] without a command (the files no longer parse), or not."""
+        raise NotImplementedError
+
+
+class RealFiles(ConfigFiles):
+    def __init__(self, conf_path: str) -> None:
+        self.path = Path(conf_path)
+        self.original = self.path.read_text()
+        self.extra = ""
+        self.broken = False
+
+    def set_extra(self, command: str | None, numprocs: int = 1) -> None:
+        self.extra = "" if command is None else f"\n[program:extra]\ncommand={command}\nstartsecs=0\n" + (
+            f"numprocs={numprocs}\nprocess_name=%(program_name)s-%(process_num)s\n" if numprocs > 1 else "")
+        self._write()
+
+    def break_syntax(self, broken: bool) -> None:
+        self.broken = broken
+        self._write()
+
+    def _write(self) -> None:
+        self.path.write_text(self.original + self.extra + ("\n[program:half]\nstartsecs=0\n" if self.broken else ""))
+
+
+class FakeFiles(ConfigFiles):
+    def __init__(self, supervisor: FakeSupervisor) -> None:
+        self.supervisor = supervisor
+
+    def set_extra(self, command: str | None, numprocs: int = 1) -> None:
+        if command is None:
+            self.supervisor.delete_config("extra")
+        else:
+            self.supervisor.write_config(ProgramSpec("extra", command=command, numprocs=numprocs, startsecs=0))
+
+    def break_syntax(self, broken: bool) -> None:
+        self.supervisor.break_config("half") if broken else self.supervisor.fix_config()
+
+
 class Backend:
     """One supervisord (real or fake) and the few host-side actions the checks need."""
 
     def __init__(self, client: SupervisorClient, break_tornado: Callable[[], None],
-                 fix_tornado: Callable[[], None]) -> None:
+                 fix_tornado: Callable[[], None], files: ConfigFiles) -> None:
         self.client = client
         self.break_tornado = break_tornado
         self.fix_tornado = fix_tornado
+        self.files = files
 
     def state(self, name: str) -> str:
         return str(self.client.call("supervisor.getProcessInfo", name)["statename"])
@@ -70,17 +118,31 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
                                      ProgramSpec("static", startsecs=0, stderr_logfile=None)])
         supervisor.write_log("static", STATIC_TEXT.encode())
         yield Backend(FakeHost("web01", supervisor).client(),
-                      lambda: supervisor.break_program("tornado"), lambda: supervisor.break_program("tornado", False))
+                      lambda: supervisor.break_program("tornado"), lambda: supervisor.break_program("tornado", False),
+                      FakeFiles(supervisor))
         return
     fleet = request.getfixturevalue("real_fleet")
     host = load_inventory(str(fleet.inventory_path)).hosts[0]
     session = HostSession(host, Connector(timeout=10))
+    files = RealFiles(fleet.host(host.name).conf_path)
     try:
-        yield Backend(session.client(), lambda: fleet.break_app(host.name), lambda: fleet.fix_app(host.name))
+        yield Backend(session.client(), lambda: fleet.break_app(host.name), lambda: fleet.fix_app(host.name), files)
     finally:
+        files.path.write_text(files.original)
+        _drop_extra(session.client())
         fleet.fix_app(host.name)
         fleet.wait_running(host.name, timeout=60) if _needs_start(session) else None
         session.close()
+
+
+def _drop_extra(client: SupervisorClient) -> None:
+    """Put a real supervisord back on its original config: reread, then stop and remove [program:extra]."""
+    client.call("supervisor.reloadConfig")
+    if any(i.group == "extra" for i in client.all_process_info()):
+        for info in client.all_process_info():
+            if info.group == "extra" and info.statename not in ("STOPPED", "EXITED", "FATAL"):
+                client.call("supervisor.stopProcess", info.fullname, True)
+        client.call("supervisor.removeProcessGroup", "extra")
 
 
 def _needs_start(session: HostSession) -> bool:
@@ -191,3 +253,86 @@ def test_log_answers_are_identical_on_both(real_fleet: Any) -> None:
                 assert fake_client.call(method, "static", offset, length) == real, (method, offset, length)
     finally:
         session.close()
+
+
+def _reread(backend: Backend) -> list[list[str]]:
+    [[added, changed, removed]] = backend.client.call("supervisor.reloadConfig")
+    return [added, changed, removed]
+
+
+def _configs(backend: Backend) -> dict[str, tuple[bool, str]]:
+    """getAllConfigInfo of [program:extra]: process name -> (inuse, command)."""
+    return {c["name"]: (c["inuse"], c["command"]) for c in backend.client.call("supervisor.getAllConfigInfo")
+            if c["group"] == "extra"}
+
+
+def _extra(backend: Backend) -> dict[str, int]:
+    """The active processes of group extra: full name -> pid."""
+    return {i.fullname: i.pid for i in backend.client.all_process_info() if i.group == "extra"}
+
+
+def _stop_extra(backend: Backend) -> None:
+    for name in _extra(backend):
+        backend.client.call("supervisor.stopProcess", name, False)
+        backend.wait_for(name, {"STOPPED"})
+
+
+def test_reread_stages_the_config_and_groups_are_added_and_removed_as_supervisord_does(backend: Backend) -> None:
+    client = backend.client
+    assert _reread(backend) == [[], [], []]
+
+    # a new group: reloadConfig stages it (getAllConfigInfo shows it, not in use), starts nothing
+    backend.files.set_extra("sleep 600")
+    assert _reread(backend) == [["extra"], [], []]
+    assert _reread(backend) == [["extra"], [], []]           # staging activates nothing
+    assert _configs(backend) == {"extra": (False, "sleep 600")}
+    assert _extra(backend) == {}
+    assert _fault(lambda: client.call("supervisor.removeProcessGroup", "extra")) == Faults.BAD_NAME
+    assert _fault(lambda: client.call("supervisor.addProcessGroup", "nosuch")) == Faults.BAD_NAME
+
+    # added: its autostart process starts (supervisord's next turn)
+    assert client.call("supervisor.addProcessGroup", "extra") is True
+    assert backend.wait_for("extra", {"RUNNING"})[0] in ("STOPPED", "STARTING", "RUNNING")
+    assert _configs(backend) == {"extra": (True, "sleep 600")}
+    assert _fault(lambda: client.call("supervisor.addProcessGroup", "extra")) == Faults.ALREADY_ADDED
+    assert _fault(lambda: client.call("supervisor.removeProcessGroup", "extra")) == Faults.STILL_RUNNING
+    assert _reread(backend) == [[], [], []]
+
+    # changed (command, then numprocs): staged, shown, but the running process is untouched
+    pid = _extra(backend)["extra"]
+    backend.files.set_extra("sleep 601")
+    assert _reread(backend) == [[], ["extra"], []]
+    assert _configs(backend) == {"extra": (True, "sleep 601")}
+    backend.files.set_extra("sleep 601", numprocs=2)
+    assert _reread(backend) == [[], ["extra"], []]
+    assert _configs(backend) == {"extra-0": (True, "sleep 601"), "extra-1": (True, "sleep 601")}
+    assert _extra(backend) == {"extra": pid}
+
+    # a config that does not parse: CANT_REREAD, supervisord's text, the last good config stays staged
+    backend.files.break_syntax(True)
+    with pytest.raises(SupervisorFault) as fault:
+        client.call("supervisor.reloadConfig")
+    assert fault.value.code == Faults.CANT_REREAD
+    assert fault.value.text.startswith("CANT_REREAD: program section program:half does not specify a command in "
+                                       "section 'program:half' (file: '"), fault.value.text
+    assert _configs(backend) == {"extra-0": (True, "sleep 601"), "extra-1": (True, "sleep 601")}
+    backend.files.break_syntax(False)
+
+    # the update of a changed group: stop, remove (then it is "added"), add: the new config runs
+    _stop_extra(backend)
+    assert client.call("supervisor.removeProcessGroup", "extra") is True
+    assert _extra(backend) == {}
+    assert _reread(backend) == [["extra"], [], []]
+    assert client.call("supervisor.addProcessGroup", "extra") is True
+    for name in ("extra:extra-0", "extra:extra-1"):
+        backend.wait_for(name, {"RUNNING"})
+    assert sorted(_extra(backend)) == ["extra:extra-0", "extra:extra-1"]
+
+    # removed from the files: reported removed, dropped from the staged config, still running until removed
+    backend.files.set_extra(None)
+    assert _reread(backend) == [[], [], ["extra"]]
+    assert _configs(backend) == {}
+    assert sorted(_extra(backend)) == ["extra:extra-0", "extra:extra-1"]
+    _stop_extra(backend)
+    assert client.call("supervisor.removeProcessGroup", "extra") is True
+    assert _reread(backend) == [[], [], []] and _extra(backend) == {}

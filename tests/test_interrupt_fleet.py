@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,78 @@ def test_a_step_that_does_not_end_in_time_is_reported_as_maybe_left_stopped(make
     assert run.err == [f"herd: interrupted: web01: stubborn may be left STOPPED (the host's step had not ended "
                        f"5 s after the interrupt); start them with: herd start -i {inv} -H web01 stubborn"]
     wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPED", 30, "stubborn STOPPED")
+
+
+# -- Ctrl-C during update ------------------------------------------------------------------------------------
+
+def change_command(fleet, program: str, hosts: list[str]) -> list[tuple[Path, str]]:
+    """[program:PROGRAM]'s loop sleeps 0.2 s instead of 0.1 s in the config files of ``hosts`` (a changed group);
+    the original texts, for put_back."""
+    saved = []
+    for name in hosts:
+        conf = Path(fleet.host(name).conf_path)
+        text = conf.read_text()
+        head, section, tail = text.partition(f"[program:{program}]\n")
+        assert section and "sleep 0.1" in tail.partition("[")[0]
+        conf.write_text(head + section + tail.replace("sleep 0.1", "sleep 0.2", 1))
+        saved.append((conf, text))
+    return saved
+
+
+def put_back(fleet, saved: list[tuple[Path, str]]) -> None:
+    """The original config files, reread (staged again), so the next test finds nothing pending."""
+    for conf, text in saved:
+        conf.write_text(text)
+    for name in HOSTS[:len(saved)]:
+        fleet.supervisorctl(name, "reread")
+
+
+def test_ctrl_c_mid_update_of_a_changed_group_starts_it_again_on_the_config_it_ran(ifleet, home, inv):
+    before = slow_pids(ifleet)
+    saved = change_command(ifleet, "slowstop", HOSTS)
+    try:
+        run, code, took = interrupt_while_stopping(ifleet, "update", "slowstop", "-a", "-i", inv, home=home)
+        assert code == 130, run.out + run.err
+        assert took < 5, took                               # the stop's 1.5 s and a start
+        assert run.out == [f"{h}  slowstop  started again, not updated (interrupted)" for h in HOSTS] + [
+            "3 hosts: 3 started again, not updated (interrupted)"]
+        assert run.err == ["herd: interrupted: the group in flight was finished on every host; herd left no group "
+                           "removed or stopped"]
+        wait_until(lambda: all(s == ["RUNNING", "RUNNING"] for s in states(ifleet).values()), 30,
+                   "slowstop RUNNING again everywhere")
+        after = slow_pids(ifleet)
+        assert all(a != b for h in HOSTS for a, b in zip(after[h], before[h])), (before, after)
+        pending = herd("pending", "-i", inv, home=home)              # not updated: still pending, as said
+        assert pending.out.splitlines()[-1] == "slowstop changed on 3 of 3 hosts", pending.out
+    finally:
+        put_back(ifleet, saved)
+
+
+def test_ctrl_c_mid_update_with_a_stop_outlasting_5_s_names_the_group_and_the_update_that_finishes_it(
+        make_fleet, home):
+    own = make_fleet(hosts=1, extra_config=STUBBORN)
+    inv = str(own.inventory_path)
+    change_command(own, "stubborn", ["web01"])
+    run = Running("update", "stubborn", "-a", "-i", inv, home=home)
+    try:
+        wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPING", 30,
+                   "stubborn STOPPING", give_up=lambda: run.proc.poll() is not None)
+        run.proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        code = run.finish()
+        took = time.monotonic() - sent
+    finally:
+        run.kill()
+    assert code == 130, run.out + run.err
+    assert 4.5 <= took < 7, took                        # the 5 s bound, not the 8 s stop
+    assert run.out == ["web01  interrupted: no answer yet", "1 host: 1 host interrupted before answering"]
+    assert run.err == [f"herd: interrupted: web01: stubborn may be left STOPPED (the host's step had not ended 5 s "
+                       f"after the interrupt); bring it back with: herd update -i {inv} -H web01 stubborn"]
+    wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPED", 30, "stubborn STOPPED")
+    command = shlex.split(run.err[0].partition("bring it back with: ")[2])
+    finished = herd(*command[1:], home=home)
+    assert finished.code == 0, finished.out + finished.err
+    assert finished.out.splitlines() == ["web01  stubborn  updated process group", "1 host: 1 updated process group"]
+    assert own.process_states("web01")["stubborn:stubborn"] == "RUNNING"
+    config = {c["name"]: c["command"] for c in own.rpc("web01").supervisor.getAllConfigInfo()}
+    assert "sleep 0.2" in config["stubborn"], config          # on the new config now

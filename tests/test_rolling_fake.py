@@ -194,20 +194,10 @@ def test_per_host_two_with_one_down_restarts_one_at_a_time(tmp_path: Path) -> No
 def test_connection_lost_mid_restart_reconnects_and_starts_the_process_again(tmp_path: Path) -> None:
     hosts = make_hosts(1)
     roll = Roll(hosts, tmp_path)
-    original_post = hosts[0].before_call
-    armed = {"fail": 0}
-
-    def flaky() -> None:
-        if armed["fail"]:
-            armed["fail"] -= 1
-            raise ConnectionResetError("connection reset by peer")
-        original_post()
-
-    hosts[0].before_call = flaky  # type: ignore[method-assign]
 
     def drop_before_the_start(kind: str, data: dict[str, Any]) -> None:
         if kind == "phase" and data["phase"] == "starting" and data["process"] == TORNADO[0]:
-            armed["fail"] = 1   # startProcess fails: the connection dropped
+            hosts[0].drop_next_calls(1)   # startProcess fails: the connection dropped
 
     roll.on_event = drop_before_the_start
     report = roll.run()

@@ -293,7 +293,10 @@ def test_ctrl_c_interrupts_a_command_and_returns_to_the_prompt(make_fleet, home,
         back_after = time.monotonic() - began
     finally:
         fleet.resume_sshd("web02")
-    assert b"herd: aborted" in out
+    # the hosts that answered, at once, as a direct run prints them (issue 23), then the prompt
+    # (web01 may or may not have answered by then: tests/test_interrupt_fleet.py shows its lines, same code)
+    assert b"herd: interrupted: hosts that had not answered are marked so" in out
+    assert re.search(rb"web02 +- +INTERRUPTED +- +- +no answer yet", out), out
     # A bound that catches a hang (a wait for the 60 s timeout, a thread joined first), not a benchmark:
     # the prompt comes back in well under 0.1 s on an idle machine.
     assert back_after < 2.0, f"the prompt came back {back_after:.2f} s after Ctrl-C"
@@ -318,7 +321,8 @@ def test_ctrl_c_interrupts_a_command_and_returns_to_the_prompt(make_fleet, home,
     finally:
         fleet.resume_sshd("web02")
     assert proc.returncode == 130, err
-    assert err.strip() == "herd: aborted" and out == ""  # (click starts a new line first)
+    assert err.strip() == "herd: interrupted: hosts that had not answered are marked so"
+    assert re.search(r"web02 +- +INTERRUPTED +- +- +no answer yet", out), out
     assert worker_info(fleet, "web01")["pid"] == worker  # stop worker never ran
 
 

@@ -3,7 +3,8 @@
 The server is the real command (``python -m herd web``) reaching real
 supervisords through real sshd; changes are made or checked with
 supervisorctl on the hosts.  ``HERD_SCREENSHOTS=DIR`` also saves the fleet
-view and a rolling restart in progress as PNG files there (docs/ has them).
+view, a rolling restart in progress and update's confirmation with its plan
+as PNG files there (docs/ has them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from helpers import edit_inventory
 from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
@@ -121,14 +123,7 @@ def test_stop_and_start_from_the_page_reach_supervisord(browser, web_fleet) -> N
 def test_a_rolling_restart_from_the_page_completes_with_progress_shown(browser, web_fleet) -> None:
     before = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
               for h in ("web01", "web02", "web03")}
-    form = browser.find_element(By.ID, "roll-form")
-    for name, value in (("name", "tornado"), ("per_host", "2"), ("min_healthy", "1"), ("batch", "1")):
-        field = form.find_element(By.NAME, name)
-        field.clear()
-        field.send_keys(value)
-    browser.find_element(By.ID, "roll-start").click()
-    dialog = wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
-                      and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
+    dialog = _start_roll(browser, name="tornado", per_host="2", min_healthy="1", batch="1")
     assert "rolling restart of tornado: 12 process(es) on 3 host(s) in 3 batch(es)" in dialog
     browser.find_element(By.ID, "confirm-yes").click()
     wait_for(lambda: "batch 2/3" in browser.find_element(By.ID, "roll-state").text, 60, "batch 2 in progress")
@@ -144,6 +139,47 @@ def test_a_rolling_restart_from_the_page_completes_with_progress_shown(browser, 
              for h in ("web01", "web02", "web03")}
     assert all(after[h] != before[h] for h in before)
     assert set(web_fleet.process_states("web01").values()) == {"RUNNING"}
+
+
+def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(browser, web_fleet) -> None:
+    hosts = ("web01", "web02", "web03")
+    for host in hosts:          # a deploy: tornado's config changed on every host (not applied yet)
+        conf = Path(web_fleet.host(host).conf_path)
+        conf.write_text(conf.read_text().replace("[program:tornado]\n", "[program:tornado]\nenvironment=BUILD=\"7\"\n", 1))
+    before = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
+              for h in hosts}
+    Select(browser.find_element(By.ID, "roll-kind")).select_by_value("update")
+    assert browser.find_element(By.ID, "roll-start").text == "start rolling update"
+    dialog = _start_roll(browser, name="tornado", min_healthy="1", batch="1", per_host="1")
+    assert "rolling update of tornado: 3 host(s) with pending config in 3 batch(es) (--batch 1)" in dialog
+    assert "batch 1/3  web01: tornado: re-add on the new config" in dialog
+    assert "cannot hold there" in dialog      # what supervisord cannot keep is said before it starts
+    shot(browser, "web-rolling-update.png")
+    assert all(web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
+               == before[h] for h in hosts)      # the plan touched nothing
+    browser.find_element(By.ID, "confirm-yes").click()
+    # (the state line said "rolling restart of tornado: done (exit 0)" before: the earlier roll)
+    wait_for(lambda: browser.find_element(By.ID, "roll-state").text.startswith(
+        "rolling update of tornado: done (exit 0)"), 120, "the rolling update done")
+    log = browser.find_element(By.ID, "roll-log").text
+    assert "web01 tornado: re-add on the new config" in log and "roll done: " in log and " updated in " in log
+    for host in hosts:
+        pid = web_fleet.rpc(host).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, host))["pid"]
+        assert pid != before[host]
+        assert b"BUILD=7" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    Select(browser.find_element(By.ID, "roll-kind")).select_by_value("restart")
+
+
+def _start_roll(browser, **fields: str) -> str:
+    """Fill the roll form's fields, press its start button: the plan the confirmation shows."""
+    form = browser.find_element(By.ID, "roll-form")
+    for name, value in fields.items():
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.ID, "roll-start").click()
+    return wait_for(lambda: browser.find_element(By.ID, "confirm").is_displayed()
+                    and browser.find_element(By.ID, "confirm-text").text, 15, "the plan to confirm")
 
 
 def _first_tornado(web_fleet, host: str) -> str:
@@ -230,3 +266,103 @@ def test_host_text_is_shown_as_text_never_as_html(tmp_path: Path) -> None:
         driver.quit()
         web.stop()
 
+
+
+def _edit_web01(conf: Path) -> None:
+    """[program:tornado]'s command changed (``python -B``: the same app) and a new [program:extra]."""
+    head, _, tail = conf.read_text().partition("[program:tornado]\ncommand=")
+    assert tail, "no [program:tornado] command in the config"
+    conf.write_text(f"{head}[program:tornado]\ncommand={tail.replace(' ', ' -B ', 1)}"
+                    f"\n[program:extra]\ncommand=sleep 600\nstartsecs=0\n")
+
+
+def _plan_shown(driver: Any) -> dict[str, list[str]]:
+    """The confirmation's plan: host -> its lines."""
+    assert driver.find_element(By.ID, "confirm").is_displayed()
+    return {block.get_attribute("data-host"): [li.text for li in block.find_elements(By.CSS_SELECTOR,
+                                                                                      "ul.plan-lines li")]
+            for block in driver.find_elements(By.CSS_SELECTOR, "#confirm-detail .plan-host")}
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
+def test_update_shows_its_plan_per_host_cancel_changes_nothing_and_go_applies_it(make_fleet, tmp_path) -> None:
+    from test_config_fleet import groups
+
+    fleet = make_fleet(hosts=3, light=True)
+    _edit_web01(Path(fleet.host("web01").conf_path))
+    with open(fleet.host("web03").conf_path, "a") as conf:         # no longer parses: CANT_REREAD
+        conf.write("\n[program:half]\nstartsecs=0\n")
+    before = {h: groups(fleet, h) for h in HOSTS}
+    size = len(fleet.host("web01").tornado_ports)
+    web = start_web(fleet.inventory_path, tmp_path, "--accept-new", "--interval", "0.5")
+    driver = chrome()
+    try:
+        driver.get(web.url)
+        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-process]")) == 3 * (size + 1),
+                 20, "every process shown")
+        driver.find_element(By.ID, "update-shown").click()
+        plan = wait_for(lambda: _plan_shown(driver), 20, "the plan in the confirmation")
+        assert plan["web01"] == ["tornado  would stop, remove and re-add (changed)", "extra  would add"]
+        assert plan["web02"] == ["config  no config updates to processes"]
+        assert len(plan["web03"]) == 1 and plan["web03"][0].startswith(
+            "config: config does not parse, so supervisord would fail at its next start"), plan["web03"]
+        assert "program:half" in plan["web03"][0]
+        question = driver.find_element(By.ID, "confirm-text").text
+        assert question == "update on 3 hosts: changes on 1 of 3 hosts; 1 host's config does not parse. Go on?"
+        assert driver.find_element(By.CSS_SELECTOR, '.plan-host[data-host="web01"] .plan-warnings').text == (
+            f"web01: tornado changed: all {size} processes are stopped and started at once "
+            f"(supervisord bounces a changed group as a whole)")
+        shot(driver, "web-update.png")
+
+        driver.find_element(By.ID, "confirm-no").click()
+        wait_for(lambda: driver.find_element(By.ID, "result").text == "cancelled: nothing was changed", 10, "cancel")
+        assert {h: groups(fleet, h) for h in HOSTS} == before
+
+        driver.find_element(By.ID, "update-shown").click()
+        assert wait_for(lambda: _plan_shown(driver), 20, "the plan again")["web01"] == plan["web01"]
+        driver.find_element(By.ID, "confirm-yes").click()
+        result = wait_for(lambda: (t := driver.find_element(By.ID, "result").text) and "working" not in t and t,
+                          120, "the update's result").splitlines()
+        assert result[:2] == ["web01  tornado  updated process group", "web01  extra    added process group"]
+        assert result[2] == "web02  config   no config updates to processes"
+        assert result[3].startswith("web03  config: config does not parse"), result
+        after = groups(fleet, "web01")
+        assert "extra:extra" in after and fleet.process_states("web01")["extra:extra"] == "RUNNING"
+        tornado = [n for n in after if n.startswith("tornado:")]
+        assert len(tornado) == size and all(after[n] != before["web01"][n] for n in tornado)
+        assert all("-B" in _cmdline(after[n]) for n in tornado)      # running the new command
+        assert set(fleet.process_states("web01").values()) == {"RUNNING"}
+        assert groups(fleet, "web02") == before["web02"] and groups(fleet, "web03") == before["web03"]
+
+        # a host with nothing to change: said so, and no way to go on
+        wait_for(lambda: driver.find_element(
+            By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web02"] button[data-act="update"]').click() or True,
+            10, "web02's update button")
+        assert wait_for(lambda: _plan_shown(driver), 20, "web02's plan") == {
+            "web02": ["config  no config updates to processes"]}
+        assert driver.find_element(By.ID, "confirm-text").text == "update on web02: nothing to change on 1 host"
+        assert not driver.find_element(By.ID, "confirm-yes").is_displayed()
+        assert driver.find_element(By.ID, "confirm-no").text == "close"
+        driver.find_element(By.ID, "confirm-no").click()
+        wait_for(lambda: driver.find_element(By.ID, "result").text
+                 == "update on web02: nothing to change on 1 host; nothing was changed", 10, "closed")
+        assert groups(fleet, "web02") == before["web02"]
+
+        # a host that does not answer is listed as such
+        fleet.stop_supervisord("web03")
+        wait_for(lambda: driver.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'), 20, "web03 down")
+        driver.find_element(By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web03"] button[data-act="update"]').click()
+        down = wait_for(lambda: _plan_shown(driver), 20, "web03's plan")["web03"]
+        assert len(down) == 1 and down[0].startswith("unreachable: ") and "supervisord" in down[0], down
+        assert driver.find_element(By.CSS_SELECTOR, '.plan-host[data-host="web03"]').get_attribute(
+            "data-state") == "unreachable"
+        assert driver.find_element(By.ID, "confirm-text").text == (
+            "update on web03: nothing to change: no host's config could be read; 1 host unreachable")
+        assert not driver.find_element(By.ID, "confirm-yes").is_displayed()
+        driver.find_element(By.ID, "confirm-no").click()
+    finally:
+        driver.quit()
+        web.stop()

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import pytest
 
+from herd.errors import HerdError
 from herd.inventory.model import Expectation, Inventory
 from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.web.actions import Dashboard, Refused
@@ -320,3 +321,143 @@ def test_a_host_with_two_supervisords_shows_and_acts_on_each_as_its_own_target()
     with pytest.raises(Refused) as plan:
         dash.rolls.start({"name": "tornado", "min_healthy": 0.1}, confirm=False)
     assert "rolling restart of tornado: 3 process(es) on 2 host(s)" in str(plan.value)
+
+
+# -- update's plan, shown in its confirmation --------------------------------------------------------------
+
+class PendingSupervisor(CountingSupervisor):
+    """A fake supervisord whose reloadConfig answers ``diff`` (added, changed, removed), or CANT_REREAD ``broken``.
+
+    Only the reread is faked here: applying a change is proved on real supervisords (tests/test_web_browser.py).
+    """
+
+    def __init__(self, *args, diff=((), (), ()), broken: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.diff = diff
+        self.broken = broken
+
+    def dispatch(self, method, params):
+        from herd.errors import Faults
+        from herd.testing.fake import _Fault
+
+        if method != "supervisor.reloadConfig":
+            return super().dispatch(method, params)
+        self.calls.append(method)
+        if self.broken is not None:
+            raise _Fault(Faults.CANT_REREAD, self.broken)
+        return [[list(part) for part in self.diff]]
+
+
+def pending_hosts(**diffs) -> list[FakeHost]:
+    """web01..: tornado (2 processes) and worker, each host's reloadConfig answering diffs[name] (or nothing)."""
+    return [FakeHost(name, PendingSupervisor([ProgramSpec("tornado", numprocs=2, numprocs_start=8080),
+                                              ProgramSpec("worker")], **diffs.get(name, {})))
+            for name in ("web01", "web02", "web03", "web04")]
+
+
+ACTING = ("supervisor.stopProcess", "supervisor.startProcess", "supervisor.removeProcessGroup",
+          "supervisor.addProcessGroup", "supervisor.stopProcessGroup")
+
+
+def test_the_update_plan_lists_per_host_what_would_change_and_changes_nothing() -> None:
+    fakes = pending_hosts(web01={"diff": (["extra"], ["tornado"], ["worker"])},
+                          web03={"broken": "section [program:half] does not specify a command"})
+    fakes[3].break_connection()
+    dash = dashboard(fakes)
+    pids = [f.supervisor.info("worker")["pid"] for f in fakes[:3]]
+    plan = dash.update_plan(None)
+    hosts = {h["host"]: h for h in plan["hosts"]}
+    assert [h["state"] for h in plan["hosts"]] == ["change", "unchanged", "broken", "unreachable"]
+    assert hosts["web01"]["lines"] == ["worker  would stop and remove",
+                                       "tornado  would stop, remove and re-add (changed)", "extra  would add"]
+    assert (hosts["web01"]["added"], hosts["web01"]["changed"], hosts["web01"]["removed"]) == (
+        ["extra"], ["tornado"], ["worker"])
+    warning = ("web01: tornado changed: all 2 processes are stopped and started at once "
+               "(supervisord bounces a changed group as a whole)")
+    assert hosts["web01"]["bounces"] == [{"group": "tornado", "processes": 2, "warning": warning}]
+    assert plan["warnings"] == [warning]
+    assert hosts["web02"]["lines"] == ["config  no config updates to processes"]
+    assert hosts["web03"]["lines"] == [
+        "config: config does not parse, so supervisord would fail at its next start (it runs on the last config "
+        "it read): section [program:half] does not specify a command"]
+    assert hosts["web04"]["lines"] == ["unreachable: SSH connection lost: connection reset by peer"]
+    assert plan["changes"] == 1
+    assert plan["summary"] == "changes on 1 of 4 hosts; 1 host's config does not parse; 1 host unreachable"
+    # the CLI's `herd update --dry-run` lines, as they are
+    assert plan["lines"][0] == "dry run: nothing was changed"
+    assert "web01  tornado  would stop, remove and re-add (changed)" in plan["lines"]
+    assert plan["groups"] == [] and len(plan["plan_id"]) == 16
+    assert not [c for f in fakes for c in f.supervisor.calls if c in ACTING]
+    assert [f.supervisor.info("worker")["pid"] for f in fakes[:3]] == pids
+
+
+def test_the_update_plan_with_groups_and_with_nothing_to_change() -> None:
+    dash = dashboard(pending_hosts(web02={"diff": ([], ["tornado"], ["worker"])})[:2])
+    plan = dash.update_plan(None, ["worker"])
+    assert plan["groups"] == ["worker"]
+    assert [h["lines"] for h in plan["hosts"]] == [["worker  unchanged"], ["worker  would stop and remove"]]
+    assert plan["warnings"] == []           # tornado bounces only when update is not limited to worker
+    nothing = dashboard(pending_hosts()[:2]).update_plan(["web02"])
+    assert (nothing["changes"], nothing["summary"]) == (0, "nothing to change on 1 host")
+    with pytest.raises(HerdError, match=r"^no such group in supervisord's config on any selected host: tornadoo "
+                                        r"\(did you mean 'tornado'\?\)$"):
+        dash.update_plan(None, ["tornadoo"])
+    with pytest.raises(Refused, match="groups must be a list of group names"):
+        dash.update_plan(None, "tornado")            # type: ignore[arg-type]
+
+
+def test_group_names_and_errors_from_hosts_are_escaped_in_the_plan() -> None:
+    evil = "\x1b[31m<b>x\u202e"
+    fakes = pending_hosts(web01={"diff": ([evil], [], [])}, web02={"broken": "line 3: \x1b]0;owned\x07"})
+    plan = dashboard(fakes[:2]).update_plan(None)
+    web01, web02 = plan["hosts"]
+    assert web01["added"] == ["\\x1b[31m<b>x\\u202e"]
+    assert web01["lines"] == ["\\x1b[31m<b>x\\u202e  would add"]
+    assert web02["error"].endswith("line 3: \\x1b]0;owned\\x07")
+    assert "\x1b" not in repr(plan).replace("\\x1b", "")
+
+
+def test_going_on_applies_what_update_reads_then_and_says_when_that_is_not_the_plan_shown() -> None:
+    fakes = pending_hosts()[:2]
+    dash = dashboard(fakes)
+    plan = dash.update_plan(None)
+    same = dash.config("update", None, confirm=True, plan=plan["plan_id"])
+    assert same["notes"] == []
+    assert same["lines"] == ["web01  config  no config updates to processes",
+                             "web02  config  no config updates to processes",
+                             "2 hosts: 2 no config updates to processes"]
+    fakes[0].supervisor.broken = "edited meanwhile"       # after the plan was shown: update reads it again
+    changed = dash.config("update", None, confirm=True, plan=plan["plan_id"])
+    assert changed["notes"] == ["the config changed after the plan was shown: update applied what it read just "
+                                "now (the lines below), not the plan you confirmed"]
+    assert changed["lines"][0].startswith("web01  config: config does not parse")
+    assert changed["exit_code"] == 1
+
+
+def test_the_plan_is_a_post_under_update_s_rules(tmp_path: Path) -> None:
+    web = serve_dashboard(dashboard(pending_hosts(web01={"diff": (["extra"], [], [])})[:2]), tmp_path)
+    try:
+        cookie, csrf = web.login()
+        assert web.get("/api/config/plan", cookie).status == 405
+        assert web.post("/api/config/plan", {}, cookie, None).status == 403
+        answer = web.post("/api/config/plan", {"hosts": ["web01"]}, cookie, csrf)
+        assert answer.status == 200
+        assert [h["lines"] for h in answer.json()["hosts"]] == [["extra  would add"]]
+        typo = web.post("/api/config/plan", {"groups": ["extr"]}, cookie, csrf)
+        assert typo.status == 400 and typo.json() == {
+            "error": "no such group in supervisord's config on any selected host: extr (did you mean 'extra'?)",
+            "confirm": False}
+        unknown = web.post("/api/config/plan", {"hosts": ["web09"]}, cookie, csrf)
+        assert unknown.json() == {"error": "not a host of this dashboard: web09", "confirm": False}
+        audit = (tmp_path / "audit.jsonl").read_text()
+        assert '"action": "update-plan"' in audit
+    finally:
+        web.stop()
+    (tmp_path / "ro").mkdir()
+    read_only = serve_dashboard(dashboard(pending_hosts()[:1]), tmp_path / "ro", read_only=True)
+    try:
+        cookie, csrf = read_only.login()
+        refused = read_only.post("/api/config/plan", {}, cookie, csrf)
+        assert refused.status == 403 and "read-only" in refused.json()["error"]
+    finally:
+        read_only.stop()

@@ -106,7 +106,7 @@ def test_a_foreign_host_header_is_refused_even_with_a_good_session(server, web_f
 
 def test_get_never_changes_anything(server, web_fleet) -> None:
     cookie, _ = server.login()
-    for path in ("/api/control", "/api/config", "/api/roll/interrupt"):
+    for path in ("/api/control", "/api/config", "/api/config/plan", "/api/roll/interrupt"):
         assert server.get(path, cookie).status == 405
     assert worker_state(web_fleet) == "RUNNING"
 
@@ -142,7 +142,7 @@ def test_a_fleet_wide_stop_needs_confirming(server, web_fleet) -> None:
 def test_read_only_refuses_every_change_on_the_server(read_only, web_fleet) -> None:
     cookie, csrf = read_only.login()
     assert read_only.get("/api/session", cookie).json()["read_only"] is True
-    changes = [("/api/control", STOP_WORKER), ("/api/config", {"action": "reread"}),
+    changes = [("/api/control", STOP_WORKER), ("/api/config", {"action": "reread"}), ("/api/config/plan", {}),
                ("/api/roll", {"name": "tornado", "confirm": True, "min_healthy": 0}), ("/api/roll/interrupt", {})]
     for path, body in changes:
         answer = read_only.post(path, body, cookie, csrf)
@@ -255,3 +255,52 @@ def test_a_followed_app_log_file_streams_new_lines_of_every_host_merged(read_onl
     for host in ("web01", "web02"):
         mine = [text for h, text in seen if h == host]
         assert mine == [f"{host} new 1", f"{host} new 2"]      # once each, in order
+
+
+def test_update_s_plan_then_go_with_groups_as_a_script_does(make_fleet, tmp_path: Path) -> None:
+    """The plan of ``update extra`` is only extra; going on adds extra and bounces nothing else; a config edited
+    between plan and go is applied as read at the go, and the answer says so."""
+    from test_config_fleet import groups
+
+    from herd.web.updates import PLAN_CHANGED
+
+    fleet = make_fleet(hosts=2, light=True)
+    conf = Path(fleet.host("web02").conf_path)
+    conf.write_text(conf.read_text().replace("stopwaitsecs=5", "stopwaitsecs=7", 1)
+                    + "\n[program:extra]\ncommand=sleep 600\nstartsecs=0\n")
+    before = groups(fleet, "web02")
+    web = start_web(fleet.inventory_path, tmp_path, "--accept-new")
+    try:
+        cookie, csrf = web.login()
+        everything = web.post("/api/config/plan", {}, cookie, csrf).json()
+        assert [h["lines"] for h in everything["hosts"]] == [
+            ["config  no config updates to processes"],
+            ["tornado  would stop, remove and re-add (changed)", "extra  would add"]]
+        assert len(everything["warnings"]) == 1 and everything["warnings"][0].startswith("web02: tornado changed: ")
+        plan = web.post("/api/config/plan", {"groups": ["extra"]}, cookie, csrf).json()
+        assert [h["lines"] for h in plan["hosts"]] == [["extra  not in this host's config"], ["extra  would add"]]
+        assert (plan["warnings"], plan["changes"], plan["groups"]) == ([], 1, ["extra"])
+        assert groups(fleet, "web02") == before                  # a plan changes nothing
+
+        go = web.post("/api/config", {"action": "update", "groups": ["extra"], "plan": plan["plan_id"],
+                                      "confirm": True}, cookie, csrf)
+        assert go.status == 200, go
+        assert go.json()["notes"] == []
+        assert go.json()["lines"][:2] == ["web01  extra  not in this host's config",
+                                          "web02  extra  added process group"]
+        after = groups(fleet, "web02")
+        assert fleet.process_states("web02")["extra:extra"] == "RUNNING"
+        assert {n: after[n] for n in before} == before             # tornado (changed too) not bounced
+
+        # web01 edited after its plan said "nothing to change": the go applies what it reads then, and says so
+        shown = web.post("/api/config/plan", {"hosts": ["web01"]}, cookie, csrf).json()
+        assert shown["changes"] == 0
+        with open(fleet.host("web01").conf_path, "a") as late:
+            late.write("\n[program:late]\ncommand=sleep 600\nstartsecs=0\n")
+        late_go = web.post("/api/config", {"action": "update", "hosts": ["web01"], "plan": shown["plan_id"],
+                                           "confirm": True}, cookie, csrf).json()
+        assert late_go["notes"] == [PLAN_CHANGED]
+        assert late_go["lines"] == ["web01  late  added process group", "1 host: 1 added process group"]
+        assert fleet.process_states("web01")["late:late"] == "RUNNING"
+    finally:
+        web.stop()

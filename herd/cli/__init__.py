@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rolling-restart": ("herd.cli.rolling", "rolling_restart",
                         "Restart NAME (a program/group like tornado, or group:name) host by host, process by "
                         "process, each held to a health gate; stop at the first sign of a bad build."),
+    "rolling-update": ("herd.cli.rolling", "rolling_update",
+                       "Apply the pending config of GROUPs (default: every group whose config changed) host by host, "
+                       "behind the same health gate as rolling-restart; stop at the first host whose new config "
+                       "fails."),
     "shell": ("herd.cli.shell", "shell",
               "Interactive prompt (herd>) over the selected hosts, with connections kept open."),
     "shutdown": ("herd.cli.config", "shutdown",

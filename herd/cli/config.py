@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,14 +12,19 @@ from herd import __version__
 from herd.cli.fleets import load_confirmed, open_fleet
 from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
-from herd.errors import HerdError
+from herd.errors import EXIT_INTERRUPTED, HerdError
 from herd.settings import FleetOptions
+
+if TYPE_CHECKING:
+    from herd.operations.config import LeftGroups, UpdateReport
 
 EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (or a confirmation was declined); "
               "4 a host unreachable; 2 usage.")
 UPDATE_EXIT_CODES = ("\b\nExit codes: 0 all done; 1 something failed on a reachable host (a process it started "
                      "ended BACKOFF or FATAL, or was not RUNNING within --wait-timeout; a config that does not "
                      "parse; a confirmation declined); 4 a host unreachable; 2 usage (a GROUP on no selected host).")
+INTERRUPT_EXIT_CODE = ("; 130 Ctrl-C/SIGTERM (the group in flight is finished; what was left removed or stopped is "
+                       "named, with the command that brings it back).")
 PENDING_EXIT_CODES = ("\b\nExit codes: 0 every host's config read (changes pending or not); 1 a host's config "
                       "does not parse (supervisord would fail at its next start); 4 a host unreachable; 2 usage.")
 wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=60.0,
@@ -71,7 +77,7 @@ def pending(fleet_opts: FleetOptions, output: str) -> int:
     return pending_exit_code(hosts)
 
 
-@click.command(epilog=UPDATE_EXIT_CODES)
+@click.command(epilog=UPDATE_EXIT_CODES.removesuffix(".") + INTERRUPT_EXIT_CODE)
 @click.argument("group_names", nargs=-1, metavar="[GROUP]...")
 @fleet_options
 @yes_option
@@ -82,13 +88,50 @@ def update(group_names: tuple[str, ...], fleet_opts: FleetOptions, yes: bool, dr
            output: str) -> int:
     """Reread, then apply: remove removed groups, bounce changed ones, add added ones (only GROUPs if given);
     wait until what it started is RUNNING."""
+    from herd.fleet import Interrupted
     from herd.operations import config
 
     with open_fleet(fleet_opts, default_all=False) as fleet:
-        plan = config.plan_update(fleet, group_names)
+        try:
+            plan = config.plan_update(fleet, group_names)
+        except Interrupted:     # while rereading: no group was touched
+            click.echo("herd: interrupted before any group was changed", err=True)
+            return EXIT_INTERRUPTED
         _warn_bounces(plan, dry_run=dry_run, yes=yes)
-        return emit_report(config.update(fleet, group_names, dry_run=dry_run, wait_timeout=wait_timeout,
-                                         plan=plan), output)
+        report = config.update(fleet, group_names, dry_run=dry_run, wait_timeout=wait_timeout, plan=plan)
+        code = emit_report(report, output)
+    if report.interrupted:
+        for line in update_interrupt_lines(report, fleet_opts):
+            click.echo(line, err=True)
+    return code
+
+
+def update_interrupt_lines(report: "UpdateReport", opts: FleetOptions) -> list[str]:
+    """What a Ctrl-C left of an update: per host, the groups left removed and those left stopped."""
+    if not report.left_groups:
+        return ["herd: interrupted: the group in flight was finished on every host; herd left no group removed "
+                "or stopped"]
+    lines = []
+    for left in report.left_groups:
+        if left.removed:
+            lines.append(_left_line(left, left.removed, "removed", "add", opts))
+        if left.stopped:
+            lines.append(_left_line(left, left.stopped, "STOPPED", "update", opts))
+    return lines
+
+
+def _left_line(left: "LeftGroups", groups: list[str], state: str, command: str, opts: FleetOptions) -> str:
+    """``herd: interrupted: web01: tornado left removed; add it back with: herd add -H web01 tornado``."""
+    from herd import text
+    from herd.operations import config
+
+    inventory = ["-i", opts.inventory] if opts.inventory else []
+    argv = shlex.join(["herd", command, *inventory, "-H", left.host, *groups])
+    how = "add it back" if command == "add" else "bring it back"
+    how = how.replace(" it ", " them ") if len(groups) > 1 else how
+    said = f"left {state}" if left.certain else (f"may be left {state} (the host's step had not ended "
+                                                  f"{config.FINISH_STEP:g} s after the interrupt)")
+    return text.field(f"herd: interrupted: {left.host}: {', '.join(groups)} {said}; {how} with: {argv}")
 
 
 def _warn_bounces(plan: Any, *, dry_run: bool, yes: bool) -> None:

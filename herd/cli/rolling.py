@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -25,8 +26,15 @@ EPILOG = """
 \b
 Exit codes: 0 done; 1 a host failed (the roll halted, or went on within
 --max-fail); 3 a target not RUNNING (refused at pre-flight, or left alone
-with --skip-unhealthy); 4 a host unreachable at pre-flight; 130 interrupted
-(resume with --resume); 2 usage.
+with --skip-unhealthy); 4 a host unreachable at pre-flight; 5 --signal on a
+host whose supervisord is older than 3.2.0 (refused at pre-flight); 130
+interrupted (resume with --resume); 2 usage.
+
+\b
+--signal HUP reloads instead of restarting: each process gets SIGHUP, in
+the same batches, order and hooks; the gate is the same pid, still RUNNING
+for --min-healthy seconds, and the probe passing. A process that dies on
+the signal fails the gate and stops the roll.
 
 \b
 Options not given come from the inventory's rolling: entry for NAME, and on
@@ -65,64 +73,125 @@ class _Float(click.FloatRange):
         return _checked(self, self.option, value, param, ctx)
 
 
+def roll_flags(command: Any) -> Any:
+    """The options every roll takes (rolling-restart and rolling-update): batches, gate, hooks, resume."""
+    flags = [
+        click.option("--batch", default=DEFAULT_BATCH, show_default=True, metavar="N|P%|LIST",
+                     help="Hosts restarted at once: a count, a percentage (rounded down, at least 1), or a ramp "
+                          "list like 1,5,25% (the last entry repeats)."),
+        click.option("--per-host", type=_Int(PER_HOST), default=PER_HOST.default, show_default=True, metavar="N",
+                     help="Processes of a host restarted at once."),
+        click.option("--min-healthy", type=_Float(MIN_HEALTHY), default=MIN_HEALTHY.default, show_default=True,
+                     metavar="SECONDS", help="A restarted process must stay RUNNING with the same pid this long."),
+        click.option("--timeout-healthy", type=_Float(TIMEOUT_HEALTHY), default=TIMEOUT_HEALTHY.default,
+                     show_default=True, metavar="SECONDS",
+                     help="Bound on the whole gate of one process (stop, start, hold, probe)."),
+        click.option("--http", metavar="URL", help="Probe: GET from the host itself must answer 2xx/3xx "
+                     "(templates: {host} {address} {port} {process}; {port} is the process name's number)."),
+        click.option("--tcp", metavar="PORT",
+                     help="Probe: 127.0.0.1:PORT on the host accepts a connection ({port} ok)."),
+        click.option("--cmd", metavar="COMMAND", help="Probe: COMMAND run on the host exits 0 (templates as --http)."),
+        click.option("--max-fail", type=_Int(MAX_FAIL), default=MAX_FAIL.default, show_default=True, metavar="N",
+                     help="Failed hosts tolerated over the whole run before the roll stops."),
+        click.option("--skip-unhealthy", is_flag=True,
+                     help="Roll even if targets are already not RUNNING: leave those alone (their host's "
+                          "allowance counts them as down)."),
+        click.option("--pause", "pause_", default=DEFAULT_PAUSE, metavar="SECONDS|ask",
+                     help="Wait between batches, or ask."),
+        click.option("--pre-hook", metavar="COMMAND", help="Run on the controller before each host ({host} "
+                     "{address}), e.g. to drain it from a load balancer; a failure fails the host, untouched."),
+        click.option("--post-hook", metavar="COMMAND", help="Run on the controller after each host; a failure "
+                     "fails the host. Runs for hosts in flight even when the roll stops."),
+        click.option("--dry-run", is_flag=True, help="Print the plan (batches, order, gate); change nothing."),
+        click.option("--resume", is_flag=True, help="Continue the last roll of NAME that did not finish."),
+        click.option("--fresh", is_flag=True, help="Start over even though an unfinished roll of NAME exists."),
+        click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Where progress is recorded (default ~/.local/state/herd/rolling/NAME-<inventory>.json)."),
+        click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True),
+    ]
+    for flag in reversed(flags):
+        command = flag(command)
+    return command
+
+
 @click.command("rolling-restart", epilog=EPILOG)
 @click.argument("name")
 @fleet_options
-@click.option("--batch", default=DEFAULT_BATCH, show_default=True, metavar="N|P%|LIST",
-              help="Hosts restarted at once: a count, a percentage (rounded down, at least 1), or a ramp list "
-                   "like 1,5,25% (the last entry repeats).")
-@click.option("--per-host", type=_Int(PER_HOST), default=PER_HOST.default, show_default=True, metavar="N",
-              help="Processes of a host restarted at once.")
-@click.option("--min-healthy", type=_Float(MIN_HEALTHY), default=MIN_HEALTHY.default, show_default=True,
-              metavar="SECONDS",
-              help="A restarted process must stay RUNNING with the same pid this long.")
-@click.option("--timeout-healthy", type=_Float(TIMEOUT_HEALTHY), default=TIMEOUT_HEALTHY.default, show_default=True,
-              metavar="SECONDS", help="Bound on the whole gate of one process (stop, start, hold, probe).")
-@click.option("--http", metavar="URL", help="Probe: GET from the host itself must answer 2xx/3xx "
-              "(templates: {host} {address} {port} {process}; {port} is the process name's number).")
-@click.option("--tcp", metavar="PORT", help="Probe: 127.0.0.1:PORT on the host accepts a connection ({port} ok).")
-@click.option("--cmd", metavar="COMMAND", help="Probe: COMMAND run on the host exits 0 (templates as --http).")
-@click.option("--max-fail", type=_Int(MAX_FAIL), default=MAX_FAIL.default, show_default=True, metavar="N",
-              help="Failed hosts tolerated over the whole run before the roll stops.")
-@click.option("--skip-unhealthy", is_flag=True,
-              help="Roll even if targets are already not RUNNING: leave those alone (their host's allowance "
-                   "counts them as down).")
-@click.option("--pause", "pause_", default=DEFAULT_PAUSE, metavar="SECONDS|ask",
-              help="Wait between batches, or ask.")
-@click.option("--pre-hook", metavar="COMMAND", help="Run on the controller before each host ({host} {address}), "
-              "e.g. to drain it from a load balancer; a failure fails the host, untouched.")
-@click.option("--post-hook", metavar="COMMAND", help="Run on the controller after each host; a failure fails "
-              "the host. Runs for hosts in flight even when the roll stops.")
-@click.option("--dry-run", is_flag=True, help="Print the plan (batches, order, gate); change nothing.")
-@click.option("--resume", is_flag=True, help="Continue the last roll of NAME that did not finish.")
-@click.option("--fresh", is_flag=True, help="Start over even though an unfinished roll of NAME exists.")
-@click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Where progress is recorded (default ~/.local/state/herd/rolling/NAME-<inventory>.json).")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def rolling_restart(name: str, fleet_opts: FleetOptions, *, batch: str, per_host: int, min_healthy: float,
-                    timeout_healthy: float, http: str | None, tcp: str | None, cmd: str | None, max_fail: int,
-                    skip_unhealthy: bool, pause_: str, pre_hook: str | None, post_hook: str | None,
-                    dry_run: bool, resume: bool, fresh: bool, state_file: str | None, output: str) -> int:
+@roll_flags
+@click.option("--signal", "signal_", metavar="SIGNAL",
+              help="Reload instead of restart: send SIGNAL (HUP, USR2, 1...) to each process; the gate: the "
+                   "same pid, still RUNNING for --min-healthy, the probe passing.")
+@click.option("--ignore-pending", is_flag=True, help="Restart although NAME's config changed on a host (the "
+              "processes keep running the old config; herd rolling-update rolls the new one).")
+def rolling_restart(name: str, fleet_opts: FleetOptions, *, dry_run: bool, resume: bool, fresh: bool,
+                    state_file: str | None, output: str, ignore_pending: bool, signal_: str | None,
+                    **flags: Any) -> int:
     """Restart NAME (a program/group like tornado, or group:name) host by host, process by process,
     each held to a health gate; stop at the first sign of a bad build.
 
-    With no host selector it covers every host that has NAME.
+    With no host selector it covers every host that has NAME. With --signal HUP
+    each process is sent the signal instead (a graceful reload), gated on the same pid.
     """
+    return _run(RollCommand(name, name, name), fleet_opts, _values(dict(flags, signal_=signal_)), dry_run=dry_run,
+                resume=resume, fresh=fresh, state_file=state_file, output=output, ignore_pending=ignore_pending)
+
+
+@click.command("rolling-update", epilog=EPILOG.replace("NAME", "GROUP"))
+@click.argument("group_names", nargs=-1, metavar="[GROUP]...")
+@fleet_options
+@roll_flags
+def rolling_update(group_names: tuple[str, ...], fleet_opts: FleetOptions, *, dry_run: bool, resume: bool, fresh: bool,
+                   state_file: str | None, output: str, **flags: Any) -> int:
+    """Apply the pending config of GROUPs (default: every group whose config changed) host by host,
+    behind the same health gate as rolling-restart; stop at the first host whose new config fails.
+
+    supervisord applies a group's new config only by stopping the whole group and adding it again (as herd
+    update and supervisorctl update do): on each host of a batch its processes stop together, then every
+    process of the new config is held to the gate. Removed groups are stopped, added ones started, only on
+    the hosts of the batch. `herd pending` shows what is pending.
+    """
+    name = " ".join(group_names) or "all"
+    command = RollCommand(name, f"update {name}", group_names[0] if len(group_names) == 1 else None, update=True,
+                          groups=group_names)
+    return _run(command, fleet_opts, _values(flags), dry_run=dry_run, resume=resume, fresh=fresh,
+                state_file=state_file, output=output)
+
+
+@dataclass(frozen=True)
+class RollCommand:
+    """What a roll command rolls: its name in messages, the key of its state file, the inventory's
+    ``rolling:`` entry it takes settings from (a rolling update of one group: that group's)."""
+
+    name: str
+    state_key: str
+    settings: str | None
+    update: bool = False
+    groups: tuple[str, ...] = ()
+
+
+def _values(flags: dict[str, Any]) -> dict[str, Any]:
+    """The roll flags (click's parameter names) as roll_options' keywords."""
+    keyword = {param: key for key, param in _PARAMS.items()}
+    return {keyword.get(k, k): v for k, v in flags.items()}
+
+
+def _run(command: RollCommand, fleet_opts: FleetOptions, values: dict[str, Any], *, dry_run: bool, resume: bool,
+         fresh: bool, state_file: str | None, output: str, ignore_pending: bool = False) -> int:
     from herd.operations.rolling.options import roll_options
 
-    values = dict(batch=batch, per_host=per_host, min_healthy=min_healthy, timeout_healthy=timeout_healthy,
-                  http=http, tcp=tcp, cmd=cmd, max_fail=max_fail, skip_unhealthy=skip_unhealthy, pause=pause_,
-                  pre_hook=pre_hook, post_hook=post_hook)
+    kind = dict(update=command.update, groups=command.groups, ignore_pending=ignore_pending)
     can_ask = sys.stdin.isatty()
-    options = roll_options(name, can_ask=can_ask, **values)   # a bad option fails before the inventory is read
+    roll_options(command.name, can_ask=can_ask, **values, **kind)   # a bad option fails before the inventory is read
     inventory, hosts = load_selected(fleet_opts, default_all=True)
-    saved, state = _state(inventory.path, options.name, state_file, resume=resume, fresh=fresh, dry_run=dry_run)
-    options = _layered_options(options.name, inventory, state if resume else None, _given(values), can_ask)
+    saved, state = _state(inventory.path, command.state_key, state_file, resume=resume, fresh=fresh,
+                          dry_run=dry_run)
+    options = _layered_options(command, inventory, state if resume else None, _given(values), can_ask, kind)
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         return _roll(fleet, options, saved, state, resume=resume, dry_run=dry_run, as_json=output == "json")
 
 
-_PARAMS = {"pause": "pause_"}   # roll_options' keyword -> this command's parameter, where they differ
+# roll_options' keyword -> this command's parameter, where they differ
+_PARAMS = {"pause": "pause_", "signal": "signal_"}
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
@@ -140,8 +209,8 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
-def _layered_options(name: str, inventory: Any, resumed: "RollState | None", given: dict[str, Any],
-                     can_ask: bool) -> "RollOptions":
+def _layered_options(command: RollCommand, inventory: Any, resumed: "RollState | None", given: dict[str, Any],
+                     can_ask: bool, kind: dict[str, Any]) -> "RollOptions":
     """The roll's options: defaults < the inventory's ``rolling:`` entry < a resumed roll's recorded
     options < the command line; at -v, what the command line changes in a resumed roll."""
     import logging
@@ -150,7 +219,8 @@ def _layered_options(name: str, inventory: Any, resumed: "RollState | None", giv
     from herd.operations.rolling.options import inventory_layer, layered, overridden, roll_options
 
     log = logging.getLogger("herd")
-    from_inventory = inventory_layer(inventory.path, settings_for(getattr(inventory, "rolling", {}), name))
+    entry = settings_for(getattr(inventory, "rolling", {}), command.settings) if command.settings else None
+    from_inventory = inventory_layer(inventory.path, entry)
     recorded = dict(resumed.options) if resumed is not None else {}
     if resumed is not None:
         if not recorded:
@@ -158,7 +228,7 @@ def _layered_options(name: str, inventory: Any, resumed: "RollState | None", giv
                      "command line and the inventory")
         for change in overridden(recorded, given):
             log.info("resume: %s", change)
-    return roll_options(name, can_ask=can_ask, **layered(from_inventory, recorded, given))
+    return roll_options(command.name, can_ask=can_ask, **layered(from_inventory, recorded, given), **kind)
 
 
 def _state(inventory_path: str, name: str, state_file: str | None, *, resume: bool, fresh: bool,
@@ -185,7 +255,7 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
             click.echo(f"herd: {text.field(refused.hint)}", err=True)
         return refused.exit_code
     if dry_run:
-        click.echo(json.dumps(plan_json(plan), indent=2) if as_json else "\n".join(
+        click.echo(json.dumps(plan_json(plan, signal=options.signal), indent=2) if as_json else "\n".join(
             ["dry run: nothing will be changed"] + plan_lines(plan, options)))
         return 0
     if not as_json:
@@ -205,7 +275,8 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
     runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask)
     with _interrupts(runner):
         report = runner.run()
-    click.echo(json.dumps(report_json(report), indent=2) if as_json else "\n".join(report_lines(report, color)))
+    click.echo(json.dumps(report_json(report, signal=options.signal), indent=2) if as_json
+               else "\n".join(report_lines(report, color, signal=options.signal)))
     return report.exit_code
 
 

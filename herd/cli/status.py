@@ -6,7 +6,7 @@ import json
 
 import click
 
-from herd.cli.fleets import open_fleet, shell_scope
+from herd.cli.fleets import open_fleet
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.settings import FleetOptions
@@ -50,9 +50,7 @@ def status(names: tuple[str, ...], output: str, watch: bool, interval: float, fl
     with open_fleet(fleet_opts, default_all=True) as fleet:
         try:
             report = fetch_status(fleet, names)
-        except Interrupted as stop:      # Ctrl-C: what the hosts that answered said, at once
-            if shell_scope() is not None:
-                raise                    # in the shell Ctrl-C drops the command: back to the prompt
+        except Interrupted as stop:      # Ctrl-C: what the hosts that answered said, at once (in the shell too)
             report = status_report(stop.results, names, interrupted=True)
     if output == "json":
         click.echo(json.dumps(status_json(report), indent=2))

@@ -20,6 +20,13 @@ host's result so far, the others marked :class:`HostInterrupted`, and sets
 ``Fleet.interrupted`` so that tasks still running can finish the step they
 are on (a restart whose stop is done starts the process again) within the
 ``finish`` seconds the caller gave them.
+
+A thread other than the main one gets no SIGINT: the keeper runs a command
+in a thread of its own (herd/keeper/server.py) and passes its client's
+Ctrl-C on with :func:`interrupt`, which makes that thread raise
+KeyboardInterrupt at its next wait step here (within JOIN_STEP), where the
+main thread of a direct run spends its time and gets its SIGINT.  Only
+there: never in the middle of other code of that thread.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ log = logging.getLogger("herd.fleet")
 READ_GRACE = 0.25   # seconds past a read-only command's budget for a step's own timeout to report
 JOIN_STEP = 0.2     # joins in short steps: the main thread stays responsive to Ctrl-C
 NO_ANSWER_YET = "interrupted: no answer yet"
+
+_asked: set[int] = set()          # threads to raise KeyboardInterrupt at their next wait step (interrupt())
+_asked_lock = threading.Lock()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -299,10 +309,36 @@ def _wait(done: Sequence[threading.Event], end: float | None) -> None:
     """
     for event in done:
         while not event.is_set():
+            _raise_if_interrupted()
             left = JOIN_STEP if end is None else min(JOIN_STEP, end - time.monotonic())
             if left <= 0:
                 return
             event.wait(left)
+
+
+def interrupt(thread_id: int) -> None:
+    """A Ctrl-C for thread ``thread_id`` (not the main thread): KeyboardInterrupt at its next wait step here.
+
+    Raised once, by _wait, where a direct run's main thread gets its SIGINT;
+    a thread that waits no more never raises it (withdraw it with
+    :func:`withdraw_interrupt` once the thread's work is over).
+    """
+    with _asked_lock:
+        _asked.add(thread_id)
+
+
+def withdraw_interrupt(thread_id: int) -> bool:
+    """Drop an interrupt() not raised yet; True when there was one."""
+    with _asked_lock:
+        if thread_id not in _asked:
+            return False
+        _asked.discard(thread_id)
+        return True
+
+
+def _raise_if_interrupted() -> None:
+    if _asked and withdraw_interrupt(threading.get_ident()):
+        raise KeyboardInterrupt
 
 
 def _threads(items: Sequence[Item], body: Callable[[Item], None],

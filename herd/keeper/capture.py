@@ -44,12 +44,20 @@ class Capture:
         self.stdout = _Stream(_Sink("stdout", self._chunks, lock), encoding, errors, stdout_tty)
         self.stderr = _Stream(_Sink("stderr", self._chunks, lock), encoding, "backslashreplace", stderr_tty)
 
-    def frames(self) -> list[list[str]]:
+    def text(self) -> str:
+        """stdout and stderr as written, as text (for the keeper's log when no client is there to get it)."""
+        self._flush()
+        return b"".join(data for _, data in list(self._chunks)).decode(self.stdout.encoding, "replace")
+
+    def _flush(self) -> None:
         for stream in (self.stdout, self.stderr):
             try:
                 stream.flush()
             except ValueError:
                 pass
+
+    def frames(self) -> list[list[str]]:
+        self._flush()
         merged: list[tuple[str, bytearray]] = []
         for name, data in self._chunks:
             if merged and merged[-1][0] == name:

@@ -16,6 +16,17 @@ and the command is never run again: it may have run in part or in full,
 and running it twice would do twice what was asked once (a restart, a
 signal, an update).
 
+Ctrl-C (and SIGTERM, which herd takes for one) once "go" is sent: the
+command is the keeper's, so the client passes the first one on
+(``{"op": "interrupt"}``) and reads on until "done": the keeper interrupts
+the command as a Ctrl-C interrupts a direct run (server.py), and the user
+sees what a direct run prints then, with its exit code (130).  A second
+one stops the waiting: one line says that the keeper finishes the step in
+flight on its own and that its log will say how it ended; exit 130
+(EXIT_INTERRUPTED: the user interrupted; EXIT_LOST is for a keeper that
+failed).  Before "go", a Ctrl-C ends the client and the keeper, never told
+"go", runs nothing.
+
 Time bounds: connecting gets CONNECT_TIMEOUT, the keeper must accept the
 request within ACCEPT_TIMEOUT and then send a frame at least every
 protocol.SILENCE seconds (it sends one every HEARTBEAT while the command
@@ -34,7 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from herd import __version__
-from herd.errors import EXIT_LOST
+from herd.errors import EXIT_INTERRUPTED, EXIT_LOST
 from herd.keeper import protocol
 from herd.keeper.keep import keep_from_env, keep_from_line
 from herd.keeper.paths import KeeperPathError, log_path, socket_path
@@ -197,17 +208,18 @@ def _request(args: list[str], inventory: str, keep: float | None) -> dict[str, A
 
 
 def _exchange(conn: socket.socket, request: dict[str, Any], line: CommandLine, log_file: Path) -> int:
-    """Hand the command over; its exit code once the keeper has it (see the module docstring: once)."""
-    pid = _handed_over(conn, request, line)
-    conn.settimeout(protocol.SILENCE)
-    try:
-        answer = protocol.receive(conn)
-        while answer.get("kind") == "alive":
-            answer = protocol.receive(conn)
-    except protocol.ProtocolError as exc:
-        return _lost(line, pid, log_file, _silence_or_end(exc))
-    except OSError as exc:
-        return _lost(line, pid, log_file, f"broke the connection ({exc.strerror or exc})")
+    """Hand the command over; its exit code once the keeper has it (see the module docstring: once, Ctrl-C)."""
+    pid: object = None
+    with _Interrupts(conn) as interrupts:
+        try:
+            pid = _handed_over(conn, request, line, interrupts)
+            answer = _answer(conn)
+        except _GaveUp:
+            return _gave_up(line, interrupts.pid, log_file)
+        except protocol.ProtocolError as exc:
+            return _lost(line, pid, log_file, _silence_or_end(exc))
+        except OSError as exc:
+            return _lost(line, pid, log_file, f"broke the connection ({exc.strerror or exc})")
     if answer.get("kind") != "done":
         return _lost(line, pid, log_file,
                      f"reported that the command failed ({answer.get('reason') or answer.get('kind')})")
@@ -216,8 +228,89 @@ def _exchange(conn: socket.socket, request: dict[str, Any], line: CommandLine, l
     return code if isinstance(code, int) else 1
 
 
-def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine) -> object:
-    """Send the request, wait for "accepted", answer "go": the keeper's pid; _Direct while it is still ours."""
+def _answer(conn: socket.socket) -> dict[str, Any]:
+    """The keeper's last frame for the command (heartbeats skipped)."""
+    conn.settimeout(protocol.SILENCE)
+    answer = protocol.receive(conn)
+    while answer.get("kind") == "alive":
+        answer = protocol.receive(conn)
+    return answer
+
+
+class _GaveUp(KeyboardInterrupt):
+    """A second Ctrl-C (or SIGTERM) while the keeper finishes the command: stop waiting for it."""
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM while the command is handed over and run by the keeper.
+
+    Before "go" is sent: a Ctrl-C as ever (KeyboardInterrupt; the keeper
+    never starts the command).  While "go" is being sent: noted, and passed
+    on once it is.  After: the first is passed on to the keeper
+    (``{"op": "interrupt"}``), which interrupts the command as a Ctrl-C
+    interrupts a direct run, and the client goes on reading until the
+    command's "done" (its output is what a direct run prints on a Ctrl-C);
+    the second raises _GaveUp.  The handler sends from the main thread,
+    between two of its own steps: the frame never interleaves with another.
+    """
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.stage = "before"     # "sending" go, then "sent"
+        self.count = 0
+        self.told = False
+        self.pid: object = None   # the keeper's, once it accepted
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Interrupts":
+        import signal
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._saved[signum] = signal.signal(signum, self._handle)
+            except ValueError:      # not the main thread (no signal is delivered here anyway)
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, previous in self._saved.items():
+            signal.signal(signum, previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.stage == "before":
+            raise KeyboardInterrupt
+        self.count += 1
+        if self.count > 1:
+            raise _GaveUp
+        if self.stage == "sent":
+            self._tell()
+
+    def sending(self) -> None:
+        self.stage = "sending"
+
+    def sent(self) -> None:
+        """"go" is sent: the command is the keeper's; a Ctrl-C that came meanwhile is passed on now."""
+        self.stage = "sent"
+        if self.count and not self.told:
+            self._tell()
+
+    def _tell(self) -> None:
+        self.told = True
+        try:
+            protocol.send(self.conn, {"op": "interrupt"})
+        except OSError:
+            pass    # the keeper is gone: reading its answer says so
+
+
+def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine, interrupts: _Interrupts) -> object:
+    """Send the request, wait for "accepted", answer "go": the keeper's pid; _Direct while it is still ours.
+
+    A Ctrl-C before "go" ends the client and the command is not run (the
+    keeper runs nothing without "go"); one while "go" is sent is the
+    keeper's to act on once it is (_Interrupts).
+    """
     try:
         protocol.send(conn, request)
         conn.settimeout(ACCEPT_TIMEOUT)
@@ -228,10 +321,15 @@ def _handed_over(conn: socket.socket, request: dict[str, Any], line: CommandLine
         raise _Direct(f"the keeper refused: {answer.get('reason')}")
     if answer.get("kind") != "accepted":
         raise _Direct(f"unexpected answer from the keeper: {answer.get('kind')!r}")
+    interrupts.pid = answer.get("pid")
+    interrupts.sending()
     try:
         protocol.send(conn, {"op": "go"})
     except OSError as exc:   # not sent: the keeper, gone, never got it and never starts the command
+        if interrupts.count:
+            raise KeyboardInterrupt from exc    # and the user asked to stop: nothing runs
         raise _Direct(f"the keeper went away before it started the command ({exc.strerror or exc})") from exc
+    interrupts.sent()
     if line.verbosity:
         _say(f"keeper: through the keeper (pid {answer.get('pid')})")
     return answer.get("pid")
@@ -244,6 +342,21 @@ def _silence_or_end(exc: protocol.ProtocolError) -> str:
     if isinstance(exc, protocol.Closed):
         return "closed the connection" + ("" if str(exc) == "connection closed" else f" ({exc})")
     return f"sent what herd cannot read ({exc})"
+
+
+def _gave_up(line: CommandLine, pid: object, log_file: Path) -> int:
+    """A second Ctrl-C: the keeper finishes the command's step in flight on its own; say where it tells how."""
+    keeper = f"the keeper (pid {pid})" if isinstance(pid, int) else "the keeper"
+    message = (f"interrupted again: no longer waiting for {keeper}, which finishes the step in flight of "
+               f"`herd {line.command}` on its own and logs what it did and printed (the keeper's log: {log_file})")
+    if line.command == "check":   # a monitoring plugin: its one line on stdout, UNKNOWN
+        from herd import text
+
+        sys.stdout.write(f"HERD UNKNOWN - {text.field(message)}\n")
+        sys.stdout.flush()
+        return NAGIOS_UNKNOWN
+    _say(message)
+    return EXIT_INTERRUPTED
 
 
 def _lost(line: CommandLine, pid: object, log_file: Path, what: str) -> int:

@@ -1,7 +1,10 @@
 """Frames between a command and its keeper: a 4-byte length, then one JSON object.
 
 Client to keeper: ``{"op": "run", ...}`` (a command line and what it runs
-under, see client.py), ``{"op": "status"}``, ``{"op": "stop"}``.
+under, see client.py), ``{"op": "status"}``, ``{"op": "stop"}``; while a
+command runs, ``{"op": "interrupt"}``: the user's Ctrl-C (or SIGTERM), which
+the keeper passes on to the command (server.py; once: later ones are
+ignored).
 Keeper to client, for a run: ``{"kind": "accepted"}`` or ``{"kind":
 "refused", "reason": ...}`` at once; to "accepted" the client answers
 ``{"op": "go"}``, and only then does the command start (client.py: a

@@ -4,7 +4,7 @@ The keeper runs commands that read or act once and then print: their whole
 output comes back at the end, with the exit code.  Commands that stream or
 talk with the terminal run directly, in the user's process, where Ctrl-C,
 the terminal and stdin are theirs: ``shell``, ``fg``, ``tail -f``,
-``maintail -f``, ``status --watch``, ``rolling-restart`` (live progress,
+``maintail -f``, ``status --watch``, ``rolling-restart`` and ``rolling-update`` (live progress,
 its own Ctrl-C handling) and ``web``.  So do commands that open no
 connection (``inventory``, ``keeper``), help, shell completion, a command
 line click refuses, and ``reload``/``shutdown`` (and ``stop``, for ``stop all``) when they

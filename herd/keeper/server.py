@@ -14,6 +14,24 @@ Every request is checked first: the peer must run as this uid
 starts only once the client has answered "accepted" with "go": a client
 that gave up before (and runs the command itself) never has it run here
 too (client.py: once).
+
+Ctrl-C: the command runs in a worker thread, which gets no SIGINT; the
+client passes its user's Ctrl-C (or SIGTERM) on as ``{"op": "interrupt"}``
+and waits for "done".  The keeper then calls herd.fleet.fanout.interrupt
+for the worker: the command raises KeyboardInterrupt at its next fan-out
+wait step (within fanout.JOIN_STEP), where a direct run's main thread
+waits and gets its SIGINT, and so does exactly what a direct run does on a
+Ctrl-C (restart/stop finish the step in flight or name what they left
+stopped; status prints the hosts that answered; exit 130).  Never anywhere
+else: not in the keeper's code (the accept loop, the pools, the streams it
+swaps), which waits in no fan-out; an interrupt that comes as the command
+ends, past its last wait, is withdrawn unraised.  A command that is in no
+fan-out when it comes (inside one host's call in its own thread, say)
+sees it at its next wait, or ends as it would have.  A client that then
+stops waiting (a second Ctrl-C) leaves the command to finish here; one
+that leaves without an interrupt (killed) has the command's sessions
+aborted so it ends soon.  Either way the log names the command line and
+says how it ended and what it printed.
 """
 
 from __future__ import annotations
@@ -23,6 +41,7 @@ import fcntl
 import logging
 import os
 import select
+import shlex
 import signal
 import socket
 import sys
@@ -32,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from herd import __version__
+from herd.errors import EXIT_INTERRUPTED
 from herd.keeper import protocol
 from herd.keeper.capture import Capture
 from herd.keeper.paths import lock_path
@@ -42,6 +62,15 @@ log = logging.getLogger("herd-keeper")
 
 ACCEPT_POLL = 0.5   # seconds between checks of the idle time and of the socket file
 REQUEST_READ = 5.0  # seconds a client gets to send its request once connected
+WATCH_STEP = 0.05   # seconds between looks at the client while a command runs (its interrupt acts this soon)
+OUTCOME_LINES = 200  # lines of a command's output logged when its client left
+
+
+class _Left:
+    """The client closed its end of the connection (or it broke)."""
+
+
+LEFT = _Left()
 
 
 class Keeper:
@@ -208,26 +237,67 @@ class Keeper:
             return False
 
     def _execute(self, conn: socket.socket, request: dict[str, Any]) -> None:
-        """Run the command in a thread; heartbeats meanwhile; abort its sessions if the client leaves."""
+        """Run the command in a thread; heartbeats meanwhile; pass on the client's Ctrl-C; see the docstring."""
+        from herd.fleet import fanout
+
         capture = Capture(str(request.get("encoding") or "utf-8"), str(request.get("errors") or "strict"),
                           bool(request.get("stdout_tty")), bool(request.get("stderr_tty")))
         scope = KeeperScope(self.pools, dict(request["env"]), request.get("started"))
         result: dict[str, Any] = {}
         worker = threading.Thread(target=self._command, args=(request, scope, capture, result), daemon=True)
         worker.start()
-        while worker.is_alive():
-            worker.join(protocol.HEARTBEAT)
-            if worker.is_alive() and (_client_left(conn) or not _heartbeat(conn)):
-                # The client is gone (Ctrl-C, killed) or cannot hear us: abort the command's sessions so it
-                # ends soon, and wait for it; the keeper takes no other command while this one runs.
-                log.info("client left during %s: aborting its sessions", _argv0(request))
-                self.pools.discard(scope.used)
-                worker.join()
-                return
+        try:
+            watch = self._watch(conn, request, worker, scope)
+        finally:
+            worker.join()
+            fanout.withdraw_interrupt(worker.ident or 0)   # one that came as the command ended: never raised
+        if watch.left:
+            _log_outcome(request, result, capture)
+            return
+        if watch.interrupted:
+            log.info("%s ended after its interrupt: %s", _argv0(request), _ending(result))
         if "error" in result:
             protocol.send(conn, {"kind": "failed", "reason": result["error"]})
             return
         protocol.send(conn, {"kind": "done", "code": result["code"], "output": capture.frames()})
+
+    def _watch(self, conn: socket.socket, request: dict[str, Any], worker: threading.Thread,
+               scope: KeeperScope) -> "_Watch":
+        """Until the command ends or its client leaves: heartbeats, and the client's interrupt passed on."""
+        watch = _Watch()
+        beat = time.monotonic()
+        while worker.is_alive():
+            worker.join(WATCH_STEP)
+            if not worker.is_alive():
+                break
+            message = _from_client(conn)
+            if message is None and time.monotonic() - beat >= protocol.HEARTBEAT:
+                beat = time.monotonic()
+                message = None if _heartbeat(conn) else LEFT
+            if isinstance(message, _Left):
+                self._client_left(request, scope, watch)
+                break
+            if message is not None:
+                _interrupt(request, worker, message, watch)
+        return watch
+
+    def _client_left(self, request: dict[str, Any], scope: KeeperScope, watch: "_Watch") -> None:
+        """The client left while its command runs.
+
+        One that interrupted and then stopped waiting (a second Ctrl-C) lets
+        the command finish its step in flight, as it asked.  One that left
+        without (killed, or it cannot hear us) has the command's sessions
+        aborted so the command ends soon; the keeper waits for it either way
+        (it takes no other command meanwhile) and logs how it ended.
+        """
+        watch.left = True
+        if watch.interrupted:
+            log.info("the client of %s stopped waiting after its interrupt: the command finishes here",
+                     _argv0(request))
+            return
+        log.info("client left during %s: aborting its sessions", _argv0(request))
+        log.warning("cut off by its client leaving without an interrupt: %s", _line(request))
+        self.pools.discard(scope.used)
 
     def _command(self, request: dict[str, Any], scope: KeeperScope, capture: Capture,
                  result: dict[str, Any]) -> None:
@@ -245,6 +315,9 @@ class Keeper:
             result["code"] = run_command([str(a) for a in request["argv"]], obj=scope)
         except SystemExit as exc:
             result["code"] = exc.code if isinstance(exc.code, int) else 1
+        except KeyboardInterrupt:   # an interrupt that click did not make its Abort ("herd: aborted"): as main()
+            capture.stderr.write("herd: interrupted\n")
+            result["code"] = EXIT_INTERRUPTED
         except BaseException as exc:  # noqa: BLE001 - the client says it failed (never reruns it); the log says why
             log.exception("command %s failed inside the keeper", _argv0(request))
             result["error"] = f"{type(exc).__name__} inside the keeper"
@@ -296,15 +369,62 @@ def _heartbeat(conn: socket.socket) -> bool:
     return True
 
 
-def _client_left(conn: socket.socket) -> bool:
-    """True when the client closed its end (Ctrl-C, killed): its socket reads as EOF."""
+class _Watch:
+    """What the client did while its command ran."""
+
+    def __init__(self) -> None:
+        self.interrupted = False   # it passed on a Ctrl-C (or SIGTERM)
+        self.left = False          # it closed the connection before the command ended
+
+
+def _interrupt(request: dict[str, Any], worker: threading.Thread, message: dict[str, Any], watch: _Watch) -> None:
+    """The client's Ctrl-C: the command's thread sees a KeyboardInterrupt at its next fan-out wait (fanout.py)."""
+    from herd.fleet import fanout
+
+    if message.get("op") != "interrupt":
+        log.info("ignored %r from the client of %s", message.get("op"), _argv0(request))
+        return
+    if watch.interrupted:
+        return       # the client passes one on; its second Ctrl-C only stops its waiting
+    watch.interrupted = True
+    log.info("interrupted by its client (Ctrl-C or SIGTERM): %s", _line(request))
+    fanout.interrupt(worker.ident or 0)
+
+
+def _from_client(conn: socket.socket) -> dict[str, Any] | _Left | None:
+    """What the client sent while its command runs: a frame, LEFT (it closed its end, or broke), None: nothing."""
     readable, _, _ = select.select([conn], [], [], 0)
     if not readable:
-        return False
+        return None
     try:
-        return conn.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
+        if conn.recv(1, socket.MSG_PEEK) == b"":
+            return LEFT
+        return protocol.receive(conn)
+    except (protocol.ProtocolError, OSError):
+        return LEFT
+
+
+def _line(request: dict[str, Any]) -> str:
+    """The whole command line, for the log (herd keeps secrets out of command lines)."""
+    from herd import text
+
+    return text.field(shlex.join(["herd", *(str(a) for a in request.get("argv") or [])]))
+
+
+def _ending(result: dict[str, Any]) -> str:
+    return f"exit {result['code']}" if "code" in result else str(result.get("error", "no result"))
+
+
+def _log_outcome(request: dict[str, Any], result: dict[str, Any], capture: Capture) -> None:
+    """A command whose client left: its exit code and what it printed, in the log (where the client said)."""
+    from herd import text
+
+    log.warning("%s ended (%s) with no client to tell; what it printed:", _line(request), _ending(result))
+    lines = capture.text().splitlines()
+    for line in lines[:OUTCOME_LINES]:
+        log.warning("  | %s", text.field(line))
+    if len(lines) > OUTCOME_LINES:
+        log.warning("  | ... %d more lines", len(lines) - OUTCOME_LINES)
 
 
 def _argv0(request: dict[str, Any]) -> str:

@@ -12,6 +12,11 @@
   supervisorctl), added groups added.  With GROUPs, only those: a name no
   selected host knows is refused before anything is touched.  What it started
   is waited for until RUNNING (BACKOFF/FATAL at the deadline: a failure).
+  Ctrl-C / SIGTERM while it acts: each host finishes the group in flight, for
+  at most FINISH_STEP seconds (a changed group already removed is added back;
+  one stopped but not yet removed is started again, on the config it ran),
+  touches no other group and waits for nothing; the report names, per host,
+  what was left removed or stopped (``UpdateReport.left_groups``).
 - add / remove GROUP...: activate a group from the reread config / drop a stopped one.
 - reload: supervisord restarts itself (every process with it); herd waits until it answers again.
 - shutdown: supervisord exits.
@@ -20,19 +25,21 @@
 from __future__ import annotations
 
 import difflib
+import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 from herd.errors import Faults, HerdError, HostError, SupervisorFault, UsageError
-from herd.fleet import Fleet, HostAccess, HostResult
-from herd.operations import processes
+from herd.fleet import Fleet, HostAccess, HostResult, Interrupted
+from herd.operations import control, processes
 from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 STATE_POLL = 0.2
+FINISH_STEP = control.FINISH_STEP   # seconds a Ctrl-C gives each host to finish its group in flight
 
 
 @dataclass(frozen=True)
@@ -98,25 +105,34 @@ class HostConfig:
     diff: ConfigDiff | None
     sizes: dict[str, int]          # active group -> how many processes it has
     broken: str | None = None      # the parse error, when the config files no longer parse
+    processes: tuple[ProcessInfo, ...] = ()        # what runs (read with ``sizes``)
+    staged: tuple[dict[str, Any], ...] = ()        # getAllConfigInfo after the reread (read with ``staged``)
+    refused: str | None = None     # reloadConfig answered another fault (``tolerant`` reads only): why
 
     def knows(self, group: str) -> bool:
         diff = self.diff or ConfigDiff([], [], [])
         return group in self.sizes or group in diff.added + diff.changed + diff.removed
 
 
-def read_host_config(client: SupervisorClient, *, sizes: bool) -> HostConfig:
-    """reloadConfig (and, with ``sizes``, getAllProcessInfo for the group sizes); CANT_REREAD is a result."""
+def read_host_config(client: SupervisorClient, *, sizes: bool, staged: bool = False,
+                     tolerant: bool = False) -> HostConfig:
+    """reloadConfig; with ``sizes``, getAllProcessInfo first (what runs, the group sizes); with ``staged``,
+    getAllConfigInfo after it (the processes the reread config would run).  CANT_REREAD is a result; so
+    is any other fault with ``tolerant`` (``refused``: a caller for whom the reread is advisory)."""
     counts: dict[str, int] = {}
-    if sizes:
-        for info in client.all_process_info():
-            counts[info.group] = counts.get(info.group, 0) + 1
+    infos = tuple(client.all_process_info()) if sizes else ()
+    for info in infos:
+        counts[info.group] = counts.get(info.group, 0) + 1
     try:
         [[added, changed, removed]] = client.call("supervisor.reloadConfig")
     except SupervisorFault as fault:
+        if fault.code != Faults.CANT_REREAD and tolerant:
+            return HostConfig(None, counts, None, infos, refused=processes.fault_sentence(fault))
         if fault.code != Faults.CANT_REREAD:
             raise HerdError(processes.fault_sentence(fault)) from fault
-        return HostConfig(None, counts, fault.text.partition(":")[2].strip() or fault.text)
-    return HostConfig(ConfigDiff(list(added), list(changed), list(removed)), counts)
+        return HostConfig(None, counts, fault.text.partition(":")[2].strip() or fault.text, infos)
+    configs = tuple(client.call("supervisor.getAllConfigInfo")) if staged else ()
+    return HostConfig(ConfigDiff(list(added), list(changed), list(removed)), counts, None, infos, configs)
 
 
 def pending(fleet: Fleet) -> list[HostResult[HostConfig]]:
@@ -167,13 +183,38 @@ def check_groups_exist(hosts: Sequence[HostResult[HostConfig]], groups: Sequence
     read = [r.value for r in hosts if r.ok and r.value is not None and r.value.diff is not None]
     if not read:
         return
-    unknown = [g for g in groups if not any(c.knows(g) for c in read)]
-    if not unknown:
-        return
     known = sorted({g for c in read for g in c.sizes} | {g for c in read if c.diff
                                                            for g in c.diff.added + c.diff.changed})
-    listed = ", ".join(f"{g}{did_you_mean(g, known)}" for g in unknown)
-    raise UsageError(f"no such group in supervisord's config on any selected host: {listed}")
+    refuse_unknown([g for g in groups if not any(c.knows(g) for c in read)], known,
+                   "no such group in supervisord's config on any selected host")
+
+
+def refuse_unknown(unknown: Sequence[str], known: Sequence[str], what: str) -> None:
+    """UsageError ``WHAT: name (did you mean 'x'?), ...`` when a name is unknown; one line."""
+    if unknown:
+        raise UsageError(f"{what}: " + ", ".join(f"{g}{did_you_mean(g, known)}" for g in unknown))
+
+
+def _refuse_unknown_on(fleet: Fleet, read: Callable[[SupervisorClient], set[str]], groups: Sequence[str],
+                       what: str) -> None:
+    """Read every host (``read(client)`` -> its group names) and refuse GROUPs none of the answering hosts has.
+
+    Nothing is touched yet; hosts that do not answer are left to the command itself to report.
+    """
+    found = [r.value for r in fleet.run(lambda access: read(access.client())) if r.ok and r.value is not None]
+    if not found:
+        return
+    known = sorted(set().union(*found))
+    refuse_unknown([g for g in groups if g not in known], known, what)
+
+
+def _staged_groups(client: SupervisorClient) -> set[str]:
+    """The groups of the config supervisord last read (what addProcessGroup can add): getAllConfigInfo."""
+    return {c["group"] for c in client.call("supervisor.getAllConfigInfo")}
+
+
+def _active_groups(client: SupervisorClient) -> set[str]:
+    return {i.group for i in client.all_process_info()}
 
 
 def did_you_mean(name: str, choices: Sequence[str]) -> str:
@@ -182,30 +223,112 @@ def did_you_mean(name: str, choices: Sequence[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+@dataclass
+class UpdateStep:
+    """One host's update as it goes: the fleet's interrupt flag, and the groups herd has taken down.
+
+    ``stopped``: groups herd is stopping or has stopped, neither removed nor
+    started again; ``removed``: changed groups herd removed and has not added
+    back.  Both are empty when the host's update ended cleanly.
+    """
+
+    interrupted: threading.Event
+    stopped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LeftGroups:
+    """Groups a Ctrl-C left down on one host: removed (``herd add`` brings them back) or stopped (``herd update``).
+
+    ``certain`` is False when the host had not ended its step by the time herd stopped waiting.
+    """
+
+    host: str
+    removed: list[str]
+    stopped: list[str]
+    certain: bool = True
+
+
+@dataclass
+class UpdateReport(ActionReport):
+    """update's report: an ActionReport, and after a Ctrl-C the groups left down per host."""
+
+    left_groups: list[LeftGroups] = field(default_factory=list)
+
+
+INTERRUPTED_FIRST = "left as it was (interrupted)"
+
+
 def update(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float,
-           plan: UpdatePlan | None = None) -> ActionReport:
-    """Plan (unless given one the user has seen), then apply it on every host that read its config."""
+           plan: UpdatePlan | None = None) -> UpdateReport:
+    """Plan (unless given one the user has seen), then apply it on every host that read its config.
+
+    A Ctrl-C while applying: see the module's docstring; the report is marked interrupted.
+    """
     plan = plan or plan_update(fleet, groups)
     if dry_run:
-        return report("update", [_plan_result(r, plan) for r in plan.hosts], dry_run)
+        return _update_report(report("update", [_plan_result(r, plan) for r in plan.hosts], dry_run))
     readable = [r.host for r in plan.hosts if r.ok and r.value is not None and r.value.diff is not None]
+    steps = {host.name: UpdateStep(fleet.interrupted) for host in readable}
 
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
         diff = plan.diff(access.host.name) or ConfigDiff([], [], [])
-        outcomes = [_drop_group(client, g, wait_timeout, "removed process group") for g in diff.removed]
-        for group in diff.changed:
-            dropped = _drop_group(client, group, wait_timeout, "updated process group")
-            outcomes.append(_add_group(client, group, "updated process group") if dropped.ok else dropped)
-        outcomes += [_add_group(client, g, "added process group") for g in diff.added]
-        started = [o.name for o in outcomes if o.ok and o.result in ("updated process group", "added process group")]
-        outcomes += await_groups(client, started, wait_timeout)
+        outcomes = _apply(client, diff, wait_timeout, steps[access.host.name])
         outcomes += [_not_in_diff(g, plan, access.host.name) for g in groups
                      if g not in diff.added + diff.changed + diff.removed]
         return outcomes or [Outcome("config", "no config updates to processes", changed=False)]
 
-    acted = {r.name: r for r in fleet.run(task, hosts=readable)}
-    return report("update", [acted.get(r.name) or _plan_result(r, plan) for r in plan.hosts])
+    try:
+        acted, interrupted = {r.name: r for r in fleet.run(task, hosts=readable, finish=FINISH_STEP)}, False
+    except Interrupted as stop:
+        acted, interrupted = {r.name: r for r in stop.results}, True
+    done = _update_report(report("update", [acted.get(r.name) or _plan_result(r, plan) for r in plan.hosts]))
+    if interrupted:
+        done.interrupted = True
+        done.left_groups = [LeftGroups(name, list(step.removed), list(step.stopped),
+                                       certain=acted[name].error is None)
+                            for name, step in steps.items() if (step.removed or step.stopped) and name in acted]
+    return done
+
+
+def _update_report(plain: ActionReport) -> UpdateReport:
+    return UpdateReport(plain.action, plain.hosts, plain.dry_run, plain.informational)
+
+
+def _apply(client: SupervisorClient, diff: ConfigDiff, wait_timeout: float, step: UpdateStep) -> list[Outcome]:
+    """Removed groups, then changed, then added, one at a time; after a Ctrl-C none more, and no waiting."""
+    todo = [(g, _remove_removed) for g in diff.removed] + [(g, _update_changed) for g in diff.changed]
+    todo += [(g, _add_added) for g in diff.added]
+    outcomes = []
+    for group, apply in todo:
+        if step.interrupted.is_set():
+            outcomes.append(Outcome(group, INTERRUPTED_FIRST, changed=False))
+        else:
+            outcomes.append(apply(client, group, wait_timeout, step))
+    started = [o.name for o in outcomes if o.ok and o.result in ("updated process group", "added process group")]
+    return outcomes + await_groups(client, started, wait_timeout, step.interrupted)
+
+
+def _remove_removed(client: SupervisorClient, group: str, timeout: float, step: UpdateStep) -> Outcome:
+    return _drop_group(client, group, timeout, "removed process group", step)
+
+
+def _update_changed(client: SupervisorClient, group: str, timeout: float, step: UpdateStep) -> Outcome:
+    """Stop, remove, add again: once removed, the group is added back even after a Ctrl-C (the step in flight)."""
+    dropped = _drop_group(client, group, timeout, "updated process group", step)
+    if not dropped.ok or dropped.result != "updated process group":
+        return dropped
+    step.removed.append(group)
+    added = _add_group(client, group, "updated process group")
+    if added.ok:
+        step.removed.remove(group)
+    return added
+
+
+def _add_added(client: SupervisorClient, group: str, timeout: float, step: UpdateStep) -> Outcome:
+    return _add_group(client, group, "added process group")
 
 
 def _plan_result(result: HostResult[HostConfig], plan: UpdatePlan) -> HostResult[list[Outcome]]:
@@ -240,14 +363,16 @@ def _update_plan(diff: ConfigDiff, groups: Sequence[str], config: HostConfig) ->
     return plan or [Outcome("config", "no config updates to processes", changed=False)]
 
 
-def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float) -> list[Outcome]:
+def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float,
+                 interrupted: threading.Event | None = None) -> list[Outcome]:
     """Wait until every autostart process of ``groups`` is RUNNING; one failure line per process that is not.
 
     supervisord starts an added group's autostart processes on its next turn
     (addProcessGroup returns before), so STOPPED is "not yet" for them.  A
     process seen EXITED got past RUNNING (startsecs) first: it started.
+    Once ``interrupted`` is set (Ctrl-C) it stops waiting: what failed so far is said.
     """
-    if not groups:
+    if not groups or (interrupted is not None and interrupted.is_set()):
         return []
     wanted = set(groups)
     names = [c["name"] if c["name"] == c["group"] else f"{c['group']}:{c['name']}"    # as ProcessInfo.fullname
@@ -264,7 +389,9 @@ def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float
                 waiting.discard(name)
                 if verdict:
                     failed[name] = verdict
-        if waiting:
+        if waiting and interrupted is not None and interrupted.wait(STATE_POLL):
+            break
+        if waiting and interrupted is None:
             time.sleep(STATE_POLL)
     return [Outcome(n, "start", error=failed[n]) for n in names if n in failed]
 
@@ -286,17 +413,40 @@ def _settled(info: ProcessInfo | None, late: bool, timeout: float) -> str | None
     return f"not RUNNING after {timeout:g} s ({info.statename})"
 
 
-def _drop_group(client: SupervisorClient, group: str, timeout: float, done: str) -> Outcome:
-    """Stop every process of a group, then remove the group."""
+def _drop_group(client: SupervisorClient, group: str, timeout: float, done: str,
+                step: UpdateStep | None = None) -> Outcome:
+    """Stop every process of a group, then remove the group.
+
+    With a ``step``: a Ctrl-C that came while the group was stopping starts
+    again what herd stopped instead of removing it (the group stays on the
+    config it ran); the step records the group while it is down.
+    """
     members = [i.fullname for i in client.all_process_info() if i.group == group]
-    failed = [o for o in processes.stop(client, members, wait=True, timeout=timeout) if not o.ok]
+    step = step or UpdateStep(threading.Event())
+    step.stopped.append(group)
+    stopped = processes.stop(client, members, wait=True, timeout=timeout)
+    failed = [o for o in stopped if not o.ok]
     if failed:
         return Outcome(group, "stop", error=f"{failed[0].name}: {failed[0].error}")
+    if step.interrupted.is_set():
+        return _start_again(client, group, [o.name for o in stopped if o.changed], timeout, step, done)
     try:
         client.call("supervisor.removeProcessGroup", group)
     except SupervisorFault as fault:
         return Outcome(group, "remove", error=processes.fault_sentence(fault))
+    step.stopped.remove(group)
     return Outcome(group, done)
+
+
+def _start_again(client: SupervisorClient, group: str, names: list[str], timeout: float, step: UpdateStep,
+                 done: str) -> Outcome:
+    """After a Ctrl-C: start what herd stopped of a group it had not removed yet (not waited for)."""
+    what = "updated" if done == "updated process group" else "removed"
+    failed = [o for o in processes.start(client, names, wait=False, timeout=timeout) if not o.ok]
+    if failed:
+        return Outcome(group, "start again", error=f"{failed[0].name}: {failed[0].error}")
+    step.stopped.remove(group)
+    return Outcome(group, f"started again, not {what} (interrupted)")
 
 
 def _add_group(client: SupervisorClient, group: str, done: str) -> Outcome:
@@ -313,7 +463,12 @@ def _add_group(client: SupervisorClient, group: str, done: str) -> Outcome:
 
 
 def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: float = 60.0) -> ActionReport:
-    """addProcessGroup for each GROUP, then wait until what supervisord starts of them is RUNNING."""
+    """addProcessGroup for each GROUP, then wait until what supervisord starts of them is RUNNING.
+
+    A GROUP in no selected host's config (as last reread) is refused first (UsageError), nothing touched.
+    """
+    _refuse_unknown_on(fleet, _staged_groups, groups,
+                  "no such group in supervisord's config (as last reread) on any selected host")
 
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
@@ -327,6 +482,9 @@ def add(fleet: Fleet, groups: Sequence[str], *, dry_run: bool, wait_timeout: flo
 
 
 def remove(fleet: Fleet, groups: Sequence[str], *, dry_run: bool) -> ActionReport:
+    """removeProcessGroup for each GROUP; one active on no selected host is refused first (UsageError)."""
+    _refuse_unknown_on(fleet, _active_groups, groups, "no such active process group on any selected host")
+
     def task(access: HostAccess) -> list[Outcome]:
         client = access.client()
         if dry_run:

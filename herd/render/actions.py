@@ -84,6 +84,10 @@ def action_json(report: ActionReport) -> dict[str, Any]:
         "left_stopped": [{"host": left.host, "processes": list(left.names), "certain": left.certain}
                          for left in report.left_stopped],
     }
+    left_groups = getattr(report, "left_groups", None)     # update's (config.UpdateReport): groups, not processes
+    if report.interrupted and left_groups is not None:
+        interrupted["left_groups"] = [{"host": left.host, "removed": list(left.removed), "stopped": list(left.stopped),
+                                       "certain": left.certain} for left in left_groups]
     return {
         "action": report.action,
         "dry_run": report.dry_run,

@@ -29,12 +29,55 @@ rpcinterface.py, options.readFile/tailFile):
   4.0; on Python 2 log bytes go into the answer as they are, invalid UTF-8
   included.
 
+* its config as supervisord keeps it (rpcinterface.reloadConfig,
+  addProcessGroup, removeProcessGroup; options.process_config,
+  supervisord.diff_to_active): three layers.  The *file* config is what the
+  config files now say (a test edits it); the *staged* config is what the
+  last reloadConfig read (getAllConfigInfo shows it, ``inuse`` says which
+  groups are active); the *active* groups run on the config they were added
+  with.  reloadConfig stages the file and answers [[added, changed,
+  removed]] against the active groups (changed: any config field of the
+  program differs, numprocs included); a file that does not parse is the
+  fault CANT_REREAD with supervisord's text, and the last good config stays
+  staged.  addProcessGroup (BAD_NAME unless staged, ALREADY_ADDED when
+  active) makes the group's processes STOPPED; the autostart ones start on
+  supervisord's next turn (the next call that looks at them).
+  removeProcessGroup is BAD_NAME for an inactive group and STILL_RUNNING
+  while a process is not STOPPED, EXITED, FATAL or UNKNOWN.
+
+Editing the file config (what a test does on the "host", then herd rereads)::
+
+    supervisor.edit_config("tornado", command="/srv/app/v2", numprocs=6)
+    supervisor.write_config(ProgramSpec("extra"))     # a new [program:extra]
+    supervisor.delete_config("worker")                # [program:worker] deleted
+    supervisor.break_config()                         # the files no longer parse
+    supervisor.fix_config()                           # they parse again
+
+``ProgramSpec`` fields that are the program's behaviour rather than its
+config (``fails``, ``stop_delay``, ``backoff_unit``) are not compared: a
+``break_program`` is a bad build, not a config change, while
+``edit_config(name, command=..., fails=True)`` is a new command that exits at
+once.  ``supervisor.running_config(group)`` is the config an active group
+runs on; ``supervisor.starts`` counts every start of a process (by start,
+autostart or autorestart; not the retries of BACKOFF).
+
+For tests above the wire (rolling, update): ``tornado_hosts(3, changed=
+["web02"])`` is a 3-host fleet like the demo's (tornado numprocs 4 on ports
+8080-8083, serving while RUNNING, and worker), whose tornado command is
+changed in the config files of the hosts named (``TORNADO_V2``; ``fails``,
+``numprocs`` and any other field through ``edit``) and not yet reread;
+``fake_fleet(hosts)`` puts a herd.fleet.Fleet over them.  ``supervisor.hooks
+[method]`` runs before each call of that method: it may block (a Ctrl-C
+arriving mid-call) or raise ``fault(Faults.X, text)``.
+
 tests/test_fake_contract.py runs the same checks against this fake and a
 real supervisord of the test fleet, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import itertools
 import socket
 import subprocess
@@ -62,6 +105,7 @@ def _release(version: str) -> tuple[int, int, int, int]:
     numbers = [int(n) for n in head.split(".") if n.isdigit()] + [0, 0, 0]
     return numbers[0], numbers[1], numbers[2], 4 if head == version else 0
 
+STOPPED_STATES = (ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.UNKNOWN)
 SPAWN_ERROR = "Exited too quickly (process log may have details)"
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15}
 
@@ -74,23 +118,39 @@ class _Fault(Exception):
         super().__init__(self.text)
 
 
+def fault(code: int, text: str = "") -> Exception:
+    """A fault as supervisord answers it (``Faults.FAILED``...), for a hook to raise."""
+    return _Fault(code, text)
+
+
 @dataclass
 class ProgramSpec:
     """How a fake program behaves; ``numprocs`` > 1 gives ``name-<n>`` processes in group ``name``."""
 
     name: str
+    command: str | None = None     # None: /usr/local/bin/<name>
     numprocs: int = 1
     numprocs_start: int = 0
     startsecs: float = 0.05
     startretries: int = 3
-    backoff_unit: float = 0.02     # supervisord waits 1 s, 2 s, 3 s between retries; scaled for tests
-    stop_delay: float = 0.0
+    backoff_unit: float = field(default=0.02, compare=False)   # supervisord's 1 s, 2 s, 3 s between retries
+    stop_delay: float = field(default=0.0, compare=False)       # how long the program takes to stop
     autostart: bool = True
     autorestart: bool = True
-    fails: bool = False            # exits at once every time it is started: BACKOFF, then FATAL
+    fails: bool = field(default=False, compare=False)   # exits at once whenever started: BACKOFF, then FATAL
     stdout_logfile: str | None = "auto"
     stderr_logfile: str | None = "auto"
     exitcodes: tuple[int, ...] | None = None   # None: the release's default (0,2 before 4.0, then 0)
+
+    @property
+    def argv(self) -> str:
+        """The command line, as getAllConfigInfo's ``command`` shows it."""
+        return self.command if self.command is not None else f"/usr/local/bin/{self.name}"
+
+    def command_for(self, process_name: str) -> str:
+        """The command line of one of its processes, ``%(process_num)s`` expanded as supervisord does."""
+        num = process_name.rpartition("-")[2] if self.numprocs > 1 else str(self.numprocs_start)
+        return self.argv.replace("%(process_num)s", num).replace("%(program_name)s", self.name)
 
     def process_names(self) -> list[str]:
         if self.numprocs == 1:
@@ -111,6 +171,7 @@ class _Process:
     retries: int = 0
     spawnerr: str = ""
     exitstatus: int = 0
+    autostart_pending: bool = False   # added by addProcessGroup: supervisord starts it on its next turn
     logs: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
 
     @property
@@ -145,14 +206,24 @@ class FakeSupervisor:
         self._epoch = time.time() - clock()
         self._pids = itertools.count(1000)
         self._lock = threading.RLock()
-        self.processes: dict[str, _Process] = {}
+        self.processes: dict[str, _Process] = {}     # the active groups' processes, by full name
+        self.file_config: dict[str, ProgramSpec] = {}    # what the config files now say (edit_config ...)
+        self.file_error: str | None = None               # why the files no longer parse (break_config)
+        self.staged: dict[str, ProgramSpec] = {}         # what the last reloadConfig read
+        self.active: dict[str, ProgramSpec] = {}         # active group -> the config it was added with
+        self.starts: collections.Counter[str] = collections.Counter()   # starts per process full name
+        self.hooks: dict[str, Callable[[Sequence[Any]], None]] = {}     # method -> run before it (see dispatch)
         for spec in programs:
             self.add_program(spec)
 
     # -- set-up and events (what a test does to the "host") ---------------------------
 
     def add_program(self, spec: ProgramSpec) -> None:
+        """A program in the config since supervisord started: in the files, staged, active, RUNNING."""
         with self._lock:
+            spec = dataclasses.replace(spec)        # this host's own copy: an edit here stays here
+            self.file_config[spec.name] = self.staged[spec.name] = spec
+            self.active[spec.name] = spec
             for name in spec.process_names():
                 process = _Process(spec, name, spec.name)
                 self.processes[process.fullname] = process
@@ -161,6 +232,44 @@ class FakeSupervisor:
                     if not spec.fails:  # as if supervisord had started it a minute ago
                         process.start -= 60
                         process.state, process.since = ProcessState.RUNNING, process.start
+
+    def edit_config(self, name: str, **changes: Any) -> ProgramSpec:
+        """[program:NAME] in the config files now says ``changes`` (command=, numprocs=, fails= ...).
+
+        Nothing runs on it until reloadConfig and addProcessGroup, as with supervisord.
+        """
+        with self._lock:
+            if name not in self.file_config:
+                raise KeyError(f"no [program:{name}] in the fake's config files")
+            spec = self.file_config[name] = dataclasses.replace(self.file_config[name], **changes)
+            return spec
+
+    def write_config(self, spec: ProgramSpec) -> None:
+        """A [program:...] section written into the config files (a new group, or one replaced whole)."""
+        with self._lock:
+            self.file_config[spec.name] = dataclasses.replace(spec)
+
+    def delete_config(self, name: str) -> None:
+        """[program:NAME] deleted from the config files."""
+        with self._lock:
+            del self.file_config[name]
+
+    def break_config(self, section: str = "half") -> str:
+        """The config files no longer parse: a [program:SECTION] without a command.  supervisord's message."""
+        with self._lock:
+            self.file_error = (f"program section program:{section} does not specify a command in section "
+                               f"'program:{section}' (file: '/etc/supervisor/supervisord.conf')")
+            return self.file_error
+
+    def fix_config(self) -> None:
+        """The config files parse again."""
+        with self._lock:
+            self.file_error = None
+
+    def running_config(self, group: str) -> ProgramSpec:
+        """The config an active group runs on (what it was added with)."""
+        with self._lock:
+            return self.active[group]
 
     def write_log(self, name: str, data: bytes, channel: str = "stdout") -> None:
         """The process writes ``data`` to its stdout (or stderr) log."""
@@ -182,6 +291,7 @@ class FakeSupervisor:
             process.exitstatus, process.pid = exitstatus, 0
             if process.spec.autorestart:
                 self._spawn(process, now)
+                self.starts[process.fullname] += 1
 
     def lose_track(self, name: str) -> None:
         """supervisord's own UNKNOWN state (an internal error): it refuses to start the process."""
@@ -190,11 +300,21 @@ class FakeSupervisor:
             process.state, process.since, process.pid = ProcessState.UNKNOWN, self.clock(), 0
 
     def break_program(self, name: str, fails: bool = True) -> None:
-        """From the next start on, the program exits at once (a bad build), or works again."""
+        """From the next start on, the program exits at once (a bad build), or works again.
+
+        A build is not config: the program fails (or works) whatever config it is re-added with.
+        """
         with self._lock:
-            for process in self.processes.values():
-                if process.group == name:
-                    process.spec.fails = fails
+            specs = [p.spec for p in self.processes.values() if p.group == name]
+            specs += [c[name] for c in (self.active, self.staged, self.file_config) if name in c]
+            for spec in specs:
+                spec.fails = fails
+
+    def states(self) -> dict[str, str]:
+        """Every active process's state name by full name, for assertions (not recorded in ``calls``)."""
+        with self._lock:
+            return {i["group"] + ":" + i["name"] if i["group"] != i["name"] else i["name"]: i["statename"]
+                    for i in self._all_info()}
 
     def info(self, name: str) -> dict[str, Any]:
         """getProcessInfo's answer, for assertions."""
@@ -206,7 +326,14 @@ class FakeSupervisor:
     # -- XML-RPC -----------------------------------------------------------------
 
     def dispatch(self, method: str, params: Sequence[Any]) -> Any:
-        """One XML-RPC call; raises _Fault as supervisord answers a fault."""
+        """One XML-RPC call; raises _Fault as supervisord answers a fault.
+
+        ``hooks[method](params)`` runs first, outside the lock: a test's way to
+        hold a call back (it blocks) or make it fail (it raises ``fault(...)``).
+        """
+        hook = self.hooks.get(method)
+        if hook is not None:
+            hook(params)
         with self._lock:
             self.calls.append(method)
             if method == "system.multicall":
@@ -273,19 +400,63 @@ class FakeSupervisor:
         return [self._info(p) for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name))]
 
     def _all_config(self) -> list[dict[str, Any]]:
-        """The part of getAllConfigInfo herd reads: before 4.0 names, autostart and priorities only."""
+        """The part of getAllConfigInfo herd reads, of the *staged* config: before 4.0 names, autostart and
+        priorities only.  ``inuse``: the group is active.  Sorted by process name, as supervisord does."""
         configs = []
-        for p in sorted(self.processes.values(), key=lambda p: (p.group, p.name)):
-            config: dict[str, Any] = {"group": p.group, "name": p.name, "autostart": p.spec.autostart,
-                                      "inuse": True, "group_prio": 999, "process_prio": 999}
-            if self.config_fields:
-                config.update({"stdout_logfile": self._logfile(p, "stdout") or "none",
-                               "stderr_logfile": self._logfile(p, "stderr") or "none",
-                               "stdout_logfile_maxbytes": 0, "stderr_logfile_maxbytes": 0,
-                               "redirect_stderr": False, "stdout_syslog": False, "stderr_syslog": False,
-                               "exitcodes": list(self._exitcodes(p))})
-            configs.append(config)
-        return configs
+        for spec in self.staged.values():
+            for name in spec.process_names():
+                p = _Process(spec, name, spec.name)
+                config: dict[str, Any] = {"group": p.group, "name": p.name, "autostart": spec.autostart,
+                                          "inuse": p.group in self.active, "group_prio": 999, "process_prio": 999}
+                if self.config_fields:
+                    config.update({"command": spec.command_for(name), "startsecs": int(spec.startsecs),
+                                   "startretries": spec.startretries, "autorestart": spec.autorestart,
+                                   "stdout_logfile": self._logfile(p, "stdout") or "none",
+                                   "stderr_logfile": self._logfile(p, "stderr") or "none",
+                                   "stdout_logfile_maxbytes": 0, "stderr_logfile_maxbytes": 0,
+                                   "redirect_stderr": False, "stdout_syslog": False, "stderr_syslog": False,
+                                   "exitcodes": list(self._exitcodes(p))})
+                configs.append(config)
+        return sorted(configs, key=lambda c: c["name"])
+
+    def _reload_config(self) -> list[list[list[str]]]:
+        """reloadConfig: stage what the files say; [[added, changed, removed]] against the active groups."""
+        if self.file_error is not None:
+            raise _Fault(Faults.CANT_REREAD, self.file_error)      # the last good config stays staged
+        self.staged = {name: dataclasses.replace(spec) for name, spec in self.file_config.items()}
+        added = sorted(n for n in self.staged if n not in self.active)
+        changed = sorted(n for n, spec in self.staged.items() if n in self.active and spec != self.active[n])
+        removed = [n for n in self.active if n not in self.staged]
+        return [[added, changed, removed]]
+
+    def _add_group(self, name: str) -> bool:
+        """addProcessGroup: the staged group's processes, STOPPED; supervisord starts the autostart ones next turn."""
+        spec = self.staged.get(name)
+        if spec is None:
+            raise _Fault(Faults.BAD_NAME, name)
+        if name in self.active:
+            raise _Fault(Faults.ALREADY_ADDED, name)
+        spec = self.active[name] = dataclasses.replace(spec)
+        now = self.clock()
+        for process_name in spec.process_names():
+            process = _Process(spec, process_name, name, since=now, autostart_pending=spec.autostart)
+            self.processes[process.fullname] = process
+        return True
+
+    def _remove_group(self, name: str) -> bool:
+        """removeProcessGroup: only an active group, and only when every process is stopped (STOPPED_STATES)."""
+        if name not in self.active:
+            raise _Fault(Faults.BAD_NAME, name)
+        members = [p for p in self.processes.values() if p.group == name]
+        now = self.clock()
+        for process in members:
+            self._advance(process, now)
+        if any(p.state not in STOPPED_STATES for p in members):
+            raise _Fault(Faults.STILL_RUNNING, name)
+        for process in members:
+            del self.processes[process.fullname]
+        del self.active[name]
+        return True
 
     def _exitcodes(self, process: _Process) -> tuple[int, ...]:
         return process.spec.exitcodes if process.spec.exitcodes is not None else self.default_exitcodes
@@ -306,6 +477,7 @@ class FakeSupervisor:
             raise _Fault(Faults.FAILED, f"{name} is in an unknown process state")
         process.retries = 0
         self._spawn(process, now)
+        self.starts[process.fullname] += 1
         if wait:
             raise _Fault(Faults.INCORRECT_PARAMETERS, "the fake supports startProcess(name, False) only")
         return True
@@ -407,6 +579,11 @@ class FakeSupervisor:
                 if now - process.since < spec.stop_delay:
                     return
                 self._stopped(process, process.since + spec.stop_delay)
+            elif process.state is ProcessState.STOPPED and process.autostart_pending:   # added: its next turn
+                process.autostart_pending = False
+                process.retries = 0
+                self._spawn(process, now)
+                self.starts[process.fullname] += 1
             else:
                 return
 
@@ -503,6 +680,9 @@ _METHODS: dict[str, Callable[..., Any]] = {
     "supervisor.tailProcessStdoutLog": FakeSupervisor._tail_stdout,
     "supervisor.tailProcessStderrLog": FakeSupervisor._tail_stderr,
     "supervisor.clearProcessLogs": FakeSupervisor._clear_logs,
+    "supervisor.reloadConfig": FakeSupervisor._reload_config,
+    "supervisor.addProcessGroup": FakeSupervisor._add_group,
+    "supervisor.removeProcessGroup": FakeSupervisor._remove_group,
 }
 
 
@@ -539,6 +719,8 @@ class FakeHost:
     ``broken`` makes every call fail as a lost connection until ``repair()``;
     ``connects`` counts (re)connections, as sshd's log counts logins.
     ``listening`` ports accept health probes (answering ``http_status``);
+    with ``serving``, so does port N while a process named ``*-N`` is RUNNING
+    (an app that listens once started, and not while stopped or failing);
     ``commands`` maps a --cmd probe's command line to its exit status.
     """
 
@@ -549,9 +731,11 @@ class FakeHost:
         self.broken: str | None = None
         self.connects = 0
         self.listening: set[int] = set()
+        self.serving = False
         self.http_status = 200
         self.commands: dict[str, int] = {}
         self._client: SupervisorClient | None = None
+        self._drops = 0     # calls still to be lost on the wire (drop_next_calls)
         self.agents: list[subprocess.Popen[bytes]] = []     # agent scripts started (open_agent)
 
     @property
@@ -565,9 +749,17 @@ class FakeHost:
     def repair(self) -> None:
         self.broken = None
 
+    def drop_next_calls(self, count: int = 1) -> None:
+        """The next ``count`` calls are lost on the wire (the connection resets), then it works again:
+        a blip, where ``break_connection`` is an outage."""
+        self._drops = count
+
     def before_call(self) -> None:
         if self.broken:
             raise ConnectionResetError(self.broken)
+        if self._drops:
+            self._drops -= 1
+            raise ConnectionResetError("connection reset by peer")
 
     def client(self) -> SupervisorClient:
         if self.broken:
@@ -590,12 +782,21 @@ class FakeHost:
     def open_tcp(self, host: str, port: int, timeout: float) -> socket.socket:
         if self.broken:
             raise ConnectError(self.name, f"SSH connection lost: {self.broken}")
-        if port not in self.listening:
+        if port not in self.listening and not (self.serving and port in self.serving_ports()):
             raise TunnelRefused(self.name, f"nothing accepts connections on {host}:{port}")
         ours, theirs = socket.socketpair()
         threading.Thread(target=self._answer_http, args=(theirs,), daemon=True).start()
         ours.settimeout(timeout)
         return ours
+
+    def serving_ports(self) -> set[int]:
+        """The ports of the RUNNING processes named ``*-PORT`` (tornado-8080 serves 8080)."""
+        ports = set()
+        for name, state in self.supervisor.states().items():
+            tail = name.rpartition("-")[2]
+            if state == "RUNNING" and tail.isdigit():
+                ports.add(int(tail))
+        return ports
 
     def _answer_http(self, sock: socket.socket) -> None:
         with sock:
@@ -665,3 +866,27 @@ def fake_fleet(hosts: Sequence[FakeHost], *, timeout: float = 5.0, forks: int = 
                reopen_dead: bool = False) -> Fleet:
     """A herd.fleet.Fleet over fake hosts, as operations take it."""
     return Fleet([h.host for h in hosts], FakeSource(hosts, timeout, reopen_dead=reopen_dead), forks=forks)
+
+
+TORNADO_V2 = "/srv/tornado/v2/bin/tornado --port=%(process_num)s"
+
+
+def tornado_hosts(count: int = 3, *, changed: Iterable[str] = (), stop_delay: float = 0.0,
+                  **edit: Any) -> list[FakeHost]:
+    """``count`` hosts web01.. as the demo's: tornado (numprocs 4, ports 8080-8083, serving while RUNNING) and
+    worker, all RUNNING; on the hosts named in ``changed`` the config files give tornado a new command
+    (``TORNADO_V2`` unless ``edit`` says otherwise: ``command=``, ``numprocs=6``, ``fails=True`` ...), not yet
+    reread, so supervisord runs the old one until the group is updated.  ``stop_delay``: how long a tornado
+    process takes to stop (STOPPING meanwhile), old and new."""
+    hosts = []
+    for i in range(1, count + 1):
+        supervisor = FakeSupervisor([ProgramSpec("tornado", numprocs=4, numprocs_start=8080, stop_delay=stop_delay,
+                                                 command="/srv/tornado/v1/bin/tornado --port=%(process_num)s"),
+                                     ProgramSpec("worker")])
+        host = FakeHost(f"web{i:02d}", supervisor)
+        host.serving = True
+        hosts.append(host)
+    for host in hosts:
+        if host.name in set(changed):
+            host.supervisor.edit_config("tornado", **{"command": TORNADO_V2, **edit})
+    return hosts

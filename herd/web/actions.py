@@ -2,11 +2,12 @@
 
 Everything goes through herd's operations, so the page and the CLI cannot
 disagree: ``run_control`` for start/stop/restart/signal/clear, the config
-operations for update/reread, the rolling ``RollRunner`` (herd/web/rolls.py:
-the CLI's options builder, same gate, same state file, ``interrupt()`` as
-Ctrl-C), ``read_logs`` and
-the ``Follower`` for logs, ``evaluate`` for health.  Results are given as
-the CLI prints them (``herd.render``), without colour.
+operations for update/reread (update's plan for its confirmation:
+herd/web/updates.py), the rolling ``RollRunner`` (herd/web/rolls.py: the
+CLI's options builder, same gate, same state file, ``interrupt()`` as
+Ctrl-C), ``read_logs`` and the ``Follower`` for logs, ``evaluate`` for
+health.  Results are given as the CLI prints them (``herd.render``),
+without colour.
 
 All reads and actions share one session source (herd/fleet/source.py: the
 server's SessionPool, one SSH session per host for the whole process) and
@@ -178,21 +179,44 @@ class Dashboard:
         result["errors"] = errors
         return result
 
-    def config(self, action: str, hosts: Sequence[str] | None, *, confirm: bool = False) -> dict[str, Any]:
-        """``update`` (reread + apply) or ``reread`` on hosts."""
+    def config(self, action: str, hosts: Sequence[str] | None, *, confirm: bool = False,
+               groups: Sequence[str] | None = None, plan: str | None = None) -> dict[str, Any]:
+        """``update [GROUP...]`` (reread + apply) or ``reread`` on hosts.
+
+        ``plan`` is the ``plan_id`` of the plan the user confirmed: update reads
+        every host again and applies what it reads; when that is not the plan
+        shown, the answer's ``notes`` say so.
+        """
         from herd.operations import config
+        from herd.web.updates import PLAN_CHANGED, plan_id
 
         if action not in CONFIG_ACTIONS:
             raise Refused(f"unknown action: {action} (one of {', '.join(CONFIG_ACTIONS)})")
         chosen = self.select(hosts)
+        names = _group_names(groups)
         if action == "update" and not confirm:
             raise Refused(f"update on {_hosts_text([h.name for h in chosen])}: changed groups are restarted, "
-                          "removed ones stopped. Go on?", confirm=True)
+                          "removed ones stopped. Go on? (POST /api/config/plan shows what would change)",
+                          confirm=True)
         fleet = self.fleet_of(chosen)
-        report = config.reread(fleet) if action == "reread" else config.update(fleet, [], dry_run=False,
-                                                                               wait_timeout=60.0)
+        notes: list[str] = []
+        if action == "reread":
+            report = config.reread(fleet)
+        else:
+            read = config.plan_update(fleet, names)
+            if plan is not None and plan_id(read) != plan:
+                notes.append(PLAN_CHANGED)
+            report = config.update(fleet, names, dry_run=False, wait_timeout=60.0, plan=read)
         self.poller.refresh([h.name for h in chosen])
-        return report_result(report)
+        return {**report_result(report), "notes": notes}
+
+    def update_plan(self, hosts: Sequence[str] | None, groups: Sequence[str] | None = None) -> dict[str, Any]:
+        """What ``update [GROUP...]`` would do on each host (``herd update --dry-run``), for the confirmation."""
+        from herd.operations import config
+        from herd.web.updates import plan_json
+
+        fleet = self.fleet_of(self.select(hosts))
+        return plan_json(fleet, config.plan_update(fleet, _group_names(groups)))
 
     # -- health --------------------------------------------------------------------------
 
@@ -286,6 +310,15 @@ def _log_request(name: str, channel: str, lines: int) -> LogRequest:
         raise Refused("which process? give a name")
     return LogRequest((name,), channel or "stdout", lines=max(0, min(int(lines), MAX_LOG_LINES)),
                       channel_given=channel in ("stdout", "stderr"))
+
+
+def _group_names(groups: Any) -> list[str]:
+    """The GROUP names of an update, as the page or a script sends them: a list of non-empty strings."""
+    if not groups:
+        return []
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, str) and g.strip() for g in groups):
+        raise Refused("groups must be a list of group names")
+    return list(dict.fromkeys(g.strip() for g in groups))
 
 
 def _hosts_text(hosts: Sequence[str]) -> str:

@@ -401,18 +401,30 @@ class Web:
                 action, {"targets": targets, "signal": body.get("signal")})
 
     def _config(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
-        action, hosts = str(body.get("action", "")), body.get("hosts") or None
-        return lambda: self.dashboard.config(action, hosts, confirm=bool(body.get("confirm"))), action, {"hosts": hosts}
+        action, hosts, groups = str(body.get("action", "")), body.get("hosts") or None, body.get("groups") or None
+        plan = body.get("plan")
+        return (lambda: self.dashboard.config(action, hosts, confirm=bool(body.get("confirm")), groups=groups,
+                                              plan=str(plan) if plan is not None else None),
+                action, {"hosts": hosts, "groups": groups})
+
+    def _update_plan(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+        hosts, groups = body.get("hosts") or None, body.get("groups") or None
+        return lambda: self.dashboard.update_plan(hosts, groups), "update-plan", {"hosts": hosts, "groups": groups}
 
     def _roll(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
         options = {k: v for k, v in body.items() if k != "confirm"}
-        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), "rolling-restart", options
+        action = "rolling-update" if body.get("update") else "rolling-restart"
+        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), action, options
 
     async def control(self, request: Request) -> Response:
         return await self._post(request, self._control)
 
     async def config(self, request: Request) -> Response:
         return await self._post(request, self._config)
+
+    async def update_plan(self, request: Request) -> Response:
+        """What update would do per host (a reloadConfig each: it stages, so a POST under update's rules)."""
+        return await self._post(request, self._update_plan)
 
     async def roll(self, request: Request) -> Response:
         return await self._post(request, self._roll)
@@ -436,7 +448,8 @@ def create_app(web: Web) -> Starlette:
         ("GET", "/api/events", web.events), ("GET", "/api/check", web.check), ("GET", "/api/roll", web.roll_status),
         ("GET", "/api/logs", web.logs), ("GET", "/api/logs/follow", web.follow),
         ("GET", "/api/logs/files", web.log_files),
-        ("POST", "/api/control", web.control), ("POST", "/api/config", web.config), ("POST", "/api/roll", web.roll),
+        ("POST", "/api/control", web.control), ("POST", "/api/config", web.config),
+        ("POST", "/api/config/plan", web.update_plan), ("POST", "/api/roll", web.roll),
         ("POST", "/api/roll/interrupt", web.roll_interrupt),
     ]
     routes: list[Any] = [Route(path, endpoint, methods=[method]) for method, path, endpoint in endpoints]

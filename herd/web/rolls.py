@@ -1,10 +1,12 @@
-"""The dashboard's rolling restart: at most one at a time, run in a thread, its progress kept for the page.
+"""The dashboard's rolls: at most one at a time, run in a thread, its progress kept for the page.
 
-The options come from :func:`herd.operations.rolling.options.roll_options`,
-the CLI's own builder, so the page refuses what ``herd rolling-restart``
-refuses with the same sentence; the runner, pre-flight, gate and state file
-are the CLI's too (herd/web/actions.py says why the page goes through
-herd's operations).
+A roll is a rolling restart of a program, or (``"update": true`` in the
+body, with ``groups``) a rolling update of pending config, as ``herd
+rolling-update``.  The options come from
+:func:`herd.operations.rolling.options.roll_options`, the CLI's own builder,
+so the page refuses what the CLI refuses with the same sentence; the
+runner, pre-flight, plan, gate and state file are the CLI's too
+(herd/web/actions.py says why the page goes through herd's operations).
 """
 
 from __future__ import annotations
@@ -89,10 +91,11 @@ class RollManager:
         name = options.name
         with self._lock:
             if self.thread is not None and self.thread.is_alive():
-                raise Refused(f"a rolling restart of {self.current['name'] if self.current else '?'} is running")
+                raise Refused(f"a roll of {self.current['name'] if self.current else '?'} is running")
         hosts = self.dashboard.select(body.get("hosts") or None)
         resume, fresh = bool(body.get("resume")), bool(body.get("fresh"))
-        saved, state = open_roll_state(self.dashboard.inventory.path, name, None, resume=resume, fresh=fresh,
+        key = f"update {name}" if options.update else name       # the CLI's state file for the same roll
+        saved, state = open_roll_state(self.dashboard.inventory.path, key, None, resume=resume, fresh=fresh,
                                        dry_run=False)
         options = page_options(body, self.dashboard.inventory, state.options if resume else None)
         fleet = self.dashboard.fleet_of(hosts)
@@ -102,15 +105,17 @@ class RollManager:
             raise Refused("; ".join([*refused.problems, *([refused.hint] if refused.hint else [])])) from refused
         lines = plan_lines(plan, options)
         if not confirm:
-            raise Refused("\n".join(lines + ["Start this rolling restart?"]), confirm=True)
+            what = "rolling update" if options.update else "rolling restart"
+            raise Refused("\n".join(lines + [f"Start this {what}?"]), confirm=True)
         runner = RollRunner(fleet, plan, options, state, saved, self._emit, None)
         with self._lock:
             if self.thread is not None and self.thread.is_alive():
-                raise Refused("a rolling restart is already running")
+                raise Refused("a roll is already running")
             self.events.clear()
             self.runner = runner
-            self.current = {"name": name, "state": "running", "plan": lines, "plan_json": plan_json(plan),
-                            "started": time.time(), "hosts": {}, "batch": None, "report": None}
+            self.current = {"name": name, "update": options.update, "state": "running", "plan": lines,
+                            "plan_json": plan_json(plan, signal=options.signal), "started": time.time(), "hosts": {},
+                            "batch": None, "report": None}
             self.thread = threading.Thread(target=self._run, args=(runner,), name="herd-web-roll", daemon=True)
             self.thread.start()
         return {"plan": lines, "started": True}
@@ -120,10 +125,11 @@ class RollManager:
 
         try:
             report = runner.run()
-            result = {"lines": report_lines(report, False), "json": report_json(report),
+            signal = runner.options.signal
+            result = {"lines": report_lines(report, False, signal=signal), "json": report_json(report, signal=signal),
                       "outcome": report.outcome, "exit_code": report.exit_code}
         except Exception as exc:  # the page must hear of it rather than wait forever
-            result = {"lines": [f"rolling restart failed: {exc}"], "json": None, "outcome": "failed",
+            result = {"lines": [f"roll failed: {exc}"], "json": None, "outcome": "failed",
                       "exit_code": 1}
         with self._lock:
             if self.current is not None:
@@ -192,12 +198,26 @@ def page_options(body: dict[str, Any], inventory: Any = None,
     raw = {key: None if body.get(key) == "" else body.get(key) for key in OPTION_KEYS}
     if raw.get("skip_unhealthy") is False:
         raw["skip_unhealthy"] = None
+    kind, name, settings = _kind(body)
     try:
         if inventory is None and recorded is None:
-            return roll_options(body.get("name"), can_ask=False, **raw)
-        name = str(body.get("name") or "").strip()
-        entry = settings_for(getattr(inventory, "rolling", {}), name) if inventory is not None else None
+            return roll_options(name, can_ask=False, **raw, **kind)
+        entry = settings_for(getattr(inventory, "rolling", {}), settings) if inventory is not None and settings \
+            else None
         below = inventory_layer(inventory.path, entry) if inventory is not None else {}
-        return roll_options(name, can_ask=False, **layered(below, recorded or {}, raw))
+        return roll_options(name, can_ask=False, **layered(below, recorded or {}, raw), **kind)
     except UsageError as exc:
         raise Refused(str(exc)) from exc
+
+
+def _kind(body: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
+    """(roll_options' update/groups, the roll's name, the program whose ``rolling:`` settings apply), as the CLI:
+    a rolling update names its groups (a list, or words in ``name``; none: every changed group)."""
+    if not body.get("update"):
+        name = str(body.get("name") or "").strip()
+        return {}, name, name
+    given = body.get("groups")
+    if given is not None and not (isinstance(given, list) and all(isinstance(g, str) for g in given)):
+        raise Refused("groups must be a list of group names")
+    groups = [g.strip() for g in (given if given is not None else str(body.get("name") or "").split()) if g.strip()]
+    return {"update": True, "groups": groups}, " ".join(groups) or "all", groups[0] if len(groups) == 1 else None

@@ -8,6 +8,11 @@ and BACKOFF mean "keep waiting" until ``timeout_healthy``.
 Interrupts: before the stop, the process is left alone; after it, the
 process is always started again and waited for up to RUNNING (the gate's
 later phases are skipped), so herd never leaves stopped what it stopped.
+
+A reload roll (``rolling-restart --signal HUP``) sends a signal instead of
+stopping and starting (:func:`signal_process`): the process must keep its
+pid, stay RUNNING for ``min_healthy`` seconds after the signal and pass the
+probe; a program that dies on the signal fails the gate, named as such.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ LOG_LINES = 5
 
 # Where a process's restart ended: done (healthy), interrupted (restarted, gate skipped), or the phase
 # that failed; "connection" when the host dropped mid-restart (set by the runner).
-GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupted", "connection"]
+GatePhase = Literal["done", "stop", "start", "min-healthy", "probe", "interrupted", "connection", "signal"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ProcessResult:
     new_pid: int = 0
     log_tail: list[str] = field(default_factory=list)
     waited: float = 0.0           # seconds spent in the unavoidable waits (stop, start, min-healthy, probe)
+    signal: str = ""              # a reload roll: the signal sent (HUP) instead of a restart
 
 
 Phase = Callable[[str, str], None]  # (process, phase) progress callback
@@ -72,23 +78,40 @@ def restart_process(host: HostAccess, name: str, spec: GateSpec,
     """Stop, start and gate one process; never raises for the process's own failure."""
     client = host.client()
     before = _info(client, name)
-    result = ProcessResult(name, ok=False, phase="stop", old_pid=before.pid)
-    started = time.monotonic()
-    try:
+
+    def restart() -> ProcessInfo:
         on_phase(name, "stopping")
         _stop(client, name, spec.timeout_healthy)
         on_phase(name, "starting")
-        running = _start(client, name, spec.timeout_healthy)
+        return _start(client, name, spec.timeout_healthy)
+
+    return _gated(host, ProcessResult(name, ok=False, phase="stop", old_pid=before.pid), restart, "restarted",
+                  spec, values, interrupted, on_phase)
+
+
+def _gated(host: HostAccess, result: ProcessResult, begin: Callable[[], ProcessInfo], done: str, spec: GateSpec,
+           values: dict[str, str], interrupted: threading.Event, on_phase: Phase,
+           explain: Callable[[GateFailure], GateFailure] | None = None) -> ProcessResult:
+    """``begin()`` brings the process to RUNNING (or raises GateFailure); then, unless interrupted, the same
+    pid for ``min_healthy`` and the probe (a failure there worded by ``explain``, if given).  A failure
+    fills ``result`` with its phase and the last log lines."""
+    client, name = host.client(), result.name
+    started = time.monotonic()
+    try:
+        running = begin()
         result.new_pid = running.pid
-        if interrupted.is_set():
-            result.phase, result.detail = "interrupted", "restarted (gate skipped: interrupted)"
-            result.ok = True
-            return result
-        on_phase(name, f"min-healthy {spec.min_healthy:g}s")
-        _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
-        if spec.probe is not None:
-            on_phase(name, "probe")
-            result.detail = _probe(client, host, name, running.pid, spec, values, started)
+        try:
+            on_phase(name, f"min-healthy {spec.min_healthy:g}s")
+            _hold(client, name, running.pid, spec.min_healthy, "min-healthy", interrupted)
+            if interrupted.is_set():
+                result.phase, result.detail = "interrupted", f"{done} (gate skipped: interrupted)"
+                result.ok = True
+                return result
+            if spec.probe is not None:
+                on_phase(name, "probe")
+                result.detail = _probe(client, host, name, running.pid, spec, values, started)
+        except GateFailure as failure:
+            raise (explain(failure) if explain else failure) from failure
         result.ok, result.phase = True, "done"
     except GateFailure as failure:
         result.phase, result.detail = failure.phase, failure.detail
@@ -96,6 +119,59 @@ def restart_process(host: HostAccess, name: str, spec: GateSpec,
     finally:
         result.waited = time.monotonic() - started
     return result
+
+
+def signal_process(host: HostAccess, name: str, spec: GateSpec, signal: str, values: dict[str, str],
+                   interrupted: threading.Event, on_phase: Phase) -> ProcessResult:
+    """Send ``signal`` (``HUP``) to one process and gate it; never raises for the process's own failure.
+
+    The gate of a reload: the process is still RUNNING with the pid it had
+    before the signal for ``min_healthy`` seconds, and the probe passes
+    within ``timeout_healthy``.  A pid change or another state means the
+    program died on the signal (supervisord may have started it again):
+    the failure says so, with the last log lines, as a failed restart does.
+
+    A process not RUNNING when its turn comes (the one that failed the gate
+    of the roll being resumed, FATAL after it died) has nothing to reload:
+    it is started and gated as a restart would (:func:`restart_process`).
+    """
+    client = host.client()
+    before = _info(client, name)
+    if before.state is not ProcessState.RUNNING:
+        result = restart_process(host, name, spec, values, interrupted, on_phase)
+        if result.ok:
+            result.detail = f"was {before.statename}: started instead of sent SIG{signal}" + \
+                (f"; {result.detail}" if result.detail else "")
+        return result
+
+    def send() -> ProcessInfo:
+        on_phase(name, f"sending SIG{signal}")
+        _send(client, name, signal)
+        return before
+
+    return _gated(host, ProcessResult(name, ok=False, phase="signal", old_pid=before.pid, signal=signal), send,
+                  f"sent SIG{signal}", spec, values, interrupted, on_phase,
+                  lambda failure: _died(client, name, before.pid, signal, failure))
+
+
+def _send(client: SupervisorClient, name: str, signal: str) -> None:
+    try:
+        client.call("supervisor.signalProcess", name, signal)
+    except SupervisorFault as fault:
+        raise GateFailure("signal", f"SIG{signal} refused: {fault.text}") from fault
+
+
+def _died(client: SupervisorClient, name: str, pid: int, signal: str, failure: GateFailure) -> GateFailure:
+    """The gate's failure after a signal, worded as what happened: the program died on the signal
+    (a pid change or a state other than RUNNING), or, still the same process, the probe failed."""
+    info = _info(client, name)
+    if info.state is ProcessState.RUNNING and info.pid == pid:
+        return failure
+    if info.pid and info.pid != pid:
+        what = f"supervisord started it again (pid {pid} -> {info.pid}, {info.statename})"
+    else:
+        what = f"{info.statename} ({info.spawnerr or info.description or 'exited'})"
+    return GateFailure(failure.phase, f"died on SIG{signal}: {what}")
 
 
 def _info(client: SupervisorClient, name: str) -> ProcessInfo:
@@ -183,3 +259,46 @@ def last_log_lines(client: SupervisorClient, name: str, count: int = LOG_LINES) 
             tail = str(answer[0]).splitlines()[-count:]
             lines.extend(f"{label}: {line}" for line in tail)
     return lines
+
+
+ADD_GRACE = 5.0   # an added group's autostart process is STOPPED until supervisord's next turn starts it
+
+
+def gate_started(host: HostAccess, name: str, spec: GateSpec, values: dict[str, str],
+                 interrupted: threading.Event, on_phase: Phase, *, old_pid: int = 0) -> ProcessResult:
+    """Hold a process supervisord was asked to start (a re-added group's) to the gate; never raises for it.
+
+    The rolling update's counterpart of :func:`restart_process` after its
+    stop: RUNNING within ``timeout_healthy`` (STOPPED only for the moment
+    before supervisord's next turn), then, unless interrupted, the same pid
+    for ``min_healthy`` and the probe.
+    """
+    client = host.client()
+
+    def started() -> ProcessInfo:
+        on_phase(name, "starting")
+        return _until_running(client, name, spec.timeout_healthy)
+
+    return _gated(host, ProcessResult(name, ok=False, phase="start", old_pid=old_pid), started, "started", spec,
+                  values, interrupted, on_phase)
+
+
+def _until_running(client: SupervisorClient, name: str, timeout: float) -> ProcessInfo:
+    """Wait for a process supervisord is starting on its own: RUNNING, or a GateFailure saying why not."""
+    begun = time.monotonic()
+    deadline = begun + timeout
+    while True:
+        try:
+            info = _info(client, name)
+        except SupervisorFault as fault:
+            raise GateFailure("start", f"not in supervisord after the group was added: {fault.text}") from fault
+        if info.state is ProcessState.RUNNING:
+            return info
+        waiting = info.state in (ProcessState.STARTING, ProcessState.BACKOFF) or (
+            info.state is ProcessState.STOPPED and time.monotonic() < begun + ADD_GRACE)
+        if not waiting:
+            why = info.spawnerr or info.description or "exited"
+            raise GateFailure("start", f"{info.statename} while starting ({why})")
+        if time.monotonic() > deadline:
+            raise GateFailure("start", f"still {info.statename} after {timeout:g} s (--timeout-healthy)")
+        time.sleep(POLL)

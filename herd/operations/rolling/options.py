@@ -51,6 +51,10 @@ class RollOptions:
     pause_ask: bool = False
     pre_hook: str | None = None
     post_hook: str | None = None
+    signal: str | None = None    # a reload roll (--signal HUP): the signal, as supervisord takes it, not stop/start
+    update: bool = False                 # a rolling update: apply the pending config of ``groups`` (all: none named)
+    groups: tuple[str, ...] = ()
+    ignore_pending: bool = False         # a restart roll goes on although NAME's config changed on a host
 
 
 class OptionError(UsageError):
@@ -134,7 +138,7 @@ def parse_pause(value: object) -> tuple[float, bool]:
 
 # roll_options' keyword arguments that a layer (inventory, state file, command line, page) may give
 OPTION_KEYS = ("batch", "per_host", "min_healthy", "timeout_healthy", "http", "tcp", "cmd", "max_fail",
-               "skip_unhealthy", "pause", "pre_hook", "post_hook")
+               "skip_unhealthy", "pause", "pre_hook", "post_hook", "signal")
 PROBE_KEYS = ("http", "tcp", "cmd")
 
 
@@ -162,7 +166,7 @@ def recorded(options: RollOptions) -> dict[str, object]:
         "batch": ",".join(str(step) for step in options.batch), "per_host": options.per_host,
         "min_healthy": gate.min_healthy, "timeout_healthy": gate.timeout_healthy, "max_fail": options.max_fail,
         "skip_unhealthy": options.skip_unhealthy, "pause": "ask" if options.pause_ask else options.pause,
-        "pre_hook": options.pre_hook, "post_hook": options.post_hook}
+        "pre_hook": options.pre_hook, "post_hook": options.post_hook, "signal": options.signal}
     if gate.probe is not None:
         values[gate.probe.kind] = gate.probe.template
     return {k: v for k, v in values.items() if v is not None}
@@ -218,13 +222,19 @@ def _text(value: object) -> str | None:
 def roll_options(name: object, *, batch: object = None, per_host: object = None, min_healthy: object = None,
                  timeout_healthy: object = None, http: object = None, tcp: object = None, cmd: object = None,
                  max_fail: object = None, skip_unhealthy: object = False, pause: object = None,
-                 pre_hook: object = None, post_hook: object = None, can_ask: bool = True) -> RollOptions:
+                 pre_hook: object = None, post_hook: object = None, signal: object = None,
+                 can_ask: bool = True, update: object = False, groups: object = (),
+                 ignore_pending: object = False) -> RollOptions:
     """The checked options of a roll of ``name``, from raw values (None: the default).
 
     Raises UsageError (or OptionError, one) with a single sentence naming the
     first bad option; ``can_ask=False`` (no terminal, or the page) refuses
     ``--pause ask``.  The checks run in the order the CLI has always made
-    them (name, numbers, pause, batch, probe, terminal).
+    them (name, numbers, pause, batch, probe, terminal), then the signal of
+    a reload roll (``hup``, ``SIGHUP``, ``1`` -> ``HUP``, as ``herd signal``).
+    A rolling update (``update``) names its ``groups`` (none: every group
+    with a pending change); ``name`` is what it is called in messages and
+    its state file.
     """
     from herd.operations.rolling.gate import GateSpec
     from herd.operations.rolling.plan import parse_batch
@@ -241,8 +251,35 @@ def roll_options(name: object, *, batch: object = None, per_host: object = None,
     probe = probe_from(_text(http), _text(tcp), _text(cmd))
     if ask and not can_ask:
         raise UsageError(NO_TERMINAL)
+    sig = _text(signal)
     return RollOptions(
         name=text, batch=steps, per_host=int(numbers["per_host"]), max_fail=int(numbers["max_fail"]),
         gate=GateSpec(float(numbers["min_healthy"]), float(numbers["timeout_healthy"]), probe),
         skip_unhealthy=bool(skip_unhealthy), pause=seconds, pause_ask=ask,
-        pre_hook=_text(pre_hook), post_hook=_text(post_hook))
+        pre_hook=_text(pre_hook), post_hook=_text(post_hook),
+        signal=None if sig is None else _signal_name(sig), update=bool(update),
+        groups=tuple(str(g) for g in groups) if isinstance(groups, (list, tuple)) else (),
+        ignore_pending=bool(ignore_pending))
+
+
+UNCATCHABLE = ("KILL", "STOP")
+
+
+def _signal_name(value: str) -> str:
+    """``--signal``'s value as supervisord takes it; a bad one is the sentence ``herd signal`` says.
+
+    KILL and STOP cannot be caught, so they cannot reload anything: KILL
+    would fail every gate, and a STOPped process keeps its pid and its
+    RUNNING state, so without a probe the roll would freeze the fleet
+    and call it healthy.
+    """
+    from herd.operations.control import normalize_signal
+
+    try:
+        name = normalize_signal(value)
+    except UsageError as exc:
+        raise UsageError(f"--signal: {exc}") from exc
+    if name in UNCATCHABLE:
+        raise UsageError(f"--signal {value}: SIG{name} cannot be caught, so it cannot reload a program "
+                         f"(herd signal sends it)")
+    return name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Literal, Sequence
 
 from herd.errors import UsageError
 
@@ -75,9 +75,43 @@ def expand(template: str, **values: str) -> str:
         raise UsageError(f"cannot fill '{template}': {exc} (known fields: {known})") from exc
 
 
+ChangeKind = Literal["removed", "changed", "added"]
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """One group of a host's pending config, as a rolling update applies it.
+
+    supervisord applies a group's new config only by removing the group and
+    adding it again, so a changed group's processes all stop together on
+    that host: ``before`` are its processes now, ``after`` those of the new
+    config (numprocs 4 -> 6 makes them differ), ``autostart`` the part of
+    ``after`` supervisord starts on its own, ``by_hand`` the part herd starts
+    because it was RUNNING before although the new config does not autostart it.
+    """
+
+    group: str
+    kind: ChangeKind
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    autostart: tuple[str, ...] = ()
+    by_hand: tuple[str, ...] = ()
+
+    @property
+    def gated(self) -> tuple[str, ...]:
+        """The processes held to the gate once the group is (re-)added."""
+        return tuple(n for n in self.after if n in self.autostart or n in self.by_hand)
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """Every process this change touches, each once: stopped for good, or started on the new config."""
+        gone = tuple(n for n in self.before if self.kind == "removed" or n not in self.after)
+        return gone + self.gated
+
+
 @dataclass
 class HostTarget:
-    """One host's part of the roll: its processes in restart order."""
+    """One host's part of the roll: its processes in restart order (a rolling update: its group changes)."""
 
     host: str
     address: str
@@ -85,6 +119,7 @@ class HostTarget:
     skipped: list[str] = field(default_factory=list)  # unhealthy at pre-flight, left alone
     post_hook_pending: bool = False  # a resumed roll left this host drained: run its post-hook
     down: list[str] = field(default_factory=list)  # not RUNNING at pre-flight
+    changes: list[GroupChange] = field(default_factory=list)  # a rolling update's, in the order applied
 
 
 @dataclass
@@ -95,6 +130,8 @@ class RollPlan:
     per_host: int
     held_back: list[HostTarget] = field(default_factory=list)  # unhealthy hosts left alone (--skip-unhealthy)
     order: list[str] = field(default_factory=list)  # every selected host, inventory order
+    update: bool = False  # a rolling update (config changes) rather than a restart
+    warnings: list[str] = field(default_factory=list)  # told with the plan; they do not stop the roll
 
     @property
     def targets(self) -> list[HostTarget]:

@@ -20,18 +20,22 @@ import logging
 import subprocess
 import threading
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostError,
-                         RollRefused, UnexpectedError, UsageError)
+from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, EXIT_UNSUPPORTED,
+                         EXIT_USAGE, HerdError, HostError, RollRefused, UnexpectedError, Unsupported, UsageError)
 from herd.fleet import Fleet, HostAccess, in_parallel
-from herd.operations.rolling.gate import ProcessResult, restart_process
+from herd.operations.config import HostConfig, cant_reread, read_host_config
+from herd.operations.rolling.apply import apply_change, recover
+from herd.operations.rolling.gate import ProcessResult, restart_process, signal_process
 from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
 from herd.operations.rolling.options import recorded
-from herd.operations.rolling.plan import HostTarget, RollPlan, chunks, expand, split_batches
+from herd.operations.rolling.plan import GroupChange, HostTarget, RollPlan, chunks, expand, split_batches
 from herd.operations.rolling.state import RollState, StateFile
 from herd.supervisor import names as namespec
+from herd.supervisor.capabilities import SIGNAL
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 HOOK_TIMEOUT = 300.0
@@ -87,17 +91,42 @@ class RollReport:
 
 
 def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> RollPlan:
-    """Read every host; refuse on unreachable hosts or unhealthy targets; cut the batches."""
-    results = fleet.run(lambda access: access.client().all_process_info(), deadline=2 * fleet.timeout + 1)
-    unreachable = [f"{r.name}: {r.error.reason}" for r in results if r.error is not None]
+    """Read every host; refuse on unreachable hosts, a --signal roll on a supervisord that cannot
+    signal (exit 5), or unhealthy targets; cut the batches.
+
+    A restart roll reads each host's pending config too (one reloadConfig,
+    which stages what it read: docs/commands.md): restarting a program whose
+    config changed would run the old config, so that is refused unless
+    ``ignore_pending``, and points at the rolling update.
+    """
+    if options.update:
+        from herd.operations.rolling.changes import preflight_update
+
+        return preflight_update(fleet, options, state)
+    results = fleet.run(lambda access: _read_host(access, options), deadline=2 * fleet.timeout + 1)
+    lacking = [f"{r.name}: {r.error.reason}" for r in results if isinstance(r.error, Unsupported)]
+    unreachable = [f"{r.name}: {r.error.reason}" for r in results
+                   if r.error is not None and not isinstance(r.error, Unsupported)]
     if unreachable:
         raise RollRefused(EXIT_UNREACHABLE, unreachable)
-    targets, without, unhealthy = [], [], []
+    if lacking:    # --signal on a supervisord before 3.2.0: nothing touched, exit 5
+        raise RollRefused(EXIT_UNSUPPORTED, lacking, "roll those hosts without --signal, or select the others")
+    targets, without, unhealthy, pending, warnings = [], [], [], [], []
+    changed_groups: set[str] = set()
     for result in results:
-        chosen, _ = namespec.select([options.name], result.value or [])
+        config = result.value
+        assert config is not None
+        chosen, _ = namespec.select([options.name], config.processes)
         if not chosen:
             without.append(result.name)
             continue
+        changed = sorted({p.group for p in chosen} & set(config.diff.changed if config.diff else ()))
+        changed_groups.update(changed)
+        pending += [f"{result.name}: {group}'s config changed (a restart would run the old one)" for group in changed]
+        if config.diff is None:
+            warnings.append(f"{result.name}: " + (f"the config could not be reread ({config.refused}): a changed "
+                                                  f"config would go unnoticed" if config.refused else
+                                                  cant_reread(config.broken)))
         target = _target(result.host.address or result.name, result.name, chosen, options, state)
         if target is None:
             continue
@@ -107,6 +136,11 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
         raise UsageError("no hosts selected")
     if not any(t.processes or t.skipped for t in targets) and state is None:
         raise UsageError(f"no such process or group on any selected host: {options.name}")
+    if pending and not options.ignore_pending:
+        raise RollRefused(EXIT_USAGE, pending, f"roll the new config with herd rolling-update "
+                                               f"{' '.join(sorted(changed_groups))} "
+                                               f"(same options and gate), or pass --ignore-pending to restart the "
+                                               f"old one")
     if unhealthy and not options.skip_unhealthy:
         raise RollRefused(EXIT_NOT_RUNNING, unhealthy,
                           "pass --skip-unhealthy to roll the other processes and leave these alone")
@@ -115,7 +149,17 @@ def preflight(fleet: Fleet, options: RollOptions, state: RollState | None) -> Ro
     batches = split_batches([t.host for t in todo], options.batch)
     by_name = {t.host: t for t in todo}
     return RollPlan(options.name, [[by_name[h] for h in batch] for batch in batches], without, options.per_host,
-                    held, [r.name for r in results])
+                    held, [r.name for r in results], warnings=warnings + (pending if options.ignore_pending else []))
+
+
+def _read_host(access: HostAccess, options: RollOptions) -> HostConfig:
+    """A host at pre-flight: its processes and pending config; for a reload roll of a host that has NAME,
+    Unsupported when its supervisord cannot signal (before 3.2.0): refused before anything is touched."""
+    client = access.client()
+    config = read_host_config(client, sizes=True, tolerant=True)
+    if options.signal and namespec.select([options.name], config.processes)[0]:
+        client.require(SIGNAL)
+    return config
 
 
 def _target(address: str, host: str, chosen: list[ProcessInfo], options: RollOptions,
@@ -192,13 +236,15 @@ class RollRunner:
     def _host_reports(self) -> list[HostReport]:
         reports = [self.reports[t.host] for t in self.plan.targets]
         for target in self.plan.held_back:
+            why = ("its group is re-added as a whole" if self.plan.update else
+                   f"restarting another would exceed --per-host {self.options.per_host}")
             reports.append(HostReport(target.host, "skipped", skipped=list(target.skipped), notes=[
-                f"skipped: {', '.join(target.down)} not RUNNING at pre-flight; restarting another would exceed "
-                f"--per-host {self.options.per_host}"]))
+                f"skipped: {', '.join(target.down)} not RUNNING at pre-flight; {why}"]))
         for report in reports:
             if report.skipped and report.status != "skipped":
                 report.notes.append(f"left alone (not RUNNING at pre-flight): {', '.join(report.skipped)}")
-        reports += [HostReport(h, "skipped", notes=[f"has no {self.options.name}"]) for h in self.plan.without_name]
+        absent = "no pending config change" if self.plan.update else f"has no {self.options.name}"
+        reports += [HostReport(h, "skipped", notes=[absent]) for h in self.plan.without_name]
         order = {name: i for i, name in enumerate(self.plan.order)}
         return sorted(reports, key=lambda r: order.get(r.host, len(order)))
 
@@ -233,14 +279,12 @@ class RollRunner:
         if not self._hook("pre", target, progress):
             return
         failed = False
-        # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
-        allowance = max(1, self.options.per_host - len(target.down))
-        for chunk in chunks(target.processes, allowance):
+        for step in self._steps(target):
             if self.halted.is_set() or self.interrupted.is_set():
                 break
-            results = self._restart_chunk(session, target, chunk)
+            results = step(session)
             for result in results:
-                self.emit("process", {"host": target.host, "result": result})
+                self.emit("process", {"host": target.host, "result": result, "update": self.plan.update})
             report.processes.extend(results)
             progress.done.extend(r.name for r in results if r.ok)
             progress.failed = [n for n in progress.failed if n not in progress.done] + \
@@ -259,11 +303,33 @@ class RollRunner:
         self._save()
         self.emit("host-done", {"host": target.host, "status": report.status})
 
+    def _steps(self, target: HostTarget) -> list[Callable[[HostAccess], list[ProcessResult]]]:
+        """A host's work in the order done, each step a unit the roll finishes even when interrupted:
+        a chunk of --per-host processes restarted, or (a rolling update) one group's change applied."""
+        if target.changes:
+            return [partial(self._apply, target=target, change=change) for change in target.changes]
+        # processes already down (left alone with --skip-unhealthy) use up part of the host's allowance
+        allowance = max(1, self.options.per_host - len(target.down))
+        return [partial(self._restart_chunk, target=target, chunk=chunk)
+                for chunk in chunks(target.processes, allowance)]
+
+    def _apply(self, session: HostAccess, target: HostTarget, change: GroupChange) -> list[ProcessResult]:
+        values = {"host": target.host, "address": target.address}
+        self.emit("group", {"host": target.host, "group": change.group, "kind": change.kind})
+        try:
+            return apply_change(session, change, self.options.gate, values, self.interrupted,
+                                self._phase(target.host))
+        except HostError as exc:
+            return recover(session, change, exc)
+
     def _restart_chunk(self, session: HostAccess, target: HostTarget, chunk: list[str]) -> list[ProcessResult]:
         values = {"host": target.host, "address": target.address}
 
         def one(name: str) -> ProcessResult:
             try:
+                if self.options.signal:    # a reload roll: the signal instead of stop/start, same gate
+                    return signal_process(session, name, self.options.gate, self.options.signal, values,
+                                          self.interrupted, self._phase(target.host))
                 return restart_process(session, name, self.options.gate, values,
                                        self.interrupted, self._phase(target.host))
             except HostError as exc:

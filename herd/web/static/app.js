@@ -140,7 +140,8 @@ function hostRow(h, label) {
     Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ") || "no processes";
   const hostButtons = label ? [] : [
     el("button", { text: "reread", className: "small act", onclick: () => config("reread", [h.host]) }),
-    el("button", { text: "update", className: "small act", onclick: () => config("update", [h.host]) })];
+    el("button", { text: "update", className: "small act", dataset: { act: "update" },
+      onclick: () => update([h.host]) })];
   return el("tr", { className: "host-row", dataset: { hostrow: label || h.host } },
     el("td", { colSpan: 8 }, el("span", { text: label || h.host }),
       label ? null : el("span", { className: "groups", text: (h.groups || []).join(" ") }),
@@ -209,13 +210,25 @@ function tickUptimes() {
 
 // -- talking to the server ----------------------------------------------------------------
 
-function ask(question) {
+// The confirmation: a question, optionally a node below it (update's plan), and "go on" unless go is false
+// (then the only button is "close").  Escape is cancel.
+function ask(question, extra) {
+  const detail = (extra && extra.detail) || null, go = !extra || extra.go !== false;
   return new Promise((resolve) => {
     const dialog = $("confirm");
     $("confirm-text").textContent = question;
-    const done = (answer) => { dialog.close(); $("confirm-yes").onclick = $("confirm-no").onclick = null; resolve(answer); };
+    $("confirm-detail").replaceChildren(...(detail ? [detail] : []));
+    $("confirm-detail").hidden = !detail;
+    $("confirm-yes").hidden = !go;
+    $("confirm-no").textContent = go ? "cancel" : "close";
+    const done = (answer) => {
+      $("confirm-yes").onclick = $("confirm-no").onclick = dialog.oncancel = null;
+      dialog.close();
+      resolve(answer);
+    };
     $("confirm-yes").onclick = () => done(true);
     $("confirm-no").onclick = () => done(false);
+    dialog.oncancel = (e) => { e.preventDefault(); done(false); };
     dialog.showModal();
   });
 }
@@ -260,6 +273,40 @@ async function config(action, hosts) {
   if (data) showResult(data.lines);
 }
 
+// update's plan, per host: what it would add, bounce (changed), stop and remove; a host whose config does
+// not parse or that did not answer says so.  The server escaped host text; it goes in with textContent.
+function planNode(plan) {
+  return el("div", { className: "plan" }, ...plan.hosts.map((h) =>
+    el("div", { className: `plan-host plan-${h.state}`, dataset: { host: h.host, state: h.state } },
+      el("span", { className: "plan-name", text: h.host }),
+      el("ul", { className: "plan-lines" }, ...h.lines.map((line) => el("li", { text: line }))),
+      h.bounces.length ? el("ul", { className: "plan-warnings" },
+        ...h.bounces.map((b) => el("li", { text: b.warning }))) : null)));
+}
+
+// The Update button: read the plan (herd update --dry-run), show it, and on "go on" run update with the same
+// hosts and groups; update reads the config again and applies that, and says so if it is not this plan.
+async function update(hosts) {
+  if (!hosts.length) { showResult(["update: no host is shown (see the filters)"], true); return; }
+  const where = hosts.length === 1 ? hosts[0] : `${hosts.length} hosts`;
+  showResult([`update on ${where}: reading the config ...`]);
+  const plan = await post("/api/config/plan", { hosts });
+  if (!plan) return;
+  if (!plan.changes) {
+    await ask(`update on ${where}: ${plan.summary}`, { detail: planNode(plan), go: false });
+    showResult([`update on ${where}: ${plan.summary}; nothing was changed`]);
+    return;
+  }
+  if (!await ask(`update on ${where}: ${plan.summary}. Go on?`, { detail: planNode(plan) })) {
+    showResult(["cancelled: nothing was changed"]);
+    return;
+  }
+  showResult([`update on ${where}: working ...`]);
+  const data = await post("/api/config", { action: "update", hosts, groups: plan.groups, plan: plan.plan_id,
+    confirm: true });
+  if (data) showResult((data.notes || []).concat(data.lines));
+}
+
 // -- rolling restart ------------------------------------------------------------------------
 
 function formBody(form) {
@@ -273,9 +320,28 @@ function formBody(form) {
   return body;
 }
 
+// The form's roll: a rolling restart of a program, or a rolling update of pending config (GROUPs, or all).
+function rollBody() {
+  const body = formBody($("roll-form"));
+  const kind = body.kind;
+  delete body.kind;
+  if (kind === "update") {
+    body.update = true;
+    body.groups = (body.name || "").split(/[\s,]+/).filter((g) => g);
+    delete body.name;
+  }
+  return body;
+}
+
+function showRollKind() {
+  const update = $("roll-kind").value === "update";
+  $("roll-name-label").textContent = update ? "groups (empty: all changed)" : "program";
+  $("roll-start").textContent = update ? "start rolling update" : "start rolling restart";
+}
+
 async function startRoll(event) {
   event.preventDefault();
-  const body = formBody($("roll-form"));
+  const body = rollBody();
   const hosts = shownHosts();
   if (hosts.length !== S.order.length) body.hosts = hosts;
   const data = await post("/api/roll", body);
@@ -300,7 +366,7 @@ function renderRoll(data) {
   if (!roll) return;
   const batch = roll.batch ? `batch ${roll.batch.index}/${roll.batch.total}` : "pre-flight done";
   const done = roll.report ? `${roll.report.outcome} (exit ${roll.report.exit_code})` : roll.state;
-  $("roll-state").textContent = `rolling restart of ${roll.name}: ${done}, ${batch}`;
+  $("roll-state").textContent = `${roll.update ? "rolling update" : "rolling restart"} of ${roll.name}: ${done}, ${batch}`;
   $("roll-state").dataset.state = roll.state;
   $("roll-interrupt").disabled = roll.state !== "running";
   const rows = Object.entries(roll.hosts).map(([host, h]) => el("tr", { dataset: { host } },
@@ -459,8 +525,10 @@ async function init() {
   });
   document.querySelectorAll("button.sel").forEach((b) => b.addEventListener("click", () =>
     control(b.dataset.action, selectedTargets())));
+  $("update-shown").addEventListener("click", () => update(shownHosts()));
   $("result-close").addEventListener("click", () => { $("result-box").hidden = true; });
   $("roll-form").addEventListener("submit", startRoll);
+  $("roll-kind").addEventListener("change", showRollKind);
   $("roll-interrupt").addEventListener("click", async () => {
     const data = await post("/api/roll/interrupt", {});
     if (data) showResult([data.message]);
