@@ -43,14 +43,17 @@ herd did not write.
               metavar="SECONDS", help="A host is an incident once it cannot be read for this long (0: at once).")
 @click.option("--update-every", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="At most one update per incident in this time, as it grows or shrinks.")
+@click.option("--group-wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Wait this long after an incident's first host before sending its opening, so that hosts "
+                   "failing together are named together (default: one --interval).")
 @click.option("--max-per-minute", type=click.IntRange(min=1), default=30, show_default=True, metavar="N",
               help="Messages sent in a minute, over all incidents (more wait their turn).")
 @click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where open incidents are kept (default $XDG_STATE_HOME/herd/guard/guard-<hash>.json).")
 @click.option("--dry-run", is_flag=True, help="Print each message (JSON, one a line) instead of sending it.")
 def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str | None, interval: float,
-          unreachable_for: float, update_every: float, max_per_minute: int, state_file: str | None,
-          dry_run: bool) -> int:
+          unreachable_for: float, update_every: float, group_wait: float | None, max_per_minute: int,
+          state_file: str | None, dry_run: bool) -> int:
     """Watch the selected hosts (all when none is selected) until stopped; notify once per incident.
 
     One incident per rule and program across the hosts ("tornado FATAL on 3
@@ -81,7 +84,8 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
         raise UsageError(str(exc)) from exc
     rules = quick_start_rules(unreachable_for)
     book = IncidentBook({r.name: r.title for r in rules}, len(hosts), update_every=update_every,
-                        max_per_minute=max_per_minute, incidents=incidents)
+                        max_per_minute=max_per_minute,
+                        group_wait=interval if group_wait is None else group_wait, incidents=incidents)
     channels: list[Channel] = [PrintChannel()] if dry_run else [WebhookChannel(url) for url in urls]
     watcher = Guard(names, rules, channels, book=book, state=saved, report=_say)
     _say(f"watching {len(hosts)} host(s) every {interval:g}s; "

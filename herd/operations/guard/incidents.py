@@ -5,7 +5,9 @@ rules group every host into one (subject "") -- opened by its first firing
 signal, growing and shrinking as hosts join or recover, closed when every
 host it had has recovered.  What is sent about it:
 
-- ``opened`` once, at once;
+- ``opened`` once, ``group_wait`` seconds after its first signal (hosts
+  that fail in the same poll round, which is a few milliseconds apart, are
+  then named in the same opening rather than in updates);
 - ``updated`` when the set of affected hosts changed since the last message,
   at most once every ``update_every`` seconds per incident (a crash rolling
   over 20 hosts is one opening and a few updates, not 20 messages);
@@ -145,10 +147,12 @@ class IncidentBook:
     """Open incidents, fed signals; ``due()`` says which messages to send now."""
 
     def __init__(self, titles: dict[str, str], hosts_total: int, *, update_every: float = 60.0,
-                 max_per_minute: int = 30, incidents: list[Incident] | None = None) -> None:
+                 max_per_minute: int = 30, group_wait: float = 0.0, incidents: list[Incident] | None = None
+                 ) -> None:
         self.titles = titles
         self.hosts_total = hosts_total
         self.update_every = update_every
+        self.group_wait = group_wait
         self.limit = RateLimit(max_per_minute)
         self.incidents: dict[tuple[str, str], Incident] = {i.key: i for i in incidents or []}
         self.held = 0             # messages held back by the rate limit, not yet said
@@ -191,7 +195,9 @@ class IncidentBook:
 
     def _wanted(self, inc: Incident, now: float) -> NoteKind | Literal["drop"] | None:
         if not inc.announced:
-            return "opened" if inc.is_open else "drop"
+            if not inc.is_open:
+                return "drop"
+            return "opened" if now - inc.opened >= self.group_wait else None
         if not inc.is_open:
             return "resolved"
         if sorted(inc.hosts) != inc.sent_hosts and now - inc.last_sent >= self.update_every:
