@@ -248,19 +248,22 @@ def test_an_endpoint_answering_500_is_retried_with_backoff_and_a_400_is_not(rece
 
 def test_a_full_queue_drops_counts_and_says_so(receiver: Receiver) -> None:
     receiver.hang.set()
-    channel = WebhookChannel(receiver.url, timeout=5, attempts=1, queue_size=1)
+    channel = WebhookChannel(receiver.url, timeout=10, attempts=1, queue_size=1)
     hosts = fleet_hosts(1, ProgramSpec("extra"))
     guard = make_guard(hosts, [channel], group_wait=0.0)
     with running(guard, hosts):
         wait_until(lambda: guard._last, 10)
-        for program in ("worker", "api", "extra"):
-            to_fatal(hosts[0], program)
-        wait_until(lambda: len(guard.sent) == 3, 10)
-        wait_until(lambda: channel.dropped == 1, 10)   # one in flight (hanging), one queued, one dropped
+        to_fatal(hosts[0], "worker")
+        wait_until(lambda: receiver.posts, 10, "the first message in flight (hanging)")
+        to_fatal(hosts[0], "api")                       # queued
+        wait_until(lambda: len(guard.sent) == 2, 10)
+        to_fatal(hosts[0], "extra")                     # no room: dropped
+        wait_until(lambda: channel.dropped == 1, 10, "a message dropped")
         receiver.hang.clear()
         receiver.release.set()
-        fix(hosts[0])
-        wait_until(lambda: any(p["dropped"] == 1 for p in receiver.posts), 10, "the drop said")
+        wait_until(lambda: channel.sent == 2, 10, "the in-flight and the queued delivered")
+    assert [(p["incident"]["program"], p["dropped"]) for p in receiver.posts] == [("worker", 0), ("api", 1)]
+    assert channel.dropped == 1 and channel.failed == 0
 
 
 def test_guard_restarted_mid_incident_sends_no_duplicate_and_sends_the_recovery(receiver: Receiver,

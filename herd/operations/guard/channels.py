@@ -130,9 +130,10 @@ class QueuedChannel:
             self._attempt(note)
 
     def _attempt(self, note: Notification) -> None:
+        told = self._unsaid        # drops after this point are told by a later message
         for attempt in range(self.attempts):
             try:
-                self.deliver(note, self._unsaid)
+                self.deliver(note, told)
             except DeliveryError as exc:
                 last = exc
                 if not exc.retry or attempt + 1 == self.attempts:
@@ -144,7 +145,7 @@ class QueuedChannel:
                     break
             else:
                 self.sent += 1
-                self._unsaid = 0
+                self._unsaid -= told
                 return
         self.failed += 1
         log.warning("%s: not delivered after %d attempt(s): %s: %s", self.name, attempt + 1,

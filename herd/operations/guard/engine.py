@@ -1,10 +1,13 @@
 """Guard's loop: the poller's snapshots in, events and rules, incidents, messages out to the channels.
 
 The shared Poller (herd/operations/poller.py) calls its listener from one
-thread per host; the listener only queues the snapshot.  Everything else
-runs in guard's one thread (``run``/``step``): the events between a host's
-last two snapshots (herd/operations/events.py), each rule's signals, the
-incident book, the messages due, and the state file.  So the book needs no
+thread per host; the listener queues the snapshot, with the exit codes its
+EXITED processes' programs expect (one getAllConfigInfo on that host's own
+thread, kept a minute: a slow host delays only itself).  Everything else
+runs in guard's one thread (``run``/``step``): the events since a host's
+last snapshot (herd/operations/events.py's EventTracker: across an outage,
+since its last answered one), each rule's signals, the incident book, the
+messages due, and the state file.  So the book needs no
 lock, and a slow channel cannot slow detection: channels queue (channels.py).
 """
 
@@ -17,16 +20,22 @@ import time
 from typing import Callable, Sequence
 
 from herd import text
-from herd.operations.events import events_between
+from herd.fleet import Fleet
+from herd.operations.events import EventTracker
 from herd.operations.guard.channels import Channel
 from herd.operations.guard.incidents import IncidentBook, Notification
 from herd.operations.guard.rules import Rule, Signal
 from herd.operations.guard.state import GuardStateFile
 from herd.operations.poller import HostSnapshot, Poller
+from herd.operations.status import ExpectedExits
+from herd.supervisor.models import ProcessInfo, ProcessState
 
 log = logging.getLogger("herd.guard")
 
 TICK = 1.0          # seconds between two looks at the clock-driven rules and the messages due
+EXIT_CODES_FRESH = 60.0   # seconds a host's programs' exitcodes are trusted before they are read again
+
+Exits = dict[str, ExpectedExits]
 
 
 class Guard:
@@ -43,8 +52,12 @@ class Guard:
         self.report = report or (lambda line: None)
         self.clock = clock
         self.sent: list[Notification] = []        # every message handed to the channels (for tests, -v)
-        self._inbox: queue.Queue[HostSnapshot] = queue.Queue()
+        self._inbox: queue.Queue[tuple[HostSnapshot, Exits | None]] = queue.Queue()
+        self._tracker = EventTracker()
         self._last: dict[str, HostSnapshot] = {}
+        self._fleet: Fleet | None = None
+        self._exits: dict[str, tuple[float, Exits]] = {}      # host -> (when read, exitcodes by process)
+        self._exits_lock = threading.Lock()
         self._settled: set[str] = set()
         self._unselected()
 
@@ -52,10 +65,32 @@ class Guard:
 
     def attach(self, poller: Poller) -> Callable[[], None]:
         """Listen to ``poller`` (its threads only queue); returns the unsubscribe."""
+        self._fleet = poller.fleet
         return poller.listen(self.feed)
 
     def feed(self, snapshot: HostSnapshot) -> None:
-        self._inbox.put(snapshot)
+        """The poller's listener (a host's thread): queue the snapshot, with its EXITED processes' exitcodes."""
+        exited = [p for p in snapshot.processes if p.state is ProcessState.EXITED]
+        self._inbox.put((snapshot, self._exit_codes(snapshot, exited) if exited else None))
+
+    def _exit_codes(self, snapshot: HostSnapshot, exited: list[ProcessInfo]) -> Exits | None:
+        """What the programs of ``exited`` expect (kept a minute per host); None when the host cannot say."""
+        from herd.operations.status import expected_exits
+
+        with self._exits_lock:
+            cached = self._exits.get(snapshot.host)
+        if cached is not None and time.monotonic() - cached[0] < EXIT_CODES_FRESH \
+                and all(p.fullname in cached[1] for p in exited):
+            return cached[1]
+        if self._fleet is None:
+            return None
+        result = self._fleet.attempt(self._fleet.host(snapshot.host),
+                                     lambda access: expected_exits(access.client(), snapshot.processes))
+        if result.error is not None or result.value is None:
+            return cached[1] if cached is not None else None
+        with self._exits_lock:
+            self._exits[snapshot.host] = (time.monotonic(), result.value)
+        return result.value
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -69,10 +104,10 @@ class Guard:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                snapshot = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                snapshot, exits = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            self._take(snapshot)
+            self._take(snapshot, exits)
             if time.monotonic() >= deadline:
                 break
         now = self.clock()
@@ -104,13 +139,12 @@ class Guard:
 
     # -- one snapshot ----------------------------------------------------------------------
 
-    def _take(self, snapshot: HostSnapshot) -> None:
+    def _take(self, snapshot: HostSnapshot, exits: Exits | None) -> None:
         host = snapshot.host
-        before = self._last.get(host)
         self._last[host] = snapshot
         now = snapshot.polled_at or self.clock()
         signals: list[Signal] = []
-        for event in events_between(before, snapshot, now):
+        for event in self._tracker.feed(snapshot, now, exits=exits):
             for rule in self.rules:
                 signals += rule.observe(event)
         if not snapshot.ok:
