@@ -165,7 +165,7 @@ def test_a_crash_on_3_hosts_is_one_alert_naming_them_then_one_recovery(receiver:
 
 def test_an_incident_that_grows_is_updated_at_most_once_per_update_every(receiver: Receiver) -> None:
     hosts = fleet_hosts(3)
-    guard = make_guard(hosts, [WebhookChannel(receiver.url)], update_every=0.8, group_wait=0.0)
+    guard = make_guard(hosts, [WebhookChannel(receiver.url)], update_every=1.5, group_wait=0.0)
     with running(guard, hosts):
         wait_until(lambda: len(guard._last) == 3, 10)
         to_fatal(hosts[0])
@@ -176,8 +176,7 @@ def test_an_incident_that_grows_is_updated_at_most_once_per_update_every(receive
         wait_until(lambda: len(receiver.posts) == 2, 10, "the update")
         time.sleep(1.0)
         assert receiver.events() == [("opened", "worker", 1), ("updated", "worker", 3)]   # both joins in one
-        gap = receiver.posts[1]["sent_at"]
-        assert gap >= receiver.posts[0]["sent_at"]
+        assert guard.sent[1].time - guard.sent[0].time >= 1.5
 
 
 def test_an_unexpected_exit_and_a_host_unreachable_then_back(receiver: Receiver) -> None:
@@ -325,6 +324,24 @@ def test_a_hostile_process_name_reaches_the_json_as_data(receiver: Receiver) -> 
     assert receiver.posts[0]["summary"].startswith(HOSTILE + " FATAL on 1 of 1 hosts")
     assert lines and all("\n" not in line and "\x1b" not in line and "\x00" not in line for line in lines)
     assert "\\x1b[31m" in lines[0]
+
+
+def test_a_process_already_fatal_when_guard_starts_is_reported_and_dry_run_prints_it() -> None:
+    import io
+
+    from herd.operations.guard.channels import PrintChannel
+
+    hosts = fleet_hosts(2)
+    to_fatal(hosts[1])
+    wait_until(lambda: hosts[1].supervisor.states()["worker"] == "FATAL", 10)
+    out = io.StringIO()
+    guard = make_guard(hosts, [PrintChannel(out)], group_wait=0.0)
+    with running(guard, hosts):
+        wait_until(lambda: out.getvalue(), 10, "the opening printed")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("would send: {")
+    body = json.loads(lines[0][len("would send: "):])
+    assert body["event"] == "opened" and body["summary"] == "worker FATAL on 1 of 2 hosts: web02"
 
 
 def test_the_rate_limit_holds_messages_back_and_says_how_many() -> None:

@@ -77,7 +77,8 @@ def check_webhook_url(url: str) -> str | None:
     except ValueError:
         return "the webhook URL does not parse"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"the webhook URL must be http:// or https:// with a host (got {text.shorten(parts.scheme or '', 10)}://...)"
+        scheme = text.shorten(parts.scheme or "", 10)
+        return f"the webhook URL must be http:// or https:// with a host (got {scheme}://...)"
     return None
 
 
