@@ -358,6 +358,16 @@ def test_the_rate_limit_holds_messages_back_and_says_how_many() -> None:
     assert [(n.kind, n.incident.subject, n.held) for n in later] == [("opened", "c", 2)]
 
 
+def test_a_message_is_what_the_incident_was_when_it_was_due() -> None:
+    from herd.operations.guard.rules import Signal
+
+    book = IncidentBook({"fatal": "FATAL"}, 3)
+    book.apply(Signal("fatal", "web01", "a", "a", True, 100.0))
+    [note] = book.due(100.0)
+    book.apply(Signal("fatal", "web02", "a", "a", True, 101.0))     # the channel thread may read it later
+    assert note.body()["incident"]["hosts_affected"] == 1 and note.summary() == "a FATAL on 1 of 3 hosts: web01"
+
+
 def test_opened_and_recovered_before_it_could_be_sent_sends_nothing() -> None:
     from herd.operations.guard.rules import Signal
 

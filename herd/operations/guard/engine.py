@@ -13,6 +13,7 @@ lock, and a slow channel cannot slow detection: channels queue (channels.py).
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -51,7 +52,7 @@ class Guard:
         self.state = state
         self.report = report or (lambda line: None)
         self.clock = clock
-        self.sent: list[Notification] = []        # every message handed to the channels (for tests, -v)
+        self.sent: collections.deque[Notification] = collections.deque(maxlen=100)   # the last messages sent
         self._inbox: queue.Queue[tuple[HostSnapshot, Exits | None]] = queue.Queue()
         self._tracker = EventTracker()
         self._last: dict[str, HostSnapshot] = {}

@@ -24,6 +24,7 @@ guard's one thread; nothing here sends or prints.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import itertools
 import time
@@ -185,10 +186,11 @@ class IncidentBook:
             if not self.limit.take():
                 self.held += 1
                 continue
-            notes.append(Notification(kind, inc, self.hosts_total, now, self.held))
-            self.held = 0
-            self.changed = True
+            held = self.held
+            self.held, self.changed = 0, True
             inc.announced, inc.last_sent, inc.sent_hosts = True, now, sorted(inc.hosts)
+            # a copy: the channels' threads read it while this thread goes on changing the incident
+            notes.append(Notification(kind, copy.deepcopy(inc), self.hosts_total, now, held))
             if kind == "resolved":
                 del self.incidents[key]
         return notes
