@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                   "as they come, each line you type is sent to its stdin."),
     "keeper": ("herd.cli.keeper", "keeper",
                "The background keeper of SSH connections: its status, or stop it (docs/keeper.md)."),
+    "guard": ("herd.cli.guard", "guard",
+              "Watch the selected hosts (all when none is selected) until stopped; notify once per incident."),
     "inventory": ("herd.cli.inventory", "inventory",
                   "Show what herd resolved from the inventory (every host when none is selected)."),
     "maintail": ("herd.cli.logs", "maintail",
