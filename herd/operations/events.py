@@ -10,7 +10,10 @@ turns two consecutive snapshots of one host into :class:`FleetEvent` values:
 * ``added`` / ``gone``: a process appeared or went (``update``, ``add``,
   ``remove``, a reload with another config);
 * ``host-down`` / ``host-up``: the host could not be read (``detail`` is the
-  sentence ``herd status`` shows) / answers again.
+  sentence ``herd status`` shows) / answers again;
+* ``pending``: the host's pending config (what a reread would add, change or
+  remove) is new or cleared: :func:`pending_event`, from a reread that the
+  caller makes (a reread stages the config, so only when asked to).
 
 Pure: no I/O, no clock (``now`` is given), so every rule is tested without a
 fleet.  What a poll cannot see, it cannot report: a process that went
@@ -23,11 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from herd.operations.config import HostConfig, cant_reread
 from herd.operations.poller import HostSnapshot
 from herd.operations.status import ExpectedExits
 from herd.supervisor.models import ProcessInfo, ProcessState
 
-EventKind = Literal["state", "gone", "added", "host-down", "host-up"]
+EventKind = Literal["state", "gone", "added", "host-down", "host-up", "pending"]
 
 # States a process reaches by ending on its own: supervisord's exitstatus is that end's.
 ENDED = (ProcessState.EXITED, ProcessState.BACKOFF)
@@ -47,6 +51,7 @@ class FleetEvent:
     exitstatus: int | None = None
     pid: int = 0
     detail: str = ""             # spawnerr / description / the host's error sentence (untrusted host text)
+    groups: tuple[str, ...] = ()     # "pending": the groups whose config is pending (added, changed, removed)
 
 
 def events_between(before: HostSnapshot | None, after: HostSnapshot, now: float, *,
@@ -130,6 +135,34 @@ def _detail(process: ProcessInfo) -> str:
 
 def _host_down(after: HostSnapshot, now: float) -> FleetEvent:
     return FleetEvent(now, after.host, "host-down", detail=after.error or "")
+
+
+def pending_signature(config: HostConfig) -> tuple[object, ...]:
+    """What a pending change is, from one host's reread: the groups per change, or why there is no diff."""
+    if config.diff is None:
+        return ("broken", config.broken) if config.refused is None else ("refused", config.refused)
+    return (tuple(config.diff.added), tuple(config.diff.changed), tuple(config.diff.removed))
+
+
+def pending_event(host: str, before: HostConfig | None, after: HostConfig, now: float) -> FleetEvent | None:
+    """A ``pending`` event when the host's pending config differs from the last reread's (``before``).
+
+    ``before`` None is the first reread: a pending change found then is
+    reported (it is a condition, as a host unreachable at once is); none
+    found is not an event.  ``groups``: every group named; ``detail``: per
+    change, or why the reread gave no diff (a config that does not parse).
+    """
+    signature = pending_signature(after)
+    if signature == (pending_signature(before) if before is not None else ((), (), ())):
+        return None
+    if after.diff is None:
+        detail = cant_reread(after.broken) if after.refused is None else f"reread refused: {after.refused}"
+        return FleetEvent(now, host, "pending", detail=detail)
+    diff = after.diff
+    parts = [f"{word}: {', '.join(groups)}" for word, groups in
+             (("added", diff.added), ("changed", diff.changed), ("removed", diff.removed)) if groups]
+    return FleetEvent(now, host, "pending", detail="; ".join(parts) or "cleared: nothing pending",
+                      groups=tuple(diff.added + diff.changed + diff.removed))
 
 
 class EventTracker:
