@@ -33,8 +33,9 @@ from herd.supervisor.models import ProcessInfo, ProcessState
 
 EventKind = Literal["state", "gone", "added", "host-down", "host-up", "pending"]
 
-# States a process reaches by ending on its own: supervisord's exitstatus is that end's.
-ENDED = (ProcessState.EXITED, ProcessState.BACKOFF)
+# Where a process that ended between two polls may be by the next one, started again by supervisord.
+# (Not BACKOFF: supervisord clears the exit status of a start that failed, getProcessInfo then says 0.)
+RESTARTED = (ProcessState.STARTING, ProcessState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def process_events(before: HostSnapshot, after: HostSnapshot, now: float,
         previous = old.pop(process.fullname, None)
         if previous is None:
             events.append(FleetEvent(now, after.host, "added", process.fullname, None, process.statename,
-                                     *_ending(process, exits), pid=process.pid, detail=_detail(process)))
+                                     *_ending(None, process, exits), pid=process.pid, detail=_detail(process)))
         elif _changed(previous, process):
             events.append(_state_event(after.host, previous, process, now, exits))
     for process in old.values():
@@ -101,7 +102,7 @@ def _changed(previous: ProcessInfo, process: ProcessInfo) -> bool:
     """Another state, or the same state reached again (a new pid or start between two polls)."""
     return (previous.state is not process.state or previous.pid != process.pid
             or previous.start != process.start
-            or (process.state in ENDED and previous.stop != process.stop))
+            or (process.state is ProcessState.EXITED and previous.stop != process.stop))
 
 
 def _state_event(host: str, previous: ProcessInfo, process: ProcessInfo, now: float,
@@ -113,17 +114,27 @@ def _state_event(host: str, previous: ProcessInfo, process: ProcessInfo, now: fl
     # the pid a process ended with is the one before; a process that (re)started has its new one
     pid = process.pid or previous.pid
     return FleetEvent(now, host, "state", process.fullname, previous.statename, process.statename,
-                      *_ending(process, exits), pid=pid, detail=detail)
+                      *_ending(previous, process, exits), pid=pid, detail=detail)
 
 
-def _ending(process: ProcessInfo, exits: Mapping[str, ExpectedExits]) -> tuple[bool | None, int | None]:
-    """(expected, exitstatus): supervisord's exit status when the process ended on its own, else (None, None)."""
-    if process.state not in ENDED:
-        return None, None
-    expected = None
-    if process.state is ProcessState.EXITED and process.fullname in exits:
-        expected = process.exitstatus in exits[process.fullname].codes
-    return expected, process.exitstatus
+def _ending(previous: ProcessInfo | None, process: ProcessInfo,
+            exits: Mapping[str, ExpectedExits]) -> tuple[bool | None, int | None]:
+    """(expected, exitstatus) when supervisord's exit status is that of an end the poll saw, else (None, None).
+
+    EXITED: its exit status, and whether its program expects it (when
+    ``exits`` says).  A process that ended and was started again between two
+    polls (another stop time, STARTING or RUNNING now: an autorestart after a
+    crash, or someone's restart): the status it ended with, ``expected``
+    None (a restart's SIGTERM is no crash).  Not after a stop (STOPPED: herd
+    or someone asked) nor in BACKOFF/FATAL (supervisord keeps no status for
+    a start that failed).
+    """
+    if process.state is ProcessState.EXITED:
+        codes = exits.get(process.fullname)
+        return (None if codes is None else process.exitstatus in codes.codes), process.exitstatus
+    if previous is not None and previous.pid and process.state in RESTARTED and previous.stop != process.stop:
+        return None, process.exitstatus
+    return None, None
 
 
 def _detail(process: ProcessInfo) -> str:
