@@ -75,12 +75,12 @@ def run_events(fleet: Fleet, names: tuple[str, ...], interval: float, output: st
     poller = Poller(fleet, interval, names)
     stream = EventStream(fleet, sys.stdout, output)
     poller.listen(stream.on_snapshot)
-    if sys.stderr.isatty():
-        click.echo(f"herd events: {len(fleet.hosts)} host(s), polled every {interval:g} s"
-                   + (f", config reread every {pending_every:g} s" if pending_every else "")
-                   + "; Ctrl-C stops", err=True)
     try:
         with poller:
+            poller.wait_first(fleet.timeout + 1)     # the starting point: what runs now is no event
+            click.echo(f"herd events: watching {len(fleet.hosts)} host(s), polled every {interval:g} s"
+                       + (f", config reread every {pending_every:g} s" if pending_every else "")
+                       + "; Ctrl-C stops", err=True)
             due = time.monotonic()
             while not stream.closed.is_set():
                 if pending_every is not None and time.monotonic() >= due:
