@@ -65,6 +65,7 @@ def test_exit_status_only_for_ends_the_poll_saw_and_detail_is_the_spawn_error() 
     (event,) = events_between(running, respawned, NOW, exits=exits)
     assert (event.from_state, event.to_state, event.exitstatus, event.expected, event.pid) == \
         ("RUNNING", "STARTING", -1, None, 12)
+    assert event.detail == "pid 11 -> 12"
 
 
 def test_a_whole_restart_between_two_polls_is_seen_by_its_new_pid() -> None:

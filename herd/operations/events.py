@@ -111,6 +111,8 @@ def _state_event(host: str, previous: ProcessInfo, process: ProcessInfo, now: fl
     if previous.state is process.state:
         again = f"pid {previous.pid} -> {process.pid}" if previous.pid != process.pid else "started again"
         detail = f"{again}, between two polls" + (f"; {detail}" if detail else "")
+    elif previous.pid and process.pid and previous.pid != process.pid:   # ended and started again meanwhile
+        detail = f"pid {previous.pid} -> {process.pid}" + (f"; {detail}" if detail else "")
     # the pid a process ended with is the one before; a process that (re)started has its new one
     pid = process.pid or previous.pid
     return FleetEvent(now, host, "state", process.fullname, previous.statename, process.statename,
