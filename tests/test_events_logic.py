@@ -44,19 +44,28 @@ def test_a_crash_is_a_state_event_with_from_to_the_pid_that_ended_and_its_exit_s
     assert events_between(before, after, NOW, exits=exits)[0].expected is True
 
 
-def test_exit_status_only_for_states_a_process_reaches_by_ending_and_detail_is_the_spawn_error() -> None:
+def test_exit_status_only_for_ends_the_poll_saw_and_detail_is_the_spawn_error() -> None:
     before = snap(proc("w", "STARTING", 10))
-    backoff = snap(proc("w", "BACKOFF", 0, exitstatus=1, spawnerr="Exited too quickly (process log may have details)"))
+    # supervisord keeps no exit status for a start that failed (getProcessInfo says 0)
+    backoff = snap(proc("w", "BACKOFF", 0, stop=101, spawnerr="Exited too quickly (process log may have details)"))
     (event,) = events_between(before, backoff, NOW)
     assert (event.from_state, event.to_state, event.exitstatus, event.expected, event.pid) == \
-        ("STARTING", "BACKOFF", 1, None, 10)
+        ("STARTING", "BACKOFF", None, None, 10)
     assert event.detail == "Exited too quickly (process log may have details)"
-    running = snap(proc("w", "RUNNING", 11, exitstatus=1, description="pid 11, uptime 0:00:01"))
-    (event,) = events_between(snap(proc("w", "STARTING", 11)), running, NOW)
+    running = snap(proc("w", "RUNNING", 11, exitstatus=1, stop=101, description="pid 11, uptime 0:00:01"))
+    (event,) = events_between(snap(proc("w", "STARTING", 11, stop=101)), running, NOW)
     assert (event.exitstatus, event.expected, event.pid, event.detail) == (None, None, 11, "")
-    stopped = snap(proc("w", "STOPPED", 0, exitstatus=-1, description="Not started"))
+    # a stop someone asked for: no exit status (a SIGTERM is no crash)
+    stopped = snap(proc("w", "STOPPED", 0, exitstatus=-1, stop=150, description="Not started"))
     (event,) = events_between(running, stopped, NOW)
     assert (event.exitstatus, event.detail, event.pid) == (None, "Not started", 11)
+    # ended and autorestarted between two polls: the status it ended with, expected unknown
+    respawned = snap(proc("w", "STARTING", 12, start=160, stop=159, exitstatus=-1))
+    exits = {"w": ExpectedExits((0,), "exitcodes 0")}
+    (event,) = events_between(running, respawned, NOW, exits=exits)
+    assert (event.from_state, event.to_state, event.exitstatus, event.expected, event.pid) == \
+        ("RUNNING", "STARTING", -1, None, 12)
+    assert event.detail == "pid 11 -> 12"
 
 
 def test_a_whole_restart_between_two_polls_is_seen_by_its_new_pid() -> None:

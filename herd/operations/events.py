@@ -10,7 +10,10 @@ turns two consecutive snapshots of one host into :class:`FleetEvent` values:
 * ``added`` / ``gone``: a process appeared or went (``update``, ``add``,
   ``remove``, a reload with another config);
 * ``host-down`` / ``host-up``: the host could not be read (``detail`` is the
-  sentence ``herd status`` shows) / answers again.
+  sentence ``herd status`` shows) / answers again;
+* ``pending``: the host's pending config (what a reread would add, change or
+  remove) is new or cleared: :func:`pending_event`, from a reread that the
+  caller makes (a reread stages the config, so only when asked to).
 
 Pure: no I/O, no clock (``now`` is given), so every rule is tested without a
 fleet.  What a poll cannot see, it cannot report: a process that went
@@ -23,14 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from herd.operations.config import HostConfig, cant_reread
 from herd.operations.poller import HostSnapshot
 from herd.operations.status import ExpectedExits
 from herd.supervisor.models import ProcessInfo, ProcessState
 
-EventKind = Literal["state", "gone", "added", "host-down", "host-up"]
+EventKind = Literal["state", "gone", "added", "host-down", "host-up", "pending"]
 
-# States a process reaches by ending on its own: supervisord's exitstatus is that end's.
-ENDED = (ProcessState.EXITED, ProcessState.BACKOFF)
+# Where a process that ended between two polls may be by the next one, started again by supervisord.
+# (Not BACKOFF: supervisord clears the exit status of a start that failed, getProcessInfo then says 0.)
+RESTARTED = (ProcessState.STARTING, ProcessState.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class FleetEvent:
     exitstatus: int | None = None
     pid: int = 0
     detail: str = ""             # spawnerr / description / the host's error sentence (untrusted host text)
+    groups: tuple[str, ...] = ()     # "pending": the groups whose config is pending (added, changed, removed)
 
 
 def events_between(before: HostSnapshot | None, after: HostSnapshot, now: float, *,
@@ -83,7 +89,7 @@ def process_events(before: HostSnapshot, after: HostSnapshot, now: float,
         previous = old.pop(process.fullname, None)
         if previous is None:
             events.append(FleetEvent(now, after.host, "added", process.fullname, None, process.statename,
-                                     *_ending(process, exits), pid=process.pid, detail=_detail(process)))
+                                     *_ending(None, process, exits), pid=process.pid, detail=_detail(process)))
         elif _changed(previous, process):
             events.append(_state_event(after.host, previous, process, now, exits))
     for process in old.values():
@@ -96,7 +102,7 @@ def _changed(previous: ProcessInfo, process: ProcessInfo) -> bool:
     """Another state, or the same state reached again (a new pid or start between two polls)."""
     return (previous.state is not process.state or previous.pid != process.pid
             or previous.start != process.start
-            or (process.state in ENDED and previous.stop != process.stop))
+            or (process.state is ProcessState.EXITED and previous.stop != process.stop))
 
 
 def _state_event(host: str, previous: ProcessInfo, process: ProcessInfo, now: float,
@@ -105,20 +111,32 @@ def _state_event(host: str, previous: ProcessInfo, process: ProcessInfo, now: fl
     if previous.state is process.state:
         again = f"pid {previous.pid} -> {process.pid}" if previous.pid != process.pid else "started again"
         detail = f"{again}, between two polls" + (f"; {detail}" if detail else "")
+    elif previous.pid and process.pid and previous.pid != process.pid:   # ended and started again meanwhile
+        detail = f"pid {previous.pid} -> {process.pid}" + (f"; {detail}" if detail else "")
     # the pid a process ended with is the one before; a process that (re)started has its new one
     pid = process.pid or previous.pid
     return FleetEvent(now, host, "state", process.fullname, previous.statename, process.statename,
-                      *_ending(process, exits), pid=pid, detail=detail)
+                      *_ending(previous, process, exits), pid=pid, detail=detail)
 
 
-def _ending(process: ProcessInfo, exits: Mapping[str, ExpectedExits]) -> tuple[bool | None, int | None]:
-    """(expected, exitstatus): supervisord's exit status when the process ended on its own, else (None, None)."""
-    if process.state not in ENDED:
-        return None, None
-    expected = None
-    if process.state is ProcessState.EXITED and process.fullname in exits:
-        expected = process.exitstatus in exits[process.fullname].codes
-    return expected, process.exitstatus
+def _ending(previous: ProcessInfo | None, process: ProcessInfo,
+            exits: Mapping[str, ExpectedExits]) -> tuple[bool | None, int | None]:
+    """(expected, exitstatus) when supervisord's exit status is that of an end the poll saw, else (None, None).
+
+    EXITED: its exit status, and whether its program expects it (when
+    ``exits`` says).  A process that ended and was started again between two
+    polls (another stop time, STARTING or RUNNING now: an autorestart after a
+    crash, or someone's restart): the status it ended with, ``expected``
+    None (a restart's SIGTERM is no crash).  Not after a stop (STOPPED: herd
+    or someone asked) nor in BACKOFF/FATAL (supervisord keeps no status for
+    a start that failed).
+    """
+    if process.state is ProcessState.EXITED:
+        codes = exits.get(process.fullname)
+        return (None if codes is None else process.exitstatus in codes.codes), process.exitstatus
+    if previous is not None and previous.pid and process.state in RESTARTED and previous.stop != process.stop:
+        return None, process.exitstatus
+    return None, None
 
 
 def _detail(process: ProcessInfo) -> str:
@@ -130,6 +148,34 @@ def _detail(process: ProcessInfo) -> str:
 
 def _host_down(after: HostSnapshot, now: float) -> FleetEvent:
     return FleetEvent(now, after.host, "host-down", detail=after.error or "")
+
+
+def pending_signature(config: HostConfig) -> tuple[object, ...]:
+    """What a pending change is, from one host's reread: the groups per change, or why there is no diff."""
+    if config.diff is None:
+        return ("broken", config.broken) if config.refused is None else ("refused", config.refused)
+    return (tuple(config.diff.added), tuple(config.diff.changed), tuple(config.diff.removed))
+
+
+def pending_event(host: str, before: HostConfig | None, after: HostConfig, now: float) -> FleetEvent | None:
+    """A ``pending`` event when the host's pending config differs from the last reread's (``before``).
+
+    ``before`` None is the first reread: a pending change found then is
+    reported (it is a condition, as a host unreachable at once is); none
+    found is not an event.  ``groups``: every group named; ``detail``: per
+    change, or why the reread gave no diff (a config that does not parse).
+    """
+    signature = pending_signature(after)
+    if signature == (pending_signature(before) if before is not None else ((), (), ())):
+        return None
+    if after.diff is None:
+        detail = cant_reread(after.broken) if after.refused is None else f"reread refused: {after.refused}"
+        return FleetEvent(now, host, "pending", detail=detail)
+    diff = after.diff
+    parts = [f"{word}: {', '.join(groups)}" for word, groups in
+             (("added", diff.added), ("changed", diff.changed), ("removed", diff.removed)) if groups]
+    return FleetEvent(now, host, "pending", detail="; ".join(parts) or "cleared: nothing pending",
+                      groups=tuple(diff.added + diff.changed + diff.removed))
 
 
 class EventTracker:
