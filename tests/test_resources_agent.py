@@ -23,11 +23,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from herd.errors import ConnectError, HostTimeout
 from herd.inventory.model import Inventory
+from herd.localfleet.releases import find_python, missing_python
 from herd.operations.check import CheckReport, evaluate
 from herd.operations.resources import NO_PROC, Sampler, fetch_resources, measure
 from herd.render.check import check_json, prometheus
 from herd.render.status import format_bytes, status_json, status_table
 from herd.ssh.procagent import AGENT_SCRIPT, NoProc, ProcAgent, ProcFailure, ProcReading, ProcSample
+from herd.ssh.remote import packed
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet
 
 MIB = 1024 * 1024
@@ -67,10 +69,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def local_agent(timeout: float = 5.0) -> ProcAgent:
-    """The real agent script under this Python, on a socketpair, as FakeHost starts it."""
+def local_agent(timeout: float = 5.0, python: str = sys.executable) -> ProcAgent:
+    """The real agent script under ``python``, on a socketpair, packed as herd/ssh/remote.py sends it."""
     ours, theirs = socket.socketpair()
-    subprocess.Popen([sys.executable, "-S", "-c", AGENT_SCRIPT], stdin=theirs.fileno(), stdout=theirs.fileno())
+    subprocess.Popen([python, "-S", "-c", packed(AGENT_SCRIPT)], stdin=theirs.fileno(), stdout=theirs.fileno())
     theirs.close()
     ours.settimeout(timeout)
     assert ours.recv(1) == b"+"
@@ -97,6 +99,19 @@ def test_one_round_trip_reads_rss_cpu_fds_threads_children_of_a_real_process(hog
     assert not isinstance(me, ProcFailure) and me.pid == os.getpid() and me.rss_bytes > 0
     gone = found[999_999_999]
     assert isinstance(gone, ProcFailure) and gone.reason == "process gone"
+    agent.close()
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.6"])
+def test_the_agent_runs_on_the_hosts_old_pythons(hog, version: str) -> None:
+    python = find_python(version)
+    assert python is not None, missing_python("3.1.4" if version == "2.7" else "4.1.0@3.6", version)
+    agent = local_agent(python=python)
+    usage = measure(agent.sample([hog.pid, 999_999_999], wait=0.3))
+    assert 48 * MIB <= usage[hog.pid].rss_bytes <= 200 * MIB            # type: ignore[union-attr]
+    assert 50 <= (usage[hog.pid].cpu_percent or 0) <= 110               # type: ignore[union-attr]
+    assert usage[hog.pid].children == 1                                 # type: ignore[union-attr]
+    assert isinstance(usage[999_999_999], ProcFailure)
     agent.close()
 
 
