@@ -83,7 +83,7 @@ def test_json_has_rss_cpu_fds_threads_children_on_every_host(rfleet, inv, home, 
         assert hog["children"] == 1 and hog["threads"] == 1, (name, hog)
         assert hog["fds"] == len(os.listdir(f"/proc/{hog['pid']}/fd")), (name, hog)
         assert hog["cpu_percent"] is not None and hog["cpu_percent"] < 5, (name, hog)
-        assert burn["cpu_percent"] is not None and 20 <= burn["cpu_percent"] <= 105, (name, burn)
+        assert burn["cpu_percent"] is not None and 10 <= burn["cpu_percent"] <= 105, (name, burn)
         assert burn["rss_bytes"] < 16 * MIB and burn["children"] == 0, (name, burn)
         assert burn["cpu_seconds"] > 0
 
