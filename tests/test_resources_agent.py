@@ -136,6 +136,23 @@ def test_without_a_pause_there_is_no_cpu_percent_and_the_sampler_gives_it_from_t
     agent.close()
 
 
+def test_the_sampler_starts_a_new_agent_after_a_reconnect_and_an_error_is_the_hosts(hog) -> None:
+    host = real_pid_host("web01", hog.pid)
+    fleet = fake_fleet([host])
+    access = fleet.access("web01")
+    processes = access.client().all_process_info()
+    sampler = Sampler()
+    sampler.read(access, processes)
+    host.agents[0].kill()                               # the agent dies under the sampler
+    result = fleet.attempt(fleet.host("web01"), lambda a: sampler.read(a, processes))
+    assert isinstance(result.error, ConnectError) and "process" in result.error.reason
+    again = sampler.read(access, access.client().all_process_info())      # reconnected: a new agent
+    assert len(host.agents) == 2 and again.processes["hog"].cpu_percent is None     # no stale previous sample
+    assert 48 * MIB <= again.processes["hog"].rss_bytes
+    sampler.close()
+    assert host.agents[1].wait(5) == 0
+
+
 def test_the_sampler_gives_no_cpu_percent_across_a_restart_of_the_pid() -> None:
     previous = (100, {42: (5000, 300)})
     restarted = ProcSample(100, 4096, 200, 200, (ProcReading(42, 6000, 10, 1, 3, 1, 0, 10),))
