@@ -117,14 +117,22 @@ def test_check_prometheus_with_resources(rfleet, inv, home) -> None:
     run = herd("check", "--format", "prometheus", "--resources", "-H", "web01", "-H", "web02", "-i", inv, home=home)
     assert run.code == 2, run.out        # burn is STOPPED: CRITICAL, as without --resources
     families = {f.name: f for f in text_string_to_metric_families(run.out)}
-    rss = {s.labels["host"]: s for s in families["herd_process_resident_memory_bytes"].samples}
-    assert set(rss) == {"web01", "web02"}
-    assert rss["web02"].labels == {"host": "web02", "group": "hog", "process": "hog"}
-    assert all(48 * MIB <= s.value <= 120 * MIB for s in rss.values())
+
+    def hogs(family: str) -> dict[str, float]:
+        return {s.labels["host"]: s.value for s in families[family].samples if s.labels["process"] == "hog"}
+
+    rss = [s for s in families["herd_process_resident_memory_bytes"].samples if s.labels["process"] == "hog"]
+    assert [s.labels for s in rss] == [{"host": h, "group": "hog", "process": "hog"} for h in ("web01", "web02")]
+    assert all(48 * MIB <= s.value <= 120 * MIB for s in rss)
     assert families["herd_process_cpu_seconds"].type == "counter"
-    assert {s.labels["host"] for s in families["herd_process_open_fds"].samples} == {"web01", "web02"}
-    assert all(s.value == 1 for s in families["herd_process_threads"].samples)
-    assert all(s.value < 5 for s in families["herd_process_cpu_percent"].samples)
+    assert set(hogs("herd_process_cpu_seconds")) == {"web01", "web02"}
+    assert set(hogs("herd_process_open_fds")) == {"web01", "web02"}
+    assert hogs("herd_process_threads") == {"web01": 1, "web02": 1}
+    assert hogs("herd_process_children") == {"web01": 1, "web02": 1}
+    assert all(value < 5 for value in hogs("herd_process_cpu_percent").values())
+    running = {(s.labels["host"], s.labels["process"]) for s in families["herd_process_up"].samples if s.value == 1}
+    measured = {(s.labels["host"], s.labels["process"]) for s in families["herd_process_resident_memory_bytes"].samples}
+    assert measured == running          # every RUNNING process, and only those
 
 
 def test_resources_with_watch_is_a_usage_error(inv, home) -> None:
