@@ -9,7 +9,7 @@ CPU % is a rate, so it needs two readings of the same process:
 
 * one-shot (``herd status --resources``): the agent reads every pid's CPU
   ticks, waits SAMPLE_SECONDS, and reads again, in the same round trip: the
-  command takes that much longer, and the host does two passes over /proc;
+  command takes that much longer, and the host reads each pid's stat twice;
 * long-lived views (watch, web, guard): a :class:`Sampler` keeps each host's
   previous sample and answers the CPU used since the last poll.  It belongs
   to its poller: there is no process-wide cache, two views never share one.
