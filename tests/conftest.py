@@ -6,11 +6,18 @@ process (each xdist worker too) drops the machine user's HERD_INVENTORY,
 HERD_KEEP, ssh-agent and XDG directories and runs with an empty HOME of its
 own, so no test, in process or not, reads the user's ~/.ssh/config,
 ~/.ssh/known_hosts, ~/.config/herd or ~/.local/state (helpers.MACHINE_ENV).
+
+Nor does it inherit an ignored SIGINT: a suite started as a background job
+without job control (``cmd &`` in a script) gets SIGINT and SIGQUIT ignored,
+passes that on to every herd it starts, and herd's Ctrl-C tests then send
+signals nobody hears (33 of them failed that way once).  Each pytest process
+takes Python's own SIGINT handler back, so what it starts gets the default.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -20,6 +27,11 @@ import pytest
 from helpers import Running, hermetic_environment
 
 pytest_plugins = ["herd.testing.pytest_plugin"]
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)   # (SIG_DFL set by a process is reset at exec anyway)
 
 _session_home: list[str] = []
 
