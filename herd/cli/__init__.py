@@ -30,10 +30,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "clear": ("herd.cli.control", "clear", "Clear the stdout and stderr logs of processes."),
     "demo": ("herd.cli.demo", "demo", "Start (or show, or stop) a local 3-host demo fleet: real sshd + supervisord per "
                                       "host, on 127.0.0.1."),
+    "events": ("herd.cli.events", "events",
+               "Stream what changes on the selected hosts (all when none is selected), one line per event, "
+               "until Ctrl-C."),
     "fg": ("herd.cli.logs", "fg", "Attach to one process on one host (-H HOST): its stdout and stderr are shown "
                                   "as they come, each line you type is sent to its stdin."),
     "keeper": ("herd.cli.keeper", "keeper",
                "The background keeper of SSH connections: its status, or stop it (docs/keeper.md)."),
+    "guard": ("herd.cli.guard", "guard",
+              "Watch the selected hosts (all when none is selected) until stopped; notify once per incident."),
     "inventory": ("herd.cli.inventory", "inventory",
                   "Show what herd resolved from the inventory (every host when none is selected)."),
     "maintail": ("herd.cli.logs", "maintail",

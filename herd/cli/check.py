@@ -37,6 +37,7 @@ FINISH_RESERVE = 0.5        # seconds at least, and a tenth of --timeout: render
 PING_TIMEOUT_MAX = 2.0      # each ping gets at most this, and at most an eighth of --timeout
 MIN_HOST_TIME = 0.5        # below this, herd itself is too slow: UNKNOWN rather than blaming the hosts
 EXIT_UNKNOWN = 3
+RESOURCE_SAMPLE = 0.5       # seconds: --resources' CPU pause (herd/operations/resources.py SAMPLE_SECONDS)
 
 
 class NagiosCommand(click.Command):
@@ -75,7 +76,12 @@ def _check_ping_url(ctx: click.Context, param: click.Parameter, value: str | Non
 @click.option("--ping", metavar="URL", callback=_check_ping_url,
               help="Dead man's switch: GET URL/start before, POST URL/<exit code> after "
                    "(healthchecks.io style); a failed ping never changes the result.")
-def check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions) -> int:
+@click.option("--resources", is_flag=True,
+              help="Also read each process's RSS, CPU, open fds and threads from /proc on the host "
+                   "(Linux; one more round trip per host, CPU over a pause of up to 0.5 s) and add "
+                   "them to the Prometheus and JSON output.")
+def check(fmt: str, output: str | None, quiet: bool, ping: str | None, resources: bool,
+          fleet_opts: FleetOptions) -> int:
     """Check the selected hosts (all hosts when none is selected) and grade what is wrong.
 
     Every host reachable, every process RUNNING, and the inventory's `expect`
@@ -88,21 +94,22 @@ def check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opt
     3 UNKNOWN: the check could not run (command line, inventory, herd itself).
     """
     try:
-        return _check(fmt, output, quiet, ping, fleet_opts)
+        return _check(fmt, output, quiet, ping, fleet_opts, resources)
     except Exception as exc:  # herd itself is broken: still a plugin answer, never a traceback
         log.debug("internal error", exc_info=True)
         click.echo(f"HERD UNKNOWN - internal error: {_one_line(repr(exc))}")
         return EXIT_UNKNOWN
 
 
-def _check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions) -> int:
+def _check(fmt: str, output: str | None, quiet: bool, ping: str | None, fleet_opts: FleetOptions,
+           resources: bool = False) -> int:
     clock = _Clock(fleet_opts.timeout, command_start())
     ping_timeout = min(PING_TIMEOUT_MAX, fleet_opts.timeout / 8)
     pinger = Pinger(ping, ping_timeout) if ping else None
     if pinger:
         _report_ping(pinger.send("start"))
     finish = max(FINISH_RESERVE, fleet_opts.timeout / 10)
-    report = _run(fleet_opts, clock, reserve=finish + (ping_timeout if pinger else 0.0))
+    report = _run(fleet_opts, clock, reserve=finish + (ping_timeout if pinger else 0.0), resources=resources)
     report.duration = clock.elapsed()
     report.finished = time.time()
 
@@ -132,13 +139,13 @@ def _report_ping(failure: str | None) -> None:
         click.echo(f"herd: {failure}", err=True)
 
 
-def _run(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
+def _run(opts: FleetOptions, clock: "_Clock", reserve: float, resources: bool = False) -> Any:
     """The check's report; anything that stops it from running is an UNKNOWN report."""
     from herd.errors import HerdError
     from herd.operations.check import CheckReport
 
     try:
-        return _check_fleet(opts, clock, reserve)
+        return _check_fleet(opts, clock, reserve, resources)
     except HerdError as exc:
         return CheckReport.unknown(_one_line(str(exc)))
     except Exception as exc:  # herd itself is broken: still a plugin answer, not a traceback
@@ -146,7 +153,7 @@ def _run(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
         return CheckReport.unknown(_one_line(f"internal error: {exc!r}"))
 
 
-def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
+def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float, resources: bool = False) -> Any:
     from herd.errors import HerdError
     from herd.operations.check import run_check
 
@@ -159,8 +166,10 @@ def _check_fleet(opts: FleetOptions, clock: "_Clock", reserve: float) -> Any:
     per_step = max(0.1, math.floor(deadline * 0.9 * 10) / 10)
     log.info("check: %.1f s for the hosts after %.1f s of start-up, %.1f s per connection or call",
              deadline, clock.elapsed(), per_step)
-    with new_fleet(opts, inventory.path, hosts, timeout=per_step) as fleet:
-        return run_check(fleet, inventory, deadline=deadline)
+    # --resources: the CPU pause comes out of the hosts' time (at most a quarter of it)
+    wait = min(RESOURCE_SAMPLE, deadline / 4) if resources else 0.0
+    with new_fleet(opts, inventory.path, hosts, timeout=max(0.1, per_step - wait)) as fleet:
+        return run_check(fleet, inventory, deadline=deadline, resources=resources, wait=wait)
 
 
 def _one_line(text: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from herd.fleet import Fleet
 from herd.inventory.model import Expectation, Inventory
+from herd.operations.resources import HostResources, fetch_resources
 from herd.operations.status import ExpectedExits, HostStatus, StatusReport, fetch_status
 from herd.supervisor import names
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -92,6 +93,7 @@ class CheckReport:
     duration: float = 0.0
     finished: float = field(default_factory=time.time)
     error: str | None = None
+    resources: dict[str, HostResources] | None = None   # per host that answered, with ``--resources``
 
     @classmethod
     def unknown(cls, error: str, duration: float = 0.0) -> "CheckReport":
@@ -127,11 +129,20 @@ class CheckReport:
         }
 
 
-def run_check(fleet: Fleet, inventory: Inventory, *, deadline: float) -> CheckReport:
-    """Read every selected host within ``deadline`` seconds and grade what came back."""
+def run_check(fleet: Fleet, inventory: Inventory, *, deadline: float, resources: bool = False,
+              wait: float = 0.0) -> CheckReport:
+    """Read every selected host within ``deadline`` seconds and grade what came back.
+
+    ``resources``: each host's processes' resources too (herd/operations/resources.py), CPU % over
+    ``wait`` seconds, one more round trip per host; without it the check costs what it always did.
+    """
     start = time.monotonic()
-    status = fetch_status(fleet, [], deadline=deadline, exits=True)
-    return CheckReport(status, evaluate(status, inventory), duration=time.monotonic() - start)
+    if not resources:
+        status = fetch_status(fleet, [], deadline=deadline, exits=True)
+        return CheckReport(status, evaluate(status, inventory), duration=time.monotonic() - start)
+    found = fetch_resources(fleet, [], wait=wait, deadline=deadline, exits=True)
+    return CheckReport(found.status, evaluate(found.status, inventory), duration=time.monotonic() - start,
+                       resources=found.resources)
 
 
 # --------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def check_json(report: CheckReport) -> dict[str, Any]:
         "counts": report.counts() if report.error is None else None,
         "duration_seconds": round(report.duration, 3),
         "timestamp": round(report.finished, 3),
-        "hosts": status_json(report.status)["hosts"] if report.status is not None else [],
+        "hosts": status_json(report.status, report.resources)["hosts"] if report.status is not None else [],
     }
 
 
@@ -143,12 +143,35 @@ def prometheus(report: CheckReport) -> str:
              [({"host": h.host, "process": p.fullname}, p.uptime)
               for h in hosts for p in h.processes if p.uptime is not None]),
         ]
+    if report.status is not None and report.resources is not None:
+        families += _resource_families(report)
     lines: list[str] = []
     for name, help_text, samples in families:
         lines.append(f"# HELP {name} {_escape_help(help_text)}")
-        lines.append(f"# TYPE {name} gauge")
+        lines.append(f"# TYPE {name} {'counter' if name.endswith('_total') else 'gauge'}")
         lines.extend(f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples)
     return "\n".join(lines) + "\n"
+
+
+def _resource_families(report: CheckReport) -> list[tuple[str, str, Iterable[Sample]]]:
+    """``--resources``: one sample per RUNNING process whose /proc herd read, labels host, group, process."""
+    assert report.status is not None and report.resources is not None
+    read = [({"host": h.host, "group": p.group, "process": p.fullname}, usage)
+            for h in report.status.hosts if h.host in report.resources
+            for p in h.processes if (usage := report.resources[h.host].processes.get(p.fullname)) is not None]
+    return [
+        ("herd_process_resident_memory_bytes", "Resident memory (RSS) of the process, in bytes.",
+         [(labels, u.rss_bytes) for labels, u in read]),
+        ("herd_process_cpu_seconds_total", "User and system CPU time of the process since it started, in seconds.",
+         [(labels, u.cpu_seconds) for labels, u in read]),
+        ("herd_process_cpu_percent", "CPU use of the process over herd's sample, in percent of one core.",
+         [(labels, u.cpu_percent) for labels, u in read if u.cpu_percent is not None]),
+        ("herd_process_open_fds", "Open file descriptors of the process.",
+         [(labels, u.fds) for labels, u in read if u.fds is not None]),
+        ("herd_process_threads", "Threads of the process.", [(labels, u.threads) for labels, u in read]),
+        ("herd_process_children", "Direct child processes of the process.",
+         [(labels, u.children) for labels, u in read]),
+    ]
 
 
 def _labels(labels: dict[str, str]) -> str:

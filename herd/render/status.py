@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from herd.errors import HostInterrupted
+from herd.operations.resources import NO_PROC, HostResources, ProcessResources
 from herd.operations.status import HostStatus, StatusReport
 from herd.render.table import Cell, format_table
 from herd.supervisor.models import ProcessInfo
@@ -21,6 +22,7 @@ STATE_COLOURS = {
     "UNKNOWN": "red",
 }
 HEADERS = ("HOST", "PROCESS", "STATE", "PID", "UPTIME", "DESCRIPTION")
+RESOURCE_HEADERS = ("RSS", "CPU%", "FDS", "THREADS")
 
 
 def format_uptime(seconds: int | None) -> str:
@@ -28,13 +30,45 @@ def format_uptime(seconds: int | None) -> str:
     return "-" if seconds is None else str(datetime.timedelta(seconds=seconds))
 
 
-def status_table(report: StatusReport, color: bool) -> str:
+def status_table(report: StatusReport, color: bool, resources: Mapping[str, HostResources] | None = None) -> str:
+    """The table; with ``resources`` (``--resources``), RSS CPU% FDS THREADS before DESCRIPTION, and a
+    line for each host without /proc."""
     rows: list[list[Cell | str]] = []
     for host in report.hosts:
-        rows.extend(_host_rows(host))
-    lines = format_table(HEADERS, rows, color)
+        host_rows = _host_rows(host)
+        if resources is not None:
+            host_rows = [_with_resources(row, host, resources.get(host.host)) for row in host_rows]
+        rows.extend(host_rows)
+    headers = HEADERS if resources is None else HEADERS[:-1] + RESOURCE_HEADERS + HEADERS[-1:]
+    lines = format_table(headers, rows, color)
+    lines.extend(f"{name}: {NO_PROC}" for name, found in (resources or {}).items() if found.no_proc)
     lines.append(summary_line(report))
     return "\n".join(lines)
+
+
+def _with_resources(row: list[Cell | str], host: HostStatus, found: HostResources | None) -> list[Cell | str]:
+    """A process row with its resource cells (``-`` where there are none: not running, gone, not Linux)."""
+    usage = found.processes.get(str(row[1])) if found is not None and host.error is None else None
+    if usage is None:
+        cells = ["-", "-", "-", "-"]
+    else:
+        cells = [format_bytes(usage.rss_bytes), _percent(usage), "-" if usage.fds is None else str(usage.fds),
+                 str(usage.threads)]
+    return row[:-1] + cells + row[-1:]
+
+
+def _percent(usage: ProcessResources) -> str:
+    return "-" if usage.cpu_percent is None else f"{usage.cpu_percent:.1f}"
+
+
+def format_bytes(count: int) -> str:
+    """RSS as top and ps people read it: ``812K``, ``35.2M``, ``1.4G`` (binary units)."""
+    value = float(count)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            return f"{int(value)}{unit}" if unit in ("B", "K") else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def _host_rows(host: HostStatus) -> list[list[Cell | str]]:
@@ -83,7 +117,9 @@ def summary_line(report: StatusReport) -> str:
     return line
 
 
-def status_json(report: StatusReport) -> dict[str, Any]:
+def status_json(report: StatusReport, resources: Mapping[str, HostResources] | None = None) -> dict[str, Any]:
+    """The JSON of ``herd status``; with ``resources``, each process gains rss_bytes, cpu_percent,
+    cpu_seconds, fds, threads, children (null where not read) and each host ``resources_error``."""
     summary: dict[str, Any] = {
         "hosts": len(report.hosts),
         "hosts_unreachable": len(report.unreachable),
@@ -92,7 +128,22 @@ def status_json(report: StatusReport) -> dict[str, Any]:
     }
     if report.interrupted:
         summary["hosts_interrupted"] = len(report.unanswered)
-    return {"hosts": [_host_json(h) for h in report.hosts], "summary": summary, "exit_code": report.exit_code}
+    hosts = [_host_json(h) if resources is None else _host_json_with(h, resources.get(h.host)) for h in report.hosts]
+    return {"hosts": hosts, "summary": summary, "exit_code": report.exit_code}
+
+
+_NO_RESOURCES = {"rss_bytes": None, "cpu_percent": None, "cpu_seconds": None, "fds": None, "threads": None,
+                 "children": None}
+
+
+def _host_json_with(host: HostStatus, found: HostResources | None) -> dict[str, Any]:
+    data = _host_json(host)
+    for entry in data["processes"]:
+        usage = found.processes.get(entry["name"]) if found is not None else None
+        entry.update(_NO_RESOURCES if usage is None else usage.as_json())
+        entry["resources_error"] = found.unread.get(entry["name"]) if found is not None else None
+    data["resources_error"] = NO_PROC if found is not None and found.no_proc else None
+    return data
 
 
 def _host_json(host: HostStatus) -> dict[str, Any]:

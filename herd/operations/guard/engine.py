@@ -1,0 +1,181 @@
+"""Guard's loop: the poller's snapshots in, events and rules, incidents, messages out to the channels.
+
+The shared Poller (herd/operations/poller.py) calls its listener from one
+thread per host; the listener queues the snapshot, with the exit codes its
+EXITED processes' programs expect (one getAllConfigInfo on that host's own
+thread, kept a minute: a slow host delays only itself).  Everything else
+runs in guard's one thread (``run``/``step``): the events since a host's
+last snapshot (herd/operations/events.py's EventTracker: across an outage,
+since its last answered one), each rule's signals, the incident book, the
+messages due, and the state file.  So the book needs no
+lock, and a slow channel cannot slow detection: channels queue (channels.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Sequence
+
+from herd import text
+from herd.fleet import Fleet
+from herd.operations.events import EventTracker
+from herd.operations.guard.channels import Channel
+from herd.operations.guard.incidents import IncidentBook, Notification
+from herd.operations.guard.rules import Rule, Signal
+from herd.operations.guard.state import GuardStateFile
+from herd.operations.poller import HostSnapshot, Poller
+from herd.operations.status import ExpectedExits
+from herd.supervisor.models import ProcessInfo, ProcessState
+
+log = logging.getLogger("herd.guard")
+
+TICK = 1.0          # seconds between two looks at the clock-driven rules and the messages due
+EXIT_CODES_FRESH = 60.0   # seconds a host's programs' exitcodes are trusted before they are read again
+
+Exits = dict[str, ExpectedExits]
+
+
+class Guard:
+    """Watches the snapshots of ``hosts`` with ``rules``; tells ``channels`` through an IncidentBook."""
+
+    def __init__(self, hosts: Sequence[str], rules: Sequence[Rule], channels: Sequence[Channel], *,
+                 book: IncidentBook, state: GuardStateFile | None = None,
+                 report: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.hosts = list(hosts)
+        self.rules = list(rules)
+        self.channels = list(channels)
+        self.book = book
+        self.state = state
+        self.report = report or (lambda line: None)
+        self.clock = clock
+        self.sent: collections.deque[Notification] = collections.deque(maxlen=100)   # the last messages sent
+        self._inbox: queue.Queue[tuple[HostSnapshot, Exits | None]] = queue.Queue()
+        self._tracker = EventTracker()
+        self._last: dict[str, HostSnapshot] = {}
+        self._fleet: Fleet | None = None
+        self._exits: dict[str, tuple[float, Exits]] = {}      # host -> (when read, exitcodes by process)
+        self._exits_lock = threading.Lock()
+        self._settled: set[str] = set()
+        self._unselected()
+
+    # -- input -----------------------------------------------------------------------------
+
+    def attach(self, poller: Poller) -> Callable[[], None]:
+        """Listen to ``poller`` (its threads only queue); returns the unsubscribe."""
+        self._fleet = poller.fleet
+        return poller.listen(self.feed)
+
+    def feed(self, snapshot: HostSnapshot) -> None:
+        """The poller's listener (a host's thread): queue the snapshot, with its EXITED processes' exitcodes."""
+        exited = [p for p in snapshot.processes if p.state is ProcessState.EXITED]
+        self._inbox.put((snapshot, self._exit_codes(snapshot, exited) if exited else None))
+
+    def _exit_codes(self, snapshot: HostSnapshot, exited: list[ProcessInfo]) -> Exits | None:
+        """What the programs of ``exited`` expect (kept a minute per host); None when the host cannot say."""
+        from herd.operations.status import expected_exits
+
+        with self._exits_lock:
+            cached = self._exits.get(snapshot.host)
+        if cached is not None and time.monotonic() - cached[0] < EXIT_CODES_FRESH \
+                and all(p.fullname in cached[1] for p in exited):
+            return cached[1]
+        if self._fleet is None:
+            return None
+        result = self._fleet.attempt(self._fleet.host(snapshot.host),
+                                     lambda access: expected_exits(access.client(), snapshot.processes))
+        if result.error is not None or result.value is None:
+            return cached[1] if cached is not None else None
+        with self._exits_lock:
+            self._exits[snapshot.host] = (time.monotonic(), result.value)
+        return result.value
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set (Ctrl-C reaches the caller's thread as KeyboardInterrupt instead)."""
+        while not stop.is_set():
+            self.step(TICK)
+
+    def step(self, timeout: float) -> None:
+        """Take the snapshots that come within ``timeout`` (at least one wait), then tick, send, save."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                snapshot, exits = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self._take(snapshot, exits)
+            if time.monotonic() >= deadline:
+                break
+        now = self.clock()
+        for rule in self.rules:
+            self._apply(rule.tick(now))
+        self.flush(now)
+
+    def flush(self, now: float) -> None:
+        """Send what is due, save the book if it changed."""
+        for note in self.book.due(now):
+            self.sent.append(note)
+            self.report(f"{note.kind}: {text.field(note.summary())}"
+                        + (f" ({note.held} message(s) held back by the rate limit before it)" if note.held else ""))
+            for channel in self.channels:
+                channel.send(note)
+        if self.book.changed and self.state is not None:
+            try:
+                self.state.save(list(self.book.incidents.values()))
+                self.book.changed = False
+            except OSError as exc:   # a full disk must not stop the alerts; said each time it fails
+                log.warning("cannot save guard state %s: %s", self.state.path, text.field(exc))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Save, then let each channel deliver what it has queued (``timeout`` seconds in all)."""
+        self.flush(self.clock())
+        deadline = time.monotonic() + timeout
+        for channel in self.channels:
+            channel.close(max(0.1, deadline - time.monotonic()))
+
+    # -- one snapshot ----------------------------------------------------------------------
+
+    def _take(self, snapshot: HostSnapshot, exits: Exits | None) -> None:
+        host = snapshot.host
+        self._last[host] = snapshot
+        now = snapshot.polled_at or self.clock()
+        signals: list[Signal] = []
+        for event in self._tracker.feed(snapshot, now, exits=exits):
+            for rule in self.rules:
+                signals += rule.observe(event)
+        if not snapshot.ok:
+            self._settled.discard(host)
+        elif host not in self._settled:      # first readable poll (start, restart, host back): the state as is
+            self._settled.add(host)
+            for rule in self.rules:
+                signals += rule.settle(snapshot, now)
+            signals += self._gone_while_away(snapshot, now)
+        self._apply(signals)
+
+    def _gone_while_away(self, snapshot: HostSnapshot, now: float) -> list[Signal]:
+        """Processes an open incident holds on this host that the host no longer has: recovered (gone)."""
+        present = {p.fullname for p in snapshot.processes}
+        return [Signal(inc.rule, snapshot.host, inc.subject, name, False, now, how="gone")
+                for inc, entry in self.book.open_entries(snapshot.host)
+                for name in list(entry.processes) if name not in present]
+
+    def _unselected(self) -> None:
+        """Hosts of saved incidents that guard no longer watches: they will never recover here; let them go."""
+        now = self.clock()
+        for inc in list(self.book.incidents.values()):
+            for host, entry in list(inc.hosts.items()):
+                if host not in self.hosts:
+                    names: list[str | None] = list(entry.processes) or [None]
+                    for name in names:
+                        self.book.apply(Signal(inc.rule, host, inc.subject, name, False, now, how="unselected"))
+
+    def _apply(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            if self.book.apply(signal):
+                log.info("%s %s %s%s", signal.rule, "firing" if signal.firing else f"recovered ({signal.how})",
+                         text.field(signal.host), f" {text.field(signal.process)}" if signal.process else "")
