@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
-from herd.errors import ConnectError, HostTimeout
+from herd.ssh.agentchannel import AgentChannel, ProtocolError
 
 MAX_READ = 1024 * 1024          # bytes per request, enforced on both sides
 MAX_BATCH = 256                 # requests per round trip
@@ -153,10 +153,6 @@ class FileFailure:
 Answer = Union[FileData, FileFailure]
 
 
-class ProtocolError(Exception):
-    """The agent's answer is not what the protocol allows."""
-
-
 def parse_header(line: bytes) -> tuple[str, tuple[int, ...]]:
     """("D", (dev, ino, size, start, count)) or ("E", (errno,)) from one header line."""
     match = _DATA.match(line)
@@ -179,15 +175,14 @@ def check_data(request: ReadRequest, fields: tuple[int, ...]) -> tuple[int, int,
     return dev, ino, size, start, count
 
 
-class FileAgent:
+class FileAgent(AgentChannel):
     """The client side: batches of ReadRequests over the agent's channel."""
 
-    def __init__(self, channel: Any, host: str, timeout: float) -> None:
-        self.channel = channel
-        self.host = host
-        self.timeout = timeout
-        self._buffer = bytearray()
-        self.broken = False
+    agent = "the log reader"
+    doing = "reading files"
+    line_max = _HEADER_MAX
+    line_word = "header"
+    chunk = 256 * 1024
 
     def read(self, requests: Sequence[ReadRequest], *, budget: float | None = None) -> list[Answer]:
         """One round trip: an answer per request, in order, within ``budget`` seconds."""
@@ -200,19 +195,10 @@ class FileAgent:
             self._send(f"{len(requests)}\n".encode("ascii") + b"".join(r.line() for r in requests), deadline)
             return [self._answer(r, deadline) for r in requests]
         except ProtocolError as exc:
-            self.close()
-            raise ConnectError(self.host, f"the log reader on the host answered something herd does not "
-                                          f"understand ({exc})") from exc
+            raise self._not_understood(exc) from exc
         except BaseException:
             self.close()
             raise
-
-    def close(self) -> None:
-        self.broken = True
-        try:
-            self.channel.close()
-        except Exception:       # closing a dead channel must not mask the real error
-            pass
 
     def _answer(self, request: ReadRequest, deadline: float) -> Answer:
         kind, fields = parse_header(self._line(deadline))
@@ -220,52 +206,6 @@ class FileAgent:
             return FileFailure(request.path, fields[0])
         dev, ino, size, start, count = check_data(request, fields)
         return FileData(dev, ino, size, start, self._exact(count, deadline))
-
-    def _send(self, data: bytes, deadline: float) -> None:
-        try:
-            self.channel.settimeout(self._left(deadline))
-            self.channel.sendall(data)
-        except OSError as exc:
-            raise self._lost(exc) from exc
-
-    def _line(self, deadline: float) -> bytes:
-        while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buffer[:end + 1])
-                del self._buffer[:end + 1]
-                return line
-            if len(self._buffer) > _HEADER_MAX:
-                raise ProtocolError(f"header longer than {_HEADER_MAX} bytes")
-            self._fill(deadline)
-
-    def _exact(self, count: int, deadline: float) -> bytes:
-        while len(self._buffer) < count:
-            self._fill(deadline)
-        data = bytes(self._buffer[:count])
-        del self._buffer[:count]
-        return data
-
-    def _fill(self, deadline: float) -> None:
-        try:
-            self.channel.settimeout(self._left(deadline))
-            chunk = self.channel.recv(256 * 1024)
-        except OSError as exc:      # socket.timeout is an OSError
-            raise self._lost(exc) from exc
-        if not chunk:
-            raise ConnectError(self.host, "the log reader on the host exited (connection lost?)")
-        self._buffer += chunk
-
-    def _left(self, deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise HostTimeout(self.host, f"the log reader on the host did not answer within {self.timeout:g} s")
-        return left
-
-    def _lost(self, exc: OSError) -> Exception:
-        if "timed out" in str(exc).lower() or isinstance(exc, TimeoutError):
-            return HostTimeout(self.host, f"the log reader on the host did not answer within {self.timeout:g} s")
-        return ConnectError(self.host, f"SSH connection lost while reading files: {exc}")
 
 
 def open_file_agent(access: Any, timeout: float) -> FileAgent:

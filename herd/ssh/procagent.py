@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
-from herd.errors import ConnectError, HostTimeout
+from herd.ssh.agentchannel import AgentChannel, ProtocolError
 
 MAX_PIDS = 4096                 # pids per round trip
 MAX_WAIT_MS = 10_000            # the longest in-agent pause between two readings
@@ -181,10 +181,6 @@ class NoProc(Exception):
     """The host has no /proc (not Linux): resources cannot be read there."""
 
 
-class ProtocolError(Exception):
-    """The agent's answer is not what the protocol allows."""
-
-
 def parse_header(line: bytes, count: int) -> tuple[int, int, int, int]:
     """(hz, page_size, uptime0, uptime1) of an ``R`` line for ``count`` pids; NoProc for ``X``."""
     if line == _NO_PROC:
@@ -218,15 +214,13 @@ def parse_answer(line: bytes, pid: int) -> ProcAnswer:
     raise ProtocolError(f"unexpected answer {line[:40]!r}")
 
 
-class ProcAgent:
+class ProcAgent(AgentChannel):
     """The client side: samples of a host's pids over the agent's channel."""
 
-    def __init__(self, channel: Any, host: str, timeout: float) -> None:
-        self.channel = channel
-        self.host = host
-        self.timeout = timeout
-        self._buffer = bytearray()
-        self.broken = False
+    agent = "the process reader"
+    doing = "reading process resources"
+    line_max = _LINE_MAX
+    line_word = "line"
 
     def sample(self, pids: Sequence[int], *, wait: float = 0.0) -> ProcSample:
         """One round trip: every pid read (twice, ``wait`` seconds apart, when ``wait`` > 0).
@@ -246,62 +240,10 @@ class ProcAgent:
         except NoProc:
             raise
         except ProtocolError as exc:
-            self.close()
-            raise ConnectError(self.host, f"the process reader on the host answered something herd does not "
-                                          f"understand ({exc})") from exc
+            raise self._not_understood(exc) from exc
         except BaseException:
             self.close()
             raise
-
-    def close(self) -> None:
-        self.broken = True
-        try:
-            self.channel.close()
-        except Exception:       # closing a dead channel must not mask the real error
-            pass
-
-    def _send(self, data: bytes, deadline: float) -> None:
-        try:
-            self.channel.settimeout(self._left(deadline))
-            self.channel.sendall(data)
-        except OSError as exc:
-            raise self._lost(exc) from exc
-
-    def _line(self, deadline: float) -> bytes:
-        while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buffer[:end + 1])
-                del self._buffer[:end + 1]
-                return line
-            if len(self._buffer) > _LINE_MAX:
-                raise ProtocolError(f"line longer than {_LINE_MAX} bytes")
-            self._fill(deadline)
-
-    def _fill(self, deadline: float) -> None:
-        try:
-            self.channel.settimeout(self._left(deadline))
-            chunk = self.channel.recv(64 * 1024)
-        except OSError as exc:      # socket.timeout is an OSError
-            raise self._lost(exc) from exc
-        if not chunk:
-            raise ConnectError(self.host, "the process reader on the host exited (connection lost?)")
-        self._buffer += chunk
-
-    def _left(self, deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise self._timeout()
-        return left
-
-    def _timeout(self) -> HostTimeout:
-        return HostTimeout(self.host, f"the process reader on the host did not answer within {self.timeout:g} s")
-
-    def _lost(self, exc: OSError) -> Exception:
-        if "timed out" in str(exc).lower() or isinstance(exc, TimeoutError):
-            return self._timeout()
-        return ConnectError(self.host, f"SSH connection lost while reading process resources: {exc}")
-
 
 def open_proc_agent(access: Any, timeout: float) -> ProcAgent:
     """Start the agent on a host (a HostAccess, herd/fleet/access.py): one exec channel, kept by its owner."""
