@@ -53,14 +53,15 @@ def slow_pids(fleet) -> dict[str, list[int]]:
             for h in HOSTS}
 
 
-def interrupt_while_stopping(fleet, *args: str, home, sig: int = signal.SIGINT,
-                             hosts: list[str] = HOSTS) -> tuple[Running, int, float]:
-    """Run herd ARGS; once supervisord shows slowstop STOPPING on ``hosts``, send ``sig``:
-    (the run, its exit code, seconds from the signal to herd's exit)."""
+def interrupt_while_stopping(fleet, *args: str, home, sig: int = signal.SIGINT, hosts: list[str] = HOSTS,
+                             stopping=None, what: str = "slowstop STOPPING on every host"
+                             ) -> tuple[Running, int, float]:
+    """Run herd ARGS; once supervisord shows slowstop STOPPING on ``hosts`` (or ``stopping()`` holds), send
+    ``sig``: (the run, its exit code, seconds from the signal to herd's exit)."""
     run = Running(*args, home=home)
+    stopping = stopping or (lambda: all(states(fleet)[h] == ["STOPPING", "STOPPING"] for h in hosts))
     try:
-        wait_until(lambda: all(states(fleet)[h] == ["STOPPING", "STOPPING"] for h in hosts), 30,
-                   "slowstop STOPPING on every host", give_up=lambda: run.proc.poll() is not None)
+        wait_until(stopping, 30, what, give_up=lambda: run.proc.poll() is not None)
         run.proc.send_signal(sig)
         sent = time.monotonic()
         code = run.finish()
@@ -166,19 +167,18 @@ stopwaitsecs=30
 """
 
 
+def ctrl_c_while_stubborn_stops(own, home, *args: str) -> tuple[Running, int, float]:
+    """Ctrl-C herd ARGS once web01's stubborn is STOPPING: (the run, its exit code, seconds to exit)."""
+    def stubborn_stopping() -> bool:
+        return own.process_states("web01")["stubborn:stubborn"] == "STOPPING"
+
+    return interrupt_while_stopping(own, *args, home=home, what="stubborn STOPPING", stopping=stubborn_stopping)
+
+
 def test_a_step_that_does_not_end_in_time_is_reported_as_maybe_left_stopped(make_fleet, home):
     own = make_fleet(hosts=1, extra_config=STUBBORN)
     inv = str(own.inventory_path)
-    run = Running("restart", "stubborn", "-a", "-i", inv, home=home)
-    try:
-        wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPING", 30,
-                   "stubborn STOPPING", give_up=lambda: run.proc.poll() is not None)
-        run.proc.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        code = run.finish()
-        took = time.monotonic() - sent
-    finally:
-        run.kill()
+    run, code, took = ctrl_c_while_stubborn_stops(own, home, "restart", "stubborn", "-a", "-i", inv)
     assert code == 130, run.out + run.err
     assert 4.5 <= took < 7, took                        # the 5 s bound, not the 8 s stop
     assert run.out == ["web01  interrupted: no answer yet", "1 host: 1 host interrupted before answering"]
@@ -237,16 +237,7 @@ def test_ctrl_c_mid_update_with_a_stop_outlasting_5_s_names_the_group_and_the_up
     own = make_fleet(hosts=1, extra_config=STUBBORN)
     inv = str(own.inventory_path)
     change_command(own, "stubborn", ["web01"])
-    run = Running("update", "stubborn", "-a", "-i", inv, home=home)
-    try:
-        wait_until(lambda: own.process_states("web01")["stubborn:stubborn"] == "STOPPING", 30,
-                   "stubborn STOPPING", give_up=lambda: run.proc.poll() is not None)
-        run.proc.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        code = run.finish()
-        took = time.monotonic() - sent
-    finally:
-        run.kill()
+    run, code, took = ctrl_c_while_stubborn_stops(own, home, "update", "stubborn", "-a", "-i", inv)
     assert code == 130, run.out + run.err
     assert 4.5 <= took < 7, took                        # the 5 s bound, not the 8 s stop
     assert run.out == ["web01  interrupted: no answer yet", "1 host: 1 host interrupted before answering"]

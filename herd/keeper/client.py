@@ -349,14 +349,7 @@ def _gave_up(line: CommandLine, pid: object, log_file: Path) -> int:
     keeper = f"the keeper (pid {pid})" if isinstance(pid, int) else "the keeper"
     message = (f"interrupted again: no longer waiting for {keeper}, which finishes the step in flight of "
                f"`herd {line.command}` on its own and logs what it did and printed (the keeper's log: {log_file})")
-    if line.command == "check":   # a monitoring plugin: its one line on stdout, UNKNOWN
-        from herd import text
-
-        sys.stdout.write(f"HERD UNKNOWN - {text.field(message)}\n")
-        sys.stdout.flush()
-        return NAGIOS_UNKNOWN
-    _say(message)
-    return EXIT_INTERRUPTED
+    return _tell(line, message, EXIT_INTERRUPTED)
 
 
 def _lost(line: CommandLine, pid: object, log_file: Path, what: str) -> int:
@@ -365,14 +358,19 @@ def _lost(line: CommandLine, pid: object, log_file: Path, what: str) -> int:
     message = (f"{keeper} {what} after it accepted `herd {line.command}`: the command may have run in part or "
                f"in full, and is not run again; see `herd status` before you repeat it (the keeper's log: "
                f"{log_file})")
-    if line.command == "check":   # a monitoring plugin: its one line on stdout, UNKNOWN
+    return _tell(line, message, EXIT_LOST)
+
+
+def _tell(line: CommandLine, message: str, code: int) -> int:
+    """The one line on stderr and ``code``; for ``check`` (a monitoring plugin) its one line on stdout, UNKNOWN."""
+    if line.command == "check":
         from herd import text
 
         sys.stdout.write(f"HERD UNKNOWN - {text.field(message)}\n")
         sys.stdout.flush()
         return NAGIOS_UNKNOWN
     _say(message)
-    return EXIT_LOST
+    return code
 
 
 def _write(output: list[list[str]]) -> None:
