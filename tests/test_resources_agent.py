@@ -69,6 +69,24 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _settled(pid: int, deadline: float = 20.0) -> None:
+    """Waits until ``pid`` has used no CPU for 0.3 s: the sleeper child is a Python start-up that can
+    take seconds on loaded cores, and the test's "idle reads exactly 0 %" means idle, not starting."""
+    def ticks() -> int:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            rest = f.read().rsplit(b")", 1)[1].split()
+        return int(rest[11]) + int(rest[12])
+    end = time.monotonic() + deadline
+    before = ticks()
+    while time.monotonic() < end:
+        time.sleep(0.3)
+        now = ticks()
+        if now == before:
+            return
+        before = now
+    raise AssertionError(f"pid {pid} still busy after {deadline} s")
+
+
 def local_agent(timeout: float = 5.0, python: str = sys.executable) -> ProcAgent:
     """The real agent script under ``python``, on a socketpair, packed as herd/ssh/remote.py sends it."""
     ours, theirs = socket.socketpair()
@@ -85,6 +103,7 @@ def local_agent(timeout: float = 5.0, python: str = sys.executable) -> ProcAgent
 def test_one_round_trip_reads_rss_cpu_fds_threads_children_of_a_real_process(hog) -> None:
     agent = local_agent()
     (sleeper,) = _children(hog.pid)
+    _settled(sleeper)
     sample = agent.sample([hog.pid, os.getpid(), 999_999_999, sleeper], wait=0.5)
     assert sample.hz > 0 and sample.page_size > 0
     assert 40 <= sample.uptime1 - sample.uptime0 <= 150          # hundredths of a second: the 0.5 s pause
