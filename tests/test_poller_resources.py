@@ -85,3 +85,73 @@ def test_a_host_that_fails_drops_its_agent(hog) -> None:
     up = poller.poll_once("web01")
     assert up.ok and up.resources is not None and up.resources.processes["hog"].cpu_percent is None
     poller.stop()
+
+
+# -- herd status --resources --watch: the table of each poll ----------------------------------------
+
+
+def test_the_watch_frame_has_the_resource_columns_updated_each_poll(hog) -> None:
+    from herd.cli.watch import frame
+
+    host = real_pid_host("web01", hog.pid)
+    poller = Poller(fake_fleet([host]), interval=0.05, resources=True)
+    poller.poll_once("web01")
+    first = frame(poller, (), False, 200, 40).replace("\x1b[K", "").split("\r\n")
+    assert first[0].startswith("\x1b[Hherd status --resources --watch  every 0.05s")
+    assert first[2].split() == ["HOST", "PROCESS", "STATE", "PID", "UPTIME", "RSS", "CPU%", "FDS", "THREADS",
+                                "DESCRIPTION"]
+    host_, name, state, pid, uptime, rss, cpu, fds, threads = first[3].split()
+    assert (host_, name, state, pid, cpu, threads) == ("web01", "hog", "RUNNING", str(hog.pid), "-", "1")
+    assert rss.endswith("M") and 48 <= float(rss[:-1]) <= 200 and int(fds) >= 3
+    time.sleep(0.4)
+    poller.poll_once("web01")
+    second = frame(poller, (), False, 200, 40).replace("\x1b[K", "").split("\r\n")
+    assert 10 <= float(second[3].split()[6]) <= 110         # CPU % from the second poll
+    poller.stop()
+
+
+def test_the_watch_table_says_why_a_hosts_resources_are_missing(hog) -> None:
+    from herd.cli.watch import table
+
+    host = real_pid_host("web01", hog.pid)
+    poller = Poller(fake_fleet([host]), interval=0.05, resources=True)
+    poller.poll_once("web01")
+    host.agents[0].kill()
+    host.agents[0].wait(5)
+    poller.poll_once("web01")
+    lines = table(poller, (), False).splitlines()
+    assert lines[1].split()[5:9] == ["-", "-", "-", "-"] and lines[1].split()[2] == "RUNNING"
+    assert lines[2].startswith("web01: resources not read: SSH connection lost while reading process resources")
+    plain = Poller(fake_fleet([real_pid_host("web02", hog.pid)]), interval=0.05)
+    plain.poll_once("web02")
+    assert "RSS" not in table(plain, (), False).splitlines()[0]          # without --resources: as before
+    poller.stop()
+    plain.stop()
+
+
+def test_the_plain_watch_prints_a_table_every_interval_with_resources(hog, monkeypatch) -> None:
+    import io
+
+    from herd.cli import watch as watching
+
+    host = real_pid_host("web01", hog.pid)
+    poller = Poller(fake_fleet([host]), interval=0.2, resources=True).start()
+    poller.wait_first(5)
+    out = io.StringIO()
+    tables: list[str] = []
+
+    def write(text: str) -> int:
+        tables.append(text)
+        if len(tables) == 4:
+            raise KeyboardInterrupt
+        return len(text)
+
+    monkeypatch.setattr(out, "write", write)
+    started = time.monotonic()
+    assert watching._plain(poller, (), False, out) == 130
+    took = time.monotonic() - started
+    poller.stop()
+    assert 0.5 <= took <= 3.0                               # one table per interval although nothing changed
+    cpus = [t.splitlines()[2].split()[6] for t in tables]
+    assert all(t.splitlines()[1].split()[5] == "RSS" for t in tables)
+    assert any(c != "-" and 10 <= float(c) <= 110 for c in cpus[1:])

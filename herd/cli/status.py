@@ -24,7 +24,8 @@ from herd.settings import FleetOptions
               help="With --watch: seconds between polls of a host.")
 @click.option("--resources", is_flag=True,
               help="Add RSS, CPU%, FDS and THREADS of each process, read from /proc on the host "
-                   "(Linux; CPU% over 0.5 s, which the command takes longer).")
+                   "(Linux; CPU% over 0.5 s, which the command takes longer; with --watch: since the "
+                   "previous poll, updated every poll).")
 def status(names: tuple[str, ...], output: str, watch: bool, interval: float, resources: bool,
            fleet_opts: FleetOptions) -> int:
     """Show processes on the selected hosts (all hosts when none is selected).
@@ -44,12 +45,10 @@ def status(names: tuple[str, ...], output: str, watch: bool, interval: float, re
     if watch:
         from herd.cli.watch import watch as run_watch
 
-        if resources:
-            raise UsageError("--resources reads once: drop --watch")
         if output == "json":
             raise UsageError("-o json is for reading once: drop --watch")
         with open_fleet(fleet_opts, default_all=True) as fleet:
-            return run_watch(fleet, names, interval, use_color())
+            return run_watch(fleet, names, interval, use_color(), resources)
     if resources:
         return _with_resources(names, output, fleet_opts)
     from herd.fleet import Interrupted

@@ -6,6 +6,11 @@ size so nothing scrolls; ``q`` (or Ctrl-C) leaves and gives the terminal
 back as it was.  Not on a terminal (a pipe, a log file): the table printed
 again every interval, each time under a ``--- time`` line, until
 interrupted.
+
+With ``--resources`` the poller also samples each host's processes (RSS,
+CPU % since the host's previous poll, fds, threads: the agent kept open on
+the host's session), so the table is redrawn every interval with the
+numbers of the last poll; CPU % shows from each host's second poll.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import select
 import shutil
 import sys
+import time
 from typing import IO, Sequence
 
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK
@@ -26,12 +32,18 @@ ENTER, LEAVE = "\x1b[?1049h\x1b[?25l", "\x1b[?25h\x1b[?1049l"
 HOME, CLEAR_LINE, CLEAR_DOWN = "\x1b[H", "\x1b[K", "\x1b[J"
 
 
+def table(poller: Poller, names: Sequence[str], color: bool) -> str:
+    """The status table of the poller's last snapshot, with the resources columns when it samples them."""
+    snap = poller.snapshot()
+    return status_table(snap.status_report(names), color, snap.resources() if poller.resources else None)
+
+
 def frame(poller: Poller, names: Sequence[str], color: bool, width: int, height: int) -> str:
     """One screen: a title line and the table, each line cut to ``width``, at most ``height`` lines."""
-    snap = poller.snapshot()
     stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    title = f"herd status --watch  every {poller.interval:g}s  {stamp}  (q to quit)"
-    lines = [title, ""] + status_table(snap.status_report(names), color).split("\n")
+    flags = " --resources" if poller.resources else ""
+    title = f"herd status{flags} --watch  every {poller.interval:g}s  {stamp}  (q to quit)"
+    lines = [title, ""] + table(poller, names, color).split("\n")
     if len(lines) > height:
         lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more lines (enlarge the terminal)"]
     return HOME + "".join(_cut(line, width, color) + CLEAR_LINE + "\r\n" for line in lines)[:-2] + CLEAR_DOWN
@@ -55,9 +67,9 @@ def _cut(line: str, width: int, color: bool) -> str:
     return "".join(out) + ("\x1b[0m" if color else "")
 
 
-def watch(fleet: Fleet, names: Sequence[str], interval: float, color: bool) -> int:
+def watch(fleet: Fleet, names: Sequence[str], interval: float, color: bool, resources: bool = False) -> int:
     """Run until q / Ctrl-C; full screen on a terminal, repeated tables otherwise."""
-    with Poller(fleet, interval, names) as poller:
+    with Poller(fleet, interval, names, resources) as poller:
         poller.wait_first(fleet.timeout + 1)
         if sys.stdout.isatty() and sys.stdin.isatty():
             return _screen(poller, names, color)
@@ -68,9 +80,12 @@ def _plain(poller: Poller, names: Sequence[str], color: bool, out: IO[str]) -> i
     try:
         while True:
             stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-            out.write(f"--- {stamp}\n{status_table(poller.snapshot().status_report(names), color)}\n")
+            out.write(f"--- {stamp}\n{table(poller, names, color)}\n")
             out.flush()
-            poller.wait_change(poller.snapshot().seq, poller.interval)
+            if poller.resources:            # the numbers move every poll: a table every interval
+                time.sleep(poller.interval)
+            else:
+                poller.wait_change(poller.snapshot().seq, poller.interval)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:

@@ -101,6 +101,16 @@ class FleetSnapshot:
                 return snap
         raise KeyError(name)
 
+    def resources(self) -> dict[str, HostResources]:
+        """Each answering host's last resources (or why they are missing), for the table and the JSON."""
+        found = {}
+        for snap in self.hosts:
+            if snap.resources is not None:
+                found[snap.host] = snap.resources
+            elif snap.resources_error is not None:
+                found[snap.host] = HostResources(snap.host, error=snap.resources_error)
+        return found
+
     def status_report(self, names: Sequence[str] = ()) -> StatusReport:
         """As ``fetch_status`` would have returned it (for the table, the JSON and check's grading)."""
         hosts = []

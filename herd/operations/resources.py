@@ -57,12 +57,21 @@ class ProcessResources:
 @dataclass
 class HostResources:
     """One host's resources, by process full name; ``unread`` says why a process has none
-    (``process gone`` when it ended between supervisord's answer and /proc's); ``no_proc``: not Linux."""
+    (``process gone`` when it ended between supervisord's answer and /proc's); ``no_proc``: not Linux;
+    ``error``: a live view's sample failed (its agent lost) while the host itself answered."""
 
     host: str
     processes: dict[str, ProcessResources] = field(default_factory=dict)
     unread: dict[str, str] = field(default_factory=dict)
     no_proc: bool = False
+    error: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        """The host's one line about its resources, if any (no /proc, or why this sample failed)."""
+        if self.no_proc:
+            return NO_PROC
+        return None if self.error is None else f"resources not read: {self.error}"
 
 
 @dataclass

@@ -6,7 +6,7 @@ import datetime
 from typing import Any, Mapping
 
 from herd.errors import HostInterrupted
-from herd.operations.resources import NO_PROC, HostResources, ProcessResources
+from herd.operations.resources import HostResources, ProcessResources
 from herd.operations.status import HostStatus, StatusReport
 from herd.render.table import Cell, format_table
 from herd.supervisor.models import ProcessInfo
@@ -41,7 +41,7 @@ def status_table(report: StatusReport, color: bool, resources: Mapping[str, Host
         rows.extend(host_rows)
     headers = HEADERS if resources is None else HEADERS[:-1] + RESOURCE_HEADERS + HEADERS[-1:]
     lines = format_table(headers, rows, color)
-    lines.extend(f"{name}: {NO_PROC}" for name, found in (resources or {}).items() if found.no_proc)
+    lines.extend(f"{name}: {found.note}" for name, found in (resources or {}).items() if found.note)
     lines.append(summary_line(report))
     return "\n".join(lines)
 
@@ -142,7 +142,7 @@ def _host_json_with(host: HostStatus, found: HostResources | None) -> dict[str, 
         usage = found.processes.get(entry["name"]) if found is not None else None
         entry.update(_NO_RESOURCES if usage is None else usage.as_json())
         entry["resources_error"] = found.unread.get(entry["name"]) if found is not None else None
-    data["resources_error"] = NO_PROC if found is not None and found.no_proc else None
+    data["resources_error"] = found.note if found is not None else None
     return data
 
 
