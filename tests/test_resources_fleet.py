@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from herd.localfleet import distro
 from herd.testing.pytest_plugin import module_fleet
-from helpers import herd, wait_until
+from helpers import herd, herd_env, wait_until
 
 MIB = 1024 * 1024
 EXTRA = """
@@ -135,6 +137,33 @@ def test_check_prometheus_with_resources(rfleet, inv, home) -> None:
     assert measured == running          # every RUNNING process, and only those
 
 
-def test_resources_with_watch_is_a_usage_error(inv, home) -> None:
-    run = herd("status", "--resources", "--watch", "-i", inv, home=home)
-    assert (run.code, run.out, run.err) == (2, "", "herd: --resources reads once: drop --watch\n")
+def test_resources_with_watch_update_every_poll_through_sudo_too(rfleet, inv, home, burning) -> None:
+    """Not on a terminal: a table per interval; the burner's CPU % from the second poll on, on the plain
+    host and on the sudo host (its agent kept open between polls: one start per host)."""
+    proc = subprocess.Popen([sys.executable, "-m", "herd", "status", "burn", "--resources", "--watch",
+                             "--interval", "0.5", "-i", inv, "-H", "web01", "-H", "web02"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=herd_env(home),
+                            stdin=subprocess.DEVNULL, text=True)
+    tables: list[list[str]] = []
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(tables) < 6 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("--- ") and lines:
+                tables.append(lines)
+                lines = []
+            elif not line.startswith("--- "):
+                lines.append(line.rstrip("\n"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert len(tables) == 6, tables
+    assert tables[0][0].split()[5:9] == ["RSS", "CPU%", "FDS", "THREADS"]
+    for name, row in zip(("web01", "web02"), tables[-1][1:3]):
+        host, process, state, pid, uptime, rss, cpu, fds, threads = row.split()
+        assert (host, process, state) == (name, "burn", "RUNNING"), row
+        assert 10 <= float(cpu) <= 105 and fds == str(len(os.listdir(f"/proc/{pid}/fd"))), row
+    cpus = [float(t[1].split()[6]) for t in tables[2:] if t[1].split()[6] != "-"]
+    assert len(cpus) >= 3, tables                          # a new figure on each table, not the first one kept
