@@ -18,6 +18,14 @@ CPU % is of one core (a process using two cores fully is 200 %), as top
 shows it, measured on the host's own clock (/proc/uptime).  A process that
 restarted between two readings (another pid, or the same pid with another
 start time) has no CPU % until the next one.
+
+Process groups: a program with ``killasgroup`` (or ``stopasgroup``, which
+implies it) is stopped with its whole process group, so its resources are
+those of the group too: the agent sums every process whose pgid is the
+program's pid (its forked workers), and ``process_group`` says so.  Which
+programs have it, supervisord says in getAllConfigInfo from 4.0 (read once
+per host and again whenever a pid changes); before 4.0 it does not, and
+every process is read on its own.
 """
 
 from __future__ import annotations
@@ -49,10 +57,12 @@ class ProcessResources:
     fds: int | None
     threads: int
     children: int
+    process_group: bool = False     # the sums of its process group (killasgroup); children: the other members
 
     def as_json(self) -> dict[str, Any]:
         return {"rss_bytes": self.rss_bytes, "cpu_percent": self.cpu_percent, "cpu_seconds": self.cpu_seconds,
-                "fds": self.fds, "threads": self.threads, "children": self.children}
+                "fds": self.fds, "threads": self.threads, "children": self.children,
+                "process_group": self.process_group}
 
 
 @dataclass
@@ -102,7 +112,8 @@ def measure(sample: ProcSample, previous: Previous | None = None) -> dict[int, P
             pid=answer.pid, rss_bytes=answer.rss_pages * sample.page_size,
             cpu_percent=_cpu_percent(sample, answer, previous),
             cpu_seconds=round(answer.ticks / sample.hz, 2),
-            fds=None if answer.fds < 0 else answer.fds, threads=answer.threads, children=answer.children)
+            fds=None if answer.fds < 0 else answer.fds, threads=answer.threads, children=answer.children,
+            process_group=answer.group)
     return found
 
 
@@ -142,13 +153,35 @@ def pids_of(processes: Sequence[ProcessInfo]) -> list[int]:
     return list(dict.fromkeys(p.pid for p in processes if p.pid > 0))[:MAX_PIDS]
 
 
-def read_once(agent: ProcAgent, host: str, processes: Sequence[ProcessInfo], wait: float) -> HostResources:
+def killasgroup(client: Any) -> frozenset[str]:
+    """The full names of the processes whose program has killasgroup (getAllConfigInfo, 4.0 and later;
+    nothing before: supervisord does not say there)."""
+    if not client.capabilities().config_fields:
+        return frozenset()
+    configs = client.call("supervisor.getAllConfigInfo")
+    if not isinstance(configs, list):
+        return frozenset()
+    return frozenset(_config_fullname(c) for c in configs if isinstance(c, dict) and c.get("killasgroup") is True)
+
+
+def _config_fullname(config: dict[str, Any]) -> str:
+    name, group = str(config.get("name", "")), str(config.get("group", ""))
+    return name if name == group else f"{group}:{name}"
+
+
+def group_pids(processes: Sequence[ProcessInfo], grouped: frozenset[str]) -> frozenset[int]:
+    """The pids whose process group is read as a whole (their program has killasgroup)."""
+    return frozenset(p.pid for p in processes if p.pid > 0 and p.fullname in grouped)
+
+
+def read_once(agent: ProcAgent, host: str, processes: Sequence[ProcessInfo], wait: float,
+              groups: frozenset[int] = frozenset()) -> HostResources:
     """One round trip: ``processes``' resources, CPU % over ``wait`` seconds inside it."""
     pids = pids_of(processes)
     if not pids:
         return HostResources(host)
     try:
-        sample = agent.sample(pids, wait=wait)
+        sample = agent.sample(pids, wait=wait, groups=groups)
     except NoProc:
         return HostResources(host, no_proc=True)
     return host_resources(host, processes, measure(sample))
@@ -177,7 +210,8 @@ def fetch_resources(fleet: Fleet, specs: Sequence[str], *, wait: float = SAMPLE_
             exited = [p for p in chosen if p.state is ProcessState.EXITED]
             expected = expected_exits(client, exited) if exits and exited else {}
             if pids_of(chosen):
-                found = read_once(starting.agent(), client.host, chosen, wait)
+                groups = group_pids(chosen, killasgroup(client))
+                found = read_once(starting.agent(), client.host, chosen, wait, groups)
             else:
                 found = HostResources(client.host)
         finally:
@@ -269,6 +303,7 @@ class Sampler:
     def __init__(self) -> None:
         self._agents: dict[str, tuple[Any, ProcAgent]] = {}     # host -> (client the agent runs on, agent)
         self._previous: dict[str, Previous] = {}
+        self._grouped: dict[str, tuple[tuple[tuple[str, int], ...], frozenset[str]]] = {}  # host -> (pids, killasgroup)
 
     def read(self, access: HostAccess, processes: Sequence[ProcessInfo]) -> HostResources:
         """One round trip to ``access``'s host; HerdError (a host error) as the fleet's policy expects."""
@@ -284,7 +319,7 @@ class Sampler:
             held = (client, open_proc_agent(access, client.timeout))
             self._agents[name] = held
         try:
-            sample = held[1].sample(pids)
+            sample = held[1].sample(pids, groups=self._groups(name, client, processes))
         except NoProc:
             return HostResources(name, no_proc=True)
         except HerdError:
@@ -294,12 +329,23 @@ class Sampler:
         self._previous[name] = remember(sample)
         return found
 
+    def _groups(self, host: str, client: Any, processes: Sequence[ProcessInfo]) -> frozenset[int]:
+        """The pids read as process groups: killasgroup asked again only when a pid changed (a restart,
+        an update: the only ways a program's config reaches its process)."""
+        key = tuple((p.fullname, p.pid) for p in processes if p.pid > 0)
+        known = self._grouped.get(host)
+        if known is None or known[0] != key:
+            known = (key, killasgroup(client))
+            self._grouped[host] = known
+        return group_pids(processes, known[1])
+
     def forget(self, host: str) -> None:
         """Drop a host's agent and previous sample (host gone from the view, or its connection reset)."""
         held = self._agents.pop(host, None)
         if held is not None:
             held[1].close()
         self._previous.pop(host, None)
+        self._grouped.pop(host, None)
 
     def close(self) -> None:
         for host in list(self._agents):

@@ -31,8 +31,8 @@ def format_uptime(seconds: int | None) -> str:
 
 
 def status_table(report: StatusReport, color: bool, resources: Mapping[str, HostResources] | None = None) -> str:
-    """The table; with ``resources`` (``--resources``), RSS CPU% FDS THREADS before DESCRIPTION, and a
-    line for each host without /proc."""
+    """The table; with ``resources`` (``--resources``), RSS CPU% FDS THREADS before DESCRIPTION (RSS
+    marked ``+`` where the row sums a process group), and a line for each host without /proc."""
     rows: list[list[Cell | str]] = []
     for host in report.hosts:
         host_rows = _host_rows(host)
@@ -52,7 +52,8 @@ def _with_resources(row: list[Cell | str], host: HostStatus, found: HostResource
     if usage is None:
         cells = ["-", "-", "-", "-"]
     else:
-        cells = [format_bytes(usage.rss_bytes), _percent(usage), "-" if usage.fds is None else str(usage.fds),
+        mark = "+" if usage.process_group else ""      # the sums of its process group (killasgroup)
+        cells = [format_bytes(usage.rss_bytes) + mark, _percent(usage), "-" if usage.fds is None else str(usage.fds),
                  str(usage.threads)]
     return row[:-1] + cells + row[-1:]
 
@@ -133,7 +134,7 @@ def status_json(report: StatusReport, resources: Mapping[str, HostResources] | N
 
 
 _NO_RESOURCES = {"rss_bytes": None, "cpu_percent": None, "cpu_seconds": None, "fds": None, "threads": None,
-                 "children": None}
+                 "children": None, "process_group": None}
 
 
 def _host_json_with(host: HostStatus, found: HostResources | None) -> dict[str, Any]:
