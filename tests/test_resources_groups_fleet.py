@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -83,7 +83,8 @@ def pools(gfleet: LocalFleet) -> Iterator[LocalFleet]:
 
 
 def _pid(fleet: LocalFleet, host: str, program: str) -> int:
-    return int(fleet.rpc(host).supervisor.getProcessInfo(program)["pid"])
+    info: Any = fleet.rpc(host).supervisor.getProcessInfo(program)
+    return int(info["pid"])
 
 
 def _stat(pid: int) -> list[str]:
