@@ -82,10 +82,13 @@ def _bind(host: str, port: int) -> socket.socket:
               help="Seconds between polls of a host (one poll per host per interval, whatever the pages).")
 @click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where changes are logged as JSON lines (default $XDG_STATE_HOME/herd/web-audit.jsonl).")
+@click.option("--resources", is_flag=True,
+              help="Add each process's RSS and CPU% (read from /proc on the hosts, as status --resources) "
+                   "to the page and the JSON, updated every poll.")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the access token to FILE (mode 0600), for scripts using the JSON API.")
 def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: tuple[str, ...], read_only: bool,
-        interval: float, audit_log: str | None, token_file: str | None) -> int:
+        interval: float, audit_log: str | None, token_file: str | None, resources: bool = False) -> int:
     """Serve the selected hosts (all when none is selected) as a live dashboard in the browser.
 
     One process, one SSH session per host, one poll per host per interval
@@ -116,7 +119,7 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     audit = AuditLog(Path(audit_log) if audit_log else default_audit_path())
     pool = SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
     dashboard = Dashboard(inventory, hosts, borrowed(pool), interval=interval, forks=fleet_opts.forks,
-                          follow_fleet=_follow_fleet(fleet_opts))
+                          follow_fleet=_follow_fleet(fleet_opts), resources=resources)
     web_app = Web(dashboard, Guard(token, port, host, allow_hosts), audit, read_only=read_only)
     shown = f"[{host}]" if ":" in host else host
     if not is_loopback(host):

@@ -78,6 +78,12 @@ class HostSnapshot:
     def ok(self) -> bool:
         return self.error is None
 
+    def host_resources(self) -> HostResources | None:
+        """This poll's resources, or (when the sample failed) an empty one saying why; None when not read."""
+        if self.resources is not None or self.resources_error is None:
+            return self.resources
+        return HostResources(self.host, error=self.resources_error)
+
     def signature(self) -> tuple[object, ...]:
         """What a change is: everything but the clock (uptime and ``now`` move on every poll) and the
         resources (they move on every poll too)."""
@@ -105,10 +111,9 @@ class FleetSnapshot:
         """Each answering host's last resources (or why they are missing), for the table and the JSON."""
         found = {}
         for snap in self.hosts:
-            if snap.resources is not None:
-                found[snap.host] = snap.resources
-            elif snap.resources_error is not None:
-                found[snap.host] = HostResources(snap.host, error=snap.resources_error)
+            resources = snap.host_resources()
+            if resources is not None:
+                found[snap.host] = resources
         return found
 
     def status_report(self, names: Sequence[str] = ()) -> StatusReport:

@@ -43,21 +43,25 @@ MAX_LOG_LINES = 2000
 LOG_CHANNELS = ("", "stdout", "stderr", "file")
 
 
-def host_json(snap: HostSnapshot, groups: Sequence[str] = ()) -> dict[str, Any]:
-    """One host as the page and the API see it: ``herd status -o json``'s host, plus when it was read."""
+def host_json(snap: HostSnapshot, groups: Sequence[str] = (), resources: bool = False) -> dict[str, Any]:
+    """One host as the page and the API see it: ``herd status -o json``'s host, plus when it was read;
+    with ``resources`` (``herd web --resources``), ``herd status --resources -o json``'s."""
     status = HostStatus(snap.host, list(snap.processes), list(snap.missing),
                         HerdError(snap.error) if snap.error is not None else None)
-    data: dict[str, Any] = status_json(StatusReport([status], []))["hosts"][0]
+    found = snap.host_resources() if resources else None
+    measured = {snap.host: found} if found is not None else {} if resources else None
+    data: dict[str, Any] = status_json(StatusReport([status], []), measured)["hosts"][0]
     data.update(polled=snap.polls > 0, polled_at=snap.polled_at, changed_at=snap.changed_at,
                 supervisor_state=snap.supervisor_state, groups=list(groups))
     return data
 
 
-def snapshot_json(snapshot: FleetSnapshot, groups_of: dict[str, list[str]]) -> dict[str, Any]:
+def snapshot_json(snapshot: FleetSnapshot, groups_of: dict[str, list[str]], resources: bool = False) -> dict[str, Any]:
     report = snapshot.status_report()
     summary = status_json(report)["summary"]
     return {"seq": snapshot.seq, "interval": snapshot.interval, "time": time.time(),
-            "hosts": [host_json(h, groups_of.get(h.host, ())) for h in snapshot.hosts], "summary": summary}
+            "hosts": [host_json(h, groups_of.get(h.host, ()), resources) for h in snapshot.hosts],
+            "summary": summary}
 
 
 def log_item(kind: str, host: str, source: str, text: str) -> dict[str, str]:
@@ -89,15 +93,16 @@ class Dashboard:
 
     def __init__(self, inventory: Inventory, hosts: Sequence[Host], source: SessionSource, *,
                  interval: float, forks: int = 50,
-                 follow_fleet: Callable[[Sequence[Host]], Fleet] | None = None) -> None:
+                 follow_fleet: Callable[[Sequence[Host]], Fleet] | None = None, resources: bool = False) -> None:
         """``source`` lends the page's kept sessions (its owner closes them); ``follow_fleet`` makes the
-        fleet of a log follow, on connections of its own (by default: the same source)."""
+        fleet of a log follow, on connections of its own (by default: the same source); ``resources``:
+        the poller samples every process's resources each poll (``herd web --resources``)."""
         self.inventory = inventory
         self.hosts = list(hosts)
         self.source = source
         self.forks = forks
         self.fleet = Fleet(self.hosts, source, forks=forks)
-        self.poller = Poller(self.fleet, interval)
+        self.poller = Poller(self.fleet, interval, resources=resources)
         self.groups_of: dict[str, list[str]] = {h.name: [] for h in self.hosts}
         for group, members in inventory.groups.items():
             for member in members:
@@ -109,10 +114,10 @@ class Dashboard:
     # -- reading -------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return snapshot_json(self.poller.snapshot(), self.groups_of)
+        return snapshot_json(self.poller.snapshot(), self.groups_of, self.poller.resources)
 
     def host_state(self, snap: HostSnapshot) -> dict[str, Any]:
-        return host_json(snap, self.groups_of.get(snap.host, ()))
+        return host_json(snap, self.groups_of.get(snap.host, ()), self.poller.resources)
 
     def groups(self) -> dict[str, list[str]]:
         chosen = {h.name for h in self.hosts}

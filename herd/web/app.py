@@ -198,7 +198,8 @@ class Web:
         def roll_event(event: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(self.hub.publish, "roll", event)
 
-        self._unsubscribe.append(dash.poller.listen(host_changed))
+        # with resources the numbers move every poll: each poll of a host is pushed, not only its changes
+        self._unsubscribe.append(dash.poller.listen(host_changed, every_poll=dash.poller.resources))
         dash.rolls.listeners.append(roll_event)
         dash.poller.start()
 
@@ -228,6 +229,7 @@ class Web:
         return JSONResponse({
             "csrf": session.csrf if session is not None else None, "read_only": self.read_only,
             "version": __version__, "interval": dash.poller.interval, "inventory": dash.inventory.path,
+            "resources": dash.poller.resources,
             "hosts": [h.name for h in dash.hosts], "groups": dash.groups(),
             "logs": {h.name: dict(h.logs) for h in dash.hosts if h.logs},
         })

@@ -7,6 +7,7 @@ const S = {
   csrf: null, readOnly: false, hosts: new Map(), order: [], groups: {}, selected: new Set(),
   sort: { key: "host", desc: false }, seen: new Map(), rendering: false, follow: null, roll: null,
   logs: {},   // host -> {program: path template}: the inventory's logs:
+  resources: false,   // herd web --resources: RSS and CPU% columns
 };
 window.herdSeen = [];   // {host, name, state, t}: when the page first showed each state (for the benchmark)
 
@@ -20,6 +21,27 @@ function el(tag, props, ...children) {
   }
   for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;
+}
+
+function bytesText(count) {
+  // as herd status --resources prints RSS: 812K, 35.2M, 1.4G (binary units)
+  if (count === null || count === undefined) return "-";
+  let value = count;
+  for (const unit of ["B", "K", "M", "G", "T"]) {
+    if (value < 1024 || unit === "T") return unit === "B" || unit === "K" ? `${Math.floor(value)}${unit}` : `${value.toFixed(1)}${unit}`;
+    value /= 1024;
+  }
+  return "-";
+}
+
+function resourceCells(p) {
+  // RSS (+: the sums of its process group, killasgroup) and CPU% with herd web --resources; nothing without
+  if (!S.resources) return [];
+  const rss = p && p.rss_bytes !== undefined && p.rss_bytes !== null ? bytesText(p.rss_bytes) + (p.process_group ? "+" : "") : "-";
+  const cpu = p && p.cpu_percent !== undefined && p.cpu_percent !== null ? p.cpu_percent.toFixed(1) : "-";
+  const why = p && p.resources_error ? p.resources_error : "";
+  return [el("td", { className: "rss", text: rss, title: p && p.process_group ? "process group (killasgroup)" : why }),
+          el("td", { className: "cpu", text: cpu })];
 }
 
 function uptimeText(seconds) {
@@ -89,6 +111,8 @@ function rowsOf() {
     if (!r.p) return key === "state" ? "UNREACHABLE" : "";
     if (key === "pid") return r.p.pid || 0;
     if (key === "uptime") return r.p.uptime === null ? -1 : r.p.uptime;
+    if (key === "rss") return r.p.rss_bytes === null || r.p.rss_bytes === undefined ? -1 : r.p.rss_bytes;
+    if (key === "cpu") return r.p.cpu_percent === null || r.p.cpu_percent === undefined ? -1 : r.p.cpu_percent;
     return String(r.p[key === "name" ? "name" : key] || "");
   };
   out.sort((a, b) => {
@@ -122,6 +146,7 @@ function processRow(h, p) {
     el("td", { className: "pid", text: p.pid ? String(p.pid) : "-" }),
     el("td", { className: "uptime", text: uptimeText(uptime),
       dataset: running && p.uptime !== null ? { base: String(p.uptime), at: String(h.receivedAt) } : {} }),
+    ...resourceCells(p),
     el("td", { className: "desc", text: description }),
     el("td", { className: "row-actions" }, act("start"), act("stop"), act("restart"), logs, file));
 }
@@ -130,7 +155,7 @@ function errorRow(h) {
   return el("tr", { className: "error-row", dataset: { host: h.host, error: "1" } },
     el("td"), el("td", { className: "host", text: h.host }), el("td", { text: "-" }),
     el("td", { className: "state state-UNREACHABLE", text: "UNREACHABLE" }), el("td", { text: "-" }),
-    el("td", { text: "-" }), el("td", { className: "desc", text: h.error }), el("td"));
+    el("td", { text: "-" }), ...resourceCells(null), el("td", { className: "desc", text: h.error }), el("td"));
 }
 
 function hostRow(h, label) {
@@ -143,9 +168,10 @@ function hostRow(h, label) {
     el("button", { text: "update", className: "small act", dataset: { act: "update" },
       onclick: () => update([h.host]) })];
   return el("tr", { className: "host-row", dataset: { hostrow: label || h.host } },
-    el("td", { colSpan: 8 }, el("span", { text: label || h.host }),
+    el("td", { colSpan: S.resources ? 10 : 8 }, el("span", { text: label || h.host }),
       label ? null : el("span", { className: "groups", text: (h.groups || []).join(" ") }),
-      el("span", { className: "hostcounts", text }), " ", ...hostButtons));
+      el("span", { className: "hostcounts", text }),
+      h.resources_error ? el("span", { className: "resnote", text: ` ${h.resources_error}` }) : null, " ", ...hostButtons));
 }
 
 function render() {
@@ -504,6 +530,8 @@ async function init() {
   S.readOnly = session.read_only;
   S.groups = session.groups;
   S.logs = session.logs || {};
+  S.resources = Boolean(session.resources);
+  document.querySelectorAll("#fleet th.res").forEach((th) => { th.hidden = !S.resources; });
   document.body.classList.toggle("read-only", S.readOnly);
   $("readonly").hidden = !S.readOnly;
   $("roll-panel").hidden = S.readOnly;
