@@ -50,7 +50,10 @@ def test_an_agent_that_fails_leaves_the_host_up_with_its_processes_and_the_reaso
     assert snap.ok and [p.fullname for p in snap.processes] == ["hog"]
     assert snap.resources is None and snap.resources_error and "reading process resources" in snap.resources_error
     assert poller.snapshot().errors == {}
-    again = poller.poll_once("web01")                      # a new agent at the next poll
+    soon = poller.poll_once("web01")                       # not started again at once: it waits 2 intervals
+    assert soon.resources is None and soon.resources_error == snap.resources_error and len(host.agents) == 1
+    time.sleep(0.15)
+    again = poller.poll_once("web01")                      # then a new agent
     assert again.resources is not None and again.resources.processes["hog"].rss_bytes >= 48 * MIB
     assert len(host.agents) == 2
     poller.stop()
@@ -65,7 +68,7 @@ def test_every_poll_listeners_hear_each_poll_and_change_listeners_only_changes(h
     stop = poller.listen(polls.append, every_poll=True)
     for _ in range(3):
         poller.poll_once("web01")
-    assert len(changes) == 1 and len(polls) == 3
+    assert len(changes) == 1 and len(polls) == 3          # each poll heard once, with its sample
     assert all(p.resources is not None for p in polls)
     stop()
     poller.poll_once("web01")
@@ -155,3 +158,44 @@ def test_the_plain_watch_prints_a_table_every_interval_with_resources(hog, monke
     cpus = [t.splitlines()[2].split()[6] for t in tables]
     assert all(t.splitlines()[1].split()[5] == "RSS" for t in tables)
     assert any(c != "-" and 10 <= float(c) <= 110 for c in cpus[1:])
+
+
+class SlowSampler:
+    """A sampler whose agent takes ``delay`` seconds to answer (a start on a loaded host)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.reads: list[float] = []
+
+    def read(self, access, processes):           # type: ignore[no-untyped-def]
+        from herd.operations.resources import HostResources
+
+        time.sleep(self.delay)
+        self.reads.append(time.monotonic())
+        return HostResources(access.name)
+
+    def forget(self, host: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_change_is_heard_before_the_sample_and_every_poll_listeners_after_it() -> None:
+    from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
+
+    host = FakeHost("web01", FakeSupervisor([ProgramSpec("worker")]))
+    sampler = SlowSampler(0.5)
+    poller = Poller(fake_fleet([host]), interval=0.05, resources=True, sampler=sampler)
+    heard: list[tuple[str, float, HostSnapshot]] = []
+    poller.listen(lambda snap: heard.append(("change", time.monotonic(), snap)))
+    poller.listen(lambda snap: heard.append(("poll", time.monotonic(), snap)), every_poll=True)
+    poller.poll_once("web01")
+    host.client().call("supervisor.stopProcess", "worker", False)
+    heard.clear()
+    done = poller.poll_once("web01")
+    assert [kind for kind, _, _ in heard] == ["change", "poll"]
+    (_, changed_at, changed), (_, polled_at, polled) = heard
+    assert changed_at < sampler.reads[-1] <= polled_at            # the change did not wait for the sample
+    assert changed.processes[0].statename == "STOPPED" and polled is done and done.polls == 2
+    assert polled.resources is not None and poller.snapshot().seq == 2

@@ -21,7 +21,10 @@ kept open, one more round trip on the same session, right after the read).
 Resources move on every poll, so they are not a change: a view that shows
 them reads the snapshot each poll (``listen(..., every_poll=True)``).  A
 sampling error is not the host's: the snapshot keeps its processes, with
-``resources`` None and ``resources_error`` saying why.
+``resources`` None and ``resources_error`` saying why, and is sampled again
+after a wait that doubles with each failure (up to a minute).  The poll's
+state is recorded before its sample, so a change is heard without waiting
+for the sample (an agent's start can take seconds on a loaded host).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ log = logging.getLogger("herd.poller")
 
 DEFAULT_INTERVAL = 1.0
 BACKOFF_MAX = 10.0
+SAMPLE_BACKOFF_MAX = 60.0       # the longest wait before sampling a host's resources again after a failure
 
 Listener = Callable[["HostSnapshot"], None]
 
@@ -163,6 +167,7 @@ class Poller:
         self._stop = threading.Event()
         self._wake = {h.name: threading.Event() for h in fleet.hosts}
         self._memos = {h.name: AnswerMemo() for h in fleet.hosts}
+        self._retry: dict[str, tuple[int, float, str]] = {}     # host -> (failures, next try, why): sampling
         self._threads: list[threading.Thread] = []
         self.changed = threading.Condition()
 
@@ -238,21 +243,52 @@ class Poller:
             fresh = HostSnapshot(host, error=reason, polled_at=time.time())
             if self.sampler is not None:
                 self.sampler.forget(host)       # its agent ran on the session that failed
+                self._retry.pop(host, None)     # back: sample at once
             return self._record(fresh, result.error)
-        return self._record(replace(result.value, polled_at=time.time()), None)
+        snap = replace(result.value, polled_at=time.time())
+        if self.sampler is None:
+            return self._record(snap, None)
+        # The state first, the sample after: a change is heard at once, not after the sample (an agent's
+        # start can take seconds).  Meanwhile the host keeps its last resources; every-poll listeners hear
+        # the poll once, with the new ones.
+        kept = self._snapshot.host(host)
+        early = self._record(replace(snap, resources=kept.resources, resources_error=kept.resources_error), None,
+                             every_poll=False)
+        resources, why = self._sample(host, early.processes)
+        return self._record(replace(early, resources=resources, resources_error=why), None, counted=False)
 
     def _read(self, access: HostAccess) -> HostSnapshot:
-        """The host's processes, then (when asked) their resources, on the host's own session."""
+        """The host's processes (the selected ones) and supervisord's state, in one round trip."""
         infos, state = read_host(access.client(), self._memos[access.name])
         chosen, missing = namespec.select(self.names, infos) if self.names else (infos, [])
-        snap = HostSnapshot(access.name, tuple(chosen), tuple(missing), None, state)
-        if self.sampler is None:
-            return snap
-        try:
-            return replace(snap, resources=self.sampler.read(access, chosen))
-        except HerdError as exc:    # the processes were read: the host is up, only its resources are not
-            log.info("%s: resources not read: %s", access.name, exc.reason)
-            return replace(snap, resources_error=exc.reason)
+        return HostSnapshot(access.name, tuple(chosen), tuple(missing), None, state)
+
+    def _sample(self, host: str, processes: Sequence[ProcessInfo]) -> tuple[HostResources | None, str | None]:
+        """The processes' resources, or why not.  A failure is not the host's (its processes were read);
+        the next try waits, doubling (an agent that cannot start is not started again every poll: on
+        loaded hosts a start that times out would be retried into a storm), up to SAMPLE_BACKOFF_MAX."""
+        assert self.sampler is not None
+        sampler = self.sampler
+        failures, retry_at, reason = self._retry.get(host, (0, 0.0, ""))
+        if time.monotonic() < retry_at:
+            return None, reason
+
+        def measure(access: HostAccess) -> tuple[HostResources | None, str | None]:
+            try:
+                return sampler.read(access, processes), None
+            except HerdError as exc:
+                return None, exc.reason
+
+        result = self.fleet.attempt(self.fleet.host(host), measure)
+        found, why = result.value if result.value is not None else \
+            (None, result.error.reason if result.error is not None else "no answer")
+        if why is None:
+            self._retry.pop(host, None)
+            return found, None
+        wait = min(self.interval * 2 ** (failures + 1), SAMPLE_BACKOFF_MAX)
+        self._retry[host] = (failures + 1, time.monotonic() + wait, why)
+        log.info("%s: resources not read (next try in %.0f s): %s", host, wait, why)
+        return None, why
 
     def _run_host(self, host: str) -> None:
         delay = self.interval
@@ -264,14 +300,17 @@ class Poller:
             wake.wait(max(0.0, delay - (time.monotonic() - started)))
             wake.clear()
 
-    def _record(self, fresh: HostSnapshot, error: HerdError | None) -> HostSnapshot:
+    def _record(self, fresh: HostSnapshot, error: HerdError | None, *, every_poll: bool = True,
+                counted: bool = True) -> HostSnapshot:
+        """Store a host's snapshot; tell the listeners of a change (and, with ``every_poll``, the every-poll
+        listeners); ``counted``: a poll of its own (not the resources of the poll just recorded)."""
         with self._lock:
             current = self._snapshot
             hosts = list(current.hosts)
             index = next(i for i, h in enumerate(hosts) if h.host == fresh.host)
             old = hosts[index]
             changed = old.polls == 0 or old.signature() != fresh.signature()
-            fresh = replace(fresh, polls=old.polls + 1,
+            fresh = replace(fresh, polls=old.polls + (1 if counted else 0),
                             changed_at=fresh.polled_at if changed else old.changed_at)
             hosts[index] = fresh
             errors = dict(current.errors)
@@ -281,7 +320,9 @@ class Poller:
                 errors.pop(fresh.host, None)
             self._snapshot = FleetSnapshot(current.seq + (1 if changed else 0), tuple(hosts), self.interval,
                                            errors)
-            listeners = [listener for listener, every in self._listeners if changed or every]
+            # every-poll listeners hear each poll once: when it is complete (with its sample, if any)
+            listeners = [listener for listener, every in self._listeners if (every and every_poll) or
+                         (changed and not every)]
         if changed:
             with self.changed:
                 self.changed.notify_all()
