@@ -8,6 +8,7 @@ sshd and supervisord is at the end of this file.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from herd.operations.poller import HostSnapshot, Poller
 from herd.testing.fake import fake_fleet
@@ -167,7 +168,7 @@ class SlowSampler:
         self.delay = delay
         self.reads: list[float] = []
 
-    def read(self, access, processes):           # type: ignore[no-untyped-def]
+    def read(self, access: Any, processes: Any) -> Any:
         from herd.operations.resources import HostResources
 
         time.sleep(self.delay)
