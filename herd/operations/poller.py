@@ -14,6 +14,14 @@ whose state changed.  Uptime ticking is not a change: a host's snapshot is
 replaced only when a process changes state, pid, spawn error or exit
 status, a process appears or goes, or the host's reachability changes.
 Nothing here prints.
+
+With ``resources=True`` each host's poll thread also samples its processes'
+resources (herd/operations/resources.py's Sampler: the host's process agent
+kept open, one more round trip on the same session, right after the read).
+Resources move on every poll, so they are not a change: a view that shows
+them reads the snapshot each poll (``listen(..., every_poll=True)``).  A
+sampling error is not the host's: the snapshot keeps its processes, with
+``resources`` None and ``resources_error`` saying why.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from herd.errors import HerdError, HostError, SupervisorFault
-from herd.fleet import Fleet
+from herd.fleet import Fleet, HostAccess
+from herd.operations.resources import HostResources, Sampler
 from herd.operations.status import HostStatus, StatusReport
 from herd.supervisor import names as namespec
 from herd.supervisor.client import SupervisorClient
@@ -40,6 +49,16 @@ BACKOFF_MAX = 10.0
 Listener = Callable[["HostSnapshot"], None]
 
 
+class ResourceReader(Protocol):
+    """What the poller samples resources with: herd's Sampler (a fake in tests)."""
+
+    def read(self, access: HostAccess, processes: Sequence[ProcessInfo]) -> HostResources: ...
+
+    def forget(self, host: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class HostSnapshot:
     """One host as last read: its processes (the selected ones), or why it could not be read."""
@@ -52,13 +71,16 @@ class HostSnapshot:
     polled_at: float = 0.0          # time.time() of the answer (or of the failure)
     changed_at: float = 0.0         # time.time() when this state was first seen
     polls: int = 0
+    resources: HostResources | None = None      # with Poller(resources=True): this poll's sample
+    resources_error: str | None = None          # why ``resources`` is None although asked for
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def signature(self) -> tuple[object, ...]:
-        """What a change is: everything but the clock (uptime and ``now`` move on every poll)."""
+        """What a change is: everything but the clock (uptime and ``now`` move on every poll) and the
+        resources (they move on every poll too)."""
         return (self.error, self.supervisor_state, self.missing,
                 tuple((p.fullname, p.state, p.pid, p.spawnerr, p.exitstatus, p.start, p.stop,
                        p.description if p.pid == 0 else "") for p in self.processes))
@@ -108,16 +130,21 @@ class Poller:
     """Polls every host of ``fleet`` every ``interval`` seconds until ``stop()``.
 
     ``names`` narrows the processes kept (supervisorctl's names, as for
-    ``herd status NAME...``); by default every process.
+    ``herd status NAME...``); by default every process.  ``resources``: each
+    poll also samples the kept processes' resources (``sampler`` replaces
+    herd's Sampler in tests); the poller owns the sampler and closes it on stop.
     """
 
-    def __init__(self, fleet: Fleet, interval: float = DEFAULT_INTERVAL, names: Sequence[str] = ()) -> None:
+    def __init__(self, fleet: Fleet, interval: float = DEFAULT_INTERVAL, names: Sequence[str] = (),
+                 resources: bool = False, *, sampler: ResourceReader | None = None) -> None:
         self.fleet = fleet
         self.interval = max(0.05, float(interval))
         self.names = tuple(names)
+        self.resources = bool(resources)
+        self.sampler: ResourceReader | None = (sampler or Sampler()) if self.resources else None
         self._lock = threading.Lock()
         self._snapshot = FleetSnapshot(0, tuple(HostSnapshot(h.name) for h in fleet.hosts), self.interval)
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, bool]] = []
         self._stop = threading.Event()
         self._wake = {h.name: threading.Event() for h in fleet.hosts}
         self._memos = {h.name: AnswerMemo() for h in fleet.hosts}
@@ -142,15 +169,20 @@ class Poller:
             self.changed.wait_for(lambda: all(h.polls for h in self._snapshot.hosts), timeout)
             return self._snapshot
 
-    def listen(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(host_snapshot)`` (from a poller thread) on every change; returns an unsubscribe."""
+    def listen(self, listener: Listener, every_poll: bool = False) -> Callable[[], None]:
+        """Call ``listener(host_snapshot)`` (from a poller thread) on every change; returns an unsubscribe.
+
+        ``every_poll``: after every poll of a host, changed or not (what
+        needs time or measurements: rules over durations, live resources).
+        """
+        entry = (listener, bool(every_poll))
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners.append(entry)
 
         def unsubscribe() -> None:
             with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
+                if entry in self._listeners:
+                    self._listeners.remove(entry)
         return unsubscribe
 
     def refresh(self, hosts: Sequence[str] | None = None) -> None:
@@ -174,6 +206,8 @@ class Poller:
         deadline = time.monotonic() + 2.0
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self.sampler is not None:
+            self.sampler.close()
 
     def __enter__(self) -> "Poller":
         return self.start()
@@ -183,13 +217,27 @@ class Poller:
 
     def poll_once(self, host: str) -> HostSnapshot:
         """Read one host now and record the answer (the threads' step; also for tests)."""
-        result = self.fleet.attempt(self.fleet.host(host), lambda access: read_host(access.client(), self._memos[host]))
-        if result.error is not None:
-            fresh = HostSnapshot(host, error=result.error.reason, polled_at=time.time())
+        result = self.fleet.attempt(self.fleet.host(host), lambda access: self._read(access))
+        if result.error is not None or result.value is None:
+            reason = result.error.reason if result.error is not None else "no answer"
+            fresh = HostSnapshot(host, error=reason, polled_at=time.time())
+            if self.sampler is not None:
+                self.sampler.forget(host)       # its agent ran on the session that failed
             return self._record(fresh, result.error)
-        infos, state = result.value or ([], "")
+        return self._record(replace(result.value, polled_at=time.time()), None)
+
+    def _read(self, access: HostAccess) -> HostSnapshot:
+        """The host's processes, then (when asked) their resources, on the host's own session."""
+        infos, state = read_host(access.client(), self._memos[access.name])
         chosen, missing = namespec.select(self.names, infos) if self.names else (infos, [])
-        return self._record(HostSnapshot(host, tuple(chosen), tuple(missing), None, state, time.time()), None)
+        snap = HostSnapshot(access.name, tuple(chosen), tuple(missing), None, state)
+        if self.sampler is None:
+            return snap
+        try:
+            return replace(snap, resources=self.sampler.read(access, chosen))
+        except HerdError as exc:    # the processes were read: the host is up, only its resources are not
+            log.info("%s: resources not read: %s", access.name, exc.reason)
+            return replace(snap, resources_error=exc.reason)
 
     def _run_host(self, host: str) -> None:
         delay = self.interval
@@ -218,7 +266,7 @@ class Poller:
                 errors.pop(fresh.host, None)
             self._snapshot = FleetSnapshot(current.seq + (1 if changed else 0), tuple(hosts), self.interval,
                                            errors)
-            listeners = list(self._listeners) if changed else []
+            listeners = [listener for listener, every in self._listeners if changed or every]
         if changed:
             with self.changed:
                 self.changed.notify_all()
