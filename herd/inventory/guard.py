@@ -127,6 +127,7 @@ class GuardSettings:
     rules: tuple[RuleSettings, ...] = ()
     remediation: RemediationSettings = RemediationSettings()
     notify: NotifySettings = NotifySettings()
+    off: tuple[tuple[str, str], ...] = ()     # (program, kind) written ``KIND: false``: "*" leaves it alone
 
 
 # --------------------------------------------------------------------------
@@ -265,8 +266,8 @@ def _checked(ctx: Ctx, rule: RuleSettings, knode: Node, key: str, rolling: Mappi
     return rule
 
 
-def _program_rules(ctx: Ctx, knode: ScalarNode, vnode: Node, key: str,
-                   rolling: Mapping[str, Any]) -> list[RuleSettings]:
+def _program_rules(ctx: Ctx, knode: ScalarNode, vnode: Node, key: str, rolling: Mapping[str, Any],
+                   off: list[tuple[str, str]]) -> list[RuleSettings]:
     program = knode.value
     if not isinstance(vnode, MappingNode):
         hint = did_you_mean(program, (HOST_RULE,)) or ""
@@ -277,6 +278,8 @@ def _program_rules(ctx: Ctx, knode: ScalarNode, vnode: Node, key: str,
         rule = _rule(ctx, program, rknode, rvnode, join_key(key, rknode.value), rolling)
         if rule is not None:
             rules.append(rule)
+        else:
+            off.append((program, rknode.value))
     return rules
 
 
@@ -294,10 +297,13 @@ def _host_rule(ctx: Ctx, knode: ScalarNode, vnode: Node, key: str) -> RuleSettin
     return RuleSettings(HOST_RULE, "", where=where, **values)
 
 
-def check_rules(ctx: Ctx, node: Node, key: str, rolling: Mapping[str, Any]) -> tuple[RuleSettings, ...]:
-    """``guard.rules``: program name or "*" -> its rules, and ``unreachable`` (the hosts' rule)."""
+def check_rules(ctx: Ctx, node: Node, key: str,
+                rolling: Mapping[str, Any]) -> tuple[tuple[RuleSettings, ...], tuple[tuple[str, str], ...]]:
+    """``guard.rules``: program name or "*" -> its rules, and ``unreachable`` (the hosts' rule);
+    also the (program, kind) pairs written false."""
+    off: list[tuple[str, str]] = []
     if is_null(node):
-        return ()
+        return (), ()
     if not isinstance(node, MappingNode):
         ctx.fail(f"must be a mapping of program names (or '*') to rules, e.g. {{tornado: {{fatal: true}}, "
                  f"unreachable: {{for: 2m}}}}, got {describe(node)}", node, key)
@@ -311,8 +317,8 @@ def check_rules(ctx: Ctx, node: Node, key: str, rolling: Mapping[str, Any]) -> t
             host = _host_rule(ctx, knode, vnode, path)
             rules.extend([host] if host else [])
         else:
-            rules.extend(_program_rules(ctx, knode, vnode, path, rolling))
-    return tuple(rules)
+            rules.extend(_program_rules(ctx, knode, vnode, path, rolling, off))
+    return tuple(rules), tuple(off)
 
 
 def check_remediation(ctx: Ctx, node: Node, key: str) -> RemediationSettings:
@@ -338,8 +344,10 @@ def check_guard(ctx: Ctx, node: Node, rolling: Mapping[str, Any], key: str = "gu
     if not isinstance(node, MappingNode):
         ctx.fail(f"must be a mapping ({', '.join(sections)}), got {describe(node)}", node, key)
     found = {s.value: v for s, v in known_pairs(ctx, node, key, sections)}
+    rules, off = check_rules(ctx, found["rules"], join_key(key, "rules"), rolling) if "rules" in found else ((), ())
     return GuardSettings(
-        rules=check_rules(ctx, found["rules"], join_key(key, "rules"), rolling) if "rules" in found else (),
+        rules=rules,
         remediation=(check_remediation(ctx, found["remediation"], join_key(key, "remediation"))
                      if "remediation" in found else RemediationSettings()),
-        notify=check_notify(ctx, found["notify"]) if "notify" in found else NotifySettings())
+        notify=check_notify(ctx, found["notify"]) if "notify" in found else NotifySettings(),
+        off=off)
