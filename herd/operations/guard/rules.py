@@ -298,8 +298,10 @@ def restarted(event: FleetEvent) -> bool:
 class FlappingRule:
     """``restarts`` starts of a process within ``within`` seconds fires; ``within`` seconds without one recovers.
 
-    The starts are those :func:`restarted` sees in the poller's events, so
-    a crash autorestarted between two polls (RUNNING -> STARTING, or RUNNING
+    The starts are those :func:`restarted` sees in the poller's events, and
+    any event that shows another pid than the last one seen (STARTING ->
+    RUNNING with a new pid: it crashed and started again meanwhile), so a
+    crash autorestarted between two polls (RUNNING -> STARTING, or RUNNING
     again with another pid) counts.  What a poll cannot see it cannot count:
     several crashes within one interval are one start.
     """
@@ -316,6 +318,7 @@ class FlappingRule:
         self._starts: dict[Key, collections.deque[float]] = {}   # the last ``restarts`` starts of each process
         self._fired: set[Key] = set()
         self._unknown: dict[Key, float] = {}     # found at a first poll: recovered (if it was open) once quiet
+        self._pids: dict[Key, int] = {}          # the last pid each process was seen with (until it goes)
 
     def observe(self, event: FleetEvent) -> list[Signal]:
         if event.process is None or not self.scope.covers(event.process):
@@ -323,7 +326,11 @@ class FlappingRule:
         key = (event.host, event.process)
         if event.kind == "gone" or (event.kind == "state" and event.to_state == _STOPPED):
             return self._forget(key, event.time, "gone" if event.kind == "gone" else _STOPPED)
-        if event.kind != "state" or not restarted(event):
+        if event.kind != "state":
+            return []
+        pid, self._pids[key] = self._pids.get(key, 0), event.pid
+        another = bool(pid and event.pid and pid != event.pid and event.to_state in ("STARTING", "RUNNING"))
+        if not (restarted(event) or another):
             return []
         starts = self._starts.setdefault(key, collections.deque(maxlen=self.restarts))
         starts.append(event.time)
@@ -362,6 +369,7 @@ class FlappingRule:
 
     def _forget(self, key: Key, now: float, how: str) -> list[Signal]:
         self._starts.pop(key, None)
+        self._pids.pop(key, None)
         self._unknown.pop(key, None)
         self._fired.discard(key)
         return [Signal(self.name, key[0], program_of(key[1]), key[1], False, now, how=how)]
@@ -453,11 +461,6 @@ class RssRule(_PollRule):
         self.above = max(1, above)
         self.for_seconds = max(0.0, for_seconds)
         self._since: dict[Key, float] = {}
-
-    def measure(self, snapshot: HostSnapshot, data: PollData, now: float) -> list[Signal]:
-        if snapshot.resources is None:
-            return []
-        return super().measure(snapshot, data, now)
 
     def one(self, key: Key, proc: ProcessInfo, snapshot: HostSnapshot, data: PollData, now: float) -> list[Signal]:
         if proc.statename != "RUNNING":
