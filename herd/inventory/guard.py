@@ -269,10 +269,12 @@ def _checked(ctx: Ctx, rule: RuleSettings, knode: Node, key: str, rolling: Mappi
 def _program_rules(ctx: Ctx, knode: ScalarNode, vnode: Node, key: str, rolling: Mapping[str, Any],
                    off: list[tuple[str, str]]) -> list[RuleSettings]:
     program = knode.value
+    hint = did_you_mean(program, (HOST_RULE,)) or ""
+    if hint and not (isinstance(vnode, MappingNode) and all(k.value in _KINDS for k, _ in vnode.value)):
+        ctx.fail(f"neither a program's rules ({', '.join(_KINDS)}) nor the hosts' rule{hint}", knode, key)
     if not isinstance(vnode, MappingNode):
-        hint = did_you_mean(program, (HOST_RULE,)) or ""
         ctx.fail(f"must be a mapping of rules ({', '.join(_KINDS)}), e.g. {{fatal: true, rss: {{above: 800M, "
-                 f"for: 5m}}}}, got {describe(vnode)}{hint}", vnode, key)
+                 f"for: 5m}}}}, got {describe(vnode)}", vnode, key)
     rules = []
     for rknode, rvnode in known_pairs(ctx, vnode, key, _KINDS):
         rule = _rule(ctx, program, rknode, rvnode, join_key(key, rknode.value), rolling)
