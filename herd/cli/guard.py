@@ -99,9 +99,9 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
     _say(f"watching {len(hosts)} host(s) every {interval:g}s; "
          + ("dry run: messages printed, not sent" if dry_run else
             "sending to " + ", ".join(redact(u) for u in urls))
-         + f"; {len(incidents)} open incident(s) from {saved.path}")
-    _say(("rules from the inventory's guard: section: " if inventory.guard is not None and inventory.guard.rules
-          else "rules (the quick start): ") + describe_rules(rules))
+         + f"; {len(incidents)} open incident(s) from {saved.path}; "
+         + ("rules (inventory): " if inventory.guard is not None and inventory.guard.rules
+            else "rules (quick start): ") + describe_rules(rules))
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         poller = Poller(fleet, interval, resources="resources" in watcher.needs)
         watcher.attach(poller)
