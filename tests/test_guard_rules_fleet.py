@@ -47,7 +47,7 @@ guard:
     try:
         assert guard.wait_for(lambda: any("watching 2 host(s)" in line for line in guard.out)), guard.err
         assert guard.out[0].endswith("rules (inventory): flap: flapping (3 starts in 15s); "
-                                     "tornado: probe failing 3x (tornado)"), guard.out[0]
+                                     "tornado: probe failing 3x"), guard.out[0]
         (flags / "web02.fail").touch()
         wait_until(lambda: receiver.posts, 60, "the probe incident")
         opened = receiver.posts[0]

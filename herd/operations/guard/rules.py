@@ -666,7 +666,8 @@ def _rule_text(rule: Rule) -> str:
     if isinstance(rule, RssRule):
         return f"rss > {size_text(rule.above)}" + (f" for {duration_text(rule.for_seconds)}" if rule.for_seconds else "")
     if isinstance(rule, ProbeRule):
-        return f"probe failing {rule.failing}x ({', '.join(sorted(rule.probes)) or 'no program has a probe'})"
+        programs = f" ({', '.join(sorted(rule.probes)) or 'no program has a probe'})" if rule.scope.program == "*" else ""
+        return f"probe failing {rule.failing}x{programs}"
     if isinstance(rule, PendingRule):
         return f"config pending for {duration_text(rule.for_seconds)}"
     if isinstance(rule, HostUnreachableRule):
