@@ -139,7 +139,7 @@ def test_rss_a_restart_recovers_and_a_process_that_goes_is_forgotten() -> None:
     assert fired(rule.measure(snap("web01", proc("worker", pid=8), rss={"worker": 500}), PollData(), 2)) == \
         [("web01", "worker")]
     assert recovered(rule.measure(snap("web01"), PollData(), 3)) == [("web01", "worker", "gone")]
-    assert rule._since == {} and rule._seen == set()
+    assert rule._since == {} and rule._seen == {} and rule._fired == set()
 
 
 # -- probe ------------------------------------------------------------------------------------------

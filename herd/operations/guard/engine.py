@@ -70,6 +70,7 @@ class Guard:
         self._settled: set[str] = set()
         self.needs = frozenset().union(*(getattr(rule, "needs", frozenset()) for rule in self.rules))
         self._reread_at: dict[str, float] = {}                # host -> when its config was last reread
+        self._reread_lock = threading.Lock()
         self._unselected()
 
     # -- input -----------------------------------------------------------------------------
@@ -127,7 +128,7 @@ class Guard:
         from herd.operations.config import read_host_config
 
         every = min(rule.reread_every for rule in self.rules if isinstance(rule, PendingRule))
-        with self._exits_lock:
+        with self._reread_lock:
             last = self._reread_at.get(snapshot.host)
             if last is not None and time.monotonic() - last < every or self._fleet is None:
                 return None

@@ -387,7 +387,7 @@ class _PollRule:
         self.remediate = remediate
         self.scope = scope
         self._fired: set[Key] = set()
-        self._seen: set[Key] = set()
+        self._seen: dict[str, set[str]] = {}      # host -> its processes measured at least once
 
     def observe(self, event: FleetEvent) -> list[Signal]:
         if event.process is None or event.kind != "gone" or not self.scope.covers(event.process):
@@ -410,8 +410,8 @@ class _PollRule:
                 key = (snapshot.host, proc.fullname)
                 present.add(key)
                 signals += self.one(key, proc, snapshot, data, now)
-        for key in [k for k in self._seen if k[0] == snapshot.host and k not in present]:
-            signals.append(self._end(key, now, "gone"))
+        for name in self._seen.get(snapshot.host, set()) - {k[1] for k in present}:
+            signals.append(self._end((snapshot.host, name), now, "gone"))
         return signals
 
     def one(self, key: Key, proc: ProcessInfo, snapshot: HostSnapshot, data: PollData, now: float) -> list[Signal]:
@@ -419,7 +419,7 @@ class _PollRule:
         raise NotImplementedError
 
     def fire(self, key: Key, now: float, detail: str) -> list[Signal]:
-        self._seen.add(key)
+        self.see(key)
         if key in self._fired:
             return []
         self._fired.add(key)
@@ -427,17 +427,23 @@ class _PollRule:
 
     def fine(self, key: Key, now: float, how: str) -> list[Signal]:
         """Not in trouble: a recovery if it fired (or is seen for the first time), else nothing."""
-        if key in self._fired or key not in self._seen:
+        if key in self._fired or key[1] not in self._seen.get(key[0], ()):
             self._fired.discard(key)
-            self._seen.add(key)
+            self.see(key)
             return [Signal(self.name, key[0], program_of(key[1]), key[1], False, now, how=how)]
         return []
 
     def _end(self, key: Key, now: float, how: str) -> Signal:
-        self._seen.discard(key)
+        names = self._seen.get(key[0], set())
+        names.discard(key[1])
+        if not names:
+            self._seen.pop(key[0], None)
         self._fired.discard(key)
         self.forget(key)
         return Signal(self.name, key[0], program_of(key[1]), key[1], False, now, how=how)
+
+    def see(self, key: Key) -> None:
+        self._seen.setdefault(key[0], set()).add(key[1])
 
     def forget(self, key: Key) -> None:
         """Drop what the rule keeps about a process that went."""
@@ -526,7 +532,7 @@ class ProbeRule(_PollRule):
             return self.fine(key, now, "probe passed")
         count = self._failed[key] = self._failed.get(key, 0) + 1
         if count < self.failing:
-            self._seen.add(key)
+            self.see(key)
             return []
         return self.fire(key, now, f"{count} failed probes in a row: {detail}")
 
