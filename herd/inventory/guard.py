@@ -24,6 +24,7 @@ herd/operations/guard/rules.py makes Rule objects of them.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -49,8 +50,6 @@ class SecretRef:
         """The secret, read now (it may change between runs); UsageError naming ``where``, never the value."""
         prefix = f"{self.where}: " if self.where else ""
         if self.env:
-            import os
-
             value = os.environ.get(self.env)
             if value is None:
                 raise UsageError(f"{prefix}environment variable {self.env} is not set")
@@ -241,8 +240,6 @@ def _rule(ctx: Ctx, program: str, knode: ScalarNode, vnode: Node, key: str,
         if required:
             ctx.fail(f"needs its numbers, e.g. {kind}: {_EXAMPLES[kind]}", vnode, key)
         return _checked(ctx, RuleSettings(kind, program, where=where), knode, key, rolling)
-    if is_null(vnode) and not required:
-        return _checked(ctx, RuleSettings(kind, program, where=where), knode, key, rolling)
     if not isinstance(vnode, MappingNode):
         shape = "a mapping or false" if required else "true, false or a mapping"
         ctx.fail(f"must be {shape}, e.g. {kind}: {_EXAMPLES[kind]}, got {describe(vnode)}", vnode, key)
@@ -289,8 +286,6 @@ def _host_rule(ctx: Ctx, knode: ScalarNode, vnode: Node, key: str) -> RuleSettin
     where = _where(ctx, knode, key)
     if isinstance(vnode, ScalarNode) and vnode.tag == BOOL:
         return RuleSettings(HOST_RULE, "", where=where) if check_bool(ctx, vnode, key) else None
-    if is_null(vnode):
-        return RuleSettings(HOST_RULE, "", where=where)
     if not isinstance(vnode, MappingNode):
         ctx.fail(f"must be true, false or a mapping, e.g. unreachable: {{for: 2m}}, got {describe(vnode)}",
                  vnode, key)
