@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,12 +14,19 @@ from herd.cli.options import fleet_options
 from herd.errors import EXIT_INTERRUPTED, UsageError
 from herd.settings import FleetOptions
 
+if TYPE_CHECKING:
+    from herd.inventory.model import Inventory
+    from herd.operations.guard.rules import Rule
+
 EPILOG = """
 \b
 Rules (the quick start, no inventory section needed): a process that goes
 FATAL, a process that EXITED with a status not in its exitcodes, a host
 unreachable for --unreachable-for seconds; each recovers when the process is
 RUNNING again (or stopped, or removed) and when the host answers again.
+With rules in the inventory's guard: section (docs/inventory.md), those
+instead, per program: fatal, exited, flapping, rss, probe, pending, and
+unreachable for the hosts (--unreachable-for is then not used).
 \b
 The webhook URL may hold a secret: rather than on the command line (where
 ps shows it), give it in $HERD_GUARD_WEBHOOK or a file (--webhook-file).
@@ -63,7 +71,7 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
     from herd.operations.guard.channels import Channel, PrintChannel, WebhookChannel, check_webhook_url, redact
     from herd.operations.guard.engine import Guard
     from herd.operations.guard.incidents import IncidentBook
-    from herd.operations.guard.rules import quick_start_rules
+    from herd.operations.guard.rules import describe_rules, quick_start_rules
     from herd.operations.guard.state import GuardStateFile, default_state_path
     from herd.operations.poller import Poller
 
@@ -82,7 +90,7 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
         incidents = saved.load()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    rules = quick_start_rules(unreachable_for)
+    rules = _inventory_rules(inventory) or quick_start_rules(unreachable_for)
     book = IncidentBook({r.name: r.title for r in rules}, len(hosts), update_every=update_every,
                         max_per_minute=max_per_minute,
                         group_wait=interval if group_wait is None else group_wait, incidents=incidents)
@@ -91,9 +99,11 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
     _say(f"watching {len(hosts)} host(s) every {interval:g}s; "
          + ("dry run: messages printed, not sent" if dry_run else
             "sending to " + ", ".join(redact(u) for u in urls))
-         + f"; {len(incidents)} open incident(s) from {saved.path}")
+         + f"; {len(incidents)} open incident(s) from {saved.path}; "
+         + ("rules (inventory): " if inventory.guard is not None and inventory.guard.rules
+            else "rules (quick start): ") + describe_rules(rules))
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
-        poller = Poller(fleet, interval)
+        poller = Poller(fleet, interval, resources="resources" in watcher.needs)
         watcher.attach(poller)
         try:
             with poller:
@@ -104,6 +114,27 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
         finally:
             watcher.close()
     return EXIT_INTERRUPTED
+
+
+def _inventory_rules(inventory: Inventory) -> list[Rule]:
+    """The rules of the inventory's ``guard.rules`` (none: the quick start's), each probe rule with the
+    probes of the programs' ``rolling:`` entries (checked as rolling-restart checks them)."""
+    from herd.inventory.rolling import settings_for
+    from herd.operations.guard.rules import inventory_rules
+    from herd.operations.rolling.options import inventory_layer
+    from herd.operations.rolling.probes import Probe, probe_from
+
+    settings = inventory.guard
+    if settings is None or not settings.rules:
+        return []
+    probes: dict[str, Probe] = {}
+    if any(rule.kind == "probe" for rule in settings.rules):
+        for program in inventory.rolling:
+            values = inventory_layer(inventory.path, settings_for(inventory.rolling, program))
+            probe = probe_from(*(None if values.get(k) is None else str(values[k]) for k in ("http", "tcp", "cmd")))
+            if probe is not None:
+                probes[program] = probe
+    return inventory_rules(settings.rules, probes, settings.off)
 
 
 def _say(line: str) -> None:

@@ -1,6 +1,7 @@
 """``herd guard``: the fleet watched continuously; one alert per incident, and one recovery (docs/guard.md).
 
-- rules.py: what is trouble (FATAL, EXITED unexpectedly, host unreachable), from FleetEvents;
+- rules.py: what is trouble (FATAL, EXITED unexpectedly, host unreachable; from the inventory also flapping,
+  rss above X for T, probe failing N times, config pending for T), from FleetEvents and each poll;
 - incidents.py: signals grouped across hosts, de-duplicated, rate-limited; what a message says;
 - channels.py: where messages go (the webhook), never blocking detection;
 - state.py: open incidents across restarts of guard;

@@ -9,6 +9,13 @@ last snapshot (herd/operations/events.py's EventTracker: across an outage,
 since its last answered one), each rule's signals, the incident book, the
 messages due, and the state file.  So the book needs no
 lock, and a slow channel cannot slow detection: channels queue (channels.py).
+
+Rules that need more than the changes (``Rule.needs``: rss, probe, pending)
+make guard listen to every poll too: the poller samples resources when asked
+(the CLI makes it so), and on the host's poll thread guard runs the probes
+of its RUNNING processes (through the fleet, each bounded by the rule's
+timeout) and rereads its config when due; the results go through the same
+queue to ``Rule.measure``.  A slow probe delays that host's next poll only.
 """
 
 from __future__ import annotations
@@ -21,11 +28,11 @@ import time
 from typing import Callable, Sequence
 
 from herd import text
-from herd.fleet import Fleet
+from herd.fleet import Fleet, HostAccess
 from herd.operations.events import EventTracker
 from herd.operations.guard.channels import Channel
 from herd.operations.guard.incidents import IncidentBook, Notification
-from herd.operations.guard.rules import Rule, Signal
+from herd.operations.guard.rules import PendingRule, PollData, ProbeResult, ProbeRule, Rule, Signal
 from herd.operations.guard.state import GuardStateFile
 from herd.operations.poller import HostSnapshot, Poller
 from herd.operations.status import ExpectedExits
@@ -37,6 +44,7 @@ TICK = 1.0          # seconds between two looks at the clock-driven rules and th
 EXIT_CODES_FRESH = 60.0   # seconds a host's programs' exitcodes are trusted before they are read again
 
 Exits = dict[str, ExpectedExits]
+Inbox = tuple[HostSnapshot, "Exits | None", "PollData | None"]    # a change (data None), or a poll's measurements
 
 
 class Guard:
@@ -53,13 +61,16 @@ class Guard:
         self.report = report or (lambda line: None)
         self.clock = clock
         self.sent: collections.deque[Notification] = collections.deque(maxlen=100)   # the last messages sent
-        self._inbox: queue.Queue[tuple[HostSnapshot, Exits | None]] = queue.Queue()
+        self._inbox: queue.Queue[Inbox] = queue.Queue()
         self._tracker = EventTracker()
         self._last: dict[str, HostSnapshot] = {}
         self._fleet: Fleet | None = None
         self._exits: dict[str, tuple[float, Exits]] = {}      # host -> (when read, exitcodes by process)
         self._exits_lock = threading.Lock()
         self._settled: set[str] = set()
+        self.needs = frozenset().union(*(getattr(rule, "needs", frozenset()) for rule in self.rules))
+        self._reread_at: dict[str, float] = {}                # host -> when its config was last reread
+        self._reread_lock = threading.Lock()
         self._unselected()
 
     # -- input -----------------------------------------------------------------------------
@@ -67,12 +78,67 @@ class Guard:
     def attach(self, poller: Poller) -> Callable[[], None]:
         """Listen to ``poller`` (its threads only queue); returns the unsubscribe."""
         self._fleet = poller.fleet
-        return poller.listen(self.feed)
+        unsubscribe = poller.listen(self.feed)
+        if "polls" not in self.needs:
+            return unsubscribe
+        every = poller.listen(self.feed_poll, every_poll=True)
+
+        def both() -> None:
+            unsubscribe()
+            every()
+        return both
 
     def feed(self, snapshot: HostSnapshot) -> None:
         """The poller's listener (a host's thread): queue the snapshot, with its EXITED processes' exitcodes."""
         exited = [p for p in snapshot.processes if p.state is ProcessState.EXITED]
-        self._inbox.put((snapshot, self._exit_codes(snapshot, exited) if exited else None))
+        self._inbox.put((snapshot, self._exit_codes(snapshot, exited) if exited else None, None))
+
+    def feed_poll(self, snapshot: HostSnapshot) -> None:
+        """The every-poll listener (a host's thread): queue what the measuring rules need of this poll."""
+        if not snapshot.ok:
+            return
+        probes = self._probe(snapshot) if "probes" in self.needs else {}
+        pending = self._reread(snapshot) if "pending" in self.needs else None
+        self._inbox.put((snapshot, None, PollData(probes, pending)))
+
+    def _probe(self, snapshot: HostSnapshot) -> dict[str, ProbeResult]:
+        """The probes of the host's RUNNING processes that a probe rule watches, run from the host, in turn."""
+        from herd.operations.rolling.plan import port_of
+
+        wanted = []
+        for proc in snapshot.processes:
+            if proc.state is ProcessState.RUNNING:
+                found = next(((rule, probe) for rule in self.rules if isinstance(rule, ProbeRule)
+                              if (probe := rule.probe_for(proc.fullname)) is not None), None)
+                if found is not None:
+                    wanted.append((proc.fullname, *found))
+        if not wanted or self._fleet is None:
+            return {}
+        host = self._fleet.host(snapshot.host)
+        values = {"host": snapshot.host, "address": host.address or host.name}
+
+        def run(access: HostAccess) -> dict[str, ProbeResult]:
+            return {name: probe.run(access, dict(values, port=port_of(name.split(":")[-1]), process=name),
+                                    rule.timeout) for name, rule, probe in wanted}
+        result = self._fleet.attempt(host, run)
+        return result.value if result.error is None and result.value is not None else {}
+
+    def _reread(self, snapshot: HostSnapshot) -> tuple[str, ...] | None:
+        """The groups whose config is pending on the host, when a reread is due (a reread stages the config)."""
+        from herd.operations.config import read_host_config
+
+        every = min(rule.reread_every for rule in self.rules if isinstance(rule, PendingRule))
+        with self._reread_lock:
+            last = self._reread_at.get(snapshot.host)
+            if last is not None and time.monotonic() - last < every or self._fleet is None:
+                return None
+            self._reread_at[snapshot.host] = time.monotonic()
+        result = self._fleet.attempt(self._fleet.host(snapshot.host),
+                                     lambda access: read_host_config(access.client(), sizes=False, tolerant=True))
+        if result.error is not None or result.value is None or result.value.diff is None:
+            return None       # unreachable (the poller says so) or a config that does not parse: nothing known
+        diff = result.value.diff
+        return tuple(diff.added + diff.changed + diff.removed)
 
     def _exit_codes(self, snapshot: HostSnapshot, exited: list[ProcessInfo]) -> Exits | None:
         """What the programs of ``exited`` expect (kept a minute per host); None when the host cannot say."""
@@ -105,10 +171,13 @@ class Guard:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                snapshot, exits = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                snapshot, exits, data = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            self._take(snapshot, exits)
+            if data is None:
+                self._take(snapshot, exits)
+            else:
+                self._measure(snapshot, data)
             if time.monotonic() >= deadline:
                 break
         now = self.clock()
@@ -155,6 +224,15 @@ class Guard:
             for rule in self.rules:
                 signals += rule.settle(snapshot, now)
             signals += self._gone_while_away(snapshot, now)
+        self._apply(signals)
+
+    def _measure(self, snapshot: HostSnapshot, data: PollData) -> None:
+        """One poll's measurements, to the rules that asked for every poll."""
+        now = snapshot.polled_at or self.clock()
+        signals: list[Signal] = []
+        for rule in self.rules:
+            if "polls" in getattr(rule, "needs", ()):
+                signals += rule.measure(snapshot, data, now)
         self._apply(signals)
 
     def _gone_while_away(self, snapshot: HostSnapshot, now: float) -> list[Signal]:
