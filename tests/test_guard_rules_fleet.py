@@ -16,12 +16,14 @@ from pathlib import Path
 from helpers import Running, wait_until
 from test_guard_fake import Receiver
 
-# flap: exits at once (startsecs 0: RUNNING at once, then EXITED), restarted by supervisord, again and again,
-# until its host's flap.ok exists (then it stays up)
+# flap: exits almost at once (startsecs 0: RUNNING at once, then EXITED), restarted by supervisord, again and
+# again, until its host's flap.ok exists (then it stays up).  It lives 0.3 s so that a loaded supervisord sees
+# it RUNNING (one gone before its first look is "exited too quickly": BACKOFF), and may retry a lot.
 FLAP = """
 [program:flap]
-command=/bin/sh -c 'test -e {dir}/flap.ok && exec sleep 600; exit 3'
+command=/bin/sh -c 'test -e {dir}/flap.ok && exec sleep 600; sleep 0.3; exit 3'
 startsecs=0
+startretries=1000
 autostart=false
 autorestart=true
 """
@@ -66,10 +68,13 @@ guard:
         assert opened["summary"].startswith("tornado probe failing on 1 of 2 hosts: web02")
         web02 = opened["incident"]["hosts"][0]
         tornado = sorted(n for n in fleet.process_states("web02") if n.startswith("tornado:"))
-        assert web02["host"] == "web02" and sorted(web02["processes"]) == tornado
+        # every tornado of web02 fails; those that reached 3 failures by the opening are named (a poll's probes
+        # run one after another: the flag may fall between two of them), the others join the same incident
+        assert web02["host"] == "web02" and web02["processes"] and set(web02["processes"]) <= set(tornado)
+        assert opened["incident"]["hosts_affected"] == 1
         assert web02["detail"] == f"3 failed probes in a row: 'test ! -e {flags}/web02.fail' exited 1"
 
-        assert fleet.supervisorctl("web01", "start", "flap").returncode == 0
+        fleet.supervisorctl("web01", "start", "flap")      # its exit may beat the answer: "spawn error" then
         wait_until(lambda: len(receiver.posts) == 3, 60, "the flapping incident")
         flapping = receiver.posts[2]
         assert (flapping["event"], flapping["incident"]["rule"], flapping["incident"]["program"]) == \
