@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
@@ -12,6 +13,9 @@ from herd.cli.fleets import load_selected, open_fleet
 from herd.cli.options import fleet_options
 from herd.errors import EXIT_INTERRUPTED, UsageError
 from herd.settings import FleetOptions
+
+if TYPE_CHECKING:
+    from herd.operations.guard.remedy import Remediator
 
 EPILOG = """
 \b
@@ -50,7 +54,8 @@ herd did not write.
               help="Messages sent in a minute, over all incidents (more wait their turn).")
 @click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where open incidents are kept (default $XDG_STATE_HOME/herd/guard/guard-<hash>.json).")
-@click.option("--dry-run", is_flag=True, help="Print each message (JSON, one a line) instead of sending it.")
+@click.option("--dry-run", is_flag=True, help="Print each message (JSON, one a line) instead of sending it; "
+              "remediation says what it would restart and restarts nothing.")
 def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str | None, interval: float,
           unreachable_for: float, update_every: float, group_wait: float | None, max_per_minute: int,
           state_file: str | None, dry_run: bool) -> int:
@@ -87,11 +92,13 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
                         max_per_minute=max_per_minute,
                         group_wait=interval if group_wait is None else group_wait, incidents=incidents)
     channels: list[Channel] = [PrintChannel()] if dry_run else [WebhookChannel(url) for url in urls]
-    watcher = Guard(names, rules, channels, book=book, state=saved, report=_say)
+    remediator = _remediator(inventory, rules, saved, dry_run)
+    watcher = Guard(names, rules, channels, book=book, state=saved, report=_say, remediator=remediator)
     _say(f"watching {len(hosts)} host(s) every {interval:g}s; "
          + ("dry run: messages printed, not sent" if dry_run else
             "sending to " + ", ".join(redact(u) for u in urls))
-         + f"; {len(incidents)} open incident(s) from {saved.path}")
+         + f"; {len(incidents)} open incident(s) from {saved.path}"
+         + (f"; {remediator.describe()}" if remediator is not None else ""))
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         poller = Poller(fleet, interval)
         watcher.attach(poller)
@@ -104,6 +111,20 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
         finally:
             watcher.close()
     return EXIT_INTERRUPTED
+
+
+def _remediator(inventory: Any, rules: Sequence[Any], saved: Any, dry_run: bool) -> Remediator | None:
+    """Remediation, when a rule says ``remediate: restart``: the limits of the inventory's
+    ``guard.remediation``, each program's gate from its ``rolling:`` entry (checked now: a bad one is
+    exit 2 before anything is watched), and the cooldowns the state file kept."""
+    if not any(getattr(rule, "remediate", False) for rule in rules):
+        return None
+    from herd.operations.guard.remedy import Remediator, gates_from
+
+    limits = getattr(getattr(inventory, "guard", None), "remediation", None)
+    given = {key: getattr(limits, key) for key in ("max_processes", "max_percent", "cooldown")
+             if hasattr(limits, key)}
+    return Remediator(gates_from(inventory), dry_run=dry_run, cooldowns=saved.cooldowns, **given)
 
 
 def _say(line: str) -> None:
