@@ -53,10 +53,13 @@ class Leak:
         self.lock = threading.Lock()
 
     def leak(self, host: FakeHost, process: str) -> None:
+        self.mark(host.name, process, host.supervisor.info(process)["pid"])
+
+    def mark(self, host: str, process: str, pid: int) -> None:
+        """``process`` on ``host`` leaks while it has ``pid``: fires at the next tick."""
         with self.lock:
-            key = (host.name, process)
-            self.marked[key] = host.supervisor.info(process)["pid"]
-            self.due.append(key)
+            self.marked[(host, process)] = pid
+            self.due.append((host, process))
 
     def observe(self, event: FleetEvent) -> list[Signal]:
         key = (event.host, event.process or "")
