@@ -56,16 +56,21 @@ def test_a_leak_on_every_host_is_restarted_one_host_at_a_time_with_the_probe_res
     before = {h.name: {f"{p['group']}:{p['name']}": p["pid"] for p in fleet.rpc(h.name).supervisor.getAllProcessInfo()}
               for h in fleet.hosts}
     target = {h.name: f"tornado:tornado-{h.tornado_ports[0]}" for h in fleet.hosts}
-    rule, channel, lines = Leak(), Recorder(), []
+    rule, channel, lines = Leak(), Recorder(), list[str]()
     remediator = Remediator(gates_from(inventory), max_processes=1, max_percent=100, cooldown=600)
     book = IncidentBook({rule.name: rule.title}, 3, group_wait=0.5, max_per_minute=600)
     guard = Guard([h.name for h in inventory.hosts], [rule], [channel], book=book, report=lines.append,
                   remediator=remediator)
     stop = threading.Event()
+
+    def steps() -> None:
+        while not stop.is_set():
+            guard.step(0.1)
+
     with Fleet(inventory.hosts, direct(Connector(timeout=10))) as herd_fleet:
         poller = Poller(herd_fleet, 0.5)
         guard.attach(poller)
-        loop = threading.Thread(target=lambda: [guard.step(0.1) for _ in iter(stop.is_set, True)], daemon=True)
+        loop = threading.Thread(target=steps, daemon=True)
         with poller:
             loop.start()
             try:
