@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
@@ -15,7 +15,10 @@ from herd.errors import EXIT_INTERRUPTED, UsageError
 from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
+    from herd.inventory.model import Inventory
     from herd.operations.guard.remedy import Remediator
+    from herd.operations.guard.rules import Rule
+    from herd.operations.guard.state import GuardStateFile
 
 EPILOG = """
 \b
@@ -113,18 +116,19 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
     return EXIT_INTERRUPTED
 
 
-def _remediator(inventory: Any, rules: Sequence[Any], saved: Any, dry_run: bool) -> Remediator | None:
-    """Remediation, when a rule says ``remediate: restart``: the limits of the inventory's
+def _remediator(inventory: Inventory, rules: Sequence[Rule], saved: GuardStateFile, dry_run: bool
+                ) -> Remediator | None:
+    """Remediation, when a rule says ``remediate: restart``: the bounds of the inventory's
     ``guard.remediation``, each program's gate from its ``rolling:`` entry (checked now: a bad one is
     exit 2 before anything is watched), and the cooldowns the state file kept."""
-    if not any(getattr(rule, "remediate", False) for rule in rules):
+    if not any(rule.remediate for rule in rules):
         return None
+    from herd.inventory.guard import RemediationSettings
     from herd.operations.guard.remedy import Remediator, gates_from
 
-    limits = getattr(getattr(inventory, "guard", None), "remediation", None)
-    given = {key: getattr(limits, key) for key in ("max_processes", "max_percent", "cooldown")
-             if hasattr(limits, key)}
-    return Remediator(gates_from(inventory), dry_run=dry_run, cooldowns=saved.cooldowns, **given)
+    bounds = inventory.guard.remediation if inventory.guard is not None else RemediationSettings()
+    return Remediator(gates_from(inventory), max_processes=bounds.max_processes, max_percent=bounds.max_percent,
+                      cooldown=bounds.cooldown, dry_run=dry_run, cooldowns=saved.cooldowns)
 
 
 def _say(line: str) -> None:

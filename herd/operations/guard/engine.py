@@ -194,7 +194,7 @@ class Guard:
 
     def _heard(self, rule: Rule, signals: list[Signal]) -> list[Signal]:
         """A remediating rule's signals go to the remediator too (it queues, never blocks); returned as given."""
-        if self.remediator is not None and getattr(rule, "remediate", False):
+        if self.remediator is not None and rule.remediate:
             for signal in signals:
                 self.remediator.request(signal, rule)
         return signals
