@@ -263,6 +263,23 @@ def test_a_process_restarted_within_the_cooldown_is_not_restarted_again_said_onc
     assert hosts[1].supervisor.starts["tornado"] == 0
 
 
+def test_a_process_in_trouble_again_during_its_restart_waits_out_the_cooldown(tmp_path: Path) -> None:
+    """As an rss rule does: the restart recovers it (a new pid), the new process fires at once, mid-gate."""
+    meter = Meter(probe_time=0.0)
+    hosts = hosts_of(1, meter)
+    gate = "  tornado: {min_healthy: 1.5, timeout_healthy: 5}"
+    setup = Setup(hosts, Remediator(gates_from(inventory(tmp_path, 1, gate)), cooldown=1.5))
+    with setup.watching():
+        setup.rule.leak(hosts[0], "tornado")
+        wait_until(lambda: ("web01", "tornado") not in setup.rule.marked and meter.stops, 10, "the new pid seen")
+        assert not setup.said("restarted tornado")                  # still in its min-healthy
+        setup.rule.leak(hosts[0], "tornado")                        # the new process leaks too
+        wait_until(lambda: setup.said("not restarting tornado on web01"), 10, "the cooldown said")
+        wait_until(lambda: len(meter.stops) == 2, 10, "restarted again once the cooldown ended")
+    assert setup.lines.index(setup.said("restarted tornado on web01")[0]) < \
+        setup.lines.index(setup.said("not restarting tornado on web01")[0])
+
+
 def test_dry_run_says_what_it_would_restart_and_restarts_nothing(tmp_path: Path) -> None:
     meter = Meter()
     hosts = hosts_of(3, meter)

@@ -21,7 +21,8 @@ the rules that say ``remediate: restart`` and restarts those processes
 - a process restarted (or whose restart failed) less than ``cooldown`` ago
   is not restarted again: said once; a failed one is tried again after the
   cooldown only if its signal is still firing; a successful one needs a new
-  firing signal;
+  firing signal (one that came during the restart, after a recovery, counts:
+  the new process is in trouble too);
 - ``dry_run``: "would restart tornado:tornado-8080 on web02 (rss 912M >
   800M for 5m)", once per firing, and nothing done.
 
@@ -95,6 +96,7 @@ class _Request:
     why: str                     # "rss 912M > 800M for 5m": the signal's detail, or the rule's title
     told_wait: bool = False      # "waits its turn" said
     recovered: bool = False      # its signal recovered while it was in flight: no retry if it fails
+    again: Signal | None = None  # ... and fired again since (the restarted process in trouble too)
 
 
 @dataclass
@@ -209,9 +211,12 @@ class Remediator:
                 self._would.add(key)
                 self._say("would", signal, f"would restart {signal.process} on {signal.host} ({why})")
             return
-        if key not in self._wanted:
+        request = self._wanted.get(key)
+        if request is None:
             self._wanted[key] = _Request(signal, why)
             self._start_due()
+        elif key in self._inflight and request.recovered:     # the new process fires too: after this restart,
+            request.recovered, request.again = False, signal   # it is a request of its own (cooldown first)
 
     def finished(self) -> list[Outcome]:
         """What happened since the last call (restarts ended, begun, waiting ...); starts those whose turn came."""
@@ -369,6 +374,8 @@ class Remediator:
             return
         del self._wanted[key]
         self._told.discard(key)
+        if request.again is not None:       # fired again during the restart: waits out the cooldown, then its turn
+            self._wanted[key] = _Request(request.again, request.again.detail or request.why)
         how = "gate skipped: guard stopping" if result.phase == "interrupted" else f"healthy after {done.took:.0f}s"
         probe = f", {result.detail}" if result.detail and result.phase == "done" else ""
         self._say("restarted", request.signal, f"restarted {process} on {host} through the gate ({request.why}): "
