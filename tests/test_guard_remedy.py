@@ -365,6 +365,7 @@ def test_cooldowns_survive_a_restart_of_guard(tmp_path: Path) -> None:
         wait_until(lambda: second.said("not restarting tornado on web01"), 10, "the cooldown said")
         time.sleep(0.3)
     assert len(meter.stops) == 1 and hosts[0].supervisor.starts["tornado"] == 1
+    assert second.said("left tornado on web01 not restarted (rss 912M > 800M for 5m): in its cooldown (10m to go)")
 
 
 def test_a_state_file_without_cooldowns_reads_as_none_and_stays_without(tmp_path: Path) -> None:

@@ -257,10 +257,12 @@ class Remediator:
             request = self._wanted[(host, process)]
             self._say("left", request.signal, f"left {process} on {host} restarting: still in its restart "
                       f"{time.monotonic() - began:.0f}s after it began when guard stopped (see herd status)")
+        now = self.clock()
         for host, process in self.waiting:
-            request = self._wanted[(host, process)]
-            self._say("left", request.signal, f"left {process} on {host} not restarted ({request.why}): "
-                      f"guard stopped before its turn")
+            request, last = self._wanted[(host, process)], self._cooldowns.get((host, process))
+            why = f"in its cooldown ({_span(self.cooldown - (now - last))} to go)" \
+                if last is not None and now - last < self.cooldown else "guard stopped before its turn"
+            self._say("left", request.signal, f"left {process} on {host} not restarted ({request.why}): {why}")
         said, self._said = self._said, []
         return said
 
