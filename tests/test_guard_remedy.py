@@ -407,3 +407,28 @@ def test_a_bad_rolling_entry_is_refused_when_guard_starts_naming_file_line_key(t
                                  "must be an http:// URL (https is not supported)")
     gate = gates_from(inventory(tmp_path, 1, "  worker: {min_healthy: 2}"))("tornado")
     assert (gate.gate.min_healthy, gate.gate.timeout_healthy, gate.gate.probe, gate.per_host) == (10.0, 120.0, None, 1)
+
+
+def test_a_restart_still_in_its_step_when_the_wait_runs_out_is_said_left(tmp_path: Path) -> None:
+    meter = Meter(probe_time=0.0)
+    hosts = hosts_of(1, meter)
+    release = threading.Event()
+    stuck = hosts[0].supervisor.hooks["supervisor.stopProcess"]
+
+    def hang(params: Any) -> None:            # supervisord slow to take the stop
+        stuck(params)
+        release.wait(20)
+
+    hosts[0].supervisor.hooks["supervisor.stopProcess"] = hang
+    remediator = Remediator(gates_from(inventory(tmp_path, 1, GATE)), finish=0.5)
+    setup = Setup(hosts, remediator)
+    try:
+        with setup.watching():
+            setup.rule.leak(hosts[0], "tornado")
+            wait_until(lambda: meter.stops, 10, "the stop requested")
+            began = time.monotonic()
+        assert time.monotonic() - began < 5
+        assert setup.said("left tornado on web01 mid-restart (rss 912M > 800M for 5m): not done ")
+    finally:
+        release.set()
+    wait_until(lambda: hosts[0].supervisor.info("tornado")["statename"] == "RUNNING", 10, "started again")

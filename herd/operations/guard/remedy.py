@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from herd import text
 from herd.errors import HerdError, HostError
-from herd.operations.guard.rules import Signal, program_of
+from herd.operations.guard.rules import Rule, Signal, program_of
 from herd.operations.poller import HostSnapshot
 from herd.supervisor.models import ProcessInfo, ProcessState
 
@@ -165,7 +165,7 @@ class Remediator:
         self.clock = clock
         self.finish = finish
         self.changed = False                    # cooldowns changed since the state file was written
-        self.started = 0                        # restarts begun (for tests and the final line)
+        self.started = 0                        # restarts begun
         self._cooldowns: dict[Key, float] = dict(cooldowns or {})   # last restart's end (clock time)
         self._wanted: dict[Key, _Request] = {}  # firing, not yet restarted; insertion order is the turn
         self._inflight: dict[Key, float] = {}   # key -> time.monotonic() it began
@@ -197,7 +197,7 @@ class Remediator:
         self._census[snapshot.host] = Counter(program_of(p.fullname) for p in snapshot.processes)
         self._present[snapshot.host] = frozenset(p.fullname for p in snapshot.processes)
 
-    def request(self, signal: Signal, rule: object) -> None:
+    def request(self, signal: Signal, rule: Rule) -> None:
         """A remediating rule's signal: firing queues its process (once); recovered drops it if waiting."""
         if signal.process is None:          # a host rule: no process to restart
             return
@@ -205,7 +205,7 @@ class Remediator:
         if not signal.firing:
             self._recovered(key, signal)
             return
-        why = signal.detail or str(getattr(rule, "title", signal.rule))
+        why = signal.detail or rule.title
         if self.dry_run:
             if key not in self._would:
                 self._would.add(key)
@@ -236,10 +236,6 @@ class Remediator:
         return {k: at for k, at in self._cooldowns.items() if now - at < self.cooldown}
 
     @property
-    def in_flight(self) -> list[Key]:
-        return list(self._inflight)
-
-    @property
     def waiting(self) -> list[Key]:
         return [k for k in self._wanted if k not in self._inflight]
 
@@ -255,8 +251,8 @@ class Remediator:
                     break
         for (host, process), began in self._inflight.items():
             request = self._wanted[(host, process)]
-            self._say("left", request.signal, f"left {process} on {host} restarting: still in its restart "
-                      f"{time.monotonic() - began:.0f}s after it began when guard stopped (see herd status)")
+            self._say("left", request.signal, f"left {process} on {host} mid-restart ({request.why}): not done "
+                      f"{time.monotonic() - began:.0f}s after it began (herd status shows its state)")
         now = self.clock()
         for host, process in self.waiting:
             request, last = self._wanted[(host, process)], self._cooldowns.get((host, process))
@@ -274,7 +270,7 @@ class Remediator:
         if request is None or request.signal.rule != signal.rule:
             return
         if key in self._inflight:
-            request.recovered = True
+            request.recovered, request.again = True, None
             return
         del self._wanted[key]
         if key in self._cooldowns and self.clock() - self._cooldowns[key] < self.cooldown:
