@@ -432,3 +432,23 @@ def test_a_restart_still_in_its_step_when_the_wait_runs_out_is_said_left(tmp_pat
     finally:
         release.set()
     wait_until(lambda: hosts[0].supervisor.info("tornado")["statename"] == "RUNNING", 10, "started again")
+
+
+def test_herd_guard_builds_remediation_only_for_remediating_rules_with_the_inventorys_bounds(tmp_path: Path) -> None:
+    from herd.cli.guard import _remediator
+    from herd.operations.guard.rules import quick_start_rules
+
+    path = tmp_path / "inv.yaml"
+    path.write_text("hosts:\n  web01: {}\nrolling:\n  tornado: {min_healthy: 3}\n"
+                    "guard:\n  remediation: {max_processes: 3, max_percent: 50, cooldown: 5m}\n")
+    saved = GuardStateFile(tmp_path / "state.json")
+    saved.cooldowns = {("web01", "tornado"): 1.0}
+    assert _remediator(load_inventory(str(path)), quick_start_rules(30), saved, False) is None
+    made = _remediator(load_inventory(str(path)), [Leak()], saved, True)
+    assert made is not None
+    assert (made.max_processes, made.max_percent, made.cooldown, made.dry_run) == (3, 50.0, 300.0, True)
+    assert made.gates("tornado").gate.min_healthy == 3.0 and made._cooldowns == {("web01", "tornado"): 1.0}
+    default = _remediator(load_inventory(str(inventory(tmp_path, 1, GATE).path)), [Leak()], saved, False)
+    assert default is not None and (default.max_processes, default.max_percent, default.cooldown) == (1, 25.0, 600.0)
+    assert default.describe() == ("remediation: restarts through the rolling gate, at most 1 process(es) at once "
+                                  "and 25 % of a program's, cooldown 10m")
