@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
@@ -16,7 +16,9 @@ from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
     from herd.inventory.model import Inventory
+    from herd.operations.guard.remedy import Remediator
     from herd.operations.guard.rules import Rule
+    from herd.operations.guard.state import GuardStateFile
 
 EPILOG = """
 \b
@@ -58,7 +60,8 @@ herd did not write.
               help="Messages sent in a minute, over all incidents (more wait their turn).")
 @click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where open incidents are kept (default $XDG_STATE_HOME/herd/guard/guard-<hash>.json).")
-@click.option("--dry-run", is_flag=True, help="Print each message (JSON, one a line) instead of sending it.")
+@click.option("--dry-run", is_flag=True, help="Print each message (JSON, one a line) instead of sending it; "
+              "remediation says what it would restart and restarts nothing.")
 def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str | None, interval: float,
           unreachable_for: float, update_every: float, group_wait: float | None, max_per_minute: int,
           state_file: str | None, dry_run: bool) -> int:
@@ -95,13 +98,15 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
                         max_per_minute=max_per_minute,
                         group_wait=interval if group_wait is None else group_wait, incidents=incidents)
     channels: list[Channel] = [PrintChannel()] if dry_run else [WebhookChannel(url) for url in urls]
-    watcher = Guard(names, rules, channels, book=book, state=saved, report=_say)
+    remediator = _remediator(inventory, rules, saved, dry_run)
+    watcher = Guard(names, rules, channels, book=book, state=saved, report=_say, remediator=remediator)
     _say(f"watching {len(hosts)} host(s) every {interval:g}s; "
          + ("dry run: messages printed, not sent" if dry_run else
             "sending to " + ", ".join(redact(u) for u in urls))
          + f"; {len(incidents)} open incident(s) from {saved.path}; "
          + ("rules (inventory): " if inventory.guard is not None and inventory.guard.rules
-            else "rules (quick start): ") + describe_rules(rules))
+            else "rules (quick start): ") + describe_rules(rules)
+         + (f"; {remediator.describe()}" if remediator is not None else ""))
     with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         poller = Poller(fleet, interval, resources="resources" in watcher.needs)
         watcher.attach(poller)
@@ -135,6 +140,21 @@ def _inventory_rules(inventory: Inventory) -> list[Rule]:
             if probe is not None:
                 probes[program] = probe
     return inventory_rules(settings.rules, probes, settings.off)
+
+
+def _remediator(inventory: Inventory, rules: Sequence[Rule], saved: GuardStateFile, dry_run: bool
+                ) -> Remediator | None:
+    """Remediation, when a rule says ``remediate: restart``: the bounds of the inventory's
+    ``guard.remediation``, each program's gate from its ``rolling:`` entry (checked now: a bad one is
+    exit 2 before anything is watched), and the cooldowns the state file kept."""
+    if not any(rule.remediate for rule in rules):
+        return None
+    from herd.inventory.guard import RemediationSettings
+    from herd.operations.guard.remedy import Remediator, gates_from
+
+    bounds = inventory.guard.remediation if inventory.guard is not None else RemediationSettings()
+    return Remediator(gates_from(inventory), max_processes=bounds.max_processes, max_percent=bounds.max_percent,
+                      cooldown=bounds.cooldown, dry_run=dry_run, cooldowns=saved.cooldowns)
 
 
 def _say(line: str) -> None:

@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from herd import text
 from herd.fleet import Fleet, HostAccess
@@ -37,6 +37,9 @@ from herd.operations.guard.state import GuardStateFile
 from herd.operations.poller import HostSnapshot, Poller
 from herd.operations.status import ExpectedExits
 from herd.supervisor.models import ProcessInfo, ProcessState
+
+if TYPE_CHECKING:
+    from herd.operations.guard.remedy import Outcome, Remediator
 
 log = logging.getLogger("herd.guard")
 
@@ -52,7 +55,8 @@ class Guard:
 
     def __init__(self, hosts: Sequence[str], rules: Sequence[Rule], channels: Sequence[Channel], *,
                  book: IncidentBook, state: GuardStateFile | None = None,
-                 report: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 report: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
+                 remediator: Remediator | None = None) -> None:
         self.hosts = list(hosts)
         self.rules = list(rules)
         self.channels = list(channels)
@@ -60,6 +64,7 @@ class Guard:
         self.state = state
         self.report = report or (lambda line: None)
         self.clock = clock
+        self.remediator = remediator      # remediating rules' processes restarted through the gate (remedy.py)
         self.sent: collections.deque[Notification] = collections.deque(maxlen=100)   # the last messages sent
         self._inbox: queue.Queue[Inbox] = queue.Queue()
         self._tracker = EventTracker()
@@ -78,6 +83,8 @@ class Guard:
     def attach(self, poller: Poller) -> Callable[[], None]:
         """Listen to ``poller`` (its threads only queue); returns the unsubscribe."""
         self._fleet = poller.fleet
+        if self.remediator is not None:
+            self.remediator.use(poller.fleet)
         unsubscribe = poller.listen(self.feed)
         if "polls" not in self.needs:
             return unsubscribe
@@ -182,7 +189,9 @@ class Guard:
                 break
         now = self.clock()
         for rule in self.rules:
-            self._apply(rule.tick(now))
+            self._apply(self._heard(rule, rule.tick(now)))
+        if self.remediator is not None:
+            self._acted(self.remediator.finished())
         self.flush(now)
 
     def flush(self, now: float) -> None:
@@ -193,15 +202,22 @@ class Guard:
                         + (f" ({note.held} message(s) held back by the rate limit before it)" if note.held else ""))
             for channel in self.channels:
                 channel.send(note)
-        if self.book.changed and self.state is not None:
+        remedied = self.remediator is not None and self.remediator.changed
+        if (self.book.changed or remedied) and self.state is not None:
             try:
-                self.state.save(list(self.book.incidents.values()))
+                self.state.save(list(self.book.incidents.values()),
+                                cooldowns=self.remediator.cooldowns() if self.remediator is not None else None)
                 self.book.changed = False
+                if self.remediator is not None:
+                    self.remediator.changed = False
             except OSError as exc:   # a full disk must not stop the alerts; said each time it fails
                 log.warning("cannot save guard state %s: %s", self.state.path, text.field(exc))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Save, then let each channel deliver what it has queued (``timeout`` seconds in all)."""
+        """Let restarts in flight end their step, save, then let each channel deliver what it has queued
+        (``timeout`` seconds in all; the restarts have their own bound, remedy.py FINISH)."""
+        if self.remediator is not None:
+            self._acted(self.remediator.close())
         self.flush(self.clock())
         deadline = time.monotonic() + timeout
         for channel in self.channels:
@@ -212,17 +228,19 @@ class Guard:
     def _take(self, snapshot: HostSnapshot, exits: Exits | None) -> None:
         host = snapshot.host
         self._last[host] = snapshot
+        if self.remediator is not None:
+            self.remediator.seen(snapshot)
         now = snapshot.polled_at or self.clock()
         signals: list[Signal] = []
         for event in self._tracker.feed(snapshot, now, exits=exits):
             for rule in self.rules:
-                signals += rule.observe(event)
+                signals += self._heard(rule, rule.observe(event))
         if not snapshot.ok:
             self._settled.discard(host)
         elif host not in self._settled:      # first readable poll (start, restart, host back): the state as is
             self._settled.add(host)
             for rule in self.rules:
-                signals += rule.settle(snapshot, now)
+                signals += self._heard(rule, rule.settle(snapshot, now))
             signals += self._gone_while_away(snapshot, now)
         self._apply(signals)
 
@@ -232,7 +250,7 @@ class Guard:
         signals: list[Signal] = []
         for rule in self.rules:
             if "polls" in getattr(rule, "needs", ()):
-                signals += rule.measure(snapshot, data, now)
+                signals += self._heard(rule, rule.measure(snapshot, data, now))
         self._apply(signals)
 
     def _gone_while_away(self, snapshot: HostSnapshot, now: float) -> list[Signal]:
@@ -251,6 +269,20 @@ class Guard:
                     names: list[str | None] = list(entry.processes) or [None]
                     for name in names:
                         self.book.apply(Signal(inc.rule, host, inc.subject, name, False, now, how="unselected"))
+
+    def _heard(self, rule: Rule, signals: list[Signal]) -> list[Signal]:
+        """A remediating rule's signals go to the remediator too (it queues, never blocks); returned as given."""
+        if self.remediator is not None and rule.remediate:
+            for signal in signals:
+                self.remediator.request(signal, rule)
+        return signals
+
+    def _acted(self, outcomes: list[Outcome]) -> None:
+        """What the remediator did: said on guard's output; in the incident's messages when it matters."""
+        for outcome in outcomes:
+            self.report(f"remediation: {text.field(outcome.line)}")
+            self.book.act(outcome.rule, outcome.subject, outcome.line if outcome.notify else None,
+                          busy=outcome.busy)
 
     def _apply(self, signals: list[Signal]) -> None:
         for signal in signals:

@@ -13,7 +13,12 @@ host it had has recovered.  What is sent about it:
   over 20 hosts is one opening and a few updates, not 20 messages);
 - ``resolved`` once, when every host recovered.  An incident that opened and
   closed before its opening could be sent (the rate limit held it) sends
-  nothing: it is counted in ``quiet``.
+  nothing: it is counted in ``quiet``;
+- ``action`` when guard did something about it (remedy.py: a process
+  restarted through the gate, a restart that failed, one held by its
+  cooldown; in a dry run, what it would restart): ``act()``.  While a
+  restart of the incident is in flight (``busy``) its recovery waits, so
+  the outcome is told before the incident is said resolved.
 
 A rate limit over all notifications (``max_per_minute``, a token bucket)
 holds messages back rather than dropping them: a held opening or recovery
@@ -24,6 +29,7 @@ guard's one thread; nothing here sends or prints.
 
 from __future__ import annotations
 
+import collections
 import copy
 import datetime
 import itertools
@@ -33,9 +39,10 @@ from typing import Any, Literal
 
 from herd.operations.guard.rules import Signal
 
-NoteKind = Literal["opened", "updated", "resolved"]
+NoteKind = Literal["opened", "updated", "resolved", "action"]
 MAX_HOSTS_LISTED = 50          # hosts named in one message's JSON (the count is always whole)
 MAX_DETAIL = 300               # characters of a host's detail (spawnerr, error) kept
+MAX_ACTIONS = 20               # actions an incident keeps (the last ones), and holds unsent
 
 
 @dataclass
@@ -61,6 +68,8 @@ class Incident:
     announced: bool = False       # its opening was sent
     sent_hosts: list[str] = field(default_factory=list)          # affected hosts as of the last message
     last_sent: float = 0.0
+    actions: list[str] = field(default_factory=list)      # what guard did about it (the last MAX_ACTIONS)
+    unsent: list[str] = field(default_factory=list)       # ... not yet in an ``action`` message
 
     @property
     def key(self) -> tuple[str, str]:
@@ -80,11 +89,15 @@ class Notification:
     hosts_total: int
     time: float
     held: int = 0                 # messages the rate limit held back since the last one sent
+    actions: tuple[str, ...] = ()     # an ``action`` message: what was done, one sentence each
 
     def summary(self) -> str:
         """One line: ``tornado FATAL on 3 of 20 hosts: web01, web02, web03`` (host text unescaped: data)."""
         inc = self.incident
         what = f"{inc.subject} {inc.title}" if inc.subject else inc.title
+        if self.kind == "action":
+            more = f" (and {len(self.actions) - 1} more)" if len(self.actions) > 1 else ""
+            return f"{what}: {self.actions[0] if self.actions else 'nothing done'}{more}"
         if self.kind == "resolved":
             count = len(inc.recovered)
             return f"recovered: {what} (was on {count} of {self.hosts_total} hosts, at most {inc.peak} at once)"
@@ -96,7 +109,7 @@ class Notification:
         """The JSON document (docs/guard.md: "What is sent"); every host-given string is a JSON string."""
         inc = self.incident
         hosts = sorted(inc.hosts.items())
-        return {
+        body: dict[str, Any] = {
             "herd": "guard",
             "schema": 1,
             "event": self.kind,
@@ -119,6 +132,9 @@ class Notification:
                 "recovered": sorted(inc.recovered)[:MAX_HOSTS_LISTED],
             },
         }
+        if self.actions:
+            body["actions"] = list(self.actions)
+        return body
 
 
 def iso(when: float) -> str:
@@ -159,6 +175,7 @@ class IncidentBook:
         self.held = 0             # messages held back by the rate limit, not yet said
         self.quiet = 0            # incidents that closed before their opening could be sent
         self.changed = False      # something to save since the last save
+        self.busy: collections.Counter[tuple[str, str]] = collections.Counter()   # restarts in flight
         self._ids = itertools.count(1)
 
     def apply(self, signal: Signal) -> bool:
@@ -166,6 +183,21 @@ class IncidentBook:
         changed = self._fire(signal) if signal.firing else self._recover(signal)
         self.changed = self.changed or changed
         return changed
+
+    def act(self, rule: str, subject: str, line: str | None, busy: int = 0) -> bool:
+        """What guard did about the incident of (``rule``, ``subject``): ``line`` to tell (None: nothing),
+        ``busy`` +1 when a restart begins, -1 when it ends; True if there is something to send."""
+        key = (rule, subject)
+        self.busy[key] += busy
+        if self.busy[key] <= 0:
+            del self.busy[key]
+        inc = self.incidents.get(key)
+        if inc is None or not line:
+            return False
+        inc.actions = (inc.actions + [line])[-MAX_ACTIONS:]
+        inc.unsent = (inc.unsent + [line])[-MAX_ACTIONS:]
+        self.changed = True
+        return True
 
     def open_entries(self, host: str) -> list[tuple[Incident, Affected]]:
         """What open incidents hold of ``host`` (for settling a host after a restart)."""
@@ -188,20 +220,26 @@ class IncidentBook:
                 continue
             held = self.held
             self.held, self.changed = 0, True
-            inc.announced, inc.last_sent, inc.sent_hosts = True, now, sorted(inc.hosts)
+            actions, inc.unsent = (tuple(inc.unsent), []) if kind == "action" else ((), inc.unsent)
+            if kind != "action":      # an action message names no change of hosts: an update stays due
+                inc.last_sent, inc.sent_hosts = now, sorted(inc.hosts)
+            inc.announced = True
             # a copy: the channels' threads read it while this thread goes on changing the incident
-            notes.append(Notification(kind, copy.deepcopy(inc), self.hosts_total, now, held))
+            notes.append(Notification(kind, copy.deepcopy(inc), self.hosts_total, now, held, actions))
             if kind == "resolved":
                 del self.incidents[key]
         return notes
 
     def _wanted(self, inc: Incident, now: float) -> NoteKind | Literal["drop"] | None:
+        busy = self.busy[inc.key] > 0
         if not inc.announced:
             if not inc.is_open:
-                return "drop"
+                return None if busy else "action" if inc.unsent else "drop"
             return "opened" if now - inc.opened >= self.group_wait else None
+        if inc.unsent:
+            return "action"
         if not inc.is_open:
-            return "resolved"
+            return None if busy else "resolved"
         if sorted(inc.hosts) != inc.sent_hosts and now - inc.last_sent >= self.update_every:
             return "updated"
         return None

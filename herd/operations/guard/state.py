@@ -5,6 +5,10 @@ whenever an incident changes: each incident with its hosts, and whether its
 opening was sent.  A guard started again loads it, settles each host on its
 first poll (still FATAL: nothing sent; RUNNING again: the recovery is sent),
 and goes on.
+
+The remediation's cooldowns (remedy.py: when each process was last
+restarted) are kept in the same file, under ``cooldowns``, written only when
+there are some: a file without them (an older guard's) reads as none.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ def default_state_path(inventory: str, hosts: Sequence[str]) -> Path:
 class GuardStateFile:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.cooldowns: dict[tuple[str, str], float] = {}    # (host, process) -> last restart (load/save)
 
     def load(self) -> list[Incident]:
         """The incidents saved, or none; ValueError (one sentence) for a file herd did not write."""
@@ -48,11 +53,19 @@ class GuardStateFile:
             for raw in data["incidents"]:
                 hosts = {h: Affected(**a) for h, a in raw.pop("hosts").items()}
                 incidents.append(Incident(**raw, hosts=hosts))
+            self.cooldowns = {(str(c["host"]), str(c["process"])): float(c["at"])
+                              for c in data.get("cooldowns", [])}
             return incidents
-        except (AttributeError, KeyError, TypeError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"cannot read guard state {self.path}: not a guard state herd wrote ({exc})") from exc
 
-    def save(self, incidents: list[Incident]) -> None:
+    def save(self, incidents: list[Incident], cooldowns: dict[tuple[str, str], float] | None = None) -> None:
+        """Write ``incidents`` and ``cooldowns`` (None: those loaded or saved last, kept as they were)."""
+        if cooldowns is not None:
+            self.cooldowns = dict(cooldowns)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"schema": SCHEMA, "incidents": [asdict(i) for i in incidents]}
+        data: dict[str, Any] = {"schema": SCHEMA, "incidents": [asdict(i) for i in incidents]}
+        if self.cooldowns:
+            data["cooldowns"] = [{"host": host, "process": process, "at": at}
+                                 for (host, process), at in sorted(self.cooldowns.items())]
         write_atomically(self.path, json.dumps(data, indent=1), mode=0o600)
