@@ -479,7 +479,7 @@ def test_empty_file(tmp_path: Path, text: str) -> None:
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     assert error(tmp_path, "- web01\n- web02\n") == (
         "inv.yaml:1:1: the top level must be a mapping with keys defaults, hosts, groups, expect, check, logs, "
-            "rolling; "
+            "rolling, guard; "
         "got a list")
 
 

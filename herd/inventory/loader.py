@@ -19,6 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from herd.inventory.foreign import is_vault_text, plugin_key, plugin_refusal, vault_file_refusal
 from herd.inventory.model import (DEFAULT_SEVERITY, DEFAULT_SOCKET, SEVERITY_LEVELS, CheckSettings,
                                   Expectation, GroupNode, Host, Inventory, SupervisorTarget)
+from herd.inventory.guard import check_guard
 from herd.inventory.rolling import check_rolling
 from herd.inventory.settings import CHECKS, check_logs
 from herd.inventory.targets import SUPERVISOR_NAME, SUPERVISOR_NAME_RULE, expand, target_names
@@ -26,7 +27,7 @@ from herd.inventory.yamlnodes import (BOOL, FLOAT, INT, STR, Ctx, as_str, compos
                                       known_pairs, nonblank, pairs, read_text, unknown_key)
 from herd.text import shorten as _echo   # a value quoted in a message: one line, escaped, cut
 
-_TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs", "rolling")
+_TOP_KEYS = ("defaults", "hosts", "groups", "expect", "check", "logs", "rolling", "guard")
 _SSH_KEYS = ("user", "port", "identity_file", "known_hosts", "proxy_jump", "python")
 _BECOME_KEYS = ("become", "become_user", "become_password_env", "become_password_file")
 _DEFAULT_KEYS = _SSH_KEYS + _BECOME_KEYS + ("supervisor", "supervisors")
@@ -443,9 +444,10 @@ def _build(ctx: Ctx, root: Node | None) -> Inventory:
     expect = _parse_expect(ctx, sections["expect"][1], groups, order) if "expect" in sections else {}
     check = _parse_check(ctx, sections["check"][1]) if "check" in sections else CheckSettings()
     rolling = check_rolling(ctx, sections["rolling"][1]) if "rolling" in sections else {}
+    guard = check_guard(ctx, sections["guard"][1], rolling) if "guard" in sections else None
     return expand(Inventory(path=ctx.file, hosts=tuple(hosts), groups=groups, expect=expect, check=check,
                             tree=_group_tree(raw_groups), keep=keep.value if keep is not None else None,
-                            rolling=rolling))
+                            rolling=rolling, guard=guard))
 
 
 def _group_tree(raw: dict[str, list[_Member]]) -> dict[str, GroupNode]:

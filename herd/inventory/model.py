@@ -9,7 +9,10 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from herd.inventory.guard import GuardSettings
 
 # No socket and no url in the inventory: find supervisord on the host as
 # supervisorctl there would (herd/ssh/discover.py).
@@ -190,6 +193,9 @@ class Inventory:
     keep: float | None = None
     # rolling: program name -> its roll settings (herd/inventory/rolling.py RollSettings)
     rolling: Mapping[str, Any] = field(default_factory=dict)
+    # guard: herd guard's rules, remediation bounds and channels (herd/inventory/guard.py GuardSettings);
+    # None: no guard section (guard runs its quick start)
+    guard: GuardSettings | None = None
 
     def expectations_for(self, host: str) -> list[Expectation]:
         """The ``expect`` entries that apply to ``host``, in file order."""

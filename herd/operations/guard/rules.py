@@ -42,10 +42,16 @@ class Signal:
 
 
 class Rule(Protocol):
-    """A condition over the fleet.  ``name`` keys incidents; ``title`` is what a message calls it."""
+    """A condition over the fleet.  ``name`` keys incidents; ``title`` is what a message calls it.
+
+    ``remediate``: a firing signal of this rule asks for a restart through the
+    rolling-restart gate (the engine hands it to the remediator); False for
+    the quick start's rules, which only notify.
+    """
 
     name: str
     title: str
+    remediate: bool
 
     def observe(self, event: FleetEvent) -> list[Signal]:
         """Signals for one change seen by the poller."""
@@ -65,8 +71,9 @@ def program_of(process: str) -> str:
 class ProcessStateRule:
     """A process that enters ``state`` fires; RUNNING, STOPPED or gone recovers it."""
 
-    def __init__(self, name: str, title: str, state: str) -> None:
+    def __init__(self, name: str, title: str, state: str, remediate: bool = False) -> None:
         self.name, self.title, self.state = name, title, state
+        self.remediate = remediate
 
     def entering(self, event: FleetEvent) -> bool:
         return event.to_state == self.state
@@ -142,6 +149,7 @@ class HostUnreachableRule:
 
     name = "unreachable"
     title = "unreachable"
+    remediate = False          # a host is not restarted
 
     def __init__(self, after: float = 0.0) -> None:
         self.after = max(0.0, after)
