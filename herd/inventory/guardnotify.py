@@ -116,9 +116,14 @@ def check_email(ctx: Ctx, node: Node, key: str) -> EmailSettings:
                          password=password, timeout=timeout, where=f"{ctx.file}:{node.start_mark.line + 1}: {key}")
 
 
+def is_address(value: str) -> bool:
+    """One mailbox as guard sends to it (``oncall@example.com``: no display name, space or list separator)."""
+    return _ADDRESS.match(value) is not None
+
+
 def _address(ctx: Ctx, node: Node, key: str) -> str:
     value = as_str(ctx, node, key)
-    if not _ADDRESS.match(value):
+    if not is_address(value):
         ctx.fail(f"must be an email address such as oncall@example.com, got '{value}'", node, key)
     return value
 
