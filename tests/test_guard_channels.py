@@ -39,8 +39,9 @@ from test_guard_fake import Receiver, fix, fleet_hosts, make_guard, running, to_
 
 PASSWORD = "pw-SECRET-4711"
 # a process name that tries everything: a header break and Bcc, Slack pings and links, HTML, ANSI, NUL
-HOSTILE = ("evil\r\nBcc: victim@example.org\r\n\r\n<!channel> <@U024BE7LH> <https://evil.example/|click> "
-           "<script>alert(1)</script> \x1b[31mred\x1b[0m &amp;\x00")
+# (the program is what comes before the first colon: the subject shows it; the process name is all of it)
+HOSTILE = ("evil <!channel> <@U024BE7LH> <script>alert(1)</script> \x1b[31mred\x1b[0m &amp;\x00\r\n"
+           "X-Injected: yes <https://evil.example/|click>\r\nBcc: victim@example.org")
 
 
 # -- a real SMTP server ------------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ class Mailbox:
             and auth_data.password == PASSWORD.encode()
         self.auth_attempts.append((auth_data.login.decode() if isinstance(auth_data, LoginPassword) else "?",
                                    session.ssl is not None))
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)      # not handled: the server answers 535 itself
 
 
 def free_port() -> int:
@@ -171,19 +172,20 @@ def test_email_over_starttls_with_auth_one_message_per_incident_event(tmp_path: 
     assert incident and resolved["X-Herd-Incident"] == incident
     assert opened["References"] == resolved["References"] == f"<{incident}@herd-guard>"
     assert opened["Message-ID"] != resolved["Message-ID"]
-    body = opened.get_content()
+    body = opened.get_content().replace("\r\n", "\n")
     assert body.startswith("opened: worker FATAL on 2 of 3 hosts: web01, web02\n")
     assert f"incident: {incident} (rule fatal: FATAL)" in body and "program: worker" in body
     assert "hosts affected: 2 of 3 (at most 2 at once)" in body
     assert any(line.startswith("web01 since ") and line.endswith(": worker -- Exited too quickly (process log "
                                                                  "may have details)") or
                line.startswith("web01 since ") and ": worker" in line for line in body.splitlines())
-    assert "recovered: web01, web02" in resolved.get_content()
+    assert "\r\nrecovered: web01, web02\r\n" in resolved.get_content()
     assert PASSWORD not in caplog.text
 
 
 def test_implicit_tls_on_its_own_port(tmp_path: Path) -> None:
-    with smtp_server(tmp_path, implicit=True) as (mailbox, port, ctx):
+    # aiosmtpd counts only STARTTLS as TLS for AUTH: on an implicit-TLS port it must be told AUTH is fine
+    with smtp_server(tmp_path, implicit=True, auth_in_clear=True) as (mailbox, port, ctx):
         channel = EmailChannel(settings(port, starttls=False, ssl=True), context=ctx)
         hosts = fleet_hosts(1)
         guard = make_guard(hosts, [channel], group_wait=0.0)
@@ -191,7 +193,7 @@ def test_implicit_tls_on_its_own_port(tmp_path: Path) -> None:
             wait_until(lambda: guard._last, 10)
             to_fatal(hosts[0])
             wait_until(lambda: mailbox.messages, 10, "the opening mailed over TLS")
-    assert mailbox.auth_attempts == [("herd", True)] and mailbox.messages[0]["authenticated"]
+    assert [login for login, _ in mailbox.auth_attempts] == ["herd"] and mailbox.messages[0]["authenticated"]
 
 
 def test_no_credentials_without_tls(tmp_path: Path, caplog) -> None:
@@ -352,25 +354,31 @@ def test_a_hostile_process_name_is_harmless_in_every_channel(tmp_path: Path) -> 
     [got] = mailbox.messages
     assert got["rcpt_tos"] == ["oncall@example.com"]
     message = got["message"]
-    assert "Bcc" not in message and message.get_all("Subject") and len(message.get_all("Subject")) == 1
-    subject = message["Subject"]
+    assert "Bcc" not in message and "X-Injected" not in message and len(message.get_all("Subject")) == 1
+    subject = str(message["Subject"])
     assert "\r" not in subject and "\n" not in subject and "\x1b" not in subject
-    assert subject.startswith("[herd guard] evil\\r\\nBcc: victim@example.org\\r\\n\\r\\n<!channel>")
-    body = message.get_content()
+    assert subject == ("[herd guard] evil <!channel> <@U024BE7LH> <script>alert(1)</script> \\x1b[31mred\\x1b[0m "
+                       "&amp;\\x00\\r\\nX-Injected FATAL on 1 of 1 hosts: web01")
+    body = message.get_content().replace("\r\n", "\n")        # CRLF: the wire's line ends
     assert "\x1b" not in body and "\x00" not in body and "\r" not in body
     assert "\\x1b[31mred\\x1b[0m" in body and "<script>" in body      # text/plain: markup is text
-    assert not any(line.startswith("Bcc") for line in body.splitlines())
+    assert "\\r\\nX-Injected: yes <https://evil.example/|click>\\r\\nBcc: victim@example.org" in body
+    assert not any(line.startswith(("Bcc", "X-Injected")) for line in body.splitlines())
     # Slack: no '<' reaches Slack (no ping, no mention, no link), no control character, the name still readable
     texts = list(_texts(receiver.posts[0]))
     assert texts and all("<" not in t and ">" not in t and "\x1b" not in t and "\r" not in t for t in texts)
-    assert "&lt;!channel&gt; &lt;@U024BE7LH&gt; &lt;https://evil.example/|click&gt;" in receiver.posts[0]["text"]
+    assert "evil &lt;!channel&gt; &lt;@U024BE7LH&gt; &lt;script&gt;" in receiver.posts[0]["text"]
     assert "&amp;amp;" in receiver.posts[0]["text"]              # a written entity stays text, not '&'
-    assert all(len(t.split("\n")) <= 3 for t in texts[:2])       # the name broke no line of its own
+    hosts_block = receiver.posts[0]["blocks"][2]["text"]["text"]
+    assert "\\r\\nX-Injected: yes &lt;https://evil.example/|click&gt;\\r\\nBcc" in hosts_block
+    assert len(hosts_block.splitlines()) == 1                   # the name broke no line of its own
     # command: the name is data in the JSON; the environment holds it escaped
     record = json.loads(out.read_text().splitlines()[0])
-    assert json.loads(record["stdin"])["incident"]["program"] == HOSTILE
+    sent = json.loads(record["stdin"])["incident"]
+    assert sent["program"] == HOSTILE.split(":")[0] and sent["hosts"][0]["processes"] == [HOSTILE]
     env = record["env"]
-    assert env["HERD_GUARD_PROGRAM"].startswith("evil\\r\\nBcc") and "\x1b" not in env["HERD_GUARD_PROGRAM"]
+    assert env["HERD_GUARD_PROGRAM"].endswith("\\x1b[31mred\\x1b[0m &amp;\\x00\\r\\nX-Injected")
+    assert not any(c in value for value in env.values() for c in "\x1b\r\n")
     assert env["HERD_GUARD_EVENT"] == "opened" and env["HERD_GUARD_RULE"] == "fatal"
 
 
@@ -475,22 +483,24 @@ def write_inventory(tmp_path: Path, notify: str) -> Path:
      "inv.yaml:6:43: guard.notify.email.starttls: credentials are sent only over TLS: set starttls: true "
      "(or ssl: true)"),
     ("    email: {host: smtp.example.com, from: a@example.com, to: [b@example.com], port: 99999}\n",
-     "inv.yaml:5:80: guard.notify.email.port: must be between 1 and 65535, got 99999"),
+     "inv.yaml:5:85: guard.notify.email.port: must be between 1 and 65535, got 99999"),
     ("    email: {host: smtp.example.com, from: a@example.com, to: ['x@y\\r\\nBcc: z@w']}\n",
-     "inv.yaml:5:67: guard.notify.email.to[0]: must be an email address such as oncall@example.com, "
+     "inv.yaml:5:63: guard.notify.email.to[0]: must be an email address such as oncall@example.com, "
      "got 'x@y\\r\\nBcc: z@w'"),
     ("    email: {host: smtp.example.com, from: a@example.com, to: [b@example.com], user: herd}\n",
-     "inv.yaml:5:83: guard.notify.email.user: give both user and password, or neither (user alone)"),
+     "inv.yaml:5:85: guard.notify.email.user: give both user and password, or neither (user alone)"),
     ("    email: {host: smtp.example.com, to: [b@example.com]}\n",
      "inv.yaml:5:12: guard.notify.email: needs from (the sender's address)"),
     ("    command: 'page-oncall --team web'\n",
      "inv.yaml:5:14: guard.notify.command: must be a list of commands, each a list of arguments (no shell), "
      "e.g. [[\"/usr/local/bin/page-oncall\", \"--team\", \"web\"]]; got string 'page-oncall --team web'"),
     ("    webhook: [{env: 'NOT A NAME'}]\n",
-     "inv.yaml:5:20: guard.notify.webhook[0].env: must be an environment variable's name (letters, digits, _), "
-     "got 'NOT A NAME'"),
+     "inv.yaml:5:21: guard.notify.webhook[0].env: must not contain whitespace, got 'NOT A NAME'"),
+    ("    webhook: [{env: 9LIVES}]\n",
+     "inv.yaml:5:21: guard.notify.webhook[0].env: must be an environment variable's name (letters, digits, _), "
+     "got '9LIVES'"),
     ("    webhook: [{env: A, file: b}]\n",
-     "inv.yaml:5:14: guard.notify.webhook[0]: must be {env: VARIABLE} or {file: PATH}: exactly one of them"),
+     "inv.yaml:5:15: guard.notify.webhook[0]: must be {env: VARIABLE} or {file: PATH}: exactly one of them"),
     ("    emial: {}\n", "inv.yaml:5:5: guard.notify.emial: unknown key (did you mean 'email'?)"),
 ])
 def test_a_bad_notify_section_is_one_line_naming_file_line_and_key(tmp_path: Path, capsys, notify: str,
@@ -507,7 +517,7 @@ def test_a_bad_notify_section_is_one_line_naming_file_line_and_key(tmp_path: Pat
     (["--email-to", "oncall@example.com", "--smtp", "mail:99999"], {},
      "--smtp: the port must be a number from 1 to 65535, got 'mail:99999'"),
     (["--email-to", "x@y\nBcc: z@w", "--smtp", "mail"], {},
-     "--email-to: want an address such as oncall@example.com, got 'x@y\\nBcc: z@w'"),
+     "--email-to: want an address such as oncall@example.com, got 'x@y... (+1 line)'"),
     (["--email-to", "oncall@example.com", "--smtp", "mail", "--smtp-user", "herd"], {},
      "--smtp-user: environment variable HERD_SMTP_PASSWORD is not set"),
     (["--email-to", "oncall@example.com", "--smtp", "mail", "--smtp-tls", "none", "--smtp-user", "herd"],
@@ -539,7 +549,7 @@ def test_guard_starts_with_every_channel_and_shows_no_secret(tmp_path: Path, hom
     password_file = tmp_path / "smtp.pw"
     password_file.write_text(PASSWORD + "\n")
     inventory = write_inventory(tmp_path, f"    slack: [{{file: {slack_file}}}]\n"
-                                          "    command: [[true, --SECRET-ARG]]\n")
+                                          "    command: [['true', --SECRET-ARG]]\n")
     guard = Running("guard", "-i", str(inventory), "--state-file", str(tmp_path / "state.json"),
                     "--email-to", "oncall@example.com", "--smtp", "127.0.0.1:2525", "--smtp-user", "herd",
                     "--smtp-password-file", str(password_file), "--notify-command", "true --SECRET-ARG",

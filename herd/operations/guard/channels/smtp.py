@@ -24,6 +24,7 @@ login, refused recipients or an untrusted certificate are not.
 from __future__ import annotations
 
 import email.message
+import email.policy
 import email.utils
 import re
 import smtplib
@@ -37,6 +38,9 @@ from herd.operations.guard.channels import DeliveryError, QueuedChannel, render
 from herd.operations.guard.incidents import Notification
 
 _ID_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+# CRLF on the wire; headers folded only past SMTP's 998 (a 78-column fold moved a long subject whole onto a
+# continuation line, which some readers show with a leading space)
+POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 class EmailChannel(QueuedChannel):
@@ -78,7 +82,7 @@ class EmailChannel(QueuedChannel):
         s = self.settings
         body = note.body()
         incident = _ID_SAFE.sub("_", str((body.get("incident") or {}).get("id") or "none"))[:120]
-        msg = email.message.EmailMessage()
+        msg = email.message.EmailMessage(policy=POLICY)
         msg["Subject"] = render.subject(note)
         msg["From"] = s.sender
         msg["To"] = ", ".join(s.to)
@@ -106,10 +110,23 @@ class EmailChannel(QueuedChannel):
                 conn.starttls(context=self.context)
                 conn.ehlo()
             if s.user is not None and self.password is not None:
-                conn.login(s.user, self.password)
+                self._login(conn, s.user, self.password)
             conn.send_message(message)
         finally:
             _quit(conn)
+
+    @staticmethod
+    def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
+        """AUTH with one mechanism, PLAIN where offered (else LOGIN, else smtplib's choice): a refusal is
+        final, not a reason to try the password again another way."""
+        offered = (conn.esmtp_features.get("auth") or "").upper().split()
+        conn.user, conn.password = user, password
+        if "PLAIN" in offered:
+            conn.auth("PLAIN", conn.auth_plain)
+        elif "LOGIN" in offered:
+            conn.auth("LOGIN", conn.auth_login, initial_response_ok=False)
+        else:
+            conn.login(user, password)
 
     def _said(self, exc: smtplib.SMTPResponseException) -> str:
         """``SMTP 535: what the server said`` (one line, cut, escaped, never the password)."""
