@@ -525,6 +525,8 @@ def test_a_bad_notify_section_is_one_line_naming_file_line_and_key(tmp_path: Pat
     (["--notify-command", "/nonexistent/page-oncall --team web"], {},
      "--notify-command: /nonexistent/page-oncall: no such program (or not executable)"),
     (["--notify-command", "page 'unbalanced"], {}, "--notify-command: cannot split it: No closing quotation"),
+    ([], {}, "nothing to notify: give --webhook URL (or $HERD_GUARD_WEBHOOK, --webhook-file), another channel, "
+             "a guard.notify section, or --dry-run"),
     ([], {"HERD_GUARD_SLACK": "ftp://hooks.slack.com/SECRET"},
      "--slack-webhook-file/$HERD_GUARD_SLACK: the Slack URL must be http:// or https:// with a host"),
 ])

@@ -14,7 +14,7 @@ import click
 
 from herd.cli.fleets import load_selected, open_fleet
 from herd.cli.options import fleet_options
-from herd.errors import EXIT_INTERRUPTED, UsageError
+from herd.errors import EXIT_INTERRUPTED, InventoryError, UsageError
 from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
@@ -104,12 +104,18 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
             raise UsageError(f"--webhook: {why}")
     others = _flag_channels(slack_webhook_file, email_to, email_from, smtp, smtp_tls, smtp_user,
                             smtp_password_file, notify_commands)
-    inventory, hosts = load_selected(fleet_opts, default_all=True)
+    nothing = UsageError("nothing to notify: give --webhook URL (or $HERD_GUARD_WEBHOOK, --webhook-file), "
+                         "another channel, a guard.notify section, or --dry-run to print what would be sent")
+    try:
+        inventory, hosts = load_selected(fleet_opts, default_all=True)
+    except InventoryError as exc:
+        if not (urls or others or dry_run) and str(exc).startswith("no inventory found"):
+            raise nothing from exc       # no inventory, so no guard.notify either: say what is missing first
+        raise
     if inventory.guard is not None:
         others += _inventory_channels(inventory.guard.notify)
     if not urls and not others and not dry_run:
-        raise UsageError("nothing to notify: give --webhook URL (or $HERD_GUARD_WEBHOOK, --webhook-file), "
-                         "or --dry-run to print what would be sent")
+        raise nothing
     names = [h.name for h in hosts]
     saved = GuardStateFile(Path(state_file) if state_file else default_state_path(inventory.path, names))
     try:
