@@ -80,6 +80,14 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.auth_attempts: list[tuple[str, bool]] = []     # (login, over TLS)
+        self.refuse: set[str] = set()                       # recipients answered 550
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's
         self.messages.append({
@@ -230,6 +238,23 @@ def test_a_wrong_password_is_refused_not_retried_and_never_shown(tmp_path: Path,
             wait_until(lambda: channel.failed == 1, 10, "given up")
     assert mailbox.auth_attempts == [("herd", True)] and mailbox.messages == []
     assert "login refused: SMTP 535" in caplog.text and "wrong-SECRET" not in caplog.text
+
+
+def test_a_refused_recipient_is_said_and_all_refused_is_not_retried(tmp_path: Path, caplog) -> None:
+    with smtp_server(tmp_path) as (mailbox, port, ctx):
+        mailbox.refuse = {"gone@example.com", "left@example.com"}
+        some = EmailChannel(settings(port, to=("oncall@example.com", "gone@example.com")), context=ctx)
+        none = EmailChannel(settings(port, to=("gone@example.com", "left@example.com")), context=ctx,
+                            attempts=3, backoff=(0.05,))
+        hosts = fleet_hosts(1)
+        guard = make_guard(hosts, [some, none], group_wait=0.0)
+        with running(guard, hosts):
+            wait_until(lambda: guard._last, 10)
+            to_fatal(hosts[0])
+            wait_until(lambda: some.sent == 1 and none.failed == 1, 10, "one delivered, one given up")
+    assert [m["rcpt_tos"] for m in mailbox.messages] == [["oncall@example.com"]]
+    assert "refused by the server for gone@example.com (the others have it)" in caplog.text
+    assert "not delivered after 1 attempt(s): every recipient refused (SMTP 550)" in caplog.text
 
 
 def test_an_untrusted_certificate_sends_nothing(tmp_path: Path, caplog) -> None:
@@ -541,6 +566,18 @@ def test_bad_channel_flags_are_one_line_usage_errors(tmp_path: Path, capsys, mon
     err = capsys.readouterr().err
     assert err.startswith(f"herd: {said}") and err.count("\n") == 1
     assert "SECRET" not in err and PASSWORD not in err
+
+
+def test_a_secret_the_inventory_names_is_read_when_guard_starts(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("HERD_TEST_UNSET", raising=False)
+    inventory = write_inventory(tmp_path, "    slack: [{env: HERD_TEST_UNSET}]\n")
+    assert run_command(["guard", "-i", str(inventory)]) == 2
+    assert capsys.readouterr().err == \
+        f"herd: {inventory}:5: guard.notify.slack[0]: environment variable HERD_TEST_UNSET is not set\n"
+    monkeypatch.setenv("HERD_TEST_UNSET", "https://hooks.slack.com:99999/SECRET")
+    assert run_command(["guard", "-i", str(inventory)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"herd: {inventory}:5: guard.notify.slack[0]: the Slack URL does not parse\n"
 
 
 def test_guard_starts_with_every_channel_and_shows_no_secret(tmp_path: Path, home: Path) -> None:

@@ -103,7 +103,7 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
         if why is not None:
             raise UsageError(f"--webhook: {why}")
     others = _flag_channels(slack_webhook_file, email_to, email_from, smtp, smtp_tls, smtp_user,
-                            smtp_password_file, notify_commands)
+                            smtp_password_file, notify_commands, read_secrets=not dry_run)
     nothing = UsageError("nothing to notify: give --webhook URL (or $HERD_GUARD_WEBHOOK, --webhook-file), "
                          "another channel, a guard.notify section, or --dry-run to print what would be sent")
     try:
@@ -112,7 +112,7 @@ def guard(fleet_opts: FleetOptions, webhooks: tuple[str, ...], webhook_file: str
         if not (urls or others or dry_run) and str(exc).startswith("no inventory found"):
             raise nothing from exc       # no inventory, so no guard.notify either: say what is missing first
         raise
-    if inventory.guard is not None:
+    if inventory.guard is not None and not dry_run:      # a dry run sends nothing: no secret is read for it
         others += _inventory_channels(inventory.guard.notify)
     if not urls and not others and not dry_run:
         raise nothing
@@ -172,8 +172,9 @@ MakeChannel = Callable[[], "Channel"]
 
 def _flag_channels(slack_file: str | None, email_to: tuple[str, ...], email_from: str | None, smtp: str | None,
                    smtp_tls: str, smtp_user: str | None, password_file: str | None,
-                   commands: tuple[str, ...]) -> list[MakeChannel]:
-    """The channels of --slack-webhook-file/$HERD_GUARD_SLACK, --email-to/--smtp and --notify-command."""
+                   commands: tuple[str, ...], *, read_secrets: bool) -> list[MakeChannel]:
+    """The channels of --slack-webhook-file/$HERD_GUARD_SLACK, --email-to/--smtp and --notify-command
+    (checked; the SMTP password read only when ``read_secrets``: a dry run sends nothing)."""
     import os
 
     from herd import text
@@ -200,7 +201,7 @@ def _flag_channels(slack_file: str | None, email_to: tuple[str, ...], email_from
         made.append(_email(EmailSettings(
             host=host, port=port, starttls=smtp_tls == "starttls", ssl=smtp_tls == "ssl",
             sender=email_from or f"herd-guard@{socket.gethostname()}", to=email_to, user=smtp_user,
-            password=password, where="--smtp")))
+            password=password, where="--smtp"), read_secrets))
     for line in commands:
         try:
             argv = shlex.split(line)
@@ -243,11 +244,11 @@ def _slack(url: str, where: str) -> MakeChannel:
     return lambda: SlackChannel(url)
 
 
-def _email(settings: EmailSettings) -> MakeChannel:
+def _email(settings: EmailSettings, read_secret: bool = True) -> MakeChannel:
     from herd.operations.guard.channels.smtp import EmailChannel, check_email
 
     check_email(settings)
-    if settings.password is not None:
+    if settings.password is not None and read_secret:
         settings.password.read()        # a variable unset or a file unreadable fails now, not at the first alert
     return lambda: EmailChannel(settings)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import email.message
 import email.policy
 import email.utils
+import logging
 import re
 import smtplib
 import ssl
@@ -37,6 +38,7 @@ from herd.inventory.guard import EmailSettings
 from herd.operations.guard.channels import DeliveryError, QueuedChannel, render
 from herd.operations.guard.incidents import Notification
 
+log = logging.getLogger("herd.guard")
 _ID_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 # CRLF on the wire; headers folded only past SMTP's 998 (a 78-column fold moved a long subject whole onto a
 # continuation line, which some readers show with a leading space)
@@ -111,7 +113,10 @@ class EmailChannel(QueuedChannel):
                 conn.ehlo()
             if s.user is not None and self.password is not None:
                 self._login(conn, s.user, self.password)
-            conn.send_message(message)
+            refused = conn.send_message(message)
+            if refused:
+                log.warning("%s: refused by the server for %s (the others have it)", self.name,
+                            ", ".join(text.field(address) for address in sorted(refused)))
         finally:
             _quit(conn)
 
