@@ -298,10 +298,12 @@ def test_a_hanging_smtp_server_is_bounded_and_blocks_neither_detection_nor_anoth
             wait_until(lambda: good.posts, 10, "the other channel's message")
             to_fatal(hosts[0], "api")
             wait_until(lambda: len(good.posts) == 2, 10, "detection went on")
-            wait_until(lambda: hanging.failed == 2, 10, "both messages given up")
+            # unbounded, an attempt would wait for the greeting forever; each is cut at 0.4 s (the bound here
+            # is loose: the machine's cores are shared)
+            wait_until(lambda: hanging.failed == 2, 30, "both messages given up")
             took = time.monotonic() - started
-        assert len(accepted) == 4                  # 2 messages x 2 attempts, each cut at 0.4 s
-        assert took < 5.0 and hanging.sent == 0 and other.sent == 2
+        wait_until(lambda: len(accepted) == 4, 10, "2 messages x 2 attempts, one connection each")
+        assert took < 20.0 and hanging.sent == 0 and other.sent == 2
     finally:
         stop.set()
         acceptor.join(5)
