@@ -61,10 +61,8 @@ class EmailChannel(QueuedChannel):
         message = self.message(note, dropped)
         try:
             self._send(message)
-        except DeliveryError:
-            raise
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"login refused: {self._said(exc)}", retry=False) from exc
+        except smtplib.SMTPAuthenticationError as exc:     # 535 is final; a 454 (try later) is not
+            raise DeliveryError(f"login refused: {self._said(exc)}", retry=400 <= exc.smtp_code < 500) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({str(code) for code, _ in exc.recipients.values()})
             raise DeliveryError(f"every recipient refused (SMTP {', '.join(codes)})", retry=False) from exc
