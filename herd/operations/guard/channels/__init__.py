@@ -7,8 +7,10 @@ endpoint delays only its own queue; detection and the other channels go on.
 When the queue is full the message is dropped and counted (``dropped``), a
 warning is logged, and the next delivered message carries the count.
 
-Channels to come (Slack-compatible, SMTP, a command on the controller)
-implement ``deliver()`` of QueuedChannel, or the Channel protocol whole.
+The webhook lives here; the others each in their own module, all on
+QueuedChannel: slack.py (a Slack-compatible incoming webhook: WebhookChannel
+with Slack's payload), smtp.py (email), command.py (a command on the
+controller); render.py is the plain text that email and Slack show.
 
 The webhook URL may carry a secret token (Slack's and most others' do): it is
 never logged or shown; ``redact()`` gives what may be shown (scheme and host).
@@ -160,14 +162,19 @@ class WebhookChannel(QueuedChannel):
     4xx is not (the endpoint refuses the message: sending it again cannot help).
     """
 
+    kind = "webhook"               # the name's first word (slack.py's subclass says "slack")
+
     def __init__(self, url: str, *, timeout: float = TIMEOUT, **kwargs: Any) -> None:
         self.url, self.timeout = url, timeout
-        self.name = f"webhook {redact(url)}"
+        self.name = f"{self.kind} {redact(url)}"
         super().__init__(**kwargs)
 
+    def payload(self, note: Notification, dropped: int) -> dict[str, Any]:
+        """The JSON document POSTed: herd's own schema (docs/guard.md)."""
+        return dict(note.body(), dropped=dropped)
+
     def deliver(self, note: Notification, dropped: int) -> None:
-        body = dict(note.body(), dropped=dropped)
-        data = json.dumps(body, ensure_ascii=True).encode()
+        data = json.dumps(self.payload(note, dropped), ensure_ascii=True).encode()
         request = urllib.request.Request(self.url, data=data, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": f"herd-guard/{__version__}"})
         try:
