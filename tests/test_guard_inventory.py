@@ -146,8 +146,9 @@ def test_sizes(text: str, size: int) -> None:
      "inv.yaml:4:17: guard.remediation.max_proceses: unknown key (did you mean 'max_processes'?)"),
     ('guard:\n  remediation: 3\n',
      'inv.yaml:4:16: guard.remediation: must be a mapping (max_processes, max_percent, cooldown), e.g. {max_processes: 2, max_percent: 25, cooldown: 10m}, got integer 3'),
-    ('guard:\n  notify:\n    webhook: [{env: X}]\n',
-     'inv.yaml:5:5: guard.notify: not supported yet (give the channel on the command line: herd guard --webhook URL)'),
+    ('guard:\n  notify:\n    webhook: [https://x.example/SECRET]\n',
+     'inv.yaml:5:15: guard.notify.webhook[0]: must be {env: VARIABLE} or {file: PATH}, got string: a URL is never '
+     'written in the inventory'),
 ])
 def test_each_bad_value_is_one_line_naming_its_place(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, "hosts:\n  web01: {}\n" + text)
