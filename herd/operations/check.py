@@ -24,6 +24,7 @@ is not RUNNING, so silencing a state cannot hide a required program.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,6 +221,10 @@ def _process_problem(host_status: HostStatus, process: ProcessInfo, entries: lis
                    f"(expect.{entry.target})")
 
 
+# supervisord's description of a STOPPED process that ran: when it stopped ("Dec 04 01:34 AM")
+STOP_TIME = re.compile(r"[A-Z][a-z]{2} +\d{1,2} +\d{1,2}:\d{2} +[AP]M")
+
+
 def _state_reason(process: ProcessInfo, expected: ExpectedExits | None = None) -> str:
     """What supervisord says about a process that is not RUNNING, in one line."""
     detail = process.spawnerr or process.description
@@ -229,5 +234,7 @@ def _state_reason(process: ProcessInfo, expected: ExpectedExits | None = None) -
             detail = f"exit status {process.exitstatus}, {word} ({expected.source})" + (f", {detail}" if detail else "")
         else:
             detail = f"exit status {process.exitstatus}" + (f", {detail}" if detail else "")
+    if process.state is ProcessState.STOPPED and STOP_TIME.fullmatch(detail.strip()):
+        return " ".join(f"{process.statename} since {detail}".split())     # supervisord's stop time, not a reason
     text = f"{process.statename}: {detail}" if detail else process.statename
     return " ".join(text.split())
