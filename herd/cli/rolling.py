@@ -269,15 +269,21 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
         if line is not None:
             click.echo(line, err=True)
 
-    def ask(question: str) -> bool:
-        return click.confirm(question, default=True, err=True)
-
-    runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask)
+    runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask_to_continue)
     with _interrupts(runner):
         report = runner.run()
     click.echo(json.dumps(report_json(report, signal=options.signal), indent=2) if as_json
                else "\n".join(report_lines(report, color, signal=options.signal)))
     return report.exit_code
+
+
+def ask_to_continue(question: str) -> bool:
+    """``--pause ask``'s question between batches: Enter alone stops the roll (``[y/N]``).
+
+    At 3 a.m. a stray Enter must not roll the next batch onto a bad build;
+    going on takes a typed "y".
+    """
+    return click.confirm(question, default=False, err=True)
 
 
 class _interrupts:
