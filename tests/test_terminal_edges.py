@@ -1,0 +1,28 @@
+"""The terminal's rough edges of issue 25, each as a user met it: one line, what is wrong, where."""
+
+from __future__ import annotations
+
+import pytest
+
+from herd.cli.web import parse_listen
+from herd.errors import UsageError
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("foo", "--listen foo: bad HOST:PORT ('foo' is not an IP address or localhost;"),
+    ("foo:8080", "--listen foo:8080: bad HOST:PORT ('foo' is not an IP address or localhost;"),
+    ("127.0.0.1:http", "--listen 127.0.0.1:http: bad HOST:PORT (a port from 0 to 65535)"),
+    ("127.0.0.1:70000", "--listen 127.0.0.1:70000: bad HOST:PORT (a port from 0 to 65535)"),
+])
+def test_web_listen_says_bad_host_port_rather_than_not_loopback(value: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_listen(value)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("value", "parsed"), [
+    ("8765", ("127.0.0.1", 8765)), (":0", ("127.0.0.1", 0)), ("localhost:9", ("localhost", 9)),
+    ("[::1]:8765", ("::1", 8765)), ("0.0.0.0:0", ("0.0.0.0", 0)), ("10.1.2.3", ("10.1.2.3", 8765)),
+])
+def test_web_listen_takes_what_it_always_took(value: str, parsed: tuple[str, int]) -> None:
+    assert parse_listen(value) == parsed
