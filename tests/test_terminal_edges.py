@@ -26,3 +26,16 @@ def test_web_listen_says_bad_host_port_rather_than_not_loopback(value: str, mess
 ])
 def test_web_listen_takes_what_it_always_took(value: str, parsed: tuple[str, int]) -> None:
     assert parse_listen(value) == parsed
+
+
+def test_herd_help_shows_the_help_and_a_command_s_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """`herd help` was "No such command 'help'"."""
+    from herd.cli import run_command
+
+    assert run_command(["help"]) == 0
+    assert "Usage: herd [OPTIONS] COMMAND" in capsys.readouterr().out
+    assert run_command(["help", "status"]) == 0
+    assert capsys.readouterr().out.startswith("Usage: herd status [OPTIONS] [NAME]...")
+    assert run_command(["help", "stauts"]) == 2
+    assert capsys.readouterr().err == "herd: herd help stauts: no such command (did you mean status?); " \
+                                      "herd help lists them\n"

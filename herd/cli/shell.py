@@ -291,7 +291,7 @@ class Shell:
         self.forks = forks
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self.commands: dict[str, click.Command] = {n: c for n, c in all_commands().items()
-                                                 if n not in ("shell", "demo")}   # not fleet commands
+                                                 if n not in ("shell", "demo", "help")}   # help: the shell's own
         self.processes = ProcessNames(self._fetch_processes)
         specs = {name: spec_from_click(command) for name, command in self.commands.items()}
         specs.update({"hosts": HOSTS_SPEC, "help": HELP_SPEC, "quit": CommandSpec("quit"),
