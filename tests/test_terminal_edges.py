@@ -39,3 +39,14 @@ def test_herd_help_shows_the_help_and_a_command_s_help(capsys: pytest.CaptureFix
     assert run_command(["help", "stauts"]) == 2
     assert capsys.readouterr().err == "herd: herd help stauts: no such command (did you mean status?); " \
                                       "herd help lists them\n"
+
+
+def test_the_changed_host_key_hint_names_the_inventory_s_known_hosts_file(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path) -> None:
+    """`ssh-keygen -R host` edits ~/.ssh/known_hosts only: the inventory's file kept the old key."""
+    from herd.ssh.hostkeys import removal
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert removal("[127.0.0.1]:2201", "/etc/herd/known hosts") == \
+        "ssh-keygen -f '/etc/herd/known hosts' -R '[127.0.0.1]:2201'"
+    assert removal("web01", str(tmp_path / ".ssh" / "known_hosts")) == "ssh-keygen -R web01"
