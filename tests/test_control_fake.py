@@ -46,7 +46,7 @@ def test_a_start_that_goes_backoff_then_fatal_is_reported_with_the_spawn_error()
     report = run_control(fleet, ControlRequest("start", ("worker",), wait_timeout=5))
     assert report.exit_code == EXIT_FAILED
     assert outcomes(report) == [("web01", "worker", "FATAL: Exited too quickly (process log may have details) "
-                                                    "(see herd tail worker stderr)")]
+                                                    "(see herd tail -H web01 worker stderr)")]
 
 
 def test_restart_of_a_group_and_already_started_and_not_running() -> None:

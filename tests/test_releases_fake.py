@@ -170,7 +170,7 @@ def test_start_of_a_crash_looping_process_waits_and_fails_unless_it_comes_up(rel
     report = run_control(fleet, ControlRequest("start", ("worker",), wait_timeout=10))
     assert report.exit_code == EXIT_FAILED
     assert results(report) == [("web01", "worker", "FATAL: Exited too quickly (process log may have details) "
-                                                   "(see herd tail worker stderr)")]
+                                                   "(see herd tail -H web01 worker stderr)")]
 
 
 def test_start_of_a_process_in_backoff_that_recovers_is_started() -> None:

@@ -384,7 +384,7 @@ def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float
         infos = {i.fullname: i for i in client.all_process_info()}
         late = time.monotonic() >= deadline
         for name in list(waiting):
-            verdict = _settled(infos.get(name), late, timeout)
+            verdict = _settled(infos.get(name), late, timeout, client.host)
             if verdict is not None:
                 waiting.discard(name)
                 if verdict:
@@ -396,14 +396,14 @@ def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float
     return [Outcome(n, "start", error=failed[n]) for n in names if n in failed]
 
 
-def _settled(info: ProcessInfo | None, late: bool, timeout: float) -> str | None:
+def _settled(info: ProcessInfo | None, late: bool, timeout: float, host: str) -> str | None:
     """"" when started, an error sentence when it failed (or is still not RUNNING at the deadline), None: wait."""
     if info is None:
         return "disappeared from supervisord"
     if info.state in (ProcessState.RUNNING, ProcessState.EXITED):
         return ""
     if info.state is ProcessState.FATAL:
-        return f"FATAL: {info.spawnerr or 'exited too quickly'} (see herd tail {info.fullname} stderr)"
+        return f"FATAL: {info.spawnerr or 'exited too quickly'} {processes.log_hint(info.fullname, host)}"
     if info.state is ProcessState.UNKNOWN:
         return processes.UNKNOWN_SENTENCE
     if not late:
