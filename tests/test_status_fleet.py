@@ -108,7 +108,7 @@ def test_inet_http_server_with_wrong_and_missing_password(fleet, home, tmp_path)
     inv = edit_inventory(fleet.inventory_path, tmp_path / "wrong.yaml", use_wrong)
     run = herd("status", "-H", "web03", "-i", str(inv), home=home)
     assert run.code == 4
-    assert run.rows()[0][:3] == ["web03", "-", "UNREACHABLE"]
+    assert run.rows()[0][:3] == ["web03", "-", "UNAUTHORIZED"]    # it answered: not a network problem
     assert run.rows()[0][5] == ("supervisord refused the username/password (HTTP 401): check "
                                 "supervisor.username and password_env/password_file")
     assert "not-the-password" not in run.out + run.err
@@ -122,6 +122,7 @@ def test_inet_http_server_with_wrong_and_missing_password(fleet, home, tmp_path)
     run = herd("status", "-H", "web03", "-i", str(inv), home=home)
     assert run.code == 4
     assert "supervisord requires a username and password (HTTP 401)" in run.out
+    assert run.rows()[0][:3] == ["web03", "-", "UNAUTHORIZED"]
 
 
 def test_password_from_environment(fleet, home, tmp_path):

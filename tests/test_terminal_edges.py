@@ -50,3 +50,25 @@ def test_the_changed_host_key_hint_names_the_inventory_s_known_hosts_file(monkey
     assert removal("[127.0.0.1]:2201", "/etc/herd/known hosts") == \
         "ssh-keygen -f '/etc/herd/known hosts' -R '[127.0.0.1]:2201'"
     assert removal("web01", str(tmp_path / ".ssh" / "known_hosts")) == "ssh-keygen -R web01"
+
+
+def test_a_host_that_refused_the_credentials_is_unauthorized_not_unreachable() -> None:
+    """A supervisord 401 was shown as UNREACHABLE: operators looked for a network problem."""
+    from herd.errors import AuthError, ConnectError, SupervisorAuthRefused, SupervisorUnavailable
+    from herd.operations.check import evaluate
+    from herd.operations.status import HostStatus, StatusReport
+    from herd.inventory.model import DEFAULT_SEVERITY, CheckSettings, Host, Inventory
+    from herd.render.status import status_table
+
+    refused = SupervisorAuthRefused("web03", "supervisord refused the username/password (HTTP 401): check ...")
+    report = StatusReport([HostStatus("web01", error=ConnectError("web01", "connection refused")),
+                           HostStatus("web02", error=AuthError("web02", "SSH refused every key")),
+                           HostStatus("web03", error=refused),
+                           HostStatus("web04", error=SupervisorUnavailable("web04", "no rpcinterface"))], [])
+    states = [line.split()[2] for line in status_table(report, color=False).splitlines()[1:5]]
+    assert states == ["UNREACHABLE", "UNAUTHORIZED", "UNAUTHORIZED", "UNREACHABLE"]
+    inventory = Inventory(path="inv.yaml", hosts=tuple(Host(h.host) for h in report.hosts),
+                          check=CheckSettings(dict(DEFAULT_SEVERITY)))
+    problems = evaluate(report, inventory)
+    assert [p.short for p in problems] == ["web01 unreachable", "web02 unauthorized", "web03 unauthorized",
+                                           "web04 unreachable"]

@@ -32,7 +32,7 @@ from typing import Any
 from herd.fleet import Fleet
 from herd.inventory.model import Expectation, Inventory
 from herd.operations.resources import HostResources, fetch_resources
-from herd.operations.status import ExpectedExits, HostStatus, StatusReport, fetch_status
+from herd.operations.status import ExpectedExits, HostStatus, StatusReport, fetch_status, host_state
 from herd.supervisor import names
 from herd.supervisor.models import ProcessInfo, ProcessState
 
@@ -72,7 +72,7 @@ class Problem:
     def short(self) -> str:
         """``web02 tornado:tornado-8081 STOPPED``, ``web04 unreachable``: for the first line."""
         if self.kind == "unreachable":
-            return f"{self.host} unreachable"
+            return f"{self.host} {self.state.lower()}"
         what = {"missing": "missing", "flapping": "flapping"}.get(self.kind, self.state)
         return f"{self.host} {self.process} {what}"
 
@@ -163,7 +163,7 @@ def _host_problems(host: HostStatus, entries: list[Expectation],
                    severity: Any) -> list[Problem]:
     if host.error is not None:
         reason = host.error.reason
-        return [Problem(host.host, None, "UNREACHABLE", "unreachable",
+        return [Problem(host.host, None, host_state(host.error), "unreachable",
                         Severity.from_level(severity["unreachable"]), reason)]
     problems = _missing(host, entries, severity)
     for process in host.processes:
