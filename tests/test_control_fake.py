@@ -70,6 +70,15 @@ def test_unknown_names_are_refused_before_anything_is_touched() -> None:
     with pytest.raises(UsageError, match="no such process or group on any selected host: nosuch"):
         run_control(fake_fleet([web01]), ControlRequest("stop", ("worker", "nosuch")))
     assert web01.supervisor.info("worker")["pid"] == before
+
+
+def test_a_mistyped_name_gets_a_did_you_mean() -> None:
+    web01 = host()
+    with pytest.raises(UsageError) as refused:
+        run_control(fake_fleet([web01]), ControlRequest("restart", ("wroker", "nosuch")))
+    assert str(refused.value) == ("no such process or group on any selected host: wroker (did you mean 'worker'?), "
+                                  "nosuch")
+    assert web01.supervisor.info("worker")["statename"] == "RUNNING"
     assert "supervisor.stopProcess" not in web01.supervisor.calls
 
 

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
+from herd.supervisor.names import did_you_mean
 
 STATE_POLL = 0.2
 FINISH_STEP = control.FINISH_STEP   # seconds a Ctrl-C gives each host to finish its group in flight
@@ -215,12 +215,6 @@ def _staged_groups(client: SupervisorClient) -> set[str]:
 
 def _active_groups(client: SupervisorClient) -> set[str]:
     return {i.group for i in client.all_process_info()}
-
-
-def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    """`` (did you mean 'tornado'?)`` for a near miss, else nothing."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass

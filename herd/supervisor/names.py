@@ -9,6 +9,7 @@ not namespecs.
 
 from __future__ import annotations
 
+import difflib
 from typing import Iterable, Sequence
 
 from herd.supervisor.models import ProcessInfo
@@ -35,3 +36,17 @@ def select(specs: Sequence[str], infos: Iterable[ProcessInfo]) -> tuple[list[Pro
     unmatched = [s for s in specs if not any(matches(s, i) for i in infos)]
     chosen = [i for i in infos if any(matches(s, i) for s in specs)]
     return chosen, unmatched
+
+
+def typeable(infos: Iterable[ProcessInfo]) -> set[str]:
+    """Every name an operator may type for these processes: groups, full names, bare process names."""
+    found: set[str] = set()
+    for info in infos:
+        found.update((info.group, info.name, info.fullname))
+    return found
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'tornado'?)`` for a near miss, else nothing."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
