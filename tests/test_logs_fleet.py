@@ -465,6 +465,18 @@ def test_fg_sends_input_and_shows_output(log_fleet, home, running):
     assert log_fleet.process_states("web01")["echo:echo"] == "RUNNING"
 
 
+def test_fg_with_piped_input_ends_even_when_the_process_never_goes_quiet(log_fleet, home, running):
+    """rot logs every 20 ms: `herd fg` waited for two quiet polls after the end of input, forever."""
+    fg = running("fg", "rot", "-H", "web02", "-i", str(log_fleet.inventory_path), home=home,
+                 stdin=subprocess.PIPE)
+    assert fg.wait_for(lambda: any(line.startswith("herd: attached to web02 rot") for line in fg.err))
+    assert fg.wait_for(lambda: len(fg.out) >= 3), fg.err         # its output is shown meanwhile
+    fg.proc.stdin.write("ignored\n")
+    fg.proc.stdin.close()
+    assert fg.finish(timeout=20) == 0
+    assert fg.err[-1] == "herd: detached from web02 rot at the end of input (it keeps running)"
+
+
 def test_fg_ctrl_c_detaches(log_fleet, home, running):
     fg = running("fg", "echo", "-H", "web02", "-i", str(log_fleet.inventory_path), home=home,
                  stdin=subprocess.PIPE)
