@@ -162,8 +162,16 @@ class Completer:
             import readline
 
             before = readline.get_line_buffer()[:readline.get_begidx()]
-            self._matches = self.candidates(before, text)
+            self._matches = finished(self.candidates(before, text))
         return self._matches[state] if state < len(self._matches) else None
+
+
+def finished(matches: list[str]) -> list[str]:
+    """A single match gets its trailing space, as bash gives it (Python's readline adds none), unless more
+    may follow it (``group:``, ``--opt=``)."""
+    if len(matches) == 1 and not matches[0].endswith((":", "=", "/")):
+        return [matches[0] + " "]
+    return matches
 
 
 def _starting(words: Iterable[str], prefix: str) -> list[str]:
@@ -333,7 +341,7 @@ class Shell:
 
     def _read(self) -> str:
         if self.interactive:
-            return input(PROMPT)
+            return input(self.prompt())
         line = sys.stdin.readline()
         if not line:
             raise EOFError
@@ -433,6 +441,15 @@ class Shell:
             self.scope.hosts = with_become(hosts, self.scope.become)
             self.scope.explicit = True
         click.echo(self.describe_selection())
+
+    def prompt(self) -> str:
+        """``herd> `` over the default selection; ``herd [web01,web03]> `` once hosts are chosen (what a
+        command that changes things acts on, in sight before Enter)."""
+        if not self.scope.explicit:
+            return PROMPT
+        hosts = self.scope.hosts
+        shown = ",".join(safe.field(h.name) for h in hosts) if len(hosts) <= 3 else f"{len(hosts)} hosts"
+        return f"herd [{shown}]> "
 
     def describe_selection(self) -> str:
         hosts = self.scope.hosts
