@@ -173,3 +173,21 @@ def test_status_reuses_one_connection(fleet):
             assert len(transport._channels.values()) == 1, name
     finally:
         f.close()
+
+
+def test_status_leaves_the_names_it_saw_for_tab_completion(fleet, home):
+    """Completion of process names reads what herd status last saw: no SSH round trip on Tab."""
+    import subprocess
+    import sys
+
+    from helpers import herd_env
+
+    run = herd("status", "-i", str(fleet.inventory_path), home=home)
+    assert run.code == 0, run.err
+    env = {**herd_env(home), "COMP_WORDS": f"herd restart -i {fleet.inventory_path} torn", "COMP_CWORD": "4",
+           "_HERD_COMPLETE": "bash_complete"}
+    done = subprocess.run([sys.executable, "-m", "herd"], capture_output=True, text=True, env=env, timeout=30)
+    offered = [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+    ports = fleet.host("web01").tornado_ports
+    assert done.returncode == 0 and offered[:2] == ["tornado", "tornado:*"], (offered, done.stderr)
+    assert {f"tornado:tornado-{p}" for p in ports} <= set(offered)

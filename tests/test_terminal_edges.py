@@ -72,3 +72,60 @@ def test_a_host_that_refused_the_credentials_is_unauthorized_not_unreachable() -
     problems = evaluate(report, inventory)
     assert [p.short for p in problems] == ["web01 unreachable", "web02 unauthorized", "web03 unauthorized",
                                            "web04 unreachable"]
+
+
+# -- completion of process, group and signal names (from what herd last saw) ------------------------
+
+
+def _complete(words: str, cword: int, cwd, home) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    from helpers import herd_env
+
+    env = {**herd_env(home), "COMP_WORDS": words, "COMP_CWORD": str(cword), "_HERD_COMPLETE": "bash_complete"}
+    result = subprocess.run([sys.executable, "-m", "herd"], capture_output=True, text=True, cwd=cwd, env=env)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
+
+
+def _info(group: str, name: str) -> "ProcessInfo":
+    from herd.supervisor.models import ProcessInfo
+
+    return ProcessInfo.from_rpc({"name": name, "group": group, "statename": "RUNNING", "state": 20, "pid": 1,
+                                 "description": "", "spawnerr": "", "exitstatus": 0, "start": 0, "stop": 0,
+                                 "now": 0, "logfile": "", "stdout_logfile": "", "stderr_logfile": ""})
+
+
+def test_tab_offers_the_names_herd_last_saw_never_a_hostile_one(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from herd.cli.completion import cache_path, remember
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "inventory.yaml").write_text("hosts:\n  web01: {}\n  web02: {}\n")
+    inventory = str(tmp_path / "inventory.yaml")
+    remember(inventory, {"web01": [_info("tornado", "tornado-8080"), _info("tornado", "tornado-8081"),
+                                   _info("worker", "worker"), _info("evil\x1b[2J", "x")]}, whole=True)
+    remember(inventory, {"web02": [_info("cron", "cron")]}, whole=True)
+    assert cache_path(inventory).stat().st_mode & 0o777 == 0o600
+    assert _complete("herd start wo", 2, tmp_path, home) == ["worker"]
+    assert _complete("herd restart tornado:", 2, tmp_path, home) == ["tornado:*", "tornado:tornado-8080",
+                                                                     "tornado:tornado-8081"]
+    assert _complete("herd status c", 2, tmp_path, home) == ["cron"]              # every host's names
+    assert _complete("herd stop e", 2, tmp_path, home) == []                       # a control character: never
+    assert _complete("herd rolling-restart t", 2, tmp_path, home) == ["tornado"]  # programs only
+    assert _complete("herd signal ", 2, tmp_path, home) == ["HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM",
+                                                            "STOP", "CONT"]
+    assert _complete("herd signal sigu", 2, tmp_path, home) == ["USR1", "USR2"]
+    assert _complete("herd signal HUP w", 3, tmp_path, home) == ["worker"]
+    assert _complete("herd tail worker s", 3, tmp_path, home) == ["stderr", "stdout"]
+    assert _complete("herd update w", 2, tmp_path, home) == ["worker"]
+    # a status with NAMEs adds what it read; one without replaces the host's names
+    remember(inventory, {"web01": [_info("api", "api")]}, whole=False)
+    assert _complete("herd start ", 2, tmp_path, home)[:3] == ["all", "api", "cron"]
+    remember(inventory, {"web01": [_info("api", "api")]}, whole=True)
+    assert _complete("herd start ", 2, tmp_path, home) == ["all", "api", "cron"]
+    cache_path(inventory).write_text("{broken")
+    assert _complete("herd start ", 2, tmp_path, home) == []                       # a broken cache: nothing

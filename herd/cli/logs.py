@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterable
 import click
 
 from herd.cli.fleets import open_fleet
+from herd.cli.completion import complete_processes, complete_tail_words
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, UsageError
@@ -59,7 +60,7 @@ def window_options(func):
 
 
 @click.command(epilog=TAIL_EXIT_CODES)
-@click.argument("args", nargs=-1, metavar="[NAME]... [stdout] [stderr]")
+@click.argument("args", nargs=-1, metavar="[NAME]... [stdout] [stderr]", shell_complete=complete_tail_words)
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Read this file on each host instead: with NAMEs, the file of each process "
                    "({program} {process} {num} {host} filled in); without, PATH itself ({host}; may be repeated).")
@@ -229,7 +230,7 @@ def _silence_stdout() -> None:
 
 
 @click.command(epilog=FG_EXIT_CODES)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_processes)
 @fleet_options
 def fg(name: str, fleet_opts: FleetOptions) -> int:
     """Attach to one process on one host (-H HOST): its stdout and stderr are shown as

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from herd.cli.fleets import load_selected, open_fleet
+from herd.cli.completion import complete_groups
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.operations.rolling.options import (DEFAULT_BATCH, DEFAULT_PAUSE, MAX_FAIL, MIN_HEALTHY, PER_HOST,
@@ -115,7 +116,7 @@ def roll_flags(command: Any) -> Any:
 
 
 @click.command("rolling-restart", epilog=EPILOG)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_groups)
 @fleet_options
 @roll_flags
 @click.option("--signal", "signal_", metavar="SIGNAL",
@@ -137,7 +138,7 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, *, dry_run: bool, resum
 
 
 @click.command("rolling-update", epilog=EPILOG.replace("NAME", "GROUP"))
-@click.argument("group_names", nargs=-1, metavar="[GROUP]...")
+@click.argument("group_names", nargs=-1, metavar="[GROUP]...", shell_complete=complete_groups)
 @fleet_options
 @roll_flags
 def rolling_update(group_names: tuple[str, ...], fleet_opts: FleetOptions, *, dry_run: bool, resume: bool, fresh: bool,

@@ -31,6 +31,8 @@ from herd.cli.fleets import ShellScope, load_selected, shell_scope, with_become
 from herd.cli.options import fleet_options
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
 from herd.settings import FleetOptions
+from herd.cli.completion import SIGNALS
+from herd.supervisor.names import offered as process_names
 
 if TYPE_CHECKING:
     from herd.inventory.model import Host
@@ -47,7 +49,6 @@ BUILTIN_HELP = {
     "quit": "Leave the shell (also exit, or Ctrl-D).",
     "exit": "Leave the shell (also quit, or Ctrl-D).",
 }
-SIGNALS = ("HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT")
 
 
 def history_path() -> Path:
@@ -189,25 +190,6 @@ def _positionals(tokens: Sequence[str], spec: CommandSpec) -> int:
         elif not token.startswith("-"):
             count += 1
     return count
-
-
-def process_names(infos: Iterable["ProcessInfo"]) -> set[str]:
-    """Names to offer for processes: all, group names, group:* and group:name (as supervisorctl prints them).
-
-    A name with a control character (or anything else herd.text would
-    escape) is never offered: readline would put it raw on the terminal,
-    and an escaped form would name no process.
-    """
-    names: set[str] = set()
-    for info in infos:
-        if not (safe.is_safe(info.group) and safe.is_safe(info.name)):
-            continue
-        names.add("all")
-        names.add(info.group)
-        names.add(info.fullname)
-        if info.name != info.group:
-            names.add(f"{info.group}:*")
-    return names
 
 
 class ProcessNames:
