@@ -29,7 +29,8 @@ one place without knowing about SSH or HTTP.
             │   ├── TunnelDenied        ... because the host's permissions refuse the user
             │   └── TunnelAmbiguous     ... because discovery found several (supervisords running)
             ├── SupervisorUnavailable   SSH works but supervisord cannot be reached
-            │                           (no socket, permission denied, 401, no rpcinterface)
+            │   │                       (no socket, permission denied, no rpcinterface)
+            │   └── SupervisorAuthRefused   ... because it answered HTTP 401 (username/password)
             ├── BecomeError             SSH works but sudo (inventory ``become``) did not
             │                           let herd's agent run: no sudo, password needed or
             │                           wrong, not in sudoers
@@ -187,6 +188,14 @@ class TunnelDenied(TunnelRefused):
 
 class SupervisorUnavailable(HostError):
     """SSH works, but supervisord's XML-RPC interface cannot be used."""
+
+
+class SupervisorAuthRefused(SupervisorUnavailable):
+    """supervisord answered HTTP 401: the inventory's username/password are wrong or missing.
+
+    The host is up and answering: tables say ``UNAUTHORIZED``, not UNREACHABLE,
+    so nobody goes looking for a network problem.
+    """
 
 
 class BecomeError(HostError):

@@ -99,7 +99,7 @@ def test_stopped_process_is_critical_and_quiet_still_reports_it(fleet, home, tmp
     assert text == f"HERD CRITICAL - 1 problem: web02 {target} STOPPED"
     assert perf["processes_running"][0] == 19 and perf["processes_not_running"][0] == 1
     lines = run.out.splitlines()
-    assert len(lines) == 2 and re.fullmatch(rf"CRITICAL: web02 {target} STOPPED: STOPPED: \w{{3}} +\d+ .*",
+    assert len(lines) == 2 and re.fullmatch(rf"CRITICAL: web02 {target} STOPPED since \w{{3}} +\d+ \d+:\d\d [AP]M",
                                             lines[1]), lines[1]
     assert quiet.code == 2 and quiet.out.splitlines()[1:] == lines[1:]
     assert quiet.out.startswith(f"HERD CRITICAL - 1 problem: web02 {target} STOPPED | ")
@@ -127,7 +127,7 @@ def test_fatal_process(make_fleet, home):
     assert first_line(run)[0] == ("HERD CRITICAL - 4 problems: web01 tornado:tornado-"
                                   f"{small.host('web01').tornado_ports[0]} FATAL (+3 more)")
     assert run.out.splitlines()[1:] == [
-        f"CRITICAL: web01 {name} FATAL: FATAL: Exited too quickly (process log may have details)"
+        f"CRITICAL: web01 {name} FATAL: Exited too quickly (process log may have details)"
         for name in tornado]
     data = check("--format", "json", "-i", str(small.inventory_path), home=home).json()
     assert [(p["process"], p["state"], p["severity"], p["kind"]) for p in data["problems"]] == [

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from herd.errors import ConnectError
 from herd.inventory.model import DEFAULT_SEVERITY, CheckSettings, Expectation, Host, Inventory
-from herd.operations.check import CheckReport, Problem, Severity, evaluate
+from herd.operations.check import CheckReport, Problem, Severity, _state_reason, evaluate
 from herd.operations.status import HostStatus, StatusReport
 from herd.render.check import FIRST_LINE_LIMIT, check_json, nagios, perfdata, prometheus
 from herd.supervisor.models import ProcessInfo, ProcessState
@@ -168,7 +168,7 @@ def test_first_line_stays_short_with_many_problems() -> None:
     more = int(re.search(r"\(\+(\d+) more\)$", text)[1])
     assert text.count("; ") + 1 + more == 24
     assert len(details) == 24
-    assert details[0] == "CRITICAL: web01 tornado:tornado-8081 FATAL: FATAL"
+    assert details[0] == "CRITICAL: web01 tornado:tornado-8081 FATAL"    # the state said once
     data = parse_perfdata(perf)
     assert data["hosts"] == (12.0, "", ["", "", "0", ""])
     assert data["processes_running"] == (12.0, "", ["", "", "0", "36"])
@@ -227,3 +227,23 @@ def test_first_line_joins_what_fits_and_counts_the_rest() -> None:
     assert text == "HERD CRITICAL - 5 problems: a worker STOPPED; b worker STOPPED (+3 more)"
     two = CheckReport(StatusReport(hosts[:2], []), grade(hosts[:2]))
     assert nagios(two).startswith("HERD CRITICAL - 2 problems: a worker STOPPED; b worker STOPPED | ")
+
+
+def test_a_problem_line_names_the_state_once_and_a_stop_time_as_since() -> None:
+    """`STOPPED: STOPPED: Dec 04 01:34 AM` (the state twice, supervisord's stop time as a reason) was the line."""
+    from herd.render.check import problem_line
+
+    def line(state: str, description: str, kind: str = "") -> str:
+        info = ProcessInfo.from_rpc({"name": "tornado-8081", "group": "tornado", "statename": state,
+                                     "state": ProcessState[state].value, "description": description, "pid": 0,
+                                     "spawnerr": "", "exitstatus": 0, "start": 0, "stop": 0, "now": 0,
+                                     "logfile": "", "stdout_logfile": "", "stderr_logfile": ""})
+        reason = _state_reason(info)
+        return problem_line(Problem("web02", info.fullname, state, kind or state.lower(), Severity.CRITICAL, reason))
+
+    assert line("STOPPED", "Dec 04 01:34 AM") == "CRITICAL: web02 tornado:tornado-8081 STOPPED since Dec 04 01:34 AM"
+    assert line("STOPPED", "Not started") == "CRITICAL: web02 tornado:tornado-8081 STOPPED: Not started"
+    assert line("FATAL", "") == "CRITICAL: web02 tornado:tornado-8081 FATAL"
+    assert line("FATAL", "Exited too quickly") == "CRITICAL: web02 tornado:tornado-8081 FATAL: Exited too quickly"
+    assert line("EXITED", "Dec 04 01:34 AM") == \
+        "CRITICAL: web02 tornado:tornado-8081 EXITED: exit status 0, Dec 04 01:34 AM"

@@ -176,7 +176,7 @@ def test_update_with_a_broken_command_reports_fatal_and_fails(make_fleet, home):
     ports = fleet.host("web02").tornado_ports
     assert len(lines) == 3 + len(ports)
     for port, line in zip(ports, lines[2:-1]):
-        assert re.fullmatch(rf"web02  tornado:tornado-{port}: FATAL: .+ \(see herd tail tornado:tornado-{port} "
+        assert re.fullmatch(rf"web02  tornado:tornado-{port}: FATAL: .+ \(see herd tail -H web02 tornado:tornado-{port} "
                             rf"stderr\)", line), line
     assert lines[-1] == (f"2 hosts: 1 no config updates to processes, 1 updated process group; "
                          f"{len(ports)} failed")

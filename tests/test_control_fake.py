@@ -46,7 +46,7 @@ def test_a_start_that_goes_backoff_then_fatal_is_reported_with_the_spawn_error()
     report = run_control(fleet, ControlRequest("start", ("worker",), wait_timeout=5))
     assert report.exit_code == EXIT_FAILED
     assert outcomes(report) == [("web01", "worker", "FATAL: Exited too quickly (process log may have details) "
-                                                    "(see herd tail worker stderr)")]
+                                                    "(see herd tail -H web01 worker stderr)")]
 
 
 def test_restart_of_a_group_and_already_started_and_not_running() -> None:
@@ -70,6 +70,15 @@ def test_unknown_names_are_refused_before_anything_is_touched() -> None:
     with pytest.raises(UsageError, match="no such process or group on any selected host: nosuch"):
         run_control(fake_fleet([web01]), ControlRequest("stop", ("worker", "nosuch")))
     assert web01.supervisor.info("worker")["pid"] == before
+
+
+def test_a_mistyped_name_gets_a_did_you_mean() -> None:
+    web01 = host()
+    with pytest.raises(UsageError) as refused:
+        run_control(fake_fleet([web01]), ControlRequest("restart", ("wroker", "nosuch")))
+    assert str(refused.value) == ("no such process or group on any selected host: wroker (did you mean 'worker'?), "
+                                  "nosuch")
+    assert web01.supervisor.info("worker")["statename"] == "RUNNING"
     assert "supervisor.stopProcess" not in web01.supervisor.calls
 
 

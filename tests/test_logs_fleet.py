@@ -180,6 +180,31 @@ def test_tail_stdout_and_stderr_of_every_host_with_prefixes(fleet, home):
     assert all(re.search(r"\| \S+ worker web0[12] stderr tick \d+$", line) for line in lines), lines
 
 
+def test_tail_both_channels_tags_each_line_and_follows_both(fleet, home, running):
+    """`herd tail worker stdout stderr` was refused ('no such process: stdout')."""
+    settled(fleet)
+    both = herd("tail", "worker", "stdout", "stderr", "-n", "2", "-H", "web01", "-i", str(fleet.inventory_path),
+                home=home)
+    assert both.code == 0, both.err
+    lines = both.out.splitlines()
+    assert [line.split(" | ")[0].split() for line in lines] == [["web01", "worker", "stdout"]] * 2 + \
+        [["web01", "worker", "stderr"]] * 2, lines
+    assert all(re.search(r"\| \S+ worker web01 tick \d+$", line) for line in lines[:2]), lines
+    assert all(re.search(r"\| \S+ worker web01 stderr tick \d+$", line) for line in lines[2:]), lines
+    data = herd("tail", "worker", "stderr", "stdout", "-o", "json", "-H", "web01", "-i", str(fleet.inventory_path),
+                home=home).json()
+    assert data["channel"] == "stdout+stderr"
+    assert [(p["name"], p["channel"]) for p in data["hosts"][0]["processes"]] == [("worker", "stdout"),
+                                                                                ("worker", "stderr")]
+    follow = running("tail", "-f", "worker", "stdout", "stderr", "-n", "0", "-H", "web02", "--interval", "0.2",
+                     "-i", str(fleet.inventory_path), home=home)
+    assert follow.wait_for(lambda: len(follow.lines_of("web02 worker stdout | ")) >= 2
+                           and len(follow.lines_of("web02 worker stderr | ")) >= 2), (follow.out, follow.err)
+    assert follow.interrupt() == 130
+    twice = herd("tail", "worker", "stderr", "stderr", "-i", str(fleet.inventory_path), home=home)
+    assert (twice.code, twice.err) == (2, "herd: tail: stderr given twice\n")
+
+
 def test_lines_and_bytes(fleet, home):
     settled(fleet, 5)
     five = herd("tail", "worker", "-n", "5", "-H", "web01", "--no-prefix", "-i", str(fleet.inventory_path),
@@ -438,6 +463,18 @@ def test_fg_sends_input_and_shows_output(log_fleet, home, running):
     assert fg.err[-1] == "herd: detached from web01 echo at the end of input (it keeps running)"
     assert "echo: hello herd" in Path(log_fleet.host("web01").log_dir, "echo.out.log").read_text()
     assert log_fleet.process_states("web01")["echo:echo"] == "RUNNING"
+
+
+def test_fg_with_piped_input_ends_even_when_the_process_never_goes_quiet(log_fleet, home, running):
+    """rot logs every 20 ms: `herd fg` waited for two quiet polls after the end of input, forever."""
+    fg = running("fg", "rot", "-H", "web02", "-i", str(log_fleet.inventory_path), home=home,
+                 stdin=subprocess.PIPE)
+    assert fg.wait_for(lambda: any(line.startswith("herd: attached to web02 rot") for line in fg.err))
+    assert fg.wait_for(lambda: len(fg.out) >= 3), fg.err         # its output is shown meanwhile
+    fg.proc.stdin.write("ignored\n")
+    fg.proc.stdin.close()
+    assert fg.finish(timeout=20) == 0
+    assert fg.err[-1] == "herd: detached from web02 rot at the end of input (it keeps running)"
 
 
 def test_fg_ctrl_c_detaches(log_fleet, home, running):

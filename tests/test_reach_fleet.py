@@ -79,7 +79,7 @@ def test_changed_host_key_is_refused_even_with_accept_new(fleet, home, tmp_path)
         run = herd("status", *flags, "-i", str(inv), home=home)
         assert run.code == 4
         assert "HOST KEY HAS CHANGED" in run.out
-        assert f"ssh-keygen -R '[127.0.0.1]:{fleet.host('web01').ssh_port}'" in run.out
+        assert f"ssh-keygen -f {known} -R '[127.0.0.1]:{fleet.host('web01').ssh_port}'" in run.out
     assert len(known.read_text().splitlines()) == 1
 
 

@@ -158,7 +158,8 @@ def test_version_on_every_release(release: tuple[str, int]) -> None:
 # -- start and signal of processes that are not RUNNING ------------------------------------------------
 
 def test_start_of_a_crash_looping_process_waits_and_fails_unless_it_comes_up(release: tuple[str, int]) -> None:
-    web01 = make_host(*release, startretries=3, backoff_unit=0.05)
+    # backoffs of 0.5, 1 and 1.5 s: a loaded machine must not see FATAL before herd's first look (0.05 s did)
+    web01 = make_host(*release, startretries=3, backoff_unit=0.5)
     fleet = fake_fleet([web01])
     web01.supervisor.break_program("worker")
     web01.supervisor.crash("worker")                        # autorestart: STARTING, then BACKOFF
@@ -170,11 +171,13 @@ def test_start_of_a_crash_looping_process_waits_and_fails_unless_it_comes_up(rel
     report = run_control(fleet, ControlRequest("start", ("worker",), wait_timeout=10))
     assert report.exit_code == EXIT_FAILED
     assert results(report) == [("web01", "worker", "FATAL: Exited too quickly (process log may have details) "
-                                                   "(see herd tail worker stderr)")]
+                                                   "(see herd tail -H web01 worker stderr)")]
 
 
 def test_start_of_a_process_in_backoff_that_recovers_is_started() -> None:
-    web01 = make_host("4.2.5", 3, startretries=30, backoff_unit=0.05)
+    # the retry that comes up is 0.5 s away: herd's start must find it still BACKOFF (at 0.05 s a loaded
+    # machine saw it RUNNING already, "already started")
+    web01 = make_host("4.2.5", 3, startretries=30, backoff_unit=0.5)
     fleet = fake_fleet([web01])
     web01.supervisor.break_program("worker")
     web01.supervisor.crash("worker")

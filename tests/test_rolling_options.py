@@ -116,3 +116,17 @@ def test_resume_reads_progress_and_options_and_a_state_herd_did_not_write_is_one
             open_roll_state("inv.yaml", "tornado", str(path), resume=True, fresh=False, dry_run=False)
         assert str(refused.value).startswith(f"cannot read roll state {path}: not a roll state herd wrote (")
         assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("typed", "goes_on"), [("\n", False), ("y\n", True), ("n\n", False), ("yes\n", True)])
+def test_pause_ask_stops_on_a_bare_enter(typed: str, goes_on: bool) -> None:
+    """`--pause ask` defaulted to yes: a stray Enter rolled the next batch."""
+    from click.testing import CliRunner
+
+    from herd.cli.rolling import ask_to_continue
+
+    answers: list[bool] = []
+    command = click.Command("ask", callback=lambda: answers.append(ask_to_continue("Continue with batch 2?")))
+    result = CliRunner().invoke(command, [], input=typed)
+    assert result.exit_code == 0 and answers == [goes_on]
+    assert "Continue with batch 2? [y/N]" in result.output

@@ -31,6 +31,7 @@ from herd.inventory.model import Host
 from herd.supervisor.models import ProcessInfo, ProcessState
 
 PROMPT = b"herd> "
+PROMPT_AT_END = re.compile(rb"herd( \[[^\]\r\n]*\])?> $")     # the selection in brackets, once chosen
 
 
 
@@ -100,7 +101,7 @@ class Terminal:
         return self.output[mark:]
 
     def prompt(self, timeout: float = 60) -> bytes:
-        return self.read_until(lambda out: out.endswith(PROMPT), timeout)
+        return self.read_until(lambda out: PROMPT_AT_END.search(out) is not None, timeout)
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
@@ -112,7 +113,7 @@ class Terminal:
         began = time.monotonic()
         self.send(b"\r")
         out = self.prompt(timeout)
-        return out[:-len(PROMPT)].decode().replace("\r\n", "\n").strip("\n"), time.monotonic() - began
+        return PROMPT_AT_END.sub(b"", out).decode().replace("\r\n", "\n").strip("\n"), time.monotonic() - began
 
     def finish(self, timeout: float = 30) -> int:
         code = self.proc.wait(timeout)
@@ -240,9 +241,10 @@ def test_pty_prompt_completion_and_history(fleet, home, terminals):
     assert re.search(rb"web01\s+web02\s+web03\s+web04", hosts_listed), hosts_listed
     out, _ = term.command("3")
     assert out.splitlines()[-1] == "1 host: web03"
+    assert term.output.endswith(b"herd [web03]> ")        # the prompt shows what commands act on now
 
     term.send(b"status wor\t")  # a process name, fetched from the selected host on the open session
-    term.read_until(lambda out: b"status worker" in out)
+    term.read_until(lambda out: b"status worker " in out)   # completed, with its trailing space
     out, _ = term.command("")
     lines = out.splitlines()
     assert lines[1].split()[:3] == ["web03", "worker", "RUNNING"]
@@ -433,6 +435,15 @@ def test_completes_process_names_where_commands_take_them(completer):
     assert completer.candidates("update ", "") == ["tornado", "worker"]  # supervisor groups
     assert completer.candidates("help ", "st") == ["start", "status", "stop"]
     assert completer.candidates("hosts ", "") == []  # takes no names
+
+
+def test_a_single_completion_gets_its_trailing_space_unless_more_may_follow():
+    from herd.cli.shell import finished
+
+    assert finished(["status"]) == ["status "]
+    assert finished(["start", "status"]) == ["start", "status"]
+    assert finished(["tornado:"]) == ["tornado:"] and finished(["--host="]) == ["--host="]
+    assert finished([]) == []
 
 
 def test_a_failing_source_offers_nothing():

@@ -108,7 +108,7 @@ def test_inet_http_server_with_wrong_and_missing_password(fleet, home, tmp_path)
     inv = edit_inventory(fleet.inventory_path, tmp_path / "wrong.yaml", use_wrong)
     run = herd("status", "-H", "web03", "-i", str(inv), home=home)
     assert run.code == 4
-    assert run.rows()[0][:3] == ["web03", "-", "UNREACHABLE"]
+    assert run.rows()[0][:3] == ["web03", "-", "UNAUTHORIZED"]    # it answered: not a network problem
     assert run.rows()[0][5] == ("supervisord refused the username/password (HTTP 401): check "
                                 "supervisor.username and password_env/password_file")
     assert "not-the-password" not in run.out + run.err
@@ -122,6 +122,7 @@ def test_inet_http_server_with_wrong_and_missing_password(fleet, home, tmp_path)
     run = herd("status", "-H", "web03", "-i", str(inv), home=home)
     assert run.code == 4
     assert "supervisord requires a username and password (HTTP 401)" in run.out
+    assert run.rows()[0][:3] == ["web03", "-", "UNAUTHORIZED"]
 
 
 def test_password_from_environment(fleet, home, tmp_path):
@@ -172,3 +173,21 @@ def test_status_reuses_one_connection(fleet):
             assert len(transport._channels.values()) == 1, name
     finally:
         f.close()
+
+
+def test_status_leaves_the_names_it_saw_for_tab_completion(fleet, home):
+    """Completion of process names reads what herd status last saw: no SSH round trip on Tab."""
+    import subprocess
+    import sys
+
+    from helpers import herd_env
+
+    run = herd("status", "-i", str(fleet.inventory_path), home=home)
+    assert run.code == 0, run.err
+    env = {**herd_env(home), "COMP_WORDS": f"herd restart -i {fleet.inventory_path} torn", "COMP_CWORD": "4",
+           "_HERD_COMPLETE": "bash_complete"}
+    done = subprocess.run([sys.executable, "-m", "herd"], capture_output=True, text=True, env=env, timeout=30)
+    offered = [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+    ports = fleet.host("web01").tornado_ports
+    assert done.returncode == 0 and offered[:2] == ["tornado", "tornado:*"], (offered, done.stderr)
+    assert {f"tornado:tornado-{p}" for p in ports} <= set(offered)

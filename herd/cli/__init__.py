@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "The background keeper of SSH connections: its status, or stop it (docs/keeper.md)."),
     "guard": ("herd.cli.guard", "guard",
               "Watch the selected hosts (all when none is selected) until stopped; notify once per incident."),
+    "help": ("herd.cli.helpcmd", "help_command", "Show herd's help, or COMMAND's (the same as herd COMMAND --help)."),
     "inventory": ("herd.cli.inventory", "inventory",
                   "Show what herd resolved from the inventory (every host when none is selected)."),
     "maintail": ("herd.cli.logs", "maintail",

@@ -10,6 +10,7 @@ import click
 
 from herd import __version__
 from herd.cli.fleets import load_confirmed, open_fleet
+from herd.cli.completion import complete_groups
 from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
 from herd.errors import EXIT_INTERRUPTED, HerdError
@@ -78,7 +79,7 @@ def pending(fleet_opts: FleetOptions, output: str) -> int:
 
 
 @click.command(epilog=UPDATE_EXIT_CODES.removesuffix(".") + INTERRUPT_EXIT_CODE)
-@click.argument("group_names", nargs=-1, metavar="[GROUP]...")
+@click.argument("group_names", nargs=-1, metavar="[GROUP]...", shell_complete=complete_groups)
 @fleet_options
 @yes_option
 @dry_run_option
@@ -155,7 +156,7 @@ def _warn_bounces(plan: Any, *, dry_run: bool, yes: bool) -> None:
 
 
 @click.command(epilog=UPDATE_EXIT_CODES)
-@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...")
+@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...", shell_complete=complete_groups)
 @fleet_options
 @dry_run_option
 @wait_timeout_option
@@ -170,7 +171,7 @@ def add(group_names: tuple[str, ...], fleet_opts: FleetOptions, dry_run: bool, w
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...")
+@click.argument("group_names", nargs=-1, required=True, metavar="GROUP...", shell_complete=complete_groups)
 @fleet_options
 @dry_run_option
 @output_option

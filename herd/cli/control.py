@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from herd.cli.fleets import load_confirmed, load_selected, open_fleet
+from herd.cli.completion import complete_processes, complete_signals
 from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
 from herd.errors import EXIT_INTERRUPTED
@@ -85,7 +86,7 @@ def _left_line(left: "LeftStopped", opts: FleetOptions) -> str:
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_processes)
 @fleet_options
 @control_options
 def start(names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> int:
@@ -94,7 +95,7 @@ def start(names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> int
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_processes)
 @fleet_options
 @yes_option
 @control_options
@@ -107,7 +108,7 @@ def stop(names: tuple[str, ...], fleet_opts: FleetOptions, yes: bool, **flags: A
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_processes)
 @fleet_options
 @control_options
 def restart(names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> int:
@@ -117,8 +118,8 @@ def restart(names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> i
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("sig", metavar="SIGNAL")
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("sig", metavar="SIGNAL", shell_complete=complete_signals)
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_processes)
 @fleet_options
 @control_options
 def signal(sig: str, names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> int:
@@ -129,7 +130,7 @@ def signal(sig: str, names: tuple[str, ...], fleet_opts: FleetOptions, **flags: 
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_processes)
 @fleet_options
 @control_options
 def clear(names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> int:
@@ -138,7 +139,7 @@ def clear(names: tuple[str, ...], fleet_opts: FleetOptions, **flags: Any) -> int
 
 
 @click.command()
-@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_processes)
 @fleet_options
 @output_option
 def pid(names: tuple[str, ...], fleet_opts: FleetOptions, output: str) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterable
 import click
 
 from herd.cli.fleets import open_fleet
+from herd.cli.completion import complete_processes, complete_tail_words
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, UsageError
@@ -59,7 +60,7 @@ def window_options(func):
 
 
 @click.command(epilog=TAIL_EXIT_CODES)
-@click.argument("args", nargs=-1, metavar="[NAME]... [stdout|stderr]")
+@click.argument("args", nargs=-1, metavar="[NAME]... [stdout] [stderr]", shell_complete=complete_tail_words)
 @click.option("--file", "files", multiple=True, metavar="PATH",
               help="Read this file on each host instead: with NAMEs, the file of each process "
                    "({program} {process} {num} {host} filled in); without, PATH itself ({host}; may be repeated).")
@@ -71,16 +72,34 @@ def tail(args: tuple[str, ...], files: tuple[str, ...], fleet_opts: FleetOptions
     when none is selected), each line prefixed with host and process.
 
     NAME as supervisorctl takes it: name, group:name, group:*, all (several may be
-    given); then the channel, stdout (default) or stderr.  A program the inventory's
-    logs: names is read from its own log file unless a channel is given.  With -f,
-    new lines from every host appear in one stream within a second; a host that
-    drops is retried while the others go on.
+    given); then the channel, stdout (default) or stderr, or both: stdout stderr
+    (each line tagged with its channel).  A program the inventory's logs: names
+    is read from its own log file unless a channel is given.  With -f, new lines
+    from every host appear in one stream within a second; a host that drops is
+    retried while the others go on.
     """
-    given = len(args) > 1 and args[-1] in CHANNELS
-    names, channel = (args[:-1], args[-1]) if given else (args, "stdout")
+    names, channels = split_channels(args)
+    given = bool(channels)
     _check_files(names, files, given)
-    request = _request(names, channel, lines, nbytes, follow, output, files=files, channel_given=given)
+    request = _request(names, channels[0] if channels else "stdout", lines, nbytes, follow, output, files=files,
+                       channel_given=given, both=len(channels) == 2)
     return _run(request, fleet_opts, follow=follow, prefix=not no_prefix, output=output, interval=interval)
+
+
+def split_channels(args: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``worker stdout stderr`` -> (("worker",), ("stdout", "stderr")): the NAMEs, then the channels at the end.
+
+    ``herd tail worker stdout stderr`` follows both of worker's logs, each line
+    tagged with its channel; one channel word is as supervisorctl takes it.
+    """
+    names = list(args)
+    channels: list[str] = []
+    while len(names) > 1 and names[-1] in CHANNELS:
+        word = names.pop()
+        if word in channels:
+            raise UsageError(f"tail: {word} given twice")
+        channels.insert(0, word)
+    return tuple(names), tuple(channels)
 
 
 def _check_files(names: tuple[str, ...], files: tuple[str, ...], channel_given: bool) -> None:
@@ -115,7 +134,8 @@ def maintail(fleet_opts: FleetOptions, follow: bool, lines: int | None, nbytes: 
 
 
 def _request(names: Iterable[str], channel: str, lines: int | None, nbytes: int | None, follow: bool,
-             output: str, files: tuple[str, ...] = (), channel_given: bool = False) -> "LogRequest":
+             output: str, files: tuple[str, ...] = (), channel_given: bool = False,
+             both: bool = False) -> "LogRequest":
     from herd.operations.logs import LogRequest
 
     if lines is not None and nbytes is not None:
@@ -123,7 +143,7 @@ def _request(names: Iterable[str], channel: str, lines: int | None, nbytes: int 
     if follow and output == "json":
         raise UsageError("-o json is for reading logs once: drop -f")
     return LogRequest(tuple(names), channel, lines=20 if lines is None and nbytes is None else lines,
-                      nbytes=nbytes, files=files, channel_given=channel_given)
+                      nbytes=nbytes, files=files, channel_given=channel_given, both=both)
 
 
 def _run(request: "LogRequest", opts: FleetOptions, *, follow: bool, prefix: bool, output: str,
@@ -210,7 +230,7 @@ def _silence_stdout() -> None:
 
 
 @click.command(epilog=FG_EXIT_CODES)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_processes)
 @fleet_options
 def fg(name: str, fleet_opts: FleetOptions) -> int:
     """Attach to one process on one host (-H HOST): its stdout and stderr are shown as

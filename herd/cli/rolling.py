@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from herd.cli.fleets import load_selected, open_fleet
+from herd.cli.completion import complete_groups
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.operations.rolling.options import (DEFAULT_BATCH, DEFAULT_PAUSE, MAX_FAIL, MIN_HEALTHY, PER_HOST,
@@ -115,7 +116,7 @@ def roll_flags(command: Any) -> Any:
 
 
 @click.command("rolling-restart", epilog=EPILOG)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_groups)
 @fleet_options
 @roll_flags
 @click.option("--signal", "signal_", metavar="SIGNAL",
@@ -137,7 +138,7 @@ def rolling_restart(name: str, fleet_opts: FleetOptions, *, dry_run: bool, resum
 
 
 @click.command("rolling-update", epilog=EPILOG.replace("NAME", "GROUP"))
-@click.argument("group_names", nargs=-1, metavar="[GROUP]...")
+@click.argument("group_names", nargs=-1, metavar="[GROUP]...", shell_complete=complete_groups)
 @fleet_options
 @roll_flags
 def rolling_update(group_names: tuple[str, ...], fleet_opts: FleetOptions, *, dry_run: bool, resume: bool, fresh: bool,
@@ -269,15 +270,21 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
         if line is not None:
             click.echo(line, err=True)
 
-    def ask(question: str) -> bool:
-        return click.confirm(question, default=True, err=True)
-
-    runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask)
+    runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask_to_continue)
     with _interrupts(runner):
         report = runner.run()
     click.echo(json.dumps(report_json(report, signal=options.signal), indent=2) if as_json
                else "\n".join(report_lines(report, color, signal=options.signal)))
     return report.exit_code
+
+
+def ask_to_continue(question: str) -> bool:
+    """``--pause ask``'s question between batches: Enter alone stops the roll (``[y/N]``).
+
+    At 3 a.m. a stray Enter must not roll the next batch onto a bad build;
+    going on takes a typed "y".
+    """
+    return click.confirm(question, default=False, err=True)
 
 
 class _interrupts:

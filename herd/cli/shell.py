@@ -31,6 +31,8 @@ from herd.cli.fleets import ShellScope, load_selected, shell_scope, with_become
 from herd.cli.options import fleet_options
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK, HerdError, UsageError
 from herd.settings import FleetOptions
+from herd.cli.completion import SIGNALS
+from herd.supervisor.names import offered as process_names
 
 if TYPE_CHECKING:
     from herd.inventory.model import Host
@@ -47,7 +49,6 @@ BUILTIN_HELP = {
     "quit": "Leave the shell (also exit, or Ctrl-D).",
     "exit": "Leave the shell (also quit, or Ctrl-D).",
 }
-SIGNALS = ("HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT")
 
 
 def history_path() -> Path:
@@ -162,8 +163,16 @@ class Completer:
             import readline
 
             before = readline.get_line_buffer()[:readline.get_begidx()]
-            self._matches = self.candidates(before, text)
+            self._matches = finished(self.candidates(before, text))
         return self._matches[state] if state < len(self._matches) else None
+
+
+def finished(matches: list[str]) -> list[str]:
+    """A single match gets its trailing space, as bash gives it (Python's readline adds none), unless more
+    may follow it (``group:``, ``--opt=``)."""
+    if len(matches) == 1 and not matches[0].endswith((":", "=", "/")):
+        return [matches[0] + " "]
+    return matches
 
 
 def _starting(words: Iterable[str], prefix: str) -> list[str]:
@@ -181,25 +190,6 @@ def _positionals(tokens: Sequence[str], spec: CommandSpec) -> int:
         elif not token.startswith("-"):
             count += 1
     return count
-
-
-def process_names(infos: Iterable["ProcessInfo"]) -> set[str]:
-    """Names to offer for processes: all, group names, group:* and group:name (as supervisorctl prints them).
-
-    A name with a control character (or anything else herd.text would
-    escape) is never offered: readline would put it raw on the terminal,
-    and an escaped form would name no process.
-    """
-    names: set[str] = set()
-    for info in infos:
-        if not (safe.is_safe(info.group) and safe.is_safe(info.name)):
-            continue
-        names.add("all")
-        names.add(info.group)
-        names.add(info.fullname)
-        if info.name != info.group:
-            names.add(f"{info.group}:*")
-    return names
 
 
 class ProcessNames:
@@ -291,7 +281,7 @@ class Shell:
         self.forks = forks
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self.commands: dict[str, click.Command] = {n: c for n, c in all_commands().items()
-                                                 if n not in ("shell", "demo")}   # not fleet commands
+                                                 if n not in ("shell", "demo", "help")}   # help: the shell's own
         self.processes = ProcessNames(self._fetch_processes)
         specs = {name: spec_from_click(command) for name, command in self.commands.items()}
         specs.update({"hosts": HOSTS_SPEC, "help": HELP_SPEC, "quit": CommandSpec("quit"),
@@ -333,7 +323,7 @@ class Shell:
 
     def _read(self) -> str:
         if self.interactive:
-            return input(PROMPT)
+            return input(self.prompt())
         line = sys.stdin.readline()
         if not line:
             raise EOFError
@@ -433,6 +423,15 @@ class Shell:
             self.scope.hosts = with_become(hosts, self.scope.become)
             self.scope.explicit = True
         click.echo(self.describe_selection())
+
+    def prompt(self) -> str:
+        """``herd> `` over the default selection; ``herd [web01,web03]> `` once hosts are chosen (what a
+        command that changes things acts on, in sight before Enter)."""
+        if not self.scope.explicit:
+            return PROMPT
+        hosts = self.scope.hosts
+        shown = ",".join(safe.field(h.name) for h in hosts) if len(hosts) <= 3 else f"{len(hosts)} hosts"
+        return f"herd [{shown}]> "
 
     def describe_selection(self) -> str:
         hosts = self.scope.hosts

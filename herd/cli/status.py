@@ -6,14 +6,15 @@ import json
 
 import click
 
-from herd.cli.fleets import open_fleet
+from herd.cli.completion import complete_processes, remember_report
+from herd.cli.fleets import load_selected, open_fleet
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.settings import FleetOptions
 
 
 @click.command()
-@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_processes)
 @fleet_options
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="Table for people, JSON for scripts.")
@@ -54,11 +55,13 @@ def status(names: tuple[str, ...], output: str, watch: bool, interval: float, re
     from herd.fleet import Interrupted
     from herd.operations.status import status_report
 
-    with open_fleet(fleet_opts, default_all=True) as fleet:
+    inventory, hosts = load_selected(fleet_opts, default_all=True)
+    with open_fleet(fleet_opts, default_all=True, selected=(inventory, hosts)) as fleet:
         try:
             report = fetch_status(fleet, names)
         except Interrupted as stop:      # Ctrl-C: what the hosts that answered said, at once (in the shell too)
             report = status_report(stop.results, names, interrupted=True)
+    remember_report(inventory.path, report)
     if output == "json":
         click.echo(json.dumps(status_json(report), indent=2))
     else:

@@ -42,8 +42,19 @@ def parse_listen(value: str) -> tuple[str, int]:
         host, port_text = text, str(DEFAULT_PORT)
     host = host or "127.0.0.1"
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"--listen {value}: give HOST:PORT (a port from 0 to 65535)")
+        raise UsageError(f"--listen {value}: bad HOST:PORT (a port from 0 to 65535)")
+    if host != "localhost" and not _is_ip(host):
+        raise UsageError(f"--listen {value}: bad HOST:PORT ({host!r} is not an IP address or localhost; "
+                         f"for example 127.0.0.1:{DEFAULT_PORT}, [::1]:{DEFAULT_PORT} or a port alone)")
     return host, int(port_text)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

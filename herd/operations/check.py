@@ -24,6 +24,7 @@ is not RUNNING, so silencing a state cannot hide a required program.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 from herd.fleet import Fleet
 from herd.inventory.model import Expectation, Inventory
 from herd.operations.resources import HostResources, fetch_resources
-from herd.operations.status import ExpectedExits, HostStatus, StatusReport, fetch_status
+from herd.operations.status import ExpectedExits, HostStatus, StatusReport, fetch_status, host_state
 from herd.supervisor import names
 from herd.supervisor.models import ProcessInfo, ProcessState
 
@@ -71,7 +72,7 @@ class Problem:
     def short(self) -> str:
         """``web02 tornado:tornado-8081 STOPPED``, ``web04 unreachable``: for the first line."""
         if self.kind == "unreachable":
-            return f"{self.host} unreachable"
+            return f"{self.host} {self.state.lower()}"
         what = {"missing": "missing", "flapping": "flapping"}.get(self.kind, self.state)
         return f"{self.host} {self.process} {what}"
 
@@ -162,7 +163,7 @@ def _host_problems(host: HostStatus, entries: list[Expectation],
                    severity: Any) -> list[Problem]:
     if host.error is not None:
         reason = host.error.reason
-        return [Problem(host.host, None, "UNREACHABLE", "unreachable",
+        return [Problem(host.host, None, host_state(host.error), "unreachable",
                         Severity.from_level(severity["unreachable"]), reason)]
     problems = _missing(host, entries, severity)
     for process in host.processes:
@@ -220,6 +221,10 @@ def _process_problem(host_status: HostStatus, process: ProcessInfo, entries: lis
                    f"(expect.{entry.target})")
 
 
+# supervisord's description of a STOPPED process that ran: when it stopped ("Dec 04 01:34 AM")
+STOP_TIME = re.compile(r"[A-Z][a-z]{2} +\d{1,2} +\d{1,2}:\d{2} +[AP]M")
+
+
 def _state_reason(process: ProcessInfo, expected: ExpectedExits | None = None) -> str:
     """What supervisord says about a process that is not RUNNING, in one line."""
     detail = process.spawnerr or process.description
@@ -229,5 +234,7 @@ def _state_reason(process: ProcessInfo, expected: ExpectedExits | None = None) -
             detail = f"exit status {process.exitstatus}, {word} ({expected.source})" + (f", {detail}" if detail else "")
         else:
             detail = f"exit status {process.exitstatus}" + (f", {detail}" if detail else "")
+    if process.state is ProcessState.STOPPED and STOP_TIME.fullmatch(detail.strip()):
+        return " ".join(f"{process.statename} since {detail}".split())     # supervisord's stop time, not a reason
     text = f"{process.statename}: {detail}" if detail else process.statename
     return " ".join(text.split())

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from herd.operations.control import report
 from herd.operations.outcomes import ActionReport, Outcome
 from herd.supervisor.client import SupervisorClient
 from herd.supervisor.models import ProcessInfo, ProcessState
+from herd.supervisor.names import did_you_mean
 
 STATE_POLL = 0.2
 FINISH_STEP = control.FINISH_STEP   # seconds a Ctrl-C gives each host to finish its group in flight
@@ -217,12 +217,6 @@ def _active_groups(client: SupervisorClient) -> set[str]:
     return {i.group for i in client.all_process_info()}
 
 
-def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    """`` (did you mean 'tornado'?)`` for a near miss, else nothing."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 @dataclass
 class UpdateStep:
     """One host's update as it goes: the fleet's interrupt flag, and the groups herd has taken down.
@@ -384,7 +378,7 @@ def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float
         infos = {i.fullname: i for i in client.all_process_info()}
         late = time.monotonic() >= deadline
         for name in list(waiting):
-            verdict = _settled(infos.get(name), late, timeout)
+            verdict = _settled(infos.get(name), late, timeout, client.host)
             if verdict is not None:
                 waiting.discard(name)
                 if verdict:
@@ -396,14 +390,14 @@ def await_groups(client: SupervisorClient, groups: Sequence[str], timeout: float
     return [Outcome(n, "start", error=failed[n]) for n in names if n in failed]
 
 
-def _settled(info: ProcessInfo | None, late: bool, timeout: float) -> str | None:
+def _settled(info: ProcessInfo | None, late: bool, timeout: float, host: str) -> str | None:
     """"" when started, an error sentence when it failed (or is still not RUNNING at the deadline), None: wait."""
     if info is None:
         return "disappeared from supervisord"
     if info.state in (ProcessState.RUNNING, ProcessState.EXITED):
         return ""
     if info.state is ProcessState.FATAL:
-        return f"FATAL: {info.spawnerr or 'exited too quickly'} (see herd tail {info.fullname} stderr)"
+        return f"FATAL: {info.spawnerr or 'exited too quickly'} {processes.log_hint(info.fullname, host)}"
     if info.state is ProcessState.UNKNOWN:
         return processes.UNKNOWN_SENTENCE
     if not late:

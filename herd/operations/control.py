@@ -59,6 +59,7 @@ class HostPlan:
 
     processes: list[ProcessInfo]
     missing: list[str]
+    known: frozenset[str] = frozenset()     # every name the host answers to (for a did-you-mean)
 
 
 def read_plans(fleet: Fleet, specs: Sequence[str], *, read_only: bool = False) -> list[HostResult[HostPlan]]:
@@ -66,8 +67,9 @@ def read_plans(fleet: Fleet, specs: Sequence[str], *, read_only: bool = False) -
 
     def task(access: HostAccess) -> HostPlan:
         client = access.client()
-        chosen, missing = namespec.select(specs, client.all_process_info())
-        return HostPlan(chosen, missing)
+        infos = client.all_process_info()
+        chosen, missing = namespec.select(specs, infos)
+        return HostPlan(chosen, missing, frozenset(namespec.typeable(infos)))
 
     return fleet.read(task) if read_only else fleet.run(task)
 
@@ -79,7 +81,8 @@ def check_names_exist(plans: Sequence[HostResult[HostPlan]], specs: Sequence[str
         return
     unknown = [s for s in specs if all(s in plan.missing for plan in reachable)]
     if unknown:
-        listed = ", ".join(unknown)
+        known = frozenset().union(*(plan.known for plan in reachable))
+        listed = ", ".join(f"{s}{namespec.did_you_mean(s, known)}" for s in unknown)
         raise UsageError(f"no such process or group on any selected host: {listed}")
 
 

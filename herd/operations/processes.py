@@ -10,6 +10,8 @@ The rolling restart builds on the same primitives, one process at a time.
 
 from __future__ import annotations
 
+import functools
+
 import time
 from typing import Callable, Sequence
 
@@ -30,27 +32,28 @@ def start(client: SupervisorClient, names: Sequence[str], *, wait: bool, timeout
     ``wait``, waited for like the processes herd started; without it a
     BACKOFF one is a failure that says what supervisord is doing with it.
     """
-    outcomes = _act(client, "supervisor.startProcess", names, _start_answer, _started, "started", wait, timeout)
+    started = functools.partial(_started, host=client.host)
+    outcomes = _act(client, "supervisor.startProcess", names, _start_answer, started, "started", wait, timeout)
     already = [o.name for o in outcomes if o.ok and not o.changed and o.result == "already started"]
     if not already:
         return outcomes
     states = {i.fullname: i for i in client.all_process_info()}
-    settled = {n: _already(states.get(n), n) for n in already}
+    settled = {n: _already(states.get(n), n, client.host) for n in already}
     pending = [n for n, o in settled.items() if o is None]
     if wait and pending:
-        settled.update(_await(client, pending, _started, timeout, "started"))
+        settled.update(_await(client, pending, started, timeout, "started"))
     elif pending:
         settled.update({n: _not_waited(states[n]) for n in pending})
     return [settled.get(o.name) or o for o in outcomes]
 
 
-def _already(info: ProcessInfo | None, name: str) -> Outcome | None:
+def _already(info: ProcessInfo | None, name: str, host: str) -> Outcome | None:
     """An ALREADY_STARTED answer, seen with the state: final, or None while on its way (STARTING, BACKOFF)."""
     if info is None or info.state is ProcessState.RUNNING:
         return Outcome(name, "already started", changed=False)
     if info.state in (ProcessState.STARTING, ProcessState.BACKOFF):
         return None
-    return _started(info)
+    return _started(info, host)
 
 
 def _not_waited(info: ProcessInfo) -> Outcome:
@@ -103,13 +106,19 @@ def _stop_answer(name: str, answer: object) -> Outcome:
     return Outcome(name, "stop", error=fault_sentence(answer))
 
 
-def _started(info: ProcessInfo) -> Outcome | None:
+def log_hint(name: str, host: str) -> str:
+    """``(see herd tail -H web01 worker stderr)``: the command that shows why, on the host it failed on
+    (without ``-H`` it would tail every selected host's, most of them fine)."""
+    return f"(see herd tail -H {host} {name} stderr)" if host else f"(see herd tail {name} stderr)"
+
+
+def _started(info: ProcessInfo, host: str = "") -> Outcome | None:
     """Final outcome of a start, or None to keep waiting (STARTING, BACKOFF)."""
     if info.state is ProcessState.RUNNING:
         return Outcome(info.fullname, "started")
     if info.state is ProcessState.FATAL:
         why = info.spawnerr or "exited too quickly"
-        return Outcome(info.fullname, "start", error=f"FATAL: {why} (see herd tail {info.fullname} stderr)")
+        return Outcome(info.fullname, "start", error=f"FATAL: {why} {log_hint(info.fullname, host)}")
     if info.state in (ProcessState.EXITED, ProcessState.STOPPED, ProcessState.STOPPING):
         return Outcome(info.fullname, "start", error=f"{info.statename} while starting ({info.description})")
     if info.state is ProcessState.UNKNOWN:

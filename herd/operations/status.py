@@ -6,7 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, HerdError, HostInterrupted
+from herd.errors import (EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, AuthError, HerdError,
+                         HostInterrupted, SupervisorAuthRefused)
 from herd.fleet import Fleet, HostAccess, HostResult
 from herd.supervisor import names
 from herd.supervisor.client import SupervisorClient
@@ -19,6 +20,12 @@ class ExpectedExits:
 
     codes: tuple[int, ...]
     source: str          # "exitcodes=0", or the release's default when supervisord does not say
+
+
+def host_state(error: HerdError) -> str:
+    """The state word of a host that could not be read: ``UNAUTHORIZED`` when SSH or supervisord refused
+    herd's credentials (the host answered: not a network problem), else ``UNREACHABLE``."""
+    return "UNAUTHORIZED" if isinstance(error, (AuthError, SupervisorAuthRefused)) else "UNREACHABLE"
 
 
 @dataclass

@@ -17,7 +17,7 @@ import math
 from typing import Any, Iterable
 
 from herd import text as safe
-from herd.operations.check import CheckReport
+from herd.operations.check import CheckReport, Problem
 from herd.render.status import status_json
 
 FIRST_LINE_LIMIT = 80   # the plugin guidelines' "about 80 characters", perfdata excluded
@@ -76,14 +76,27 @@ def perfdata(report: CheckReport, timeout: float | None = None) -> str:
     ])
 
 
+def problem_line(problem: Problem) -> str:
+    """``CRITICAL: web02 tornado:tornado-8081 STOPPED since Dec 04 01:34 AM``: the state said once.
+
+    A process problem's reason starts with its state (the JSON's ``reason``
+    keeps it whole), which the short form already names.
+    """
+    head = f"{problem.severity.name}: {safe.field(problem.short)}"
+    reason = problem.reason
+    if problem.kind not in ("unreachable", "missing", "flapping") and problem.state \
+            and reason.startswith(problem.state) and reason[len(problem.state):][:1] in ("", ":", " "):
+        return head + safe.field(reason[len(problem.state):])
+    return f"{head}: {safe.field(reason)}"
+
+
 def nagios(report: CheckReport, timeout: float | None = None) -> str:
     """First line ``HERD STATE - summary | perfdata``, then one line per problem."""
     state = report.severity.name
     if report.error is not None:
         return f"HERD {state} - {safe.field(report.error)}\n"
     lines = [f"HERD {state} - {summary(report)} | {perfdata(report, timeout)}"]
-    lines += [f"{p.severity.name}: {safe.field(p.short)}: {safe.field(p.reason)}"
-              for p in report.ordered_problems()]
+    lines += [problem_line(p) for p in report.ordered_problems()]
     return "\n".join(lines) + "\n"
 
 

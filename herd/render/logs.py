@@ -91,7 +91,7 @@ def tail_text(report: TailReport, prefixer: Prefixer, *, host_errors: bool = Tru
 
 def tail_json(report: TailReport) -> dict[str, Any]:
     return {
-        "channel": report.request.channel,
+        "channel": "+".join(report.request.channels),
         "hosts": [_host_json(h) for h in report.hosts],
         "exit_code": report.exit_code,
     }
@@ -103,7 +103,7 @@ def _host_json(host: HostLogs) -> dict[str, Any]:
         "error": None if host.error is None else host.error.reason,
         "missing": list(host.missing),
         "processes": [{
-            "name": p.name,
+            "name": p.ref.process if p.ref.tagged else p.name,      # the channel has its own key
             "channel": p.ref.channel,
             "logfile": p.ref.logfile or None,
             "lines": [json_text(line) for line in p.lines],

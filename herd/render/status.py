@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from herd.errors import HostInterrupted
 from herd.operations.resources import HostResources, ProcessResources
-from herd.operations.status import HostStatus, StatusReport
+from herd.operations.status import HostStatus, StatusReport, host_state
 from herd.render.table import Cell, format_table
 from herd.supervisor.models import ProcessInfo
 
@@ -77,7 +77,7 @@ def _host_rows(host: HostStatus) -> list[list[Cell | str]]:
         return [[host.host, "-", Cell("INTERRUPTED", "yellow"), "-", "-", "no answer yet"]]
     if host.error is not None:
         reason = host.error.reason
-        return [[host.host, "-", Cell("UNREACHABLE", "red", True), "-", "-", reason]]
+        return [[host.host, "-", Cell(host_state(host.error), "red", True), "-", "-", reason]]
     rows: list[list[Cell | str]] = [_process_row(host.host, p) for p in host.processes]
     rows.extend([host.host, name, Cell("ERROR", "red", True), "-", "-", "no such process"] for name in host.missing)
     if not rows:

@@ -111,6 +111,16 @@ def _hashed_matches(field: str, lookup: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+def removal(lookup: str, source: str) -> str:
+    """The command that removes ``lookup``'s lines from ``source``: ``-f FILE`` unless it is ssh's own file
+    (without it, ssh-keygen -R edits ~/.ssh/known_hosts and leaves the inventory's file as it was)."""
+    import shlex
+
+    default = os.path.expanduser("~/.ssh/known_hosts")
+    where = "" if not source or os.path.abspath(source) == default else f" -f {shlex.quote(source)}"
+    return f"ssh-keygen{where} -R {shlex.quote(lookup)}"
+
+
 def parse_line(line: str, source: str = "") -> KnownKey | None:
     """Parse one known_hosts line; None for comments, blanks, CA and junk lines."""
     parts = line.strip().split()
@@ -194,7 +204,7 @@ class KnownHosts:
             raise ChangedHostKey(
                 f"HOST KEY HAS CHANGED: it offered {key.get_name()} {fingerprint(key)}, "
                 f"which differs from the key in {same_type[0].source}; this could be an attack. "
-                f"If the host was really reinstalled, remove the old line (ssh-keygen -R '{lookup}')"
+                f"If the host was really reinstalled, remove the old line ({removal(lookup, same_type[0].source)})"
             )
         if valid:
             types = ", ".join(sorted({k.keytype for k in valid}))

@@ -23,6 +23,7 @@ from herd.errors import (
     Faults,
     HerdError,
     HostTimeout,
+    SupervisorAuthRefused,
     SupervisorFault,
     SupervisorUnavailable,
     Unsupported,
@@ -250,7 +251,7 @@ class SupervisorClient:
             else:
                 why = "supervisord requires a username and password (HTTP 401): set supervisor.username " \
                       "and password_env or password_file"
-            return SupervisorUnavailable(self.host, why)
+            return SupervisorAuthRefused(self.host, why)
         return SupervisorUnavailable(self.host, f"{self.endpoint} answered HTTP {exc.status} {exc.reason} "
                                                 f"(is it supervisord's XML-RPC interface?)")
 

@@ -48,11 +48,12 @@ class LogRef:
     channel: str
     logfile: str = ""
     maxbytes: int = 0
+    tagged: bool = False        # both channels of the process are read: its label names the channel
 
     @property
     def label(self) -> str:
         if self.process:
-            return self.process
+            return f"{self.process} {self.channel}" if self.tagged else self.process
         return self.logfile if self.channel == FILE else "supervisord"
 
     @property

@@ -9,8 +9,10 @@ not namespecs.
 
 from __future__ import annotations
 
+import difflib
 from typing import Iterable, Sequence
 
+from herd import text as safe
 from herd.supervisor.models import ProcessInfo
 
 
@@ -35,3 +37,36 @@ def select(specs: Sequence[str], infos: Iterable[ProcessInfo]) -> tuple[list[Pro
     unmatched = [s for s in specs if not any(matches(s, i) for i in infos)]
     chosen = [i for i in infos if any(matches(s, i) for s in specs)]
     return chosen, unmatched
+
+
+def typeable(infos: Iterable[ProcessInfo]) -> set[str]:
+    """Every name an operator may type for these processes: groups, full names, bare process names."""
+    found: set[str] = set()
+    for info in infos:
+        found.update((info.group, info.name, info.fullname))
+    return found
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'tornado'?)`` for a near miss, else nothing."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def offered(infos: Iterable[ProcessInfo]) -> set[str]:
+    """Names to offer for completion: all, group names, group:* and group:name (as supervisorctl prints them).
+
+    A name with a control character (or anything else herd.text would
+    escape) is never offered: a completion would put it raw on the terminal,
+    and an escaped form would name no process.
+    """
+    names: set[str] = set()
+    for info in infos:
+        if not (safe.is_safe(info.group) and safe.is_safe(info.name)):
+            continue
+        names.add("all")
+        names.add(info.group)
+        names.add(info.fullname)
+        if info.name != info.group:
+            names.add(f"{info.group}:*")
+    return names

@@ -15,6 +15,10 @@ from herd.supervisor.logs import LogReader, LogRef, reader_for
 from herd.supervisor.logtext import STDERR, STDOUT
 from herd.supervisor.models import ProcessInfo, ProcessState
 
+# After the end of input, output is shown until two polls in a row bring none, or for this long at most:
+# a process that logs every second never goes quiet, and a piped `herd fg` must still end.
+DRAIN_SECONDS = 2.0
+
 
 class Attachment:
     """``herd fg``: one process on one host, its output shown, lines sent to its stdin.
@@ -56,8 +60,11 @@ class Attachment:
         client = self.session.client()
         eof = False
         quiet_polls = 0
+        drained_by = float("inf")
         while True:
             lines, eof = self._take_input(eof)
+            if eof and drained_by == float("inf"):
+                drained_by = time.monotonic() + DRAIN_SECONDS
             calls: list[Any] = [("supervisor.sendProcessStdin", (self.process, line)) for line in lines]
             calls.append(("supervisor.getProcessInfo", (self.process,)))
             spans = []
@@ -82,7 +89,7 @@ class Attachment:
                 state = "gone" if isinstance(info, SupervisorFault) else ProcessInfo.from_rpc(info).statename
                 return self._ended(client, output, f"{self.process} is {state}")
             quiet_polls = 0 if (shown or lines) else quiet_polls + 1
-            if eof and quiet_polls >= 2:
+            if eof and (quiet_polls >= 2 or time.monotonic() >= drained_by):
                 return LogEvent(EXIT, self.host, self.process, "input ended", "detached")
             self._wait_input()
 

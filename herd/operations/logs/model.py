@@ -34,6 +34,12 @@ class LogRequest:
     files: tuple[str, ...] = ()
     # stdout/stderr written on the command line: supervisord's log even where ``logs:`` names a file
     channel_given: bool = False
+    # ``herd tail worker stdout stderr``: both of each process's logs, each line tagged with its channel
+    both: bool = False
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return ("stdout", "stderr") if self.both else (self.channel,)
 
 
 @dataclass(frozen=True)

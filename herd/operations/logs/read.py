@@ -63,8 +63,12 @@ def plan_host(client: SupervisorClient, request: LogRequest, host: Host | None =
             plan.logs.append(ProcessLog(LogRef(info.fullname, FILE), error=(
                 f"no log file of its own: logs: in the inventory names none for {info.group} on this host")))
         else:
-            plan.logs.append(_process_log(info, configs.get((info.group, info.name), {}), request.channel,
-                                          log_template(templates, info), client.capabilities().version))
+            config = configs.get((info.group, info.name), {})
+            for channel in request.channels:
+                if request.both and channel == STDERR and config.get("redirect_stderr"):
+                    continue        # its stderr is in its stdout, read already
+                plan.logs.append(_process_log(info, config, channel, log_template(templates, info),
+                                              client.capabilities().version, tagged=request.both))
     return plan
 
 
@@ -82,10 +86,10 @@ def _file_log(template: str, host: str, info: ProcessInfo | None) -> ProcessLog:
 
 
 def _process_log(info: ProcessInfo, config: dict[str, Any], channel: str,
-                 template: str | None = None, release: str = "") -> ProcessLog:
+                 template: str | None = None, release: str = "", tagged: bool = False) -> ProcessLog:
     logfile = info.stdout_logfile if channel == STDOUT else info.stderr_logfile
     maxbytes = int(config.get(f"{channel}_logfile_maxbytes", 0) or 0)
-    ref = LogRef(info.fullname, channel, logfile, maxbytes)
+    ref = LogRef(info.fullname, channel, logfile, maxbytes, tagged)
     if logfile:
         return ProcessLog(ref, reader=reader_for(ref))
     if channel == STDERR and config.get("redirect_stderr"):
