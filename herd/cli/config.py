@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from herd import __version__
-from herd.cli.fleets import load_confirmed, open_fleet
 from herd.cli.completion import complete_groups
+from herd.cli.fleets import load_confirmed, open_fleet
 from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
 from herd.errors import EXIT_INTERRUPTED, HerdError

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from herd.cli.fleets import load_confirmed, load_selected, open_fleet
 from herd.cli.completion import complete_processes, complete_signals
+from herd.cli.fleets import load_confirmed, load_selected, open_fleet
 from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
 from herd.errors import EXIT_INTERRUPTED

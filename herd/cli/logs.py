@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from herd.cli.fleets import open_fleet
 from herd.cli.completion import complete_processes, complete_tail_words
+from herd.cli.fleets import open_fleet
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.errors import EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, UsageError

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from herd.cli.fleets import load_selected, open_fleet
 from herd.cli.completion import complete_groups
+from herd.cli.fleets import load_selected, open_fleet
 from herd.cli.options import fleet_options
 from herd.cli.output import use_color
 from herd.operations.rolling.options import (DEFAULT_BATCH, DEFAULT_PAUSE, MAX_FAIL, MIN_HEALTHY, PER_HOST,
