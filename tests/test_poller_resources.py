@@ -100,7 +100,7 @@ def test_the_watch_frame_has_the_resource_columns_updated_each_poll(hog) -> None
     host = real_pid_host("web01", hog.pid)
     poller = Poller(fake_fleet([host]), interval=0.05, resources=True)
     poller.poll_once("web01")
-    first = frame(poller, (), False, 200, 40).replace("\x1b[K", "").split("\r\n")
+    first = frame(poller, (), False, 200, 40).replace("\x1b[K", "").replace("\x1b[J", "").split("\r\n")
     assert first[0].startswith("\x1b[Hherd status --resources --watch  every 0.05s")
     assert first[2].split() == ["HOST", "PROCESS", "STATE", "PID", "UPTIME", "RSS", "CPU%", "FDS", "THREADS",
                                 "DESCRIPTION"]
@@ -109,7 +109,7 @@ def test_the_watch_frame_has_the_resource_columns_updated_each_poll(hog) -> None
     assert rss.endswith("M") and 48 <= float(rss[:-1]) <= 200 and int(fds) >= 3
     time.sleep(0.4)
     poller.poll_once("web01")
-    second = frame(poller, (), False, 200, 40).replace("\x1b[K", "").split("\r\n")
+    second = frame(poller, (), False, 200, 40).replace("\x1b[K", "").replace("\x1b[J", "").split("\r\n")
     assert 10 <= float(second[3].split()[6]) <= 110         # CPU % from the second poll
     poller.stop()
 

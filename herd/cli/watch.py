@@ -26,7 +26,7 @@ from typing import IO, Sequence
 from herd.errors import EXIT_INTERRUPTED, EXIT_OK
 from herd.fleet import Fleet
 from herd.operations.poller import Poller
-from herd.render.status import status_table
+from herd.render.status import problem_rows, status_table, summary_line, table_lines
 
 ENTER, LEAVE = "\x1b[?1049h\x1b[?25l", "\x1b[?25h\x1b[?1049l"
 HOME, CLEAR_LINE, CLEAR_DOWN = "\x1b[H", "\x1b[K", "\x1b[J"
@@ -38,15 +38,37 @@ def table(poller: Poller, names: Sequence[str], color: bool) -> str:
     return status_table(snap.status_report(names), color, snap.resources() if poller.resources else None)
 
 
-def frame(poller: Poller, names: Sequence[str], color: bool, width: int, height: int) -> str:
-    """One screen: a title line and the table, each line cut to ``width``, at most ``height`` lines."""
+def frame(poller: Poller, names: Sequence[str], color: bool, width: int, height: int,
+          problems_only: bool = False) -> str:
+    """One screen: the title, the summary, then the table, problems first, each line cut to ``width``.
+
+    A small terminal must not hide what is wrong: the summary is always the
+    second line, rows not RUNNING come before the RUNNING ones, and what does
+    not fit is counted on the last line (``... 9 more, all RUNNING``).
+    ``problems_only`` (key p) shows the rows not RUNNING alone.
+    """
     stamp = datetime.datetime.now().strftime("%H:%M:%S")
     flags = " --resources" if poller.resources else ""
-    title = f"herd status{flags} --watch  every {poller.interval:g}s  {stamp}  (q to quit)"
-    lines = [title, ""] + table(poller, names, color).split("\n")
+    mode = "  problems only (p: all)" if problems_only else "  (p: problems only)"
+    title = f"herd status{flags} --watch  every {poller.interval:g}s  {stamp}{mode}  (q to quit)"
+    snap = poller.snapshot()
+    report = snap.status_report(names)
+    body = table_lines(report, color, snap.resources() if poller.resources else None,
+                       problems_first=True, problems_only=problems_only)
+    lines = [title, summary_line(report)] + body
     if len(lines) > height:
-        lines = lines[:height - 1] + [f"... {len(lines) - height + 1} more lines (enlarge the terminal)"]
+        kept = lines[:max(2, height - 1)]
+        rows, problems = problem_rows(report)
+        shown = max(0, len(kept) - 3)               # title, summary, header
+        total = problems if problems_only else rows
+        lines = kept + [_more(total - shown, max(0, problems - shown))]
     return HOME + "".join(_cut(line, width, color) + CLEAR_LINE + "\r\n" for line in lines)[:-2] + CLEAR_DOWN
+
+
+def _more(hidden: int, hidden_problems: int) -> str:
+    """The last line of a cut screen: how many rows did not fit (problems come first: often all RUNNING)."""
+    what = f"{hidden_problems} not RUNNING" if hidden_problems else "all RUNNING"
+    return f"... {hidden} more row{'s' if hidden != 1 else ''}, {what} (enlarge the terminal, or p)"
 
 
 def _cut(line: str, width: int, color: bool) -> str:
@@ -104,12 +126,16 @@ def _screen(poller: Poller, names: Sequence[str], color: bool) -> int:
     try:
         tty.setcbreak(fd)
         out.write(ENTER)
+        problems_only = False
         while True:
             size = shutil.get_terminal_size()
-            out.write(frame(poller, names, color, size.columns, size.lines))
+            out.write(frame(poller, names, color, size.columns, size.lines, problems_only))
             out.flush()
-            if _quit_key(fd, poller.interval):
+            key = _key(fd, poller.interval)
+            if key is None or b"q" in key.lower():
                 return EXIT_OK
+            if b"p" in key.lower():
+                problems_only = not problems_only
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
@@ -118,10 +144,9 @@ def _screen(poller: Poller, names: Sequence[str], color: bool) -> int:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _quit_key(fd: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` for a key; True for q/Q (other keys redraw at once)."""
+def _key(fd: int, timeout: float) -> bytes | None:
+    """The keys typed within ``timeout`` (b"" when none: redraw); None when the terminal is gone."""
     ready, _, _ = select.select([fd], [], [], timeout)
     if not ready:
-        return False
-    key = os.read(fd, 32)
-    return not key or b"q" in key.lower()
+        return b""
+    return os.read(fd, 32) or None

@@ -33,17 +33,39 @@ def format_uptime(seconds: int | None) -> str:
 def status_table(report: StatusReport, color: bool, resources: Mapping[str, HostResources] | None = None) -> str:
     """The table; with ``resources`` (``--resources``), RSS CPU% FDS THREADS before DESCRIPTION (RSS
     marked ``+`` where the row sums a process group), and a line for each host without /proc."""
+    return "\n".join(table_lines(report, color, resources) + [summary_line(report)])
+
+
+def table_lines(report: StatusReport, color: bool, resources: Mapping[str, HostResources] | None = None, *,
+                problems_first: bool = False, problems_only: bool = False) -> list[str]:
+    """The table's lines without the summary.  ``problems_first`` (the live view, where a small terminal
+    cuts the end): every row not RUNNING -- unreachable hosts, STOPPED, FATAL, missing names -- before the
+    RUNNING ones, each part in host order; ``problems_only``: those rows alone."""
     rows: list[list[Cell | str]] = []
     for host in report.hosts:
         host_rows = _host_rows(host)
         if resources is not None:
             host_rows = [_with_resources(row, host, resources.get(host.host)) for row in host_rows]
         rows.extend(host_rows)
+    if problems_first or problems_only:
+        bad = [row for row in rows if is_problem_row(row)]
+        rows = bad if problems_only else bad + [row for row in rows if not is_problem_row(row)]
     headers = HEADERS if resources is None else HEADERS[:-1] + RESOURCE_HEADERS + HEADERS[-1:]
     lines = format_table(headers, rows, color)
     lines.extend(f"{name}: {found.note}" for name, found in (resources or {}).items() if found.note)
-    lines.append(summary_line(report))
-    return "\n".join(lines)
+    return lines
+
+
+def problem_rows(report: StatusReport) -> tuple[int, int]:
+    """(rows, rows not RUNNING) of the table of ``report``."""
+    rows = [row for host in report.hosts for row in _host_rows(host)]
+    return len(rows), sum(1 for row in rows if is_problem_row(row))
+
+
+def is_problem_row(row: list[Cell | str]) -> bool:
+    """A row whose STATE is anything but RUNNING (a host without processes, ``-``, is no problem)."""
+    state = row[2]
+    return (state.text if isinstance(state, Cell) else state) not in ("RUNNING", "-")
 
 
 def _with_resources(row: list[Cell | str], host: HostStatus, found: HostResources | None) -> list[Cell | str]:
