@@ -50,7 +50,6 @@ from herd import text
 from herd.errors import HerdError, HostError
 from herd.operations.guard.rules import Rule, Signal, program_of
 from herd.operations.poller import HostSnapshot
-from herd.supervisor.models import ProcessInfo, ProcessState
 
 if TYPE_CHECKING:
     from herd.fleet import Fleet, HostAccess
@@ -391,7 +390,7 @@ class Remediator:
         As a roll: a failed pre-hook restarts nothing; a failed gate leaves
         the host drained (its post-hook not run: the process is not healthy).
         """
-        from herd.operations.rolling.gate import restart_process
+        from herd.operations.rolling.gate import recover_lost, restart_process
         from herd.operations.rolling.plan import expand
         from herd.operations.rolling.runner import run_hook
 
@@ -412,7 +411,7 @@ class Remediator:
                                               lambda name, phase: log.debug("remediation: %s %s: %s", key[0],
                                                                             text.field(name), phase))
             except HostError as exc:
-                done.result = _lost(access, key[1], exc)
+                done.result = recover_lost(access, key[1], exc)
             except HerdError as exc:        # a fault (the process is gone): nothing was stopped
                 done.error = exc.reason
         if done.result is not None and not done.result.ok:
@@ -426,20 +425,3 @@ class Remediator:
                 done.error = "; ".join(filter(None, [done.error, f"post-hook failed: {detail}"]))
                 done.skipped = False
         return done
-
-
-def _lost(access: HostAccess, process: str, exc: HostError) -> ProcessResult:
-    """The connection broke mid-restart: reconnect once and make sure the process runs (as a roll does)."""
-    from herd.operations.rolling.gate import ProcessResult
-
-    note = f"connection lost: {exc.reason}"
-    try:
-        access.reset()
-        client = access.client()
-        info = ProcessInfo.from_rpc(client.call("supervisor.getProcessInfo", process))
-        if info.state in (ProcessState.STOPPED, ProcessState.EXITED):
-            client.call("supervisor.startProcess", process, False)
-            note += "; reconnected and started it again"
-    except HerdError as again:
-        note += f"; could not reconnect ({again.reason}): it may be left stopped"
-    return ProcessResult(process, ok=False, phase="connection", detail=note)

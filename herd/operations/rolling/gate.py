@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-from herd.errors import Faults, HerdError, SupervisorFault
+from herd.errors import Faults, HerdError, HostError, SupervisorFault
 from herd.operations.rolling.plan import port_of
 from herd.operations.rolling.probes import Probe
 from herd.fleet.access import HostAccess
@@ -302,3 +302,24 @@ def _until_running(client: SupervisorClient, name: str, timeout: float) -> Proce
         if time.monotonic() > deadline:
             raise GateFailure("start", f"still {info.statename} after {timeout:g} s (--timeout-healthy)")
         time.sleep(POLL)
+
+
+def recover_lost(host: HostAccess, name: str, lost: HostError) -> ProcessResult:
+    """The connection broke mid-restart: reconnect once and make sure the process runs again.
+
+    A roll and guard's remediation both stop before they start: a lost
+    session between the two must not leave the process stopped.  The
+    result is a failure either way (the gate was not passed), saying what
+    was done.
+    """
+    note = f"connection lost: {lost.reason}"
+    try:
+        host.reset()
+        client = host.client()
+        info = ProcessInfo.from_rpc(client.call("supervisor.getProcessInfo", name))
+        if info.state in (ProcessState.STOPPED, ProcessState.EXITED):
+            client.call("supervisor.startProcess", name, False)
+            note += "; reconnected and started it again"
+    except HerdError as again:
+        note += f"; could not reconnect ({again.reason}): it may be left stopped"
+    return ProcessResult(name, ok=False, phase="connection", detail=note)

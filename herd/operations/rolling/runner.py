@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from herd.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE, EXIT_UNSUPPORTED,
-                         EXIT_USAGE, HerdError, HostError, RollRefused, UnexpectedError, Unsupported, UsageError)
+                         EXIT_USAGE, HostError, RollRefused, UnexpectedError, Unsupported, UsageError)
 from herd.fleet import Fleet, HostAccess, in_parallel
 from herd.operations.config import HostConfig, cant_reread, read_host_config
 from herd.operations.rolling.apply import apply_change, recover
-from herd.operations.rolling.gate import ProcessResult, restart_process, signal_process
+from herd.operations.rolling.gate import ProcessResult, recover_lost, restart_process, signal_process
 from herd.operations.rolling.options import RollOptions as RollOptions  # built by options.roll_options
 from herd.operations.rolling.options import recorded
 from herd.operations.rolling.plan import GroupChange, HostTarget, RollPlan, chunks, expand, split_batches
@@ -333,7 +333,7 @@ class RollRunner:
                 return restart_process(session, name, self.options.gate, values,
                                        self.interrupted, self._phase(target.host))
             except HostError as exc:
-                return self._lost(session, name, exc)
+                return recover_lost(session, name, exc)
 
         if len(chunk) == 1:
             return [one(chunk[0])]
@@ -341,20 +341,6 @@ class RollRunner:
         if any(r is None for r in results):     # in_parallel logged it: the host fails, the roll goes on
             raise UnexpectedError(target.host, "unexpected error while restarting a process (-vv shows where)")
         return [r for r in results if r is not None]
-
-    def _lost(self, session: HostAccess, name: str, exc: HostError) -> ProcessResult:
-        """The connection broke mid-restart: reconnect once and make sure the process runs."""
-        note = f"connection lost: {exc.reason}"
-        try:
-            session.reset()
-            client = session.client()
-            info = ProcessInfo.from_rpc(client.call("supervisor.getProcessInfo", name))
-            if info.state in (ProcessState.STOPPED, ProcessState.EXITED):
-                client.call("supervisor.startProcess", name, False)
-                note += "; reconnected and started it again"
-        except HerdError as again:
-            note += f"; could not reconnect ({again.reason}): it may be left stopped"
-        return ProcessResult(name, ok=False, phase="connection", detail=note)
 
     def _phase(self, host: str) -> Callable[[str, str], None]:
         return lambda process, phase: self.emit("phase", {"host": host, "process": process, "phase": phase})
