@@ -22,6 +22,7 @@ from herd.operations.guard.incidents import IncidentBook
 from herd.operations.guard.rules import quick_start_rules
 from herd.operations.guard.state import GuardStateFile
 from herd.operations.poller import Poller
+from herd.testing.guard import guard_running
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet
 from helpers import wait_until
 
@@ -99,22 +100,8 @@ def make_guard(hosts: list[FakeHost], channels, state: Path | None = None, *, un
 @contextlib.contextmanager
 def running(guard: Guard, hosts: list[FakeHost], interval: float = 0.05) -> Iterator[Poller]:
     """The poller and guard's loop in threads, as `herd guard` runs them; stopped and closed after."""
-    poller = Poller(fake_fleet(hosts), interval)
-    guard.attach(poller)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            guard.step(0.05)
-    thread = threading.Thread(target=loop, daemon=True)
-    with poller:
-        thread.start()
-        try:
-            yield poller
-        finally:
-            stop.set()
-            thread.join(5)
-            guard.close(2.0)
+    with guard_running(guard, Poller(fake_fleet(hosts), interval)) as poller:
+        yield poller
 
 
 def to_fatal(host: FakeHost, program: str = "worker") -> None:

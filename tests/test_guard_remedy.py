@@ -26,11 +26,12 @@ from herd.errors import UsageError
 from herd.inventory import load_inventory
 from herd.operations.events import FleetEvent
 from herd.operations.guard.engine import Guard
-from herd.operations.guard.incidents import IncidentBook, Notification
+from herd.operations.guard.incidents import IncidentBook
 from herd.operations.guard.remedy import Remediator, gates_from
 from herd.operations.guard.rules import Signal, program_of
 from herd.operations.guard.state import GuardStateFile
 from herd.operations.poller import HostSnapshot
+from herd.testing.guard import Recorder
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec
 from helpers import wait_until
 from test_guard_fake import running
@@ -116,24 +117,6 @@ class MeteredHost(FakeHost):
         if command.startswith("probe "):
             self.meter.probed(self.name, command.split()[2])
         return result
-
-
-class Recorder:
-    """A channel that keeps what it is sent."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.notes: list[Notification] = []
-
-    def send(self, note: Notification) -> None:
-        self.notes.append(note)
-
-    def close(self, timeout: float) -> None:
-        pass
-
-    def actions(self) -> list[str]:
-        return [line for note in self.notes if note.kind == "action" for line in note.actions]
 
 
 def inventory(tmp_path: Path, count: int, rolling: str) -> Any:

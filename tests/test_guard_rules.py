@@ -8,19 +8,19 @@ Real-fleet proof (sshd + supervisord): tests/test_guard_rules_fleet.py.
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import Iterator, Sequence
 
 from herd.inventory.guard import RuleSettings
 from herd.operations.events import EventTracker
 from herd.operations.guard.engine import Guard
-from herd.operations.guard.incidents import IncidentBook, Notification
+from herd.operations.guard.incidents import IncidentBook
 from herd.operations.guard.rules import (FlappingRule, PendingRule, PollData, ProbeRule, Rule, RssRule, Scope, Signal,
                                          describe_rules, inventory_rules, restarted, rule_for)
 from herd.operations.poller import HostSnapshot, Poller
 from herd.operations.resources import HostResources, ProcessResources
 from herd.operations.rolling.probes import Probe
 from herd.supervisor.models import ProcessInfo, ProcessState
+from herd.testing.guard import Recorder, guard_running
 from herd.testing.fake import FakeHost, FakeSupervisor, ProgramSpec, fake_fleet
 from helpers import wait_until
 
@@ -212,24 +212,6 @@ def test_a_programs_own_rule_applies_to_it_and_star_to_the_rest_even_where_its_o
 
 # -- through Guard and the poller, over fake supervisords --------------------------------------------
 
-class Collect:
-    """A channel that keeps what it is sent."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.notes: list[Notification] = []
-
-    def send(self, note: Notification) -> None:
-        self.notes.append(note)
-
-    def close(self, timeout: float) -> None:
-        pass
-
-    def events(self) -> list[tuple[str, str, str, list[str]]]:
-        return [(n.kind, n.incident.rule, n.incident.subject, sorted(n.incident.hosts)) for n in self.notes]
-
-
 class Sizes:
     """A resource reader for the poller: the RSS this test says, by process name."""
 
@@ -248,26 +230,14 @@ class Sizes:
 
 
 @contextlib.contextmanager
-def guarding(hosts: list[FakeHost], rules: list[Rule], *, sampler: Sizes | None = None) -> Iterator[tuple[Guard, Collect]]:
-    channel = Collect()
+def guarding(hosts: list[FakeHost], rules: list[Rule], *,
+             sampler: Sizes | None = None) -> Iterator[tuple[Guard, Recorder]]:
+    channel = Recorder()
     book = IncidentBook({r.name: r.title for r in rules}, len(hosts), group_wait=0.0)
     guard = Guard([h.name for h in hosts], rules, [channel], book=book)
     poller = Poller(fake_fleet(hosts), 0.05, resources=sampler is not None, sampler=sampler)
-    guard.attach(poller)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            guard.step(0.05)
-    thread = threading.Thread(target=loop, daemon=True)
-    with poller:
-        thread.start()
-        try:
-            yield guard, channel
-        finally:
-            stop.set()
-            thread.join(5)
-            guard.close(1.0)
+    with guard_running(guard, poller, close_timeout=1.0):
+        yield guard, channel
 
 
 def hosts_of(*extra: ProgramSpec, count: int = 2) -> list[FakeHost]:
