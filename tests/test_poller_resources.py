@@ -200,3 +200,21 @@ def test_a_change_is_heard_before_the_sample_and_every_poll_listeners_after_it()
     assert changed_at < sampler.reads[-1] <= polled_at            # the change did not wait for the sample
     assert changed.processes[0].statename == "STOPPED" and polled is done and done.polls == 2
     assert polled.resources is not None and poller.snapshot().seq == 2
+
+
+def test_agents_start_a_few_at_a_time_and_a_host_waiting_its_turn_keeps_what_it_had(hog) -> None:
+    from herd.operations.resources import Sampler
+
+    web01, web02 = real_pid_host("web01", hog.pid), real_pid_host("web02", hog.pid)
+    sampler = Sampler(max_starts=1)
+    poller = Poller(fake_fleet([web01, web02]), interval=0.05, resources=True, sampler=sampler)
+    assert poller.poll_once("web01").resources is not None and len(web01.agents) == 1
+    assert sampler._starts is not None and sampler._starts.acquire(blocking=False)   # another start under way
+    waiting = poller.poll_once("web02")
+    assert waiting.ok and waiting.resources is None and waiting.resources_error is None and web02.agents == []
+    kept = poller.poll_once("web01")                       # a started agent is not a start: read as usual
+    assert kept.resources is not None and kept.resources.processes["hog"].rss_bytes >= 48 * MIB
+    sampler._starts.release()
+    turn = poller.poll_once("web02")                       # its turn: no failure was counted, no wait
+    assert turn.resources is not None and len(web02.agents) == 1
+    poller.stop()

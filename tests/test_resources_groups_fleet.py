@@ -186,6 +186,7 @@ def test_the_poller_samples_every_poll_on_one_agent_and_survives_its_loss(pools)
         lost = poller.poll_once("web01")
         assert lost.ok and lost.resources is None and lost.resources_error, lost    # the host is up
         assert {p.fullname for p in lost.processes} >= {"pool", "alone"}
+        time.sleep(1.1)                                   # a failed sample waits 2 intervals before the next
         again = poller.poll_once("web01")
         assert again.resources is not None and again.resources.processes["pool"].rss_bytes >= 48 * MIB
         assert len(_agents_of(pools.host("web01").sshd_pid)) == 1

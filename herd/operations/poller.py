@@ -49,6 +49,7 @@ log = logging.getLogger("herd.poller")
 DEFAULT_INTERVAL = 1.0
 BACKOFF_MAX = 10.0
 SAMPLE_BACKOFF_MAX = 60.0       # the longest wait before sampling a host's resources again after a failure
+AGENT_STARTS = 8                # process agents starting at once, over the fleet (Sampler's max_starts)
 
 Listener = Callable[["HostSnapshot"], None]
 
@@ -56,7 +57,7 @@ Listener = Callable[["HostSnapshot"], None]
 class ResourceReader(Protocol):
     """What the poller samples resources with: herd's Sampler (a fake in tests)."""
 
-    def read(self, access: HostAccess, processes: Sequence[ProcessInfo]) -> HostResources: ...
+    def read(self, access: HostAccess, processes: Sequence[ProcessInfo]) -> HostResources | None: ...
 
     def forget(self, host: str) -> None: ...
 
@@ -160,7 +161,7 @@ class Poller:
         self.interval = max(0.05, float(interval))
         self.names = tuple(names)
         self.resources = bool(resources)
-        self.sampler: ResourceReader | None = (sampler or Sampler()) if self.resources else None
+        self.sampler: ResourceReader | None = (sampler or Sampler(AGENT_STARTS)) if self.resources else None
         self._lock = threading.Lock()
         self._snapshot = FleetSnapshot(0, tuple(HostSnapshot(h.name) for h in fleet.hosts), self.interval)
         self._listeners: list[tuple[Listener, bool]] = []
@@ -255,6 +256,8 @@ class Poller:
         early = self._record(replace(snap, resources=kept.resources, resources_error=kept.resources_error), None,
                              every_poll=False)
         resources, why = self._sample(host, early.processes)
+        if resources is None and why is None:      # its agent waits for its turn to start: as it was
+            resources, why = early.resources, early.resources_error
         return self._record(replace(early, resources=resources, resources_error=why), None, counted=False)
 
     def _read(self, access: HostAccess) -> HostSnapshot:

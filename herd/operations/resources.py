@@ -298,15 +298,25 @@ class Sampler:
     open between polls (restarted after a reconnect or an error) and each
     host's previous sample.  ``read`` is called from the host's own poll
     thread; hosts never share state here.
+
+    ``max_starts``: at most this many agents starting at once over all the
+    hosts; a host that would be one more gets None (nothing read: try at the
+    next poll) rather than waiting.  A poller's first poll of a big fleet
+    would otherwise start every host's agent at the same moment: an exec
+    channel, a login shell and a Python start-up per host, all answered in
+    the same seconds, and on hosts that share CPUs (containers, a test
+    fleet) the starts time out together and are retried together.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_starts: int | None = None) -> None:
+        self._starts = threading.BoundedSemaphore(max_starts) if max_starts else None
         self._agents: dict[str, tuple[Any, ProcAgent]] = {}     # host -> (client the agent runs on, agent)
         self._previous: dict[str, Previous] = {}
         self._grouped: dict[str, tuple[tuple[tuple[str, int], ...], frozenset[str]]] = {}  # host -> (pids, killasgroup)
 
-    def read(self, access: HostAccess, processes: Sequence[ProcessInfo]) -> HostResources:
-        """One round trip to ``access``'s host; HerdError (a host error) as the fleet's policy expects."""
+    def read(self, access: HostAccess, processes: Sequence[ProcessInfo]) -> HostResources | None:
+        """One round trip to ``access``'s host; HerdError (a host error) as the fleet's policy expects;
+        None when its agent is to be started and ``max_starts`` are starting already."""
         name = access.name
         pids = pids_of(processes)
         if not pids:
@@ -316,7 +326,13 @@ class Sampler:
         held = self._agents.get(name)
         if held is None or held[1].broken or held[0] is not client:
             self.forget(name)
-            held = (client, open_proc_agent(access, client.timeout))
+            if self._starts is not None and not self._starts.acquire(blocking=False):
+                return None
+            try:
+                held = (client, open_proc_agent(access, client.timeout))
+            finally:
+                if self._starts is not None:
+                    self._starts.release()
             self._agents[name] = held
         try:
             sample = held[1].sample(pids, groups=self._groups(name, client, processes))

@@ -28,7 +28,9 @@ function bytesText(count) {
   if (count === null || count === undefined) return "-";
   let value = count;
   for (const unit of ["B", "K", "M", "G", "T"]) {
-    if (value < 1024 || unit === "T") return unit === "B" || unit === "K" ? `${Math.floor(value)}${unit}` : `${value.toFixed(1)}${unit}`;
+    if (value < 1024 || unit === "T") {
+      return unit === "B" || unit === "K" ? `${Math.floor(value)}${unit}` : `${value.toFixed(1)}${unit}`;
+    }
     value /= 1024;
   }
   return "-";
@@ -37,7 +39,8 @@ function bytesText(count) {
 function resourceCells(p) {
   // RSS (+: the sums of its process group, killasgroup) and CPU% with herd web --resources; nothing without
   if (!S.resources) return [];
-  const rss = p && p.rss_bytes !== undefined && p.rss_bytes !== null ? bytesText(p.rss_bytes) + (p.process_group ? "+" : "") : "-";
+  const known = p && p.rss_bytes !== undefined && p.rss_bytes !== null;
+  const rss = known ? bytesText(p.rss_bytes) + (p.process_group ? "+" : "") : "-";
   const cpu = p && p.cpu_percent !== undefined && p.cpu_percent !== null ? p.cpu_percent.toFixed(1) : "-";
   const why = p && p.resources_error ? p.resources_error : "";
   return [el("td", { className: "rss", text: rss, title: p && p.process_group ? "process group (killasgroup)" : why }),
@@ -171,7 +174,8 @@ function hostRow(h, label) {
     el("td", { colSpan: S.resources ? 10 : 8 }, el("span", { text: label || h.host }),
       label ? null : el("span", { className: "groups", text: (h.groups || []).join(" ") }),
       el("span", { className: "hostcounts", text }),
-      h.resources_error ? el("span", { className: "resnote", text: ` ${h.resources_error}` }) : null, " ", ...hostButtons));
+      h.resources_error ? el("span", { className: "resnote", text: ` ${h.resources_error}` }) : null,
+      " ", ...hostButtons));
 }
 
 function render() {
