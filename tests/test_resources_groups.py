@@ -69,9 +69,10 @@ def master() -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen([sys.executable, "-c", MASTER], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    outsiders = _outsiders(proc.pid)       # found while they are still the master's children
     yield proc
     os.killpg(proc.pid, signal.SIGKILL)
-    for pid in _outsiders(proc.pid):
+    for pid in outsiders:
         os.kill(pid, signal.SIGKILL)
     proc.wait()
 

@@ -78,8 +78,15 @@ def pools(gfleet: LocalFleet) -> Iterator[LocalFleet]:
             wait_until(lambda: _filled(_members(_pid(gfleet, name, program))),
                        what=f"{name}'s {program} workers to fill their memory")
     yield gfleet
+    # alone is not killasgroup: stopping it leaves its workers behind (what the test shows); they go too
+    groups = [pid for pid in (_pid(gfleet, name, "alone") for name in HOSTS) if pid > 0]   # 0: not running
     for name in HOSTS:
         gfleet.supervisorctl(name, "stop", "pool", "alone")
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _pid(fleet: LocalFleet, host: str, program: str) -> int:
