@@ -323,9 +323,30 @@ def test_a_restart_that_fails_its_gate_is_said_and_not_retried_before_the_cooldo
     assert "(rss 912M > 800M for 5m) failed: probe: probe failing after 1.5 s: 'probe web01 tornado' exited 1" \
         in failure
     assert failure.endswith("post-hook not run: the restart failed, the host stays drained; "
-                            "not tried again for 3s (cooldown)")
+                            "not tried again for 3s (cooldown), and no other tornado process is restarted meanwhile")
     assert any(line.startswith("restart of tornado on web01") for line in setup.channel.actions())
     assert not setup.said("not restarting")       # the failure said the cooldown: no second word
+
+
+def test_a_failed_gate_holds_the_program_s_other_restarts_as_a_roll_stops(tmp_path: Path) -> None:
+    """A restart that did not come up healthy means the next would not either: guard must not take the program
+    down host after host.  web02 leaks too, waits behind web01, and is held while web01's failure cools down."""
+    meter = Meter(probe_time=0.0)
+    hosts = hosts_of(3, meter)
+    hosts[0].commands["probe web01 tornado"] = 1
+    gate = "  tornado: {min_healthy: 0.2, timeout_healthy: 1.0, cmd: 'probe {host} {process}'}"
+    setup = Setup(hosts, Remediator(gates_from(inventory(tmp_path, 3, gate)), max_processes=1, cooldown=4.0))
+    setup.rule.recovers = False
+    with setup.watching():
+        setup.rule.leak(hosts[0], "tornado")
+        wait_until(lambda: [h for _, h, _ in meter.stops] == ["web01"], 10, "web01's restart")
+        setup.rule.leak(hosts[1], "tornado")
+        wait_until(lambda: setup.said("restart of tornado on web01"), 15, "the failure")
+        wait_until(lambda: setup.said("tornado on web02 not restarted"), 5, "web02 held")
+        time.sleep(2.0)
+        assert [h for _, h, _ in meter.stops] == ["web01"]          # web02 untouched while the hold lasts
+    held = setup.said("tornado on web02 not restarted")[0]
+    assert "remediation of tornado is held: the restart of tornado on web01 failed its gate" in held
 
 
 def test_cooldowns_survive_a_restart_of_guard(tmp_path: Path) -> None:

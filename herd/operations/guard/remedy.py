@@ -94,6 +94,7 @@ class _Request:
     signal: Signal
     why: str                     # "rss 912M > 800M for 5m": the signal's detail, or the rule's title
     told_wait: bool = False      # "waits its turn" said
+    told_held: bool = False      # "remediation of the program is held" said
     recovered: bool = False      # its signal recovered while it was in flight: no retry if it fails
     again: Signal | None = None  # ... and fired again since (the restarted process in trouble too)
 
@@ -170,6 +171,7 @@ class Remediator:
         self._inflight: dict[Key, float] = {}   # key -> time.monotonic() it began
         self._told: set[Key] = set()            # "in its cooldown" said, until the next restart
         self._would: set[Key] = set()           # dry run: "would restart" said, until it recovers
+        self._halted: dict[str, tuple[float, str]] = {}  # program -> (when a restart of it failed, which)
         self._census: dict[str, Counter[str]] = {}    # host -> program -> processes (its last answered poll)
         self._present: dict[str, frozenset[str]] = {}
         self._said: list[Outcome] = []
@@ -302,6 +304,12 @@ class Remediator:
                 del self._wanted[key]
                 self._say("failed", request.signal, f"cannot restart {process} on {host}: {exc}")
                 continue
+            halt = self._halt(program_of(process), now)
+            if halt is not None:
+                if not request.told_held:
+                    request.told_held = True
+                    self._say("waiting", request.signal, f"{process} on {host} not restarted ({request.why}): {halt}")
+                continue
             full = self._full(host, program_of(process), options.per_host)
             if full is not None:
                 if not request.told_wait:
@@ -310,6 +318,25 @@ class Remediator:
                               f"{full}")
                 continue
             self._begin(key, request, options)
+
+    def _halt(self, program: str, now: float) -> str | None:
+        """Why ``program``'s restarts are held: one of them failed its gate less than a cooldown ago.
+
+        As a roll stops at the first host that fails its gate: if a restart
+        did not come up healthy, the next one would most likely not either,
+        and guard must not take the program down host after host.  The
+        hold ends with the failed restart's cooldown (or once the failed
+        process is restarted healthy).
+        """
+        held = self._halted.get(program)
+        if held is None:
+            return None
+        since, which = held
+        if now - since >= self.cooldown:
+            del self._halted[program]
+            return None
+        return (f"remediation of {program} is held: the restart of {which} failed its gate "
+                f"{_span(now - since)} ago ({_span(self.cooldown - (now - since))} to go)")
 
     def _full(self, host: str, program: str, per_host: int) -> str | None:
         """Why one more restart would break a limit now, or None."""
@@ -366,11 +393,16 @@ class Remediator:
             why = done.error or (f"{result.phase}: {result.detail}" if result is not None else "not restarted")
             if request.recovered:
                 del self._wanted[key]
+            self._halted[program_of(process)] = (done.ended, f"{process} on {host}")
             self._say("failed", request.signal, f"restart of {process} on {host} ({request.why}) failed: {why}"
-                      f"{notes}; not tried again for {_span(self.cooldown)} (cooldown)")
+                      f"{notes}; not tried again for {_span(self.cooldown)} (cooldown), and no other "
+                      f"{program_of(process)} process is restarted meanwhile")
             return
         del self._wanted[key]
         self._told.discard(key)
+        held = self._halted.get(program_of(process))
+        if held is not None and held[1] == f"{process} on {host}":
+            del self._halted[program_of(process)]      # the one that failed came up healthy: the hold ends
         if request.again is not None:       # fired again during the restart: waits out the cooldown, then its turn
             self._wanted[key] = _Request(request.again, request.again.detail or request.why)
         how = "gate skipped: guard stopping" if result.phase == "interrupted" else f"healthy after {done.took:.0f}s"
