@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -147,6 +147,16 @@ def smtp_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_SMTP_PW", PASSWORD)
 
 
+def one_fatal(channels: list[Any], until: Callable[[], object], what: str) -> None:
+    """Guard over one fake host with ``channels``; the worker goes FATAL; wait until ``until()``."""
+    hosts = fleet_hosts(1)
+    guard = make_guard(hosts, channels, group_wait=0.0)
+    with running(guard, hosts):
+        wait_until(lambda: guard._last, 10)
+        to_fatal(hosts[0])
+        wait_until(until, 10, what)
+
+
 # -- email -------------------------------------------------------------------------------------------------
 
 def test_email_over_starttls_with_auth_one_message_per_incident_event(tmp_path: Path, caplog) -> None:
@@ -195,12 +205,7 @@ def test_implicit_tls_on_its_own_port(tmp_path: Path) -> None:
     # aiosmtpd counts only STARTTLS as TLS for AUTH: on an implicit-TLS port it must be told AUTH is fine
     with smtp_server(tmp_path, implicit=True, auth_in_clear=True) as (mailbox, port, ctx):
         channel = EmailChannel(settings(port, starttls=False, ssl=True), context=ctx)
-        hosts = fleet_hosts(1)
-        guard = make_guard(hosts, [channel], group_wait=0.0)
-        with running(guard, hosts):
-            wait_until(lambda: guard._last, 10)
-            to_fatal(hosts[0])
-            wait_until(lambda: mailbox.messages, 10, "the opening mailed over TLS")
+        one_fatal([channel], lambda: mailbox.messages, "the opening mailed over TLS")
     assert [login for login, _ in mailbox.auth_attempts] == ["herd"] and mailbox.messages[0]["authenticated"]
 
 
@@ -209,12 +214,7 @@ def test_no_credentials_without_tls(tmp_path: Path, caplog) -> None:
     settings that would send credentials in clear are refused before anything starts."""
     with smtp_server(tmp_path, starttls=False, auth_in_clear=True) as (mailbox, port, ctx):
         channel = EmailChannel(settings(port), context=ctx, attempts=3, backoff=(0.05,))
-        hosts = fleet_hosts(1)
-        guard = make_guard(hosts, [channel], group_wait=0.0)
-        with running(guard, hosts):
-            wait_until(lambda: guard._last, 10)
-            to_fatal(hosts[0])
-            wait_until(lambda: channel.failed == 1, 10, "the message given up")
+        one_fatal([channel], lambda: channel.failed == 1, "the message given up")
         assert mailbox.auth_attempts == [] and mailbox.messages == []
     assert "the server does not offer STARTTLS: nothing sent (credentials go only over TLS)" in caplog.text
     assert "attempt 1 failed" not in caplog.text           # not retried: it cannot get better
@@ -230,12 +230,7 @@ def test_a_wrong_password_is_refused_not_retried_and_never_shown(tmp_path: Path,
     monkeypatch.setenv("TEST_SMTP_PW", "wrong-SECRET-0815")
     with smtp_server(tmp_path) as (mailbox, port, ctx):
         channel = EmailChannel(settings(port), context=ctx, attempts=3, backoff=(0.05,))
-        hosts = fleet_hosts(1)
-        guard = make_guard(hosts, [channel], group_wait=0.0)
-        with running(guard, hosts):
-            wait_until(lambda: guard._last, 10)
-            to_fatal(hosts[0])
-            wait_until(lambda: channel.failed == 1, 10, "given up")
+        one_fatal([channel], lambda: channel.failed == 1, "given up")
     assert mailbox.auth_attempts == [("herd", True)] and mailbox.messages == []
     assert "login refused: SMTP 535" in caplog.text and "wrong-SECRET" not in caplog.text
 
@@ -246,12 +241,7 @@ def test_a_refused_recipient_is_said_and_all_refused_is_not_retried(tmp_path: Pa
         some = EmailChannel(settings(port, to=("oncall@example.com", "gone@example.com")), context=ctx)
         none = EmailChannel(settings(port, to=("gone@example.com", "left@example.com")), context=ctx,
                             attempts=3, backoff=(0.05,))
-        hosts = fleet_hosts(1)
-        guard = make_guard(hosts, [some, none], group_wait=0.0)
-        with running(guard, hosts):
-            wait_until(lambda: guard._last, 10)
-            to_fatal(hosts[0])
-            wait_until(lambda: some.sent == 1 and none.failed == 1, 10, "one delivered, one given up")
+        one_fatal([some, none], lambda: some.sent == 1 and none.failed == 1, "one delivered, one given up")
     assert [m["rcpt_tos"] for m in mailbox.messages] == [["oncall@example.com"]]
     assert "refused by the server for gone@example.com (the others have it)" in caplog.text
     assert "not delivered after 1 attempt(s): every recipient refused (SMTP 550)" in caplog.text
@@ -260,12 +250,7 @@ def test_a_refused_recipient_is_said_and_all_refused_is_not_retried(tmp_path: Pa
 def test_an_untrusted_certificate_sends_nothing(tmp_path: Path, caplog) -> None:
     with smtp_server(tmp_path) as (mailbox, port, _):
         channel = EmailChannel(settings(port), context=ssl.create_default_context(), attempts=2, backoff=(0.05,))
-        hosts = fleet_hosts(1)
-        guard = make_guard(hosts, [channel], group_wait=0.0)
-        with running(guard, hosts):
-            wait_until(lambda: guard._last, 10)
-            to_fatal(hosts[0])
-            wait_until(lambda: channel.failed == 1, 10, "given up")
+        one_fatal([channel], lambda: channel.failed == 1, "given up")
     assert mailbox.auth_attempts == [] and mailbox.messages == []
     assert "TLS: the server's certificate is not trusted" in caplog.text
 
@@ -478,12 +463,7 @@ def test_a_command_that_fails_is_logged_escaped_and_retried(tmp_path: Path, capl
     script.chmod(0o755)
     command = CommandChannel([str(script)], attempts=4, backoff=(0.05,))
     missing = CommandChannel([str(tmp_path / "gone")], attempts=4, backoff=(0.05,))
-    hosts = fleet_hosts(1)
-    guard = make_guard(hosts, [command, missing], group_wait=0.0)
-    with running(guard, hosts):
-        wait_until(lambda: guard._last, 10)
-        to_fatal(hosts[0])
-        wait_until(lambda: command.sent == 1 and missing.failed == 1, 10, "delivered on the third run")
+    one_fatal([command, missing], lambda: command.sent == 1 and missing.failed == 1, "delivered on the third run")
     assert len(runs.read_text().splitlines()) == 3
     said = [r.getMessage() for r in caplog.records if r.name == "herd.guard"]
     assert said.count("command flaky.sh: attempt 1 failed (exit status 3: paging failed \\x1b[31m(503)); "
