@@ -356,7 +356,9 @@ def test_update_shows_its_plan_per_host_cancel_changes_nothing_and_go_applies_it
         wait_for(lambda: driver.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'), 20, "web03 down")
         driver.find_element(By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web03"] button[data-act="update"]').click()
         down = wait_for(lambda: _plan_shown(driver), 20, "web03's plan")["web03"]
-        assert len(down) == 1 and down[0].startswith("unreachable: ") and "supervisord" in down[0], down
+        # its reason: supervisord gone (or, on loaded cores, the session that was reading it lost meanwhile)
+        assert len(down) == 1 and down[0].startswith("unreachable: ") and \
+            ("supervisord" in down[0] or "SSH connection lost" in down[0]), down
         assert driver.find_element(By.CSS_SELECTOR, '.plan-host[data-host="web03"]').get_attribute(
             "data-state") == "unreachable"
         assert driver.find_element(By.ID, "confirm-text").text == (

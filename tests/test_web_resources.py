@@ -91,6 +91,11 @@ def test_without_the_flag_nothing_is_sampled_nor_shown(hog, tmp_path: Path) -> N
         web.stop()
 
 
+def _headers(driver: Any) -> list[str]:
+    """The table's visible column titles (a stale element raises: wait_for reads again)."""
+    return [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#fleet thead th") if th.is_displayed()]
+
+
 def test_the_page_shows_rss_and_cpu_columns_only_with_resources(hog, tmp_path: Path) -> None:
     fakes = [real_pid_host("web01", hog.pid)]
     web, plain = serve(fakes, tmp_path / "a", True), serve([real_pid_host("web02", hog.pid)], tmp_path / "b", False)
@@ -101,14 +106,15 @@ def test_the_page_shows_rss_and_cpu_columns_only_with_resources(hog, tmp_path: P
         cpu = wait_for(lambda: (t := driver.find_element(By.CSS_SELECTOR, f"{row} td.cpu").text) != "-" and t,
                        15, "the CPU % cell")
         assert 10 <= float(cpu) <= 110
-        rss = driver.find_element(By.CSS_SELECTOR, f"{row} td.rss").text
+        # the table is drawn again at every poll (resources move): an element read between two draws is stale
+        rss = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"{row} td.rss").text, 10, "the RSS cell")
         assert rss.endswith("M") and 48 <= float(rss[:-1]) <= 200
-        headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#fleet thead th") if th.is_displayed()]
+        headers = wait_for(lambda: _headers(driver), 10, "the headers")
         assert headers[4:8] == ["PID", "UPTIME", "RSS", "CPU%"]
         driver.get(plain.url)
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, 'tr[data-host="web02"][data-process="hog"]'), 15,
                  "the plain page's row")
-        headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#fleet thead th") if th.is_displayed()]
+        headers = wait_for(lambda: _headers(driver), 10, "the headers")
         assert "RSS" not in headers and "CPU%" not in headers
         assert driver.find_elements(By.CSS_SELECTOR, "#rows td.rss") == []
     finally:
