@@ -47,8 +47,10 @@ guard:
     receiver = Receiver()
     hook = tmp_path / "hook.url"
     hook.write_text(receiver.url + "\n")
+    # --group-wait 8: each host's process agent starts on its own (seconds apart on loaded cores); the rss
+    # incident's opening waits for both hosts' first samples to name them together
     guard = Running("guard", "-i", str(inventory), "--webhook-file", str(hook), "--interval", "1",
-                    "--group-wait", "2", "--state-file", str(tmp_path / "guard.json"), home=home)
+                    "--group-wait", "8", "--state-file", str(tmp_path / "guard.json"), home=home)
     try:
         assert guard.wait_for(lambda: any("watching 2 host(s)" in line for line in guard.out)), guard.err
         assert guard.out[0].endswith("rules (inventory): flap: flapping (3 starts in 15s); "
