@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,7 +18,11 @@ from herd.cli.options import fleet_options
 from herd.errors import EXIT_INTERRUPTED, UsageError
 from herd.settings import FleetOptions
 
+if TYPE_CHECKING:
+    from herd.inventory.model import Host, Inventory
+
 DEFAULT_PORT = 8765
+ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 EPILOG = """
 \b
 Security: listens on 127.0.0.1 unless told otherwise; the URL printed at start
@@ -96,10 +103,14 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--resources", is_flag=True,
               help="Add each process's RSS and CPU% (read from /proc on the hosts, as status --resources) "
                    "to the page and the JSON, updated every poll.")
+@click.option("--env", "envs", multiple=True, metavar="NAME=INVENTORY",
+              help="Serve several inventories (environments: staging=inventory/staging.yaml ...), switchable "
+                   "in the page; repeatable; the first is shown first. Instead of -i.")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the access token to FILE (mode 0600), for scripts using the JSON API.")
 def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: tuple[str, ...], read_only: bool,
-        interval: float, audit_log: str | None, token_file: str | None, resources: bool = False) -> int:
+        interval: float, audit_log: str | None, token_file: str | None, resources: bool = False,
+        envs: tuple[str, ...] = ()) -> int:
     """Serve the selected hosts (all when none is selected) as a live dashboard in the browser.
 
     One process, one SSH session per host, one poll per host per interval
@@ -121,22 +132,28 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     if not is_loopback(host) and not allow_remote:
         raise UsageError(f"--listen {listen}: not a loopback address; add --allow-remote to serve the network "
                          "(and put a TLS reverse proxy in front)")
-    inventory, hosts = load_selected(fleet_opts, default_all=True)
+    chosen = load_environments(fleet_opts, envs)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     token = new_token()
     if token_file:
         _write_token(Path(token_file), token)
     audit = AuditLog(Path(audit_log) if audit_log else default_audit_path())
-    pool = SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
-    dashboard = Dashboard(inventory, hosts, borrowed(pool), interval=interval, forks=fleet_opts.forks,
-                          follow_fleet=_follow_fleet(fleet_opts), resources=resources)
-    web_app = Web(dashboard, Guard(token, port, host, allow_hosts), audit, read_only=read_only)
+    pools = {name: SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
+             for name in chosen}     # one per environment: the same host name may be in two inventories
+    dashboards = {name: Dashboard(inventory, hosts, borrowed(pools[name]), interval=interval,
+                                  forks=fleet_opts.forks, follow_fleet=_follow_fleet(fleet_opts),
+                                  resources=resources)
+                  for name, (inventory, hosts) in chosen.items()}
+    web_app = Web(dashboards, Guard(token, port, host, allow_hosts), audit, read_only=read_only)
+    hosts = [h for _, served in chosen.values() for h in served]
     shown = f"[{host}]" if ":" in host else host
     if not is_loopback(host):
         click.echo(f"herd web: WARNING: serving on {host}, reachable from the network; anyone with the token "
                    "can act on the fleet. Use TLS (a reverse proxy) and a firewall.", err=True)
-    click.echo(f"herd web: {len(hosts)} host(s){' (read-only)' if read_only else ''}; audit log {audit.path}")
+    where = "" if not envs else " in " + ", ".join(f"{n} ({len(s)})" for n, (_, s) in chosen.items())
+    click.echo(f"herd web: {len(hosts)} host(s){where}{' (read-only)' if read_only else ''}; "
+               f"audit log {audit.path}")
     click.echo(f"herd web: open http://{shown}:{port}/?token={token}")
     sys.stdout.flush()
     config = uvicorn.Config(create_app(web_app), log_level="warning", access_log=False, lifespan="on",
@@ -145,11 +162,32 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     try:
         server.run(sockets=[sock])
     finally:
-        dashboard.close()       # a running roll is interrupted and finishes its process in flight first
-        pool.close()
+        web_app.close()         # a running roll is interrupted and finishes its process in flight first
+        for pool in pools.values():
+            pool.close()
         audit.close()
         sock.close()
     return EXIT_INTERRUPTED
+
+
+def load_environments(opts: FleetOptions, envs: tuple[str, ...]) -> dict[str, tuple["Inventory", list["Host"]]]:
+    """``--env NAME=INVENTORY`` each loaded and selected as -i would be; without --env, the one inventory."""
+    if not envs:
+        return {"default": load_selected(opts, default_all=True)}
+    if opts.inventory is not None:
+        raise UsageError("--env names each environment's inventory: give -i or --env, not both")
+    chosen: dict[str, tuple[Inventory, list[Host]]] = {}
+    for value in envs:
+        name, sep, path = value.partition("=")
+        name = name.strip()
+        if not sep or not name or not path.strip():
+            raise UsageError(f"--env {value}: expected NAME=INVENTORY (for example staging=inventory/staging.yaml)")
+        if not ENV_NAME.fullmatch(name):
+            raise UsageError(f"--env {value}: bad environment name {name!r} (letters, digits, '.', '_', '-')")
+        if name in chosen:
+            raise UsageError(f"--env {value}: environment {name!r} given twice")
+        chosen[name] = load_selected(replace(opts, inventory=path.strip()), default_all=True)
+    return chosen
 
 
 def _follow_fleet(opts: FleetOptions):

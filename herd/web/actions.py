@@ -19,8 +19,9 @@ the poller's.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
 
 from herd import text as safe
 from herd.errors import HerdError, UsageError
@@ -56,7 +57,11 @@ def host_json(snap: HostSnapshot, groups: Sequence[str] = (), resources: bool = 
     return data
 
 
-def snapshot_json(snapshot: FleetSnapshot, groups_of: dict[str, list[str]], resources: bool = False) -> dict[str, Any]:
+def snapshot_json(snapshot: FleetSnapshot, groups_of: dict[str, list[str]], resources: bool = False,
+                  only: Collection[str] | None = None) -> dict[str, Any]:
+    """The table's JSON; ``only``: the hosts a user may see (herd/web/access.py), the summary theirs."""
+    if only is not None:
+        snapshot = dataclasses.replace(snapshot, hosts=tuple(h for h in snapshot.hosts if h.host in only))
     report = snapshot.status_report()
     summary = status_json(report)["summary"]
     return {"seq": snapshot.seq, "interval": snapshot.interval, "time": time.time(),
@@ -113,8 +118,8 @@ class Dashboard:
 
     # -- reading -------------------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
-        return snapshot_json(self.poller.snapshot(), self.groups_of, self.poller.resources)
+    def state(self, only: Collection[str] | None = None) -> dict[str, Any]:
+        return snapshot_json(self.poller.snapshot(), self.groups_of, self.poller.resources, only)
 
     def host_state(self, snap: HostSnapshot) -> dict[str, Any]:
         return host_json(snap, self.groups_of.get(snap.host, ()), self.poller.resources)

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,8 +37,9 @@ from herd import __version__
 from herd.errors import HerdError
 from herd.web.actions import Dashboard, log_item
 from herd.web.audit import AuditLog
-from herd.web.errors import Refused
-from herd.web.security import COOKIE, CSRF_HEADER, Guard
+from herd.web.access import Ability, Access, OpenAccess
+from herd.web.errors import Forbidden, Refused
+from herd.web.security import COOKIE, CSRF_HEADER, Guard, User
 
 log = logging.getLogger("herd.web")
 
@@ -60,14 +61,20 @@ LOGIN_HELP = ("herd web: no session. Open the URL that `herd web` printed when i
 
 
 class Hub:
-    """Fans events out to every connected page; each has a bounded queue."""
+    """Fans one environment's events out to every page connected to it; each has a bounded queue.
+
+    Each page is sent only the hosts its user may see (``visible``, from herd/web/access.py).
+    """
 
     def __init__(self) -> None:
-        self.clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+        self.clients: dict[asyncio.Queue[tuple[str, Any] | None], frozenset[str]] = {}
         self.stale: set[asyncio.Queue[tuple[str, Any] | None]] = set()
 
     def publish(self, kind: str, data: Any) -> None:
-        for queue in self.clients:
+        host = data.get("host") if kind == "host" and isinstance(data, dict) else None
+        for queue, visible in self.clients.items():
+            if host is not None and host not in visible:
+                continue
             try:
                 queue.put_nowait((kind, data))
             except asyncio.QueueFull:
@@ -122,7 +129,9 @@ class GuardMiddleware:
         if refusal is not None:
             status, text = refusal
             if scope["method"] == "POST":
-                self.web.audit.record(scope["path"], None, f"refused: {text}", client=_client(scope))
+                user = scope.get("state", {}).get("herd_user")
+                self.web.audit.record(scope["path"], None, f"refused: {text}", client=_client(scope),
+                                      user=user.name if user else "", via=user.via if user else "")
             response = JSONResponse({"error": text}, status) if scope["path"].startswith("/api/") else \
                 PlainTextResponse(text + "\n", status)
             await response(scope, receive, send_secured)
@@ -141,7 +150,9 @@ class GuardMiddleware:
         bearer = guard.bearer_ok(headers.get("authorization"))
         if session is None and not bearer:
             return 403, LOGIN_HELP.strip()
-        scope.setdefault("state", {})["herd_session"] = session
+        state = scope.setdefault("state", {})
+        state["herd_session"] = session
+        state["herd_user"] = session.user if session is not None else guard.owner
         if method in ("GET", "HEAD"):
             return None
         if not bearer:
@@ -174,29 +185,43 @@ def _client(scope: Scope) -> str:
 
 
 class Web:
-    """The running dashboard: what every route needs."""
+    """The running dashboard: what every route needs.
 
-    def __init__(self, dashboard: Dashboard, guard: Guard, audit: AuditLog, *, read_only: bool) -> None:
-        self.dashboard = dashboard
+    ``envs``: one Dashboard per environment (``herd web --env NAME=INVENTORY``, or the one inventory
+    as ``default``); a request names its environment with ``?env=NAME`` (default: the first).
+    ``access`` says who may do what where (herd/web/access.py; without a team file: everything).
+    """
+
+    def __init__(self, envs: Mapping[str, Dashboard] | Dashboard, guard: Guard, audit: AuditLog, *,
+                 read_only: bool, access: Access | None = None) -> None:
+        self.envs: dict[str, Dashboard] = {"default": envs} if isinstance(envs, Dashboard) else dict(envs)
         self.guard = guard
         self.audit = audit
         self.read_only = read_only
-        self.hub = Hub()
+        self.access: Access = access or OpenAccess()
+        self.hubs = {name: Hub() for name in self.envs}
         self.follows = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: list[Callable[[], None]] = []
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the poller and route its changes (and roll progress) to the event loop."""
-        self.loop = loop
-        dash = self.dashboard
+    @property
+    def dashboard(self) -> Dashboard:
+        """The first environment's (the only one, without --env)."""
+        return next(iter(self.envs.values()))
 
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start each environment's poller and route its changes (and roll progress) to the event loop."""
+        self.loop = loop
+        for name, dash in self.envs.items():
+            self._attach_env(loop, dash, self.hubs[name])
+
+    def _attach_env(self, loop: asyncio.AbstractEventLoop, dash: Dashboard, hub: Hub) -> None:
         def host_changed(snap: Any) -> None:
             data = dash.host_state(snap)
-            loop.call_soon_threadsafe(self.hub.publish, "host", data)
+            loop.call_soon_threadsafe(hub.publish, "host", data)
 
         def roll_event(event: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(self.hub.publish, "roll", event)
+            loop.call_soon_threadsafe(hub.publish, "roll", event)
 
         # with resources the numbers move every poll: each poll of a host is pushed, not only its changes
         self._unsubscribe.append(dash.poller.listen(host_changed, every_poll=dash.poller.resources))
@@ -206,7 +231,42 @@ class Web:
     def detach(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        self.hub.close()
+        for hub in self.hubs.values():
+            hub.close()
+
+    def close(self) -> None:
+        """Every environment's dashboard (a running roll finishes its process in flight first)."""
+        for dash in self.envs.values():
+            dash.close()
+
+    # -- who, where ----------------------------------------------------------------------
+
+    def env_name(self, request: Request) -> str:
+        """The request's environment (``?env=NAME``; the first by default); an unknown one is refused."""
+        name = request.query_params.get("env") or next(iter(self.envs))
+        if name not in self.envs:
+            raise Refused(f"no environment {name!r} here (environments: {', '.join(self.envs)})")
+        return name
+
+    def dash(self, request: Request) -> Dashboard:
+        return self.envs[self.env_name(request)]
+
+    @staticmethod
+    def user(request: Request) -> User:
+        return request.scope.get("state", {}).get("herd_user") or User("", "")
+
+    def visible(self, request: Request) -> list[str]:
+        """The hosts of the request's environment its user may see."""
+        return self.access.visible(self.user(request), self.env_name(request),
+                                   [h.name for h in self.dash(request).hosts])
+
+    def allowed(self, request: Request, ability: Ability, hosts: Sequence[str] | None) -> None:
+        """Refuse (403, one sentence) unless the user may ``ability`` on ``hosts`` (None: all served)."""
+        dash = self.dash(request)
+        names = list(hosts) if hosts is not None else [h.name for h in dash.hosts]
+        why = self.access.refusal(self.user(request), ability, self.env_name(request), names)
+        if why is not None:
+            raise Forbidden(why)
 
     # -- pages and reads ----------------------------------------------------------------
 
@@ -215,7 +275,7 @@ class Web:
         if token is not None:
             if not _same(token, self.guard.token):
                 return PlainTextResponse("herd web: wrong token\n", 403)
-            session = self.guard.sessions.create()
+            session = self.guard.sessions.create(self.guard.owner)
             response = RedirectResponse("/", 303)
             response.set_cookie(COOKIE, session.sid, httponly=True, samesite="strict", path="/")
             return response
@@ -225,38 +285,59 @@ class Web:
 
     async def session(self, request: Request) -> Response:
         session = request.scope.get("state", {}).get("herd_session")
-        dash = self.dashboard
+        user = self.user(request)
+        env = self.env_name(request)
+        dash = self.envs[env]
+        visible = set(self.visible(request))
+        hosts = [h for h in dash.hosts if h.name in visible]
         return JSONResponse({
             "csrf": session.csrf if session is not None else None, "read_only": self.read_only,
+            "user": {"name": user.name, "via": user.via},
+            "env": env, "envs": self.access.environments(user, list(self.envs)),
             "version": __version__, "interval": dash.poller.interval, "inventory": dash.inventory.path,
             "resources": dash.poller.resources,
-            "hosts": [h.name for h in dash.hosts], "groups": dash.groups(),
-            "logs": {h.name: dict(h.logs) for h in dash.hosts if h.logs},
+            "hosts": [h.name for h in hosts],
+            "groups": {g: [m for m in members if m in visible] for g, members in dash.groups().items()
+                       if visible & set(members)},
+            "abilities": self.access.abilities(user, env, [h.name for h in hosts]),
+            "logs": {h.name: dict(h.logs) for h in hosts if h.logs},
         })
 
     async def status(self, request: Request) -> Response:
-        return JSONResponse(self.dashboard.state())
+        return await self._read(request, lambda: self.dash(request).state(set(self.visible(request))))
 
     async def check(self, request: Request) -> Response:
-        return JSONResponse(self.dashboard.check())
+        return await self._read(request, lambda: self.dash(request).check())
 
     async def roll_status(self, request: Request) -> Response:
-        return JSONResponse(self.dashboard.rolls.status())
+        return await self._read(request, lambda: self.dash(request).rolls.status())
+
+    async def _read(self, request: Request, work: Callable[[], Any]) -> Response:
+        try:
+            return JSONResponse(work())
+        except Refused as exc:
+            return JSONResponse({"error": str(exc)}, 403 if isinstance(exc, Forbidden) else 400)
 
     async def events(self, request: Request) -> Response:
+        try:
+            env = self.env_name(request)
+            visible = frozenset(self.visible(request))
+        except Refused as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        dash, hub = self.envs[env], self.hubs[env]
         queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE)
-        self.hub.clients.add(queue)
+        hub.clients[queue] = visible
 
         async def stream() -> AsyncIterator[bytes]:
             try:
-                yield b"retry: 2000\n\n" + sse("snapshot", self.dashboard.state()) + sse(
-                    "roll-status", self.dashboard.rolls.status())
+                yield b"retry: 2000\n\n" + sse("snapshot", dash.state(visible)) + sse(
+                    "roll-status", dash.rolls.status())
                 while True:
-                    if queue in self.hub.stale:
-                        self.hub.stale.discard(queue)
+                    if queue in hub.stale:
+                        hub.stale.discard(queue)
                         while not queue.empty():
                             queue.get_nowait()
-                        yield sse("snapshot", self.dashboard.state())
+                        yield sse("snapshot", dash.state(visible))
                     items, ended = await drain(queue, 200)
                     if not items and not ended:
                         yield b": ping\n\n"
@@ -266,28 +347,30 @@ class Web:
                     if ended:
                         return
             finally:
-                self.hub.clients.discard(queue)
-                self.hub.stale.discard(queue)
+                hub.clients.pop(queue, None)
+                hub.stale.discard(queue)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
     def _log_params(self, request: Request) -> tuple[str, str, list[str] | None, int]:
+        """NAME, channel, hosts (default: every host the user may see) and lines; SEE checked on the hosts."""
         params = request.query_params
-        hosts = [h for h in params.get("hosts", "").split(",") if h] or None
+        hosts = [h for h in params.get("hosts", "").split(",") if h] or self.visible(request)
         try:
             lines = int(params.get("lines", "50"))
         except ValueError as exc:
             raise Refused("lines must be a number") from exc
+        self.allowed(request, Ability.SEE, hosts)
         return params.get("name", ""), params.get("channel", ""), hosts, lines
 
     async def logs(self, request: Request) -> Response:
-        return await self._answer(lambda: self.dashboard.tail(*self._log_params(request)))
+        return await self._answer(lambda: self.dash(request).tail(*self._log_params(request)))
 
     async def log_files(self, request: Request) -> Response:
         def work() -> dict[str, Any]:
             name, _, hosts, _ = self._log_params(request)
-            return self.dashboard.log_files(name, hosts)
+            return self.dash(request).log_files(name, hosts)
         return await self._answer(work)
 
     async def follow(self, request: Request) -> Response:
@@ -295,7 +378,9 @@ class Web:
             return JSONResponse({"error": f"too many log follows at once (at most {MAX_FOLLOWS})"}, 429)
         try:
             params = self._log_params(request)
-            stream = await run_in_threadpool(self.dashboard.follow, *params)
+            stream = await run_in_threadpool(self.dash(request).follow, *params)
+        except Forbidden as exc:
+            return JSONResponse({"error": str(exc)}, 403)
         except HerdError as exc:
             return JSONResponse({"error": str(exc)}, 400)
         self.follows += 1
@@ -359,6 +444,10 @@ class Web:
     async def _answer(self, work: Callable[[], Any], audit: Callable[[Any, str], None] | None = None) -> Response:
         try:
             result = await run_in_threadpool(work)
+        except Forbidden as exc:
+            if audit:
+                audit(None, f"refused: {exc}")
+            return JSONResponse({"error": str(exc), "confirm": False}, 403)
         except Refused as exc:
             if audit:
                 audit(None, ("needs confirmation" if exc.confirm else f"refused: {exc}"))
@@ -372,6 +461,9 @@ class Web:
         return JSONResponse(result)
 
     def _auditor(self, request: Request, action: str, targets: Any) -> Callable[[Any, str], None]:
+        user = self.user(request)
+        env = request.query_params.get("env") or next(iter(self.envs))
+
         def record(result: Any, outcome: str) -> None:
             hosts: dict[str, Any] | None = None
             if isinstance(result, dict) and "report" in result:
@@ -380,60 +472,84 @@ class Web:
                     host = line.split(" ", 1)[0]
                     hosts.setdefault(host, []).append(" ".join(line.split()))
                 hosts["summary"] = [result["lines"][-1]]
-            self.audit.record(action, targets, outcome, client=_client(request.scope), hosts=hosts)
+            self.audit.record(action, targets, outcome, client=_client(request.scope), hosts=hosts,
+                              user=user.name, via=user.via, env=env if len(self.envs) > 1 else None)
         return record
 
-    async def _post(self, request: Request, plan: Callable[[dict[str, Any]], tuple[Callable[[], Any], str, Any]]
-                    ) -> Response:
-        """Parse the JSON body, let ``plan`` turn it into (work, action, targets), run and audit it."""
+    async def _post(self, request: Request, ability: Ability, plan: Plan) -> Response:
+        """Parse the JSON body, let ``plan`` turn it into (work, action, targets, hosts), check that the
+        user may ``ability`` on those hosts (None: every host served), run and audit it."""
         try:
-            work, action, targets = plan(await self._body(request))
+            dash = self.dash(request)
+            work, action, targets, hosts = plan(dash, await self._body(request))
         except Refused as exc:
             return JSONResponse({"error": str(exc), "confirm": False}, 400)
-        return await self._answer(work, self._auditor(request, action, targets))
+        auditor = self._auditor(request, action, targets)
+        try:
+            self.allowed(request, ability, hosts)
+        except Forbidden as exc:
+            auditor(None, f"refused: {exc}")
+            return JSONResponse({"error": str(exc), "confirm": False}, 403)
+        return await self._answer(work, auditor)
 
-    def _control(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+    def _control(self, dash: Dashboard, body: dict[str, Any]) -> PlanResult:
         action = str(body.get("action", ""))
         targets = body.get("targets") or []
         if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
             raise Refused("targets must be a list of {host, name}")
-        return (lambda: self.dashboard.control(action, targets, signal=body.get("signal"),
-                                               wait_timeout=float(body.get("wait_timeout") or 60),
-                                               confirm=bool(body.get("confirm"))),
-                action, {"targets": targets, "signal": body.get("signal")})
+        hosts = sorted({str(t.get("host")) for t in targets})
+        return (lambda: dash.control(action, targets, signal=body.get("signal"),
+                                     wait_timeout=float(body.get("wait_timeout") or 60),
+                                     confirm=bool(body.get("confirm"))),
+                action, {"targets": targets, "signal": body.get("signal")}, hosts)
 
-    def _config(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+    def _config(self, dash: Dashboard, body: dict[str, Any]) -> PlanResult:
         action, hosts, groups = str(body.get("action", "")), body.get("hosts") or None, body.get("groups") or None
         plan = body.get("plan")
-        return (lambda: self.dashboard.config(action, hosts, confirm=bool(body.get("confirm")), groups=groups,
-                                              plan=str(plan) if plan is not None else None),
-                action, {"hosts": hosts, "groups": groups})
+        return (lambda: dash.config(action, hosts, confirm=bool(body.get("confirm")), groups=groups,
+                                    plan=str(plan) if plan is not None else None),
+                action, {"hosts": hosts, "groups": groups}, _names(hosts))
 
-    def _update_plan(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+    def _update_plan(self, dash: Dashboard, body: dict[str, Any]) -> PlanResult:
         hosts, groups = body.get("hosts") or None, body.get("groups") or None
-        return lambda: self.dashboard.update_plan(hosts, groups), "update-plan", {"hosts": hosts, "groups": groups}
+        return (lambda: dash.update_plan(hosts, groups), "update-plan", {"hosts": hosts, "groups": groups},
+                _names(hosts))
 
-    def _roll(self, body: dict[str, Any]) -> tuple[Callable[[], Any], str, Any]:
+    def _roll(self, dash: Dashboard, body: dict[str, Any]) -> PlanResult:
         options = {k: v for k, v in body.items() if k != "confirm"}
         action = "rolling-update" if body.get("update") else "rolling-restart"
-        return lambda: self.dashboard.rolls.start(body, confirm=bool(body.get("confirm"))), action, options
+        return (lambda: dash.rolls.start(body, confirm=bool(body.get("confirm"))), action, options,
+                _names(body.get("hosts") or None))
 
     async def control(self, request: Request) -> Response:
-        return await self._post(request, self._control)
+        return await self._post(request, Ability.ACT, self._control)
 
     async def config(self, request: Request) -> Response:
-        return await self._post(request, self._config)
+        return await self._post(request, Ability.CONFIG, self._config)
 
     async def update_plan(self, request: Request) -> Response:
         """What update would do per host (a reloadConfig each: it stages, so a POST under update's rules)."""
-        return await self._post(request, self._update_plan)
+        return await self._post(request, Ability.CONFIG, self._update_plan)
 
     async def roll(self, request: Request) -> Response:
-        return await self._post(request, self._roll)
+        return await self._post(request, Ability.ROLL, self._roll)
 
     async def roll_interrupt(self, request: Request) -> Response:
-        return await self._answer(self.dashboard.rolls.interrupt,
-                                  self._auditor(request, "rolling-restart-interrupt", None))
+        return await self._post(request, Ability.ROLL,
+                                lambda dash, body: (dash.rolls.interrupt, "rolling-restart-interrupt", None, None))
+
+
+PlanResult = tuple[Callable[[], Any], str, Any, "list[str] | None"]
+Plan = Callable[[Dashboard, dict[str, Any]], PlanResult]
+
+
+def _names(hosts: Any) -> list[str] | None:
+    """A body's ``hosts`` as names (None: every host served)."""
+    if hosts is None:
+        return None
+    if not isinstance(hosts, list):
+        raise Refused("hosts must be a list of host names")
+    return [str(h) for h in hosts]
 
 
 def create_app(web: Web) -> Starlette:

@@ -11,3 +11,7 @@ class Refused(HerdError):
     def __init__(self, message: str, *, confirm: bool = False) -> None:
         super().__init__(message)
         self.confirm = confirm
+
+
+class Forbidden(Refused):
+    """The user's roles do not allow it (HTTP 403): one sentence saying who, what, where and why not."""

@@ -19,6 +19,7 @@ All comparisons of secrets are constant-time.  Nothing here logs a secret.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 import threading
 import time
@@ -34,6 +35,16 @@ SESSION_SECONDS = 7 * 24 * 3600
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
+def local_account() -> str:
+    """The account running herd (the token's holder, and the CLI's user in the audit trail)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -44,9 +55,22 @@ def same(a: str | None, b: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class User:
+    """Who is asking: the name audited and checked against the roles (herd/web/access.py).
+
+    ``via`` says how the name was established: ``token`` (the one-off URL or the bearer token: the
+    person who started ``herd web``, named by the local account), ``proxy`` (a trusted reverse proxy's
+    header) or ``password`` (a local user of the team file).
+    """
+    name: str
+    via: str
+
+
+@dataclass(frozen=True)
 class BrowserSession:
     sid: str
     csrf: str
+    user: User
     created: float = field(default_factory=time.time)
 
 
@@ -59,8 +83,8 @@ class Sessions:
         self.limit = limit
         self.lifetime = lifetime
 
-    def create(self) -> BrowserSession:
-        session = BrowserSession(new_token(), new_token())
+    def create(self, user: User) -> BrowserSession:
+        session = BrowserSession(new_token(), new_token(), user)
         with self._lock:
             self._sessions[session.sid] = session
             while len(self._sessions) > self.limit:
@@ -83,8 +107,10 @@ class Sessions:
 class Guard:
     """The access token, the sessions, and the hosts this server answers to."""
 
-    def __init__(self, token: str, port: int, listen_host: str, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, token: str, port: int, listen_host: str, allowed_hosts: Iterable[str] = (),
+                 owner: User | None = None) -> None:
         self.token = token
+        self.owner = owner or User(local_account(), "token")
         self.sessions = Sessions()
         names = {*LOOPBACK_NAMES, listen_host if ":" not in listen_host else f"[{listen_host}]", *allowed_hosts}
         self.hosts = {n.lower() for n in names} | {f"{n.lower()}:{port}" for n in names}
