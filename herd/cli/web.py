@@ -15,7 +15,7 @@ import click
 
 from herd.cli.fleets import load_selected
 from herd.cli.options import fleet_options
-from herd.errors import EXIT_INTERRUPTED, UsageError
+from herd.errors import EXIT_INTERRUPTED, InventoryError, UsageError
 from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
@@ -186,7 +186,10 @@ def load_environments(opts: FleetOptions, envs: tuple[str, ...]) -> dict[str, tu
             raise UsageError(f"--env {value}: bad environment name {name!r} (letters, digits, '.', '_', '-')")
         if name in chosen:
             raise UsageError(f"--env {value}: environment {name!r} given twice")
-        chosen[name] = load_selected(replace(opts, inventory=path.strip()), default_all=True)
+        path = os.path.expanduser(path.strip())
+        if not os.path.exists(path):
+            raise InventoryError(f"--env {value}: inventory {path} does not exist")
+        chosen[name] = load_selected(replace(opts, inventory=path), default_all=True)
     return chosen
 
 
