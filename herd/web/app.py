@@ -496,7 +496,7 @@ class Web:
 
     def _auditor(self, request: Request, action: str, targets: Any) -> Callable[[Any, str], None]:
         user = self.user(request)
-        env = request.query_params.get("env") or next(iter(self.envs))
+        env = request.query_params.get("env") or self.default_env(user)
 
         def record(result: Any, outcome: str) -> None:
             hosts: dict[str, Any] | None = None
