@@ -479,7 +479,7 @@ def test_reads_show_only_the_hosts_a_user_sees(served: Served) -> None:
     status = served.server.get("/api/status", vera[0]).json()
     assert [h["host"] for h in status["hosts"]] == ["web02"]
     assert status["summary"]["hosts"] == 1
-    served.hosts[0].supervisor.dispatch("supervisor.stopProcess", ["worker", True])     # a problem on web01
+    served.hosts[0].supervisor.dispatch("supervisor.stopProcess", ["worker", False])     # a problem on web01
     ops = served.login("ops")[0]
     wait_until(lambda: [p["host"] for p in served.server.get("/api/check", ops).json()["problems"]] == ["web01"],
                10, "web01's stopped worker in the health of a user who sees it")
