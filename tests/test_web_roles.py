@@ -377,7 +377,8 @@ class Served:
         return [json.loads(line) for line in self.server.audit.read_text().splitlines()]
 
 
-def serve_team(envs: dict[str, Dashboard], tmp: Path, team: TeamConfig) -> tuple[WebServer, Any]:
+def serve_team(envs: dict[str, Dashboard], tmp: Path, team: TeamConfig, *,
+               read_only: bool = False) -> tuple[WebServer, Any]:
     """The real app and uvicorn over ``envs`` with the team file's access, in this process."""
     import uvicorn
 
@@ -391,7 +392,7 @@ def serve_team(envs: dict[str, Dashboard], tmp: Path, team: TeamConfig) -> tuple
     port = sock.getsockname()[1]
     token = new_token()
     audit = AuditLog(tmp / "audit.jsonl")
-    web = Web(envs, Guard(token, port, "127.0.0.1"), audit, read_only=False, access=team_access(team, envs))
+    web = Web(envs, Guard(token, port, "127.0.0.1"), audit, read_only=read_only, access=team_access(team, envs))
     server = uvicorn.Server(uvicorn.Config(create_app(web), log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=1))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

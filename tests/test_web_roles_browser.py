@@ -130,6 +130,18 @@ def test_a_user_without_a_role_is_told_so_on_the_page(tmp_path: Path, browser: A
         server.stop()
 
 
+def test_under_read_only_even_an_admin_s_host_changes_are_disabled(tmp_path: Path, browser: Any) -> None:
+    hosts = fakes(2)
+    server, web = serve_team({"default": dashboard(hosts)}, tmp_path, load_team(team_file(tmp_path, TEAM)),
+                             read_only=True)
+    try:
+        open_as(browser, server, web, "ops")
+        wait_for(lambda: buttons(browser, "web02") == {"restart all": False, "avail": True, "reload": False,
+                                                       "shutdown": False}, 10, "changes disabled, avail not")
+    finally:
+        server.stop()
+
+
 # -- over a real fleet ---------------------------------------------------------------------------------
 
 roles_fleet = module_fleet("webroles", hosts=2, light=True)
