@@ -186,8 +186,9 @@ def _roles(ctx: Ctx, node: Node) -> dict[str, tuple[Grant, ...]]:
 
 
 def _role(ctx: Ctx, node: Node, key: str) -> str:
-    value = as_str(ctx, node, key) if isinstance(node, ScalarNode) else ctx.fail(
-        f"must be one of {', '.join(ROLES)}, got {describe(node)}", node, key)
+    if not isinstance(node, ScalarNode):
+        ctx.fail(f"must be one of {', '.join(ROLES)}, got {describe(node)}", node, key)
+    value = as_str(ctx, node, key)
     if value not in ROLES:
         hint = did_you_mean(value, ROLES) or ""
         ctx.fail(f"must be one of {', '.join(ROLES)}, got '{shorten(value)}'{hint}", node, key)
@@ -211,10 +212,10 @@ def _grant(ctx: Ctx, node: Node, key: str) -> Grant:
         groups, groups_at = _groups(ctx, fields["groups"][1], join_key(key, "groups"))
     env, env_at = None, ""
     if "env" in fields:
-        env_key = join_key(key, "env")
-        env = _name(ctx, fields["env"][1], env_key, "environment name") if isinstance(fields["env"][1], ScalarNode) \
-            else ctx.fail(f"must be an environment name, got {describe(fields['env'][1])}", fields["env"][1], env_key)
-        env_at = _at(ctx, fields["env"][1], env_key)
+        env_node, env_key = fields["env"][1], join_key(key, "env")
+        if not isinstance(env_node, ScalarNode):
+            ctx.fail(f"must be an environment name, got {describe(env_node)}", env_node, env_key)
+        env, env_at = _name(ctx, env_node, env_key, "environment name"), _at(ctx, env_node, env_key)
     return Grant(role, groups, env, at=at, env_at=env_at, groups_at=groups_at)
 
 

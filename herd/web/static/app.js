@@ -182,7 +182,8 @@ function hostRow(h, label) {
 
 // Per host: restart all (act), reload and shutdown of its supervisord (config), avail (see).  Each says what it
 // needs (data-needs) and where (data-host); a host that is unreachable, or where the user lacks the ability,
-// has the button disabled (and every change under --read-only).  The server asks to confirm, naming the host (409), and refuses with a sentence (403).
+// has the button disabled (and every change under --read-only).  The server asks to confirm, naming the host
+// (409), and refuses with a sentence (403).
 function hostActions(h) {
   const can = (ability) => h.error === null && (S.abilities[h.host] || []).includes(ability) &&
     (ability === "see" || !S.readOnly);
