@@ -459,6 +459,10 @@ def test_each_post_is_checked_against_its_own_ability(served: Served) -> None:
         "error": "reload supervisord on web01? It restarts every process it runs; herd waits until it answers "
                  "again.", "confirm": True}
     assert served.hosts[0].supervisor.reloads == 0
+    for wait, why in (("soon", "wait_timeout must be a number of seconds"),
+                      (-1, "wait_timeout must be more than 0 seconds")):
+        bad = served.server.post("/api/supervisord", {**reload, "confirm": True, "wait_timeout": wait}, *ops)
+        assert bad.status == 400 and bad.json() == {"error": why, "confirm": False}
     done = served.server.post("/api/supervisord", {**reload, "confirm": True}, *ops)
     assert done.status == 200 and done.json()["lines"] == ["web01  supervisord  reloaded", "1 host: 1 reloaded"]
     assert served.hosts[0].supervisor.reloads == 1

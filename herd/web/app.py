@@ -561,6 +561,8 @@ class Web:
             wait_timeout = float(body.get("wait_timeout") or 60)
         except (TypeError, ValueError) as exc:
             raise Refused("wait_timeout must be a number of seconds") from exc
+        if not wait_timeout > 0:
+            raise Refused("wait_timeout must be more than 0 seconds")
         return (lambda: dash.supervisord(action, hosts or [], confirm=bool(body.get("confirm")),
                                          wait_timeout=wait_timeout),
                 action, {"hosts": hosts}, hosts or [])
