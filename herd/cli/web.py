@@ -20,6 +20,7 @@ from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
     from herd.inventory.model import Host, Inventory
+    from herd.web.team import TeamConfig
 
 DEFAULT_PORT = 8765
 ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -106,11 +107,14 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--env", "envs", multiple=True, metavar="NAME=INVENTORY",
               help="Serve several inventories (environments: staging=inventory/staging.yaml ...), switchable "
                    "in the page; repeatable; the first is shown first. Instead of -i.")
+@click.option("--team", "team_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The team file: users and their roles (viewer, operator, admin) per group of hosts and "
+                   "environment (docs/web.md, Roles); checked at start.")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the access token to FILE (mode 0600), for scripts using the JSON API.")
 def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: tuple[str, ...], read_only: bool,
         interval: float, audit_log: str | None, token_file: str | None, resources: bool = False,
-        envs: tuple[str, ...] = ()) -> int:
+        envs: tuple[str, ...] = (), team_file: str | None = None) -> int:
     """Serve the selected hosts (all when none is selected) as a live dashboard in the browser.
 
     One process, one SSH session per host, one poll per host per interval
@@ -133,6 +137,7 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
         raise UsageError(f"--listen {listen}: not a loopback address; add --allow-remote to serve the network "
                          "(and put a TLS reverse proxy in front)")
     chosen = load_environments(fleet_opts, envs)
+    team = _load_team(team_file, chosen) if team_file else None
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     token = new_token()
@@ -145,7 +150,12 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
                                   forks=fleet_opts.forks, follow_fleet=_follow_fleet(fleet_opts),
                                   resources=resources)
                   for name, (inventory, hosts) in chosen.items()}
-    web_app = Web(dashboards, Guard(token, port, host, allow_hosts), audit, read_only=read_only)
+    access = None
+    if team is not None:
+        from herd.web.access import team_access
+
+        access = team_access(team, dashboards)
+    web_app = Web(dashboards, Guard(token, port, host, allow_hosts), audit, read_only=read_only, access=access)
     hosts = [h for _, served in chosen.values() for h in served]
     shown = f"[{host}]" if ":" in host else host
     if not is_loopback(host):
@@ -168,6 +178,15 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
         audit.close()
         sock.close()
     return EXIT_INTERRUPTED
+
+
+def _load_team(path: str, chosen: dict[str, tuple["Inventory", list["Host"]]]) -> "TeamConfig":
+    """The team file, checked against the inventories served before anything listens (exit 2)."""
+    from herd.web.team import check_team, load_team
+
+    team = load_team(path)
+    check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
+    return team
 
 
 def load_environments(opts: FleetOptions, envs: tuple[str, ...]) -> dict[str, tuple["Inventory", list["Host"]]]:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from herd.operations.logs import Follower, LogRequest, TailReport
 
 CONFIG_ACTIONS = ("update", "reread")
+SUPERVISORD_ACTIONS = ("reload", "shutdown")
 MAX_LOG_LINES = 2000
 LOG_CHANNELS = ("", "stdout", "stderr", "file")
 
@@ -228,16 +229,49 @@ class Dashboard:
         fleet = self.fleet_of(self.select(hosts))
         return plan_json(fleet, config.plan_update(fleet, _group_names(groups)))
 
+    def supervisord(self, action: str, hosts: Sequence[str], *, confirm: bool = False,
+                    wait_timeout: float = 60.0) -> dict[str, Any]:
+        """``herd reload`` or ``herd shutdown`` on ``hosts``: always confirmed first (the question names
+        the hosts); reload waits until supervisord answers again, shutdown until it is gone."""
+        from herd.operations import config
+
+        if action not in SUPERVISORD_ACTIONS:
+            raise Refused(f"unknown action: {action} (one of {', '.join(SUPERVISORD_ACTIONS)})")
+        if not hosts:
+            raise Refused(f"{action}: name the hosts (hosts: [...])")
+        chosen = self.select(hosts)
+        where = ", ".join(h.name for h in chosen) if len(chosen) <= 3 else _hosts_text([h.name for h in chosen])
+        if not confirm:
+            question = (f"reload supervisord on {where}? It restarts every process it runs; herd waits until it "
+                        "answers again." if action == "reload" else
+                        f"shut down supervisord on {where}? Every process it runs stops, and nothing restarts "
+                        "it but you.")
+            raise Refused(question, confirm=True)
+        operation = config.reload if action == "reload" else config.shutdown
+        report = operation(self.fleet_of(chosen), dry_run=False, wait_timeout=wait_timeout)
+        self.poller.refresh([h.name for h in chosen])
+        return report_result(report)
+
+    def avail(self, hosts: Sequence[str] | None) -> dict[str, Any]:
+        """``herd avail`` on ``hosts``: its lines, and its JSON (``report``, as ``herd avail -o json``)."""
+        from herd.operations import config
+
+        return report_result(config.avail(self.fleet_of(self.select(hosts))))
+
     # -- health --------------------------------------------------------------------------
 
-    def check(self) -> dict[str, Any]:
-        """What ``herd check`` would say, graded from the poller's last snapshot (no extra round trip)."""
+    def check(self, only: Collection[str] | None = None) -> dict[str, Any]:
+        """What ``herd check`` would say, graded from the poller's last snapshot (no extra round trip);
+        ``only``: the hosts a user may see (herd/web/access.py), graded alone."""
         from herd.operations.check import CheckReport, evaluate
         from herd.render.check import check_json
 
-        status = self.poller.snapshot().status_report()
+        snapshot = self.poller.snapshot()
+        if only is not None:
+            snapshot = dataclasses.replace(snapshot, hosts=tuple(h for h in snapshot.hosts if h.host in only))
+        status = snapshot.status_report()
         data = check_json(CheckReport(status, evaluate(status, self.inventory)))
-        served = {h.name for h in self.hosts}
+        served = {h.name for h in self.hosts if only is None or h.name in only}
         data["expect"] = [{"target": e.target, "hosts": [h for h in e.hosts if h in served],
                            "running": list(e.running), "min_uptime": e.min_uptime}
                           for e in self.inventory.expect.values() if served & set(e.hosts)]

@@ -165,6 +165,33 @@ class GuardMiddleware:
         return None
 
 
+class AccessMiddleware:
+    """A user the team file gives nothing in the request's environment (no role at all, or no host
+    there) is refused every /api request with one sentence (403; a POST is audited), which the page
+    shows as it is (herd/web/access.py ``denied``)."""
+
+    def __init__(self, app: ASGIApp, web: "Web") -> None:
+        self.app = app
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("state", {}).get("herd_user") if scope["type"] == "http" else None
+        why = self.denied(scope, user) if user is not None and scope["path"].startswith("/api/") else None
+        if why is None or user is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "POST":
+            self.web.audit.record(scope["path"], None, f"refused: {why}", client=_client(scope),
+                                  user=user.name, via=user.via)
+        await JSONResponse({"error": why}, 403)(scope, receive, send)
+
+    def denied(self, scope: Scope, user: User) -> str | None:
+        env = Request(scope).query_params.get("env") or self.web.default_env(user)
+        if env not in self.web.envs:
+            return None         # the route refuses an unknown environment (400)
+        return self.web.access.denied(user, env)
+
+
 def _same(a: str | None, b: str | None) -> bool:
     from herd.web.security import same
 
@@ -242,11 +269,16 @@ class Web:
     # -- who, where ----------------------------------------------------------------------
 
     def env_name(self, request: Request) -> str:
-        """The request's environment (``?env=NAME``; the first by default); an unknown one is refused."""
-        name = request.query_params.get("env") or next(iter(self.envs))
+        """The request's environment (``?env=NAME``; by default the first the user may see); an unknown
+        one is refused."""
+        name = request.query_params.get("env") or self.default_env(self.user(request))
         if name not in self.envs:
             raise Refused(f"no environment {name!r} here (environments: {', '.join(self.envs)})")
         return name
+
+    def default_env(self, user: User) -> str:
+        """The first environment ``user`` sees a host of (the first served when they see none)."""
+        return next(iter(self.access.environments(user, list(self.envs))), next(iter(self.envs)))
 
     def dash(self, request: Request) -> Dashboard:
         return self.envs[self.env_name(request)]
@@ -260,11 +292,13 @@ class Web:
         return self.access.visible(self.user(request), self.env_name(request),
                                    [h.name for h in self.dash(request).hosts])
 
-    def allowed(self, request: Request, ability: Ability, hosts: Sequence[str] | None) -> None:
-        """Refuse (403, one sentence) unless the user may ``ability`` on ``hosts`` (None: all served)."""
+    def allowed(self, request: Request, ability: Ability, hosts: Sequence[str] | None,
+                action: str | None = None) -> None:
+        """Refuse (403, one sentence naming ``action``) unless the user may ``ability`` on ``hosts``
+        (None: all served)."""
         dash = self.dash(request)
         names = list(hosts) if hosts is not None else [h.name for h in dash.hosts]
-        why = self.access.refusal(self.user(request), ability, self.env_name(request), names)
+        why = self.access.refusal(self.user(request), ability, self.env_name(request), names, action)
         if why is not None:
             raise Forbidden(why)
 
@@ -307,7 +341,7 @@ class Web:
         return await self._read(request, lambda: self.dash(request).state(set(self.visible(request))))
 
     async def check(self, request: Request) -> Response:
-        return await self._read(request, lambda: self.dash(request).check())
+        return await self._read(request, lambda: self.dash(request).check(set(self.visible(request))))
 
     async def roll_status(self, request: Request) -> Response:
         return await self._read(request, lambda: self.dash(request).rolls.status())
@@ -361,7 +395,7 @@ class Web:
             lines = int(params.get("lines", "50"))
         except ValueError as exc:
             raise Refused("lines must be a number") from exc
-        self.allowed(request, Ability.SEE, hosts)
+        self.allowed(request, Ability.SEE, hosts, "logs")
         return params.get("name", ""), params.get("channel", ""), hosts, lines
 
     async def logs(self, request: Request) -> Response:
@@ -462,7 +496,7 @@ class Web:
 
     def _auditor(self, request: Request, action: str, targets: Any) -> Callable[[Any, str], None]:
         user = self.user(request)
-        env = request.query_params.get("env") or next(iter(self.envs))
+        env = request.query_params.get("env") or self.default_env(user)
 
         def record(result: Any, outcome: str) -> None:
             hosts: dict[str, Any] | None = None
@@ -486,7 +520,7 @@ class Web:
             return JSONResponse({"error": str(exc), "confirm": False}, 400)
         auditor = self._auditor(request, action, targets)
         try:
-            self.allowed(request, ability, hosts)
+            self.allowed(request, ability, hosts, action)
         except Forbidden as exc:
             auditor(None, f"refused: {exc}")
             return JSONResponse({"error": str(exc), "confirm": False}, 403)
@@ -521,8 +555,32 @@ class Web:
         return (lambda: dash.rolls.start(body, confirm=bool(body.get("confirm"))), action, options,
                 _names(body.get("hosts") or None))
 
+    def _supervisord(self, dash: Dashboard, body: dict[str, Any]) -> PlanResult:
+        action, hosts = str(body.get("action", "")), _names(body.get("hosts") or None)
+        try:
+            wait_timeout = float(body.get("wait_timeout") or 60)
+        except (TypeError, ValueError) as exc:
+            raise Refused("wait_timeout must be a number of seconds") from exc
+        if not wait_timeout > 0:
+            raise Refused("wait_timeout must be more than 0 seconds")
+        return (lambda: dash.supervisord(action, hosts or [], confirm=bool(body.get("confirm")),
+                                         wait_timeout=wait_timeout),
+                action, {"hosts": hosts}, hosts or [])
+
     async def control(self, request: Request) -> Response:
         return await self._post(request, Ability.ACT, self._control)
+
+    async def supervisord(self, request: Request) -> Response:
+        """reload or shutdown of supervisord on some hosts (``herd reload``/``herd shutdown``; confirmed)."""
+        return await self._post(request, Ability.CONFIG, self._supervisord)
+
+    async def avail(self, request: Request) -> Response:
+        """``herd avail`` on ``?hosts=a,b`` (default: every host the user sees)."""
+        def work() -> dict[str, Any]:
+            hosts = [h for h in request.query_params.get("hosts", "").split(",") if h] or self.visible(request)
+            self.allowed(request, Ability.SEE, hosts, "avail")
+            return self.dash(request).avail(hosts)
+        return await self._answer(work)
 
     async def config(self, request: Request) -> Response:
         return await self._post(request, Ability.CONFIG, self._config)
@@ -565,13 +623,14 @@ def create_app(web: Web) -> Starlette:
         ("GET", "/", web.index), ("GET", "/api/session", web.session), ("GET", "/api/status", web.status),
         ("GET", "/api/events", web.events), ("GET", "/api/check", web.check), ("GET", "/api/roll", web.roll_status),
         ("GET", "/api/logs", web.logs), ("GET", "/api/logs/follow", web.follow),
-        ("GET", "/api/logs/files", web.log_files),
+        ("GET", "/api/logs/files", web.log_files), ("GET", "/api/avail", web.avail),
         ("POST", "/api/control", web.control), ("POST", "/api/config", web.config),
         ("POST", "/api/config/plan", web.update_plan), ("POST", "/api/roll", web.roll),
-        ("POST", "/api/roll/interrupt", web.roll_interrupt),
+        ("POST", "/api/roll/interrupt", web.roll_interrupt), ("POST", "/api/supervisord", web.supervisord),
     ]
     routes: list[Any] = [Route(path, endpoint, methods=[method]) for method, path, endpoint in endpoints]
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(AccessMiddleware, web=web)      # inside the guard: runs once the user is known
     app.add_middleware(GuardMiddleware, web=web)
     return app

@@ -8,6 +8,7 @@ const S = {
   sort: { key: "host", desc: false }, seen: new Map(), rendering: false, follow: null, roll: null,
   logs: {},   // host -> {program: path template}: the inventory's logs:
   resources: false,   // herd web --resources: RSS and CPU% columns
+  abilities: {},      // host -> ["see", "act", "roll", "config"]: what this user may do there (the team file)
 };
 window.herdSeen = [];   // {host, name, state, t}: when the page first showed each state (for the benchmark)
 
@@ -169,13 +170,50 @@ function hostRow(h, label) {
   const hostButtons = label ? [] : [
     el("button", { text: "reread", className: "small act", onclick: () => config("reread", [h.host]) }),
     el("button", { text: "update", className: "small act", dataset: { act: "update" },
-      onclick: () => update([h.host]) })];
+      onclick: () => update([h.host]) }),
+    ...hostActions(h)];
   return el("tr", { className: "host-row", dataset: { hostrow: label || h.host } },
     el("td", { colSpan: S.resources ? 10 : 8 }, el("span", { text: label || h.host }),
       label ? null : el("span", { className: "groups", text: (h.groups || []).join(" ") }),
       el("span", { className: "hostcounts", text }),
       h.resources_error ? el("span", { className: "resnote", text: ` ${h.resources_error}` }) : null,
       " ", ...hostButtons));
+}
+
+// Per host: restart all (act), reload and shutdown of its supervisord (config), avail (see).  Each says what it
+// needs (data-needs) and where (data-host); a host that is unreachable, or where the user lacks the ability,
+// has the button disabled (and every change under --read-only).  The server asks to confirm, naming the host
+// (409), and refuses with a sentence (403).
+function hostActions(h) {
+  const can = (ability) => h.error === null && (S.abilities[h.host] || []).includes(ability) &&
+    (ability === "see" || !S.readOnly);
+  const button = (text, needs, onclick, title) => el("button", { text, title, className: "small act",
+    disabled: !can(needs), dataset: { act: text.replace(" ", "-"), needs, host: h.host }, onclick });
+  return [
+    button("restart all", "act", () => control("restart", [{ host: h.host, name: "all" }]),
+      "restart every process of this host (asks first)"),
+    button("avail", "see", () => avail(h.host), "the configured processes (herd avail)"),
+    button("reload", "config", () => supervisord("reload", h.host),
+      "restart supervisord and every process (asks first; waits until it answers again)"),
+    button("shutdown", "config", () => supervisord("shutdown", h.host),
+      "stop supervisord and every process: nothing restarts it but you (asks first)")];
+}
+
+async function supervisord(action, host) {
+  showResult([`${action} ${host}: waiting for the confirmation ...`]);
+  const data = await post("/api/supervisord", { action, hosts: [host] });
+  if (data) showResult(data.lines);
+}
+
+async function avail(host) {
+  const params = new URLSearchParams({ hosts: host });
+  const env = new URLSearchParams(location.search).get("env");
+  if (env) params.set("env", env);
+  const response = await fetch(`/api/avail?${params}`, { credentials: "same-origin" });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = { error: `HTTP ${response.status}` }; }
+  if (!response.ok) { showResult([response.status === 403 ? data.error : `herd: ${data.error}`], true); return; }
+  await ask(`avail on ${host}`, { detail: el("pre", { className: "avail", text: data.lines.join("\n") }), go: false });
 }
 
 function render() {
@@ -281,7 +319,10 @@ async function post(path, body) {
     showResult(["cancelled: nothing was changed"]);
     return null;
   }
-  if (!response.ok) { showResult([`herd: ${data.error || response.status}`], true); return null; }
+  if (!response.ok) {   // a 403 is a refusal: its sentence as it is ("bob may not restart on web01: ...")
+    showResult([response.status === 403 && data.error ? data.error : `herd: ${data.error || response.status}`], true);
+    return null;
+  }
   return data;
 }
 
@@ -528,13 +569,18 @@ function connect() {
 
 async function init() {
   const response = await fetch("/api/session", { credentials: "same-origin" });
-  if (!response.ok) { document.body.textContent = "herd web: no session: open the URL herd web printed."; return; }
+  if (!response.ok) {   // no session, or a user the team file gives nothing: the server's sentence
+    const refused = await response.json().catch(() => ({}));
+    document.body.textContent = refused.error || "herd web: no session: open the URL herd web printed.";
+    return;
+  }
   const session = await response.json();
   S.csrf = session.csrf;
   S.readOnly = session.read_only;
   S.groups = session.groups;
   S.logs = session.logs || {};
   S.resources = Boolean(session.resources);
+  S.abilities = session.abilities || {};
   document.querySelectorAll("#fleet th.res").forEach((th) => { th.hidden = !S.resources; });
   document.body.classList.toggle("read-only", S.readOnly);
   $("readonly").hidden = !S.readOnly;
