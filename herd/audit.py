@@ -235,7 +235,10 @@ class AuditTrail:
         """Nothing stays open between entries (each is written through its own descriptor)."""
 
     def _directory(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except FileExistsError:
+            pass                                # not a directory: opening the file below says so
 
     def _append(self, line: bytes) -> None:
         """Under the lock every writer takes: rotate if this line would pass the size, then one write."""
