@@ -330,7 +330,7 @@ class AuditTrail:
             for path in self.files():
                 try:
                     fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):
                     continue
         finally:
             if lock is not None:

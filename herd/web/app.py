@@ -338,7 +338,10 @@ class Web:
                              env=env if len(self.envs) > 1 else "")
         where = None if isinstance(self.access, OpenAccess) else \
             (lambda entry: (entry_hosts(entry) or served) <= visible)
-        entries = await run_in_threadpool(self.audit.read, chosen, limit, where)
+        try:
+            entries = await run_in_threadpool(self.audit.read, chosen, limit, where)
+        except OSError as exc:
+            return JSONResponse({"error": f"cannot read the audit trail: {exc.strerror or exc}"}, 500)
         return JSONResponse({"entries": entries, "limit": max(1, min(limit, 1000))})
 
     async def _read(self, request: Request, work: Callable[[], Any]) -> Response:
