@@ -191,3 +191,21 @@ def test_an_interrupted_command_says_what_it_left() -> None:
     assert Recorder("stop", hosts=[]).outcome(None, KeyboardInterrupt()) == ("interrupted: nothing was changed", 130)
     assert left_by(ActionReport("stop", [], interrupted=True)) == ("the steps in flight were finished; nothing was "
                                                                    "left stopped")
+
+
+def test_guards_remediation_restarts_are_recorded_as_user_guard(tmp_path: Path, monkeypatch) -> None:
+    from herd.cli.guard import _audited
+    from herd.operations.guard.remedy import Remediator, gates_from
+    from helpers import wait_until
+    from test_guard_remedy import GATE, Meter, Setup, hosts_of, inventory
+
+    monkeypatch.setenv("HERD_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    hosts = hosts_of(1, Meter(probe_time=0.01))
+    setup = Setup(hosts, Remediator(gates_from(inventory(tmp_path, 1, GATE)), max_percent=100, audit=_audited()))
+    with setup.watching():
+        setup.rule.leak(hosts[0], "tornado")
+        wait_until(lambda: setup.said("restarted tornado on web01"), 30, "the restart")
+    [entry] = AuditTrail(tmp_path / "audit.jsonl").read()
+    assert (entry["user"], entry["via"], entry["action"], entry["result"]) == ("guard", "guard", "restart", "done")
+    assert entry["targets"] == {"names": ["tornado"], "rule": "rss"}
+    assert entry["hosts"] == {"web01": [setup.said("restarted tornado on web01")[0].removeprefix("remediation: ")]}
