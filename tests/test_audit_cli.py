@@ -16,9 +16,10 @@ import pytest
 
 from herd.audit import local_account
 from herd.testing.pytest_plugin import module_fleet
-from helpers import herd, herd_env
+from helpers import Running, herd, herd_env, wait_until
+from test_interrupt_fleet import EXTRA, SLOW
 
-afleet = module_fleet("audit", hosts=2)   # groups: odd = web01, even = web02
+afleet = module_fleet("audit", hosts=2, extra_config=EXTRA)   # groups: odd = web01, even = web02; slowstop
 
 
 @pytest.fixture
@@ -109,3 +110,17 @@ def test_an_unwritable_trail_warns_once_and_the_command_acts(afleet, home, inv, 
     assert done.out.splitlines() == ["web01  worker  restarted", "1 host: 1 restarted"]
     assert done.err == (f"herd: cannot write the audit trail {blocked / 'audit.jsonl'}: Not a directory; "
                         "this change and later ones are not recorded there\n")
+
+
+def test_an_interrupted_stop_records_what_it_left_stopped(afleet, home, inv):
+    run = Running("stop", "slowstop", "-H", "web01", "-i", inv, home=home)
+    try:
+        wait_until(lambda: [afleet.process_states("web01")[n] for n in SLOW] == ["STOPPING", "STOPPING"], 30,
+                   "slowstop STOPPING", give_up=lambda: run.proc.poll() is not None)
+        code = run.interrupt()
+    finally:
+        run.kill()
+    assert code == 130, run.out + run.err
+    [entry] = entries(home / ".local" / "state" / "herd" / "audit.jsonl")
+    assert entry["action"] == "stop" and entry["exit_code"] == 130
+    assert entry["result"] == "interrupted: web01: slowstop:slowstop-0, slowstop:slowstop-1 left STOPPED"
