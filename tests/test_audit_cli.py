@@ -18,6 +18,7 @@ from herd.audit import local_account
 from herd.testing.pytest_plugin import module_fleet
 from helpers import Running, herd, herd_env, wait_until
 from test_interrupt_fleet import EXTRA, SLOW
+from test_keeper_fleet import Keeping
 
 afleet = module_fleet("audit", hosts=2, extra_config=EXTRA)   # groups: odd = web01, even = web02; slowstop
 
@@ -124,3 +125,19 @@ def test_an_interrupted_stop_records_what_it_left_stopped(afleet, home, inv):
     [entry] = entries(home / ".local" / "state" / "herd" / "audit.jsonl")
     assert entry["action"] == "stop" and entry["exit_code"] == 130
     assert entry["result"] == "interrupted: web01: slowstop:slowstop-0, slowstop:slowstop-1 left STOPPED"
+
+
+def test_commands_a_keeper_runs_are_recorded_as_run_directly(afleet, inv, tmp_path):
+    keeping = Keeping(tmp_path)
+    try:
+        for _ in range(2):
+            kept = keeping.kept("restart", "worker", "-H", "web02", "-i", inv)
+            assert kept.code == 0, kept.err
+        assert len(keeping.keepers()) == 1                   # the second ran in the keeper the first started
+    finally:
+        keeping.stop()
+    first, second = entries(keeping.state / "herd" / "audit.jsonl")
+    for entry in (first, second):
+        assert (entry["action"], entry["via"], entry["user"], entry["result"]) == ("restart", "cli", local_account(),
+                                                                                   "done")
+        assert entry["hosts"]["web02"] == ["web02 worker restarted"]
