@@ -209,3 +209,16 @@ def test_guards_remediation_restarts_are_recorded_as_user_guard(tmp_path: Path, 
     assert (entry["user"], entry["via"], entry["action"], entry["result"]) == ("guard", "guard", "restart", "done")
     assert entry["targets"] == {"names": ["tornado"], "rule": "rss"}
     assert entry["hosts"] == {"web01": [setup.said("restarted tornado on web01")[0].removeprefix("remediation: ")]}
+
+
+def test_herd_web_refuses_to_start_unable_to_write_its_trail(tmp_path: Path, capsys) -> None:
+    from herd.cli import run_command
+
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("hosts:\n  web01: {}\n")
+    (tmp_path / "file").write_text("")
+    code = run_command(["web", "-i", str(inventory), "--listen", "127.0.0.1:0",
+                        "--audit-log", str(tmp_path / "file" / "audit.jsonl")])
+    assert code == 2
+    assert capsys.readouterr().err == (f"herd: cannot write the audit trail {tmp_path / 'file' / 'audit.jsonl'}: "
+                                       "Not a directory\n")
