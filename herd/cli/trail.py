@@ -53,8 +53,8 @@ class Recorder:
             return f"interrupted: {left}", EXIT_INTERRUPTED
         if isinstance(error, click.Abort):
             return "interrupted: aborted at a prompt", EXIT_INTERRUPTED
-        if isinstance(error, UsageError):
-            return f"refused: {error}", error.exit_code
+        if isinstance(error, UsageError) or (isinstance(error, HerdError) and str(error).startswith("not confirmed")):
+            return f"refused: {error}", error.exit_code     # a usage error, or the user said no at the prompt
         if isinstance(error, HerdError):
             return f"failed: {error}", error.exit_code
         if isinstance(error, click.ClickException):
