@@ -70,7 +70,7 @@ class Run:
 # What herd (and ssh) would take from the environment of the machine's user: a stray HERD_INVENTORY or
 # HERD_KEEP, an ssh-agent, XDG directories. The suite never runs with them (conftest.py drops them and gives
 # every pytest process an empty HOME of its own); herd_env drops them again for commands run elsewhere.
-MACHINE_ENV = ("HERD_INVENTORY", "HERD_KEEP", "HERD_SKIP_VAULTED", "SSH_AUTH_SOCK", "SSH_AGENT_PID",
+MACHINE_ENV = ("HERD_INVENTORY", "HERD_KEEP", "HERD_SKIP_VAULTED", "HERD_AUDIT_LOG", "SSH_AUTH_SOCK", "SSH_AGENT_PID",
                "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_DATA_HOME")
 
 

@@ -112,6 +112,25 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command) and command.name == cmd_name, (module, attribute)
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                            list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is not None:
+            from herd.cli import trail
+
+            trail.begin(ctx, name)
+        return name, command, rest
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; one audit trail entry for a command that changes things (herd/cli/trail.py)."""
+        try:
+            result = super().invoke(ctx)
+        except BaseException as exc:
+            _record(ctx, None, exc)
+            raise
+        _record(ctx, result, None)
+        return result
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List the commands from the table, without importing any of them."""
         names = self.list_commands(ctx)
@@ -129,6 +148,18 @@ def cli() -> None:
     Reads a YAML inventory of hosts and groups, reaches each host's supervisord
     through SSH (nothing to install on the hosts), and acts on all of them at once.
     """
+
+
+def _record(ctx: click.Context, result: object, error: BaseException | None) -> None:
+    """The command's entry in the audit trail, if it is one to record; never fails the command."""
+    from herd.cli import trail
+
+    if trail.META_KEY not in ctx.meta:
+        return
+    try:
+        trail.finish(ctx, result, error)
+    except Exception as exc:    # the trail is the record, not the command: its own faults only warn
+        click.echo(f"herd: the audit trail was not written: {text.exception(exc)}", err=True)
 
 
 def all_commands() -> dict[str, click.Command]:

@@ -90,7 +90,7 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
             if not (scope.explicit or default_all):
                 raise UsageError("this command changes things: choose hosts first (hosts -a, hosts -g NAME, "
                                  "hosts -H PATTERN) or add -a/-g/-H to the command")
-            return scope.inventory, with_become(list(scope.hosts), opts.become)
+            return _selected(scope.inventory, with_become(list(scope.hosts), opts.become))
         inventory = scope.inventory
         if opts.become is None:
             opts = replace(opts, become=scope.become)
@@ -100,7 +100,15 @@ def load_selected(opts: FleetOptions, *, default_all: bool) -> tuple["Inventory"
         log.info("inventory: %s (%s), %d hosts", path, how, len(inventory.hosts))
     hosts = select_hosts(inventory, all_hosts=opts.all_hosts, groups=opts.groups,
                          patterns=opts.patterns, default_all=default_all)
-    return inventory, with_become(hosts, opts.become)
+    return _selected(inventory, with_become(hosts, opts.become))
+
+
+def _selected(inventory: "Inventory", hosts: list["Host"]) -> tuple["Inventory", list["Host"]]:
+    """The command's hosts, told to the audit trail (herd/cli/trail.py: a command that changes things)."""
+    from herd.cli import trail
+
+    trail.selected(hosts)
+    return inventory, hosts
 
 
 def load_confirmed(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> tuple["Inventory", list["Host"]]:

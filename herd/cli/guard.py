@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from herd.inventory.guard import EmailSettings, NotifySettings
     from herd.inventory.model import Inventory
     from herd.operations.guard.channels import Channel
-    from herd.operations.guard.remedy import Remediator
+    from herd.operations.guard.remedy import Outcome as RemedyOutcome, Remediator
     from herd.operations.guard.rules import Rule
     from herd.operations.guard.state import GuardStateFile
 
@@ -192,7 +192,20 @@ def _remediator(inventory: Inventory, rules: Sequence[Rule], saved: GuardStateFi
 
     bounds = inventory.guard.remediation if inventory.guard is not None else RemediationSettings()
     return Remediator(gates_from(inventory), max_processes=bounds.max_processes, max_percent=bounds.max_percent,
-                      cooldown=bounds.cooldown, dry_run=dry_run, cooldowns=saved.cooldowns)
+                      cooldown=bounds.cooldown, dry_run=dry_run, cooldowns=saved.cooldowns, audit=_audited())
+
+
+def _audited() -> Callable[["RemedyOutcome"], None]:
+    """Each remediation restart's end, in the audit trail (herd/audit.py) as user and via ``guard``."""
+    from herd.audit import AuditTrail, controller, default_audit_path
+
+    trail = AuditTrail(default_audit_path())
+
+    def record(outcome: "RemedyOutcome") -> None:
+        result = "done" if outcome.kind == "restarted" else f"failed: {outcome.line}"
+        trail.record("restart", {"names": [outcome.process], "rule": outcome.rule}, result, user="guard",
+                     via="guard", client=controller(), hosts={outcome.host: [outcome.line]})
+    return record
 
 
 def _say(line: str) -> None:

@@ -54,8 +54,10 @@ def emit_report(report: ActionReport, output: str) -> int:
     """Print an ActionReport as lines or JSON; return its exit code."""
     import json
 
+    from herd.cli import trail
     from herd.render.actions import action_json, action_lines
 
+    trail.reported(action_lines(report, False), report)     # for a command that changes things
     if output == "json":
         click.echo(json.dumps(action_json(report), indent=2))
     else:

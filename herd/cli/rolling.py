@@ -242,6 +242,7 @@ def _state(inventory_path: str, name: str, state_file: str | None, *, resume: bo
 def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state: "RollState", *,
           resume: bool, dry_run: bool, as_json: bool) -> int:
     from herd import text
+    from herd.cli import trail
     from herd.errors import RollRefused
     from herd.operations.rolling.runner import RollRunner, preflight
     from herd.render.rolling import plan_json, plan_lines, progress_line, report_json, report_lines
@@ -250,6 +251,7 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
     try:
         plan = preflight(fleet, options, state if resume else None)
     except RollRefused as refused:
+        trail.refused(refused.problems)
         for problem in refused.problems:
             click.echo(f"herd: refusing to roll {options.name}: {text.field(problem)}", err=True)
         if refused.hint:
@@ -273,6 +275,7 @@ def _roll(fleet: "Fleet", options: "RollOptions", state_file: "StateFile", state
     runner = RollRunner(fleet, plan, options, state, state_file, on_event, ask_to_continue)
     with _interrupts(runner):
         report = runner.run()
+    trail.reported(report_lines(report, False, signal=options.signal), report)
     click.echo(json.dumps(report_json(report, signal=options.signal), indent=2) if as_json
                else "\n".join(report_lines(report, color, signal=options.signal)))
     return report.exit_code

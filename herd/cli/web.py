@@ -19,6 +19,7 @@ from herd.errors import EXIT_INTERRUPTED, InventoryError, UsageError
 from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
+    from herd.audit import AuditTrail
     from herd.inventory.model import Host, Inventory
     from herd.web.team import TeamConfig
 
@@ -29,7 +30,8 @@ EPILOG = """
 Security: listens on 127.0.0.1 unless told otherwise; the URL printed at start
 carries a one-off access token (keep it secret); every change is a POST with a
 CSRF token; --read-only refuses every change. TLS: put a reverse proxy in front
-(docs/web.md). Audit log: $XDG_STATE_HOME/herd/web-audit.jsonl by default.
+(docs/web.md). Audit trail (shared with the CLI): $XDG_STATE_HOME/herd/audit.jsonl
+by default ($HERD_AUDIT_LOG, --audit-log).
 \b
 Exit codes: 130 stopped with Ctrl-C/SIGTERM (the normal end); 2 usage or
 inventory error, --web extra missing, or the address is in use.
@@ -100,7 +102,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
               help="Seconds between polls of a host (one poll per host per interval, whatever the pages).")
 @click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Where changes are logged as JSON lines (default $XDG_STATE_HOME/herd/web-audit.jsonl).")
+              help="The audit trail, JSON lines (default $HERD_AUDIT_LOG, else $XDG_STATE_HOME/herd/audit.jsonl, "
+                   "the one the CLI writes).")
 @click.option("--resources", is_flag=True,
               help="Add each process's RSS and CPU% (read from /proc on the hosts, as status --resources) "
                    "to the page and the JSON, updated every poll.")
@@ -129,7 +132,6 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     from herd.ssh.connection import Connector
     from herd.web.actions import Dashboard
     from herd.web.app import Web, create_app
-    from herd.web.audit import AuditLog, default_audit_path
     from herd.web.security import Guard, new_token
 
     host, port = parse_listen(listen)
@@ -138,12 +140,12 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
                          "(and put a TLS reverse proxy in front)")
     chosen = load_environments(fleet_opts, envs)
     team = _load_team(team_file, chosen) if team_file else None
+    audit = _audit_trail(audit_log)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     token = new_token()
     if token_file:
         _write_token(Path(token_file), token)
-    audit = AuditLog(Path(audit_log) if audit_log else default_audit_path())
     pools = {name: SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
              for name in chosen}     # one per environment: the same host name may be in two inventories
     dashboards = {name: Dashboard(inventory, hosts, borrowed(pools[name]), interval=interval,
@@ -187,6 +189,18 @@ def _load_team(path: str, chosen: dict[str, tuple["Inventory", list["Host"]]]) -
     team = load_team(path)
     check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
     return team
+
+
+def _audit_trail(audit_log: str | None) -> "AuditTrail":
+    """The trail every change is recorded in; the server does not start unable to write it."""
+    from herd.audit import AuditTrail, default_audit_path
+
+    audit = AuditTrail(Path(audit_log) if audit_log else default_audit_path())
+    try:
+        audit.check()
+    except OSError as exc:
+        raise UsageError(f"cannot write the audit trail {audit.path}: {exc.strerror or exc}") from exc
+    return audit
 
 
 def load_environments(opts: FleetOptions, envs: tuple[str, ...]) -> dict[str, tuple["Inventory", list["Host"]]]:

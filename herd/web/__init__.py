@@ -3,7 +3,7 @@
 Optional: needs ``pip install herd[web]`` (Starlette + uvicorn).  Layers:
 
     security   the access token, browser sessions, CSRF tokens, Host header check
-    audit      the JSON-lines audit log of every change asked for
+    audit      the audit trail (herd/audit.py, shared with the CLI), under its old name
     hub        the shared poller's changes and roll progress, fanned out to every page
     actions    what the page may do: control, config, logs, health (no HTTP here)
     rolls      the page's rolling restart: one at a time, in a thread, with the CLI's options builder

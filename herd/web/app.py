@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from herd import __version__
+from herd.audit import AuditFilter, entry_hosts, host_lines
 from herd.errors import HerdError
 from herd.web.actions import Dashboard, log_item
 from herd.web.audit import AuditLog
@@ -346,6 +347,37 @@ class Web:
     async def roll_status(self, request: Request) -> Response:
         return await self._read(request, lambda: self.dash(request).rolls.status())
 
+    async def audit_entries(self, request: Request) -> Response:
+        """``GET /api/audit?user=&action=&host=&result=&q=&limit=``: the audit trail, newest first.
+
+        The page's and the CLI's entries alike (one file: herd/audit.py).  With a team file a user
+        sees the entries of the request's environment whose hosts they may all see; an entry that
+        names no host, only when they see every host of it.
+        """
+        params = request.query_params
+        try:
+            limit = int(params.get("limit") or 100)
+        except ValueError:
+            return JSONResponse({"error": "limit must be a number"}, 400)
+        try:
+            env = self.env_name(request)
+            visible = set(self.visible(request))
+            if not visible:
+                self.allowed(request, Ability.SEE, None)
+        except Refused as exc:
+            return JSONResponse({"error": str(exc)}, 403 if isinstance(exc, Forbidden) else 400)
+        served = {h.name for h in self.envs[env].hosts}
+        chosen = AuditFilter(user=params.get("user", ""), action=params.get("action", ""),
+                             host=params.get("host", ""), result=params.get("result", ""), q=params.get("q", ""),
+                             env=env if len(self.envs) > 1 else "")
+        where = None if isinstance(self.access, OpenAccess) else \
+            (lambda entry: (entry_hosts(entry) or served) <= visible)
+        try:
+            entries = await run_in_threadpool(self.audit.read, chosen, limit, where)
+        except OSError as exc:
+            return JSONResponse({"error": f"cannot read the audit trail: {exc.strerror or exc}"}, 500)
+        return JSONResponse({"entries": entries, "limit": max(1, min(limit, 1000))})
+
     async def _read(self, request: Request, work: Callable[[], Any]) -> Response:
         try:
             return JSONResponse(work())
@@ -494,20 +526,24 @@ class Web:
             audit(result, "done")
         return JSONResponse(result)
 
-    def _auditor(self, request: Request, action: str, targets: Any) -> Callable[[Any, str], None]:
+    def _auditor(self, request: Request, action: str, targets: Any,
+                 planned: Sequence[str] | None = None) -> Callable[[Any, str], None]:
+        """Records one outcome of the request in the audit trail (herd/audit.py): who, where, what, how
+        it ended; per host the result lines as the CLI prints them (``planned``: the hosts asked for,
+        named even when nothing ran)."""
         user = self.user(request)
         env = request.query_params.get("env") or self.default_env(user)
 
         def record(result: Any, outcome: str) -> None:
-            hosts: dict[str, Any] | None = None
-            if isinstance(result, dict) and "report" in result:
-                hosts = {}
-                for line in result["lines"][:-1]:
-                    host = line.split(" ", 1)[0]
-                    hosts.setdefault(host, []).append(" ".join(line.split()))
-                hosts["summary"] = [result["lines"][-1]]
+            hosts: dict[str, Any] | None = {h: [] for h in planned} if planned else None
+            code = result.get("exit_code") if isinstance(result, dict) else None
+            if isinstance(result, dict) and "report" in result and result.get("lines"):
+                hosts = host_lines(result["lines"])
+                if outcome == "done" and isinstance(code, int) and code != 0:
+                    outcome = f"failed: {hosts['summary'][0]}"
             self.audit.record(action, targets, outcome, client=_client(request.scope), hosts=hosts,
-                              user=user.name, via=user.via, env=env if len(self.envs) > 1 else None)
+                              user=user.name, via=user.via, env=env if len(self.envs) > 1 else None,
+                              exit_code=code if isinstance(code, int) else None)
         return record
 
     async def _post(self, request: Request, ability: Ability, plan: Plan) -> Response:
@@ -518,7 +554,7 @@ class Web:
             work, action, targets, hosts = plan(dash, await self._body(request))
         except Refused as exc:
             return JSONResponse({"error": str(exc), "confirm": False}, 400)
-        auditor = self._auditor(request, action, targets)
+        auditor = self._auditor(request, action, targets, hosts)
         try:
             self.allowed(request, ability, hosts, action)
         except Forbidden as exc:
@@ -624,6 +660,7 @@ def create_app(web: Web) -> Starlette:
         ("GET", "/api/events", web.events), ("GET", "/api/check", web.check), ("GET", "/api/roll", web.roll_status),
         ("GET", "/api/logs", web.logs), ("GET", "/api/logs/follow", web.follow),
         ("GET", "/api/logs/files", web.log_files), ("GET", "/api/avail", web.avail),
+        ("GET", "/api/audit", web.audit_entries),
         ("POST", "/api/control", web.control), ("POST", "/api/config", web.config),
         ("POST", "/api/config/plan", web.update_plan), ("POST", "/api/roll", web.roll),
         ("POST", "/api/roll/interrupt", web.roll_interrupt), ("POST", "/api/supervisord", web.supervisord),

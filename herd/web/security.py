@@ -28,21 +28,13 @@ from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from herd.audit import local_account  # the CLI's user in the audit trail, and the token's holder
+
 COOKIE = "herd_session"
 CSRF_HEADER = "x-csrf-token"
 MAX_SESSIONS = 256
 SESSION_SECONDS = 7 * 24 * 3600
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-def local_account() -> str:
-    """The account running herd (the token's holder, and the CLI's user in the audit trail)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
 
 
 def new_token() -> str:

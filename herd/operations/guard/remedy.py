@@ -155,8 +155,9 @@ class Remediator:
     def __init__(self, gates: Gates, *, fleet: Fleet | None = None, max_processes: int = 1,
                  max_percent: float = 25.0, cooldown: float = 600.0, dry_run: bool = False,
                  cooldowns: Mapping[Key, float] | None = None, clock: Callable[[], float] = time.time,
-                 finish: float = FINISH) -> None:
+                 finish: float = FINISH, audit: Callable[[Outcome], None] | None = None) -> None:
         self.gates = gates
+        self.audit = audit                      # told each restart's end (herd guard: the audit trail)
         self.fleet = fleet
         self.max_processes = max(1, int(max_processes))
         self.max_percent = max(0.0, float(max_percent))
@@ -411,8 +412,11 @@ class Remediator:
                   f"pid {result.old_pid} -> {result.new_pid}, {how}{probe}{notes}")
 
     def _say(self, kind: OutcomeKind, signal: Signal, line: str) -> None:
-        self._said.append(Outcome(kind, signal.rule, signal.subject, signal.host, signal.process or "", line))
+        outcome = Outcome(kind, signal.rule, signal.subject, signal.host, signal.process or "", line)
+        self._said.append(outcome)
         log.info("remediation: %s", text.field(line))
+        if self.audit is not None and kind in ("restarted", "failed"):    # a restart ended (or could not begin)
+            self.audit(outcome)
 
     # -- a fleet thread: one restart -------------------------------------------------------
 
