@@ -105,7 +105,8 @@ class OnlyTheirHosts:
     def __init__(self, hosts: dict[str, list[str]]) -> None:
         self.hosts = hosts
 
-    def refusal(self, user: User, ability: Ability, env: str, hosts: Sequence[str]) -> str | None:
+    def refusal(self, user: User, ability: Ability, env: str, hosts: Sequence[str],
+                action: str | None = None) -> str | None:
         mine = self.hosts.get(user.name, [])
         return None if all(h in mine for h in hosts) else f"{user.name} may not {ability.value} there"
 
@@ -117,6 +118,9 @@ class OnlyTheirHosts:
 
     def environments(self, user: User, envs: Sequence[str]) -> list[str]:
         return list(envs)
+
+    def denied(self, user: User, env: str) -> str | None:
+        return None if self.hosts.get(user.name) else f"{user.name} has no role here"
 
 
 def ask(web: Web, user: User, query: str = "") -> tuple[int, Any]:
