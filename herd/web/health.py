@@ -1,0 +1,71 @@
+"""The health the page shows, graded from the very state its table shows.
+
+The table is the poller's host events; the badge and the Health view used
+to be a poll of their own (``/api/check`` every 5 s), so the two could
+disagree for seconds (``16 RUNNING`` next to ``WARNING``, a finished roll
+still STARTING).  Now each environment has one :class:`HealthFeed`: every
+poll a row is pushed for, it keeps that host as pushed, and when the state
+changed it grades the fleet *as the pages were told* (each host as last
+pushed) and hands the row and that grading to the event loop together; the
+app sends the row, then the ``health`` event, in the same batch of the
+stream, so the page draws both in one frame.
+
+A poll that changed nothing is graded again at most once per poll interval
+(some rules are over time: ``min_uptime``), and a page is sent a health only
+when it differs from the last one it got (herd/web/app.py, ``Hub``), so a
+quiet fleet costs one grading per interval and no traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from herd.operations.poller import FleetSnapshot, HostSnapshot
+
+if TYPE_CHECKING:
+    from herd.web.actions import Dashboard
+
+Deliver = Callable[["dict[str, Any] | None", "FleetSnapshot | None"], None]
+
+
+class HealthFeed:
+    """One environment's rows and gradings, in the order the poller's threads produced them."""
+
+    def __init__(self, dash: Dashboard) -> None:
+        self.dash = dash
+        self.lock = threading.Lock()
+        self.shown: dict[str, HostSnapshot] = {}
+        self.graded_at = float("-inf")
+
+    def snapshot(self) -> FleetSnapshot:
+        """The fleet as the pages were told: each host as last pushed (the poller's until it was)."""
+        with self.lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> FleetSnapshot:
+        current = self.dash.poller.snapshot()
+        return dataclasses.replace(current, hosts=tuple(self.shown.get(h.host, h) for h in current.hosts))
+
+    def poll(self, fresh: HostSnapshot, deliver: Deliver) -> None:
+        """One poll of one host (a poller thread): ``deliver(row, graded)`` with the host's row when it
+        changed (every poll with ``--resources``: the numbers move) and the snapshot to grade when it
+        changed or the last grading is an interval old.
+
+        ``deliver`` is called under the lock: two hosts' rows and gradings reach the event loop in the
+        order they were made, so a page never gets an older grading after a newer one.
+        """
+        with self.lock:
+            old = self.shown.get(fresh.host)
+            changed = old is None or old.signature() != fresh.signature()
+            self.shown[fresh.host] = fresh
+            now = time.monotonic()
+            regrade = changed or now - self.graded_at >= self.dash.poller.interval
+            row = self.dash.host_state(fresh) if changed or self.dash.poller.resources else None
+            if row is None and not regrade:
+                return
+            if regrade:
+                self.graded_at = now
+            deliver(row, self._snapshot() if regrade else None)
