@@ -311,7 +311,10 @@ class Web:
     async def session(self, request: Request) -> Response:
         session = request.scope.get("state", {}).get("herd_session")
         user = self.user(request)
-        env = self.env_name(request)
+        try:
+            env = self.env_name(request)
+        except Refused as exc:      # a bookmark of an environment no longer served: the page says so
+            return JSONResponse({"error": str(exc)}, 400)
         dash = self.envs[env]
         visible = set(self.visible(request))
         hosts = [h for h in dash.hosts if h.name in visible]
