@@ -892,7 +892,7 @@ async function init() {
   for (const g of Object.keys(session.groups)) $("filter-group").append(el("option", { value: g, text: g }));
   $("host-names").replaceChildren(...session.hosts.map((h) => el("option", { value: h })));
   for (const id of ["filter-text", "filter-host", "filter-group", "filter-state", "layout"]) {
-    $(id).addEventListener("input", () => { schedule(); writeURL(); });
+    for (const kind of ["input", "change"]) $(id).addEventListener(kind, () => { schedule(); writeURL(); });
   }
   document.querySelectorAll("#fleet th[data-sort]").forEach((th) => th.addEventListener("click", () => {
     S.sort = { key: th.dataset.sort, desc: S.sort.key === th.dataset.sort ? !S.sort.desc : false };
