@@ -32,10 +32,10 @@ def fakes(*names: str) -> list[FakeHost]:
                                            ProgramSpec("worker")])) for name in names]
 
 
-def dashboard(hosts: Sequence[FakeHost], **inventory: Any) -> Dashboard:
+def dashboard(hosts: Sequence[FakeHost], interval: float = 0.2, **inventory: Any) -> Dashboard:
     inv = Inventory("fake.yaml", tuple(h.host for h in hosts), groups={"web": tuple(h.name for h in hosts)},
                     **inventory)
-    return Dashboard(inv, [h.host for h in hosts], FakeSource(list(hosts)), interval=0.2)
+    return Dashboard(inv, [h.host for h in hosts], FakeSource(list(hosts)), interval=interval)
 
 
 @pytest.fixture(autouse=True)
@@ -151,6 +151,54 @@ def test_the_row_and_its_health_come_in_one_batch_of_events(fleet) -> None:
     assert second[0] == "health" and second[1]["status"] == "CRITICAL"
     assert second[1]["summary"] == "1 problem: web01 worker STOPPED"
     assert second[1]["counts"]["processes_running"] == 5
+
+
+def test_a_quiet_poll_is_graded_at_most_once_an_interval_and_a_change_at_once() -> None:
+    from herd.web.health import HealthFeed
+
+    hosts = fakes("web01", "web02")
+    dash = dashboard(hosts, interval=1.0)
+    feed = HealthFeed(dash)
+    told: list[tuple[str | None, bool]] = []
+
+    def poll(name: str) -> None:
+        feed.poll(dash.poller.poll_once(name), lambda row, graded: told.append(
+            (row["host"] if row else None, graded is not None)))
+
+    poll("web01"), poll("web02")
+    assert told == [("web01", True), ("web02", True)]      # first polls: changes, each graded with its row
+    poll("web01"), poll("web02")
+    assert told[2:] == []                                   # nothing changed, graded a moment ago
+    time.sleep(dash.poller.interval)
+    poll("web01"), poll("web02")
+    assert told[2:] == [(None, True)]                       # an interval on: graded again once (rules over time)
+    hosts[1].client().call("supervisor.stopProcess", "worker", False)
+    poll("web02")
+    assert told[3:] == [("web02", True)]
+    graded = feed.snapshot()
+    assert dash.health(graded)["summary"] == "1 problem: web02 worker STOPPED"
+
+
+def test_rows_and_gradings_that_reach_the_loop_together_are_sent_together_graded_once() -> None:
+    import asyncio
+
+    from herd.web.health import Outbox
+
+    sent: list[tuple[str, Any]] = []
+    loop = asyncio.new_event_loop()
+    try:
+        outbox = Outbox(loop, lambda kind, data: sent.append((kind, data)),
+                        lambda graded: sent.append(("health", graded)))
+        first, second = object(), object()
+        outbox.send({"host": "web01"}, first)    # type: ignore[arg-type]
+        outbox.send({"host": "web02"}, second)   # type: ignore[arg-type]
+        outbox.send({"host": "web01"}, None)
+        assert sent == []
+        loop.run_until_complete(asyncio.sleep(0))
+        assert sent == [("host", {"host": "web01"}), ("host", {"host": "web02"}), ("host", {"host": "web01"}),
+                        ("health", second)]
+    finally:
+        loop.close()
 
 
 def test_the_badge_never_disagrees_with_the_table(driver, fleet) -> None:

@@ -40,7 +40,7 @@ from herd.web.actions import Dashboard, log_item, snapshot_json
 from herd.web.audit import AuditLog
 from herd.web.access import Ability, Access, OpenAccess
 from herd.web.errors import Forbidden, Refused
-from herd.web.health import HealthFeed
+from herd.web.health import HealthFeed, Outbox
 from herd.web.security import COOKIE, CSRF_HEADER, Guard, User
 
 log = logging.getLogger("herd.web")
@@ -235,14 +235,11 @@ class Web:
             self._attach_env(loop, dash, self.hubs[name], self.feeds[name])
 
     def _attach_env(self, loop: asyncio.AbstractEventLoop, dash: Dashboard, hub: Hub, feed: HealthFeed) -> None:
-        def send(row: dict[str, Any] | None, graded: Any) -> None:
-            if row is not None:
-                hub.publish("host", row)
-            if graded is not None:      # right after its row: the page draws both in one frame
-                hub.publish_health(lambda visible: dash.health(graded, visible))
+        outbox = Outbox(loop, hub.publish,
+                        lambda graded: hub.publish_health(lambda visible: dash.health(graded, visible)))
 
         def host_polled(snap: Any) -> None:
-            feed.poll(snap, lambda row, graded: loop.call_soon_threadsafe(send, row, graded))
+            feed.poll(snap, lambda row, graded: loop.call_soon_threadsafe(outbox.send, row, graded))
 
         def roll_event(event: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(hub.publish, "roll", event)
