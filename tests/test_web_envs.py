@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def test_switching_environments_shows_each_one_s_hosts_and_acts_on_its_own(make_
         wait_for(lambda: driver.current_url.endswith("?env=production"), 10, "the URL names production")
         wait_for(lambda: shown(driver) == {"prod01", "prod02"}, 20, "production's hosts")
         assert driver.title == "herd: production"
+        if os.environ.get("HERD_SCREENSHOTS"):
+            driver.save_screenshot(str(Path(os.environ["HERD_SCREENSHOTS"]) / "web-environments.png"))
         assert [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "#filter-host option")] == [
             "", "prod01", "prod02"]
 

@@ -8,12 +8,14 @@ tests/test_web_envs.py.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from herd.inventory.model import Expectation, Inventory
@@ -62,6 +64,13 @@ def fleet(tmp_path: Path) -> Iterator[tuple[WebServer, list[FakeHost]]]:
         web.stop()
 
 
+def shot(driver: Any, name: str) -> None:
+    """``HERD_SCREENSHOTS=DIR``: save the page as DIR/NAME (docs/img has them)."""
+    folder = os.environ.get("HERD_SCREENSHOTS")
+    if folder:
+        driver.save_screenshot(str(Path(folder) / name))
+
+
 def open_page(driver: Any, web: WebServer, query: str = "") -> None:
     driver.get(web.url)                         # the token for a session cookie, then /
     if query:
@@ -99,6 +108,7 @@ def test_filters_and_the_view_are_in_the_url_and_survive_a_reload(driver, fleet)
     open_page(driver, web)
     assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#nav button") if b.is_displayed()] == [
         "Processes", "Logs", "Rolls", "Health"]     # Audit: only where its view exists
+    assert not driver.find_element(By.ID, "env-box").is_displayed()          # one environment: no switcher
     Select(driver.find_element(By.ID, "filter-state")).select_by_value("!RUNNING")
     wait_for(lambda: rows(driver) == [("web02", "worker", "STOPPED")], 10, "only web02's worker")
     driver.find_element(By.CSS_SELECTOR, '#fleet th[data-sort="uptime"]').click()
@@ -243,6 +253,7 @@ def test_the_health_view_lists_problems_and_expect_rules(driver, tmp_path) -> No
         assert [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#health-expect li")] == [
             "expect.web (web01, web02): running worker"]
         assert driver.find_element(By.ID, "health-badge").text == "CRITICAL"
+        shot(driver, "web-health.png")
     finally:
         web.stop()
 
@@ -264,6 +275,8 @@ def test_the_selection_is_cleared_once_its_action_is_done(driver, fleet) -> None
     wait_for(lambda: "2 stopped" in driver.find_element(By.ID, "result").text, 10, "the result")
     assert hosts[0].supervisor.states()["worker"] == "STOPPED"
     wait_for(lambda: driver.find_element(By.ID, "selected-count").text == "0 selected", 5, "nothing selected")
+    wait_for(lambda: driver.find_element(By.ID, "health-badge").text == "CRITICAL", 5, "the badge")
+    shot(driver, "web-processes.png")
     assert not [b for b in driver.find_elements(By.CSS_SELECTOR, "#rows td.check input") if b.is_selected()]
     assert all(not b.is_enabled() for b in driver.find_elements(By.CSS_SELECTOR, "button.sel"))
 
@@ -371,33 +384,41 @@ def follow_worker(driver: Any, web: WebServer) -> None:
     wait_for(lambda: driver.find_element(By.ID, "logs").get_attribute("data-following") == "1", 10, "following")
 
 
-def test_the_logs_view_colours_each_host_and_searches_without_html(driver, fleet) -> None:
-    web, hosts = fleet
-    follow_worker(driver, web)
-    for host in hosts:
-        host.supervisor.write_log("worker", f"{host.name} GET /one\n{host.name} <b>POST</b> /two\n".encode())
-    wait_for(lambda: len(log_lines(driver)) == 4, 10, "both hosts' lines")
-    colours = {}
-    for line in driver.find_elements(By.CSS_SELECTOR, "#logs > div.line"):
-        prefix = line.find_element(By.CSS_SELECTOR, ".prefix")
-        colours.setdefault(line.get_attribute("data-host"), set()).add(prefix.value_of_css_property("color"))
-    assert set(colours) == {"web01", "web02"} and all(len(c) == 1 for c in colours.values())
-    assert colours["web01"] != colours["web02"]
-    assert driver.find_elements(By.CSS_SELECTOR, "#logs b") == []
+def test_the_logs_view_colours_each_host_and_searches_without_html(driver, tmp_path) -> None:
+    hosts = fakes("web01", "web02", "web03")
+    web = serve_dashboard(dashboard(hosts), tmp_path)
+    try:
+        follow_worker(driver, web)
+        for i, host in enumerate(hosts):
+            host.supervisor.write_log("worker", f"job {i}1 GET /health 200\njob {i}2 <b>POST</b> /orders 201\n"
+                                                f"job {i}3 GET /orders/{i} 200\n".encode())
+        wait_for(lambda: len(log_lines(driver)) == 9, 10, "every host's lines")
+        colours: dict[str, set[str]] = {}
+        for line in driver.find_elements(By.CSS_SELECTOR, "#logs > div.line"):
+            prefix = line.find_element(By.CSS_SELECTOR, ".prefix")
+            colours.setdefault(line.get_attribute("data-host"), set()).add(prefix.value_of_css_property("color"))
+        assert set(colours) == {"web01", "web02", "web03"} and all(len(c) == 1 for c in colours.values())
+        assert len(set.union(*colours.values())) == 3          # one colour per host, each its own
+        assert driver.find_elements(By.CSS_SELECTOR, "#logs b") == []
 
-    driver.find_element(By.ID, "logs-search").send_keys("<B>post")
-    wait_for(lambda: log_lines(driver) == ["web01 worker | web01 <b>POST</b> /two",
-                                           "web02 worker | web02 <b>POST</b> /two"], 5, "the matching lines")
-    assert [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#logs mark")] == ["<b>POST", "<b>POST"]
-    assert driver.find_element(By.ID, "logs-count").text == "2 of 4 lines match"
-    assert query(driver)["q"] == "<B>post"
-    hosts[0].supervisor.write_log("worker", b"web01 GET /three\nweb01 <b>post</b> /four\n")
-    wait_for(lambda: log_lines(driver)[-1] == "web01 worker | web01 <b>post</b> /four", 10, "a new match, shown")
-    assert len(log_lines(driver)) == 3
-    driver.find_element(By.ID, "logs-search").clear()
-    driver.execute_script("document.getElementById('logs-search').dispatchEvent(new Event('input'))")
-    wait_for(lambda: len(log_lines(driver)) == 6, 5, "every line again")
-    assert driver.find_elements(By.CSS_SELECTOR, "#logs mark") == []
+        driver.find_element(By.ID, "logs-search").send_keys("<B>post")
+        wait_for(lambda: log_lines(driver) == [f"web0{i + 1} worker | job {i}2 <b>POST</b> /orders 201"
+                                               for i in range(3)], 5, "the matching lines")
+        assert [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#logs mark")] == ["<b>POST"] * 3
+        assert driver.find_element(By.ID, "logs-count").text == "3 of 9 lines match"
+        assert query(driver)["q"] == "<B>post"
+        driver.find_element(By.ID, "logs-search").send_keys(Keys.BACKSPACE * 7 + "orders")
+        wait_for(lambda: len(log_lines(driver)) == 6, 5, "the lines with 'orders'")
+        shot(driver, "web-logs.png")
+        hosts[0].supervisor.write_log("worker", b"job 04 GET /health 200\njob 05 PUT /orders/7 204\n")
+        wait_for(lambda: log_lines(driver)[-1] == "web01 worker | job 05 PUT /orders/7 204", 10, "a new match, shown")
+        assert len(log_lines(driver)) == 7
+        driver.find_element(By.ID, "logs-search").clear()
+        driver.execute_script("document.getElementById('logs-search').dispatchEvent(new Event('input'))")
+        wait_for(lambda: len(log_lines(driver)) == 11, 5, "every line again")
+        assert driver.find_elements(By.CSS_SELECTOR, "#logs mark") == []
+    finally:
+        web.stop()
 
 
 def test_pause_keeps_lines_coming_and_resume_shows_them(driver, fleet) -> None:
