@@ -140,6 +140,20 @@ def test_filters_and_the_view_are_in_the_url_and_survive_a_reload(driver, fleet)
     assert not driver.find_element(By.ID, "view-processes").is_displayed()
 
 
+def test_an_environment_not_served_is_said_so_in_one_sentence(driver, fleet) -> None:
+    web, _ = fleet
+    cookie, _ = web.login()
+    answer = web.get("/api/session?env=nope", cookie)
+    assert answer.status == 400 and answer.json() == {"error": "no environment 'nope' here (environments: default)"}
+    driver.get(web.url)
+    driver.get(f"{web.base}/?env=nope&view=logs")
+    text = wait_for(lambda: (t := driver.find_element(By.TAG_NAME, "body").text) and "nope" in t and t, 10, "the page")
+    assert text.splitlines() == ["herd web: no environment 'nope' here (environments: default)",
+                                 "open the first environment"]
+    driver.find_element(By.LINK_TEXT, "open the first environment").click()
+    wait_for(lambda: driver.find_element(By.ID, "view-logs").is_displayed(), 10, "the Logs view, first environment")
+
+
 # -- health from the same poll as the table ---------------------------------------------------
 
 

@@ -132,9 +132,9 @@ function refusedOn(need, host) {
 
 // A button for the shown hosts (update config, the roll): refused when the role lacks it on one of them
 // (what each host's plan or pre-flight says about unreachable ones is shown by the server).
-function cannotShown(need) {
+function cannotShown(need, shown) {
   if (S.readOnly) return "read-only: herd web was started with --read-only";
-  const hosts = shownHosts();
+  const hosts = shown || shownHosts();
   if (!hosts.length) return "no host is shown (see the Processes filters)";
   for (const host of hosts) {
     const why = refusedOn(need, host);
@@ -146,9 +146,11 @@ function cannotShown(need) {
 // Every [data-needs] control (with data-host: that host's; without: the shown hosts') is disabled where it
 // cannot work, its title saying why.
 function applyAbilities() {
+  let shown = null;
   document.querySelectorAll("[data-needs]").forEach((node) => {
     if (node.dataset.title === undefined) node.dataset.title = node.title || "";
-    const why = node.dataset.host ? cannot(node.dataset.needs, node.dataset.host) : cannotShown(node.dataset.needs);
+    if (!node.dataset.host && shown === null) shown = shownHosts();
+    const why = node.dataset.host ? cannot(node.dataset.needs, node.dataset.host) : cannotShown(node.dataset.needs, shown);
     node.disabled = Boolean(why);
     node.title = why || node.dataset.title;
   });
