@@ -55,7 +55,8 @@ def driver() -> Iterator[Any]:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[WebServer, list[FakeHost]]]:
+def served(tmp_path: Path) -> Iterator[tuple[WebServer, list[FakeHost]]]:
+    """The app over two fake hosts (not named ``fleet``: that is a real fleet's fixture, tests/conftest.py)."""
     hosts = fakes("web01", "web02")
     web = serve_dashboard(dashboard(hosts), tmp_path)
     try:
@@ -102,8 +103,8 @@ def nav(driver: Any, view: str) -> None:
 # -- views and the URL ----------------------------------------------------------------------
 
 
-def test_filters_and_the_view_are_in_the_url_and_survive_a_reload(driver, fleet) -> None:
-    web, hosts = fleet
+def test_filters_and_the_view_are_in_the_url_and_survive_a_reload(driver, served) -> None:
+    web, hosts = served
     hosts[1].client().call("supervisor.stopProcess", "worker", False)
     open_page(driver, web)
     assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#nav button") if b.is_displayed()] == [
@@ -140,8 +141,8 @@ def test_filters_and_the_view_are_in_the_url_and_survive_a_reload(driver, fleet)
     assert not driver.find_element(By.ID, "view-processes").is_displayed()
 
 
-def test_an_environment_not_served_is_said_so_in_one_sentence(driver, fleet) -> None:
-    web, _ = fleet
+def test_an_environment_not_served_is_said_so_in_one_sentence(driver, served) -> None:
+    web, _ = served
     cookie, _ = web.login()
     answer = web.get("/api/session?env=nope", cookie)
     assert answer.status == 400 and answer.json() == {"error": "no environment 'nope' here (environments: default)"}
@@ -157,8 +158,8 @@ def test_an_environment_not_served_is_said_so_in_one_sentence(driver, fleet) -> 
 # -- health from the same poll as the table ---------------------------------------------------
 
 
-def test_the_row_and_its_health_come_in_one_batch_of_events(fleet) -> None:
-    web, hosts = fleet
+def test_the_row_and_its_health_come_in_one_batch_of_events(served) -> None:
+    web, hosts = served
     cookie, _ = web.login()
     wait_for(lambda: all(h["polled"] for h in web.get("/api/status", cookie).json()["hosts"]), 5, "first polls")
     events = Events(web, cookie)
@@ -225,8 +226,8 @@ def test_rows_and_gradings_that_reach_the_loop_together_are_sent_together_graded
         loop.close()
 
 
-def test_the_badge_never_disagrees_with_the_table(driver, fleet) -> None:
-    web, hosts = fleet
+def test_the_badge_never_disagrees_with_the_table(driver, served) -> None:
+    web, hosts = served
     open_page(driver, web)
     wait_for(lambda: driver.find_element(By.ID, "health-badge").text == "OK", 10, "OK")
     # every frame, what the page shows: web01 worker's state and the badge (a lagging badge is caught)
@@ -279,8 +280,8 @@ def tick(driver: Any, host: str, process: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f'tr[data-host="{host}"][data-process="{process}"] td.check input').click()
 
 
-def test_the_selection_is_cleared_once_its_action_is_done(driver, fleet) -> None:
-    web, hosts = fleet
+def test_the_selection_is_cleared_once_its_action_is_done(driver, served) -> None:
+    web, hosts = served
     open_page(driver, web)
     tick(driver, "web01", "worker")
     tick(driver, "web01", "tornado:tornado-8080")
@@ -295,8 +296,8 @@ def test_the_selection_is_cleared_once_its_action_is_done(driver, fleet) -> None
     assert all(not b.is_enabled() for b in driver.find_elements(By.CSS_SELECTOR, "button.sel"))
 
 
-def test_the_roll_form_offers_the_programs_that_exist_and_refuses_others(driver, fleet) -> None:
-    web, hosts = fleet
+def test_the_roll_form_offers_the_programs_that_exist_and_refuses_others(driver, served) -> None:
+    web, hosts = served
     hosts[1].supervisor.add_program(ProgramSpec("cron"))
     open_page(driver, web)
     nav(driver, "rolls")
@@ -319,8 +320,8 @@ def test_the_roll_form_offers_the_programs_that_exist_and_refuses_others(driver,
     assert query(driver)["program"] == "tornado"
 
 
-def test_an_unreachable_host_s_buttons_are_disabled_saying_why(driver, fleet) -> None:
-    web, hosts = fleet
+def test_an_unreachable_host_s_buttons_are_disabled_saying_why(driver, served) -> None:
+    web, hosts = served
     open_page(driver, web)
     hosts[1].break_connection("connection reset by peer")
     wait_for(lambda: driver.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web02"]'), 10, "web02 down")
@@ -416,8 +417,9 @@ def test_the_logs_view_colours_each_host_and_searches_without_html(driver, tmp_p
         assert driver.find_elements(By.CSS_SELECTOR, "#logs b") == []
 
         driver.find_element(By.ID, "logs-search").send_keys("<B>post")
-        wait_for(lambda: log_lines(driver) == [f"web0{i + 1} worker | job {i}2 <b>POST</b> /orders 201"
-                                               for i in range(3)], 5, "the matching lines")
+        # (each host's lines in order; the hosts' in the order they arrived)
+        wait_for(lambda: sorted(log_lines(driver)) == [f"web0{i + 1} worker | job {i}2 <b>POST</b> /orders 201"
+                                                       for i in range(3)], 5, "the matching lines")
         assert [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#logs mark")] == ["<b>POST"] * 3
         assert driver.find_element(By.ID, "logs-count").text == "3 of 9 lines match"
         assert query(driver)["q"] == "<B>post"
@@ -435,8 +437,8 @@ def test_the_logs_view_colours_each_host_and_searches_without_html(driver, tmp_p
         web.stop()
 
 
-def test_pause_keeps_lines_coming_and_resume_shows_them(driver, fleet) -> None:
-    web, hosts = fleet
+def test_pause_keeps_lines_coming_and_resume_shows_them(driver, served) -> None:
+    web, hosts = served
     follow_worker(driver, web)
     hosts[0].supervisor.write_log("worker", b"before\n")
     wait_for(lambda: log_lines(driver) == ["web01 worker | before"], 10, "the first line")
@@ -453,8 +455,8 @@ def test_pause_keeps_lines_coming_and_resume_shows_them(driver, fleet) -> None:
     assert driver.find_element(By.ID, "logs-count").text == "4 lines"
 
 
-def test_download_saves_the_shown_lines(driver, fleet, tmp_path) -> None:
-    web, hosts = fleet
+def test_download_saves_the_shown_lines(driver, served, tmp_path) -> None:
+    web, hosts = served
     folder = tmp_path / "downloads"
     folder.mkdir()
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
@@ -478,8 +480,8 @@ def test_download_saves_the_shown_lines(driver, fleet, tmp_path) -> None:
     assert saved[0].read_text(encoding="utf-8") == "web01 worker | alpha\nweb01 worker | beta é\nweb01 worker | gamma\n"
 
 
-def test_a_row_s_logs_opens_that_process_s_own_log_view(driver, fleet) -> None:
-    web, hosts = fleet
+def test_a_row_s_logs_opens_that_process_s_own_log_view(driver, served) -> None:
+    web, hosts = served
     for host in hosts:
         host.supervisor.write_log("worker", f"{host.name} here\n".encode())
     open_page(driver, web)
