@@ -179,10 +179,13 @@ def test_the_row_and_its_health_come_in_one_batch_of_events(served) -> None:
 
 
 def test_a_quiet_poll_is_graded_at_most_once_an_interval_and_a_change_at_once() -> None:
+    """(With a min_uptime rule: the grade moves with time alone.)"""
     from herd.web.health import HealthFeed
 
     hosts = fakes("web01", "web02")
-    dash = dashboard(hosts, interval=1.0)
+    rules = {"web": Expectation("web", ("web01", "web02"), running=("worker",), min_uptime=1)}
+    dash = dashboard(hosts, interval=1.0, expect=rules)
+    assert not HealthFeed(dashboard(hosts)).timed          # without min_uptime, a quiet poll is never graded
     feed = HealthFeed(dash)
     told: list[tuple[str | None, bool]] = []
 

@@ -10,8 +10,9 @@ pushed) and hands the row and that grading to the event loop together; the
 app sends the row, then the ``health`` event, in the same batch of the
 stream, so the page draws both in one frame.
 
-A poll that changed nothing is graded again at most once per poll interval
-(some rules are over time: ``min_uptime``); changes that reach the event
+A poll that changed nothing is graded again at most once per poll interval,
+and only where the grade can move with time alone (an ``expect:`` rule with
+``min_uptime``: a process RUNNING for less is flapping); changes that reach the event
 loop together (a fleet-wide restart) are graded once (:class:`Outbox`); and a
 page is sent a health only when it differs from the last one it got
 (herd/web/app.py, ``Hub``): a quiet fleet costs one grading per interval
@@ -42,6 +43,8 @@ class HealthFeed:
         self.lock = threading.Lock()
         self.shown: dict[str, HostSnapshot] = {}
         self.graded_at = float("-inf")
+        # only min_uptime grades by the clock: without such a rule a quiet poll cannot change the grade
+        self.timed = any(e.min_uptime for e in dash.inventory.expect.values())
 
     def snapshot(self) -> FleetSnapshot:
         """The fleet as the pages were told: each host as last pushed (the poller's until it was)."""
@@ -55,7 +58,7 @@ class HealthFeed:
     def poll(self, fresh: HostSnapshot, deliver: Deliver) -> None:
         """One poll of one host (a poller thread): ``deliver(row, graded)`` with the host's row when it
         changed (every poll with ``--resources``: the numbers move) and the snapshot to grade when it
-        changed or the last grading is an interval old.
+        changed or (with a min_uptime rule) the last grading is an interval old.
 
         ``deliver`` is called under the lock: two hosts' rows and gradings reach the event loop in the
         order they were made, so a page never gets an older grading after a newer one.
@@ -65,7 +68,7 @@ class HealthFeed:
             changed = old is None or old.signature() != fresh.signature()
             self.shown[fresh.host] = fresh
             now = time.monotonic()
-            regrade = changed or now - self.graded_at >= self.dash.poller.interval
+            regrade = changed or (self.timed and now - self.graded_at >= self.dash.poller.interval)
             row = self.dash.host_state(fresh) if changed or self.dash.poller.resources else None
             if row is None and not regrade:
                 return
