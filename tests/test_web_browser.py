@@ -102,7 +102,15 @@ def test_a_stop_made_with_supervisorctl_shows_without_a_reload(browser, web_flee
     wait_for(lambda: cell(browser, "web02", "worker", "state") == "RUNNING", 10, "web02 worker RUNNING again")
 
 
+def _view(browser, name: str) -> None:
+    """Show one of the page's views (its nav)."""
+    browser.find_element(By.CSS_SELECTOR, f'#nav button[data-view="{name}"]').click()
+    wait_for(lambda: browser.find_element(By.ID, f"view-{name}").is_displayed(), 5, f"the {name} view")
+
+
 def _row_button(browser, host: str, process: str, action: str) -> None:
+    _view(browser, "processes")
+
     def click() -> bool:
         browser.find_element(By.CSS_SELECTOR,
                              f'tr[data-host="{host}"][data-process="{process}"] button[data-act="{action}"]').click()
@@ -148,6 +156,7 @@ def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(brow
         conf.write_text(conf.read_text().replace("[program:tornado]\n", "[program:tornado]\nenvironment=BUILD=\"7\"\n", 1))
     before = {h: web_fleet.rpc(h).supervisor.getProcessInfo("tornado:" + _first_tornado(web_fleet, h))["pid"]
               for h in hosts}
+    _view(browser, "rolls")
     Select(browser.find_element(By.ID, "roll-kind")).select_by_value("update")
     assert browser.find_element(By.ID, "roll-start").text == "start rolling update"
     dialog = _start_roll(browser, name="tornado", min_healthy="1", batch="1", per_host="1")
@@ -172,6 +181,7 @@ def test_a_rolling_update_from_the_page_applies_pending_config_host_by_host(brow
 
 def _start_roll(browser, **fields: str) -> str:
     """Fill the roll form's fields, press its start button: the plan the confirmation shows."""
+    _view(browser, "rolls")
     form = browser.find_element(By.ID, "roll-form")
     for name, value in fields.items():
         field = form.find_element(By.NAME, name)
@@ -231,6 +241,7 @@ def test_a_followed_app_log_file_shows_new_lines_and_merges_hosts(browser, app_l
 
 
 def test_an_unreachable_host_shows_its_error_row_while_the_others_update(browser, web_fleet) -> None:
+    _view(browser, "processes")
     web_fleet.stop_supervisord("web03")
     try:
         row = wait_for(lambda: (r := browser.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'))
@@ -351,10 +362,14 @@ def test_update_shows_its_plan_per_host_cancel_changes_nothing_and_go_applies_it
                  == "update on web02: nothing to change on 1 host; nothing was changed", 10, "closed")
         assert groups(fleet, "web02") == before["web02"]
 
-        # a host that does not answer is listed as such
+        # a host that does not answer is listed as such (its own update button is disabled: through the filter)
         fleet.stop_supervisord("web03")
         wait_for(lambda: driver.find_element(By.CSS_SELECTOR, 'tr.error-row[data-host="web03"]'), 20, "web03 down")
-        driver.find_element(By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web03"] button[data-act="update"]').click()
+        wait_for(lambda: not driver.find_element(
+            By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web03"] button[data-act="update"]').is_enabled(), 10,
+            "web03's update button disabled")
+        Select(driver.find_element(By.ID, "filter-host")).select_by_value("web03")
+        driver.find_element(By.ID, "update-shown").click()
         down = wait_for(lambda: _plan_shown(driver), 20, "web03's plan")["web03"]
         # its reason: supervisord gone (or, on loaded cores, the session that was reading it lost meanwhile)
         assert len(down) == 1 and down[0].startswith("unreachable: ") and \

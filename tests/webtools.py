@@ -134,10 +134,12 @@ class Events:
         self.conn.close()
 
 
-def start_web(inventory: Path, home: Path, *args: str, timeout: float = 30) -> WebServer:
-    """``herd web -i INVENTORY --listen 127.0.0.1:0 ARGS`` until it prints its URL."""
+def start_web(inventory: Path | None, home: Path, *args: str, timeout: float = 30) -> WebServer:
+    """``herd web -i INVENTORY --listen 127.0.0.1:0 ARGS`` until it prints its URL (no -i when
+    ``inventory`` is None: ARGS name the inventories, ``--env NAME=INVENTORY``)."""
     audit = home / "audit.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "herd", "web", "-i", str(inventory), "--listen", "127.0.0.1:0",
+    chosen = ["-i", str(inventory)] if inventory is not None else []
+    proc = subprocess.Popen([sys.executable, "-m", "herd", "web", *chosen, "--listen", "127.0.0.1:0",
                              "--audit-log", str(audit), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=herd_env(home),
                             stdin=subprocess.DEVNULL, text=True)
@@ -160,8 +162,9 @@ def start_web(inventory: Path, home: Path, *args: str, timeout: float = 30) -> W
     return WebServer(f"{base}/?token={token}", base, token, int(base.rsplit(":", 1)[1]), proc, audit, [seen])
 
 
-def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False) -> WebServer:
-    """The real app and uvicorn over ``dashboard``, in this process (stop() shuts it down)."""
+def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False, access: Any = None) -> WebServer:
+    """The real app and uvicorn over ``dashboard`` (or {environment: dashboard}), in this process (stop()
+    shuts it down); ``access``: who may do what (herd/web/access.py; default: everything)."""
     import uvicorn
 
     from herd.web.app import Web, create_app
@@ -174,7 +177,7 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False) -> We
     port = sock.getsockname()[1]
     token = new_token()
     audit = AuditLog(tmp / "audit.jsonl")
-    web = Web(dashboard, Guard(token, port, "127.0.0.1"), audit, read_only=read_only)
+    web = Web(dashboard, Guard(token, port, "127.0.0.1"), audit, read_only=read_only, access=access)
     server = uvicorn.Server(uvicorn.Config(create_app(web), log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=1))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -185,7 +188,7 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False) -> We
     def stop() -> None:
         server.should_exit = True
         thread.join(10)
-        dashboard.close()
+        web.close()
         audit.close()
         sock.close()
 

@@ -6,6 +6,7 @@ Optional: needs ``pip install herd[web]`` (Starlette + uvicorn).  Layers:
     audit      the audit trail (herd/audit.py, shared with the CLI), under its old name
     hub        the shared poller's changes and roll progress, fanned out to every page
     actions    what the page may do: control, config, logs, health (no HTTP here)
+    health     the health graded from the state the table shows, sent with its rows
     rolls      the page's rolling restart: one at a time, in a thread, with the CLI's options builder
     errors     Refused: what the page will not do (400), or must confirm first (409)
     app        the Starlette application: routes, the JSON API, server-sent events

@@ -260,6 +260,28 @@ class Dashboard:
 
     # -- health --------------------------------------------------------------------------
 
+    def health(self, snapshot: FleetSnapshot | None = None, only: Collection[str] | None = None) -> dict[str, Any]:
+        """The page's badge and Health view: ``herd check`` graded from ``snapshot`` (the one the table was
+        drawn from, herd/web/health.py), for the hosts ``only`` (those a user may see).
+
+        Without the hosts' processes, the time or the duration of ``check()``: two gradings of the same
+        state are equal, so an unchanged health is not sent again.
+        """
+        from herd.operations.check import CheckReport, evaluate
+        from herd.render.check import summary
+
+        snapshot = snapshot or self.poller.snapshot()
+        if only is not None:
+            snapshot = dataclasses.replace(snapshot, hosts=tuple(h for h in snapshot.hosts if h.host in only))
+        status = snapshot.status_report()
+        report = CheckReport(status, evaluate(status, self.inventory))
+        shown = {h.host for h in snapshot.hosts}
+        return {"status": report.severity.name, "summary": summary(report),
+                "problems": [p.as_dict() for p in report.ordered_problems()], "counts": report.counts(),
+                "expect": [{"target": e.target, "hosts": [h for h in e.hosts if h in shown],
+                            "running": list(e.running), "min_uptime": e.min_uptime}
+                           for e in self.inventory.expect.values() if shown & set(e.hosts)]}
+
     def check(self, only: Collection[str] | None = None) -> dict[str, Any]:
         """What ``herd check`` would say, graded from the poller's last snapshot (no extra round trip);
         ``only``: the hosts a user may see (herd/web/access.py), graded alone."""

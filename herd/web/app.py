@@ -7,8 +7,9 @@ Origin and read-only mode.  Handlers never block the event loop: actions,
 reads and log follows run in threads, and the poller's changes reach the
 loop through ``call_soon_threadsafe``.
 
-SSE streams: ``/api/events`` (a ``snapshot`` first, then ``host`` on each
-change, ``roll`` for rolling-restart progress) and ``/api/logs/follow``
+SSE streams: ``/api/events`` (a ``snapshot`` with its ``health`` first, then
+``host`` on each change followed by ``health`` when the grading changed,
+``roll`` for rolling-restart progress) and ``/api/logs/follow``
 (``lines`` batches).  A client too slow to keep up is sent a fresh
 snapshot instead of an unbounded backlog.
 """
@@ -36,10 +37,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from herd import __version__
 from herd.audit import AuditFilter, entry_hosts, host_lines
 from herd.errors import HerdError
-from herd.web.actions import Dashboard, log_item
+from herd.web.actions import Dashboard, log_item, snapshot_json
 from herd.web.audit import AuditLog
 from herd.web.access import Ability, Access, OpenAccess
 from herd.web.errors import Forbidden, Refused
+from herd.web.health import HealthFeed, Outbox
 from herd.web.security import COOKIE, CSRF_HEADER, Guard, User
 
 log = logging.getLogger("herd.web")
@@ -70,6 +72,7 @@ class Hub:
     def __init__(self) -> None:
         self.clients: dict[asyncio.Queue[tuple[str, Any] | None], frozenset[str]] = {}
         self.stale: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+        self.health_sent: dict[asyncio.Queue[tuple[str, Any] | None], Any] = {}
 
     def publish(self, kind: str, data: Any) -> None:
         host = data.get("host") if kind == "host" and isinstance(data, dict) else None
@@ -80,6 +83,21 @@ class Hub:
                 queue.put_nowait((kind, data))
             except asyncio.QueueFull:
                 self.stale.add(queue)       # it will get a snapshot instead of the backlog
+
+    def publish_health(self, grade: Callable[[frozenset[str]], Any]) -> None:
+        """A ``health`` event to each page whose grading (of the hosts it may see) is not the last it got;
+        graded once per set of visible hosts (herd/web/health.py)."""
+        graded: dict[frozenset[str], Any] = {}
+        for queue, visible in self.clients.items():
+            if visible not in graded:
+                graded[visible] = grade(visible)
+            if self.health_sent.get(queue) == graded[visible]:
+                continue
+            try:
+                queue.put_nowait(("health", graded[visible]))
+                self.health_sent[queue] = graded[visible]
+            except asyncio.QueueFull:
+                self.stale.add(queue)
 
     def close(self) -> None:
         for queue in self.clients:
@@ -228,6 +246,7 @@ class Web:
         self.read_only = read_only
         self.access: Access = access or OpenAccess()
         self.hubs = {name: Hub() for name in self.envs}
+        self.feeds = {name: HealthFeed(dash) for name, dash in self.envs.items()}
         self.follows = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: list[Callable[[], None]] = []
@@ -241,18 +260,21 @@ class Web:
         """Start each environment's poller and route its changes (and roll progress) to the event loop."""
         self.loop = loop
         for name, dash in self.envs.items():
-            self._attach_env(loop, dash, self.hubs[name])
+            self._attach_env(loop, dash, self.hubs[name], self.feeds[name])
 
-    def _attach_env(self, loop: asyncio.AbstractEventLoop, dash: Dashboard, hub: Hub) -> None:
-        def host_changed(snap: Any) -> None:
-            data = dash.host_state(snap)
-            loop.call_soon_threadsafe(hub.publish, "host", data)
+    def _attach_env(self, loop: asyncio.AbstractEventLoop, dash: Dashboard, hub: Hub, feed: HealthFeed) -> None:
+        outbox = Outbox(loop, hub.publish,
+                        lambda graded: hub.publish_health(lambda visible: dash.health(graded, visible)))
+
+        def host_polled(snap: Any) -> None:
+            feed.poll(snap, lambda row, graded: loop.call_soon_threadsafe(outbox.send, row, graded))
 
         def roll_event(event: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(hub.publish, "roll", event)
 
-        # with resources the numbers move every poll: each poll of a host is pushed, not only its changes
-        self._unsubscribe.append(dash.poller.listen(host_changed, every_poll=dash.poller.resources))
+        # every poll: a change is pushed with the health graded from it; a quiet poll may grade again (rules
+        # over time); with resources the numbers move, so each poll of a host is pushed (herd/web/health.py)
+        self._unsubscribe.append(dash.poller.listen(host_polled, every_poll=True))
         dash.rolls.listeners.append(roll_event)
         dash.poller.start()
 
@@ -321,7 +343,10 @@ class Web:
     async def session(self, request: Request) -> Response:
         session = request.scope.get("state", {}).get("herd_session")
         user = self.user(request)
-        env = self.env_name(request)
+        try:
+            env = self.env_name(request)
+        except Refused as exc:      # a bookmark of an environment no longer served: the page says so
+            return JSONResponse({"error": str(exc)}, 400)
         dash = self.envs[env]
         visible = set(self.visible(request))
         hosts = [h for h in dash.hosts if h.name in visible]
@@ -390,20 +415,26 @@ class Web:
             visible = frozenset(self.visible(request))
         except Refused as exc:
             return JSONResponse({"error": str(exc)}, 400)
-        dash, hub = self.envs[env], self.hubs[env]
+        dash, hub, feed = self.envs[env], self.hubs[env], self.feeds[env]
         queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE)
         hub.clients[queue] = visible
 
+        def snapshot() -> dict[str, Any]:
+            """The table as the other pages were told, and its health (herd/web/health.py)."""
+            snap = feed.snapshot()
+            state = snapshot_json(snap, dash.groups_of, dash.poller.resources, visible)
+            state["health"] = hub.health_sent[queue] = dash.health(snap, visible)
+            return state
+
         async def stream() -> AsyncIterator[bytes]:
             try:
-                yield b"retry: 2000\n\n" + sse("snapshot", dash.state(visible)) + sse(
-                    "roll-status", dash.rolls.status())
+                yield b"retry: 2000\n\n" + sse("snapshot", snapshot()) + sse("roll-status", dash.rolls.status())
                 while True:
                     if queue in hub.stale:
                         hub.stale.discard(queue)
                         while not queue.empty():
                             queue.get_nowait()
-                        yield sse("snapshot", dash.state(visible))
+                        yield sse("snapshot", snapshot())
                     items, ended = await drain(queue, 200)
                     if not items and not ended:
                         yield b": ping\n\n"
@@ -414,6 +445,7 @@ class Web:
                         return
             finally:
                 hub.clients.pop(queue, None)
+                hub.health_sent.pop(queue, None)
                 hub.stale.discard(queue)
 
         return StreamingResponse(stream(), media_type="text/event-stream",

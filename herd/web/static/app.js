@@ -1,16 +1,40 @@
 // herd web: the page.  Host data is only ever put in the DOM with textContent
 // (never innerHTML): a process named <img src=x onerror=...> shows as text.
+//
+// One view at a time (Processes, Logs, Rolls, Health, Audit), chosen in the nav; the environment, the view
+// and its filters live in the URL (?env=&view=&host=...), so a page can be bookmarked, reloaded and shared,
+// and back/forward move between views.  Every API call and the event stream name the environment (api()).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const S = {
-  csrf: null, readOnly: false, hosts: new Map(), order: [], groups: {}, selected: new Set(),
+  env: null, envs: [], user: "", abilities: {}, csrf: null, readOnly: false,
+  hosts: new Map(), order: [], sessionHosts: [], groups: {}, selected: new Set(),
   sort: { key: "host", desc: false }, seen: new Map(), rendering: false, follow: null, roll: null,
   logs: {},   // host -> {program: path template}: the inventory's logs:
   resources: false,   // herd web --resources: RSS and CPU% columns
-  abilities: {},      // host -> ["see", "act", "roll", "config"]: what this user may do there (the team file)
+  health: null,       // the last health event (graded from the same poll as the table)
+  view: "processes",
 };
+// The log view's lines: every line kept (bounded), those that came while paused, and the search.
+const LOG = { lines: [], pending: [], paused: false, missed: 0, search: "" };
+const LOG_KEEP = 5000;
+const HOST_COLOURS = 8;
+const VIEWS = ["processes", "logs", "rolls", "health", "audit"];
+// The URL's parameters per view (env and view always); keys of others (audit.js's audit_*) are left alone.
+const URL_KEYS = { processes: ["host", "group", "state", "q", "sort", "layout"], logs: ["host", "program", "channel", "q"],
+                   rolls: ["program"], health: [], audit: [] };
+const WHAT = { act: "start, stop, restart, signal or clear processes", roll: "run rolling restarts or updates",
+               config: "reread, update, reload or shut down supervisord", see: "see it" };
 window.herdSeen = [];   // {host, name, state, t}: when the page first showed each state (for the benchmark)
+
+// Every API path with the page's environment: api("/api/logs", {name: "worker"}) -> /api/logs?name=worker&env=prod
+function api(path, params) {
+  const query = new URLSearchParams(params || {});
+  if (S.env) query.set("env", S.env);
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -78,13 +102,58 @@ function takeSnapshot(data) {
   S.order = [];
   S.hosts.clear();
   for (const h of data.hosts) takeHost(h);
+  if (data.health) S.health = data.health;
   schedule();
 }
 
+// A host event and the health graded from it come in one batch: both are drawn in the next frame.
 function schedule() {
   if (S.rendering) return;
   S.rendering = true;
   requestAnimationFrame(() => { S.rendering = false; render(); });
+}
+
+// -- what the user may do where ----------------------------------------------------------
+
+// Why `need` (act, roll, config) cannot be done on `host` now, or null: read-only, a host not read yet or
+// unreachable, or the user's role there (/api/session's abilities).  The server decides anyway (403).
+function cannot(need, host) {
+  if (S.readOnly) return "read-only: herd web was started with --read-only";
+  const h = S.hosts.get(host);
+  if (!h || !h.polled) return `${host} has not been read yet`;
+  if (h.error !== null) return `${host} is unreachable: ${h.error}`;
+  return refusedOn(need, host);
+}
+
+function refusedOn(need, host) {
+  if ((S.abilities[host] || []).includes(need)) return null;
+  return `not allowed: ${S.user || "you"} may not ${WHAT[need] || need} on ${host}`;
+}
+
+// A button for the shown hosts (update config, the roll): refused when the role lacks it on one of them
+// (what each host's plan or pre-flight says about unreachable ones is shown by the server).
+function cannotShown(need, shown) {
+  if (S.readOnly) return "read-only: herd web was started with --read-only";
+  const hosts = shown || shownHosts();
+  if (!hosts.length) return "no host is shown (see the Processes filters)";
+  for (const host of hosts) {
+    const why = refusedOn(need, host);
+    if (why) return `${why} (narrow the Processes filters to the hosts you may change)`;
+  }
+  return null;
+}
+
+// Every [data-needs] control (with data-host: that host's; without: the shown hosts') is disabled where it
+// cannot work, its title saying why.
+function applyAbilities() {
+  let shown = null;
+  document.querySelectorAll("[data-needs]").forEach((node) => {
+    if (node.dataset.title === undefined) node.dataset.title = node.title || "";
+    if (!node.dataset.host && shown === null) shown = shownHosts();
+    const why = node.dataset.host ? cannot(node.dataset.needs, node.dataset.host) : cannotShown(node.dataset.needs, shown);
+    node.disabled = Boolean(why);
+    node.title = why || node.dataset.title;
+  });
 }
 
 // -- the fleet table --------------------------------------------------------------------
@@ -130,18 +199,21 @@ function rowsOf() {
 
 function processRow(h, p) {
   const key = h.host + "\u0000" + p.name;
-  const box = el("input", { type: "checkbox", checked: S.selected.has(key),
+  const why = cannot("act", h.host);
+  if (why) S.selected.delete(key);
+  const box = el("input", { type: "checkbox", checked: S.selected.has(key), disabled: Boolean(why), title: why || "",
     onchange: (e) => { e.target.checked ? S.selected.add(key) : S.selected.delete(key); updateSelected(); } });
   box.setAttribute("aria-label", `select ${h.host} ${p.name}`);
   const running = p.state === "RUNNING";
   const uptime = running && p.uptime !== null ? p.uptime + (Date.now() - h.receivedAt) / 1000 : null;
   const description = p.spawnerr || (running ? "" : p.description);
-  const act = (action) => el("button", { text: action, className: "act", dataset: { act: action },
+  const act = (action) => el("button", { text: action, className: "act", dataset: { act: action, needs: "act", host: h.host },
     onclick: () => control(action, [{ host: h.host, name: p.name }]) });
-  const logs = el("button", { text: "logs", dataset: { act: "logs" }, onclick: () => showLogs(h.host, p.name, "stdout") });
+  const logs = el("button", { text: "logs", dataset: { act: "logs" }, title: "this process's log, in the Logs view",
+    onclick: () => openLogs(h.host, p.name, "stdout") });
   const own = (S.logs[h.host] || {});
   const file = own[p.group] || own[p.process] ? el("button", { text: "log file", dataset: { act: "logfile" },
-    title: "the program's own log file (logs: in the inventory)", onclick: () => showLogs(h.host, p.name, "file") }) : null;
+    title: "the program's own log file (logs: in the inventory)", onclick: () => openLogs(h.host, p.name, "file") }) : null;
   return el("tr", { dataset: { host: h.host, process: p.name } },
     el("td", { className: "check" }, box),
     el("td", { className: "host", text: h.host }),
@@ -162,22 +234,27 @@ function errorRow(h) {
     el("td", { text: "-" }), ...resourceCells(null), el("td", { className: "desc", text: h.error }), el("td"));
 }
 
+// A host's buttons, each with data-needs (the ability it takes) and data-host: disabled where they cannot work.
+function hostButtons(h) {
+  return [
+    el("button", { text: "reread", className: "small act", dataset: { act: "reread", needs: "config", host: h.host },
+      onclick: () => config("reread", [h.host]) }),
+    el("button", { text: "update", className: "small act", dataset: { act: "update", needs: "config", host: h.host },
+      onclick: () => update([h.host]) }),
+    ...hostActions(h)];
+}
+
 function hostRow(h, label) {
   const counts = {};
   for (const p of h.processes) counts[p.state] = (counts[p.state] || 0) + 1;
   const text = h.error !== null ? "unreachable" :
     Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ") || "no processes";
-  const hostButtons = label ? [] : [
-    el("button", { text: "reread", className: "small act", onclick: () => config("reread", [h.host]) }),
-    el("button", { text: "update", className: "small act", dataset: { act: "update" },
-      onclick: () => update([h.host]) }),
-    ...hostActions(h)];
   return el("tr", { className: "host-row", dataset: { hostrow: label || h.host } },
     el("td", { colSpan: S.resources ? 10 : 8 }, el("span", { text: label || h.host }),
       label ? null : el("span", { className: "groups", text: (h.groups || []).join(" ") }),
       el("span", { className: "hostcounts", text }),
       h.resources_error ? el("span", { className: "resnote", text: ` ${h.resources_error}` }) : null,
-      " ", ...hostButtons));
+      " ", ...(label ? [] : hostButtons(h))));
 }
 
 // Per host: restart all (act), reload and shutdown of its supervisord (config), avail (see).  Each says what it
@@ -219,12 +296,12 @@ async function avail(host) {
 function render() {
   const body = $("rows");
   const rows = rowsOf();
-  const view = $("view").value;
+  const layout = $("layout").value;
   const frag = document.createDocumentFragment();
   const add = (r) => frag.append(r.p ? processRow(r.host, r.p) : errorRow(r.host));
-  if (view === "flat") {
+  if (layout === "flat") {
     rows.forEach(add);
-  } else if (view === "host") {
+  } else if (layout === "host") {
     const byHost = new Map();
     for (const r of rows) (byHost.get(r.host.host) || byHost.set(r.host.host, []).get(r.host.host)).push(r);
     for (const [name, list] of byHost) { frag.append(hostRow(S.hosts.get(name))); list.forEach(add); }
@@ -241,7 +318,10 @@ function render() {
   }
   body.replaceChildren(frag);
   renderCounts();
+  renderHealth();
+  renderPrograms();
   updateSelected();
+  applyAbilities();
   document.querySelectorAll("#fleet th[data-sort]").forEach((th) => {
     th.classList.toggle("sorted", th.dataset.sort === S.sort.key);
     th.classList.toggle("desc", th.dataset.sort === S.sort.key && S.sort.desc);
@@ -264,9 +344,26 @@ function renderCounts() {
     (down ? `; ${down} host${down === 1 ? "" : "s"} unreachable` : "");
 }
 
+// The programs that exist (the groups of the processes shown), offered by the roll form and the log view.
+function renderPrograms() {
+  const programs = new Set(), names = new Set();
+  for (const h of S.hosts.values()) for (const p of h.processes) { programs.add(p.group); names.add(p.name); }
+  const sorted = [...programs].sort();
+  const key = sorted.join("\u0000") + "\u0001" + [...names].sort().join("\u0000");
+  if (S.programsKey === key) return;
+  S.programsKey = key;
+  S.programs = sorted;
+  $("roll-programs").replaceChildren(...sorted.map((g) => el("option", { value: g })));
+  $("process-names").replaceChildren(...[...new Set([...sorted, ...names])].sort().map((n) => el("option", { value: n })));
+  checkRollName();
+}
+
 function updateSelected() {
   $("selected-count").textContent = `${S.selected.size} selected`;
-  document.querySelectorAll("button.sel").forEach((b) => { b.disabled = S.selected.size === 0; });
+  document.querySelectorAll("button.sel").forEach((b) => {
+    b.disabled = S.selected.size === 0;
+    b.title = S.selected.size ? "" : "tick processes first";
+  });
 }
 
 function tickUptimes() {
@@ -308,7 +405,7 @@ function showResult(lines, isError) {
 }
 
 async function post(path, body) {
-  const response = await fetch(path, {
+  const response = await fetch(api(path), {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": S.csrf || "" }, body: JSON.stringify(body),
   });
@@ -332,6 +429,17 @@ async function control(action, targets) {
   if (action === "signal") body.signal = $("signal-name").value;
   const data = await post("/api/control", body);
   if (data) showResult(data.lines.concat(data.errors || []));
+  return data;
+}
+
+// The toolbar's buttons act on the ticked processes; once the action is done, nothing stays ticked.
+async function controlSelected(action) {
+  const data = await control(action, selectedTargets());
+  if (data) {
+    S.selected.clear();
+    $("select-all").checked = false;
+    schedule();
+  }
 }
 
 function selectedTargets() {
@@ -410,8 +518,21 @@ function showRollKind() {
   $("roll-start").textContent = update ? "start rolling update" : "start rolling restart";
 }
 
+// The roll form's program is one of the programs that exist (rolling-restart also takes program:process);
+// a rolling update's groups may be new ones, so they are only offered, not checked.
+function checkRollName() {
+  const input = $("roll-name");
+  const value = input.value.trim();
+  const program = value.split(":", 1)[0];
+  const known = S.programs || [];
+  const bad = $("roll-kind").value === "restart" && value && !known.includes(program);
+  input.setCustomValidity(bad ? `no program ${program} on these hosts: choose one of ${known.join(", ") || "(none yet)"}` : "");
+}
+
 async function startRoll(event) {
   event.preventDefault();
+  checkRollName();
+  if (!$("roll-form").reportValidity()) return;
   const body = rollBody();
   const hosts = shownHosts();
   if (hosts.length !== S.order.length) body.hosts = hosts;
@@ -424,7 +545,7 @@ async function refreshRoll() {
   if (rollFetching) { rollAgain = true; return; }
   rollFetching = true;
   try {
-    const response = await fetch("/api/roll", { credentials: "same-origin" });
+    const response = await fetch(api("/api/roll"), { credentials: "same-origin" });
     if (response.ok) renderRoll(await response.json());
   } finally {
     rollFetching = false;
@@ -462,16 +583,129 @@ function shownHosts() {
 function logParams() {
   const b = formBody($("logs-form"));
   const hosts = b.hosts ? b.hosts.split(/[\s,]+/).filter(Boolean) : shownHosts();
-  return new URLSearchParams({ name: b.name, channel: b.channel, lines: String(b.lines ?? 20), hosts: hosts.join(",") });
+  return { name: b.name, channel: b.channel, lines: String(b.lines ?? 20), hosts: hosts.join(",") };
 }
 
-function logLine(item) {
+// A stable colour per host: its place in the inventory (the session's hosts), over a small palette.
+function hostColour(host) {
+  const index = S.sessionHosts.indexOf(host);
+  if (index >= 0) return index % HOST_COLOURS;
+  let hash = 0;
+  for (const c of host) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return hash % HOST_COLOURS;
+}
+
+function linePrefix(item) {
+  return item.host ? `${item.host}${item.source ? " " + item.source : ""} | ` : "";
+}
+
+function lineMatches(item) {
+  return !LOG.search || (linePrefix(item) + item.text).toLowerCase().includes(LOG.search);
+}
+
+// Text with the search's matches in <mark>s, built node by node (never innerHTML).
+function marked(text) {
+  if (!LOG.search) return [text];
+  const lower = text.toLowerCase(), out = [];
+  let at = 0;
+  for (let hit = lower.indexOf(LOG.search); hit >= 0; hit = lower.indexOf(LOG.search, at)) {
+    if (hit > at) out.push(text.slice(at, hit));
+    out.push(el("mark", { text: text.slice(hit, hit + LOG.search.length) }));
+    at = hit + LOG.search.length;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}
+
+function lineNode(item) {
+  const note = item.kind && item.kind !== "line";
+  const colour = item.host ? ` host-c${hostColour(item.host)}` : "";
+  item.node = el("div", { className: (note ? "note" : "line") + colour, dataset: item.host ? { host: item.host } : {} },
+    el("span", { className: "prefix" }, ...marked(linePrefix(item))), el("span", { className: "text" }, ...marked(item.text)));
+  return item.node;
+}
+
+function atEnd(box) {
+  return box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+}
+
+// New lines: kept (at most LOG_KEEP, the oldest dropped), drawn when they match the search; while paused they
+// wait in `pending` (bounded too) and the bar says how many.
+function addLines(items) {
+  if (!items.length) return;
+  if (LOG.paused) {
+    LOG.pending.push(...items);
+    if (LOG.pending.length > LOG_KEEP) LOG.missed += LOG.pending.splice(0, LOG.pending.length - LOG_KEEP).length;
+    renderLogBar();
+    return;
+  }
   const box = $("logs");
-  const prefix = item.host ? `${item.host}${item.source ? " " + item.source : ""} | ` : "";
-  const line = el("div", { className: item.kind && item.kind !== "line" ? "note" : "line" },
-    el("span", { className: "prefix", text: prefix }), el("span", { className: "text", text: item.text }));
-  box.append(line);
-  while (box.childElementCount > 5000) box.firstElementChild.remove();
+  const follow = atEnd(box);
+  LOG.lines.push(...items);
+  const drop = LOG.lines.length - LOG_KEEP;
+  if (drop > 0) for (const old of LOG.lines.splice(0, drop)) if (old.node) old.node.remove();
+  box.append(...items.filter(lineMatches).map(lineNode));
+  if (follow) box.scrollTop = box.scrollHeight;
+  renderLogBar();
+}
+
+function drawLines() {
+  const box = $("logs");
+  for (const item of LOG.lines) item.node = null;
+  box.replaceChildren(...LOG.lines.filter(lineMatches).map(lineNode));
+  box.scrollTop = box.scrollHeight;
+  renderLogBar();
+}
+
+function clearLines() {
+  LOG.lines = [];
+  LOG.pending = [];
+  LOG.missed = 0;
+  $("logs").replaceChildren();
+  renderLogBar();
+}
+
+function renderLogBar() {
+  const shown = LOG.search ? LOG.lines.filter(lineMatches).length : LOG.lines.length;
+  $("logs-count").textContent = LOG.search ? `${shown} of ${LOG.lines.length} lines match` : `${LOG.lines.length} lines`;
+  const pending = LOG.pending.length;
+  $("logs-pending").hidden = !LOG.paused;
+  $("logs-pending").textContent = `${pending} new line${pending === 1 ? "" : "s"}` +
+    (LOG.missed ? ` (${LOG.missed} older ones dropped)` : "");
+  $("logs-pause").textContent = LOG.paused ? "resume" : "pause";
+  $("logs-pause").classList.toggle("on", LOG.paused);
+}
+
+function togglePause() {
+  LOG.paused = !LOG.paused;
+  if (!LOG.paused) {
+    const waiting = LOG.pending;
+    LOG.pending = [];
+    LOG.missed = 0;
+    LOG.lines.push(...waiting);
+    if (LOG.lines.length > LOG_KEEP) LOG.lines.splice(0, LOG.lines.length - LOG_KEEP);
+    drawLines();
+  }
+  renderLogBar();
+}
+
+function searchLines() {
+  LOG.search = $("logs-search").value.toLowerCase();
+  drawLines();
+  writeURL();
+}
+
+// The shown lines (those matching the search) as a text file, as they read on screen.
+function downloadLines() {
+  const text = LOG.lines.filter(lineMatches).map((item) => linePrefix(item) + item.text).join("\n");
+  const blob = new Blob([text ? text + "\n" : ""], { type: "text/plain;charset=utf-8" });
+  const name = (formBody($("logs-form")).name || "logs").replace(/[^A-Za-z0-9._-]+/g, "_");
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const link = el("a", { href: URL.createObjectURL(blob), download: `herd-${S.env || "default"}-${name}-${stamp}.txt` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
 // The files a "file" read takes (the inventory's logs:, filled per process), listed above the lines.
@@ -479,8 +713,8 @@ async function showLogFiles() {
   const box = $("logs-files");
   if (formBody($("logs-form")).channel !== "file") { box.hidden = true; return; }
   const params = logParams();
-  params.delete("channel"); params.delete("lines");
-  const response = await fetch("/api/logs/files?" + params, { credentials: "same-origin" });
+  delete params.channel; delete params.lines;
+  const response = await fetch(api("/api/logs/files", params), { credentials: "same-origin" });
   const data = await response.json();
   const rows = response.ok ? data.hosts.flatMap((h) => h.files.length ? h.files.map((f) =>
     el("li", { text: `${h.host} ${f.process}: ${f.path || f.error}` })) :
@@ -493,32 +727,29 @@ async function showLogFiles() {
 async function tailLogs(event) {
   if (event) event.preventDefault();
   stopFollow();
+  writeURL();
   showLogFiles();
-  const response = await fetch("/api/logs?" + logParams(), { credentials: "same-origin" });
+  const response = await fetch(api("/api/logs", logParams()), { credentials: "same-origin" });
   const data = await response.json();
-  $("logs").replaceChildren();
-  if (!response.ok) { logLine({ kind: "note", text: `herd: ${data.error}` }); return; }
-  data.lines.forEach(logLine);
-  data.notes.forEach((n) => logLine(Object.assign({ kind: "note" }, n)));
+  clearLines();
+  if (!response.ok) { addLines([{ kind: "note", text: `herd: ${data.error}` }]); return; }
+  addLines(data.lines.concat(data.notes.map((n) => Object.assign({ kind: "note" }, n))));
   $("logs").scrollTop = $("logs").scrollHeight;
 }
 
 function followLogs() {
   stopFollow();
+  if (!formBody($("logs-form")).name) { $("logs-form").reportValidity(); return; }
+  writeURL();
   showLogFiles();
-  $("logs").replaceChildren();
-  const source = new EventSource("/api/logs/follow?" + logParams());
+  clearLines();
+  const source = new EventSource(api("/api/logs/follow", logParams()));
   S.follow = source;
   $("logs-stop").disabled = false;
   $("logs").dataset.following = "1";
-  source.addEventListener("lines", (e) => {
-    const box = $("logs");
-    const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-    JSON.parse(e.data).forEach(logLine);
-    if (atEnd) box.scrollTop = box.scrollHeight;
-  });
-  source.addEventListener("end", (e) => { logLine({ kind: "note", text: JSON.parse(e.data).text }); stopFollow(); });
-  source.onerror = () => { if (source.readyState === EventSource.CLOSED) { logLine({ kind: "note", text: "follow refused" }); stopFollow(); } };
+  source.addEventListener("lines", (e) => addLines(JSON.parse(e.data)));
+  source.addEventListener("end", (e) => { addLines([{ kind: "note", text: JSON.parse(e.data).text }]); stopFollow(); });
+  source.onerror = () => { if (source.readyState === EventSource.CLOSED) { addLines([{ kind: "note", text: "follow refused" }]); stopFollow(); } };
 }
 
 function stopFollow() {
@@ -528,26 +759,27 @@ function stopFollow() {
   delete $("logs").dataset.following;
 }
 
-function showLogs(host, name, channel) {
+// A row's "logs": that process on that host, followed in the Logs view (a URL of its own).
+function openLogs(host, name, channel) {
   const form = $("logs-form");
   form.elements.name.value = name;
   form.elements.channel.value = channel;
   form.elements.hosts.value = host;
-  $("logs-panel").open = true;
+  showView("logs", true);
   followLogs();
-  $("logs-panel").scrollIntoView();
 }
 
 // -- health ------------------------------------------------------------------------------------
 
-async function refreshHealth() {
-  const response = await fetch("/api/check", { credentials: "same-origin" });
-  if (!response.ok) return;
-  const data = await response.json();
+// The badge and the Health view, from the last health event: graded from the same poll as the table.
+function renderHealth() {
+  const data = S.health;
+  if (!data) return;
   $("health-badge").textContent = data.status;
   $("health-badge").className = `badge ${data.status}`;
+  $("health-badge").title = `${data.status}: ${data.summary} (open the Health view)`;
   $("health-summary").textContent = `${data.status}: ${data.summary}`;
-  $("health-problems").replaceChildren(...data.problems.map((p) => el("li", {},
+  $("health-problems").replaceChildren(...data.problems.map((p) => el("li", { dataset: { host: p.host } },
     el("span", { className: `state-${p.severity === "CRITICAL" ? "FATAL" : "STOPPED"}`, text: p.severity }),
     ` ${p.host}${p.process ? " " + p.process : ""}: `, el("span", { text: p.reason }))));
   $("health-expect").replaceChildren(...(data.expect.length ? data.expect.map((e) => el("li", {
@@ -555,58 +787,177 @@ async function refreshHealth() {
       (e.min_uptime ? `, min_uptime ${e.min_uptime}s` : "") })) : [el("li", { text: "none in the inventory" })]));
 }
 
+// -- views and the URL -------------------------------------------------------------------------
+
+function viewExists(name) {
+  return Boolean(document.querySelector(`section.view[data-view="${name}"]`));
+}
+
+// Show one view; `push`: a history entry of its own (back returns to the previous view).
+function showView(name, push) {
+  if (!VIEWS.includes(name) || !viewExists(name)) name = "processes";
+  S.view = name;
+  document.querySelectorAll("section.view").forEach((section) => { section.hidden = section.dataset.view !== name; });
+  document.querySelectorAll("#nav button[data-view]").forEach((b) => {
+    if (b.dataset.view === name) b.setAttribute("aria-current", "page");
+    else b.removeAttribute("aria-current");
+  });
+  document.body.dataset.view = name;
+  writeURL(push);
+  document.dispatchEvent(new CustomEvent("herd:view", { detail: { view: name } }));
+}
+
+// The current view's state as the URL's query (history.replaceState, or pushState for a new view).
+function writeURL(push) {
+  const params = new URLSearchParams(location.search);
+  params.delete("view");
+  for (const keys of Object.values(URL_KEYS)) for (const key of keys) params.delete(key);
+  if (S.env && S.envs.length > 1) params.set("env", S.env);
+  if (S.view !== "processes") params.set("view", S.view);
+  const values = viewState();
+  for (const key of URL_KEYS[S.view] || []) if (values[key]) params.set(key, values[key]);
+  const text = params.toString();
+  const url = text ? `?${text}` : location.pathname;
+  if (url === location.search || (!text && !location.search)) return;
+  if (push) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
+}
+
+function viewState() {
+  if (S.view === "logs") {
+    const form = $("logs-form").elements;
+    return { host: form.hosts.value.trim(), program: form.name.value.trim(),
+             channel: form.channel.value === "stdout" ? "" : form.channel.value, q: $("logs-search").value };
+  }
+  if (S.view === "rolls") return { program: $("roll-name").value.trim() };
+  if (S.view === "processes") {
+    return { host: $("filter-host").value, group: $("filter-group").value, state: $("filter-state").value,
+             q: $("filter-text").value, layout: $("layout").value === "host" ? "" : $("layout").value,
+             sort: S.sort.key === "host" && !S.sort.desc ? "" : (S.sort.desc ? "-" : "") + S.sort.key };
+  }
+  return {};
+}
+
+function setValue(node, value) {
+  if (node.tagName === "SELECT" && value && ![...node.options].some((o) => o.value === value)) return;
+  node.value = value;
+}
+
+// The URL's view and filters into the page (at load, and on back/forward).
+function readURL() {
+  const params = new URLSearchParams(location.search);
+  const get = (key) => params.get(key) || "";
+  const view = get("view") || "processes";
+  if (view === "processes") {
+    setValue($("filter-host"), get("host"));
+    setValue($("filter-group"), get("group"));
+    setValue($("filter-state"), get("state"));
+    $("filter-text").value = get("q");
+    setValue($("layout"), get("layout") || "host");
+    const sort = get("sort") || "host";
+    S.sort = { key: sort.replace(/^-/, ""), desc: sort.startsWith("-") };
+  } else if (view === "logs") {
+    const form = $("logs-form").elements;
+    form.hosts.value = get("host");
+    form.name.value = get("program");
+    setValue(form.channel, get("channel") || "stdout");
+    $("logs-search").value = get("q");
+    LOG.search = get("q").toLowerCase();
+  } else if (view === "rolls") {
+    $("roll-name").value = get("program");
+  }
+  showView(view, false);
+  schedule();
+  if (view === "logs" && get("program") && !S.follow) followLogs();
+}
+
+// Another environment: the same view in it (its own hosts: the host/group/program filters are dropped).
+function switchEnv(name) {
+  const params = new URLSearchParams(location.search);
+  for (const key of ["host", "group", "program"]) params.delete(key);
+  params.set("env", name);
+  location.assign(`?${params}`);
+}
+
 // -- start ---------------------------------------------------------------------------------------
 
 function connect() {
-  const events = new EventSource("/api/events");
+  const events = new EventSource(api("/api/events"));
   events.onopen = () => { $("live").textContent = "live"; $("live").classList.remove("off"); };
   events.onerror = () => { $("live").textContent = "reconnecting"; $("live").classList.add("off"); };
   events.addEventListener("snapshot", (e) => takeSnapshot(JSON.parse(e.data)));
   events.addEventListener("host", (e) => { takeHost(JSON.parse(e.data)); schedule(); });
+  events.addEventListener("health", (e) => { S.health = JSON.parse(e.data); schedule(); });
   events.addEventListener("roll-status", (e) => renderRoll(JSON.parse(e.data)));
   events.addEventListener("roll", () => refreshRoll());
 }
 
+function noSession(text) {
+  const first = new URLSearchParams(location.search);
+  first.delete("env");
+  document.body.replaceChildren(el("p", { text }), el("p", {}, el("a", { href: `/?${first}`, text: "open the first environment" })));
+}
+
 async function init() {
-  const response = await fetch("/api/session", { credentials: "same-origin" });
-  if (!response.ok) {   // no session, or a user the team file gives nothing: the server's sentence
-    const refused = await response.json().catch(() => ({}));
-    document.body.textContent = refused.error || "herd web: no session: open the URL herd web printed.";
+  S.env = new URLSearchParams(location.search).get("env");
+  const response = await fetch(api("/api/session"), { credentials: "same-origin" });
+  if (!response.ok) {
+    let why = "herd web: no session: open the URL herd web printed.";
+    if (response.status === 400) {     // an environment that is not here: the way back to the first
+      try { why = `herd web: ${(await response.json()).error}`; } catch (e) { /* the sentence above */ }
+      noSession(why);
+    } else {                            // no session, or a user the team file gives nothing: the server's sentence
+      const refused = await response.json().catch(() => ({}));
+      document.body.textContent = refused.error || why;
+    }
     return;
   }
   const session = await response.json();
+  S.env = session.env;
+  S.envs = session.envs || [];
+  S.user = (session.user && session.user.name) || "";
+  S.abilities = session.abilities || {};
   S.csrf = session.csrf;
   S.readOnly = session.read_only;
   S.groups = session.groups;
+  S.sessionHosts = session.hosts;
   S.logs = session.logs || {};
   S.resources = Boolean(session.resources);
-  S.abilities = session.abilities || {};
+  $("user").textContent = S.user ? `${S.user}${session.user.via ? " (" + session.user.via + ")" : ""}` : "";
+  $("env-box").hidden = S.envs.length < 2;
+  $("env").replaceChildren(...S.envs.map((name) => el("option", { value: name, text: name })));
+  $("env").value = S.env;
+  $("env").addEventListener("change", () => switchEnv($("env").value));
+  document.title = S.envs.length > 1 ? `herd: ${S.env}` : "herd";
   document.querySelectorAll("#fleet th.res").forEach((th) => { th.hidden = !S.resources; });
   document.body.classList.toggle("read-only", S.readOnly);
   $("readonly").hidden = !S.readOnly;
-  $("roll-panel").hidden = S.readOnly;
+  $("roll-form").hidden = S.readOnly;
   for (const h of session.hosts) $("filter-host").append(el("option", { value: h, text: h }));
   for (const g of Object.keys(session.groups)) $("filter-group").append(el("option", { value: g, text: g }));
-  for (const id of ["filter-text", "filter-host", "filter-group", "filter-state", "view"]) {
-    $(id).addEventListener("input", schedule);
+  $("host-names").replaceChildren(...session.hosts.map((h) => el("option", { value: h })));
+  for (const id of ["filter-text", "filter-host", "filter-group", "filter-state", "layout"]) {
+    for (const kind of ["input", "change"]) $(id).addEventListener(kind, () => { schedule(); writeURL(); });
   }
   document.querySelectorAll("#fleet th[data-sort]").forEach((th) => th.addEventListener("click", () => {
     S.sort = { key: th.dataset.sort, desc: S.sort.key === th.dataset.sort ? !S.sort.desc : false };
     schedule();
+    writeURL();
   }));
   $("select-all").addEventListener("change", (e) => {
-    for (const r of rowsOf()) if (r.p) {
+    for (const r of rowsOf()) if (r.p && !cannot("act", r.host.host)) {
       const key = r.host.host + "\u0000" + r.p.name;
       e.target.checked ? S.selected.add(key) : S.selected.delete(key);
     }
     schedule();
   });
   document.querySelectorAll("button.sel").forEach((b) => b.addEventListener("click", () =>
-    control(b.dataset.action, selectedTargets())));
+    controlSelected(b.dataset.action)));
   $("update-shown").addEventListener("click", () => update(shownHosts()));
   $("result-close").addEventListener("click", () => { $("result-box").hidden = true; });
   $("roll-form").addEventListener("submit", startRoll);
-  $("roll-kind").addEventListener("change", showRollKind);
+  $("roll-kind").addEventListener("change", () => { showRollKind(); checkRollName(); });
+  $("roll-name").addEventListener("input", () => { checkRollName(); writeURL(); });
   $("roll-interrupt").addEventListener("click", async () => {
     const data = await post("/api/roll/interrupt", {});
     if (data) showResult([data.message]);
@@ -614,10 +965,19 @@ async function init() {
   $("logs-form").addEventListener("submit", tailLogs);
   $("logs-follow").addEventListener("click", followLogs);
   $("logs-stop").addEventListener("click", stopFollow);
+  $("logs-search").addEventListener("input", searchLines);
+  $("logs-pause").addEventListener("click", togglePause);
+  $("logs-download").addEventListener("click", downloadLines);
+  $("health-badge").addEventListener("click", () => showView("health", true));
+  document.querySelectorAll("#nav button[data-view]").forEach((b) => {
+    b.hidden = !viewExists(b.dataset.view);
+    b.addEventListener("click", () => showView(b.dataset.view, true));
+  });
+  window.addEventListener("popstate", readURL);
+  readURL();
+  renderLogBar();
   connect();
   setInterval(tickUptimes, 1000);       // uptimes move on, in place (rows are rebuilt only on a change)
-  refreshHealth();
-  setInterval(refreshHealth, 5000);
 }
 
 document.addEventListener("DOMContentLoaded", init);
