@@ -108,7 +108,7 @@ def test_filters_and_the_view_are_in_the_url_and_survive_a_reload(driver, served
     hosts[1].client().call("supervisor.stopProcess", "worker", False)
     open_page(driver, web)
     assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#nav button") if b.is_displayed()] == [
-        "Processes", "Logs", "Rolls", "Health"]     # Audit: only where its view exists
+        "Processes", "Logs", "Rolls", "Health", "Audit"]
     assert not driver.find_element(By.ID, "env-box").is_displayed()          # one environment: no switcher
     Select(driver.find_element(By.ID, "filter-state")).select_by_value("!RUNNING")
     wait_for(lambda: rows(driver) == [("web02", "worker", "STOPPED")], 10, "only web02's worker")
@@ -342,7 +342,8 @@ def test_an_unreachable_host_s_buttons_are_disabled_saying_why(driver, served) -
 class OnlyWeb01:
     """An Access stub: everything on web01, only seeing on web02."""
 
-    def refusal(self, user: User, ability: Ability, env: str, hosts: Sequence[str]) -> str | None:
+    def refusal(self, user: User, ability: Ability, env: str, hosts: Sequence[str],
+                action: str | None = None) -> str | None:
         others = [h for h in hosts if h != "web01"]
         return None if ability is Ability.SEE or not others else f"{user.name} may only see {others[0]}"
 
@@ -351,6 +352,9 @@ class OnlyWeb01:
 
     def abilities(self, user: User, env: str, hosts: Sequence[str]) -> dict[str, list[str]]:
         return {h: [a.value for a in Ability] if h == "web01" else ["see"] for h in hosts}
+
+    def denied(self, user: User, env: str) -> str | None:
+        return None
 
     def environments(self, user: User, envs: Sequence[str]) -> list[str]:
         return list(envs)
@@ -384,7 +388,7 @@ def test_abilities_disable_what_the_role_does_not_allow(driver, tmp_path) -> Non
                               "document.getElementById('filter-host').value = '';"
                               "document.getElementById('filter-host').dispatchEvent(new Event('input'));")
         driver.execute_script("control('stop', [{host: 'web02', name: 'worker'}])")
-        wait_for(lambda: driver.find_element(By.ID, "result").text == f"herd: {ME} may only see web02", 10, "403")
+        wait_for(lambda: driver.find_element(By.ID, "result").text == f"{ME} may only see web02", 10, "403")
         assert hosts[1].supervisor.states()["worker"] == "RUNNING"
     finally:
         web.stop()

@@ -72,7 +72,8 @@ def test_the_viewer_cannot_act_the_operator_can_and_the_audit_names_both(tmp_pat
     server, web = serve_team({"default": dashboard(hosts)}, tmp_path, load_team(team_file(tmp_path, TEAM)))
     try:
         open_as(browser, server, web, "bob")
-        wait_for(lambda: buttons(browser, "web01") == {"restart all": False, "avail": True, "reload": False,
+        wait_for(lambda: buttons(browser, "web01") == {"reread": False, "update": False, "restart all": False,
+                                                       "avail": True, "reload": False,
                                                        "shutdown": False}, 10, "bob's buttons disabled")
         pid = web01.supervisor.info("worker")["pid"]
         browser.execute_script("control('restart', [{host: 'web01', name: 'worker'}])")   # forced from the page
@@ -95,7 +96,8 @@ def test_the_viewer_cannot_act_the_operator_can_and_the_audit_names_both(tmp_pat
         open_as(browser, server, web, "olga")
         assert [r.get_attribute("data-hostrow") for r in browser.find_elements(By.CSS_SELECTOR, "tr.host-row")] == [
             "web01", "web03"]                                   # web02 is in no group of hers
-        wait_for(lambda: buttons(browser, "web01") == {"restart all": True, "avail": True, "reload": False,
+        wait_for(lambda: buttons(browser, "web01") == {"reread": False, "update": False, "restart all": True,
+                                                       "avail": True, "reload": False,
                                                        "shutdown": False}, 10, "olga's buttons")
         browser.find_element(By.CSS_SELECTOR, 'tr.host-row[data-hostrow="web01"] button[data-act="restart-all"]'
                              ).click()
@@ -106,7 +108,8 @@ def test_the_viewer_cannot_act_the_operator_can_and_the_audit_names_both(tmp_pat
         wait_for(lambda: result(browser).endswith("1 host: 3 restarted"), 15, "the restart")
         assert web01.supervisor.info("worker")["pid"] != pid
         web03.break_connection("the host went away")
-        wait_for(lambda: buttons(browser, "web03") == {"restart all": False, "avail": False, "reload": False,
+        wait_for(lambda: buttons(browser, "web03") == {"reread": False, "update": False, "restart all": False,
+                                                       "avail": False, "reload": False,
                                                        "shutdown": False}, 15, "web03 unreachable: disabled")
     finally:
         server.stop()
@@ -136,7 +139,8 @@ def test_under_read_only_even_an_admin_s_host_changes_are_disabled(tmp_path: Pat
                              read_only=True)
     try:
         open_as(browser, server, web, "ops")
-        wait_for(lambda: buttons(browser, "web02") == {"restart all": False, "avail": True, "reload": False,
+        wait_for(lambda: buttons(browser, "web02") == {"reread": False, "update": False, "restart all": False,
+                                                       "avail": True, "reload": False,
                                                        "shutdown": False}, 10, "changes disabled, avail not")
     finally:
         server.stop()

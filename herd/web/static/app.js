@@ -118,7 +118,7 @@ function schedule() {
 // Why `need` (act, roll, config) cannot be done on `host` now, or null: read-only, a host not read yet or
 // unreachable, or the user's role there (/api/session's abilities).  The server decides anyway (403).
 function cannot(need, host) {
-  if (S.readOnly) return "read-only: herd web was started with --read-only";
+  if (S.readOnly && need !== "see") return "read-only: herd web was started with --read-only";
   const h = S.hosts.get(host);
   if (!h || !h.polled) return `${host} has not been read yet`;
   if (h.error !== null) return `${host} is unreachable: ${h.error}`;
