@@ -407,8 +407,8 @@ class Login:
         guard.sessions.drop(request.cookies.get(COOKIE))
         session = guard.sessions.create(User(name, "password"))
         response = JSONResponse({"next": "/", "user": name})
-        set_session_cookie(response, session, secure(guard, request.scope))
         response.delete_cookie(LOGIN_COOKIE, path="/login")
+        set_session_cookie(response, session, secure(guard, request.scope))
         self.web.audit.record("login", None, "done", client=_client(request), user=name, via="password")
         return response
 
