@@ -90,7 +90,7 @@ class Site:
         path_only, _, query = path.partition("?")
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
                  "scheme": "http", "path": path_only, "raw_path": path_only.encode(), "query_string": query.encode(),
-                 "root_path": "", "headers": [(k.encode(), v.encode()) for k, v in sent.items()],
+                 "root_path": "", "headers": [(k.encode(), v.encode("latin-1")) for k, v in sent.items()],
                  "client": (client, 50123), "server": ("127.0.0.1", 8765)}
         messages: list[dict[str, Any]] = []
 
@@ -230,13 +230,21 @@ def test_a_proxy_user_s_session_is_not_served_as_them_to_anyone_else(tmp_path: P
     assert site.worker_state() == "RUNNING"
 
 
-@pytest.mark.parametrize("name", ["ali\x1bce", "bob\n", " carol", "x" * 129, ""])
+@pytest.mark.parametrize("name", ["ali\x1bce", "bob\n", " carol", "x" * 129, "", "\xff\xfe"])
 def test_a_bad_name_in_the_header_is_refused(tmp_path: Path, name: str) -> None:
     site = proxy_site(tmp_path)
     answer = site.request("GET", "/api/session", client=PROXY, headers={HEADER: name})
     assert answer.status == 403
-    assert answer.json()["error"].startswith("X-Forwarded-User from 127.0.0.2 refused: ")
+    assert answer.json()["error"].startswith("X-Forwarded-User from 127.0.0.2 refused: a")
     assert "\x1b" not in answer.body.decode()
+
+
+def test_a_utf8_name_from_the_proxy_is_read_as_utf8(tmp_path: Path) -> None:
+    site = proxy_site(tmp_path)
+    raw = "Zoë Ångström".encode().decode("latin-1")     # the header's bytes, as HTTP hands them over
+    site.request("GET", "/", client=PROXY, headers={HEADER: raw})
+    assert site.request("GET", "/api/session", client=PROXY, headers={HEADER: raw}).json()["user"] == {
+        "name": "Zoë Ångström", "via": "proxy"}
 
 
 def test_names_are_printable_and_bounded() -> None:

@@ -130,6 +130,10 @@ class ProxyTrust:
         if value is None:
             return Proxied(refusal=f"{self.header} missing in a request from the trusted proxy {peer}: "
                                    "the proxy did not authenticate it")
+        try:
+            value = value.encode("latin-1").decode("utf-8")   # HTTP hands bytes over as latin-1; proxies send UTF-8
+        except UnicodeError:
+            return Proxied(refusal=f"{self.header} from {peer} refused: a user name that is not UTF-8")
         why = bad_name(value)
         if why is not None:
             return Proxied(refusal=f"{self.header} from {peer} refused: {why}")
