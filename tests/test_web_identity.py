@@ -409,7 +409,11 @@ def test_sessions_expire_when_idle_and_when_too_old(tmp_path: Path, hashes: dict
     assert page.status == 303 and page.header("location") == "/login?expired=1"
     site.sign_in("alice", "alice's long password")
     assert site.request("GET", "/login/session").json() == {"alive": True}
-    site.clock.now += 601               # idle expiry; /login/session is not a use
+    site.clock.now += 500               # someone at the page: its report is a use
+    assert site.request("GET", "/login/session?active=1").json() == {"alive": True}
+    site.clock.now += 500
+    assert site.request("GET", "/login/session").json() == {"alive": True}
+    site.clock.now += 101               # idle expiry; /login/session without ?active=1 is not a use
     assert site.request("GET", "/login/session").json() == {"alive": False}
     assert site.request("GET", "/api/status").json()["error"] == EXPIRED
 

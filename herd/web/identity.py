@@ -378,8 +378,10 @@ class Login:
         return response
 
     async def alive(self, request: Request) -> Response:
-        """Whether this browser's session still lives (asked by the page; not a use of the session)."""
-        session = self.guard.sessions.get(request.cookies.get(COOKIE), touch=False)
+        """Whether this browser's session still lives, asked by the page every few seconds: a use of the
+        session only with ``?active=1`` (someone typed or clicked in the page since the last time)."""
+        active = request.query_params.get("active") == "1"
+        session = self.guard.sessions.get(request.cookies.get(COOKIE), touch=active)
         return JSONResponse({"alive": session is not None})
 
     async def login(self, request: Request) -> Response:

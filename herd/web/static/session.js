@@ -32,8 +32,15 @@
     location.assign(response.ok ? (answer.next || "/") : "/");
   }
 
+  // someone at the page (a key, a click) keeps the session in use; a page only left open does not
+  let active = false;
+  for (const kind of ["keydown", "pointerdown", "wheel"]) {
+    addEventListener(kind, () => { active = true; }, { passive: true, capture: true });
+  }
+
   async function stillSignedIn() {
-    const response = await fetch("/login/session", { credentials: "same-origin" });
+    const response = await fetch("/login/session" + (active ? "?active=1" : ""), { credentials: "same-origin" });
+    active = false;
     if (!response.ok) return;
     const state = await response.json();
     if (state.alive || !csrf) return;
