@@ -8,6 +8,9 @@
 * TLS with a certificate this test makes: Chromium (``--ignore-certificate-errors``) reaches the
   https URL herd web prints, and the session cookie is Secure.
 
+``HERD_SCREENSHOTS=DIR`` also saves the sign-in page (a wrong password said) and the page signed in
+as PNG files there (docs/ has them).
+
 In-process checks of the same rules (fake clock, throttling, bad names): tests/test_web_identity.py.
 """
 
@@ -189,6 +192,13 @@ def sign_in(driver: Any, base: str, user: str, password: str) -> None:
     driver.find_element(By.ID, "login-submit").click()
 
 
+def shot(driver: Any, name: str) -> None:
+    """``HERD_SCREENSHOTS=DIR``: save what the browser shows there (docs/ has these)."""
+    folder = os.environ.get("HERD_SCREENSHOTS")
+    if folder:
+        driver.save_screenshot(str(Path(folder) / name))
+
+
 def whoami(driver: Any) -> str:
     return str(driver.find_element(By.ID, "whoami").text)
 
@@ -198,6 +208,7 @@ def test_password_sign_in_a_wrong_password_said_and_sign_out(server: WebServer, 
     wait_for(lambda: browser.find_element(By.ID, "login-message").text == "wrong user name or password", 30,
              "the wrong password said")
     assert browser.current_url == server.base + "/login"
+    shot(browser, "web-login.png")
     sign_in(browser, server.base, "alice", ALICE_PASSWORD)
     wait_for(lambda: browser.current_url == server.base + "/", 30, "the page after sign-in")
     wait_for(lambda: whoami(browser) == "alice (password)", 30, "who is signed in")
@@ -206,6 +217,7 @@ def test_password_sign_in_a_wrong_password_said_and_sign_out(server: WebServer, 
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and cookie["secure"] is False
     logout = browser.find_element(By.ID, "logout")
     assert logout.is_displayed()
+    shot(browser, "web-signed-in.png")
     logout.click()
     wait_for(lambda: browser.current_url == server.base + "/login", 30, "back at the sign-in page")
     assert not [c for c in browser.get_cookies() if c["name"] == "herd_session"]
