@@ -85,6 +85,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "herd's version, and each host's supervisord and XML-RPC API versions."),
     "web": ("herd.cli.web", "web",
             "Serve the selected hosts (all when none is selected) as a live dashboard in the browser."),
+    "web-passwd": ("herd.cli.web", "web_passwd",
+                   "Print a team file line for local user NAME of herd web, with the password's argon2 hash."),
 }
 
 

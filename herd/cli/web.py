@@ -21,6 +21,9 @@ from herd.settings import FleetOptions
 if TYPE_CHECKING:
     from herd.audit import AuditTrail
     from herd.inventory.model import Host, Inventory
+    from herd.web.access import Access
+    from herd.web.actions import Dashboard
+    from herd.web.identity import Passwords
     from herd.web.team import TeamConfig
 
 DEFAULT_PORT = 8765
@@ -29,12 +32,15 @@ EPILOG = """
 \b
 Security: listens on 127.0.0.1 unless told otherwise; the URL printed at start
 carries a one-off access token (keep it secret); every change is a POST with a
-CSRF token; --read-only refuses every change. TLS: put a reverse proxy in front
+CSRF token; --read-only refuses every change. Users: a login proxy's header
+(--user-header, --trusted-proxy) or local users with passwords (--team FILE,
+herd web-passwd). TLS: --certfile/--keyfile, or a reverse proxy in front
 (docs/web.md). Audit trail (shared with the CLI): $XDG_STATE_HOME/herd/audit.jsonl
 by default ($HERD_AUDIT_LOG, --audit-log).
 \b
 Exit codes: 130 stopped with Ctrl-C/SIGTERM (the normal end); 2 usage or
-inventory error, --web extra missing, or the address is in use.
+inventory error, a bad team file or certificate, --web extra missing, or the
+address is in use.
 """
 
 
@@ -110,14 +116,30 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--env", "envs", multiple=True, metavar="NAME=INVENTORY",
               help="Serve several inventories (environments: staging=inventory/staging.yaml ...), switchable "
                    "in the page; repeatable; the first is shown first. Instead of -i.")
-@click.option("--team", "team_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="The team file: users and their roles (viewer, operator, admin) per group of hosts and "
-                   "environment (docs/web.md, Roles); checked at start.")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the access token to FILE (mode 0600), for scripts using the JSON API.")
+@click.option("--team", "team_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The team file: local users (password hashes from herd web-passwd, signed in at /login) "
+                   "and their roles (viewer, operator, admin) per group of hosts and environment (docs/web.md, "
+                   "Roles); checked at start.")
+@click.option("--user-header", metavar="NAME",
+              help="The header a login proxy names the user in (e.g. X-Forwarded-User); needs --trusted-proxy.")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="ADDRESS",
+              help="The login proxy's address (an IP or a CIDR; repeatable): --user-header is believed only "
+                   "from there, and refused from anywhere else.")
+@click.option("--certfile", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Serve HTTPS with this PEM certificate (with --keyfile).")
+@click.option("--keyfile", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The certificate's unencrypted PEM key (with --certfile).")
+@click.option("--session-idle", default="8h", show_default=True, metavar="DURATION",
+              help="A browser session ends after this long without a request (90s, 30m, 8h).")
+@click.option("--session-max", default="7d", show_default=True, metavar="DURATION",
+              help="A browser session ends this long after it began, however busy.")
 def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: tuple[str, ...], read_only: bool,
         interval: float, audit_log: str | None, token_file: str | None, resources: bool = False,
-        envs: tuple[str, ...] = (), team_file: str | None = None) -> int:
+        envs: tuple[str, ...] = (), team_file: str | None = None, user_header: str | None = None,
+        trusted_proxies: tuple[str, ...] = (), certfile: str | None = None, keyfile: str | None = None,
+        session_idle: str = "8h", session_max: str = "7d") -> int:
     """Serve the selected hosts (all when none is selected) as a live dashboard in the browser.
 
     One process, one SSH session per host, one poll per host per interval
@@ -132,14 +154,19 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     from herd.ssh.connection import Connector
     from herd.web.actions import Dashboard
     from herd.web.app import Web, create_app
-    from herd.web.security import Guard, new_token
+    from herd.web.identity import ProxyTrust, check_tls
+    from herd.web.security import Guard, Sessions, new_token
 
     host, port = parse_listen(listen)
     if not is_loopback(host) and not allow_remote:
         raise UsageError(f"--listen {listen}: not a loopback address; add --allow-remote to serve the network "
                          "(and put a TLS reverse proxy in front)")
+    proxy = ProxyTrust.parse(user_header, trusted_proxies)
+    tls = check_tls(certfile, keyfile)
+    sessions = Sessions(idle=_duration("--session-idle", session_idle),
+                        lifetime=_duration("--session-max", session_max))
     chosen = load_environments(fleet_opts, envs)
-    team = _load_team(team_file, chosen) if team_file else None
+    team = _load_team(team_file, chosen)
     audit = _audit_trail(audit_log)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
@@ -152,12 +179,9 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
                                   forks=fleet_opts.forks, follow_fleet=_follow_fleet(fleet_opts),
                                   resources=resources)
                   for name, (inventory, hosts) in chosen.items()}
-    access = None
-    if team is not None:
-        from herd.web.access import team_access
-
-        access = team_access(team, dashboards)
-    web_app = Web(dashboards, Guard(token, port, host, allow_hosts), audit, read_only=read_only, access=access)
+    guard = Guard(token, port, host, allow_hosts, sessions=sessions, tls=tls, proxy=proxy,
+                  passwords=_passwords(team))
+    web_app = Web(dashboards, guard, audit, read_only=read_only, access=_access(team, dashboards))
     hosts = [h for _, served in chosen.values() for h in served]
     shown = f"[{host}]" if ":" in host else host
     if not is_loopback(host):
@@ -166,10 +190,17 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     where = "" if not envs else " in " + ", ".join(f"{n} ({len(s)})" for n, (_, s) in chosen.items())
     click.echo(f"herd web: {len(hosts)} host(s){where}{' (read-only)' if read_only else ''}; "
                f"audit log {audit.path}")
-    click.echo(f"herd web: open http://{shown}:{port}/?token={token}")
+    if team is not None:
+        click.echo(f"herd web: team file {team.path}: {len(team.users)} local user(s) (sign in at /login)")
+    if proxy is not None:
+        click.echo(f"herd web: users named by {proxy.header} from {', '.join(map(str, proxy.networks))}")
+    click.echo(f"herd web: open {'https' if tls else 'http'}://{shown}:{port}/?token={token}")
     sys.stdout.flush()
+    # proxy_headers off: uvicorn would otherwise take the client address from X-Forwarded-For, which any
+    # client on 127.0.0.1 can write (then the audit trail and --trusted-proxy would believe it)
     config = uvicorn.Config(create_app(web_app), log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=2, server_header=False)
+                            timeout_graceful_shutdown=2, server_header=False, proxy_headers=False,
+                            ssl_certfile=certfile if tls else None, ssl_keyfile=keyfile if tls else None)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
@@ -182,15 +213,6 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     return EXIT_INTERRUPTED
 
 
-def _load_team(path: str, chosen: dict[str, tuple["Inventory", list["Host"]]]) -> "TeamConfig":
-    """The team file, checked against the inventories served before anything listens (exit 2)."""
-    from herd.web.team import check_team, load_team
-
-    team = load_team(path)
-    check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
-    return team
-
-
 def _audit_trail(audit_log: str | None) -> "AuditTrail":
     """The trail every change is recorded in; the server does not start unable to write it."""
     from herd.audit import AuditTrail, default_audit_path
@@ -201,6 +223,100 @@ def _audit_trail(audit_log: str | None) -> "AuditTrail":
     except OSError as exc:
         raise UsageError(f"cannot write the audit trail {audit.path}: {exc.strerror or exc}") from exc
     return audit
+
+
+def _duration(option: str, value: str) -> float:
+    from herd.duration import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {value}: not a duration (for example 90s, 30m, 8h, 7d)") from exc
+    if seconds <= 0:
+        raise UsageError(f"{option} {value}: must be more than 0")
+    return seconds
+
+
+def _load_team(path: str | None, chosen: dict[str, tuple["Inventory", list["Host"]]]) -> "TeamConfig | None":
+    """The team file, checked against the inventories served before anything listens (exit 2): its groups
+    and environments exist, its passwords are hashes (a plain one is refused with FILE:LINE)."""
+    if path is None:
+        return None
+    from herd.web.identity import check_team_passwords
+    from herd.web.team import check_team, load_team
+
+    team = load_team(Path(path))
+    check_team_passwords(Path(path))
+    check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
+    return team
+
+
+def _passwords(team: "TeamConfig | None") -> "Passwords | None":
+    from herd.web.identity import Passwords
+
+    return Passwords(team.users) if team is not None and team.users else None
+
+
+def _access(team: "TeamConfig | None", dashboards: dict[str, "Dashboard"]) -> "Access | None":
+    """The team file's roles (herd/web/access.py's team_access); without a team file everyone may do all."""
+    if team is None:
+        return None
+    from herd.web.access import team_access
+
+    return team_access(team, dashboards)
+
+
+@click.command("web-passwd")
+@click.argument("name")
+def web_passwd(name: str) -> int:
+    """Print a team file line for local user NAME of herd web, with the password's argon2 hash.
+
+    Asks for the password twice without echo on a terminal; otherwise reads one
+    line from stdin (never from the command line, which other users can see):
+
+    \b
+        herd web-passwd alice                  # then paste under users: in the team file
+        printf '%s\\n' "$PW" | herd web-passwd alice
+
+    Exit codes: 0 printed; 2 a bad name, an empty password, the two entries differ,
+    or argon2-cffi is missing (pip install 'herd[web]').
+    """
+    from herd.web.identity import bad_name, hash_password
+
+    why = bad_name(name)
+    if why is not None:
+        raise UsageError(f"web-passwd: {why}")
+    password = _read_password(name)
+    if not password:
+        raise UsageError("web-passwd: an empty password")
+    click.echo(f"  {_yaml_key(name)}: {{password: \"{hash_password(password)}\"}}")
+    return 0
+
+
+def _read_password(name: str) -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    first = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("web-passwd: the two passwords differ; nothing printed")
+    return first
+
+
+def _yaml_key(name: str) -> str:
+    """NAME as a YAML key: plain when it reads back as itself, else double-quoted (JSON is YAML)."""
+    import json
+
+    import yaml
+
+    try:
+        if re.fullmatch(r"[A-Za-z0-9_.@-]+", name) and yaml.safe_load(f"{name}: 1") == {name: 1}:
+            return name
+    except yaml.YAMLError:
+        pass
+    return json.dumps(name)
 
 
 def load_environments(opts: FleetOptions, envs: tuple[str, ...]) -> dict[str, tuple["Inventory", list["Host"]]]:

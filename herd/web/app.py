@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, \
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, \
     StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -42,6 +42,7 @@ from herd.web.audit import AuditLog
 from herd.web.access import Ability, Access, OpenAccess
 from herd.web.errors import Forbidden, Refused
 from herd.web.health import HealthFeed, Outbox
+from herd.web import identity
 from herd.web.security import COOKIE, CSRF_HEADER, Guard, User
 
 log = logging.getLogger("herd.web")
@@ -147,7 +148,7 @@ class GuardMiddleware:
         refusal = self.refusal(scope)
         if refusal is not None:
             status, text = refusal
-            if scope["method"] == "POST":
+            if scope["method"] == "POST" or scope.get("state", {}).get("herd_proxy_refused"):
                 user = scope.get("state", {}).get("herd_user")
                 self.web.audit.record(scope["path"], None, f"refused: {text}", client=_client(scope),
                                       user=user.name if user else "", via=user.via if user else "")
@@ -162,14 +163,24 @@ class GuardMiddleware:
         headers = Headers(scope=scope)
         if not guard.host_allowed(headers.get("host")):
             return 403, "unknown Host header (start herd web with --allow-host NAME to serve under another name)"
+        state = scope.setdefault("state", {})
+        if guard.proxy is not None:     # who the trusted proxy says it is (herd/web/identity.py)
+            proxied = guard.proxy.identify(identity.peer(scope), headers)
+            if proxied.refusal is not None:
+                state["herd_proxy_refused"] = True
+                return 403, proxied.refusal
+            state["herd_proxy_user"], state["herd_https"] = proxied.user, proxied.https
         path, method = scope["path"], scope["method"]
+        if path in ("/login", "/logout"):
+            return None if method in ("GET", "HEAD", "POST") else (405, "method not allowed")
         if not path.startswith("/api/"):
             return None if method in ("GET", "HEAD") else (405, "method not allowed")
         session = guard.sessions.get(_cookie(headers))
+        if session is not None and not identity.session_fits(session, state.get("herd_proxy_user")):
+            session = None              # another user's session: not served as them
         bearer = guard.bearer_ok(headers.get("authorization"))
         if session is None and not bearer:
-            return 403, LOGIN_HELP.strip()
-        state = scope.setdefault("state", {})
+            return 403, identity.no_session_text(guard, _cookie(headers), LOGIN_HELP.strip())
         state["herd_session"] = session
         state["herd_user"] = session.user if session is not None else guard.owner
         if method in ("GET", "HEAD"):
@@ -328,17 +339,14 @@ class Web:
     # -- pages and reads ----------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
-        token = request.query_params.get("token")
-        if token is not None:
-            if not _same(token, self.guard.token):
-                return PlainTextResponse("herd web: wrong token\n", 403)
-            session = self.guard.sessions.create(self.guard.owner)
-            response = RedirectResponse("/", 303)
-            response.set_cookie(COOKIE, session.sid, httponly=True, samesite="strict", path="/")
-            return response
-        if self.guard.sessions.get(request.cookies.get(COOKIE)) is None:
-            return PlainTextResponse(LOGIN_HELP, 403)
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        """The page for a session (the token's, a password's, the proxy's user); else the way to get one."""
+        gate = identity.page_gate(self.guard, request, LOGIN_HELP)
+        if isinstance(gate, Response):
+            return gate
+        page = FileResponse(STATIC / "index.html", media_type="text/html")
+        if gate is not None:
+            identity.set_session_cookie(page, gate, identity.secure(self.guard, request.scope))
+        return page
 
     async def session(self, request: Request) -> Response:
         session = request.scope.get("state", {}).get("herd_session")
@@ -698,6 +706,7 @@ def create_app(web: Web) -> Starlette:
         ("POST", "/api/roll/interrupt", web.roll_interrupt), ("POST", "/api/supervisord", web.supervisord),
     ]
     routes: list[Any] = [Route(path, endpoint, methods=[method]) for method, path, endpoint in endpoints]
+    routes += identity.Login(web).routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(AccessMiddleware, web=web)      # inside the guard: runs once the user is known

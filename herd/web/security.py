@@ -13,6 +13,13 @@
   listening port, or a name given with ``--allow-host``): a DNS-rebinding
   page served from elsewhere gets 403.
 
+* Who is asking (herd/web/identity.py): the token's holder, a user named by a
+  trusted reverse proxy's header (``--user-header`` from a ``--trusted-proxy``
+  address only), or a local user of the team file who signed in with a
+  password at ``/login``.  A session is bound to its user; it ends after
+  ``--session-idle`` without a request or ``--session-max`` after it began,
+  whichever comes first.
+
 All comparisons of secrets are constant-time.  Nothing here logs a secret.
 """
 
@@ -25,15 +32,19 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import urlsplit
 
 from herd.audit import local_account  # the CLI's user in the audit trail, and the token's holder
 
+if TYPE_CHECKING:
+    from herd.web.identity import Passwords, ProxyTrust
+
 COOKIE = "herd_session"
 CSRF_HEADER = "x-csrf-token"
 MAX_SESSIONS = 256
-SESSION_SECONDS = 7 * 24 * 3600
+SESSION_SECONDS = 7 * 24 * 3600        # --session-max: a session ends this long after it began
+IDLE_SECONDS = 8 * 3600                # --session-idle: ... or this long after its last request
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -58,52 +69,82 @@ class User:
     via: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class BrowserSession:
+    """One browser's sign-in: its cookie's id, its CSRF token, who it is, when it began and was last used."""
     sid: str
     csrf: str
     user: User
     created: float = field(default_factory=time.time)
+    seen: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.seen = self.seen or self.created
 
 
 class Sessions:
-    """Browser sessions, bounded (the oldest goes first) and expiring."""
+    """Browser sessions, bounded (the oldest goes first) and expiring: idle, and absolute.
 
-    def __init__(self, limit: int = MAX_SESSIONS, lifetime: float = SESSION_SECONDS) -> None:
+    ``clock`` is injectable so that expiry can be tested without waiting.
+    """
+
+    def __init__(self, limit: int = MAX_SESSIONS, lifetime: float = SESSION_SECONDS, idle: float = IDLE_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
         self._sessions: OrderedDict[str, BrowserSession] = OrderedDict()
         self._lock = threading.Lock()
         self.limit = limit
         self.lifetime = lifetime
+        self.idle = idle
+        self.clock = clock
 
     def create(self, user: User) -> BrowserSession:
-        session = BrowserSession(new_token(), new_token(), user)
+        """A fresh session (a new random id every time: a session id is never chosen by the client)."""
+        now = self.clock()
+        session = BrowserSession(new_token(), new_token(), user, created=now, seen=now)
         with self._lock:
             self._sessions[session.sid] = session
             while len(self._sessions) > self.limit:
                 self._sessions.popitem(last=False)
         return session
 
-    def get(self, sid: str | None) -> BrowserSession | None:
+    def get(self, sid: str | None, *, touch: bool = True) -> BrowserSession | None:
+        """The live session of ``sid`` (None: unknown or expired, then forgotten); ``touch`` counts as use."""
         if not sid:
             return None
+        now = self.clock()
         with self._lock:
             for known, session in self._sessions.items():
                 if same(known, sid):
-                    if time.time() - session.created > self.lifetime:
+                    if now - session.created > self.lifetime or now - session.seen > self.idle:
                         del self._sessions[known]
                         return None
+                    if touch:
+                        session.seen = now
                     return session
         return None
+
+    def drop(self, sid: str | None) -> None:
+        """End a session (sign out, or a new sign-in from the same browser)."""
+        if not sid:
+            return
+        with self._lock:
+            for known in list(self._sessions):
+                if same(known, sid):
+                    del self._sessions[known]
 
 
 class Guard:
     """The access token, the sessions, and the hosts this server answers to."""
 
     def __init__(self, token: str, port: int, listen_host: str, allowed_hosts: Iterable[str] = (),
-                 owner: User | None = None) -> None:
+                 owner: User | None = None, *, sessions: Sessions | None = None, tls: bool = False,
+                 proxy: "ProxyTrust | None" = None, passwords: "Passwords | None" = None) -> None:
         self.token = token
         self.owner = owner or User(local_account(), "token")
-        self.sessions = Sessions()
+        self.sessions = sessions or Sessions()
+        self.tls = tls                  # served with --certfile: every cookie is Secure
+        self.proxy = proxy              # --user-header from --trusted-proxy addresses (herd/web/identity.py)
+        self.passwords = passwords      # the team file's local users: /login signs them in
         names = {*LOOPBACK_NAMES, listen_host if ":" not in listen_host else f"[{listen_host}]", *allowed_hosts}
         self.hosts = {n.lower() for n in names} | {f"{n.lower()}:{port}" for n in names}
         self.port = port

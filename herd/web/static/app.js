@@ -923,7 +923,6 @@ async function init() {
   S.sessionHosts = session.hosts;
   S.logs = session.logs || {};
   S.resources = Boolean(session.resources);
-  $("user").textContent = S.user ? `${S.user}${session.user.via ? " (" + session.user.via + ")" : ""}` : "";
   $("env-box").hidden = S.envs.length < 2;
   $("env").replaceChildren(...S.envs.map((name) => el("option", { value: name, text: name })));
   $("env").value = S.env;
