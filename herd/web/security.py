@@ -26,7 +26,6 @@ All comparisons of secrets are constant-time.  Nothing here logs a secret.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import threading
 import time
