@@ -23,10 +23,10 @@ from herd.inventory.model import Inventory
 from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.web.actions import Dashboard
 from herd.web.app import Web, create_app
-from herd.web.audit import AuditLog
-from herd.web.identity import EXPIRED, Passwords, ProxyTrust, Throttle, bad_name, check_team_passwords, \
-    hash_password
+from herd.audit import AuditTrail
+from herd.web.identity import EXPIRED, Passwords, ProxyTrust, Throttle, bad_name, hash_password
 from herd.web.security import Guard, Sessions, User
+from herd.web.team import load_team
 from herd.errors import UsageError
 
 HEADER = "X-Forwarded-User"
@@ -151,7 +151,7 @@ def make_site(tmp_path: Path, *, proxy: ProxyTrust | None = None, users: dict[st
     guard = Guard("the-token", 8765, "127.0.0.1", owner=User("owner", "token"), tls=tls, proxy=proxy,
                   passwords=passwords, sessions=Sessions(idle=idle, lifetime=lifetime, clock=clock))
     audit = tmp_path / "audit.jsonl"
-    return Site(Web(dash, guard, AuditLog(audit), read_only=False), audit, clock, fakes)
+    return Site(Web(dash, guard, AuditTrail(audit), read_only=False), audit, clock, fakes)
 
 
 def proxy_site(tmp_path: Path, **kwargs: Any) -> Site:
@@ -174,7 +174,7 @@ def test_the_header_from_an_unlisted_address_is_refused_in_one_sentence_and_audi
         assert answer.cookie("herd_session") is None
     refused = [e for e in site.audit() if "not a --trusted-proxy address" in e["result"]]
     assert [e["action"] for e in refused] == ["/", "/api/session", "/api/control", "/login"]
-    assert all(e["client"].startswith("127.0.0.1:") and e["result"].startswith("refused: ") for e in refused)
+    assert all(e["from"].startswith("127.0.0.1:") and e["result"].startswith("refused: ") for e in refused)
     assert site.worker_state() == "RUNNING"
 
 
@@ -439,18 +439,18 @@ def test_a_plain_password_in_the_team_file_is_refused_with_file_and_line(tmp_pat
     team.write_text(f'users:\n  alice: {{password: "{hashes["alice"]}"}}\n  bob:\n    password: hunter2\n'
                     "roles:\n  alice: admin\n")
     with pytest.raises(UsageError) as refused:
-        check_team_passwords(team)
-    assert str(refused.value) == (f"{team}:4: users.bob.password: not an argon2 hash (plain passwords are "
-                                  "refused): paste the line `herd web-passwd bob` prints")
+        load_team(team)
+    assert str(refused.value) == (f"{team}:4: users.bob.password: not a password hash: make one with "
+                                  "`herd web-passwd bob`")
     assert "hunter2" not in str(refused.value)
     team.write_text('users:\n  carol: {}\n')
-    with pytest.raises(UsageError, match=r":2: users.carol.password: not an argon2 hash"):
-        check_team_passwords(team)
+    with pytest.raises(UsageError, match=r":2: users.carol: missing key 'password'"):
+        load_team(team)
     team.write_text('users:\n  alice: {password: "$argon2id$my password"}\n')     # looks like one, is not
-    with pytest.raises(UsageError, match=r":2: users.alice.password"):
-        check_team_passwords(team)
+    with pytest.raises(UsageError, match=r":2: users.alice.password: not a password hash"):
+        load_team(team)
     team.write_text(f'users:\n  alice: {{password: "{hashes["alice"]}"}}\n')
-    check_team_passwords(team)
+    assert load_team(team).users == {"alice": hashes["alice"]}
 
 
 def herd(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -469,7 +469,7 @@ def test_web_passwd_reads_stdin_and_prints_the_line_to_paste(tmp_path: Path) -> 
     assert "correct horse" not in result.stdout
     team = tmp_path / "team.yaml"
     team.write_text("users:\n" + result.stdout + herd("web-passwd", "o'brien: x", stdin="pw").stdout)
-    check_team_passwords(team)
+    assert sorted(load_team(team).users) == ["alice", "o'brien: x"]
     users = yaml.safe_load(team.read_text())["users"]
     assert sorted(users) == ["alice", "o'brien: x"]
     assert PasswordHasher().verify(users["o'brien: x"]["password"], "pw")      # no newline: the line as it is
@@ -501,8 +501,8 @@ def test_a_team_file_with_a_plain_password_stops_herd_web_with_file_and_line(tmp
     team.write_text("users:\n  alice: {password: secret}\n")
     result = herd("web", "--team", str(team), "-i", str(tmp_path / "none.yaml"))
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (f"herd: {team}:2: users.alice.password: not an argon2 hash (plain passwords are "
-                             "refused): paste the line `herd web-passwd alice` prints\n")
+    assert result.stderr == (f"herd: {team}:2: users.alice.password: not a password hash: make one with "
+                             "`herd web-passwd alice`\n")
 
 
 def make_certificate(folder: Path, name: str = "herd") -> tuple[Path, Path]:

@@ -33,6 +33,7 @@ from selenium.webdriver.common.by import By
 
 import webtools
 from helpers import herd_env
+from herd.audit import local_account
 from herd.testing.pytest_plugin import module_fleet
 from herd.web.identity import hash_password
 from test_web_identity import make_certificate
@@ -146,7 +147,7 @@ def team(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("webidteam")
     path = folder / "team.yaml"
     path.write_text(f'users:\n  alice: {{password: "{hash_password(ALICE_PASSWORD)}"}}\n'
-                    "roles:\n  alice: admin\n  carol: admin\n")
+                    f"roles:\n  alice: admin\n  carol: admin\n  {json.dumps(local_account())}: admin\n")  # the token's
     return path
 
 
@@ -292,7 +293,7 @@ def test_the_proxy_s_user_is_believed_and_the_same_header_from_elsewhere_refused
     assert spoofed.status == 403 and "not a --trusted-proxy address" in spoofed.json()["error"]
     assert id_fleet.process_states("web01")["worker:worker"] == "RUNNING"
     refused = [e for e in audit(server) if "not a --trusted-proxy address" in e["result"]]
-    assert [(e["action"], e["client"].split(":")[0]) for e in refused] == [("/", "127.0.0.1"),
+    assert [(e["action"], e["from"].split(":")[0]) for e in refused] == [("/", "127.0.0.1"),
                                                                           ("/api/control", "127.0.0.1")]
     # the proxy letting a request through without naming anyone: refused too
     proxy.user = None

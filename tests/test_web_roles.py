@@ -383,7 +383,7 @@ def serve_team(envs: dict[str, Dashboard], tmp: Path, team: TeamConfig, *,
     import uvicorn
 
     from herd.web.app import Web, create_app
-    from herd.web.audit import AuditLog
+    from herd.audit import AuditTrail
     from herd.web.security import Guard, new_token
 
     sock = socket.socket()
@@ -391,7 +391,7 @@ def serve_team(envs: dict[str, Dashboard], tmp: Path, team: TeamConfig, *,
     sock.listen(64)
     port = sock.getsockname()[1]
     token = new_token()
-    audit = AuditLog(tmp / "audit.jsonl")
+    audit = AuditTrail(tmp / "audit.jsonl")
     web = Web(envs, Guard(token, port, "127.0.0.1"), audit, read_only=read_only, access=team_access(team, envs))
     server = uvicorn.Server(uvicorn.Config(create_app(web), log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=1))
@@ -425,7 +425,7 @@ RESTART_WORKER = {"action": "restart", "targets": [{"host": "web01", "name": "wo
 
 
 def test_the_viewer_is_refused_with_a_sentence_the_operator_acts_and_both_are_audited(served: Served) -> None:
-    bob, olga = served.login("bob"), served.login("olga", "proxy")
+    bob, olga = served.login("bob"), served.login("olga", "password")
     pid = served.hosts[0].supervisor.info("worker")["pid"]
     refused = served.server.post("/api/control", RESTART_WORKER, *bob)
     assert refused.status == 403
@@ -438,7 +438,7 @@ def test_the_viewer_is_refused_with_a_sentence_the_operator_acts_and_both_are_au
     assert served.hosts[0].supervisor.info("worker")["pid"] != pid
     trail = served.audit()
     assert [(e["user"], e["via"], e["action"], e["result"].split(":")[0]) for e in trail] == [
-        ("bob", "password", "restart", "refused"), ("olga", "proxy", "restart", "done")]
+        ("bob", "password", "restart", "refused"), ("olga", "password", "restart", "done")]
     assert trail[0]["result"] == "refused: " + refused.json()["error"]
 
 

@@ -122,7 +122,7 @@ def test_the_viewer_cannot_act_the_operator_can_and_the_audit_names_both(tmp_pat
 def test_a_user_without_a_role_is_told_so_on_the_page(tmp_path: Path, browser: Any) -> None:
     server, web = serve_team({"default": dashboard(fakes(1))}, tmp_path, load_team(team_file(tmp_path, TEAM)))
     try:
-        session = web.guard.sessions.create(User("mallory", "proxy"))
+        session = web.guard.sessions.create(User("mallory", "password"))
         browser.get(server.base + "/api/session")
         browser.add_cookie({"name": COOKIE, "value": session.sid, "path": "/"})
         browser.get(server.base + "/")

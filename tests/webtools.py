@@ -168,7 +168,7 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False, acces
     import uvicorn
 
     from herd.web.app import Web, create_app
-    from herd.web.audit import AuditLog
+    from herd.audit import AuditTrail
     from herd.web.security import Guard, new_token
 
     sock = socket.socket()
@@ -176,7 +176,7 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False, acces
     sock.listen(64)
     port = sock.getsockname()[1]
     token = new_token()
-    audit = AuditLog(tmp / "audit.jsonl")
+    audit = AuditTrail(tmp / "audit.jsonl")
     web = Web(dashboard, Guard(token, port, "127.0.0.1"), audit, read_only=read_only, access=access)
     server = uvicorn.Server(uvicorn.Config(create_app(web), log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=1))

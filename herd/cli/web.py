@@ -156,6 +156,7 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     from herd.web.app import Web, create_app
     from herd.web.identity import ProxyTrust, check_tls
     from herd.web.security import Guard, Sessions, new_token
+    from herd.web.team import check_team
 
     host, port = parse_listen(listen)
     if not is_loopback(host) and not allow_remote:
@@ -165,8 +166,10 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     tls = check_tls(certfile, keyfile)
     sessions = Sessions(idle=_duration("--session-idle", session_idle),
                         lifetime=_duration("--session-max", session_max))
+    team = _load_team(team_file)
     chosen = load_environments(fleet_opts, envs)
-    team = _load_team(team_file, chosen)
+    if team is not None:
+        check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
     audit = _audit_trail(audit_log)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
@@ -237,18 +240,14 @@ def _duration(option: str, value: str) -> float:
     return seconds
 
 
-def _load_team(path: str | None, chosen: dict[str, tuple["Inventory", list["Host"]]]) -> "TeamConfig | None":
-    """The team file, checked against the inventories served before anything listens (exit 2): its groups
-    and environments exist, its passwords are hashes (a plain one is refused with FILE:LINE)."""
+def _load_team(path: str | None) -> "TeamConfig | None":
+    """The team file (a plain password is refused with FILE:LINE); its groups and environments are checked
+    against the inventories once they are read (check_team), before anything listens."""
     if path is None:
         return None
-    from herd.web.identity import check_team_passwords
-    from herd.web.team import check_team, load_team
+    from herd.web.team import load_team
 
-    team = load_team(Path(path))
-    check_team_passwords(Path(path))
-    check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
-    return team
+    return load_team(Path(path))
 
 
 def _passwords(team: "TeamConfig | None") -> "Passwords | None":

@@ -38,7 +38,7 @@ from herd import __version__
 from herd.audit import AuditFilter, entry_hosts, host_lines
 from herd.errors import HerdError
 from herd.web.actions import Dashboard, log_item, snapshot_json
-from herd.web.audit import AuditLog
+from herd.audit import AuditTrail
 from herd.web.access import Ability, Access, OpenAccess
 from herd.web.errors import Forbidden, Refused
 from herd.web.health import HealthFeed, Outbox
@@ -249,7 +249,7 @@ class Web:
     ``access`` says who may do what where (herd/web/access.py; without a team file: everything).
     """
 
-    def __init__(self, envs: Mapping[str, Dashboard] | Dashboard, guard: Guard, audit: AuditLog, *,
+    def __init__(self, envs: Mapping[str, Dashboard] | Dashboard, guard: Guard, audit: AuditTrail, *,
                  read_only: bool, access: Access | None = None) -> None:
         self.envs: dict[str, Dashboard] = {"default": envs} if isinstance(envs, Dashboard) else dict(envs)
         self.guard = guard

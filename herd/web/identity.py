@@ -40,7 +40,6 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import Scope
 
-from herd import text
 from herd.errors import UsageError
 from herd.web.security import COOKIE, CSRF_HEADER, BrowserSession, Guard, User, new_token, same
 
@@ -253,37 +252,6 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
         return matched and stored is not None
-
-
-def check_team_passwords(path: Path) -> None:
-    """Refuse a team file whose ``users:`` holds anything but argon2 hashes: FILE:LINE, never the value."""
-    import yaml
-
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return                  # the team file's loader says what is wrong with it
-    users = _child(root, "users")
-    if not isinstance(users, yaml.MappingNode):
-        return
-    for key, entry in users.value:
-        name = str(key.value)
-        password = _child(entry, "password")
-        where = password or key
-        if not isinstance(password, yaml.ScalarNode) or not is_hash(str(password.value)):
-            raise UsageError(f"{path}:{where.start_mark.line + 1}: users.{text.field(name)}.password: not an "
-                             f"argon2 hash (plain passwords are refused): paste the line `herd web-passwd "
-                             f"{text.field(name)}` prints")
-
-
-def _child(node: Any, key: str) -> Any:
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
-    return None
 
 
 # -- TLS -----------------------------------------------------------------------------------------
