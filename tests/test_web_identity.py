@@ -449,7 +449,7 @@ def test_a_plain_password_in_the_team_file_is_refused_with_file_and_line(tmp_pat
     team.write_text('users:\n  alice: {password: "$argon2id$my password"}\n')     # looks like one, is not
     with pytest.raises(UsageError, match=r":2: users.alice.password: not a password hash"):
         load_team(team)
-    team.write_text(f'users:\n  alice: {{password: "{hashes["alice"]}"}}\n')
+    team.write_text(f'users:\n  alice: {{password: "{hashes["alice"]}"}}\nroles:\n  alice: admin\n')
     assert load_team(team).users == {"alice": hashes["alice"]}
 
 
@@ -468,17 +468,20 @@ def test_web_passwd_reads_stdin_and_prints_the_line_to_paste(tmp_path: Path) -> 
     assert PasswordHasher().verify(entry["password"], "correct horse battery")
     assert "correct horse" not in result.stdout
     team = tmp_path / "team.yaml"
-    team.write_text("users:\n" + result.stdout + herd("web-passwd", "o'brien: x", stdin="pw").stdout)
-    assert sorted(load_team(team).users) == ["alice", "o'brien: x"]
+    team.write_text("users:\n" + result.stdout + herd("web-passwd", "o'brien", stdin="pw").stdout +
+                    "roles:\n  alice: admin\n")
+    assert sorted(load_team(team).users) == ["alice", "o'brien"]
     users = yaml.safe_load(team.read_text())["users"]
-    assert sorted(users) == ["alice", "o'brien: x"]
-    assert PasswordHasher().verify(users["o'brien: x"]["password"], "pw")      # no newline: the line as it is
+    assert sorted(users) == ["alice", "o'brien"]
+    assert PasswordHasher().verify(users["o'brien"]["password"], "pw")      # no newline: the line as it is
 
 
 @pytest.mark.parametrize("args, stdin, said", [
     (["web-passwd", "alice"], "\n", "herd: web-passwd: an empty password\n"),
     (["web-passwd", "al\x07ice"], "pw\n", "herd: web-passwd: a user name with control characters or "
                                           "surrounding spaces\n"),
+    (["web-passwd", "o'brien: x"], "pw\n", "herd: web-passwd: \"o'brien: x\": a user of the team file has no "
+                                            "spaces or ':' in its name\n"),
     (["web", "--user-header", "X-Forwarded-User"], "",
      "herd: --user-header X-Forwarded-User needs --trusted-proxy ADDRESS: the header is believed only from the "
      "proxy's address (for example --trusted-proxy 127.0.0.1)\n"),

@@ -281,10 +281,13 @@ def web_passwd(name: str) -> int:
     or argon2-cffi is missing (pip install 'herd[web]').
     """
     from herd.web.identity import bad_name, hash_password
+    from herd.web.team import NAME as TEAM_NAME
 
     why = bad_name(name)
     if why is not None:
         raise UsageError(f"web-passwd: {why}")
+    if not TEAM_NAME.fullmatch(name):
+        raise UsageError(f"web-passwd: {name!r}: a user of the team file has no spaces or ':' in its name")
     password = _read_password(name)
     if not password:
         raise UsageError("web-passwd: an empty password")
