@@ -18,13 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import select
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,12 +27,11 @@ import pytest
 from selenium.webdriver.common.by import By
 
 import webtools
-from helpers import herd_env
 from herd.audit import local_account
 from herd.testing.pytest_plugin import module_fleet
 from herd.web.identity import hash_password
 from test_web_identity import make_certificate
-from webtools import WebServer, chrome, http, wait_for
+from webtools import WebServer, browsing, http, wait_for
 
 id_fleet = module_fleet("webid", hosts=1, light=True)
 
@@ -48,28 +42,7 @@ STOP = {"action": "stop", "targets": [{"host": "web01", "name": "worker"}], "con
 
 def launch(inventory: Path, home: Path, *args: str, timeout: float = 60) -> WebServer:
     """``herd web`` (http or https) until it prints its URL."""
-    audit = home / "audit.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "herd", "web", "-i", str(inventory), "--listen", "127.0.0.1:0",
-                             "--audit-log", str(audit), "--accept-new", "--interval", "0.5", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=herd_env(home),
-                            stdin=subprocess.DEVNULL, text=True)
-    seen = ""
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while not re.search(r"\?token=\S+\n", seen) and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout.fileno()], [], [], 0.2)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 65536).decode()
-            if not chunk and proc.poll() is not None:
-                break
-            seen += chunk
-    match = re.search(r"(https?://[^/\s]+)/\?token=(\S+)", seen)
-    if match is None:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"herd web did not start: {seen}{out}{err}")
-    base, token = match.group(1), match.group(2)
-    return WebServer(f"{base}/?token={token}", base, token, int(base.rsplit(":", 1)[1]), proc, audit, [seen])
+    return webtools.start_web(inventory, home, "--accept-new", "--interval", "0.5", *args, timeout=timeout)
 
 
 def audit(web: WebServer) -> list[dict[str, Any]]:
@@ -175,11 +148,8 @@ def server(id_fleet, team, proxy, tmp_path_factory) -> Iterator[WebServer]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
+    with browsing() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def sign_in(driver: Any, base: str, user: str, password: str) -> None:
@@ -324,7 +294,7 @@ def test_tls_with_a_certificate_of_our_own_and_a_secure_cookie(id_fleet, tmp_pat
     certfile, keyfile = make_certificate(tmp_path)
     web = launch(id_fleet.inventory_path, tmp_path, "--certfile", str(certfile), "--keyfile", str(keyfile))
     monkeypatch.setattr(webtools, "CHROME_FLAGS", webtools.CHROME_FLAGS + ["--ignore-certificate-errors"])
-    driver = chrome()
+    driver = webtools.chrome()
     try:
         assert web.url.startswith("https://127.0.0.1:")
         driver.get(web.url)

@@ -23,7 +23,7 @@ from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.web.access import Ability
 from herd.web.actions import Dashboard
 from herd.web.security import User, local_account
-from webtools import Events, WebServer, chrome, serve_dashboard, wait_for
+from webtools import Events, WebServer, browsing, serve_dashboard, wait_for
 
 pytestmark = pytest.mark.xdist_group("chromium-page")
 ME = local_account()
@@ -47,11 +47,8 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    browser = chrome()
-    try:
+    with browsing() as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture

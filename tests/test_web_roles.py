@@ -9,8 +9,6 @@ are at the end of that file.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +23,7 @@ from herd.web.errors import Refused
 from herd.web.security import COOKIE, User
 from herd.web.team import Grant, TeamConfig, check_team, load_team
 from helpers import herd, wait_until
-from webtools import Events, WebServer, http
+from webtools import Events, WebServer, http, serve_dashboard
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNo"
 
@@ -379,36 +377,9 @@ class Served:
 
 def serve_team(envs: dict[str, Dashboard], tmp: Path, team: TeamConfig, *,
                read_only: bool = False) -> tuple[WebServer, Any]:
-    """The real app and uvicorn over ``envs`` with the team file's access, in this process."""
-    import uvicorn
-
-    from herd.web.app import Web, create_app
-    from herd.audit import AuditTrail
-    from herd.web.security import Guard, new_token
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    token = new_token()
-    audit = AuditTrail(tmp / "audit.jsonl")
-    web = Web(envs, Guard(token, port, "127.0.0.1"), audit, read_only=read_only, access=team_access(team, envs))
-    server = uvicorn.Server(uvicorn.Config(create_app(web), log_level="warning", access_log=False,
-                                           lifespan="on", timeout_graceful_shutdown=1))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, 10, "uvicorn to start", interval=0.02)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(10)
-        web.close()
-        audit.close()
-        sock.close()
-
-    base = f"http://127.0.0.1:{port}"
-    return WebServer(f"{base}/?token={token}", base, token, port, audit=tmp / "audit.jsonl", stop_func=stop), web
+    """The real app and uvicorn over ``envs`` with the team file's access, in this process: (server, its Web)."""
+    server = serve_dashboard(envs, tmp, read_only=read_only, access=team_access(team, envs))
+    return server, server.app
 
 
 @pytest.fixture

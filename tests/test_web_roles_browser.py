@@ -22,7 +22,7 @@ from herd.testing.pytest_plugin import module_fleet
 from herd.web.security import COOKIE, User
 from herd.web.team import load_team
 from test_web_roles import dashboard, fakes, serve_team, team_file
-from webtools import WebServer, chrome, start_web, wait_for
+from webtools import WebServer, browsing, start_web, wait_for
 
 TEAM = """\
 roles:
@@ -39,11 +39,8 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
+    with browsing() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def open_as(driver: Any, server: WebServer, web: Any, name: str) -> None:

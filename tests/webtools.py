@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client as httpclient
 import json
 import os
@@ -27,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from helpers import herd_env, wait_until
@@ -57,6 +58,7 @@ class WebServer:
     audit: Path | None = None
     output: list[str] = field(default_factory=list)
     stop_func: Callable[[], None] | None = None
+    app: Any = None     # serve_dashboard's herd.web.app.Web (its guard makes sessions for tests)
 
     def login(self) -> tuple[str, str]:
         """(cookie header value, csrf token) of a fresh browser session."""
@@ -153,7 +155,7 @@ def start_web(inventory: Path | None, home: Path, *args: str, timeout: float = 3
             if not chunk and proc.poll() is not None:
                 break
             seen += chunk
-    match = re.search(r"(http://[^/\s]+)/\?token=(\S+)", seen)
+    match = re.search(r"(https?://[^/\s]+)/\?token=(\S+)", seen)
     if match is None:
         proc.kill()
         out, err = proc.communicate()
@@ -193,7 +195,18 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False, acces
         sock.close()
 
     base = f"http://127.0.0.1:{port}"
-    return WebServer(f"{base}/?token={token}", base, token, port, audit=tmp / "audit.jsonl", stop_func=stop)
+    return WebServer(f"{base}/?token={token}", base, token, port, audit=tmp / "audit.jsonl", stop_func=stop,
+                     app=web)
+
+
+@contextlib.contextmanager
+def browsing() -> Iterator[Any]:
+    """chrome(), quit at the end (the browser fixtures' body)."""
+    driver = chrome()
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def chrome() -> Any:
