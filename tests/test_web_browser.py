@@ -9,7 +9,6 @@ as PNG files there (docs/ has them).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +20,7 @@ from selenium.webdriver.support.ui import Select
 from helpers import edit_inventory
 from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.testing.pytest_plugin import module_fleet
-from webtools import WebServer, chrome, serve_dashboard, start_web, wait_for
+from webtools import WebServer, chrome, serve_dashboard, shot, start_web, wait_for
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -65,12 +64,6 @@ def browser(server) -> Iterator[Any]:
 
 def cell(driver: Any, host: str, process: str, column: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, f'tr[data-host="{host}"][data-process="{process}"] td.{column}').text
-
-
-def shot(driver: Any, name: str) -> None:
-    folder = os.environ.get("HERD_SCREENSHOTS")
-    if folder:
-        driver.save_screenshot(str(Path(folder) / name))
 
 
 def test_the_page_shows_every_process_of_every_host(browser, web_fleet) -> None:

@@ -17,7 +17,6 @@ In-process checks of the same rules (fake clock, throttling, bad names): tests/t
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 from pathlib import Path
@@ -31,7 +30,7 @@ from herd.audit import local_account
 from herd.testing.pytest_plugin import module_fleet
 from herd.web.identity import hash_password
 from test_web_identity import make_certificate
-from webtools import WebServer, browsing, http, wait_for
+from webtools import WebServer, browsing, http, shot, wait_for
 
 id_fleet = module_fleet("webid", hosts=1, light=True)
 
@@ -161,13 +160,6 @@ def sign_in(driver: Any, base: str, user: str, password: str) -> None:
         element.clear()
         element.send_keys(value)
     driver.find_element(By.ID, "login-submit").click()
-
-
-def shot(driver: Any, name: str) -> None:
-    """``HERD_SCREENSHOTS=DIR``: save what the browser shows there (docs/ has these)."""
-    folder = os.environ.get("HERD_SCREENSHOTS")
-    if folder:
-        driver.save_screenshot(str(Path(folder) / name))
 
 
 def whoami(driver: Any) -> str:

@@ -8,7 +8,6 @@ tests/test_web_envs.py.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -23,7 +22,7 @@ from herd.testing.fake import FakeHost, FakeSource, FakeSupervisor, ProgramSpec
 from herd.web.access import Ability
 from herd.web.actions import Dashboard
 from herd.web.security import User, local_account
-from webtools import Events, WebServer, browsing, serve_dashboard, wait_for
+from webtools import Events, WebServer, browsing, serve_dashboard, shot, wait_for
 
 pytestmark = pytest.mark.xdist_group("chromium-page")
 ME = local_account()
@@ -60,13 +59,6 @@ def served(tmp_path: Path) -> Iterator[tuple[WebServer, list[FakeHost]]]:
         yield web, hosts
     finally:
         web.stop()
-
-
-def shot(driver: Any, name: str) -> None:
-    """``HERD_SCREENSHOTS=DIR``: save the page as DIR/NAME (docs/img has them)."""
-    folder = os.environ.get("HERD_SCREENSHOTS")
-    if folder:
-        driver.save_screenshot(str(Path(folder) / name))
 
 
 def open_page(driver: Any, web: WebServer, query: str = "") -> None:

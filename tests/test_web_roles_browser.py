@@ -22,7 +22,7 @@ from herd.testing.pytest_plugin import module_fleet
 from herd.web.security import COOKIE, User
 from herd.web.team import load_team
 from test_web_roles import dashboard, fakes, serve_team, team_file
-from webtools import WebServer, browsing, start_web, wait_for
+from webtools import WebServer, browsing, shot, start_web, wait_for
 
 TEAM = """\
 roles:
@@ -76,6 +76,7 @@ def test_the_viewer_cannot_act_the_operator_can_and_the_audit_names_both(tmp_pat
         browser.execute_script("control('restart', [{host: 'web01', name: 'worker'}])")   # forced from the page
         wait_for(lambda: result(browser) == "bob may not restart on web01: that needs the operator role there "
                                             "(bob is a viewer of web01)", 10, "the refusal's sentence")
+        shot(browser, "web-roles-viewer.png")
         assert "state-FATAL" in browser.find_element(By.ID, "result").get_attribute("class")
         browser.execute_script("supervisord('shutdown', 'web02')")
         wait_for(lambda: result(browser).startswith("bob may not shut down on web02: that needs the admin role"),

@@ -199,6 +199,13 @@ def serve_dashboard(dashboard: Any, tmp: Path, *, read_only: bool = False, acces
                      app=web)
 
 
+def shot(driver: Any, name: str) -> None:
+    """``HERD_SCREENSHOTS=DIR``: save what the browser shows as DIR/NAME (the docs' screenshots)."""
+    folder = os.environ.get("HERD_SCREENSHOTS")
+    if folder:
+        driver.save_screenshot(str(Path(folder) / name))
+
+
 @contextlib.contextmanager
 def browsing() -> Iterator[Any]:
     """chrome(), quit at the end (the browser fixtures' body)."""
