@@ -529,3 +529,28 @@ def test_the_cookie_of_the_token_owner_is_checked_by_name_like_anyone(served: Se
     assert answer.status == 200, answer
     assert http("GET", served.server.base, "/api/session", headers={"Cookie": cookie}).json()["user"] == {
         "name": "ops", "via": "token"}
+
+
+def test_a_roll_is_shown_whole_only_to_those_who_see_every_host_it_touches(served: Served) -> None:
+    ops, bob, vera = served.login("ops"), served.login("bob"), served.login("vera")
+    watching = Events(served.server, vera[0])
+    try:
+        assert watching.next()[0] == "snapshot"
+        kind, before = watching.next()
+        assert kind == "roll-status" and before["roll"] is None
+        body = {"name": "tornado", "min_healthy": 0.1, "timeout_healthy": 10, "confirm": True}
+        assert served.server.post("/api/roll", body, *ops).status == 200
+        kind, moved = watching.next()
+        while kind != "roll":
+            kind, moved = watching.next()
+        assert moved == {"hidden": True}                   # that it moved; no host, no text
+    finally:
+        watching.close()
+    served.web.dashboard.rolls.thread.join(30)
+    whole = served.server.get("/api/roll", bob[0]).json()           # bob sees every host
+    assert whole["roll"]["report"]["outcome"] == "done" and sorted(whole["roll"]["hosts"]) == [
+        "web01", "web02", "web03"]
+    hidden = served.server.get("/api/roll", vera[0]).json()          # vera sees web02 alone
+    assert hidden == {"roll": {"name": "tornado", "update": False, "state": whole["roll"]["state"],
+                               "started": whole["roll"]["started"], "hidden": True}, "events": []}
+    assert "web01" not in json.dumps(hidden) and "web03" not in json.dumps(hidden)

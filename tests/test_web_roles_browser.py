@@ -131,6 +131,25 @@ def test_a_user_without_a_role_is_told_so_on_the_page(tmp_path: Path, browser: A
         server.stop()
 
 
+def test_a_roll_on_hosts_olga_does_not_all_see_is_shown_without_them(tmp_path: Path, browser: Any) -> None:
+    hosts = fakes()
+    server, web = serve_team({"default": dashboard(hosts)}, tmp_path, load_team(team_file(tmp_path, TEAM)))
+    try:
+        session = web.guard.sessions.create(User("ops", "password"))
+        body = {"name": "tornado", "min_healthy": 0.1, "timeout_healthy": 10, "confirm": True}
+        assert server.post("/api/roll", body, f"{COOKIE}={session.sid}", session.csrf).status == 200
+        web.dashboard.rolls.thread.join(30)
+        open_as(browser, server, web, "olga")                  # odd: web01 and web03, not web02
+        browser.find_element(By.CSS_SELECTOR, '#nav button[data-view="rolls"]').click()
+        wait_for(lambda: browser.find_element(By.ID, "roll-state").text.endswith("on hosts you do not all see"),
+                 10, "the roll, without its hosts")
+        assert browser.find_element(By.ID, "roll-state").text.startswith("rolling restart of tornado: ")
+        assert browser.find_element(By.ID, "roll-log").text == ""
+        assert browser.find_elements(By.CSS_SELECTOR, "#roll-hosts tr") == []
+    finally:
+        server.stop()
+
+
 def test_under_read_only_even_an_admin_s_host_changes_are_disabled(tmp_path: Path, browser: Any) -> None:
     hosts = fakes(2)
     server, web = serve_team({"default": dashboard(hosts)}, tmp_path, load_team(team_file(tmp_path, TEAM)),

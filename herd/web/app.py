@@ -85,6 +85,15 @@ class Hub:
             except asyncio.QueueFull:
                 self.stale.add(queue)       # it will get a snapshot instead of the backlog
 
+    def publish_roll(self, event: dict[str, Any], covers: Callable[[frozenset[str]], bool]) -> None:
+        """A roll's progress to the pages that see every host it touches; the others are told only that it
+        moved (their page asks GET /api/roll, which names no host of theirs not to see)."""
+        for queue, visible in self.clients.items():
+            try:
+                queue.put_nowait(("roll", event if covers(visible) else {"hidden": True}))
+            except asyncio.QueueFull:
+                self.stale.add(queue)
+
     def publish_health(self, grade: Callable[[frozenset[str]], Any]) -> None:
         """A ``health`` event to each page whose grading (of the hosts it may see) is not the last it got;
         graded once per set of visible hosts (herd/web/health.py)."""
@@ -281,7 +290,7 @@ class Web:
             feed.poll(snap, lambda row, graded: loop.call_soon_threadsafe(outbox.send, row, graded))
 
         def roll_event(event: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(hub.publish, "roll", event)
+            loop.call_soon_threadsafe(hub.publish_roll, event, dash.rolls.covers)
 
         # every poll: a change is pushed with the health graded from it; a quiet poll may grade again (rules
         # over time); with resources the numbers move, so each poll of a host is pushed (herd/web/health.py)
@@ -378,7 +387,7 @@ class Web:
         return await self._read(request, lambda: self.dash(request).check(set(self.visible(request))))
 
     async def roll_status(self, request: Request) -> Response:
-        return await self._read(request, lambda: self.dash(request).rolls.status())
+        return await self._read(request, lambda: self.dash(request).rolls.status(self.visible(request)))
 
     async def audit_entries(self, request: Request) -> Response:
         """``GET /api/audit?user=&action=&host=&result=&q=&limit=``: the audit trail, newest first.
@@ -436,7 +445,7 @@ class Web:
 
         async def stream() -> AsyncIterator[bytes]:
             try:
-                yield b"retry: 2000\n\n" + sse("snapshot", snapshot()) + sse("roll-status", dash.rolls.status())
+                yield b"retry: 2000\n\n" + sse("snapshot", snapshot()) + sse("roll-status", dash.rolls.status(visible))
                 while True:
                     if queue in hub.stale:
                         hub.stale.discard(queue)

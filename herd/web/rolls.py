@@ -15,7 +15,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 from herd.errors import RollRefused, UsageError
 from herd.web.errors import Refused
@@ -63,9 +63,18 @@ class RollManager:
         self.current: dict[str, Any] | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
-    def status(self) -> dict[str, Any]:
+    def status(self, visible: Collection[str] | None = None) -> dict[str, Any]:
+        """The roll and its events; for a user who does not see every host it touches (``visible``, from
+        herd/web/access.py), only that a roll of NAME runs: its plan, hosts and events name hosts."""
         with self._lock:
+            if self.current is not None and visible is not None and not self.covers(visible):
+                shown = {k: self.current[k] for k in ("name", "update", "state", "started")}
+                return {"roll": {**shown, "hidden": True}, "events": []}
             return {"roll": dict(self.current) if self.current else None, "events": list(self.events)}
+
+    def covers(self, visible: Collection[str]) -> bool:
+        """Whether ``visible`` includes every host of the current roll (none running: yes)."""
+        return self.current is None or set(self.current["targets"]) <= set(visible)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         from herd.render.rolling import progress_line
@@ -114,6 +123,7 @@ class RollManager:
             self.events.clear()
             self.runner = runner
             self.current = {"name": name, "update": options.update, "state": "running", "plan": lines,
+                            "targets": [h.name for h in hosts],
                             "plan_json": plan_json(plan, signal=options.signal), "started": time.time(), "hosts": {},
                             "batch": None, "report": None}
             self.thread = threading.Thread(target=self._run, args=(runner,), name="herd-web-roll", daemon=True)

@@ -556,6 +556,15 @@ async function refreshRoll() {
 function renderRoll(data) {
   const roll = data.roll;
   if (!roll) return;
+  if (roll.hidden) {     // a roll touching hosts this user does not see: that it runs, nothing of where
+    $("roll-state").textContent = `${roll.update ? "rolling update" : "rolling restart"} of ${roll.name}: ` +
+      `${roll.state}, on hosts you do not all see`;
+    $("roll-state").dataset.state = roll.state;
+    $("roll-interrupt").disabled = true;
+    $("roll-hosts").tBodies[0].replaceChildren();
+    $("roll-log").textContent = "";
+    return;
+  }
   const batch = roll.batch ? `batch ${roll.batch.index}/${roll.batch.total}` : "pre-flight done";
   const done = roll.report ? `${roll.report.outcome} (exit ${roll.report.exit_code})` : roll.state;
   $("roll-state").textContent = `${roll.update ? "rolling update" : "rolling restart"} of ${roll.name}: ${done}, ${batch}`;
