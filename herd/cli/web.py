@@ -156,7 +156,6 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
     from herd.web.app import Web, create_app
     from herd.web.identity import ProxyTrust, check_tls
     from herd.web.security import Guard, Sessions, new_token
-    from herd.web.team import check_team
 
     host, port = parse_listen(listen)
     if not is_loopback(host) and not allow_remote:
@@ -168,23 +167,22 @@ def web(fleet_opts: FleetOptions, listen: str, allow_remote: bool, allow_hosts: 
                         lifetime=_duration("--session-max", session_max))
     team = _load_team(team_file)
     chosen = load_environments(fleet_opts, envs)
-    if team is not None:
-        check_team(team, {name: inventory for name, (inventory, _) in chosen.items()})
+    pools = {name: SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
+             for name in chosen}     # one per environment: the same host name may be in two inventories
+    dashboards = {name: Dashboard(inventory, hosts, borrowed(pools[name]), interval=interval,
+                                  forks=fleet_opts.forks, follow_fleet=_follow_fleet(fleet_opts),
+                                  resources=resources)
+                  for name, (inventory, hosts) in chosen.items()}   # nothing connects before the poller starts
+    access = _access(team, dashboards)      # the team file checked against the inventories (exit 2)
     audit = _audit_trail(audit_log)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     token = new_token()
     if token_file:
         _write_token(Path(token_file), token)
-    pools = {name: SessionPool(Connector(timeout=fleet_opts.timeout, accept_new=fleet_opts.accept_new))
-             for name in chosen}     # one per environment: the same host name may be in two inventories
-    dashboards = {name: Dashboard(inventory, hosts, borrowed(pools[name]), interval=interval,
-                                  forks=fleet_opts.forks, follow_fleet=_follow_fleet(fleet_opts),
-                                  resources=resources)
-                  for name, (inventory, hosts) in chosen.items()}
     guard = Guard(token, port, host, allow_hosts, sessions=sessions, tls=tls, proxy=proxy,
                   passwords=_passwords(team))
-    web_app = Web(dashboards, guard, audit, read_only=read_only, access=_access(team, dashboards))
+    web_app = Web(dashboards, guard, audit, read_only=read_only, access=access)
     hosts = [h for _, served in chosen.values() for h in served]
     shown = f"[{host}]" if ":" in host else host
     if not is_loopback(host):
@@ -242,7 +240,7 @@ def _duration(option: str, value: str) -> float:
 
 def _load_team(path: str | None) -> "TeamConfig | None":
     """The team file (a plain password is refused with FILE:LINE); its groups and environments are checked
-    against the inventories once they are read (check_team), before anything listens."""
+    against the inventories once they are read (team_access runs check_team), before anything listens."""
     if path is None:
         return None
     from herd.web.team import load_team

@@ -581,7 +581,7 @@ class Web:
         it ended; per host the result lines as the CLI prints them (``planned``: the hosts asked for,
         named even when nothing ran)."""
         user = self.user(request)
-        env = request.query_params.get("env") or self.default_env(user)
+        env = self.env_name(request)      # known: _post resolved it first
 
         def record(result: Any, outcome: str) -> None:
             hosts: dict[str, Any] | None = {h: [] for h in planned} if planned else None
