@@ -159,7 +159,7 @@ class GuardMiddleware:
             status, text = refusal
             if scope["method"] == "POST" or scope.get("state", {}).get("herd_proxy_refused"):
                 user = scope.get("state", {}).get("herd_user")
-                self.web.audit.record(scope["path"], None, f"refused: {text}", client=_client(scope),
+                self.web.audit.record(scope["path"], None, f"refused: {text}", client=identity.client_text(scope),
                                       user=user.name if user else "", via=user.via if user else "")
             response = JSONResponse({"error": text}, status) if scope["path"].startswith("/api/") else \
                 PlainTextResponse(text + "\n", status)
@@ -220,7 +220,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] == "POST":
-            self.web.audit.record(scope["path"], None, f"refused: {why}", client=_client(scope),
+            self.web.audit.record(scope["path"], None, f"refused: {why}", client=identity.client_text(scope),
                                   user=user.name, via=user.via)
         await JSONResponse({"error": why}, 403)(scope, receive, send)
 
@@ -243,11 +243,6 @@ def _cookie(headers: Headers) -> str | None:
         if key == COOKIE:
             return value
     return None
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else ""
 
 
 class Web:
@@ -590,7 +585,7 @@ class Web:
                 hosts = host_lines(result["lines"])
                 if outcome == "done" and isinstance(code, int) and code != 0:
                     outcome = f"failed: {hosts['summary'][0]}"
-            self.audit.record(action, targets, outcome, client=_client(request.scope), hosts=hosts,
+            self.audit.record(action, targets, outcome, client=identity.client_text(request.scope), hosts=hosts,
                               user=user.name, via=user.via, env=env if len(self.envs) > 1 else None,
                               exit_code=code if isinstance(code, int) else None)
         return record

@@ -146,6 +146,12 @@ def peer(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
+def client_text(scope: Scope) -> str:
+    """``ADDRESS:PORT`` of the TCP peer, as the audit trail's ``from`` says it."""
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else ""
+
+
 def session_fits(session: BrowserSession, proxied: User | None) -> bool:
     """A session serves a request only as its own user: a proxy user's session needs that same name in
     the header; behind the proxy, a session of anyone else is not used."""
@@ -214,20 +220,6 @@ def _hasher() -> Any:
 def hash_password(password: str) -> str:
     """An argon2id hash (argon2-cffi's defaults: RFC 9106's low-memory profile), with its own salt."""
     return str(_hasher().hash(password))
-
-
-def is_hash(value: str) -> bool:
-    """An argon2 hash argon2-cffi can read (anything else in the team file is taken as a plain password)."""
-    if not value.startswith("$argon2"):
-        return False
-    from argon2 import extract_parameters
-    from argon2.exceptions import InvalidHashError
-
-    try:
-        extract_parameters(value)
-    except (InvalidHashError, ValueError):
-        return False
-    return True
 
 
 class Passwords:
@@ -383,7 +375,7 @@ class Login:
         response = JSONResponse({"next": "/", "user": name})
         response.delete_cookie(LOGIN_COOKIE, path="/login")
         set_session_cookie(response, session, secure(guard, request.scope))
-        self.web.audit.record("login", None, "done", client=_client(request), user=name, via="password")
+        self.web.audit.record("login", None, "done", client=client_text(request.scope), user=name, via="password")
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -402,13 +394,13 @@ class Login:
         passwords = guard.passwords
         response = JSONResponse({"next": "/login" if passwords is not None and passwords.enabled else "/"})
         response.delete_cookie(COOKIE, path="/")
-        self.web.audit.record("logout", None, "done", client=_client(request), user=session.user.name,
+        self.web.audit.record("logout", None, "done", client=client_text(request.scope), user=session.user.name,
                               via=session.user.via)
         return response
 
     def _refuse(self, request: Request, name: str, status: int, why: str, *, action: str = "login",
                 via: str = "password") -> Response:
-        self.web.audit.record(action, None, f"refused: {why}", client=_client(request), user=name,
+        self.web.audit.record(action, None, f"refused: {why}", client=client_text(request.scope), user=name,
                               via=via if name else "")
         return JSONResponse({"error": why}, status)
 
@@ -423,7 +415,3 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
         return None
     return body if isinstance(body, dict) else None
 
-
-def _client(request: Request) -> str:
-    client = request.scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else ""
