@@ -10,6 +10,7 @@ one place without knowing about SSH or HTTP.
 
     HerdError                       anything herd reports as a plain sentence (.reason: without host)
     ├── UsageError                  bad command line (exit 2)
+    ├── NotConfirmed                the user said no at a confirmation prompt; nothing changed (exit 1)
     ├── InventoryError              bad inventory file: file:line, key path (exit 2)
     ├── RollRefused                 a rolling restart's pre-flight refused; nothing touched (exit 3 or 4)
     ├── NotRunning                  fg: the process to attach to is not RUNNING (exit 3)
@@ -81,6 +82,13 @@ class UsageError(HerdError):
     """The command line asks for something herd cannot do."""
 
     exit_code = EXIT_USAGE
+
+
+class NotConfirmed(HerdError):
+    """The user answered no (or nothing) to a confirmation: nothing was changed (the audit trail: refused)."""
+
+    def __init__(self, message: str = "not confirmed; nothing was changed") -> None:
+        super().__init__(message)
 
 
 class InventoryError(HerdError):

@@ -194,13 +194,13 @@ def test_an_interrupted_command_says_what_it_left() -> None:
 
 
 def test_a_commands_result_says_done_refused_or_failed() -> None:
-    from herd.errors import HerdError, UsageError
+    from herd.errors import HerdError, NotConfirmed, UsageError
 
     lines = ["web01  worker: no such process", "1 host: 1 failed"]
     assert Recorder("stop", hosts=["web01"]).outcome(0, None) == ("done", 0)
     assert Recorder("stop", hosts=["web01"], lines=lines).outcome(1, None) == ("failed: 1 host: 1 failed", 1)
     assert Recorder("stop", hosts=[]).outcome(None, UsageError("no NAME")) == ("refused: no NAME", 2)
-    assert Recorder("stop", hosts=[]).outcome(None, HerdError("not confirmed; nothing was changed")) == (
+    assert Recorder("stop", hosts=[]).outcome(None, NotConfirmed()) == (
         "refused: not confirmed; nothing was changed", 1)                  # the user said no at the prompt
     assert Recorder("stop", hosts=[]).outcome(None, HerdError("it broke")) == ("failed: it broke", 1)
     assert Recorder("rolling-restart", hosts=[], refused="tornado is FATAL on web01").outcome(3, None) == (

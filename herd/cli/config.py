@@ -13,7 +13,7 @@ from herd.cli.completion import complete_groups
 from herd.cli.fleets import load_confirmed, open_fleet
 from herd.cli.options import dry_run_option, fleet_options, output_option, yes_option
 from herd.cli.output import emit_report
-from herd.errors import EXIT_INTERRUPTED, HerdError
+from herd.errors import EXIT_INTERRUPTED, NotConfirmed
 from herd.settings import FleetOptions
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def _warn_bounces(plan: Any, *, dry_run: bool, yes: bool) -> None:
     hosts = len({host for host, _, _ in bounces})
     if not click.confirm(f"Bounce {len(bounces)} group(s) as a whole on {hosts} host(s)? Continue?", default=False,
                          err=True):
-        raise HerdError("not confirmed; nothing was changed")
+        raise NotConfirmed()
 
 
 @click.command(epilog=UPDATE_EXIT_CODES)

@@ -115,7 +115,7 @@ def load_confirmed(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> t
     """The inventory and selected hosts, once the user confirmed (on a terminal) or passed --yes."""
     import sys
 
-    from herd.errors import HerdError, UsageError
+    from herd.errors import NotConfirmed, UsageError
 
     inventory, hosts = load_selected(opts, default_all=False)
     names = ", ".join(h.name for h in hosts)
@@ -124,7 +124,7 @@ def load_confirmed(what: str, opts: FleetOptions, yes: bool, dry_run: bool) -> t
     if not sys.stdin.isatty():
         raise UsageError(f"{what} on {len(hosts)} host(s) ({names}); no terminal to ask: pass --yes to confirm")
     if not click.confirm(f"{what} on {len(hosts)} host(s): {names}. Continue?", default=False):
-        raise HerdError("not confirmed; nothing was changed")
+        raise NotConfirmed()
     return inventory, hosts
 
 

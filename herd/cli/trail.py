@@ -45,7 +45,7 @@ class Recorder:
 
     def outcome(self, code: int | None, error: BaseException | None) -> tuple[str, int | None]:
         """The entry's result and exit code."""
-        from herd.errors import EXIT_INTERRUPTED, EXIT_USAGE, HerdError, UsageError
+        from herd.errors import EXIT_INTERRUPTED, EXIT_USAGE, HerdError, NotConfirmed, UsageError
 
         summary = " ".join(self.lines[-1].split()) if self.lines else ""
         if isinstance(error, KeyboardInterrupt) or code == EXIT_INTERRUPTED:
@@ -53,7 +53,7 @@ class Recorder:
             return f"interrupted: {left}", EXIT_INTERRUPTED
         if isinstance(error, click.Abort):
             return "interrupted: aborted at a prompt", EXIT_INTERRUPTED
-        if isinstance(error, UsageError) or (isinstance(error, HerdError) and str(error).startswith("not confirmed")):
+        if isinstance(error, (UsageError, NotConfirmed)):
             return f"refused: {error}", error.exit_code     # a usage error, or the user said no at the prompt
         if isinstance(error, HerdError):
             return f"failed: {error}", error.exit_code
